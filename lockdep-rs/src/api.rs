@@ -1,0 +1,90 @@
+//! The validator's process-wide controls: reports, capture, reset, hook and statistics.
+//! Each is a no-op (or empty) when validation is compiled out.
+
+use crate::report::Report;
+
+/// Drains every report kept so far, oldest first (reports raised inside [`capture`] are not
+/// kept here).
+pub fn take_reports() -> Vec<Report> {
+    #[cfg(feature = "enabled")]
+    return crate::report::sink::take();
+    #[cfg(not(feature = "enabled"))]
+    Vec::new()
+}
+
+/// Forgets every class's edges, every validated chain, every kept report and which problems
+/// were already reported, and the calling thread's held locks. Classes stay registered. Meant
+/// for single-threaded harnesses (and the start of each loom iteration): other threads' held
+/// locks are not touched.
+pub fn reset() {
+    #[cfg(feature = "enabled")]
+    {
+        crate::dependency_graph::GRAPH.lock().clear();
+        crate::chain_cache::clear();
+        crate::report::sink::clear();
+        crate::validator::forget_held();
+    }
+}
+
+/// Runs `f` and returns the reports raised on this thread meanwhile. They are not printed,
+/// panicked on, passed to the hook or kept for [`take_reports`]; each distinct problem
+/// appears once per capture, even if it was reported before elsewhere. Captures nest.
+///
+/// This makes tests that run in parallel independent: each sees only its own reports.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
+    #[cfg(feature = "enabled")]
+    return crate::report::sink::capture(f);
+    #[cfg(not(feature = "enabled"))]
+    (f(), Vec::new())
+}
+
+/// Sets (or with `None` removes) a hook called for each new report that no [`capture`]
+/// takes, before the mode acts (print, panic). It runs on the thread that found the problem,
+/// with no validator lock held, so it may itself take lockdep locks; a panic in it is
+/// contained and printed.
+pub fn set_report_hook(hook: Option<Box<dyn Fn(&Report) + Send + Sync>>) {
+    #[cfg(feature = "enabled")]
+    crate::report::sink::set_hook(hook);
+    #[cfg(not(feature = "enabled"))]
+    drop(hook);
+}
+
+/// Counters of the validator's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Lock classes registered (each subclass counts).
+    pub classes: usize,
+    /// Class-to-class dependencies recorded.
+    pub edges: usize,
+    /// Distinct chains validated.
+    pub chains: usize,
+    /// Acquisitions answered by the chain cache.
+    pub cache_hits: u64,
+    /// Acquisitions that went to the slow path.
+    pub cache_misses: u64,
+}
+
+impl Stats {
+    /// Fraction of cached acquisitions (0 when nothing was counted).
+    pub fn hit_rate(&self) -> f64 {
+        let total = self.cache_hits + self.cache_misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.cache_hits as f64 / total as f64
+        }
+    }
+}
+
+/// Current counters. Hits are counted per thread and added up on that thread's next miss.
+pub fn stats() -> Stats {
+    #[cfg(feature = "enabled")]
+    {
+        let (chains, cache_hits, cache_misses) = crate::chain_cache::stats();
+        let edges = crate::dependency_graph::GRAPH.lock().size().1;
+        Stats { classes: crate::class::class_count(), edges, chains, cache_hits, cache_misses }
+    }
+    #[cfg(not(feature = "enabled"))]
+    Stats::default()
+}

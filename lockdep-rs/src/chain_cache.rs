@@ -1,0 +1,107 @@
+//! The fast path: chains of held (class, read, trylock) ids that were validated before.
+//!
+//! Every distinct chain is validated once per process (per `reset()`). A thread first looks in
+//! its own set of chain keys (no shared write, no lock); on a miss it looks in the global table,
+//! which stores each chain's full id list so a hash collision can never make an unvalidated
+//! chain look validated; only a global miss goes to the slow path. A chain is published to the
+//! global table only after its validation has finished, under the graph lock.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use once_cell::sync::Lazy;
+
+/// Bumped by `reset()`: every thread's local set is stale once it changes.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+static GLOBAL: Lazy<DashMap<u64, Box<[u64]>>> = Lazy::new(DashMap::new);
+
+static HITS: AtomicU64 = AtomicU64::new(0);
+static MISSES: AtomicU64 = AtomicU64::new(0);
+
+/// One thread's validated chain keys.
+#[derive(Default)]
+pub(crate) struct LocalChains {
+    keys: HashSet<u64, BuildKeyHasher>,
+    generation: u64,
+    /// Fast-path hits not yet added to the global statistics (flushed on a miss).
+    pending_hits: u64,
+}
+
+impl LocalChains {
+    /// True if this thread already knows `key` as validated (the fast path).
+    #[inline]
+    pub(crate) fn contains(&mut self, key: u64) -> bool {
+        let generation = GENERATION.load(Ordering::Relaxed);
+        if generation != self.generation {
+            self.keys.clear();
+            self.generation = generation;
+            return false;
+        }
+        let hit = self.keys.contains(&key);
+        if hit {
+            self.pending_hits += 1;
+        }
+        hit
+    }
+
+    /// Looks `chain` up in the global table; on a hit, remembers it locally.
+    pub(crate) fn adopt_global(&mut self, key: u64, chain: &[u64]) -> bool {
+        HITS.fetch_add(std::mem::take(&mut self.pending_hits), Ordering::Relaxed);
+        let hit = GLOBAL.get(&key).is_some_and(|c| &c[..] == chain);
+        if hit {
+            HITS.fetch_add(1, Ordering::Relaxed);
+            self.keys.insert(key);
+        } else {
+            MISSES.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+
+    /// Records a chain validated by this thread's slow path.
+    pub(crate) fn insert_validated(&mut self, key: u64, chain: Vec<u64>) {
+        GLOBAL.insert(key, chain.into_boxed_slice());
+        self.keys.insert(key);
+    }
+}
+
+/// Forgets every validated chain, in every thread.
+pub(crate) fn clear() {
+    GLOBAL.clear();
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// (validated chains, hits, misses) so far; hits of other threads are counted when they miss.
+pub(crate) fn stats() -> (usize, u64, u64) {
+    (GLOBAL.len(), HITS.load(Ordering::Relaxed), MISSES.load(Ordering::Relaxed))
+}
+
+/// Chain keys are already well-mixed hashes: use them as they are.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct BuildKeyHasher;
+
+impl std::hash::BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+/// Identity hasher for `u64` chain keys.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}

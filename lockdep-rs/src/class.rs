@@ -1,0 +1,250 @@
+//! Lock classes: what groups lock instances together.
+//!
+//! A lock's class is fixed when it is constructed: its construction site (`Mutex::new`), its
+//! site and a name (`Mutex::named`), or a static [`LockClass`] key (`Mutex::with_class`). Each
+//! subclass `n` of a class (`lock_nested(n)`) is a class of its own, shown as `name/n`. With
+//! validation enabled the registry turns keys into [`ClassInfo`]s, which live for the rest of
+//! the process (as in the kernel, classes are never freed).
+
+#[cfg(feature = "enabled")]
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+
+#[cfg(feature = "enabled")]
+use once_cell::race::OnceRef;
+
+/// A named class key, meant to live in a `static`.
+///
+/// Every lock built with `with_class(&KEY, ..)` belongs to the class of `KEY`, wherever it is
+/// constructed: the equivalent of a kernel `struct lock_class_key` passed to `lockdep_set_class`.
+///
+/// ```
+/// use lockdep::{LockClass, Mutex};
+/// static INODE_LOCK: LockClass = LockClass::new("&inode->i_lock");
+/// let a = Mutex::with_class(&INODE_LOCK, 1);
+/// let b = Mutex::with_class(&INODE_LOCK, 2);
+/// assert_eq!(INODE_LOCK.name(), "&inode->i_lock");
+/// # drop((a, b));
+/// ```
+pub struct LockClass {
+    name: &'static str,
+    #[cfg(feature = "enabled")]
+    pub(crate) cached: OnceRef<'static, ClassInfo>,
+}
+
+impl LockClass {
+    /// A class key with the name shown in reports.
+    pub const fn new(name: &'static str) -> LockClass {
+        LockClass {
+            name,
+            #[cfg(feature = "enabled")]
+            cached: OnceRef::new(),
+        }
+    }
+
+    /// The name shown in reports.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl std::fmt::Debug for LockClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockClass").field("name", &self.name).finish()
+    }
+}
+
+#[cfg(feature = "enabled")]
+pub(crate) use registry::*;
+
+#[cfg(feature = "enabled")]
+mod registry {
+    use super::*;
+    use dashmap::DashMap;
+    use once_cell::sync::Lazy;
+    use std::panic::Location;
+
+    /// Highest subclass plus one (kernel MAX_LOCKDEP_SUBCLASSES).
+    pub(crate) const MAX_SUBCLASSES: u8 = 8;
+
+    /// Where a lock's class comes from.
+    #[derive(Clone, Copy)]
+    pub(crate) enum ClassSource {
+        Site(&'static Location<'static>),
+        Named(&'static Location<'static>, &'static str),
+        Static(&'static LockClass),
+    }
+
+    #[derive(Clone, PartialEq, Eq, Hash)]
+    enum KeyKind {
+        Site { file: &'static str, line: u32, column: u32, name: Option<&'static str> },
+        Static(usize),
+    }
+
+    #[derive(Clone, PartialEq, Eq, Hash)]
+    struct ClassKey {
+        kind: KeyKind,
+        subclass: u8,
+    }
+
+    /// One registered class (a class key plus subclass). Leaked: lives for the process.
+    pub(crate) struct ClassInfo {
+        /// Dense index, used by the dependency graph and chain keys.
+        pub(crate) id: u32,
+        /// Base name (without `/n`).
+        pub(crate) name: &'static str,
+        pub(crate) subclass: u8,
+        /// For subclass 0: its subclasses, registered on first use.
+        subclasses: [OnceRef<'static, ClassInfo>; MAX_SUBCLASSES as usize],
+        /// The subclass-0 class this one belongs to.
+        base: Option<&'static ClassInfo>,
+        /// How many lock instances have resolved to this class (counted on the base class).
+        instances: AtomicU32,
+        /// Usage bits: 1 = taken exclusively, 2 = taken shared.
+        usage: AtomicU8,
+        key: ClassKey,
+    }
+
+    impl ClassInfo {
+        /// The name shown in reports: `name` or `name/n`.
+        pub(crate) fn display_name(&self) -> String {
+            if self.subclass == 0 {
+                self.name.to_string()
+            } else {
+                format!("{}/{}", self.name, self.subclass)
+            }
+        }
+
+        /// Kernel-style usage string: `{+.+.}` exclusive, `{.+.+}` shared, `{++++}` both.
+        pub(crate) fn usage_string(&self) -> &'static str {
+            match self.usage.load(Ordering::Relaxed) {
+                1 => "{+.+.}",
+                2 => "{.+.+}",
+                3 => "{++++}",
+                _ => "{....}",
+            }
+        }
+
+        pub(crate) fn note_usage(&self, shared: bool) {
+            let bit = if shared { 2 } else { 1 };
+            if self.usage.load(Ordering::Relaxed) & bit == 0 {
+                self.usage.fetch_or(bit, Ordering::Relaxed);
+            }
+        }
+
+        fn base(&'static self) -> &'static ClassInfo {
+            self.base.unwrap_or(self)
+        }
+
+        /// Lock instances of this class (of its base class) seen so far.
+        pub(crate) fn instance_count(&'static self) -> u32 {
+            self.base().instances.load(Ordering::Relaxed)
+        }
+
+        pub(crate) fn note_instance(&'static self) {
+            self.base().instances.fetch_add(1, Ordering::Relaxed);
+        }
+
+        /// The class for `subclass` (0 is `self`), registered on first use.
+        pub(crate) fn subclass(&'static self, subclass: u8) -> &'static ClassInfo {
+            if subclass == 0 {
+                return self;
+            }
+            let slot = &self.subclasses[subclass as usize];
+            if let Some(info) = slot.get() {
+                return info;
+            }
+            let key = ClassKey { kind: self.key.kind.clone(), subclass };
+            let info = register(key, self.name, subclass, Some(self));
+            let _ = slot.set(info); // a racing thread registered the same class: same pointer
+            info
+        }
+    }
+
+    struct Registry {
+        by_key: DashMap<ClassKey, &'static ClassInfo>,
+        by_id: crate::sync::internal::RwLock<Vec<&'static ClassInfo>>,
+    }
+
+    static REGISTRY: Lazy<Registry> =
+        Lazy::new(|| Registry { by_key: DashMap::new(), by_id: Default::default() });
+
+    fn register(
+        key: ClassKey,
+        name: &'static str,
+        subclass: u8,
+        base: Option<&'static ClassInfo>,
+    ) -> &'static ClassInfo {
+        // The entry API makes concurrent first registrations of one key yield one class.
+        *REGISTRY.by_key.entry(key.clone()).or_insert_with(|| {
+            let mut by_id = REGISTRY.by_id.write();
+            let info: &'static ClassInfo = Box::leak(Box::new(ClassInfo {
+                id: by_id.len() as u32,
+                name,
+                subclass,
+                subclasses: Default::default(),
+                base,
+                instances: AtomicU32::new(0),
+                usage: AtomicU8::new(0),
+                key,
+            }));
+            by_id.push(info);
+            info
+        })
+    }
+
+    /// The class with this id.
+    pub(crate) fn class_by_id(id: u32) -> &'static ClassInfo {
+        REGISTRY.by_id.read()[id as usize]
+    }
+
+    /// Number of classes registered so far.
+    pub(crate) fn class_count() -> usize {
+        REGISTRY.by_id.read().len()
+    }
+
+    impl ClassSource {
+        /// Resolves the subclass-0 class of this source (registering it on first use).
+        pub(crate) fn resolve(self) -> &'static ClassInfo {
+            match self {
+                ClassSource::Site(loc) => register(site_key(loc, None), loc_name(loc), 0, None),
+                ClassSource::Named(loc, name) => register(site_key(loc, Some(name)), name, 0, None),
+                ClassSource::Static(class) => {
+                    if let Some(info) = class.cached.get() {
+                        return info;
+                    }
+                    let key = ClassKey {
+                        kind: KeyKind::Static(class as *const LockClass as usize),
+                        subclass: 0,
+                    };
+                    let info = register(key, class.name, 0, None);
+                    let _ = class.cached.set(info);
+                    info
+                }
+            }
+        }
+
+        /// The name a lock of this source shows, without registering anything.
+        pub(crate) fn name(self) -> String {
+            match self {
+                ClassSource::Site(loc) => format!("{}:{}", loc.file(), loc.line()),
+                ClassSource::Named(_, name) => name.to_string(),
+                ClassSource::Static(class) => class.name.to_string(),
+            }
+        }
+    }
+
+    fn site_key(loc: &'static Location<'static>, name: Option<&'static str>) -> ClassKey {
+        ClassKey {
+            kind: KeyKind::Site { file: loc.file(), line: loc.line(), column: loc.column(), name },
+            subclass: 0,
+        }
+    }
+
+    /// A site class is named `file:line`; the string is made once per class and leaked.
+    fn loc_name(loc: &'static Location<'static>) -> &'static str {
+        static NAMES: Lazy<DashMap<(&'static str, u32, u32), &'static str>> = Lazy::new(DashMap::new);
+        *NAMES
+            .entry((loc.file(), loc.line(), loc.column()))
+            .or_insert_with(|| Box::leak(format!("{}:{}", loc.file(), loc.line()).into_boxed_str()))
+    }
+}

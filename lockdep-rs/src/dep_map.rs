@@ -1,0 +1,231 @@
+//! The per-lock validator handle (kernel `struct lockdep_map`) and the token a guard keeps.
+//!
+//! Every lock wrapper embeds a [`DepMap`]: where its class comes from, plus the class resolved
+//! on first use (then a single atomic load). Its address is the lock's *instance* identity.
+//! With the `enabled` feature off, `DepMap` and [`Tracked`] are zero-sized and every call is an
+//! empty inline function, so the wrappers compile to their parking_lot twins.
+
+/// How a lock is held: kernel `read` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Read {
+    /// read = 0: mutex, write lock, exclusive pseudo-lock.
+    Exclusive = 0,
+    /// read = 1: non-recursive reader (rwsem `down_read`, parking_lot `read`).
+    Shared = 1,
+    /// read = 2: recursive reader (`read_lock`, parking_lot `read_recursive`).
+    Recursive = 2,
+}
+
+impl Read {
+    pub(crate) fn is_shared(self) -> bool {
+        self != Read::Exclusive
+    }
+}
+
+#[cfg(feature = "enabled")]
+pub(crate) use enabled::*;
+#[cfg(not(feature = "enabled"))]
+pub(crate) use disabled::*;
+
+#[cfg(feature = "enabled")]
+mod enabled {
+    use std::panic::Location;
+
+    use once_cell::race::OnceRef;
+
+    use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
+    use super::Read;
+    use crate::held_locks::Instance;
+    use crate::mode::{mode, Mode};
+    use crate::validator::{self, Request};
+
+    /// A lock's validator handle.
+    pub(crate) struct DepMap {
+        source: ClassSource,
+        class: OnceRef<'static, ClassInfo>,
+    }
+
+    impl DepMap {
+        pub(crate) const fn site(loc: &'static Location<'static>) -> DepMap {
+            DepMap::with_source(ClassSource::Site(loc))
+        }
+        pub(crate) const fn named(loc: &'static Location<'static>, name: &'static str) -> DepMap {
+            DepMap::with_source(ClassSource::Named(loc, name))
+        }
+        pub(crate) const fn class(class: &'static LockClass) -> DepMap {
+            DepMap::with_source(ClassSource::Static(class))
+        }
+        const fn with_source(source: ClassSource) -> DepMap {
+            DepMap { source, class: OnceRef::new() }
+        }
+
+        /// The lock's instance identity.
+        pub(crate) fn instance(&self) -> Instance {
+            self as *const DepMap as usize
+        }
+
+        /// The class name shown for this lock (subclass 0).
+        pub(crate) fn name(&self) -> String {
+            self.source.name()
+        }
+
+        /// Resolves the subclass-0 class once; then one atomic load. The first resolution
+        /// counts this lock as an instance of its class.
+        #[inline]
+        fn base_class(&self) -> &'static ClassInfo {
+            match self.class.get() {
+                Some(info) => info,
+                None => self.resolve_slow(),
+            }
+        }
+
+        #[cold]
+        fn resolve_slow(&self) -> &'static ClassInfo {
+            let info = self.source.resolve();
+            match self.class.set(info) {
+                Ok(()) => {
+                    info.note_instance();
+                    info
+                }
+                // Another thread resolved it first (to the same class) and counted it.
+                Err(()) => self.class.get().unwrap_or(info),
+            }
+        }
+
+        /// Validates an acquisition before the caller blocks on the real lock.
+        #[inline]
+        pub(crate) fn acquire(&self, read: Read, subclass: u8, nest: Option<&DepMap>, site: &'static Location<'static>) -> Tracked<'_> {
+            self.record(read, subclass, false, nest, site)
+        }
+
+        /// Records a successful trylock (no validation: a trylock cannot block).
+        #[inline]
+        pub(crate) fn acquired_try(&self, read: Read, site: &'static Location<'static>) -> Tracked<'_> {
+            self.record(read, 0, true, None, site)
+        }
+
+        #[inline]
+        fn record(&self, read: Read, subclass: u8, trylock: bool, nest: Option<&DepMap>, site: &'static Location<'static>) -> Tracked<'_> {
+            if mode() == Mode::Off {
+                return Tracked(None);
+            }
+            if subclass >= MAX_SUBCLASSES {
+                validator::invalid_subclass(self.name(), subclass, site);
+                return Tracked(None);
+            }
+            let class = self.base_class().subclass(subclass);
+            let tracked = validator::acquire(class, self.instance(), Request { read, trylock, nest, site });
+            Tracked(tracked.then_some(self))
+        }
+
+        /// `force_unlock*`: releases this thread's record of the lock held in a mode matching
+        /// `shared` (None: any). Returns false, after a `BadUnlockBalance` report, if this
+        /// thread does not hold it; the caller must then leave the real lock alone.
+        pub(crate) fn force_release(&self, shared: Option<bool>, site: &'static Location<'static>) -> bool {
+            if mode() == Mode::Off {
+                return true;
+            }
+            validator::release(
+                self.instance(),
+                self.class.get(),
+                &|h| shared.is_none_or(|s| s == h.read.is_shared()),
+                || (self.name(), site),
+                Some(site),
+            )
+        }
+
+        /// Is this lock held by the calling thread (per the validator)?
+        pub(crate) fn is_held(&self) -> bool {
+            validator::is_held(self.instance())
+        }
+    }
+
+    impl Drop for DepMap {
+        fn drop(&mut self) {
+            // Only a lock that was ever taken can be held.
+            if self.class.get().is_some() {
+                validator::lock_freed(self.instance());
+            }
+        }
+    }
+
+    /// What a guard keeps to report its release: the lock's handle if the acquisition was
+    /// tracked (it is not in `Off` mode).
+    pub(crate) struct Tracked<'a>(Option<&'a DepMap>);
+
+    impl<'a> Tracked<'a> {
+        /// Reports the release of the guarded lock.
+        #[inline]
+        pub(crate) fn release(&mut self) {
+            if let Some(map) = self.0.take() {
+                validator::release(map.instance(), map.class.get(), &|_| true, || (map.name(), Location::caller()), None);
+            }
+        }
+
+        /// Re-records the acquisition after a condvar wait released it (validated again).
+        pub(crate) fn reacquire(map: &'a DepMap, site: &'static Location<'static>) -> Tracked<'a> {
+            map.acquire(Read::Exclusive, 0, None, site)
+        }
+
+        /// The lock's handle, if tracked.
+        pub(crate) fn map(&self) -> Option<&'a DepMap> {
+            self.0
+        }
+    }
+}
+
+#[cfg(not(feature = "enabled"))]
+mod disabled {
+    use std::panic::Location;
+
+    use super::Read;
+    use crate::class::LockClass;
+
+    /// Zero-sized: validation is compiled out.
+    pub(crate) struct DepMap;
+
+    #[allow(clippy::unused_self)]
+    impl DepMap {
+        pub(crate) const fn site(_: &'static Location<'static>) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn named(_: &'static Location<'static>, _: &'static str) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn class(_: &'static LockClass) -> DepMap {
+            DepMap
+        }
+        #[inline(always)]
+        pub(crate) fn acquire(&self, _: Read, _: u8, _: Option<&DepMap>, _: &'static Location<'static>) -> Tracked<'_> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn acquired_try(&self, _: Read, _: &'static Location<'static>) -> Tracked<'_> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn force_release(&self, _: Option<bool>, _: &'static Location<'static>) -> bool {
+            true
+        }
+        #[inline(always)]
+        pub(crate) fn is_held(&self) -> bool {
+            false
+        }
+    }
+
+    /// Zero-sized: nothing to report on release.
+    pub(crate) struct Tracked<'a>(std::marker::PhantomData<&'a ()>);
+
+    impl<'a> Tracked<'a> {
+        #[inline(always)]
+        pub(crate) fn release(&mut self) {}
+        #[inline(always)]
+        pub(crate) fn reacquire(_: &'a DepMap, _: &'static Location<'static>) -> Tracked<'a> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn map(&self) -> Option<&'a DepMap> {
+            None
+        }
+    }
+}

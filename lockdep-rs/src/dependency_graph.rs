@@ -1,0 +1,203 @@
+//! The class dependency graph and the strong-path search (the slow path's core).
+//!
+//! An edge `A -> B` means "B was acquired while A was held". Each edge keeps the set of
+//! dependency types ever seen for that pair (kernel `lock_list::dep`): the first letter says how
+//! A was held (E exclusive, S shared), the second how B was taken (R recursive reader, N
+//! anything else). A cycle is a possible deadlock only if it is *strong*: it never enters a lock
+//! through a `-(*R)->` edge and leaves it through a `-(S*)->` edge. The search tracks the state
+//! (class, arrived-as-recursive-reader) rather than the class alone, so it finds every strong
+//! path (the kernel marks classes visited before filtering, which can miss one).
+
+use std::collections::HashMap;
+use std::panic::Location;
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+
+use crate::held_locks::Read;
+use crate::report::trace::Trace;
+use crate::sync::internal::Mutex;
+
+/// Shared holder, recursive reader taken.
+pub(crate) const SR: u8 = 1 << 0;
+/// Exclusive holder, recursive reader taken.
+pub(crate) const ER: u8 = 1 << 1;
+/// Shared holder, non-recursive acquisition.
+pub(crate) const SN: u8 = 1 << 2;
+/// Exclusive holder, non-recursive acquisition.
+pub(crate) const EN: u8 = 1 << 3;
+const E_BITS: u8 = ER | EN;
+const N_BITS: u8 = SN | EN;
+
+/// The dependency type of "`next` taken in mode `next` while `prev` held in mode `prev`".
+pub(crate) fn edge_type(prev: Read, next: Read) -> u8 {
+    let e = !prev.is_shared() as u8;
+    let n = (next != Read::Recursive) as u8;
+    1 << (e + 2 * n)
+}
+
+/// Names a type mask, e.g. `EN` or `ER|SN`.
+pub(crate) fn type_names(mask: u8) -> String {
+    let names = [(SR, "SR"), (ER, "ER"), (SN, "SN"), (EN, "EN")];
+    let v: Vec<&str> = names.iter().filter(|(b, _)| mask & b != 0).map(|(_, n)| *n).collect();
+    v.join("|")
+}
+
+/// Where an edge was first recorded.
+pub(crate) struct EdgeOrigin {
+    pub(crate) trace: Trace,
+    /// Where the held lock (the edge's source) had been taken.
+    pub(crate) prev_site: &'static Location<'static>,
+    /// Where the new lock (the edge's target) was taken.
+    pub(crate) next_site: &'static Location<'static>,
+    pub(crate) thread: String,
+}
+
+/// One class-to-class dependency.
+pub(crate) struct Edge {
+    pub(crate) from: u32,
+    pub(crate) to: u32,
+    pub(crate) types: u8,
+    pub(crate) origin: Arc<EdgeOrigin>,
+}
+
+/// One step of a found path: the edge and the types that kept the path strong.
+#[derive(Clone, Copy)]
+pub(crate) struct Step {
+    pub(crate) edge: u32,
+    pub(crate) types: u8,
+}
+
+#[derive(Clone, Copy)]
+struct Visit {
+    class: u32,
+    only_recursive: bool,
+    parent: u32,
+    via: Step,
+}
+
+/// The global dependency graph.
+#[derive(Default)]
+pub(crate) struct Graph {
+    out: Vec<Vec<u32>>,
+    pub(crate) edges: Vec<Edge>,
+    index: HashMap<(u32, u32), u32>,
+    /// Per class and arrival state, the search stamp that last visited it.
+    visited: Vec<[u32; 2]>,
+    stamp: u32,
+}
+
+/// The graph, behind the validator's one slow-path lock.
+pub(crate) static GRAPH: Lazy<Mutex<Graph>> = Lazy::new(Default::default);
+
+impl Graph {
+    fn grow(&mut self, class: u32) {
+        let need = class as usize + 1;
+        if self.out.len() < need {
+            self.out.resize_with(need, Vec::new);
+            self.visited.resize(need, [0, 0]);
+        }
+    }
+
+    /// The edge `from -> to`, if recorded.
+    pub(crate) fn edge(&self, from: u32, to: u32) -> Option<&Edge> {
+        self.index.get(&(from, to)).map(|&i| &self.edges[i as usize])
+    }
+
+    /// Records type `ty` on `from -> to`; `origin` is built only for a new edge.
+    /// Returns true if the edge is new.
+    pub(crate) fn add(&mut self, from: u32, to: u32, ty: u8, origin: impl FnOnce() -> EdgeOrigin) -> bool {
+        self.grow(from.max(to));
+        if let Some(&i) = self.index.get(&(from, to)) {
+            self.edges[i as usize].types |= ty;
+            return false;
+        }
+        let i = self.edges.len() as u32;
+        self.edges.push(Edge { from, to, types: ty, origin: Arc::new(origin()) });
+        self.index.insert((from, to), i);
+        self.out[from as usize].push(i);
+        true
+    }
+
+    /// Breadth-first search for a strong path from `start` (taken as a recursive reader if
+    /// `start_recursive`) to `target` that closes a strong cycle with an edge
+    /// `target -> start`, where `target` is held in mode `target_read`. Returns the steps
+    /// from `start` to `target` (empty if `start == target` already matches).
+    pub(crate) fn strong_path(
+        &mut self,
+        start: u32,
+        start_recursive: bool,
+        target: u32,
+        target_read: Read,
+    ) -> Option<Vec<Step>> {
+        self.grow(start.max(target));
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.visited.iter_mut().for_each(|v| *v = [0, 0]);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        let matches = |class: u32, only_recursive: bool| {
+            class == target && (target_read == Read::Exclusive || !only_recursive)
+        };
+        let root = Visit { class: start, only_recursive: start_recursive, parent: u32::MAX, via: Step { edge: 0, types: 0 } };
+        self.visited[start as usize][start_recursive as usize] = stamp;
+        let mut visits = vec![root];
+        let mut head = 0;
+        while head < visits.len() {
+            let cur = visits[head];
+            if matches(cur.class, cur.only_recursive) {
+                return Some(path_to(&visits, head));
+            }
+            for &e in &self.out[cur.class as usize] {
+                let edge = &self.edges[e as usize];
+                let mut allowed = edge.types;
+                if cur.only_recursive {
+                    allowed &= E_BITS;
+                }
+                if allowed == 0 {
+                    continue;
+                }
+                let only_recursive = allowed & N_BITS == 0;
+                let seen = self.visited[edge.to as usize];
+                // Arriving non-recursively dominates arriving as a recursive reader.
+                if seen[0] == stamp || (only_recursive && seen[1] == stamp) {
+                    continue;
+                }
+                self.visited[edge.to as usize][only_recursive as usize] = stamp;
+                visits.push(Visit {
+                    class: edge.to,
+                    only_recursive,
+                    parent: head as u32,
+                    via: Step { edge: e, types: allowed },
+                });
+            }
+            head += 1;
+        }
+        None
+    }
+
+    /// Number of classes with a node, and of edges.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        (self.out.len(), self.edges.len())
+    }
+
+    /// Every edge, for rendering the whole graph.
+    pub(crate) fn all_edges(&self) -> &[Edge] {
+        &self.edges
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = Graph::default();
+    }
+}
+
+fn path_to(visits: &[Visit], mut i: usize) -> Vec<Step> {
+    let mut steps = Vec::new();
+    while visits[i].parent != u32::MAX {
+        steps.push(visits[i].via);
+        i = visits[i].parent as usize;
+    }
+    steps.reverse();
+    steps
+}

@@ -1,0 +1,68 @@
+//! Asking the validator what this thread holds: the [`Held`] trait of guards (used by
+//! `lock_nest_lock`), [`TrackedLock`] of locks, and the assertions built on them.
+
+use crate::dep_map::{DepMap, Tracked};
+
+/// Opaque reference to a lock's validator handle.
+#[doc(hidden)]
+pub struct LockHandle<'a> {
+    map: Option<&'a DepMap>,
+    /// For a guard: whether its acquisition was tracked (untracked guards pass assertions).
+    tracked: bool,
+}
+
+impl<'a> LockHandle<'a> {
+    pub(crate) fn of_guard(t: &Tracked<'a>) -> Self {
+        LockHandle { map: t.map(), tracked: t.map().is_some() }
+    }
+    pub(crate) fn of_lock(map: &'a DepMap) -> Self {
+        LockHandle { map: Some(map), tracked: true }
+    }
+    pub(crate) fn dep_map(&self) -> Option<&'a DepMap> {
+        self.map
+    }
+}
+
+/// Implementation detail: only this crate's guards and locks implement the traits below.
+#[doc(hidden)]
+pub trait Sealed {}
+
+/// Implemented by every guard of this crate: "a lock this thread holds".
+pub trait Held: Sealed {
+    #[doc(hidden)]
+    fn held_handle(&self) -> LockHandle<'_>;
+}
+
+/// Implemented by every lock of this crate ([`Mutex`](crate::Mutex), [`RwLock`](crate::RwLock),
+/// [`LockMap`](crate::LockMap)), for [`is_held`] and [`assert_not_held`].
+pub trait TrackedLock: Sealed {
+    #[doc(hidden)]
+    fn lock_handle(&self) -> LockHandle<'_>;
+}
+
+/// Panics unless the guard's lock is held by this thread, per the validator (kernel
+/// `lockdep_assert_held`). Passes when validation is off, as the kernel's does. A guard whose
+/// lock was force-unlocked fails.
+#[track_caller]
+pub fn assert_held<G: Held>(guard: &G) {
+    let h = guard.held_handle();
+    if let (true, Some(map)) = (h.tracked, h.map) {
+        if cfg!(feature = "enabled") && !map.is_held() {
+            panic!("lockdep: assert_held failed: the guard's lock is not held by this thread");
+        }
+    }
+}
+
+/// Is `lock` held by this thread, per the validator? Always `false` when validation is
+/// compiled out or the mode is `Off` (nothing is recorded then).
+pub fn is_held<L: TrackedLock + ?Sized>(lock: &L) -> bool {
+    lock.lock_handle().map.is_some_and(DepMap::is_held)
+}
+
+/// Panics if `lock` is held by this thread (kernel `lockdep_assert_not_held`).
+#[track_caller]
+pub fn assert_not_held<L: TrackedLock + ?Sized>(lock: &L) {
+    if is_held(lock) {
+        panic!("lockdep: assert_not_held failed: this thread holds the lock");
+    }
+}

@@ -1,0 +1,96 @@
+//! The per-thread held-lock stack and its running chain key.
+//!
+//! Each entry records what the kernel's `struct held_lock` records that matters in user space:
+//! the class, the instance, the read mode, trylock, the nest lock and where it was taken. The
+//! chain key is a hash over the (class, read, trylock) ids of the entries, bottom to top, so a
+//! cached read chain never hides a write (kernel commit f611e8cf98ec) and a trylock entry never
+//! hides the edges its non-trylock twin would add.
+
+use std::panic::Location;
+
+use crate::class::ClassInfo;
+
+pub(crate) use crate::dep_map::Read;
+
+/// Identity of a lock instance: the address of its validator handle.
+pub(crate) type Instance = usize;
+
+/// One entry of the held-lock stack.
+#[derive(Clone)]
+pub(crate) struct HeldLock {
+    pub(crate) class: &'static ClassInfo,
+    pub(crate) instance: Instance,
+    pub(crate) read: Read,
+    pub(crate) trylock: bool,
+    pub(crate) nest: Option<Instance>,
+    /// Acquisitions merged into this entry under a nest lock (kernel `references`).
+    pub(crate) references: u32,
+    pub(crate) site: &'static Location<'static>,
+    /// Chain key before this entry was pushed.
+    pub(crate) prev_key: u64,
+}
+
+impl HeldLock {
+    /// The id this entry contributes to the chain key.
+    pub(crate) fn chain_id(&self) -> u64 {
+        ((self.class.id as u64) << 3) | ((self.read as u64) << 1) | self.trylock as u64
+    }
+}
+
+/// Key of the empty chain (kernel INITIAL_CHAIN_KEY).
+pub(crate) const INITIAL_CHAIN_KEY: u64 = !0;
+
+/// Mixes one entry id into a chain key (a splitmix64 round).
+pub(crate) fn mix_chain_key(key: u64, id: u64) -> u64 {
+    let mut z = key.rotate_left(17) ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The held-lock stack of one thread.
+pub(crate) struct HeldLocks {
+    pub(crate) stack: Vec<HeldLock>,
+    pub(crate) key: u64,
+}
+
+impl Default for HeldLocks {
+    fn default() -> Self {
+        HeldLocks { stack: Vec::new(), key: INITIAL_CHAIN_KEY }
+    }
+}
+
+impl HeldLocks {
+    pub(crate) fn push(&mut self, mut entry: HeldLock) {
+        entry.prev_key = self.key;
+        self.key = mix_chain_key(self.key, entry.chain_id());
+        self.stack.push(entry);
+    }
+
+    /// Chain key the stack would have with `entry` pushed.
+    pub(crate) fn key_with(&self, entry: &HeldLock) -> u64 {
+        mix_chain_key(self.key, entry.chain_id())
+    }
+
+    /// The chain ids of the stack plus `entry`, bottom to top.
+    pub(crate) fn chain_with(&self, entry: &HeldLock) -> Vec<u64> {
+        self.stack.iter().chain(std::iter::once(entry)).map(HeldLock::chain_id).collect()
+    }
+
+    /// Index of the topmost entry of `instance` matching `pred`.
+    pub(crate) fn find(&self, instance: Instance, pred: impl Fn(&HeldLock) -> bool) -> Option<usize> {
+        self.stack.iter().rposition(|h| h.instance == instance && pred(h))
+    }
+
+    /// Removes entry `idx` and returns the entries that were above it (to be re-acquired).
+    pub(crate) fn remove(&mut self, idx: usize) -> Vec<HeldLock> {
+        let above = self.stack.split_off(idx + 1);
+        let removed = self.stack.pop().expect("index in range");
+        self.key = removed.prev_key;
+        above
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.stack.is_empty()
+    }
+}

@@ -1,0 +1,64 @@
+//! A lock-order validator in the spirit of the Linux kernel's lockdep.
+//!
+//! `lockdep`'s [`Mutex`], [`RwLock`] and [`Condvar`] are parking_lot's, plus a validator that
+//! groups locks into *classes*, keeps each thread's held-lock stack, records the class
+//! dependency graph as the program runs, and reports a possible deadlock the first time an
+//! *order* is seen — long before the deadlock itself happens.
+//!
+//! ```
+//! use lockdep::{Mutex, ReportKind};
+//!
+//! let a = Mutex::named("A", ());
+//! let b = Mutex::named("B", ());
+//! let (_, reports) = lockdep::capture(|| {
+//!     {
+//!         let _a = a.lock();
+//!         let _b = b.lock(); // records A -> B
+//!     }
+//!     let _b = b.lock();
+//!     let _a = a.lock(); // B -> A closes a cycle: reported before it could ever hang
+//! });
+//! assert_eq!(reports.len(), 1);
+//! assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+//! assert_eq!(reports[0].class_names(), ["A", "B"]);
+//! println!("{}", reports[0]); // the kernel-style report
+//! ```
+//!
+//! Use it as a dev-dependency with the `enabled` feature, and as a normal dependency without
+//! default features: tests validate every lock order, release builds get plain parking_lot
+//! locks of the same size. The `LOCKDEP` environment variable (`warn`, `panic`, `collect`,
+//! `off`) sets the initial [`Mode`].
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+mod class;
+mod condvar;
+mod dep_map;
+mod held;
+mod lock_map;
+mod mode;
+mod mutex;
+mod report;
+mod rwlock;
+mod sync;
+
+#[cfg(feature = "enabled")]
+mod chain_cache;
+#[cfg(feature = "enabled")]
+mod dependency_graph;
+#[cfg(feature = "enabled")]
+mod held_locks;
+#[cfg(feature = "enabled")]
+mod validator;
+
+mod api;
+
+pub use api::*;
+pub use class::LockClass;
+pub use condvar::Condvar;
+pub use held::{assert_held, assert_not_held, is_held, Held, LockHandle, Sealed, TrackedLock};
+pub use lock_map::LockMap;
+pub use mode::{mode, set_mode, Mode, ParseModeError};
+pub use mutex::{Mutex, MutexGuard};
+pub use report::{Report, ReportKind};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};

@@ -1,0 +1,108 @@
+//! What the validator does when it finds a problem, set at run time or by `LOCKDEP`.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// What happens when the validator finds a problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Panic on the thread that found the problem, with the report as the message. The lock
+    /// is not taken.
+    Panic,
+    /// Print the report to stderr once per distinct problem and keep running (the default).
+    Warn,
+    /// Keep reports for [`take_reports`](crate::take_reports); print nothing.
+    Collect,
+    /// No checks at all: locks behave like plain parking_lot locks.
+    Off,
+}
+
+/// The `LOCKDEP` value could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "enabled", derive(thiserror::Error))]
+#[cfg_attr(
+    feature = "enabled",
+    error("unknown lockdep mode {0:?}: expected panic, warn, collect or off")
+)]
+pub struct ParseModeError(pub String);
+
+#[cfg(not(feature = "enabled"))]
+impl std::fmt::Display for ParseModeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown lockdep mode {:?}: expected panic, warn, collect or off", self.0)
+    }
+}
+#[cfg(not(feature = "enabled"))]
+impl std::error::Error for ParseModeError {}
+
+impl FromStr for Mode {
+    type Err = ParseModeError;
+    fn from_str(s: &str) -> Result<Mode, ParseModeError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "panic" => Ok(Mode::Panic),
+            "warn" | "" | "on" | "1" => Ok(Mode::Warn),
+            "collect" => Ok(Mode::Collect),
+            "off" | "0" => Ok(Mode::Off),
+            _ => Err(ParseModeError(s.to_string())),
+        }
+    }
+}
+
+const UNSET: u8 = u8::MAX;
+static MODE: AtomicU8 = AtomicU8::new(UNSET);
+
+fn encode(m: Mode) -> u8 {
+    match m {
+        Mode::Panic => 0,
+        Mode::Warn => 1,
+        Mode::Collect => 2,
+        Mode::Off => 3,
+    }
+}
+
+fn decode(v: u8) -> Mode {
+    match v {
+        0 => Mode::Panic,
+        1 => Mode::Warn,
+        2 => Mode::Collect,
+        _ => Mode::Off,
+    }
+}
+
+/// Sets the mode for the whole process (overrides `LOCKDEP`).
+pub fn set_mode(mode: Mode) {
+    MODE.store(encode(mode), Ordering::Relaxed);
+}
+
+/// The current mode: `LOCKDEP=panic|warn|collect|off` at first use, `Warn` if unset; an
+/// unknown value prints an error once and means `Warn`.
+#[inline]
+pub fn mode() -> Mode {
+    let v = MODE.load(Ordering::Relaxed);
+    if v != UNSET {
+        return decode(v);
+    }
+    init_from_env()
+}
+
+#[cold]
+fn init_from_env() -> Mode {
+    let m = match std::env::var("LOCKDEP") {
+        Ok(s) => s.parse().unwrap_or_else(|e: ParseModeError| {
+            eprintln!("lockdep: LOCKDEP: {e}; using warn");
+            Mode::Warn
+        }),
+        Err(_) => Mode::Warn,
+    };
+    let _ = MODE.compare_exchange(UNSET, encode(m), Ordering::Relaxed, Ordering::Relaxed);
+    decode(MODE.load(Ordering::Relaxed))
+}
+
+/// Whether new edges capture a stack trace (`LOCKDEP_BACKTRACE=0` turns them off).
+#[cfg(feature = "enabled")]
+pub(crate) fn backtraces_enabled() -> bool {
+    static BT: once_cell::sync::Lazy<bool> =
+        once_cell::sync::Lazy::new(|| std::env::var("LOCKDEP_BACKTRACE").map_or(true, |v| v != "0"));
+    *BT
+}

@@ -1,0 +1,191 @@
+//! Building reports from validator state (the slow path's findings), with their dedupe keys.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::panic::Location;
+use std::sync::Arc;
+
+use super::trace::Trace;
+use super::{push_unique, thread_label, Link, LockLine, Report, ReportData, ReportKind};
+use crate::class::ClassInfo;
+use crate::dependency_graph::{type_names, Graph, Step};
+use crate::held_locks::{HeldLock, HeldLocks};
+
+fn key_of(parts: impl Hash) -> u64 {
+    let mut h = DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+pub(crate) fn lock_line(h: &HeldLock) -> LockLine {
+    LockLine {
+        class: h.class.display_name(),
+        usage: h.class.usage_string(),
+        read: h.read as u8,
+        instance: h.instance,
+        site: h.site,
+    }
+}
+
+fn held_lines(held: &HeldLocks) -> Vec<LockLine> {
+    held.stack.iter().map(lock_line).collect()
+}
+
+fn base(kind: ReportKind, held: &HeldLocks) -> ReportData {
+    ReportData {
+        kind,
+        thread: thread_label(),
+        acquiring: None,
+        holding: None,
+        chain: Vec::new(),
+        middle: None,
+        held: held_lines(held),
+        stack: Trace::capture(),
+        class_names: Vec::new(),
+        gates: Vec::new(),
+        notes: Vec::new(),
+        at: None,
+    }
+}
+
+fn finish(d: ReportData, key: u64) -> (Report, u64) {
+    (Report(Arc::new(d)), key)
+}
+
+/// `new` is a class this thread already holds as `prev`.
+pub(crate) fn recursive(held: &HeldLocks, prev: &HeldLock, new: &HeldLock, certain: bool) -> (Report, u64) {
+    let mut d = base(ReportKind::RecursiveLocking, held);
+    d.acquiring = Some(lock_line(new));
+    d.holding = Some(lock_line(prev));
+    push_unique(&mut d.class_names, new.class.display_name());
+    push_unique(&mut d.class_names, prev.class.display_name());
+    if certain {
+        d.notes.push(
+            "This thread already holds this very lock instance: the acquisition can never succeed\n\
+             (a certain self-deadlock), so lockdep panics instead of letting the thread hang."
+                .into(),
+        );
+    }
+    let key = key_of(("recursive", new.class.id, new.read, prev.class.id, prev.read, certain));
+    finish(d, key)
+}
+
+/// Acquiring `new` while holding `prev` closes the strong cycle `new -> path -> prev -> new`.
+pub(crate) fn circular(
+    graph: &Graph,
+    held: &HeldLocks,
+    prev: &HeldLock,
+    new: &HeldLock,
+    new_type: u8,
+    path: &[Step],
+) -> (Report, u64) {
+    let mut d = base(ReportKind::CircularDependency, held);
+    d.acquiring = Some(lock_line(new));
+    d.holding = Some(lock_line(prev));
+    // Classes along the path: C0 = new ... CN = prev.
+    let mut classes: Vec<&'static ClassInfo> = vec![new.class];
+    let mut triples = vec![(prev.class.id, new.class.id, new_type)];
+    let mut links = Vec::new();
+    for step in path {
+        let e = &graph.edges[step.edge as usize];
+        let from = *classes.last().expect("non-empty");
+        let to = crate::class::class_by_id(e.to);
+        triples.push((e.from, e.to, step.types));
+        let o = &e.origin;
+        links.push(Link {
+            class: to.display_name(),
+            usage: to.usage_string(),
+            what: format!(
+                "{} taken at {}:{} while holding {} (taken at {}:{}), thread {} [{}]",
+                to.display_name(),
+                o.next_site.file(),
+                o.next_site.line(),
+                from.display_name(),
+                o.prev_site.file(),
+                o.prev_site.line(),
+                o.thread,
+                type_names(e.types),
+            ),
+            trace: o.trace.clone(),
+        });
+        classes.push(to);
+    }
+    links.reverse();
+    links.push(Link {
+        class: new.class.display_name(),
+        usage: new.class.usage_string(),
+        what: format!(
+            "{} being taken at {}:{} while holding {} (taken at {}:{}): this acquisition",
+            new.class.display_name(),
+            new.site.file(),
+            new.site.line(),
+            prev.class.display_name(),
+            prev.site.file(),
+            prev.site.line(),
+        ),
+        trace: d.stack.clone(),
+    });
+    d.chain = links;
+    d.middle = Some(classes[classes.len().saturating_sub(2)].display_name());
+    for c in &classes {
+        push_unique(&mut d.class_names, c.display_name());
+    }
+    triples.sort_unstable();
+    let key = key_of(("circular", triples));
+    finish(d, key)
+}
+
+/// `instance` (class `name`) is released at `site` but this thread does not hold it.
+pub(crate) fn bad_unlock(
+    held: &HeldLocks,
+    name: String,
+    instance: usize,
+    site: Option<&'static Location<'static>>,
+    class_site: &'static Location<'static>,
+) -> (Report, u64) {
+    let mut d = base(ReportKind::BadUnlockBalance, held);
+    d.acquiring = Some(LockLine { class: name.clone(), usage: "", read: 0, instance, site: class_site });
+    d.at = site;
+    d.class_names.push(name.clone());
+    let at = site.map(|s| (s.file(), s.line(), s.column()));
+    finish(d, key_of(("unlock", name, at)))
+}
+
+/// `entry` is held by this thread while its lock is being dropped.
+pub(crate) fn freed(held: &HeldLocks, entry: &HeldLock) -> (Report, u64) {
+    let mut d = base(ReportKind::HeldLockFreed, held);
+    d.acquiring = Some(lock_line(entry));
+    d.class_names.push(entry.class.display_name());
+    finish(d, key_of(("freed", entry.class.id, entry.site.file(), entry.site.line(), thread_label())))
+}
+
+/// `new` names a nest lock (class `nest_name`) that this thread does not hold.
+pub(crate) fn nest_not_held(held: &HeldLocks, new: &HeldLock, nest_name: String) -> (Report, u64) {
+    let mut d = base(ReportKind::NestLockNotHeld, held);
+    d.acquiring = Some(lock_line(new));
+    d.holding = Some(LockLine { class: nest_name.clone(), usage: "", read: 0, instance: 0, site: new.site });
+    push_unique(&mut d.class_names, new.class.display_name());
+    push_unique(&mut d.class_names, nest_name.clone());
+    finish(d, key_of(("nest", new.class.id, nest_name, new.site.file(), new.site.line())))
+}
+
+/// The thread is exiting with `held` still held.
+pub(crate) fn held_at_exit(held: &HeldLocks) -> (Report, u64) {
+    let mut d = base(ReportKind::LocksHeldAtExit, held);
+    d.stack = Trace::default();
+    for h in &held.stack {
+        push_unique(&mut d.class_names, h.class.display_name());
+    }
+    let ids: Vec<u32> = held.stack.iter().map(|h| h.class.id).collect();
+    let key = key_of(("exit", thread_label(), ids));
+    finish(d, key)
+}
+
+/// A subclass outside `0..=7` was asked for.
+pub(crate) fn invalid_subclass(held: &HeldLocks, name: String, subclass: u8, site: &'static Location<'static>) -> (Report, u64) {
+    let mut d = base(ReportKind::InvalidSubclass, held);
+    d.acquiring = Some(LockLine { class: format!("{name}/{subclass}"), usage: "", read: 0, instance: 0, site });
+    d.class_names.push(name.clone());
+    d.notes.push(format!("subclass {subclass} is out of range 0..=7; this acquisition is not validated."));
+    finish(d, key_of(("subclass", name, subclass, site.file(), site.line())))
+}

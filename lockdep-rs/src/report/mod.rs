@@ -1,0 +1,182 @@
+//! Reports: what the validator found, in a form tests can inspect and people can read.
+//!
+//! A [`Report`] is cheap to clone (shared data). Its `Display` is a kernel-style splat (see
+//! `render.rs`); its accessors give the kind and the classes involved. Routing reports to the
+//! mode's action, `capture` buffers, the hook and the dedupe sets is `sink.rs`.
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+
+#[cfg(feature = "enabled")]
+pub(crate) mod build;
+mod render;
+#[cfg(feature = "enabled")]
+pub(crate) mod sink;
+pub(crate) mod trace;
+
+use trace::Trace;
+
+/// What kind of problem a [`Report`] describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReportKind {
+    /// "possible circular locking dependency detected": this acquisition closes a cycle in the
+    /// lock-order graph (a strong cycle: some interleaving deadlocks).
+    CircularDependency,
+    /// "possible recursive locking detected": a lock of a class this thread already holds.
+    RecursiveLocking,
+    /// "bad unlock balance detected": releasing a lock this thread does not hold.
+    BadUnlockBalance,
+    /// "held lock freed": a lock dropped while this thread holds it.
+    HeldLockFreed,
+    /// "Nested lock was not taken": `lock_nest_lock` without holding the nest lock.
+    NestLockNotHeld,
+    /// A thread exited while still holding locks (leaked guards).
+    LocksHeldAtExit,
+    /// A subclass outside `0..=7` was asked for; the acquisition is not tracked.
+    InvalidSubclass,
+}
+
+impl ReportKind {
+    /// The kernel-style title line of this kind of report.
+    pub fn title(self) -> &'static str {
+        match self {
+            ReportKind::CircularDependency => "WARNING: possible circular locking dependency detected",
+            ReportKind::RecursiveLocking => "WARNING: possible recursive locking detected",
+            ReportKind::BadUnlockBalance => "WARNING: bad unlock balance detected!",
+            ReportKind::HeldLockFreed => "WARNING: held lock freed!",
+            ReportKind::NestLockNotHeld => "WARNING: Nested lock was not taken",
+            ReportKind::LocksHeldAtExit => "WARNING: thread still has locks held at exit!",
+            ReportKind::InvalidSubclass => "BUG: looking up invalid subclass",
+        }
+    }
+}
+
+/// One lock as a report shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct LockLine {
+    pub(crate) class: String,
+    pub(crate) usage: &'static str,
+    /// Kernel read value: 0 exclusive, 1 shared, 2 recursive shared.
+    pub(crate) read: u8,
+    pub(crate) instance: usize,
+    pub(crate) site: &'static Location<'static>,
+}
+
+/// One link `-> #k (class)` of a dependency chain.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) class: String,
+    pub(crate) usage: &'static str,
+    /// What this link records, e.g. "taken at a.rs:3 while holding B (taken at a.rs:2), thread t/1".
+    pub(crate) what: String,
+    pub(crate) trace: Trace,
+}
+
+/// Everything a report carries.
+#[derive(Clone)]
+pub(crate) struct ReportData {
+    pub(crate) kind: ReportKind,
+    /// `name/id` of the thread that found the problem.
+    pub(crate) thread: String,
+    /// The lock being acquired (or released, or freed).
+    pub(crate) acquiring: Option<LockLine>,
+    /// The held lock the problem is with.
+    pub(crate) holding: Option<LockLine>,
+    /// The existing dependency chain, printed order (`#N` first, `#0` last).
+    pub(crate) chain: Vec<Link>,
+    /// For cycles: the class next to the held lock on the path (CPU1's first lock).
+    pub(crate) middle: Option<String>,
+    /// The thread's held locks, bottom first.
+    pub(crate) held: Vec<LockLine>,
+    pub(crate) stack: Trace,
+    pub(crate) class_names: Vec<String>,
+    pub(crate) gates: Vec<String>,
+    /// Extra explanatory lines.
+    pub(crate) notes: Vec<String>,
+    /// For bad unlocks and frees: where it happened.
+    pub(crate) at: Option<&'static Location<'static>>,
+}
+
+/// A problem found by the validator.
+///
+/// `Display` prints a kernel-style report ("splat"); [`kind`](Report::kind) and
+/// [`class_names`](Report::class_names) let tests assert exactly what was found.
+#[derive(Clone)]
+pub struct Report(pub(crate) Arc<ReportData>);
+
+impl Report {
+    /// What kind of problem this is.
+    pub fn kind(&self) -> ReportKind {
+        self.0.kind
+    }
+
+    /// Every class involved, subclasses as `name/n`, without duplicates: for a cycle the
+    /// classes of the cycle (the lock being acquired first), for recursive locking the new and
+    /// the held lock, for an unlock or a free the lock concerned.
+    pub fn class_names(&self) -> Vec<String> {
+        self.0.class_names.clone()
+    }
+
+    /// The class of the lock being acquired (or released, or freed).
+    pub fn acquiring(&self) -> Option<String> {
+        self.0.acquiring.as_ref().map(|l| l.class.clone())
+    }
+
+    /// The class of the held lock the problem is with: for a cycle, the held lock that closes
+    /// it; for recursive locking, the held lock of the same class.
+    pub fn holding(&self) -> Option<String> {
+        self.0.holding.as_ref().map(|l| l.class.clone())
+    }
+
+    /// Classes of the locks the thread held when the problem was found, bottom first.
+    pub fn held_locks(&self) -> Vec<String> {
+        self.0.held.iter().map(|l| l.class.clone()).collect()
+    }
+
+    /// For a cycle: the exclusive lock instances held across every edge of the cycle. If this
+    /// is not empty, the two sides of the cycle cannot run at the same time, and the report is
+    /// likely a false positive (see the splat's explanation).
+    pub fn gates(&self) -> Vec<String> {
+        self.0.gates.clone()
+    }
+
+    /// `name/id` of the thread that found the problem.
+    pub fn thread(&self) -> &str {
+        &self.0.thread
+    }
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Report")
+            .field("kind", &self.0.kind)
+            .field("classes", &self.0.class_names)
+            .field("thread", &self.0.thread)
+            .finish()
+    }
+}
+
+impl std::error::Error for Report {}
+
+/// Adds `name` to `names` unless present.
+pub(crate) fn push_unique(names: &mut Vec<String>, name: String) {
+    if !names.contains(&name) {
+        names.push(name);
+    }
+}
+
+/// `name/id` of the current thread, kernel `comm/pid` style.
+pub(crate) fn thread_label() -> String {
+    let t = std::thread::current();
+    let id = format!("{:?}", t.id());
+    let id = id.trim_start_matches("ThreadId(").trim_end_matches(')');
+    format!("{}/{}", t.name().unwrap_or("<unnamed>"), id)
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        render::render(&self.0, f)
+    }
+}

@@ -1,0 +1,207 @@
+//! The kernel-style text of a report ("splat"), laid out like lockdep's: banner, the thread
+//! and locks involved, the dependency chain with where each edge was first recorded, the
+//! unsafe locking scenario, the held locks and the current stack.
+
+use std::fmt::{self, Write};
+
+use super::{Link, LockLine, ReportData, ReportKind};
+
+pub(super) fn render(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let title = r.kind.title();
+    let rule = |c: char| c.to_string().repeat(title.len());
+    writeln!(f)?;
+    writeln!(f, "{}", rule('='))?;
+    writeln!(f, "{title}")?;
+    writeln!(f, "lockdep-rs {}", env!("CARGO_PKG_VERSION"))?;
+    writeln!(f, "{}", rule('-'))?;
+    match r.kind {
+        ReportKind::CircularDependency => circular(r, f)?,
+        ReportKind::RecursiveLocking => recursive(r, f)?,
+        ReportKind::BadUnlockBalance => bad_unlock(r, f)?,
+        ReportKind::HeldLockFreed => freed(r, f)?,
+        ReportKind::NestLockNotHeld => nest(r, f)?,
+        ReportKind::LocksHeldAtExit => {
+            writeln!(f, "{} is exiting with locks still held!", r.thread)?;
+            held_list(r, f)?;
+        }
+        ReportKind::InvalidSubclass => {
+            writeln!(f, "{} is trying to acquire lock:", r.thread)?;
+            lock_line(r.acquiring.as_ref(), f)?;
+            notes(r, f)?;
+            held_list(r, f)?;
+        }
+    }
+    writeln!(f)?;
+    writeln!(f, "stack backtrace:")?;
+    trace_lines(r.stack.frames(), 1, f)
+}
+
+fn lock_line(l: Option<&LockLine>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match l {
+        Some(l) => writeln!(f, "{}", fmt_lock(l)),
+        None => Ok(()),
+    }
+}
+
+fn fmt_lock(l: &LockLine) -> String {
+    let mode = match l.read {
+        0 => "",
+        1 => " [read]",
+        _ => " [recursive read]",
+    };
+    format!("{:#x} ({}){}{mode}, at: {}:{}", l.instance, l.class, l.usage, l.site.file(), l.site.line())
+}
+
+fn trace_lines(frames: &[String], indent: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for fr in frames {
+        writeln!(f, "{:indent$}{fr}", "")?;
+    }
+    Ok(())
+}
+
+fn held_list(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match r.held.len() {
+        0 => writeln!(f, "no locks held by {}.", r.thread)?,
+        1 => writeln!(f, "1 lock held by {}:", r.thread)?,
+        n => writeln!(f, "{n} locks held by {}:", r.thread)?,
+    }
+    for (i, l) in r.held.iter().enumerate() {
+        writeln!(f, " #{i}: {}", fmt_lock(l))?;
+    }
+    Ok(())
+}
+
+fn notes(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for n in &r.notes {
+        writeln!(f, "{n}")?;
+    }
+    Ok(())
+}
+
+fn name_of(l: Option<&LockLine>) -> &str {
+    l.map(|l| l.class.as_str()).unwrap_or("?")
+}
+
+fn verb(l: Option<&LockLine>) -> &'static str {
+    match l.map(|l| l.read) {
+        Some(0) | None => "lock",
+        _ => "rlock",
+    }
+}
+
+fn link(i: usize, l: &Link, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "-> #{i} ({}){}:", l.class, l.usage)?;
+    writeln!(f, "       {}", l.what)?;
+    trace_lines(l.trace.frames(), 7, f)?;
+    writeln!(f)
+}
+
+fn circular(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (next, prev) = (r.acquiring.as_ref(), r.holding.as_ref());
+    writeln!(f, "{} is trying to acquire lock:", r.thread)?;
+    lock_line(next, f)?;
+    writeln!(f)?;
+    writeln!(f, "but thread is already holding lock:")?;
+    lock_line(prev, f)?;
+    writeln!(f)?;
+    writeln!(f, "which lock already depends on the new lock.")?;
+    writeln!(f)?;
+    writeln!(f)?;
+    writeln!(f, "the existing dependency chain (in reverse order) is:")?;
+    writeln!(f)?;
+    let n = r.chain.len();
+    for (k, l) in r.chain.iter().enumerate() {
+        link(n - 1 - k, l, f)?;
+    }
+    writeln!(f, "other info that might help us debug this:")?;
+    writeln!(f)?;
+    let (nn, pn) = (name_of(next), name_of(prev));
+    let mid = r.middle.as_deref().unwrap_or(nn);
+    if mid != nn {
+        writeln!(f, "Chain exists of:")?;
+        writeln!(f, "  {nn} --> {mid} --> {pn}")?;
+        writeln!(f)?;
+    }
+    writeln!(f, " Possible unsafe locking scenario:")?;
+    writeln!(f)?;
+    writeln!(f, "       CPU0                    CPU1")?;
+    writeln!(f, "       ----                    ----")?;
+    writeln!(f, "  {}({pn});", verb(prev))?;
+    writeln!(f, "                               lock({mid});")?;
+    writeln!(f, "                               lock({pn});")?;
+    writeln!(f, "  {}({nn});", verb(next))?;
+    writeln!(f)?;
+    writeln!(f, " *** DEADLOCK ***")?;
+    writeln!(f)?;
+    if !r.gates.is_empty() {
+        gates(r, f)?;
+    }
+    notes(r, f)?;
+    held_list(r, f)
+}
+
+fn gates(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let mut list = String::new();
+    for (i, g) in r.gates.iter().enumerate() {
+        let _ = write!(list, "{}{g}", if i > 0 { ", " } else { "" });
+    }
+    writeln!(f, "but every edge of this cycle was recorded while holding the same lock instance:")?;
+    writeln!(f, "  {list}")?;
+    writeln!(f, "so the two sides of the scenario above cannot run at the same time: this gate")?;
+    writeln!(f, "serialises them, and the report is likely a false positive. If the gate is")?;
+    writeln!(f, "meant to protect this order, document it; if not, fix the order.")?;
+    writeln!(f)
+}
+
+fn recursive(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (next, prev) = (r.acquiring.as_ref(), r.holding.as_ref());
+    writeln!(f, "{} is trying to acquire lock:", r.thread)?;
+    lock_line(next, f)?;
+    writeln!(f)?;
+    writeln!(f, "but thread is already holding lock:")?;
+    lock_line(prev, f)?;
+    writeln!(f)?;
+    writeln!(f, "other info that might help us debug this:")?;
+    writeln!(f, " Possible unsafe locking scenario:")?;
+    writeln!(f)?;
+    writeln!(f, "       CPU0")?;
+    writeln!(f, "       ----")?;
+    writeln!(f, "  lock({});", name_of(prev))?;
+    writeln!(f, "  lock({});", name_of(next))?;
+    writeln!(f)?;
+    writeln!(f, " *** DEADLOCK ***")?;
+    writeln!(f)?;
+    writeln!(f, " May be due to missing lock nesting notation")?;
+    writeln!(f)?;
+    notes(r, f)?;
+    held_list(r, f)
+}
+
+fn bad_unlock(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let at = r.at.map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+    writeln!(f, "{} is trying to release lock ({}) at:", r.thread, name_of(r.acquiring.as_ref()))?;
+    writeln!(f, "{at}")?;
+    writeln!(f, "but there are no more locks to release!")?;
+    notes(r, f)?;
+    writeln!(f)?;
+    writeln!(f, "other info that might help us debug this:")?;
+    held_list(r, f)
+}
+
+fn freed(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{} is freeing a lock that it still holds!", r.thread)?;
+    lock_line(r.acquiring.as_ref(), f)?;
+    notes(r, f)?;
+    held_list(r, f)
+}
+
+fn nest(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{} is trying to lock:", r.thread)?;
+    lock_line(r.acquiring.as_ref(), f)?;
+    writeln!(f, "but this thread is not holding:")?;
+    writeln!(f, "{}", name_of(r.holding.as_ref()))?;
+    writeln!(f)?;
+    writeln!(f, "other info that might help us debug this:")?;
+    notes(r, f)?;
+    held_list(r, f)
+}

@@ -1,0 +1,32 @@
+//! The one place that names the real primitives (tokio's `src/loom/` pattern).
+//!
+//! Normally the user-facing locks are parking_lot's; under `RUSTFLAGS="--cfg loom"` they are
+//! small loom-modelled locks with the same API (see `sync/loom_locks.rs`), so a user can
+//! model-check their own code with order validation on. The validator's *own* state is always
+//! guarded by plain parking_lot locks (`internal`): those are never tracked, never held while
+//! user code runs, and never held across a loom operation, so loom does not need to see them.
+
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{
+    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+
+#[cfg(loom)]
+mod loom_locks;
+#[cfg(loom)]
+pub(crate) use loom_locks::{
+    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+
+/// Per-thread storage: std's, or loom's (one per modelled thread).
+#[cfg(all(feature = "enabled", not(loom)))]
+pub(crate) use std::thread_local;
+
+#[cfg(all(feature = "enabled", loom))]
+pub(crate) use loom::thread_local;
+
+/// The validator's own synchronisation: leaves, never tracked, never held across user code.
+#[cfg(feature = "enabled")]
+pub(crate) mod internal {
+    pub(crate) use parking_lot::{Mutex, RwLock};
+}

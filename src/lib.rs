@@ -1,0 +1,43 @@
+//! The workspace's root package: it owns the cross-crate examples (`examples/`) and
+//! integration tests (`tests/`), and shows the recommended way to adopt lockdep.
+//!
+//! Its `Cargo.toml` depends on `lockdep` with `default-features = false` (plain parking_lot
+//! locks, no validation, same size) and enables `lockdep/enabled` only as a dev-dependency,
+//! so `cargo test`, examples and benches validate every lock order while a release build of
+//! this library pays nothing. [`Accounts`] is a small library type written that way.
+
+use lockdep::{LockClass, Mutex};
+
+/// The class shared by every account's lock.
+static ACCOUNT: LockClass = LockClass::new("&account->lock");
+
+/// A set of accounts whose transfers lock two accounts at once, in a fixed (index) order,
+/// using `lock_nested(1)` for the second lock of the same class, as the kernel does.
+pub struct Accounts {
+    balances: Vec<Mutex<i64>>,
+}
+
+impl Accounts {
+    /// `n` accounts holding `initial` each.
+    pub fn new(n: usize, initial: i64) -> Accounts {
+        Accounts { balances: (0..n).map(|_| Mutex::with_class(&ACCOUNT, initial)).collect() }
+    }
+
+    /// Moves `amount` from account `from` to account `to` (no-op when they are the same).
+    pub fn transfer(&self, from: usize, to: usize, amount: i64) {
+        if from == to {
+            return;
+        }
+        let (first, second) = (from.min(to), from.max(to));
+        let mut a = self.balances[first].lock();
+        let mut b = self.balances[second].lock_nested(1);
+        let (src, dst) = if from < to { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
+        *src -= amount;
+        *dst += amount;
+    }
+
+    /// The sum of all balances.
+    pub fn total(&self) -> i64 {
+        self.balances.iter().map(|m| *m.lock()).sum()
+    }
+}
