@@ -63,7 +63,8 @@ fn resolve(ips: &[usize]) -> Vec<String> {
     for &ip in ips {
         backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
             let name = sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "<unknown>".into());
-            if HIDDEN.iter().any(|h| name.starts_with(h)) || name.contains("{{closure}}") && name.starts_with('<') {
+            let in_std = sym.filename().is_some_and(|f| f.starts_with("/rustc/") || f.components().any(|c| c.as_os_str() == ".cargo"));
+            if in_std || HIDDEN.iter().any(|h| name.starts_with(h)) {
                 return;
             }
             let line = match (sym.filename(), sym.lineno()) {

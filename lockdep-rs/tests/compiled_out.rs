@@ -1,0 +1,54 @@
+//! With `default-features = false` every type is its parking_lot twin: same size, no
+//! validation, no reports. Run by `cargo test -p lockdep --no-default-features --test compiled_out`
+//! (the README's test command does); with validation on this file is empty.
+#![cfg(not(feature = "enabled"))]
+
+use std::mem::size_of;
+
+use lockdep::{Condvar, LockMap, Mutex, RwLock};
+
+#[test]
+fn same_size_as_parking_lot() {
+    assert_eq!(size_of::<Mutex<u64>>(), size_of::<parking_lot::Mutex<u64>>());
+    assert_eq!(size_of::<Mutex<[u8; 3]>>(), size_of::<parking_lot::Mutex<[u8; 3]>>());
+    assert_eq!(size_of::<RwLock<u64>>(), size_of::<parking_lot::RwLock<u64>>());
+    assert_eq!(size_of::<Condvar>(), size_of::<parking_lot::Condvar>());
+    assert_eq!(size_of::<LockMap>(), 0);
+    assert_eq!(
+        size_of::<lockdep::MutexGuard<'static, u64>>(),
+        size_of::<parking_lot::MutexGuard<'static, u64>>()
+    );
+    assert_eq!(
+        size_of::<lockdep::RwLockReadGuard<'static, u64>>(),
+        size_of::<parking_lot::RwLockReadGuard<'static, u64>>()
+    );
+}
+
+#[test]
+fn no_validation_and_locks_still_work() {
+    let a = Mutex::named("A", 1);
+    let b = Mutex::named("B", 2);
+    let (sum, reports) = lockdep::capture(|| {
+        let x = {
+            let ga = a.lock();
+            let gb = b.lock();
+            *ga + *gb
+        };
+        let gb = b.lock();
+        let ga = a.lock(); // an inversion: not validated when compiled out
+        x + *ga + *gb
+    });
+    assert_eq!(sum, 6);
+    assert!(reports.is_empty());
+    assert!(lockdep::take_reports().is_empty());
+    assert!(!a.is_held());
+    let rw = RwLock::new(5);
+    assert_eq!(*rw.read() + *rw.read_recursive(), 10);
+    *rw.write() += 1;
+    assert_eq!(rw.into_inner(), 6);
+    let m = Mutex::new(0);
+    std::mem::forget(m.lock());
+    // SAFETY: the guard was forgotten; this thread holds the lock.
+    unsafe { m.force_unlock() };
+    assert!(m.try_lock().is_some());
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: formatting, lints, unit / integration / doc tests with
+# validation on, the crate with validation compiled out, benches built (not timed), and the
+# loom model-checking suite. This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all --check
+
+step "lints"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests (validation on)"
+cargo test --workspace --all-targets
+
+step "doc tests"
+cargo test --workspace --doc
+
+step "lockdep with validation compiled out"
+cargo test -p lockdep --no-default-features --lib --test compiled_out
+
+if [ -n "$(ls tests/loom_*.rs 2>/dev/null)" ]; then
+  step "loom model checking (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:=2})"
+  export LOOM_MAX_PREEMPTIONS
+  RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    cargo test --release -p lockdep-workspace --test 'loom_*'
+fi
