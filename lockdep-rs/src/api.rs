@@ -83,7 +83,13 @@ pub fn stats() -> Stats {
     {
         let (chains, cache_hits, cache_misses) = crate::chain_cache::stats();
         let edges = crate::dependency_graph::GRAPH.lock().size().1;
-        Stats { classes: crate::class::class_count(), edges, chains, cache_hits, cache_misses }
+        Stats {
+            classes: crate::class::class_count(),
+            edges,
+            chains,
+            cache_hits,
+            cache_misses,
+        }
     }
     #[cfg(not(feature = "enabled"))]
     Stats::default()

@@ -74,7 +74,11 @@ pub(crate) fn clear() {
 
 /// (validated chains, hits, misses) so far; hits of other threads are counted when they miss.
 pub(crate) fn stats() -> (usize, u64, u64) {
-    (GLOBAL.len(), HITS.load(Ordering::Relaxed), MISSES.load(Ordering::Relaxed))
+    (
+        GLOBAL.len(),
+        HITS.load(Ordering::Relaxed),
+        MISSES.load(Ordering::Relaxed),
+    )
 }
 
 /// Chain keys are already well-mixed hashes: use them as they are.

@@ -49,7 +49,9 @@ impl LockClass {
 
 impl std::fmt::Debug for LockClass {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LockClass").field("name", &self.name).finish()
+        f.debug_struct("LockClass")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -76,7 +78,12 @@ mod registry {
 
     #[derive(Clone, PartialEq, Eq, Hash)]
     enum KeyKind {
-        Site { file: &'static str, line: u32, column: u32, name: Option<&'static str> },
+        Site {
+            file: &'static str,
+            line: u32,
+            column: u32,
+            name: Option<&'static str>,
+        },
         Static(usize),
     }
 
@@ -153,7 +160,10 @@ mod registry {
             if let Some(info) = slot.get() {
                 return info;
             }
-            let key = ClassKey { kind: self.key.kind.clone(), subclass };
+            let key = ClassKey {
+                kind: self.key.kind.clone(),
+                subclass,
+            };
             let info = register(key, self.name, subclass, Some(self));
             let _ = slot.set(info); // a racing thread registered the same class: same pointer
             info
@@ -165,8 +175,10 @@ mod registry {
         by_id: crate::sync::internal::RwLock<Vec<&'static ClassInfo>>,
     }
 
-    static REGISTRY: Lazy<Registry> =
-        Lazy::new(|| Registry { by_key: DashMap::new(), by_id: Default::default() });
+    static REGISTRY: Lazy<Registry> = Lazy::new(|| Registry {
+        by_key: DashMap::new(),
+        by_id: Default::default(),
+    });
 
     fn register(
         key: ClassKey,
@@ -235,14 +247,20 @@ mod registry {
 
     fn site_key(loc: &'static Location<'static>, name: Option<&'static str>) -> ClassKey {
         ClassKey {
-            kind: KeyKind::Site { file: loc.file(), line: loc.line(), column: loc.column(), name },
+            kind: KeyKind::Site {
+                file: loc.file(),
+                line: loc.line(),
+                column: loc.column(),
+                name,
+            },
             subclass: 0,
         }
     }
 
     /// A site class is named `file:line`; the string is made once per class and leaked.
     fn loc_name(loc: &'static Location<'static>) -> &'static str {
-        static NAMES: Lazy<DashMap<(&'static str, u32, u32), &'static str>> = Lazy::new(DashMap::new);
+        static NAMES: Lazy<DashMap<(&'static str, u32, u32), &'static str>> =
+            Lazy::new(DashMap::new);
         *NAMES
             .entry((loc.file(), loc.line(), loc.column()))
             .or_insert_with(|| Box::leak(format!("{}:{}", loc.file(), loc.line()).into_boxed_str()))

@@ -25,13 +25,17 @@ impl Condvar {
     /// A new condition variable.
     #[cfg(not(loom))]
     pub const fn new() -> Condvar {
-        Condvar { inner: sync::Condvar::new() }
+        Condvar {
+            inner: sync::Condvar::new(),
+        }
     }
 
     /// A new condition variable (loom build: not `const`).
     #[cfg(loom)]
     pub fn new() -> Condvar {
-        Condvar { inner: sync::Condvar::new() }
+        Condvar {
+            inner: sync::Condvar::new(),
+        }
     }
 
     /// Blocks until notified, releasing the guard's mutex meanwhile.
@@ -51,7 +55,11 @@ impl Condvar {
 
     /// Blocks while `condition` returns true, re-checking it after every wake-up.
     #[track_caller]
-    pub fn wait_while<T: ?Sized, F: FnMut(&mut T) -> bool>(&self, guard: &mut MutexGuard<'_, T>, mut condition: F) {
+    pub fn wait_while<T: ?Sized, F: FnMut(&mut T) -> bool>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        mut condition: F,
+    ) {
         let site = Location::caller();
         while condition(&mut *guard) {
             if let Some(map) = guard.tracked.map() {

@@ -22,10 +22,10 @@ impl Read {
     }
 }
 
-#[cfg(feature = "enabled")]
-pub(crate) use enabled::*;
 #[cfg(not(feature = "enabled"))]
 pub(crate) use disabled::*;
+#[cfg(feature = "enabled")]
+pub(crate) use enabled::*;
 
 #[cfg(feature = "enabled")]
 mod enabled {
@@ -33,8 +33,8 @@ mod enabled {
 
     use once_cell::race::OnceRef;
 
-    use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
     use super::Read;
+    use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
     use crate::held_locks::Instance;
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request};
@@ -56,7 +56,10 @@ mod enabled {
             DepMap::with_source(ClassSource::Static(class))
         }
         const fn with_source(source: ClassSource) -> DepMap {
-            DepMap { source, class: OnceRef::new() }
+            DepMap {
+                source,
+                class: OnceRef::new(),
+            }
         }
 
         /// The lock's instance identity.
@@ -94,18 +97,35 @@ mod enabled {
 
         /// Validates an acquisition before the caller blocks on the real lock.
         #[inline]
-        pub(crate) fn acquire(&self, read: Read, subclass: u8, nest: Option<&DepMap>, site: &'static Location<'static>) -> Tracked<'_> {
+        pub(crate) fn acquire(
+            &self,
+            read: Read,
+            subclass: u8,
+            nest: Option<&DepMap>,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_> {
             self.record(read, subclass, false, nest, site)
         }
 
         /// Records a successful trylock (no validation: a trylock cannot block).
         #[inline]
-        pub(crate) fn acquired_try(&self, read: Read, site: &'static Location<'static>) -> Tracked<'_> {
+        pub(crate) fn acquired_try(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_> {
             self.record(read, 0, true, None, site)
         }
 
         #[inline]
-        fn record(&self, read: Read, subclass: u8, trylock: bool, nest: Option<&DepMap>, site: &'static Location<'static>) -> Tracked<'_> {
+        fn record(
+            &self,
+            read: Read,
+            subclass: u8,
+            trylock: bool,
+            nest: Option<&DepMap>,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_> {
             if mode() == Mode::Off {
                 return Tracked(None);
             }
@@ -114,14 +134,27 @@ mod enabled {
                 return Tracked(None);
             }
             let class = self.base_class().subclass(subclass);
-            let tracked = validator::acquire(class, self.instance(), Request { read, trylock, nest, site });
+            let tracked = validator::acquire(
+                class,
+                self.instance(),
+                Request {
+                    read,
+                    trylock,
+                    nest,
+                    site,
+                },
+            );
             Tracked(tracked.then_some(self))
         }
 
         /// `force_unlock*`: releases this thread's record of the lock held in a mode matching
         /// `shared` (None: any). Returns false, after a `BadUnlockBalance` report, if this
         /// thread does not hold it; the caller must then leave the real lock alone.
-        pub(crate) fn force_release(&self, shared: Option<bool>, site: &'static Location<'static>) -> bool {
+        pub(crate) fn force_release(
+            &self,
+            shared: Option<bool>,
+            site: &'static Location<'static>,
+        ) -> bool {
             if mode() == Mode::Off {
                 return true;
             }
@@ -158,7 +191,13 @@ mod enabled {
         #[inline]
         pub(crate) fn release(&mut self) {
             if let Some(map) = self.0.take() {
-                validator::release(map.instance(), map.class.get(), &|_| true, || (map.name(), Location::caller()), None);
+                validator::release(
+                    map.instance(),
+                    map.class.get(),
+                    &|_| true,
+                    || (map.name(), Location::caller()),
+                    None,
+                );
             }
         }
 
@@ -196,7 +235,13 @@ mod disabled {
             DepMap
         }
         #[inline(always)]
-        pub(crate) fn acquire(&self, _: Read, _: u8, _: Option<&DepMap>, _: &'static Location<'static>) -> Tracked<'_> {
+        pub(crate) fn acquire(
+            &self,
+            _: Read,
+            _: u8,
+            _: Option<&DepMap>,
+            _: &'static Location<'static>,
+        ) -> Tracked<'_> {
             Tracked(std::marker::PhantomData)
         }
         #[inline(always)]

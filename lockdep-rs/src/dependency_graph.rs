@@ -39,7 +39,11 @@ pub(crate) fn edge_type(prev: Read, next: Read) -> u8 {
 /// Names a type mask, e.g. `EN` or `ER|SN`.
 pub(crate) fn type_names(mask: u8) -> String {
     let names = [(SR, "SR"), (ER, "ER"), (SN, "SN"), (EN, "EN")];
-    let v: Vec<&str> = names.iter().filter(|(b, _)| mask & b != 0).map(|(_, n)| *n).collect();
+    let v: Vec<&str> = names
+        .iter()
+        .filter(|(b, _)| mask & b != 0)
+        .map(|(_, n)| *n)
+        .collect();
     v.join("|")
 }
 
@@ -101,19 +105,32 @@ impl Graph {
 
     /// The edge `from -> to`, if recorded.
     pub(crate) fn edge(&self, from: u32, to: u32) -> Option<&Edge> {
-        self.index.get(&(from, to)).map(|&i| &self.edges[i as usize])
+        self.index
+            .get(&(from, to))
+            .map(|&i| &self.edges[i as usize])
     }
 
     /// Records type `ty` on `from -> to`; `origin` is built only for a new edge.
     /// Returns true if the edge is new.
-    pub(crate) fn add(&mut self, from: u32, to: u32, ty: u8, origin: impl FnOnce() -> EdgeOrigin) -> bool {
+    pub(crate) fn add(
+        &mut self,
+        from: u32,
+        to: u32,
+        ty: u8,
+        origin: impl FnOnce() -> EdgeOrigin,
+    ) -> bool {
         self.grow(from.max(to));
         if let Some(&i) = self.index.get(&(from, to)) {
             self.edges[i as usize].types |= ty;
             return false;
         }
         let i = self.edges.len() as u32;
-        self.edges.push(Edge { from, to, types: ty, origin: Arc::new(origin()) });
+        self.edges.push(Edge {
+            from,
+            to,
+            types: ty,
+            origin: Arc::new(origin()),
+        });
         self.index.insert((from, to), i);
         self.out[from as usize].push(i);
         true
@@ -140,7 +157,12 @@ impl Graph {
         let matches = |class: u32, only_recursive: bool| {
             class == target && (target_read == Read::Exclusive || !only_recursive)
         };
-        let root = Visit { class: start, only_recursive: start_recursive, parent: u32::MAX, via: Step { edge: 0, types: 0 } };
+        let root = Visit {
+            class: start,
+            only_recursive: start_recursive,
+            parent: u32::MAX,
+            via: Step { edge: 0, types: 0 },
+        };
         self.visited[start as usize][start_recursive as usize] = stamp;
         let mut visits = vec![root];
         let mut head = 0;
@@ -169,7 +191,10 @@ impl Graph {
                     class: edge.to,
                     only_recursive,
                     parent: head as u32,
-                    via: Step { edge: e, types: allowed },
+                    via: Step {
+                        edge: e,
+                        types: allowed,
+                    },
                 });
             }
             head += 1;

@@ -13,10 +13,16 @@ pub struct LockHandle<'a> {
 
 impl<'a> LockHandle<'a> {
     pub(crate) fn of_guard(t: &Tracked<'a>) -> Self {
-        LockHandle { map: t.map(), tracked: t.map().is_some() }
+        LockHandle {
+            map: t.map(),
+            tracked: t.map().is_some(),
+        }
     }
     pub(crate) fn of_lock(map: &'a DepMap) -> Self {
-        LockHandle { map: Some(map), tracked: true }
+        LockHandle {
+            map: Some(map),
+            tracked: true,
+        }
     }
     pub(crate) fn dep_map(&self) -> Option<&'a DepMap> {
         self.map

@@ -56,7 +56,10 @@ pub(crate) struct HeldLocks {
 
 impl Default for HeldLocks {
     fn default() -> Self {
-        HeldLocks { stack: Vec::new(), key: INITIAL_CHAIN_KEY }
+        HeldLocks {
+            stack: Vec::new(),
+            key: INITIAL_CHAIN_KEY,
+        }
     }
 }
 
@@ -74,12 +77,22 @@ impl HeldLocks {
 
     /// The chain ids of the stack plus `entry`, bottom to top.
     pub(crate) fn chain_with(&self, entry: &HeldLock) -> Vec<u64> {
-        self.stack.iter().chain(std::iter::once(entry)).map(HeldLock::chain_id).collect()
+        self.stack
+            .iter()
+            .chain(std::iter::once(entry))
+            .map(HeldLock::chain_id)
+            .collect()
     }
 
     /// Index of the topmost entry of `instance` matching `pred`.
-    pub(crate) fn find(&self, instance: Instance, pred: impl Fn(&HeldLock) -> bool) -> Option<usize> {
-        self.stack.iter().rposition(|h| h.instance == instance && pred(h))
+    pub(crate) fn find(
+        &self,
+        instance: Instance,
+        pred: impl Fn(&HeldLock) -> bool,
+    ) -> Option<usize> {
+        self.stack
+            .iter()
+            .rposition(|h| h.instance == instance && pred(h))
     }
 
     /// Removes entry `idx` and returns the entries that were above it (to be re-acquired).

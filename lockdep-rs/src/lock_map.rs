@@ -23,7 +23,9 @@ impl LockMap {
     /// A pseudo-lock named `name`, of the class of its construction site.
     #[track_caller]
     pub const fn new(name: &'static str) -> LockMap {
-        LockMap { dep: DepMap::named(Location::caller(), name) }
+        LockMap {
+            dep: DepMap::named(Location::caller(), name),
+        }
     }
 
     /// Records an exclusive acquisition (kernel `lock_map_acquire`).

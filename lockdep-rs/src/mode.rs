@@ -30,7 +30,11 @@ pub struct ParseModeError(pub String);
 #[cfg(not(feature = "enabled"))]
 impl std::fmt::Display for ParseModeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "unknown lockdep mode {:?}: expected panic, warn, collect or off", self.0)
+        write!(
+            f,
+            "unknown lockdep mode {:?}: expected panic, warn, collect or off",
+            self.0
+        )
     }
 }
 #[cfg(not(feature = "enabled"))]
@@ -102,7 +106,8 @@ fn init_from_env() -> Mode {
 /// Whether new edges capture a stack trace (`LOCKDEP_BACKTRACE=0` turns them off).
 #[cfg(feature = "enabled")]
 pub(crate) fn backtraces_enabled() -> bool {
-    static BT: once_cell::sync::Lazy<bool> =
-        once_cell::sync::Lazy::new(|| std::env::var("LOCKDEP_BACKTRACE").map_or(true, |v| v != "0"));
+    static BT: once_cell::sync::Lazy<bool> = once_cell::sync::Lazy::new(|| {
+        std::env::var("LOCKDEP_BACKTRACE").map_or(true, |v| v != "0")
+    });
     *BT
 }

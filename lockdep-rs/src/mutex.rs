@@ -73,16 +73,26 @@ impl<T: ?Sized> Mutex<T> {
     /// Acquires the mutex, blocking until it is available; validated first.
     #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, 0, None, Location::caller());
-        MutexGuard { tracked, inner: self.inner.lock() }
+        let tracked = self
+            .dep
+            .acquire(Read::Exclusive, 0, None, Location::caller());
+        MutexGuard {
+            tracked,
+            inner: self.inner.lock(),
+        }
     }
 
     /// Acquires the mutex as subclass `subclass` (0..=7) of its class, shown as `name/n`:
     /// the kernel's `mutex_lock_nested`, for taking two locks of one class in a fixed order.
     #[track_caller]
     pub fn lock_nested(&self, subclass: u8) -> MutexGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, subclass, None, Location::caller());
-        MutexGuard { tracked, inner: self.inner.lock() }
+        let tracked = self
+            .dep
+            .acquire(Read::Exclusive, subclass, None, Location::caller());
+        MutexGuard {
+            tracked,
+            inner: self.inner.lock(),
+        }
     }
 
     /// Acquires the mutex under the held lock `nest` (kernel `mutex_lock_nest_lock`): several
@@ -90,8 +100,16 @@ impl<T: ?Sized> Mutex<T> {
     /// `NestLockNotHeld` if this thread does not hold `nest`.
     #[track_caller]
     pub fn lock_nest_lock<G: Held>(&self, nest: &G) -> MutexGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, 0, nest.held_handle().dep_map(), Location::caller());
-        MutexGuard { tracked, inner: self.inner.lock() }
+        let tracked = self.dep.acquire(
+            Read::Exclusive,
+            0,
+            nest.held_handle().dep_map(),
+            Location::caller(),
+        );
+        MutexGuard {
+            tracked,
+            inner: self.inner.lock(),
+        }
     }
 
     /// Attempts to acquire the mutex without blocking. A success is held like any lock (it
@@ -99,7 +117,10 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         let inner = self.inner.try_lock()?;
-        Some(MutexGuard { tracked: self.dep.acquired_try(Read::Exclusive, Location::caller()), inner })
+        Some(MutexGuard {
+            tracked: self.dep.acquired_try(Read::Exclusive, Location::caller()),
+            inner,
+        })
     }
 
     /// Releases a lock whose guard was forgotten (e.g. with `mem::forget`).
@@ -143,7 +164,10 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.inner.try_lock() {
             Some(g) => f.debug_struct("Mutex").field("data", &&*g).finish(),
-            None => f.debug_struct("Mutex").field("data", &format_args!("<locked>")).finish(),
+            None => f
+                .debug_struct("Mutex")
+                .field("data", &format_args!("<locked>"))
+                .finish(),
         }
     }
 }

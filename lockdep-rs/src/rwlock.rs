@@ -80,57 +80,94 @@ impl<T: ?Sized> RwLock<T> {
     /// Exclusive (write) acquisition, validated first.
     #[track_caller]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, 0, None, Location::caller());
-        RwLockWriteGuard { tracked, inner: self.inner.write() }
+        let tracked = self
+            .dep
+            .acquire(Read::Exclusive, 0, None, Location::caller());
+        RwLockWriteGuard {
+            tracked,
+            inner: self.inner.write(),
+        }
     }
 
     /// Non-recursive shared acquisition (rwsem `down_read`, read=1), validated first.
     #[track_caller]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         let tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
-        RwLockReadGuard { tracked, inner: self.inner.read() }
+        RwLockReadGuard {
+            tracked,
+            inner: self.inner.read(),
+        }
     }
 
     /// Recursive shared acquisition (rwlock_t `read_lock`, read=2), validated first.
     #[track_caller]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Recursive, 0, None, Location::caller());
-        RwLockReadGuard { tracked, inner: self.inner.read_recursive() }
+        let tracked = self
+            .dep
+            .acquire(Read::Recursive, 0, None, Location::caller());
+        RwLockReadGuard {
+            tracked,
+            inner: self.inner.read_recursive(),
+        }
     }
 
     /// Exclusive acquisition as subclass `subclass` (0..=7), shown as `name/n`.
     #[track_caller]
     pub fn write_nested(&self, subclass: u8) -> RwLockWriteGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, subclass, None, Location::caller());
-        RwLockWriteGuard { tracked, inner: self.inner.write() }
+        let tracked = self
+            .dep
+            .acquire(Read::Exclusive, subclass, None, Location::caller());
+        RwLockWriteGuard {
+            tracked,
+            inner: self.inner.write(),
+        }
     }
 
     /// Non-recursive shared acquisition as subclass `subclass` (kernel `down_read_nested`).
     #[track_caller]
     pub fn read_nested(&self, subclass: u8) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Shared, subclass, None, Location::caller());
-        RwLockReadGuard { tracked, inner: self.inner.read() }
+        let tracked = self
+            .dep
+            .acquire(Read::Shared, subclass, None, Location::caller());
+        RwLockReadGuard {
+            tracked,
+            inner: self.inner.read(),
+        }
     }
 
     /// Exclusive acquisition under the held lock `nest` (kernel `down_write_nest_lock`).
     #[track_caller]
     pub fn write_nest_lock<G: Held>(&self, nest: &G) -> RwLockWriteGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, 0, nest.held_handle().dep_map(), Location::caller());
-        RwLockWriteGuard { tracked, inner: self.inner.write() }
+        let tracked = self.dep.acquire(
+            Read::Exclusive,
+            0,
+            nest.held_handle().dep_map(),
+            Location::caller(),
+        );
+        RwLockWriteGuard {
+            tracked,
+            inner: self.inner.write(),
+        }
     }
 
     /// Attempts an exclusive acquisition without blocking; a failure leaves no trace.
     #[track_caller]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         let inner = self.inner.try_write()?;
-        Some(RwLockWriteGuard { tracked: self.dep.acquired_try(Read::Exclusive, Location::caller()), inner })
+        Some(RwLockWriteGuard {
+            tracked: self.dep.acquired_try(Read::Exclusive, Location::caller()),
+            inner,
+        })
     }
 
     /// Attempts a (non-recursive) shared acquisition without blocking.
     #[track_caller]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         let inner = self.inner.try_read()?;
-        Some(RwLockReadGuard { tracked: self.dep.acquired_try(Read::Shared, Location::caller()), inner })
+        Some(RwLockReadGuard {
+            tracked: self.dep.acquired_try(Read::Shared, Location::caller()),
+            inner,
+        })
     }
 
     /// Releases a shared lock whose guard was forgotten.
@@ -187,7 +224,10 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.inner.try_read() {
             Some(g) => f.debug_struct("RwLock").field("data", &&*g).finish(),
-            None => f.debug_struct("RwLock").field("data", &format_args!("<locked>")).finish(),
+            None => f
+                .debug_struct("RwLock")
+                .field("data", &format_args!("<locked>"))
+                .finish(),
         }
     }
 }

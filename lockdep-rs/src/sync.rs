@@ -30,3 +30,15 @@ pub(crate) use loom::thread_local;
 pub(crate) mod internal {
     pub(crate) use parking_lot::{Mutex, RwLock};
 }
+
+/// Is the current thread unwinding? Under loom every modelled thread runs on one OS thread,
+/// and std's answer would leak from a thread that is unwinding into the one loom switched to
+/// (which would then skip a `Panic`-mode panic and really deadlock); the validator only
+/// needs the answer to avoid a double panic, and under loom it never panics while releasing.
+#[cfg(feature = "enabled")]
+pub(crate) fn panicking() -> bool {
+    #[cfg(not(loom))]
+    return crate::sync::panicking();
+    #[cfg(loom)]
+    false
+}

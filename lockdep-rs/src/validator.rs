@@ -62,7 +62,10 @@ impl Drop for ThreadState {
 
 /// Runs `f` on this thread's state; `None` if it is gone (thread exiting) or busy.
 fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
-    STATE.try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s))).ok().flatten()
+    STATE
+        .try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
+        .ok()
+        .flatten()
 }
 
 /// Validates and records an acquisition of `instance` (class `class`). Returns whether the
@@ -79,7 +82,7 @@ pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Reques
 fn act(outcome: Outcome, may_panic: bool) -> bool {
     if let Some((report, key)) = outcome.report {
         let delivery = sink::deliver(report.clone(), key);
-        if may_panic && !std::thread::panicking() {
+        if may_panic && !crate::sync::panicking() {
             if delivery == Delivery::MustPanic {
                 panic!("{report}");
             }
@@ -89,14 +92,22 @@ fn act(outcome: Outcome, may_panic: bool) -> bool {
         } else if delivery == Delivery::MustPanic {
             eprintln!("{report}");
         }
-    } else if outcome.certain_deadlock && may_panic && !std::thread::panicking() {
-        panic!("lockdep: certain self-deadlock: this thread already holds the lock it is acquiring");
+    } else if outcome.certain_deadlock && may_panic && !crate::sync::panicking() {
+        panic!(
+            "lockdep: certain self-deadlock: this thread already holds the lock it is acquiring"
+        );
     }
     outcome.tracked
 }
 
 impl ThreadState {
-    fn acquire(&mut self, class: &'static ClassInfo, instance: Instance, req: &Request, fresh: bool) -> Outcome {
+    fn acquire(
+        &mut self,
+        class: &'static ClassInfo,
+        instance: Instance,
+        req: &Request,
+        fresh: bool,
+    ) -> Outcome {
         let mut entry = HeldLock {
             class,
             instance,
@@ -109,35 +120,64 @@ impl ThreadState {
         };
         let mut report = None;
         if let Some(nest) = req.nest {
-            if !self.held.stack.iter().any(|h| h.instance == nest.instance()) {
+            if !self
+                .held
+                .stack
+                .iter()
+                .any(|h| h.instance == nest.instance())
+            {
                 report = Some(build::nest_not_held(&self.held, &entry, nest.name()));
             } else if let Some(top) = self.held.stack.last() {
                 if std::ptr::eq(top.class, class) && fresh {
                     let certain = self.holds_conflicting(instance, req.read);
                     if certain {
                         let prev = top.clone();
-                        return Outcome { tracked: false, report: Some(build::recursive(&self.held, &prev, &entry, true)), certain_deadlock: true };
+                        return Outcome {
+                            tracked: false,
+                            report: Some(build::recursive(&self.held, &prev, &entry, true)),
+                            certain_deadlock: true,
+                        };
                     }
                     // Kernel nest-lock merge: one entry, one more reference, no validation.
                     let top = self.held.stack.last_mut().expect("non-empty");
-                    top.references = if top.references == 0 { 2 } else { top.references + 1 };
-                    return Outcome { tracked: true, report, certain_deadlock: false };
+                    top.references = if top.references == 0 {
+                        2
+                    } else {
+                        top.references + 1
+                    };
+                    return Outcome {
+                        tracked: true,
+                        report,
+                        certain_deadlock: false,
+                    };
                 }
             }
         }
         if req.trylock {
             self.held.push(entry);
-            return Outcome { tracked: true, report, certain_deadlock: false };
+            return Outcome {
+                tracked: true,
+                report,
+                certain_deadlock: false,
+            };
         }
         let key = self.held.key_with(&entry);
         if report.is_none() && self.chains.contains(key) {
             self.held.push(entry);
-            return Outcome { tracked: true, report: None, certain_deadlock: false };
+            return Outcome {
+                tracked: true,
+                report: None,
+                certain_deadlock: false,
+            };
         }
         let chain = self.held.chain_with(&entry);
         if report.is_none() && self.chains.adopt_global(key, &chain) {
             self.held.push(entry);
-            return Outcome { tracked: true, report: None, certain_deadlock: false };
+            return Outcome {
+                tracked: true,
+                report: None,
+                certain_deadlock: false,
+            };
         }
         let (found, certain) = self.validate(&entry, key, chain);
         let report = report.or(found);
@@ -146,20 +186,28 @@ impl ThreadState {
             entry.references = 0;
             self.held.push(entry);
         }
-        Outcome { tracked: !will_panic, report, certain_deadlock: certain }
+        Outcome {
+            tracked: !will_panic,
+            report,
+            certain_deadlock: certain,
+        }
     }
 
     /// True if this thread holds `instance` in a way that makes acquiring it in `read` block
     /// forever (either side exclusive).
     fn holds_conflicting(&self, instance: Instance, read: Read) -> bool {
-        self.held
-            .stack
-            .iter()
-            .any(|h| h.instance == instance && (h.read == Read::Exclusive || read == Read::Exclusive))
+        self.held.stack.iter().any(|h| {
+            h.instance == instance && (h.read == Read::Exclusive || read == Read::Exclusive)
+        })
     }
 
     /// The slow path. Returns the first problem found and whether it is a certain deadlock.
-    fn validate(&mut self, new: &HeldLock, key: u64, chain: Vec<u64>) -> (Option<(Report, u64)>, bool) {
+    fn validate(
+        &mut self,
+        new: &HeldLock,
+        key: u64,
+        chain: Vec<u64>,
+    ) -> (Option<(Report, u64)>, bool) {
         let mut graph = GRAPH.lock();
         new.class.note_usage(new.read.is_shared());
         let certain = self.holds_conflicting(new.instance, new.read);
@@ -192,9 +240,12 @@ impl ThreadState {
             let mut trace: Option<Trace> = None;
             for h in held.stack.iter().rev() {
                 let ty = edge_type(h.read, new.read);
-                if let Some(path) =
-                    graph.strong_path(new.class.id, new.read == Read::Recursive, h.class.id, h.read)
-                {
+                if let Some(path) = graph.strong_path(
+                    new.class.id,
+                    new.read == Read::Recursive,
+                    h.class.id,
+                    h.read,
+                ) {
                     if first.is_none() {
                         first = Some(build::circular(&graph, held, h, new, ty, &path));
                     } else {
@@ -223,10 +274,18 @@ impl ThreadState {
     }
 
     /// Removes the entry of `instance` (matching `pred`); re-acquires the entries above it.
-    fn release(&mut self, instance: Instance, class: Option<&'static ClassInfo>, pred: &dyn Fn(&HeldLock) -> bool) -> Option<Vec<Outcome>> {
+    fn release(
+        &mut self,
+        instance: Instance,
+        class: Option<&'static ClassInfo>,
+        pred: &dyn Fn(&HeldLock) -> bool,
+    ) -> Option<Vec<Outcome>> {
         let idx = self.held.find(instance, pred).or_else(|| {
             let class = class?;
-            self.held.stack.iter().rposition(|h| h.references > 0 && std::ptr::eq(h.class, class))
+            self.held
+                .stack
+                .iter()
+                .rposition(|h| h.references > 0 && std::ptr::eq(h.class, class))
         })?;
         let entry = &mut self.held.stack[idx];
         if entry.references > 0 {
@@ -243,7 +302,12 @@ impl ThreadState {
     fn reacquire(&mut self, entries: Vec<HeldLock>) -> Vec<Outcome> {
         let mut outcomes = Vec::new();
         for e in entries {
-            let req = Request { read: e.read, trylock: e.trylock, nest: None, site: e.site };
+            let req = Request {
+                read: e.read,
+                trylock: e.trylock,
+                nest: None,
+                site: e.site,
+            };
             let mut entry_nest = e.nest;
             let out = self.acquire(e.class, e.instance, &req, false);
             if let Some(top) = self.held.stack.last_mut() {
@@ -310,7 +374,7 @@ pub(crate) fn lock_freed(instance: Instance) {
         for o in outcomes {
             act(o, false);
         }
-        if sink::deliver(report.clone(), key) == Delivery::MustPanic && !std::thread::panicking() {
+        if sink::deliver(report.clone(), key) == Delivery::MustPanic && !crate::sync::panicking() {
             panic!("{report}");
         }
     }

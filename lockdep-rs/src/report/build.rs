@@ -53,7 +53,12 @@ fn finish(d: ReportData, key: u64) -> (Report, u64) {
 }
 
 /// `new` is a class this thread already holds as `prev`.
-pub(crate) fn recursive(held: &HeldLocks, prev: &HeldLock, new: &HeldLock, certain: bool) -> (Report, u64) {
+pub(crate) fn recursive(
+    held: &HeldLocks,
+    prev: &HeldLock,
+    new: &HeldLock,
+    certain: bool,
+) -> (Report, u64) {
     let mut d = base(ReportKind::RecursiveLocking, held);
     d.acquiring = Some(lock_line(new));
     d.holding = Some(lock_line(prev));
@@ -66,7 +71,14 @@ pub(crate) fn recursive(held: &HeldLocks, prev: &HeldLock, new: &HeldLock, certa
                 .into(),
         );
     }
-    let key = key_of(("recursive", new.class.id, new.read, prev.class.id, prev.read, certain));
+    let key = key_of((
+        "recursive",
+        new.class.id,
+        new.read,
+        prev.class.id,
+        prev.read,
+        certain,
+    ));
     finish(d, key)
 }
 
@@ -144,7 +156,13 @@ pub(crate) fn bad_unlock(
     class_site: &'static Location<'static>,
 ) -> (Report, u64) {
     let mut d = base(ReportKind::BadUnlockBalance, held);
-    d.acquiring = Some(LockLine { class: name.clone(), usage: "", read: 0, instance, site: class_site });
+    d.acquiring = Some(LockLine {
+        class: name.clone(),
+        usage: "",
+        read: 0,
+        instance,
+        site: class_site,
+    });
     d.at = site;
     d.class_names.push(name.clone());
     let at = site.map(|s| (s.file(), s.line(), s.column()));
@@ -156,17 +174,41 @@ pub(crate) fn freed(held: &HeldLocks, entry: &HeldLock) -> (Report, u64) {
     let mut d = base(ReportKind::HeldLockFreed, held);
     d.acquiring = Some(lock_line(entry));
     d.class_names.push(entry.class.display_name());
-    finish(d, key_of(("freed", entry.class.id, entry.site.file(), entry.site.line(), thread_label())))
+    finish(
+        d,
+        key_of((
+            "freed",
+            entry.class.id,
+            entry.site.file(),
+            entry.site.line(),
+            thread_label(),
+        )),
+    )
 }
 
 /// `new` names a nest lock (class `nest_name`) that this thread does not hold.
 pub(crate) fn nest_not_held(held: &HeldLocks, new: &HeldLock, nest_name: String) -> (Report, u64) {
     let mut d = base(ReportKind::NestLockNotHeld, held);
     d.acquiring = Some(lock_line(new));
-    d.holding = Some(LockLine { class: nest_name.clone(), usage: "", read: 0, instance: 0, site: new.site });
+    d.holding = Some(LockLine {
+        class: nest_name.clone(),
+        usage: "",
+        read: 0,
+        instance: 0,
+        site: new.site,
+    });
     push_unique(&mut d.class_names, new.class.display_name());
     push_unique(&mut d.class_names, nest_name.clone());
-    finish(d, key_of(("nest", new.class.id, nest_name, new.site.file(), new.site.line())))
+    finish(
+        d,
+        key_of((
+            "nest",
+            new.class.id,
+            nest_name,
+            new.site.file(),
+            new.site.line(),
+        )),
+    )
 }
 
 /// The thread is exiting with `held` still held.
@@ -182,10 +224,26 @@ pub(crate) fn held_at_exit(held: &HeldLocks) -> (Report, u64) {
 }
 
 /// A subclass outside `0..=7` was asked for.
-pub(crate) fn invalid_subclass(held: &HeldLocks, name: String, subclass: u8, site: &'static Location<'static>) -> (Report, u64) {
+pub(crate) fn invalid_subclass(
+    held: &HeldLocks,
+    name: String,
+    subclass: u8,
+    site: &'static Location<'static>,
+) -> (Report, u64) {
     let mut d = base(ReportKind::InvalidSubclass, held);
-    d.acquiring = Some(LockLine { class: format!("{name}/{subclass}"), usage: "", read: 0, instance: 0, site });
+    d.acquiring = Some(LockLine {
+        class: format!("{name}/{subclass}"),
+        usage: "",
+        read: 0,
+        instance: 0,
+        site,
+    });
     d.class_names.push(name.clone());
-    d.notes.push(format!("subclass {subclass} is out of range 0..=7; this acquisition is not validated."));
-    finish(d, key_of(("subclass", name, subclass, site.file(), site.line())))
+    d.notes.push(format!(
+        "subclass {subclass} is out of range 0..=7; this acquisition is not validated."
+    ));
+    finish(
+        d,
+        key_of(("subclass", name, subclass, site.file(), site.line())),
+    )
 }

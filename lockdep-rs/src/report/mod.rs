@@ -42,7 +42,9 @@ impl ReportKind {
     /// The kernel-style title line of this kind of report.
     pub fn title(self) -> &'static str {
         match self {
-            ReportKind::CircularDependency => "WARNING: possible circular locking dependency detected",
+            ReportKind::CircularDependency => {
+                "WARNING: possible circular locking dependency detected"
+            }
             ReportKind::RecursiveLocking => "WARNING: possible recursive locking detected",
             ReportKind::BadUnlockBalance => "WARNING: bad unlock balance detected!",
             ReportKind::HeldLockFreed => "WARNING: held lock freed!",

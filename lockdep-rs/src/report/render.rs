@@ -49,7 +49,14 @@ fn fmt_lock(l: &LockLine) -> String {
         1 => " [read]",
         _ => " [recursive read]",
     };
-    format!("{:#x} ({}){}{mode}, at: {}:{}", l.instance, l.class, l.usage, l.site.file(), l.site.line())
+    format!(
+        "{:#x} ({}){}{mode}, at: {}:{}",
+        l.instance,
+        l.class,
+        l.usage,
+        l.site.file(),
+        l.site.line()
+    )
 }
 
 fn trace_lines(frames: &[String], indent: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -145,11 +152,23 @@ fn gates(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for (i, g) in r.gates.iter().enumerate() {
         let _ = write!(list, "{}{g}", if i > 0 { ", " } else { "" });
     }
-    writeln!(f, "but every edge of this cycle was recorded while holding the same lock instance:")?;
+    writeln!(
+        f,
+        "but every edge of this cycle was recorded while holding the same lock instance:"
+    )?;
     writeln!(f, "  {list}")?;
-    writeln!(f, "so the two sides of the scenario above cannot run at the same time: this gate")?;
-    writeln!(f, "serialises them, and the report is likely a false positive. If the gate is")?;
-    writeln!(f, "meant to protect this order, document it; if not, fix the order.")?;
+    writeln!(
+        f,
+        "so the two sides of the scenario above cannot run at the same time: this gate"
+    )?;
+    writeln!(
+        f,
+        "serialises them, and the report is likely a false positive. If the gate is"
+    )?;
+    writeln!(
+        f,
+        "meant to protect this order, document it; if not, fix the order."
+    )?;
     writeln!(f)
 }
 
@@ -178,8 +197,15 @@ fn recursive(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 fn bad_unlock(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let at = r.at.map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-    writeln!(f, "{} is trying to release lock ({}) at:", r.thread, name_of(r.acquiring.as_ref()))?;
+    let at =
+        r.at.map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+    writeln!(
+        f,
+        "{} is trying to release lock ({}) at:",
+        r.thread,
+        name_of(r.acquiring.as_ref())
+    )?;
     writeln!(f, "{at}")?;
     writeln!(f, "but there are no more locks to release!")?;
     notes(r, f)?;

@@ -58,11 +58,13 @@ pub(crate) enum Delivery {
 
 /// What would happen to a new report raised now on this thread (without delivering one).
 pub(crate) fn would_panic() -> bool {
-    !capturing() && mode() == Mode::Panic && !std::thread::panicking()
+    !capturing() && mode() == Mode::Panic && !crate::sync::panicking()
 }
 
 fn capturing() -> bool {
-    LOCAL.try_with(|l| l.try_borrow().is_ok_and(|l| !l.captures.is_empty())).unwrap_or(false)
+    LOCAL
+        .try_with(|l| l.try_borrow().is_ok_and(|l| !l.captures.is_empty()))
+        .unwrap_or(false)
 }
 
 /// Delivers a report whose problem is identified by `key`. Never panics itself and never
@@ -70,7 +72,9 @@ fn capturing() -> bool {
 pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
     // 1. A capture on this thread takes it.
     let captured = LOCAL.try_with(|l| {
-        let Ok(mut l) = l.try_borrow_mut() else { return None };
+        let Ok(mut l) = l.try_borrow_mut() else {
+            return None;
+        };
         let cap = l.captures.last_mut()?;
         if !cap.seen.insert(key) {
             return Some(Delivery::Duplicate);
@@ -85,7 +89,13 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
     {
         let mut g = GLOBAL.lock();
         if !g.seen.insert(key) {
-            return Delivery::Duplicate;
+            // Printed once; but in Panic mode every occurrence must stop its thread, or the
+            // second thread to hit a known inversion would go on and really deadlock.
+            return if would_panic() {
+                Delivery::MustPanic
+            } else {
+                Delivery::Duplicate
+            };
         }
         if g.kept.len() >= MAX_KEPT {
             g.kept.remove(0);
@@ -97,7 +107,7 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
     call_hook(&report);
     // 4. The mode's action.
     match mode() {
-        Mode::Panic if !std::thread::panicking() => Delivery::MustPanic,
+        Mode::Panic if !crate::sync::panicking() => Delivery::MustPanic,
         Mode::Collect | Mode::Off => Delivery::Delivered,
         _ => {
             eprintln!("{report}");
@@ -111,7 +121,9 @@ fn call_hook(report: &Report) {
     let Some(hook) = hook else { return };
     let entered = LOCAL
         .try_with(|l| {
-            let Ok(mut l) = l.try_borrow_mut() else { return false };
+            let Ok(mut l) = l.try_borrow_mut() else {
+                return false;
+            };
             !std::mem::replace(&mut l.in_hook, true)
         })
         .unwrap_or(false);
@@ -139,16 +151,18 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
-            // On unwind, discard this capture level so the stack stays balanced.
-            if std::thread::panicking() {
-                let _ = LOCAL.try_with(|l| l.borrow_mut().captures.pop());
-            }
+            // Only reached on unwind (forgotten otherwise): discard this capture level so
+            // the stack stays balanced.
+            let _ = LOCAL.try_with(|l| l.borrow_mut().captures.pop());
         }
     }
     let guard = Pop;
     let r = f();
     std::mem::forget(guard);
-    let reports = LOCAL.with(|l| l.borrow_mut().captures.pop()).map(|c| c.reports).unwrap_or_default();
+    let reports = LOCAL
+        .with(|l| l.borrow_mut().captures.pop())
+        .map(|c| c.reports)
+        .unwrap_or_default();
     (r, reports)
 }
 
@@ -156,7 +170,10 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
 pub(crate) fn take() -> Vec<Report> {
     let mut g = GLOBAL.lock();
     if g.dropped > 0 {
-        eprintln!("lockdep: {} older reports were dropped (more than {MAX_KEPT} kept)", g.dropped);
+        eprintln!(
+            "lockdep: {} older reports were dropped (more than {MAX_KEPT} kept)",
+            g.dropped
+        );
         g.dropped = 0;
     }
     std::mem::take(&mut g.kept)

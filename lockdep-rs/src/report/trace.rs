@@ -31,7 +31,10 @@ impl Trace {
             ips.push(frame.ip() as usize);
             ips.len() < MAX_FRAMES
         });
-        Trace(Some(Arc::new(Inner { ips: ips.into_boxed_slice(), resolved: Default::default() })))
+        Trace(Some(Arc::new(Inner {
+            ips: ips.into_boxed_slice(),
+            resolved: Default::default(),
+        })))
     }
 
     /// The user's frames, as `function (file:line)` lines, resolved on first use.
@@ -52,9 +55,29 @@ impl Trace {
 /// Frames whose function belongs to these paths are the validator's or the runtime's.
 #[cfg(feature = "enabled")]
 const HIDDEN: &[&str] = &[
-    "lockdep::", "<lockdep::", "backtrace::", "std::", "<std::", "core::", "<core::", "alloc::",
-    "<alloc::", "parking_lot", "<parking_lot", "lock_api", "<lock_api", "test::", "<test::",
-    "__rust", "_start", "__libc", "start_thread", "clone", "main", "<F as", "<unknown>",
+    "lockdep::",
+    "<lockdep::",
+    "backtrace::",
+    "std::",
+    "<std::",
+    "core::",
+    "<core::",
+    "alloc::",
+    "<alloc::",
+    "parking_lot",
+    "<parking_lot",
+    "lock_api",
+    "<lock_api",
+    "test::",
+    "<test::",
+    "__rust",
+    "_start",
+    "__libc",
+    "start_thread",
+    "clone",
+    "main",
+    "<F as",
+    "<unknown>",
 ];
 
 #[cfg(feature = "enabled")]
@@ -62,8 +85,13 @@ fn resolve(ips: &[usize]) -> Vec<String> {
     let mut out = Vec::new();
     for &ip in ips {
         backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
-            let name = sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "<unknown>".into());
-            let in_std = sym.filename().is_some_and(|f| f.starts_with("/rustc/") || f.components().any(|c| c.as_os_str() == ".cargo"));
+            let name = sym
+                .name()
+                .map(|n| format!("{n:#}"))
+                .unwrap_or_else(|| "<unknown>".into());
+            let in_std = sym.filename().is_some_and(|f| {
+                f.starts_with("/rustc/") || f.components().any(|c| c.as_os_str() == ".cargo")
+            });
             if in_std || HIDDEN.iter().any(|h| name.starts_with(h)) {
                 return;
             }

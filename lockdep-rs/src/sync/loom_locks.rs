@@ -25,7 +25,11 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 impl<T> Mutex<T> {
     pub(crate) fn new(value: T) -> Self {
-        Mutex { locked: LoomMutex::new(false), wake: LoomCondvar::new(), data: UnsafeCell::new(value) }
+        Mutex {
+            locked: LoomMutex::new(false),
+            wake: LoomCondvar::new(),
+            data: UnsafeCell::new(value),
+        }
     }
     pub(crate) fn into_inner(self) -> T {
         self.data.into_inner()
@@ -112,7 +116,11 @@ unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 
 impl<T> RwLock<T> {
     pub(crate) fn new(value: T) -> Self {
-        RwLock { state: LoomMutex::new(RwState::default()), wake: LoomCondvar::new(), data: UnsafeCell::new(value) }
+        RwLock {
+            state: LoomMutex::new(RwState::default()),
+            wake: LoomCondvar::new(),
+            data: UnsafeCell::new(value),
+        }
     }
     pub(crate) fn into_inner(self) -> T {
         self.data.into_inner()
@@ -235,7 +243,10 @@ pub(crate) struct Condvar {
 
 impl Condvar {
     pub(crate) fn new() -> Self {
-        Condvar { state: LoomMutex::new((0, 0)), wake: LoomCondvar::new() }
+        Condvar {
+            state: LoomMutex::new((0, 0)),
+            wake: LoomCondvar::new(),
+        }
     }
     pub(crate) fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
         let mut s = self.state.lock().unwrap();
