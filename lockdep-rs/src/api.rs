@@ -94,3 +94,29 @@ pub fn stats() -> Stats {
     #[cfg(not(feature = "enabled"))]
     Stats::default()
 }
+
+/// The whole class dependency graph in Graphviz DOT (classes as boxes, events as diamonds,
+/// edges labelled with their dependency types, gated edges dashed). For one report's cycle,
+/// see [`Report::dot`]. Empty when validation is compiled out.
+pub fn graph_dot() -> String {
+    #[cfg(feature = "enabled")]
+    return crate::report::dot::graph();
+    #[cfg(not(feature = "enabled"))]
+    String::from("digraph lockdep {}\n")
+}
+
+static IGNORE_GATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// With `true`, cycles whose every edge was recorded under one gate lock instance (see
+/// [`Report::gates`]) are not reported. They are reported again, ungated, if the gate is
+/// ever missing from an occurrence of one of their edges. Also `LOCKDEP_GATED=ignore`.
+pub fn set_ignore_gated(ignore: bool) {
+    IGNORE_GATED.store(ignore, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(feature = "enabled")]
+pub(crate) fn ignoring_gated() -> bool {
+    static FROM_ENV: once_cell::sync::Lazy<bool> =
+        once_cell::sync::Lazy::new(|| std::env::var("LOCKDEP_GATED").is_ok_and(|v| v == "ignore"));
+    IGNORE_GATED.load(std::sync::atomic::Ordering::Relaxed) || *FROM_ENV
+}

@@ -7,7 +7,7 @@
 //! the process (as in the kernel, classes are never freed).
 
 #[cfg(feature = "enabled")]
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 #[cfg(feature = "enabled")]
 use once_cell::race::OnceRef;
@@ -73,6 +73,8 @@ mod registry {
     pub(crate) enum ClassSource {
         Site(&'static Location<'static>),
         Named(&'static Location<'static>, &'static str),
+        /// An event (wait/wake annotation) named at its construction site.
+        Event(&'static Location<'static>, &'static str),
         Static(&'static LockClass),
     }
 
@@ -83,6 +85,7 @@ mod registry {
             line: u32,
             column: u32,
             name: Option<&'static str>,
+            event: bool,
         },
         Static(usize),
     }
@@ -104,8 +107,15 @@ mod registry {
         subclasses: [OnceRef<'static, ClassInfo>; MAX_SUBCLASSES as usize],
         /// The subclass-0 class this one belongs to.
         base: Option<&'static ClassInfo>,
-        /// How many lock instances have resolved to this class (counted on the base class).
-        instances: AtomicU32,
+        /// Live lock instances of this class (counted on the base class): +1 when a lock is
+        /// first taken, -1 when a lock that was taken is dropped.
+        live: AtomicU32,
+        /// Two instances were ever alive at once: the class can never be a gate.
+        ever_shared: AtomicBool,
+        /// Some edge recorded this class as a gate (so losing gate status must re-validate).
+        gate_used: AtomicBool,
+        /// An event (a wait/wake annotation), not a lock.
+        pub(crate) event: bool,
         /// Usage bits: 1 = taken exclusively, 2 = taken shared.
         usage: AtomicU8,
         key: ClassKey,
@@ -142,13 +152,32 @@ mod registry {
             self.base.unwrap_or(self)
         }
 
-        /// Lock instances of this class (of its base class) seen so far.
-        pub(crate) fn instance_count(&'static self) -> u32 {
-            self.base().instances.load(Ordering::Relaxed)
+        /// Can a held lock of this class serialise whatever is done under it? Only if no two
+        /// of its instances were ever alive at once (then the class *is* the instance).
+        pub(crate) fn can_gate(&'static self) -> bool {
+            !self.event && !self.base().ever_shared.load(Ordering::Relaxed)
         }
 
-        pub(crate) fn note_instance(&'static self) {
-            self.base().instances.fetch_add(1, Ordering::Relaxed);
+        pub(crate) fn note_gate_use(&'static self) {
+            let base = self.base();
+            if !base.gate_used.load(Ordering::Relaxed) {
+                base.gate_used.store(true, Ordering::Relaxed);
+            }
+        }
+
+        /// A lock of this class was taken for the first time. If that makes two live
+        /// instances of a class used as a gate, every chain must be validated again so the
+        /// cycles it gated are reported again, ungated.
+        pub(crate) fn instance_born(&'static self) {
+            let base = self.base();
+            if base.live.fetch_add(1, Ordering::Relaxed) >= 1 && !base.ever_shared.swap(true, Ordering::Relaxed) && base.gate_used.load(Ordering::Relaxed) {
+                crate::chain_cache::clear();
+            }
+        }
+
+        /// A lock of this class that was taken is being dropped.
+        pub(crate) fn instance_died(&'static self) {
+            self.base().live.fetch_sub(1, Ordering::Relaxed);
         }
 
         /// The class for `subclass` (0 is `self`), registered on first use.
@@ -195,7 +224,10 @@ mod registry {
                 subclass,
                 subclasses: Default::default(),
                 base,
-                instances: AtomicU32::new(0),
+                live: AtomicU32::new(0),
+                ever_shared: AtomicBool::new(false),
+                gate_used: AtomicBool::new(false),
+                event: matches!(key.kind, KeyKind::Site { event: true, .. }),
                 usage: AtomicU8::new(0),
                 key,
             }));
@@ -218,8 +250,9 @@ mod registry {
         /// Resolves the subclass-0 class of this source (registering it on first use).
         pub(crate) fn resolve(self) -> &'static ClassInfo {
             match self {
-                ClassSource::Site(loc) => register(site_key(loc, None), loc_name(loc), 0, None),
-                ClassSource::Named(loc, name) => register(site_key(loc, Some(name)), name, 0, None),
+                ClassSource::Site(loc) => register(site_key(loc, None, false), loc_name(loc), 0, None),
+                ClassSource::Named(loc, name) => register(site_key(loc, Some(name), false), name, 0, None),
+                ClassSource::Event(loc, name) => register(site_key(loc, Some(name), true), name, 0, None),
                 ClassSource::Static(class) => {
                     if let Some(info) = class.cached.get() {
                         return info;
@@ -239,19 +272,24 @@ mod registry {
         pub(crate) fn name(self) -> String {
             match self {
                 ClassSource::Site(loc) => format!("{}:{}", loc.file(), loc.line()),
-                ClassSource::Named(_, name) => name.to_string(),
+                ClassSource::Named(_, name) | ClassSource::Event(_, name) => name.to_string(),
                 ClassSource::Static(class) => class.name.to_string(),
             }
         }
     }
 
-    fn site_key(loc: &'static Location<'static>, name: Option<&'static str>) -> ClassKey {
+    fn site_key(
+        loc: &'static Location<'static>,
+        name: Option<&'static str>,
+        event: bool,
+    ) -> ClassKey {
         ClassKey {
             kind: KeyKind::Site {
                 file: loc.file(),
                 line: loc.line(),
                 column: loc.column(),
                 name,
+                event,
             },
             subclass: 0,
         }

@@ -55,6 +55,9 @@ mod enabled {
         pub(crate) const fn class(class: &'static LockClass) -> DepMap {
             DepMap::with_source(ClassSource::Static(class))
         }
+        pub(crate) const fn event(loc: &'static Location<'static>, name: &'static str) -> DepMap {
+            DepMap::with_source(ClassSource::Event(loc, name))
+        }
         const fn with_source(source: ClassSource) -> DepMap {
             DepMap {
                 source,
@@ -87,7 +90,7 @@ mod enabled {
             let info = self.source.resolve();
             match self.class.set(info) {
                 Ok(()) => {
-                    info.note_instance();
+                    info.instance_born();
                     info
                 }
                 // Another thread resolved it first (to the same class) and counted it.
@@ -171,12 +174,33 @@ mod enabled {
         pub(crate) fn is_held(&self) -> bool {
             validator::is_held(self.instance())
         }
+
+        /// An event: about to wait for it (edges from every held lock; not kept held).
+        pub(crate) fn wait_event(&self, site: &'static Location<'static>) {
+            self.acquire(Read::Exclusive, 0, None, site).release();
+        }
+
+        /// An event: armed by this thread (held as a recursive-read trylock: it gets no
+        /// incoming edges, and every later acquisition gets an edge from it).
+        pub(crate) fn arm_event(&self, site: &'static Location<'static>) {
+            if !self.is_held() {
+                let _ = self.record(Read::Recursive, 0, true, None, site);
+            }
+        }
+
+        /// An event: signalled; ends the armed span if this thread armed it.
+        pub(crate) fn signal_event(&self, site: &'static Location<'static>) {
+            if self.is_held() {
+                self.force_release(None, site);
+            }
+        }
     }
 
     impl Drop for DepMap {
         fn drop(&mut self) {
             // Only a lock that was ever taken can be held.
-            if self.class.get().is_some() {
+            if let Some(class) = self.class.get() {
+                class.instance_died();
                 validator::lock_freed(self.instance());
             }
         }
@@ -234,6 +258,9 @@ mod disabled {
         pub(crate) const fn class(_: &'static LockClass) -> DepMap {
             DepMap
         }
+        pub(crate) const fn event(_: &'static Location<'static>, _: &'static str) -> DepMap {
+            DepMap
+        }
         #[inline(always)]
         pub(crate) fn acquire(
             &self,
@@ -256,6 +283,12 @@ mod disabled {
         pub(crate) fn is_held(&self) -> bool {
             false
         }
+        #[inline(always)]
+        pub(crate) fn wait_event(&self, _: &'static Location<'static>) {}
+        #[inline(always)]
+        pub(crate) fn arm_event(&self, _: &'static Location<'static>) {}
+        #[inline(always)]
+        pub(crate) fn signal_event(&self, _: &'static Location<'static>) {}
     }
 
     /// Zero-sized: nothing to report on release.

@@ -57,11 +57,16 @@ pub(crate) struct EdgeOrigin {
     pub(crate) thread: String,
 }
 
+/// A lock instance held (exclusively) below both ends of an edge occurrence: (class, instance).
+pub(crate) type Gate = (u32, usize);
+
 /// One class-to-class dependency.
 pub(crate) struct Edge {
     pub(crate) from: u32,
     pub(crate) to: u32,
     pub(crate) types: u8,
+    /// Gates held at every validated occurrence of this edge (the intersection).
+    pub(crate) gates: Vec<Gate>,
     pub(crate) origin: Arc<EdgeOrigin>,
 }
 
@@ -103,13 +108,6 @@ impl Graph {
         }
     }
 
-    /// The edge `from -> to`, if recorded.
-    pub(crate) fn edge(&self, from: u32, to: u32) -> Option<&Edge> {
-        self.index
-            .get(&(from, to))
-            .map(|&i| &self.edges[i as usize])
-    }
-
     /// Records type `ty` on `from -> to`; `origin` is built only for a new edge.
     /// Returns true if the edge is new.
     pub(crate) fn add(
@@ -117,11 +115,14 @@ impl Graph {
         from: u32,
         to: u32,
         ty: u8,
+        gates: &[Gate],
         origin: impl FnOnce() -> EdgeOrigin,
     ) -> bool {
         self.grow(from.max(to));
         if let Some(&i) = self.index.get(&(from, to)) {
-            self.edges[i as usize].types |= ty;
+            let e = &mut self.edges[i as usize];
+            e.types |= ty;
+            e.gates.retain(|g| gates.contains(g));
             return false;
         }
         let i = self.edges.len() as u32;
@@ -129,6 +130,7 @@ impl Graph {
             from,
             to,
             types: ty,
+            gates: gates.to_vec(),
             origin: Arc::new(origin()),
         });
         self.index.insert((from, to), i);

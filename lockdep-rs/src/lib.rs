@@ -34,6 +34,7 @@
 mod class;
 mod condvar;
 mod dep_map;
+mod event;
 mod held;
 mod lock_map;
 mod mode;
@@ -56,6 +57,7 @@ mod api;
 pub use api::*;
 pub use class::LockClass;
 pub use condvar::Condvar;
+pub use event::Event;
 pub use held::{assert_held, assert_not_held, is_held, Held, LockHandle, Sealed, TrackedLock};
 pub use lock_map::LockMap;
 pub use mode::{mode, set_mode, Mode, ParseModeError};

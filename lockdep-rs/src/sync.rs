@@ -38,7 +38,7 @@ pub(crate) mod internal {
 #[cfg(feature = "enabled")]
 pub(crate) fn panicking() -> bool {
     #[cfg(not(loom))]
-    return crate::sync::panicking();
+    return std::thread::panicking();
     #[cfg(loom)]
     false
 }

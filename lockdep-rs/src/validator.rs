@@ -233,26 +233,28 @@ impl ThreadState {
             return (Some(build::recursive(held, h, new, certain)), certain);
         }
 
-        // 2. Edges to the new lock, each after a strong-cycle search (check_prevs_add).
+        // 2. Edges to the new lock, each after a strong-cycle search (check_prevs_add). A
+        //    wait on an event gets an edge from every held lock.
         let mut first = None;
         let mut more_problems = false;
         if !exempt {
             let mut trace: Option<Trace> = None;
-            for h in held.stack.iter().rev() {
+            for (i, h) in held.stack.iter().enumerate().rev() {
                 let ty = edge_type(h.read, new.read);
-                if let Some(path) = graph.strong_path(
-                    new.class.id,
-                    new.read == Read::Recursive,
-                    h.class.id,
-                    h.read,
-                ) {
-                    if first.is_none() {
-                        first = Some(build::circular(&graph, held, h, new, ty, &path));
-                    } else {
-                        more_problems = true;
+                let gates = gates_below(&held.stack[..i]);
+                if let Some(path) =
+                    graph.strong_path(new.class.id, new.read == Read::Recursive, h.class.id, h.read)
+                {
+                    let found = build::circular(&graph, held, h, new, ty, &gates, &path);
+                    if found.0.gates().is_empty() || !crate::api::ignoring_gated() {
+                        if first.is_none() {
+                            first = Some(found);
+                        } else {
+                            more_problems = true;
+                        }
                     }
                 }
-                graph.add(h.class.id, new.class.id, ty, || EdgeOrigin {
+                graph.add(h.class.id, new.class.id, ty, &gates, || EdgeOrigin {
                     trace: trace.get_or_insert_with(Trace::capture).clone(),
                     prev_site: h.site,
                     next_site: new.site,
@@ -260,7 +262,7 @@ impl ThreadState {
                 });
                 // Stop after the first entry that is neither a trylock nor a recursive reader:
                 // entries below it already reach the new lock through a strong path.
-                if !h.trylock && h.read != Read::Recursive {
+                if !new.class.event && !h.trylock && h.read != Read::Recursive {
                     break;
                 }
             }
@@ -320,6 +322,18 @@ impl ThreadState {
         }
         outcomes
     }
+}
+
+/// The exclusive lock instances in `below` that can serialise what is done above them.
+fn gates_below(below: &[HeldLock]) -> Vec<crate::dependency_graph::Gate> {
+    below
+        .iter()
+        .filter(|h| h.read == Read::Exclusive && h.class.can_gate())
+        .map(|h| {
+            h.class.note_gate_use();
+            (h.class.id, h.instance)
+        })
+        .collect()
 }
 
 /// Records the release of a tracked `instance`. Returns false (after a `BadUnlockBalance`

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::trace::Trace;
 use super::{push_unique, thread_label, Link, LockLine, Report, ReportData, ReportKind};
 use crate::class::ClassInfo;
-use crate::dependency_graph::{type_names, Graph, Step};
+use crate::dependency_graph::{type_names, Gate, Graph, Step};
 use crate::held_locks::{HeldLock, HeldLocks};
 
 fn key_of(parts: impl Hash) -> u64 {
@@ -43,6 +43,7 @@ fn base(kind: ReportKind, held: &HeldLocks) -> ReportData {
         stack: Trace::capture(),
         class_names: Vec::new(),
         gates: Vec::new(),
+        cycle: Vec::new(),
         notes: Vec::new(),
         at: None,
     }
@@ -89,9 +90,11 @@ pub(crate) fn circular(
     prev: &HeldLock,
     new: &HeldLock,
     new_type: u8,
+    new_gates: &[Gate],
     path: &[Step],
 ) -> (Report, u64) {
     let mut d = base(ReportKind::CircularDependency, held);
+    let mut gates: Vec<Gate> = new_gates.to_vec();
     d.acquiring = Some(lock_line(new));
     d.holding = Some(lock_line(prev));
     // Classes along the path: C0 = new ... CN = prev.
@@ -103,6 +106,7 @@ pub(crate) fn circular(
         let from = *classes.last().expect("non-empty");
         let to = crate::class::class_by_id(e.to);
         triples.push((e.from, e.to, step.types));
+        gates.retain(|g| e.gates.contains(g));
         let o = &e.origin;
         links.push(Link {
             class: to.display_name(),
@@ -142,9 +146,44 @@ pub(crate) fn circular(
     for c in &classes {
         push_unique(&mut d.class_names, c.display_name());
     }
+    let gate_classes: Vec<&'static ClassInfo> =
+        gates.iter().map(|g| crate::class::class_by_id(g.0)).filter(|c| c.can_gate()).collect();
+    d.gates = gate_classes.iter().map(|c| c.display_name()).collect();
+    if classes.iter().any(|c| c.event) {
+        d.kind = ReportKind::CircularWait;
+        d.notes.push(event_note(&classes));
+    }
+    d.cycle = cycle_edges(graph, new, prev, new_type, path);
     triples.sort_unstable();
-    let key = key_of(("circular", triples));
+    let mut gate_ids: Vec<u32> = gate_classes.iter().map(|c| c.id).collect();
+    gate_ids.sort_unstable();
+    let key = key_of(("circular", triples, gate_ids));
     finish(d, key)
+}
+
+/// Explains a cycle through events: who waits for what while holding what.
+fn event_note(classes: &[&'static ClassInfo]) -> String {
+    let events: Vec<String> = classes.iter().filter(|c| c.event).map(|c| c.display_name()).collect();
+    let locks: Vec<String> = classes.iter().filter(|c| !c.event).map(|c| c.display_name()).collect();
+    format!(
+        "This cycle goes through the event(s) {}: a thread waits for the event while holding\n\
+         {}, and the thread that would signal the event must first take {} (it was taken\n\
+         between arming the event and signalling it). The waiter can then never be woken.",
+        events.join(", "),
+        locks.join(", "),
+        locks.join(", "),
+    )
+}
+
+/// The cycle's edges as (from, to, types) names, for pictures.
+fn cycle_edges(graph: &Graph, new: &HeldLock, prev: &HeldLock, new_type: u8, path: &[Step]) -> Vec<(String, String, String)> {
+    let mut v = vec![(prev.class.display_name(), new.class.display_name(), type_names(new_type))];
+    for step in path {
+        let e = &graph.edges[step.edge as usize];
+        let name = |id| crate::class::class_by_id(id).display_name();
+        v.push((name(e.from), name(e.to), type_names(step.types)));
+    }
+    v
 }
 
 /// `instance` (class `name`) is released at `site` but this thread does not hold it.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "enabled")]
 pub(crate) mod build;
+pub(crate) mod dot;
 mod render;
 #[cfg(feature = "enabled")]
 pub(crate) mod sink;
@@ -36,6 +37,9 @@ pub enum ReportKind {
     LocksHeldAtExit,
     /// A subclass outside `0..=7` was asked for; the acquisition is not tracked.
     InvalidSubclass,
+    /// A cycle through an event ([`Event`](crate::Event)): a thread waits for the event while
+    /// holding a lock that the thread which will signal it must take first.
+    CircularWait,
 }
 
 impl ReportKind {
@@ -51,6 +55,7 @@ impl ReportKind {
             ReportKind::NestLockNotHeld => "WARNING: Nested lock was not taken",
             ReportKind::LocksHeldAtExit => "WARNING: thread still has locks held at exit!",
             ReportKind::InvalidSubclass => "BUG: looking up invalid subclass",
+            ReportKind::CircularWait => "WARNING: possible deadlock: a waiter holds a lock its waker needs",
         }
     }
 }
@@ -95,6 +100,8 @@ pub(crate) struct ReportData {
     pub(crate) stack: Trace,
     pub(crate) class_names: Vec<String>,
     pub(crate) gates: Vec<String>,
+    /// For cycles: every edge (from, to, dependency types), the closing edge first.
+    pub(crate) cycle: Vec<(String, String, String)>,
     /// Extra explanatory lines.
     pub(crate) notes: Vec<String>,
     /// For bad unlocks and frees: where it happened.
@@ -147,6 +154,17 @@ impl Report {
     /// `name/id` of the thread that found the problem.
     pub fn thread(&self) -> &str {
         &self.0.thread
+    }
+
+    /// For a cycle: its edges as (from class, to class, dependency types), starting with the
+    /// edge this acquisition closed.
+    pub fn cycle(&self) -> Vec<(String, String, String)> {
+        self.0.cycle.clone()
+    }
+
+    /// This report's cycle (empty graph for other kinds) in Graphviz DOT, edges in red.
+    pub fn dot(&self) -> String {
+        dot::cycle(&self.0.cycle, &self.0.gates, self.0.kind.title())
     }
 }
 

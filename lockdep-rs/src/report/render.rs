@@ -15,7 +15,7 @@ pub(super) fn render(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "lockdep-rs {}", env!("CARGO_PKG_VERSION"))?;
     writeln!(f, "{}", rule('-'))?;
     match r.kind {
-        ReportKind::CircularDependency => circular(r, f)?,
+        ReportKind::CircularDependency | ReportKind::CircularWait => circular(r, f)?,
         ReportKind::RecursiveLocking => recursive(r, f)?,
         ReportKind::BadUnlockBalance => bad_unlock(r, f)?,
         ReportKind::HeldLockFreed => freed(r, f)?,

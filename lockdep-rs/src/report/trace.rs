@@ -45,11 +45,6 @@ impl Trace {
             _ => &[],
         }
     }
-
-    /// True if a trace was captured.
-    pub(crate) fn is_captured(&self) -> bool {
-        self.0.is_some()
-    }
 }
 
 /// Frames whose function belongs to these paths are the validator's or the runtime's.
