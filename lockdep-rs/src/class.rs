@@ -170,7 +170,10 @@ mod registry {
         /// cycles it gated are reported again, ungated.
         pub(crate) fn instance_born(&'static self) {
             let base = self.base();
-            if base.live.fetch_add(1, Ordering::Relaxed) >= 1 && !base.ever_shared.swap(true, Ordering::Relaxed) && base.gate_used.load(Ordering::Relaxed) {
+            if base.live.fetch_add(1, Ordering::Relaxed) >= 1
+                && !base.ever_shared.swap(true, Ordering::Relaxed)
+                && base.gate_used.load(Ordering::Relaxed)
+            {
                 crate::chain_cache::clear();
             }
         }
@@ -250,9 +253,15 @@ mod registry {
         /// Resolves the subclass-0 class of this source (registering it on first use).
         pub(crate) fn resolve(self) -> &'static ClassInfo {
             match self {
-                ClassSource::Site(loc) => register(site_key(loc, None, false), loc_name(loc), 0, None),
-                ClassSource::Named(loc, name) => register(site_key(loc, Some(name), false), name, 0, None),
-                ClassSource::Event(loc, name) => register(site_key(loc, Some(name), true), name, 0, None),
+                ClassSource::Site(loc) => {
+                    register(site_key(loc, None, false), loc_name(loc), 0, None)
+                }
+                ClassSource::Named(loc, name) => {
+                    register(site_key(loc, Some(name), false), name, 0, None)
+                }
+                ClassSource::Event(loc, name) => {
+                    register(site_key(loc, Some(name), true), name, 0, None)
+                }
                 ClassSource::Static(class) => {
                     if let Some(info) = class.cached.get() {
                         return info;

@@ -38,7 +38,9 @@ impl Event {
     /// An event named `name` (its class is the construction site, like a lock's).
     #[track_caller]
     pub const fn new(name: &'static str) -> Event {
-        Event { dep: DepMap::event(Location::caller(), name) }
+        Event {
+            dep: DepMap::event(Location::caller(), name),
+        }
     }
 
     /// This thread is about to wait for the event: records an edge from every lock it holds

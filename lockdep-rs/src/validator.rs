@@ -196,8 +196,12 @@ impl ThreadState {
     /// True if this thread holds `instance` in a way that makes acquiring it in `read` block
     /// forever (either side exclusive).
     fn holds_conflicting(&self, instance: Instance, read: Read) -> bool {
+        // An event is an annotation: the real wait is the caller's, and another thread may
+        // still signal it, so it is reported but never treated as certain.
         self.held.stack.iter().any(|h| {
-            h.instance == instance && (h.read == Read::Exclusive || read == Read::Exclusive)
+            h.instance == instance
+                && !h.class.event
+                && (h.read == Read::Exclusive || read == Read::Exclusive)
         })
     }
 
@@ -242,9 +246,12 @@ impl ThreadState {
             for (i, h) in held.stack.iter().enumerate().rev() {
                 let ty = edge_type(h.read, new.read);
                 let gates = gates_below(&held.stack[..i]);
-                if let Some(path) =
-                    graph.strong_path(new.class.id, new.read == Read::Recursive, h.class.id, h.read)
-                {
+                if let Some(path) = graph.strong_path(
+                    new.class.id,
+                    new.read == Read::Recursive,
+                    h.class.id,
+                    h.read,
+                ) {
                     let found = build::circular(&graph, held, h, new, ty, &gates, &path);
                     if found.0.gates().is_empty() || !crate::api::ignoring_gated() {
                         if first.is_none() {

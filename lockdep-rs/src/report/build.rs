@@ -146,8 +146,11 @@ pub(crate) fn circular(
     for c in &classes {
         push_unique(&mut d.class_names, c.display_name());
     }
-    let gate_classes: Vec<&'static ClassInfo> =
-        gates.iter().map(|g| crate::class::class_by_id(g.0)).filter(|c| c.can_gate()).collect();
+    let gate_classes: Vec<&'static ClassInfo> = gates
+        .iter()
+        .map(|g| crate::class::class_by_id(g.0))
+        .filter(|c| c.can_gate())
+        .collect();
     d.gates = gate_classes.iter().map(|c| c.display_name()).collect();
     if classes.iter().any(|c| c.event) {
         d.kind = ReportKind::CircularWait;
@@ -163,8 +166,16 @@ pub(crate) fn circular(
 
 /// Explains a cycle through events: who waits for what while holding what.
 fn event_note(classes: &[&'static ClassInfo]) -> String {
-    let events: Vec<String> = classes.iter().filter(|c| c.event).map(|c| c.display_name()).collect();
-    let locks: Vec<String> = classes.iter().filter(|c| !c.event).map(|c| c.display_name()).collect();
+    let events: Vec<String> = classes
+        .iter()
+        .filter(|c| c.event)
+        .map(|c| c.display_name())
+        .collect();
+    let locks: Vec<String> = classes
+        .iter()
+        .filter(|c| !c.event)
+        .map(|c| c.display_name())
+        .collect();
     format!(
         "This cycle goes through the event(s) {}: a thread waits for the event while holding\n\
          {}, and the thread that would signal the event must first take {} (it was taken\n\
@@ -176,8 +187,18 @@ fn event_note(classes: &[&'static ClassInfo]) -> String {
 }
 
 /// The cycle's edges as (from, to, types) names, for pictures.
-fn cycle_edges(graph: &Graph, new: &HeldLock, prev: &HeldLock, new_type: u8, path: &[Step]) -> Vec<(String, String, String)> {
-    let mut v = vec![(prev.class.display_name(), new.class.display_name(), type_names(new_type))];
+fn cycle_edges(
+    graph: &Graph,
+    new: &HeldLock,
+    prev: &HeldLock,
+    new_type: u8,
+    path: &[Step],
+) -> Vec<(String, String, String)> {
+    let mut v = vec![(
+        prev.class.display_name(),
+        new.class.display_name(),
+        type_names(new_type),
+    )];
     for step in path {
         let e = &graph.edges[step.edge as usize];
         let name = |id| crate::class::class_by_id(id).display_name();

@@ -55,7 +55,9 @@ impl ReportKind {
             ReportKind::NestLockNotHeld => "WARNING: Nested lock was not taken",
             ReportKind::LocksHeldAtExit => "WARNING: thread still has locks held at exit!",
             ReportKind::InvalidSubclass => "BUG: looking up invalid subclass",
-            ReportKind::CircularWait => "WARNING: possible deadlock: a waiter holds a lock its waker needs",
+            ReportKind::CircularWait => {
+                "WARNING: possible deadlock: a waiter holds a lock its waker needs"
+            }
         }
     }
 }
