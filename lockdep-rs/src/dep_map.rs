@@ -144,6 +144,7 @@ mod enabled {
                     read,
                     trylock,
                     nest,
+                    renest: None,
                     site,
                 },
             );

@@ -27,6 +27,8 @@ pub(crate) struct Request<'a> {
     pub(crate) trylock: bool,
     /// The nest lock (`lock_nest_lock`).
     pub(crate) nest: Option<&'a DepMap>,
+    /// The nest lock's instance of an entry being re-acquired (after an out-of-order release).
+    pub(crate) renest: Option<Instance>,
     pub(crate) site: &'static Location<'static>,
 }
 
@@ -113,7 +115,7 @@ impl ThreadState {
             instance,
             read: req.read,
             trylock: req.trylock,
-            nest: req.nest.map(DepMap::instance),
+            nest: req.nest.map(DepMap::instance).or(req.renest),
             references: 0,
             site: req.site,
             prev_key: 0,
@@ -315,14 +317,13 @@ impl ThreadState {
                 read: e.read,
                 trylock: e.trylock,
                 nest: None,
+                renest: e.nest,
                 site: e.site,
             };
-            let mut entry_nest = e.nest;
             let out = self.acquire(e.class, e.instance, &req, false);
             if let Some(top) = self.held.stack.last_mut() {
                 if top.instance == e.instance {
                     top.references = e.references;
-                    top.nest = entry_nest.take();
                 }
             }
             outcomes.push(out);
