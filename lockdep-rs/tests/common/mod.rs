@@ -1,0 +1,285 @@
+//! Shared helpers for the conformance tests.
+//!
+//! Classes and the dependency graph are global to the test process and the tests of one
+//! binary run in parallel, so every test case makes its own classes through a [`Scope`]:
+//! class names are `"<scope prefix>.<letter>"`, and a process-wide registry makes sure that no
+//! name is ever handed out twice (two classes with one name would make the assertions on
+//! class names ambiguous).
+
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex as StdMutex;
+
+use lockdep::{
+    LockClass, Mutex, MutexGuard, Report, ReportKind, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+
+static NAMES_IN_USE: StdMutex<Option<HashSet<String>>> = StdMutex::new(None);
+
+/// A fresh, never-before-used class named `name` (leaked: classes live for the process).
+///
+/// Panics if `name` was already used for another class in this process.
+pub fn class(name: &str) -> &'static LockClass {
+    {
+        let mut used = NAMES_IN_USE.lock().unwrap_or_else(|e| e.into_inner());
+        let used = used.get_or_insert_with(HashSet::new);
+        assert!(
+            used.insert(name.to_owned()),
+            "test bug: class name {name:?} used twice"
+        );
+    }
+    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    Box::leak(Box::new(LockClass::new(name)))
+}
+
+/// The classes of one test case: `scope.class("A")` is always the same class within one
+/// scope, and different scopes never share classes.
+pub struct Scope {
+    prefix: String,
+    classes: RefCell<HashMap<String, &'static LockClass>>,
+}
+
+impl Scope {
+    pub fn new(prefix: impl Into<String>) -> Scope {
+        Scope {
+            prefix: prefix.into(),
+            classes: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The full class name for the short name `short` (what reports show).
+    pub fn name(&self, short: &str) -> String {
+        format!("{}.{}", self.prefix, short)
+    }
+
+    pub fn class(&self, short: &str) -> &'static LockClass {
+        let mut classes = self.classes.borrow_mut();
+        if let Some(c) = classes.get(short) {
+            return c;
+        }
+        let c = class(&self.name(short));
+        classes.insert(short.to_owned(), c);
+        c
+    }
+
+    pub fn mutex(&self, short: &str) -> Mutex<()> {
+        Mutex::with_class(self.class(short), ())
+    }
+
+    pub fn rwlock(&self, short: &str) -> RwLock<()> {
+        RwLock::with_class(self.class(short), ())
+    }
+
+    /// A lock of class `short` that can be taken with `op` (a `Mutex` for [`Op::Lock`], an
+    /// `RwLock` otherwise).
+    pub fn lock_for(&self, short: &str, op: Op) -> Lk {
+        match op {
+            Op::Lock => Lk::M(self.mutex(short)),
+            _ => Lk::Rw(self.rwlock(short)),
+        }
+    }
+
+    pub fn names(&self, shorts: &[&str]) -> Vec<String> {
+        shorts.iter().map(|s| self.name(s)).collect()
+    }
+}
+
+/// How a lock is acquired; the `read` value of the kernel is given for each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `Mutex::lock` (read = 0).
+    Lock,
+    /// `RwLock::write` (read = 0).
+    Write,
+    /// `RwLock::read`, the non-recursive reader, like `down_read` (read = 1).
+    Read,
+    /// `RwLock::read_recursive`, like `read_lock` on an rwlock_t (read = 2).
+    ReadRec,
+}
+
+impl Op {
+    pub fn is_shared(self) -> bool {
+        matches!(self, Op::Read | Op::ReadRec)
+    }
+
+    pub fn short(self) -> &'static str {
+        match self {
+            Op::Lock => "L",
+            Op::Write => "W",
+            Op::Read => "r",
+            Op::ReadRec => "R",
+        }
+    }
+}
+
+/// A lock that is either a `Mutex<()>` or an `RwLock<()>`.
+pub enum Lk {
+    M(Mutex<()>),
+    Rw(RwLock<()>),
+}
+
+/// A guard of any kind; dropping it unlocks.
+pub enum Guard<'a> {
+    M(MutexGuard<'a, ()>),
+    W(RwLockWriteGuard<'a, ()>),
+    R(RwLockReadGuard<'a, ()>),
+}
+
+impl Lk {
+    /// Acquire with `op` (panics if `op` does not fit the lock: a test bug).
+    #[track_caller]
+    pub fn take(&self, op: Op) -> Guard<'_> {
+        match (self, op) {
+            (Lk::M(m), Op::Lock) => Guard::M(m.lock()),
+            (Lk::Rw(l), Op::Write) => Guard::W(l.write()),
+            (Lk::Rw(l), Op::Read) => Guard::R(l.read()),
+            (Lk::Rw(l), Op::ReadRec) => Guard::R(l.read_recursive()),
+            _ => panic!("test bug: {op:?} on the wrong kind of lock"),
+        }
+    }
+
+    /// Release, the way the kernel's `UNLOCK` does it, a lock that this thread does not hold
+    /// (any more): `force_unlock` / `force_unlock_write` / `force_unlock_read`.
+    ///
+    /// # Safety
+    /// Only sound while validation is enabled, where an unlock of an unheld lock is refused
+    /// (reported as bad unlock balance) and the real lock is left untouched.
+    pub unsafe fn force_unlock_as(&self, op: Op) {
+        match (self, op) {
+            (Lk::M(m), Op::Lock) => m.force_unlock(),
+            (Lk::Rw(l), Op::Write) => l.force_unlock_write(),
+            (Lk::Rw(l), Op::Read | Op::ReadRec) => l.force_unlock_read(),
+            _ => panic!("test bug: {op:?} on the wrong kind of lock"),
+        }
+    }
+
+    /// Whether the lock is free right now (probed with a write try-lock that is released
+    /// at once).
+    pub fn is_free(&self) -> bool {
+        match self {
+            Lk::M(m) => m.try_lock().is_some(),
+            Lk::Rw(l) => l.try_write().is_some(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Assertions on reports
+// ---------------------------------------------------------------------------------------
+
+pub fn describe(reports: &[Report]) -> String {
+    let mut s = format!("{} report(s)", reports.len());
+    for (i, r) in reports.iter().enumerate() {
+        s.push_str(&format!(
+            "\n--- report {i}: {:?}, classes {:?}, acquiring {:?}, holding {:?}\n{r}",
+            r.kind(),
+            r.class_names(),
+            r.acquiring(),
+            r.holding()
+        ));
+    }
+    s
+}
+
+/// No report at all.
+#[track_caller]
+pub fn expect_none(what: &str, reports: &[Report]) {
+    assert!(
+        reports.is_empty(),
+        "{what}: expected no report, got {}",
+        describe(reports)
+    );
+}
+
+/// Exactly one report, of `kind`, whose `class_names()` contain every name in `names`.
+#[track_caller]
+pub fn expect_one<'r>(
+    what: &str,
+    reports: &'r [Report],
+    kind: ReportKind,
+    names: &[String],
+) -> &'r Report {
+    assert!(
+        reports.len() == 1,
+        "{what}: expected exactly one {kind:?} report naming {names:?}, got {}",
+        describe(reports)
+    );
+    let r = &reports[0];
+    assert_eq!(
+        r.kind(),
+        kind,
+        "{what}: wrong report kind; {}",
+        describe(reports)
+    );
+    let got = r.class_names();
+    for n in names {
+        assert!(
+            got.contains(n),
+            "{what}: class {n:?} missing from class_names() {got:?}; {}",
+            describe(reports)
+        );
+    }
+    r
+}
+
+/// Exactly one circular-dependency report: `acquiring` is the class being acquired,
+/// `holding` the held class that closes the cycle, and `cycle` lists every class that must be
+/// named (the classes of the cycle).
+#[track_caller]
+pub fn expect_circular(
+    what: &str,
+    reports: &[Report],
+    acquiring: &str,
+    holding: &str,
+    cycle: &[String],
+) {
+    let r = expect_one(what, reports, ReportKind::CircularDependency, cycle);
+    assert_eq!(
+        r.acquiring().as_deref(),
+        Some(acquiring),
+        "{what}: acquiring(); {}",
+        describe(reports)
+    );
+    assert_eq!(
+        r.holding().as_deref(),
+        Some(holding),
+        "{what}: holding(); {}",
+        describe(reports)
+    );
+}
+
+/// Exactly one report of `kind` naming `names`.
+#[track_caller]
+pub fn expect_kind(what: &str, reports: &[Report], kind: ReportKind, names: &[String]) {
+    expect_one(what, reports, kind, names);
+}
+
+// ---------------------------------------------------------------------------------------
+// Watchdog: a test that would hang (a real self-deadlock the validator failed to stop, a
+// lock corrupted by an unlock that should have been refused) aborts the test binary instead.
+// ---------------------------------------------------------------------------------------
+
+/// Aborts the process if it is still alive `secs` seconds from now; dropping it disarms it.
+pub struct Watchdog {
+    _disarm: std::sync::mpsc::Sender<()>,
+}
+
+pub fn watchdog(what: &'static str, secs: u64) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(std::time::Duration::from_secs(secs))
+        {
+            // straight to stderr: the test harness captures `eprintln!`
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "watchdog: {what} still running after {secs} s: aborting (hang)"
+            );
+            std::process::abort();
+        }
+    });
+    Watchdog { _disarm: tx }
+}
