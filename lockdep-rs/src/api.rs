@@ -42,6 +42,7 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
 /// takes, before the mode acts (print, panic). It runs on the thread that found the problem,
 /// with no validator lock held, so it may itself take lockdep locks; a panic in it is
 /// contained and printed.
+#[allow(clippy::type_complexity)] // the exact signature of the API contract
 pub fn set_report_hook(hook: Option<Box<dyn Fn(&Report) + Send + Sync>>) {
     #[cfg(feature = "enabled")]
     crate::report::sink::set_hook(hook);

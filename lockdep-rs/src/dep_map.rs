@@ -17,6 +17,7 @@ pub(crate) enum Read {
 }
 
 impl Read {
+    #[cfg_attr(not(feature = "enabled"), allow(dead_code))]
     pub(crate) fn is_shared(self) -> bool {
         self != Read::Exclusive
     }

@@ -8,6 +8,7 @@
 //! - [`arm`](Event::arm) — this thread has made the event pending (set the bit, re-initialised
 //!   the completion) and will signal it: until [`signal`](Event::signal), every lock it takes
 //!   is something the event "waits for" (edge `event -> lock`).
+//!
 //! A cycle through an event is reported as [`ReportKind::CircularWait`](crate::ReportKind):
 //! a waiter holds a lock that the signaller must take before it can wake it.
 

@@ -63,8 +63,7 @@ constructors!();
 impl<T> Mutex<T> {
     /// Consumes the mutex, returning its value.
     pub fn into_inner(self) -> T {
-        let Mutex { dep, inner } = self;
-        drop(dep);
+        let Mutex { dep: _dep, inner } = self; // `_dep` checks "held lock freed" as it drops
         inner.into_inner()
     }
 }

@@ -70,8 +70,7 @@ constructors!();
 impl<T> RwLock<T> {
     /// Consumes the lock, returning its value.
     pub fn into_inner(self) -> T {
-        let RwLock { dep, inner } = self;
-        drop(dep);
+        let RwLock { dep: _dep, inner } = self; // `_dep` checks "held lock freed" as it drops
         inner.into_inner()
     }
 }

@@ -183,6 +183,7 @@ impl fmt::Debug for Report {
 impl std::error::Error for Report {}
 
 /// Adds `name` to `names` unless present.
+#[cfg(feature = "enabled")]
 pub(crate) fn push_unique(names: &mut Vec<String>, name: String) {
     if !names.contains(&name) {
         names.push(name);
@@ -190,6 +191,7 @@ pub(crate) fn push_unique(names: &mut Vec<String>, name: String) {
 }
 
 /// `name/id` of the current thread, kernel `comm/pid` style.
+#[cfg(feature = "enabled")]
 pub(crate) fn thread_label() -> String {
     let t = std::thread::current();
     let id = format!("{:?}", t.id());

@@ -141,6 +141,7 @@ fn call_hook(report: &Report) {
 }
 
 /// Sets (or removes) the hook called for each new report that is not captured.
+#[allow(clippy::type_complexity)] // the exact signature of the API contract
 pub(crate) fn set_hook(hook: Option<Box<dyn Fn(&Report) + Send + Sync>>) {
     *HOOK.write() = hook.map(Arc::from);
 }
