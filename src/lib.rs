@@ -20,7 +20,11 @@ pub struct Accounts {
 impl Accounts {
     /// `n` accounts holding `initial` each.
     pub fn new(n: usize, initial: i64) -> Accounts {
-        Accounts { balances: (0..n).map(|_| Mutex::with_class(&ACCOUNT, initial)).collect() }
+        Accounts {
+            balances: (0..n)
+                .map(|_| Mutex::with_class(&ACCOUNT, initial))
+                .collect(),
+        }
     }
 
     /// Moves `amount` from account `from` to account `to` (no-op when they are the same).
@@ -31,7 +35,11 @@ impl Accounts {
         let (first, second) = (from.min(to), from.max(to));
         let mut a = self.balances[first].lock();
         let mut b = self.balances[second].lock_nested(1);
-        let (src, dst) = if from < to { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
+        let (src, dst) = if from < to {
+            (&mut *a, &mut *b)
+        } else {
+            (&mut *b, &mut *a)
+        };
         *src -= amount;
         *dst += amount;
     }

@@ -9,9 +9,18 @@ use lockdep::{Condvar, LockMap, Mutex, RwLock};
 
 #[test]
 fn same_size_as_parking_lot() {
-    assert_eq!(size_of::<Mutex<u64>>(), size_of::<parking_lot::Mutex<u64>>());
-    assert_eq!(size_of::<Mutex<[u8; 3]>>(), size_of::<parking_lot::Mutex<[u8; 3]>>());
-    assert_eq!(size_of::<RwLock<u64>>(), size_of::<parking_lot::RwLock<u64>>());
+    assert_eq!(
+        size_of::<Mutex<u64>>(),
+        size_of::<parking_lot::Mutex<u64>>()
+    );
+    assert_eq!(
+        size_of::<Mutex<[u8; 3]>>(),
+        size_of::<parking_lot::Mutex<[u8; 3]>>()
+    );
+    assert_eq!(
+        size_of::<RwLock<u64>>(),
+        size_of::<parking_lot::RwLock<u64>>()
+    );
     assert_eq!(size_of::<Condvar>(), size_of::<parking_lot::Condvar>());
     assert_eq!(size_of::<LockMap>(), 0);
     assert_eq!(
