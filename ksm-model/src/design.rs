@@ -1,0 +1,141 @@
+//! The designs the model can run: the three that shipped in Linux, and the broken variants of
+//! §11 of the case note.
+
+use std::fmt;
+
+/// How KSM keeps ksmd and its sysfs stores away from memory that is going offline.
+///
+/// Every [`Kernel`](crate::Kernel) runs exactly one design; the rest of the model (memory
+/// hotplug, the notifier chain, ksmd's scan) is the same for all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Design {
+    /// 62b61f611e (2.6.33): `mutex_lock(&ksm_thread_mutex)` at `MEM_GOING_OFFLINE`, held
+    /// until `MEM_OFFLINE` / `MEM_CANCEL_OFFLINE`. Lockdep reports a (false) circular
+    /// dependency on `(memory_chain).rwsem`.
+    Original,
+    /// a0b0f58 (2.6.37-rc4): the same, with `mutex_lock_nested(.., SINGLE_DEPTH_NESTING)`.
+    /// The cycle is still there, now through `ksm_thread_mutex/1`.
+    NestedAnnotation,
+    /// ef4d43a8 (3.9-rc1), the fix: `KSM_RUN_OFFLINE` is set and cleared under the mutex,
+    /// which is never held across notifications; ksmd, `run_store` and
+    /// `merge_across_nodes_store` wait for the bit with the mutex dropped.
+    RunOffline,
+    /// Broken (§11.1): `wait_while_offlining()` waits for the bit still holding the mutex,
+    /// which the offliner needs to clear the bit. A real deadlock lockdep cannot see.
+    WaitUnderMutex,
+    /// Broken (§11.5): `MEM_GOING_OFFLINE` does nothing, so ksmd touches struct pages that
+    /// may vanish. `MEM_OFFLINE` still prunes the stable tree, under the mutex.
+    NoLockout,
+    /// Broken (§11.3): the flag is flipped without the mutex, so `MEM_GOING_OFFLINE` does not
+    /// wait for a ksmd batch in progress, and `run_store`'s plain store can erase the bit.
+    UnlockedFlag,
+    /// Broken (§11.4, §10.1): `Original` without the outer `mem_hotplug_mutex` (and
+    /// `pm_mutex`), as before `lock_memory_hotplug()`: two offliners and a notifier
+    /// registration can really deadlock.
+    NoHotplugMutex,
+}
+
+impl Design {
+    /// Every design, the shipped ones first.
+    pub const ALL: [Design; 7] = [
+        Design::Original,
+        Design::NestedAnnotation,
+        Design::RunOffline,
+        Design::WaitUnderMutex,
+        Design::NoLockout,
+        Design::UnlockedFlag,
+        Design::NoHotplugMutex,
+    ];
+
+    /// The three designs that shipped in Linux, in order.
+    pub const SHIPPED: [Design; 3] = [
+        Design::Original,
+        Design::NestedAnnotation,
+        Design::RunOffline,
+    ];
+
+    /// The broken variants of §11.
+    pub const BROKEN: [Design; 4] = [
+        Design::WaitUnderMutex,
+        Design::NoLockout,
+        Design::UnlockedFlag,
+        Design::NoHotplugMutex,
+    ];
+
+    /// The variant's name, as in the enum.
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Original => "Original",
+            Design::NestedAnnotation => "NestedAnnotation",
+            Design::RunOffline => "RunOffline",
+            Design::WaitUnderMutex => "WaitUnderMutex",
+            Design::NoLockout => "NoLockout",
+            Design::UnlockedFlag => "UnlockedFlag",
+            Design::NoHotplugMutex => "NoHotplugMutex",
+        }
+    }
+
+    /// One line: where the design comes from and what its `MEM_GOING_OFFLINE` does.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Design::Original => {
+                "62b61f611e (2.6.33): mutex_lock(&ksm_thread_mutex) at MEM_GOING_OFFLINE, \
+                 held until MEM_OFFLINE / MEM_CANCEL_OFFLINE"
+            }
+            Design::NestedAnnotation => {
+                "a0b0f58 (2.6.37-rc4): the same with mutex_lock_nested(&ksm_thread_mutex, \
+                 SINGLE_DEPTH_NESTING)"
+            }
+            Design::RunOffline => {
+                "ef4d43a8 (3.9-rc1): KSM_RUN_OFFLINE set and cleared under the mutex; \
+                 wait_while_offlining() with the mutex dropped"
+            }
+            Design::WaitUnderMutex => {
+                "broken: wait_while_offlining() waits for KSM_RUN_OFFLINE still holding \
+                 ksm_thread_mutex"
+            }
+            Design::NoLockout => "broken: MEM_GOING_OFFLINE does nothing; ksmd keeps scanning",
+            Design::UnlockedFlag => "broken: KSM_RUN_OFFLINE set and cleared without the mutex",
+            Design::NoHotplugMutex => {
+                "broken: the original without the outer mem_hotplug_mutex / pm_mutex"
+            }
+        }
+    }
+
+    /// True if `MEM_GOING_OFFLINE` takes `ksm_thread_mutex` and keeps it until `MEM_OFFLINE`
+    /// or `MEM_CANCEL_OFFLINE` (the pre-fix kernels).
+    pub fn holds_mutex_across_notifications(self) -> bool {
+        matches!(
+            self,
+            Design::Original | Design::NestedAnnotation | Design::NoHotplugMutex
+        )
+    }
+
+    /// True if the design uses the `KSM_RUN_OFFLINE` bit and `wait_while_offlining()`.
+    pub fn uses_offline_bit(self) -> bool {
+        matches!(
+            self,
+            Design::RunOffline | Design::WaitUnderMutex | Design::UnlockedFlag
+        )
+    }
+
+    /// True if `lock_memory_hotplug()` takes `mem_hotplug_mutex` then `pm_mutex`.
+    pub fn takes_hotplug_mutex(self) -> bool {
+        self != Design::NoHotplugMutex
+    }
+
+    /// The lockdep subclass `MEM_GOING_OFFLINE` takes `ksm_thread_mutex` with.
+    pub fn callback_subclass(self) -> u8 {
+        if self == Design::NestedAnnotation {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+impl fmt::Display for Design {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

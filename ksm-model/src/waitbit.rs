@@ -1,0 +1,109 @@
+//! `wait_on_bit()` / `wake_up_bit()` for one flag word, built on lockdep's [`Condvar`], so the
+//! waits go through locks the validator sees.
+//!
+//! Kernel shape (v3.9 `kernel/wait.c`): the waiter tests the bit without a lock (fast path),
+//! otherwise enqueues itself, sets its task state (a full barrier), re-tests the bit and
+//! sleeps; spurious wakeups just loop. The waker clears the bit, issues `smp_mb()` and only
+//! then looks, without the queue lock, whether anyone waits (`waitqueue_active()`). The two
+//! barriers pair as store-buffering, so no wakeup is lost. Here the barriers are
+//! `fence(SeqCst)` around relaxed accesses, which loom models exactly.
+//!
+//! A watchdog (the model's hung-task detector) may [`abort`](BitWaitQueue::abort_waiters)
+//! the current waiters, which then return [`WaitOutcome::Aborted`]: that is how examples and
+//! tests end a real deadlock instead of hanging.
+
+use crate::rt::{fence, AtomicUsize, Ordering};
+use lockdep::{Condvar, Mutex};
+
+/// What [`BitWaitQueue::wait_on_bit`] ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// The bit was (or became) clear.
+    Clear,
+    /// A watchdog gave the wait up while the bit was still set.
+    Aborted,
+}
+
+#[derive(Default)]
+struct QueueState {
+    waiters: usize,
+    aborts: usize,
+}
+
+/// A wait queue for one bit of one word (the kernel hashes (word, bit) into a shared table;
+/// one queue per word is enough here).
+pub struct BitWaitQueue {
+    queue: Mutex<QueueState>,
+    wake: Condvar,
+    active: AtomicUsize,
+}
+
+impl Default for BitWaitQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BitWaitQueue {
+    /// A queue with nobody waiting. Its lock is class `bit_wait_table` (one construction site,
+    /// so one class for every queue).
+    pub fn new() -> BitWaitQueue {
+        BitWaitQueue {
+            queue: Mutex::named("bit_wait_table", QueueState::default()),
+            wake: Condvar::new(),
+            active: AtomicUsize::new(0),
+        }
+    }
+
+    /// Sleeps until `word & mask` is clear (`wait_on_bit(.., TASK_UNINTERRUPTIBLE)` with an
+    /// action that just schedules), or until a watchdog aborts the wait.
+    #[track_caller]
+    pub fn wait_on_bit(&self, word: &AtomicUsize, mask: usize) -> WaitOutcome {
+        if word.load(Ordering::Relaxed) & mask == 0 {
+            return WaitOutcome::Clear;
+        }
+        let mut queue = self.queue.lock();
+        // prepare_to_wait(): on the queue first, then the full barrier of set_current_state().
+        queue.waiters += 1;
+        self.active.fetch_add(1, Ordering::Relaxed);
+        let aborts_seen = queue.aborts;
+        let outcome = loop {
+            fence(Ordering::SeqCst);
+            if word.load(Ordering::Relaxed) & mask == 0 {
+                break WaitOutcome::Clear;
+            }
+            if queue.aborts != aborts_seen {
+                break WaitOutcome::Aborted;
+            }
+            self.wake.wait(&mut queue);
+        };
+        // finish_wait()
+        queue.waiters -= 1;
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Wakes every waiter, if there is one (`wake_up_bit()`). The caller must have cleared the
+    /// bit and then issued `fence(SeqCst)` (the kernel's `smp_mb()`), as the kernel requires.
+    pub fn wake_up_bit(&self) {
+        if self.active.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let _queue = self.queue.lock();
+        self.wake.notify_all();
+    }
+
+    /// How many tasks are asleep on the bit right now.
+    pub fn waiters(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Gives up every current wait (they return [`WaitOutcome::Aborted`]); returns how many
+    /// there were. The model's hung-task detector uses it to end a real deadlock.
+    pub fn abort_waiters(&self) -> usize {
+        let mut queue = self.queue.lock();
+        queue.aborts += 1;
+        self.wake.notify_all();
+        queue.waiters
+    }
+}

@@ -1,0 +1,123 @@
+//! The broken variants of §11, each through the script that exposes it, and the fix through
+//! the same scripts.
+
+use ksm_model::scenario::{self, Outcome};
+use ksm_model::{Actor, Design, FrameState, Violation};
+use lockdep::{Report, ReportKind};
+
+fn show(out: &Outcome) -> String {
+    let reports: Vec<String> = out.reports.iter().map(Report::to_string).collect();
+    format!(
+        "reports:\n{}\nviolations: {:#?}\nnotes: {:#?}",
+        reports.join("\n"),
+        out.violations,
+        out.notes
+    )
+}
+
+fn assert_clean(out: &Outcome) {
+    assert!(out.reports.is_empty(), "{}", show(out));
+    assert!(out.violations.is_empty(), "{}", show(out));
+    assert_eq!(out.hung_waits, 0, "{}", show(out));
+}
+
+/// Every violation is ksmd's `get_ksm_page()` on a frame of the offlining block.
+fn assert_use_after_free_by_ksmd(out: &Outcome) {
+    assert!(!out.violations.is_empty(), "{}", show(out));
+    for violation in &out.violations {
+        assert!(
+            matches!(
+                violation,
+                Violation::UseAfterFree {
+                    actor: Actor::Ksmd,
+                    state: FrameState::Offlining,
+                    pfn: 8..=15,
+                    ..
+                }
+            ),
+            "{violation:?}"
+        );
+    }
+}
+
+#[test]
+fn no_lockout_lets_ksmd_touch_pages_that_may_vanish() {
+    let out = scenario::window_scan(Design::NoLockout);
+    assert!(out.reports.is_empty(), "{}", show(&out));
+    assert_use_after_free_by_ksmd(&out);
+}
+
+#[test]
+fn unlocked_flag_does_not_wait_for_a_batch_in_progress() {
+    let out = scenario::mid_batch(Design::UnlockedFlag);
+    assert!(out.reports.is_empty(), "{}", show(&out));
+    assert_use_after_free_by_ksmd(&out);
+}
+
+#[test]
+fn wait_under_mutex_hangs_and_lockdep_does_not_see_it() {
+    let out = scenario::window_scan(Design::WaitUnderMutex);
+    assert!(out.reports.is_empty(), "{}", show(&out));
+    assert_eq!(
+        out.violations,
+        [Violation::HungTask {
+            actor: Actor::Ksmd,
+            holding: Some("ksm_thread_mutex")
+        }],
+        "{}",
+        show(&out)
+    );
+    assert_eq!(out.hung_waits, 1);
+}
+
+#[test]
+fn no_hotplug_mutex_lets_offlines_overlap_and_lockdep_reports_the_cycle() {
+    let out = scenario::overlapping_offlines(Design::NoHotplugMutex);
+    assert_eq!(out.max_concurrent_offlines, 2, "{}", show(&out));
+    assert!(out.violations.is_empty(), "{}", show(&out));
+    assert_eq!(out.reports.len(), 1, "{}", show(&out));
+    let report = &out.reports[0];
+    assert_eq!(report.kind(), ReportKind::CircularDependency);
+    assert_eq!(report.acquiring().as_deref(), Some("(memory_chain).rwsem"));
+    assert_eq!(report.holding().as_deref(), Some("ksm_thread_mutex"));
+    // No mem_hotplug_mutex, no pm_mutex: nothing serialises the offliners.
+    let held = report.held_locks();
+    assert!(
+        !held
+            .iter()
+            .any(|c| c == "mem_hotplug_mutex" || c == "pm_mutex"),
+        "{held:?}"
+    );
+    assert_eq!(held.last().map(String::as_str), Some("ksm_thread_mutex"));
+}
+
+#[test]
+fn mem_hotplug_mutex_serialises_offlines() {
+    let out = scenario::overlapping_offlines(Design::RunOffline);
+    assert_eq!(out.max_concurrent_offlines, 1, "{}", show(&out));
+    assert_clean(&out);
+}
+
+#[test]
+fn run_offline_keeps_ksmd_out_of_the_window() {
+    let out = scenario::window_scan(Design::RunOffline);
+    assert_clean(&out);
+    assert!(
+        out.notes.iter().any(|n| n.contains("Scanned")),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn run_offline_waits_for_the_batch_in_progress() {
+    let out = scenario::mid_batch(Design::RunOffline);
+    assert_clean(&out);
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.contains("waited for ksmd's batch")),
+        "{}",
+        show(&out)
+    );
+}
