@@ -260,9 +260,9 @@ fn a_panic_while_holding_locks_releases_them_and_keeps_the_stack_right() {
         }));
         assert!(r.is_err());
         assert!(outer.is_held() && !b.is_held() && !c.is_held());
-        // Guards in a Vec drop front to back: out of order, during unwinding.
+        // Guards in an array drop front to back: out of order, during unwinding.
         let r = catch_unwind(AssertUnwindSafe(|| {
-            let _v = vec![b.lock(), d.lock()];
+            let _v = [b.lock(), d.lock()];
             panic!("again");
         }));
         assert!(r.is_err());
