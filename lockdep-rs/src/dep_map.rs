@@ -146,10 +146,11 @@ mod enabled {
                     trylock,
                     nest,
                     renest: None,
+                    reserial: 0,
                     site,
                 },
             );
-            Tracked(tracked.then_some(self))
+            Tracked(tracked.map(|serial| (self, serial)))
         }
 
         /// `force_unlock*`: releases this thread's record of the lock held in a mode matching
@@ -167,6 +168,7 @@ mod enabled {
                 self.instance(),
                 self.class.get(),
                 &|h| shared.is_none_or(|s| s == h.read.is_shared()),
+                false,
                 || (self.name(), site),
                 Some(site),
             )
@@ -210,17 +212,20 @@ mod enabled {
 
     /// What a guard keeps to report its release: the lock's handle if the acquisition was
     /// tracked (it is not in `Off` mode).
-    pub(crate) struct Tracked<'a>(Option<&'a DepMap>);
+    pub(crate) struct Tracked<'a>(Option<(&'a DepMap, u64)>);
 
     impl<'a> Tracked<'a> {
         /// Reports the release of the guarded lock.
         #[inline]
         pub(crate) fn release(&mut self) {
-            if let Some(map) = self.0.take() {
+            if let Some((map, serial)) = self.0.take() {
+                // This guard's own entry (several entries of one instance can be held, e.g.
+                // two read guards); a merged nest-lock entry is found by class.
                 validator::release(
                     map.instance(),
                     map.class.get(),
-                    &|_| true,
+                    &|h| h.serial == serial,
+                    true,
                     || (map.name(), Location::caller()),
                     None,
                 );
@@ -234,7 +239,7 @@ mod enabled {
 
         /// The lock's handle, if tracked.
         pub(crate) fn map(&self) -> Option<&'a DepMap> {
-            self.0
+            self.0.map(|(map, _)| map)
         }
     }
 }

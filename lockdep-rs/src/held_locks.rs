@@ -28,6 +28,8 @@ pub(crate) struct HeldLock {
     pub(crate) site: &'static Location<'static>,
     /// Chain key before this entry was pushed.
     pub(crate) prev_key: u64,
+    /// Identifies this acquisition, so its guard releases exactly this entry.
+    pub(crate) serial: u64,
 }
 
 impl HeldLock {
@@ -52,6 +54,7 @@ pub(crate) fn mix_chain_key(key: u64, id: u64) -> u64 {
 pub(crate) struct HeldLocks {
     pub(crate) stack: Vec<HeldLock>,
     pub(crate) key: u64,
+    next_serial: u64,
 }
 
 impl Default for HeldLocks {
@@ -59,15 +62,23 @@ impl Default for HeldLocks {
         HeldLocks {
             stack: Vec::new(),
             key: INITIAL_CHAIN_KEY,
+            next_serial: 1,
         }
     }
 }
 
 impl HeldLocks {
-    pub(crate) fn push(&mut self, mut entry: HeldLock) {
+    /// Pushes `entry`; a fresh acquisition (serial 0) gets a new serial. Returns the serial.
+    pub(crate) fn push(&mut self, mut entry: HeldLock) -> u64 {
+        if entry.serial == 0 {
+            entry.serial = self.next_serial;
+            self.next_serial += 1;
+        }
+        let serial = entry.serial;
         entry.prev_key = self.key;
         self.key = mix_chain_key(self.key, entry.chain_id());
         self.stack.push(entry);
+        serial
     }
 
     /// Chain key the stack would have with `entry` pushed.

@@ -94,7 +94,7 @@ pub fn mode() -> Mode {
 fn init_from_env() -> Mode {
     let m = match std::env::var("LOCKDEP") {
         Ok(s) => s.parse().unwrap_or_else(|e: ParseModeError| {
-            eprintln!("lockdep: LOCKDEP: {e}; using warn");
+            crate::report::print_err!("lockdep: LOCKDEP: {e}; using warn");
             Mode::Warn
         }),
         Err(_) => Mode::Warn,

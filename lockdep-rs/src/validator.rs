@@ -29,12 +29,15 @@ pub(crate) struct Request<'a> {
     pub(crate) nest: Option<&'a DepMap>,
     /// The nest lock's instance of an entry being re-acquired (after an out-of-order release).
     pub(crate) renest: Option<Instance>,
+    /// The serial of an entry being re-acquired (0: a fresh acquisition).
+    pub(crate) reserial: u64,
     pub(crate) site: &'static Location<'static>,
 }
 
 /// The verdict of one acquisition, acted on after the thread state is released.
 struct Outcome {
-    tracked: bool,
+    /// The serial of the recorded entry, if the acquisition is tracked.
+    tracked: Option<u64>,
     report: Option<(Report, u64)>,
     /// Re-locking an instance this thread holds exclusively: it can never succeed.
     certain_deadlock: bool,
@@ -56,7 +59,7 @@ impl Drop for ThreadState {
             let (report, key) = build::held_at_exit(&self.held);
             if sink::deliver(report.clone(), key) == Delivery::MustPanic {
                 // Never panic in a thread-local destructor: that aborts the process.
-                eprintln!("{report}");
+                crate::report::print_err!("{report}");
             }
         }
     }
@@ -73,15 +76,15 @@ fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
 /// Validates and records an acquisition of `instance` (class `class`). Returns whether the
 /// lock is tracked (so its release must be reported back). May panic (Panic mode, or a
 /// certain self-deadlock) *before* the caller blocks on the real lock.
-pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> bool {
+pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
     let Some(outcome) = with_state(|s| s.acquire(class, instance, &req, true)) else {
-        return false;
+        return None;
     };
     act(outcome, true)
 }
 
 /// Delivers an outcome's report; panics where the mode or a certain deadlock demands it.
-fn act(outcome: Outcome, may_panic: bool) -> bool {
+fn act(outcome: Outcome, may_panic: bool) -> Option<u64> {
     if let Some((report, key)) = outcome.report {
         let delivery = sink::deliver(report.clone(), key);
         if may_panic && !crate::sync::panicking() {
@@ -92,7 +95,7 @@ fn act(outcome: Outcome, may_panic: bool) -> bool {
                 panic!("lockdep: certain self-deadlock: this thread already holds the lock it is acquiring\n{report}");
             }
         } else if delivery == Delivery::MustPanic {
-            eprintln!("{report}");
+            crate::report::print_err!("{report}");
         }
     } else if outcome.certain_deadlock && may_panic && !crate::sync::panicking() {
         panic!(
@@ -119,6 +122,7 @@ impl ThreadState {
             references: 0,
             site: req.site,
             prev_key: 0,
+            serial: req.reserial,
         };
         let mut report = None;
         if let Some(nest) = req.nest {
@@ -135,7 +139,7 @@ impl ThreadState {
                     if certain {
                         let prev = top.clone();
                         return Outcome {
-                            tracked: false,
+                            tracked: None,
                             report: Some(build::recursive(&self.held, &prev, &entry, true)),
                             certain_deadlock: true,
                         };
@@ -148,7 +152,7 @@ impl ThreadState {
                         top.references + 1
                     };
                     return Outcome {
-                        tracked: true,
+                        tracked: Some(top.serial),
                         report,
                         certain_deadlock: false,
                     };
@@ -156,27 +160,27 @@ impl ThreadState {
             }
         }
         if req.trylock {
-            self.held.push(entry);
+            let serial = self.held.push(entry);
             return Outcome {
-                tracked: true,
+                tracked: Some(serial),
                 report,
                 certain_deadlock: false,
             };
         }
         let key = self.held.key_with(&entry);
         if report.is_none() && self.chains.contains(key) {
-            self.held.push(entry);
+            let serial = self.held.push(entry);
             return Outcome {
-                tracked: true,
+                tracked: Some(serial),
                 report: None,
                 certain_deadlock: false,
             };
         }
         let chain = self.held.chain_with(&entry);
         if report.is_none() && self.chains.adopt_global(key, &chain) {
-            self.held.push(entry);
+            let serial = self.held.push(entry);
             return Outcome {
-                tracked: true,
+                tracked: Some(serial),
                 report: None,
                 certain_deadlock: false,
             };
@@ -184,12 +188,13 @@ impl ThreadState {
         let (found, certain) = self.validate(&entry, key, chain);
         let report = report.or(found);
         let will_panic = fresh && (certain || (report.is_some() && sink::would_panic()));
+        let mut tracked = None;
         if !will_panic {
             entry.references = 0;
-            self.held.push(entry);
+            tracked = Some(self.held.push(entry));
         }
         Outcome {
-            tracked: !will_panic,
+            tracked,
             report,
             certain_deadlock: certain,
         }
@@ -290,14 +295,36 @@ impl ThreadState {
         instance: Instance,
         class: Option<&'static ClassInfo>,
         pred: &dyn Fn(&HeldLock) -> bool,
+        any_entry: bool,
     ) -> Option<Vec<Outcome>> {
         let idx = self.held.find(instance, pred).or_else(|| {
+            // A guard whose own entry went with a `force_unlock` (which cannot know which
+            // of several entries of the instance it meant) releases another of the instance.
+            if any_entry {
+                if let Some(i) = self.held.find(instance, |_| true) {
+                    return Some(i);
+                }
+            }
             let class = class?;
             self.held
                 .stack
                 .iter()
                 .rposition(|h| h.references > 0 && std::ptr::eq(h.class, class))
         })?;
+        // Of a run of identical adjacent entries (same instance, class and mode), release the
+        // topmost, like the kernel: the resulting stack is the same and fewer are re-acquired.
+        let same = |a: &HeldLock, b: &HeldLock| {
+            a.instance == b.instance
+                && std::ptr::eq(a.class, b.class)
+                && a.read == b.read
+                && a.trylock == b.trylock
+        };
+        let mut idx = idx;
+        while idx + 1 < self.held.stack.len()
+            && same(&self.held.stack[idx], &self.held.stack[idx + 1])
+        {
+            idx += 1;
+        }
         let entry = &mut self.held.stack[idx];
         if entry.references > 0 {
             entry.references -= 1;
@@ -318,6 +345,7 @@ impl ThreadState {
                 trylock: e.trylock,
                 nest: None,
                 renest: e.nest,
+                reserial: e.serial,
                 site: e.site,
             };
             let out = self.acquire(e.class, e.instance, &req, false);
@@ -350,10 +378,11 @@ pub(crate) fn release(
     instance: Instance,
     class: Option<&'static ClassInfo>,
     pred: &dyn Fn(&HeldLock) -> bool,
+    any_entry: bool,
     unlock_report: impl FnOnce() -> (String, &'static Location<'static>),
     site: Option<&'static Location<'static>>,
 ) -> bool {
-    let result = with_state(|s| match s.release(instance, class, pred) {
+    let result = with_state(|s| match s.release(instance, class, pred, any_entry) {
         Some(outcomes) => Ok(outcomes),
         None => {
             let (name, class_site) = unlock_report();

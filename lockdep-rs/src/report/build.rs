@@ -143,8 +143,11 @@ pub(crate) fn circular(
     });
     d.chain = links;
     d.middle = Some(classes[classes.len().saturating_sub(2)].display_name());
+    let mut seen = std::collections::HashSet::new();
     for c in &classes {
-        push_unique(&mut d.class_names, c.display_name());
+        if seen.insert(c.id) {
+            d.class_names.push(c.display_name());
+        }
     }
     let gate_classes: Vec<&'static ClassInfo> = gates
         .iter()

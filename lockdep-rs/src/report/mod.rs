@@ -182,6 +182,15 @@ impl fmt::Debug for Report {
 
 impl std::error::Error for Report {}
 
+/// `eprintln!` that never panics: a report must not fail because stderr is closed.
+macro_rules! print_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use print_err;
+
 /// Adds `name` to `names` unless present.
 #[cfg(feature = "enabled")]
 pub(crate) fn push_unique(names: &mut Vec<String>, name: String) {

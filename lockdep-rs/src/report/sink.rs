@@ -110,7 +110,7 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
         Mode::Panic if !crate::sync::panicking() => Delivery::MustPanic,
         Mode::Collect | Mode::Off => Delivery::Delivered,
         _ => {
-            eprintln!("{report}");
+            crate::report::print_err!("{report}");
             Delivery::Delivered
         }
     }
@@ -131,7 +131,9 @@ fn call_hook(report: &Report) {
         return; // a report raised by the hook itself: don't re-enter it
     }
     if panic::catch_unwind(AssertUnwindSafe(|| hook(report))).is_err() {
-        eprintln!("lockdep: the report hook panicked; the report was still recorded");
+        crate::report::print_err!(
+            "lockdep: the report hook panicked; the report was still recorded"
+        );
     }
     let _ = LOCAL.try_with(|l| {
         if let Ok(mut l) = l.try_borrow_mut() {
@@ -171,7 +173,7 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
 pub(crate) fn take() -> Vec<Report> {
     let mut g = GLOBAL.lock();
     if g.dropped > 0 {
-        eprintln!(
+        crate::report::print_err!(
             "lockdep: {} older reports were dropped (more than {MAX_KEPT} kept)",
             g.dropped
         );
