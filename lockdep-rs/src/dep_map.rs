@@ -76,6 +76,11 @@ mod enabled {
             self.source.name()
         }
 
+        /// Resolves the class now and counts this lock as a live instance of it.
+        pub(crate) fn register(&self) {
+            let _ = self.base_class();
+        }
+
         /// Resolves the subclass-0 class once; then one atomic load. The first resolution
         /// counts this lock as an instance of its class.
         #[inline]
@@ -290,6 +295,8 @@ mod disabled {
         pub(crate) fn is_held(&self) -> bool {
             false
         }
+        #[inline(always)]
+        pub(crate) fn register(&self) {}
         #[inline(always)]
         pub(crate) fn wait_event(&self, _: &'static Location<'static>) {}
         #[inline(always)]

@@ -145,6 +145,15 @@ impl<T: ?Sized> Mutex<T> {
         self.inner.get_mut()
     }
 
+    /// Registers this lock with the validator now (its class is otherwise resolved at its
+    /// first acquisition). Gate analysis ([`Report::gates`](crate::Report::gates)) treats a
+    /// class as one lock only while no two of its instances are known alive at once: call
+    /// this where many locks of one class are built (one per object, in a loop) so they are
+    /// known before any of them is taken. Does nothing when validation is compiled out.
+    pub fn register(&self) {
+        self.dep.register();
+    }
+
     /// Is this mutex held by the calling thread, per the validator? (`false` when validation
     /// is compiled out or the mode is `Off`.)
     pub fn is_held(&self) -> bool {
