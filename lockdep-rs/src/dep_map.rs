@@ -32,7 +32,12 @@ pub(crate) use enabled::*;
 mod enabled {
     use std::panic::Location;
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use once_cell::race::OnceRef;
+
+    /// Source of instance ids (0 means "not assigned yet").
+    static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(1);
 
     use super::Read;
     use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
@@ -44,6 +49,9 @@ mod enabled {
     pub(crate) struct DepMap {
         source: ClassSource,
         class: OnceRef<'static, ClassInfo>,
+        /// The instance id, assigned on first use. Not the address: a lock may be moved
+        /// while a forgotten guard still counts it as held, and must still be recognised.
+        id: AtomicUsize,
     }
 
     impl DepMap {
@@ -63,12 +71,24 @@ mod enabled {
             DepMap {
                 source,
                 class: OnceRef::new(),
+                id: AtomicUsize::new(0),
             }
         }
 
         /// The lock's instance identity.
         pub(crate) fn instance(&self) -> Instance {
-            self as *const DepMap as usize
+            let id = self.id.load(Ordering::Relaxed);
+            if id != 0 {
+                return id;
+            }
+            let new = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
+            match self
+                .id
+                .compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => new,
+                Err(winner) => winner,
+            }
         }
 
         /// The class name shown for this lock (subclass 0).
@@ -210,7 +230,10 @@ mod enabled {
             // Only a lock that was ever taken can be held.
             if let Some(class) = self.class.get() {
                 class.instance_died();
-                validator::lock_freed(self.instance());
+                let id = self.id.load(Ordering::Relaxed);
+                if id != 0 {
+                    validator::lock_freed(id);
+                }
             }
         }
     }

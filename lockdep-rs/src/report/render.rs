@@ -50,7 +50,7 @@ fn fmt_lock(l: &LockLine) -> String {
         _ => " [recursive read]",
     };
     format!(
-        "{:#x} ({}){}{mode}, at: {}:{}",
+        "lock#{} ({}){}{mode}, at: {}:{}",
         l.instance,
         l.class,
         l.usage,
