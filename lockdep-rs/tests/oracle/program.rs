@@ -15,11 +15,6 @@ pub const BASES: u8 = 3;
 /// Lock instances per base class: the first a `Mutex` (exclusive only), the others `RwLock`s.
 pub const INSTANCES: u8 = 3;
 
-/// Steer the generator around the lockdep bugs found so far (each kept as a failing
-/// regression test in oracle.rs), so the generated programs keep looking for new ones. Set to
-/// false once they are fixed.
-pub const AVOID_KNOWN_BUGS: bool = true;
-
 /// One step of a thread, as generated (before [`normalize`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -45,6 +40,10 @@ pub struct Program {
     pub threads: Vec<Vec<Op>>,
     pub real_threads: bool,
 }
+
+/// Steer the generator around the lockdep bugs not fixed yet (each kept as an ignored
+/// regression test in oracle.rs), so that it keeps looking for new ones.
+pub const AVOID_KNOWN_BUGS: bool = true;
 
 /// A step as executed: every ambiguity resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,14 +111,13 @@ fn normalize(ops: &[Op], avoid_known_bugs: bool) -> Vec<Step> {
                     continue;
                 }
                 let idx = held.len() - 1 - (from_top as usize % held.len());
-                let run_end = run_end(&held, idx);
-                if avoid_known_bugs && held[run_end + 1..].iter().any(|h| h.0 == held[idx].0) {
-                    // Lockdep bug 1 (see `bug1_*` in oracle.rs): releasing a guard of an
-                    // instance held twice drops the topmost entry of the instance, not the
-                    // guard's own (it may differ in mode, subclass, trylock or position).
+                let j = released_entry(&held, idx, force);
+                if avoid_known_bugs && j != idx {
+                    // Lockdep bug 4 (see `bug4_*` in oracle.rs): the entry removed is another
+                    // guard's, whose later release then takes the instance's topmost entry.
                     continue;
                 }
-                held.remove(idx);
+                held.remove(j);
                 out.push(Step::Unlock { idx, force });
             }
         }
@@ -131,10 +129,29 @@ fn normalize(ops: &[Op], avoid_known_bugs: bool) -> Vec<Step> {
     out
 }
 
-/// The last index of the run of entries equal to `stack[idx]` that starts at `idx`.
-fn run_end<T: PartialEq>(stack: &[T], idx: usize) -> usize {
-    let mut j = idx;
-    while j + 1 < stack.len() && stack[j + 1] == stack[idx] {
+/// What tells two held entries apart: instance, mode, trylock, subclass.
+type EntryKey = (u8, Rd, bool, u8);
+
+/// Which held entry a release removes, given the releasing guard's own entry `idx`.
+///
+/// A dropped guard removes its own entry; of a run of identical adjacent entries it may as
+/// well remove the topmost (the stack that results is the same, and fewer entries are
+/// re-acquired), the guards' positions then standing for the entries that remain. A
+/// `force_unlock*` has no guard to tell which acquisition it ends: it removes the topmost entry
+/// of the instance held in the matching way (shared for `force_unlock_read`, exclusive
+/// otherwise), as the kernel's `lock_release` does; only a reader can be held twice, so this
+/// differs from `idx` only for `force_unlock_read` of an instance read-locked again higher up.
+fn released_entry(keys: &[EntryKey], idx: usize, force: bool) -> usize {
+    let mut j = if force {
+        let (inst, rd, ..) = keys[idx];
+        (idx..keys.len())
+            .rev()
+            .find(|&j| keys[j].0 == inst && keys[j].1.shared() == rd.shared())
+            .expect("idx itself matches")
+    } else {
+        idx
+    };
+    while j + 1 < keys.len() && keys[j + 1] == keys[j] {
         j += 1;
     }
     j
@@ -440,11 +457,19 @@ fn run_steps<'a>(
                         drop(g);
                     }
                 });
-                // Releasing one of several identical adjacent entries (same instance, class,
-                // mode, trylock) may remove any of them: the stack that results is the same.
-                // Lockdep (like the kernel) removes the topmost, which re-acquires the fewest.
-                let model_idx = run_end(&oracle.stack, idx);
-                (reports, oracle.release(model_idx))
+                let keys: Vec<EntryKey> = oracle
+                    .stack
+                    .iter()
+                    .map(|h| (h.inst, h.rd, h.trylock, h.class.sub))
+                    .collect();
+                let j = released_entry(&keys, idx, force);
+                if j != idx {
+                    // The guard of entry j (same instance, also a reader) now stands for the
+                    // acquisition at idx, which stays recorded.
+                    let moved = guards.remove(j - 1);
+                    guards.insert(idx, moved);
+                }
+                (reports, oracle.release(j))
             }
         };
         let actual: Vec<Seen> = actual.iter().map(seen).collect();
