@@ -175,7 +175,7 @@ mod enabled {
                     site,
                 },
             );
-            Tracked(tracked.map(|serial| (self, serial)))
+            Tracked(tracked.map(|serial| (self, serial, read)))
         }
 
         /// `force_unlock*`: releases this thread's record of the lock held in a mode matching
@@ -193,7 +193,7 @@ mod enabled {
                 self.instance(),
                 self.class.get(),
                 &|h| shared.is_none_or(|s| s == h.read.is_shared()),
-                false,
+                None,
                 || (self.name(), site),
                 Some(site),
             )
@@ -240,20 +240,20 @@ mod enabled {
 
     /// What a guard keeps to report its release: the lock's handle if the acquisition was
     /// tracked (it is not in `Off` mode).
-    pub(crate) struct Tracked<'a>(Option<(&'a DepMap, u64)>);
+    pub(crate) struct Tracked<'a>(Option<(&'a DepMap, u64, Read)>);
 
     impl<'a> Tracked<'a> {
         /// Reports the release of the guarded lock.
         #[inline]
         pub(crate) fn release(&mut self) {
-            if let Some((map, serial)) = self.0.take() {
+            if let Some((map, serial, read)) = self.0.take() {
                 // This guard's own entry (several entries of one instance can be held, e.g.
                 // two read guards); a merged nest-lock entry is found by class.
                 validator::release(
                     map.instance(),
                     map.class.get(),
                     &|h| h.serial == serial,
-                    true,
+                    Some(read),
                     || (map.name(), Location::caller()),
                     None,
                 );
@@ -267,7 +267,7 @@ mod enabled {
 
         /// The lock's handle, if tracked.
         pub(crate) fn map(&self) -> Option<&'a DepMap> {
-            self.0.map(|(map, _)| map)
+            self.0.map(|(map, _, _)| map)
         }
     }
 }

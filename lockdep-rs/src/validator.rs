@@ -73,13 +73,11 @@ fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
         .flatten()
 }
 
-/// Validates and records an acquisition of `instance` (class `class`). Returns whether the
-/// lock is tracked (so its release must be reported back). May panic (Panic mode, or a
-/// certain self-deadlock) *before* the caller blocks on the real lock.
+/// Validates and records an acquisition of `instance` (class `class`). Returns the serial of
+/// the recorded entry if the lock is tracked (its release must then be reported back). May
+/// panic (Panic mode, or a certain self-deadlock) *before* the caller blocks on the real lock.
 pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
-    let Some(outcome) = with_state(|s| s.acquire(class, instance, &req, true)) else {
-        return None;
-    };
+    let outcome = with_state(|s| s.acquire(class, instance, &req, true))?;
     act(outcome, true)
 }
 
@@ -295,13 +293,17 @@ impl ThreadState {
         instance: Instance,
         class: Option<&'static ClassInfo>,
         pred: &dyn Fn(&HeldLock) -> bool,
-        any_entry: bool,
+        any_entry: Option<Read>,
     ) -> Option<Vec<Outcome>> {
         let idx = self.held.find(instance, pred).or_else(|| {
             // A guard whose own entry went with a `force_unlock` (which cannot know which
             // of several entries of the instance it meant) releases another of the instance.
-            if any_entry {
-                if let Some(i) = self.held.find(instance, |_| true) {
+            if let Some(read) = any_entry {
+                if let Some(i) = self
+                    .held
+                    .find(instance, |h| h.read.is_shared() == read.is_shared())
+                    .or_else(|| self.held.find(instance, |_| true))
+                {
                     return Some(i);
                 }
             }
@@ -319,11 +321,17 @@ impl ThreadState {
                 && a.read == b.read
                 && a.trylock == b.trylock
         };
+        let own = idx;
         let mut idx = idx;
         while idx + 1 < self.held.stack.len()
             && same(&self.held.stack[idx], &self.held.stack[idx + 1])
         {
             idx += 1;
+        }
+        if idx != own {
+            // The entry that stays takes over the removed one's serial, so the guard that
+            // owned the removed entry still finds "its" entry later.
+            self.held.stack[own].serial = self.held.stack[idx].serial;
         }
         let entry = &mut self.held.stack[idx];
         if entry.references > 0 {
@@ -378,7 +386,7 @@ pub(crate) fn release(
     instance: Instance,
     class: Option<&'static ClassInfo>,
     pred: &dyn Fn(&HeldLock) -> bool,
-    any_entry: bool,
+    any_entry: Option<Read>,
     unlock_report: impl FnOnce() -> (String, &'static Location<'static>),
     site: Option<&'static Location<'static>>,
 ) -> bool {

@@ -349,7 +349,6 @@ fn bug1_release_drops_the_entry_of_the_other_subclass() {
 /// Y closes X -(SN)-> Y -(EN)-> X (Y was taken under the try-read X). Lockdep, not finding G2's
 /// entry, removes the topmost entry of X, G3's, keeps "X (try-read), Y" and reports nothing.
 #[test]
-#[ignore = "lockdep bug 4: releasing a guard can remove another guard's identical entry"]
 fn bug4_release_after_the_identical_entry_was_taken_for_another() {
     check(vec![vec![
         try_lock(X, R1),
