@@ -254,7 +254,10 @@ fn registered_instances_of_one_class_are_not_a_gate() {
     let k = class("&block->lock");
     let blocks: Vec<Mutex<()>> = (0..4).map(|_| Mutex::with_class(k, ())).collect();
     blocks.iter().for_each(Mutex::register); // known before any is taken
-    let (a, b) = (Mutex::with_class(class("BA"), ()), Mutex::with_class(class("BB"), ()));
+    let (a, b) = (
+        Mutex::with_class(class("BA"), ()),
+        Mutex::with_class(class("BB"), ()),
+    );
     let reports = abba_under(Some(&blocks[0]), &a, &b);
     assert_eq!(reports.len(), 1);
     assert!(reports[0].gates().is_empty(), "{:?}", reports[0].gates());
