@@ -1,23 +1,31 @@
 //! The broken variants of the KSM hot-remove lockout (§11 of the case note), and what catches
 //! each: a lockdep report, a violation the model records, or — for the real deadlocks — the
-//! loom suite.
+//! loom suite. Then two ways of telling lockdep about the `KSM_RUN_OFFLINE` bit: the model's
+//! `lockdep::Event` (armed by the offliner at `MEM_GOING_OFFLINE`, signalled at `MEM_OFFLINE`,
+//! waited for by `wait_on_bit()`), and the naive pseudo-lock held from `MEM_GOING_OFFLINE` to
+//! `MEM_OFFLINE`, which brings the original false positive back.
 //!
 //! Every run is bounded. `WaitUnderMutex` really deadlocks here; the model's hung-task
-//! watchdog gives up ksmd's wait after a moment so the run can finish. `NoHotplugMutex`'s
+//! watchdog gives up ksmd's wait after a moment so the run can finish. Lockdep's event tracking
+//! reports it from the order of events alone, as ksmd is about to sleep. `NoHotplugMutex`'s
 //! real deadlock needs a notifier registration queued between two overlapping offliners; the
-//! script stops one step short of it. Both deadlocks are left to the loom tests.
+//! script stops one step short of it. Both deadlocks are model-checked by the loom tests.
 //!
 //! Run with `cargo run --example ksm_variants`.
 
 use ksm_model::scenario::{self, Outcome};
 use ksm_model::{Design, Violation};
+use lockdep::ReportKind;
 
 /// What this example can show for a design, beyond the run itself.
 fn beyond_this_run(design: Design) -> &'static str {
     match design {
         Design::WaitUnderMutex => {
             "real deadlock (ksmd sleeps on the bit holding the mutex the offliner needs to \
-             clear it); lockdep cannot see bit waits; model-checked by the loom suite"
+             clear it). 2013's lockdep could not see bit waits; lockdep's event tracking \
+             reports ksm_thread_mutex -> KSM_RUN_OFFLINE event -> ksm_thread_mutex as a \
+             CircularWait from the order alone, before anything hangs; the loom suite \
+             model-checks the hang itself"
         }
         Design::NoHotplugMutex => {
             "real deadlock with a register_memory_notifier() queued between the two \
@@ -57,6 +65,20 @@ fn main() {
         rows.push(out);
     }
     println!();
+    println!("=== Annotating KSM_RUN_OFFLINE for lockdep: an event, or a naive pseudo-lock");
+    println!(
+        "The fix's bit is annotated as a lockdep::Event in every run above: RunOffline's \
+         waiters hold nothing while they wait, so nothing leads back to the event and lockdep \
+         stays silent; WaitUnderMutex's ksmd waits holding ksm_thread_mutex, which the \
+         offliner takes while the event is armed: a CircularWait."
+    );
+    for design in [Design::NaivePseudoLock, Design::RunOffline] {
+        let out = scenario::before_after(design);
+        print_outcome(&out);
+        println!("annotation: {}", annotation_verdict(&out));
+        rows.push(out);
+    }
+    println!();
     println!("=== Summary");
     println!(
         "{:<16} {:<22} {:<20} {:<11} caught by",
@@ -71,6 +93,30 @@ fn main() {
             out.violations.len(),
             caught_by(out)
         );
+    }
+}
+
+/// What an annotation run shows: the naive pseudo-lock's false positive, and the event's
+/// silence on the same run.
+fn annotation_verdict(out: &Outcome) -> String {
+    let waits = out.reports_of(ReportKind::CircularWait).len();
+    let event = if waits == 0 {
+        "the KSM_RUN_OFFLINE event model is silent on this run".to_string()
+    } else {
+        format!("the KSM_RUN_OFFLINE event model reported {waits} circular wait(s)")
+    };
+    match out.reports_of(ReportKind::CircularDependency).first() {
+        Some(report) => format!(
+            "false positive reproduced: {:?} between {} (gates: {}); {event}",
+            report.kind(),
+            report.class_names().join(" and "),
+            if report.gates().is_empty() {
+                "none".to_string()
+            } else {
+                report.gates().join(", ")
+            }
+        ),
+        None => format!("no circular dependency; {event}"),
     }
 }
 
@@ -127,10 +173,19 @@ fn lockdep_column(out: &Outcome) -> String {
     if out.reports.is_empty() {
         return "silent".to_string();
     }
-    let kinds: Vec<String> = out
-        .reports
+    let mut kinds: Vec<(ReportKind, usize)> = Vec::new();
+    for report in &out.reports {
+        match kinds.iter_mut().find(|(kind, _)| *kind == report.kind()) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((report.kind(), 1)),
+        }
+    }
+    let kinds: Vec<String> = kinds
         .iter()
-        .map(|r| format!("{:?}", r.kind()))
+        .map(|(kind, n)| match n {
+            1 => format!("{kind:?}"),
+            n => format!("{kind:?} x{n}"),
+        })
         .collect();
     kinds.join(", ")
 }
@@ -138,7 +193,17 @@ fn lockdep_column(out: &Outcome) -> String {
 fn caught_by(out: &Outcome) -> String {
     let mut by = Vec::new();
     if !out.reports.is_empty() {
-        by.push(format!("lockdep ({})", lockdep_column(out)));
+        let who = if out.reports_of(ReportKind::CircularWait).is_empty() {
+            "lockdep"
+        } else {
+            "lockdep's event tracking"
+        };
+        let naive = if out.design == Design::NaivePseudoLock {
+            ": a false positive of the naive annotation"
+        } else {
+            ""
+        };
+        by.push(format!("{who} ({}{naive})", lockdep_column(out)));
     }
     let count = |pred: fn(&Violation) -> bool| out.violations.iter().filter(|v| pred(v)).count();
     let uaf = count(|v| matches!(v, Violation::UseAfterFree { .. }));

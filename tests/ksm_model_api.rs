@@ -1,5 +1,6 @@
 //! The model's own behaviour, driven step by step on one thread: sysfs semantics, block
 //! states, the bit visible in `run`, the stable tree after an offline, and the notifier chain.
+#![cfg(not(loom))] // under --cfg loom, ksm-model runs only inside loom models (tests/loom_ksm.rs)
 
 use ksm_model::{
     BlockState, Config, Design, Errno, FrameState, Kernel, KsmdStep, MemAction, Migration,

@@ -1,6 +1,7 @@
 //! The three designs that shipped in Linux, under the README workload (ksmd running, a write
 //! to `run`, a successful offline, an offline that fails and cancels), and the latent veto bug
 //! of the original design.
+#![cfg(not(loom))] // under --cfg loom, ksm-model runs only inside loom models (tests/loom_ksm.rs)
 
 use ksm_model::scenario::{self, Outcome};
 use ksm_model::{Design, MemAction, Violation};
@@ -40,6 +41,32 @@ fn assert_the_cycle(out: &Outcome, ksm: &str) {
     assert_eq!(held[0], "&buffer->mutex");
     assert!(held[1].starts_with("s_active"), "{held:?}");
     assert_eq!(held[2..], splat_held(ksm)[..], "{held:?}");
+    // The cycle, closing edge first, and its picture.
+    let edge =
+        |from: &str, to: &str, types: &str| (from.to_string(), to.to_string(), types.to_string());
+    assert_eq!(
+        report.cycle(),
+        [
+            edge(ksm, "(memory_chain).rwsem", "EN"),
+            edge("(memory_chain).rwsem", ksm, "SN"),
+        ]
+    );
+    let dot = report.dot();
+    assert!(dot.starts_with("digraph"), "{dot}");
+    assert!(
+        dot.contains(&format!(
+            "\"{ksm}\" -> \"(memory_chain).rwsem\" [label=\"EN\", color=red"
+        )),
+        "{dot}"
+    );
+    assert!(
+        dot.contains(&format!(
+            "\"(memory_chain).rwsem\" -> \"{ksm}\" [label=\"SN\", color=red"
+        )),
+        "{dot}"
+    );
+    // Gates (mem_hotplug_mutex, pm_mutex) are asserted in tests/ksm_gates.rs: they are about
+    // lock instances, and the parallel tests here have several kernels alive at once.
     let text = report.to_string();
     assert!(text.contains("possible circular locking dependency detected"));
     assert!(text.contains(&format!("({ksm})")), "{text}");

@@ -1,6 +1,7 @@
 //! The fix under load: offline / online / cancel / veto rounds while ksmd, `run_store`,
 //! `merge_across_nodes_store` and a notifier registrant run on threads of their own. Every
 //! thread captures its own lockdep reports.
+#![cfg(not(loom))] // under --cfg loom, ksm-model runs only inside loom models (tests/loom_ksm.rs)
 
 use ksm_model::{Design, Errno, Kernel, MemAction, Migration, NotifierBlock, KSM_RUN_MERGE};
 use lockdep::Report;

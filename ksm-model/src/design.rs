@@ -1,5 +1,5 @@
-//! The designs the model can run: the three that shipped in Linux, and the broken variants of
-//! §11 of the case note.
+//! The designs the model can run: the three that shipped in Linux, the broken variants of
+//! §11 of the case note, and one way of annotating the fix for lockdep.
 
 use std::fmt;
 
@@ -21,7 +21,9 @@ pub enum Design {
     /// `merge_across_nodes_store` wait for the bit with the mutex dropped.
     RunOffline,
     /// Broken (§11.1): `wait_while_offlining()` waits for the bit still holding the mutex,
-    /// which the offliner needs to clear the bit. A real deadlock lockdep cannot see.
+    /// which the offliner needs to clear the bit. A real deadlock that 2013's lockdep could
+    /// not see; lockdep-rs's event tracking (the `KSM_RUN_OFFLINE` [`lockdep::Event`]) reports
+    /// it as a circular wait.
     WaitUnderMutex,
     /// Broken (§11.5): `MEM_GOING_OFFLINE` does nothing, so ksmd touches struct pages that
     /// may vanish. `MEM_OFFLINE` still prunes the stable tree, under the mutex.
@@ -33,11 +35,19 @@ pub enum Design {
     /// `pm_mutex`), as before `lock_memory_hotplug()`: two offliners and a notifier
     /// registration can really deadlock.
     NoHotplugMutex,
+    /// Annotation, not a kernel: [`RunOffline`](Design::RunOffline) plus the naive way to tell
+    /// lockdep about the bit, a pseudo-lock (`lockdep_map`) `ksm_offline_window` acquired by
+    /// the offliner at `MEM_GOING_OFFLINE` and released at `MEM_OFFLINE` /
+    /// `MEM_CANCEL_OFFLINE`, and "might-acquired" by every waiter before it waits. Being held
+    /// across the notifications like the pre-fix mutex, it reproduces the original false
+    /// positive (through `(memory_chain).rwsem`), while the event annotation of the same run
+    /// stays silent.
+    NaivePseudoLock,
 }
 
 impl Design {
-    /// Every design, the shipped ones first.
-    pub const ALL: [Design; 7] = [
+    /// Every design, the shipped ones first, then the broken variants, then the annotation.
+    pub const ALL: [Design; 8] = [
         Design::Original,
         Design::NestedAnnotation,
         Design::RunOffline,
@@ -45,6 +55,7 @@ impl Design {
         Design::NoLockout,
         Design::UnlockedFlag,
         Design::NoHotplugMutex,
+        Design::NaivePseudoLock,
     ];
 
     /// The three designs that shipped in Linux, in order.
@@ -72,6 +83,7 @@ impl Design {
             Design::NoLockout => "NoLockout",
             Design::UnlockedFlag => "UnlockedFlag",
             Design::NoHotplugMutex => "NoHotplugMutex",
+            Design::NaivePseudoLock => "NaivePseudoLock",
         }
     }
 
@@ -99,6 +111,10 @@ impl Design {
             Design::NoHotplugMutex => {
                 "broken: the original without the outer mem_hotplug_mutex / pm_mutex"
             }
+            Design::NaivePseudoLock => {
+                "annotation: the fix, plus a pseudo-lock ksm_offline_window held by the \
+                 offliner from MEM_GOING_OFFLINE to MEM_OFFLINE and might-acquired by waiters"
+            }
         }
     }
 
@@ -115,8 +131,17 @@ impl Design {
     pub fn uses_offline_bit(self) -> bool {
         matches!(
             self,
-            Design::RunOffline | Design::WaitUnderMutex | Design::UnlockedFlag
+            Design::RunOffline
+                | Design::WaitUnderMutex
+                | Design::UnlockedFlag
+                | Design::NaivePseudoLock
         )
+    }
+
+    /// True if the offliner holds the `ksm_offline_window` pseudo-lock across the
+    /// notifications ([`Design::NaivePseudoLock`]).
+    pub fn holds_pseudo_lock_across_notifications(self) -> bool {
+        self == Design::NaivePseudoLock
     }
 
     /// True if `lock_memory_hotplug()` takes `mem_hotplug_mutex` then `pm_mutex`.

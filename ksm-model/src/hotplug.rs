@@ -71,13 +71,18 @@ fn buffer_mutex() -> Mutex<()> {
 }
 
 impl SysfsAttr {
-    /// The `s_active` class is the caller's site: one class per attribute.
+    /// The `s_active` class is the caller's site: one class per attribute. The buffer mutex
+    /// is registered with lockdep at once: there is one per attribute (per open file in the
+    /// kernel), so its class must never pass for a single lock (a gate, see
+    /// [`lockdep::Report::gates`]) just because only one of them has been written to yet.
     #[track_caller]
     pub(crate) fn new() -> SysfsAttr {
-        SysfsAttr {
+        let attr = SysfsAttr {
             buffer: buffer_mutex(),
             s_active: LockMap::new("s_active"),
-        }
+        };
+        attr.buffer.register();
+        attr
     }
 
     /// `sysfs_write_file`: runs the attribute's store method under both.
@@ -100,14 +105,18 @@ pub(crate) struct MemoryBlock {
 
 impl MemoryBlock {
     /// Every block's state mutex is made here: one class, `&mem->state_mutex`, an instance
-    /// per block.
+    /// per block. Each is registered with lockdep as the block is built, so lockdep knows the
+    /// class has many live instances before any is taken, and never takes the one a cycle was
+    /// recorded under for a gate (see [`lockdep::Report::gates`]).
     fn new(index: usize, nr_pages: usize) -> MemoryBlock {
-        MemoryBlock {
+        let block = MemoryBlock {
             start_pfn: index * nr_pages,
             nr_pages,
             state_mutex: Mutex::named("&mem->state_mutex", BlockState::Online),
             state_attr: SysfsAttr::new(),
-        }
+        };
+        block.state_mutex.register();
+        block
     }
 }
 

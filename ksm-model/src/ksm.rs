@@ -5,6 +5,13 @@
 //! loads and stores that only the mutex serialises. Every `get_ksm_page()` goes through
 //! [`Kernel::get_ksm_page`], which records a [`Violation::UseAfterFree`] when the frame's
 //! struct page may be gone.
+//!
+//! The `KSM_RUN_OFFLINE` bit is annotated as a [`lockdep::Event`] of the same name (one per
+//! kernel, of a class per design like `ksm_thread_mutex`): `MEM_GOING_OFFLINE` arms it on the
+//! offliner's thread before it takes the mutex to set the bit, `MEM_OFFLINE` /
+//! `MEM_CANCEL_OFFLINE` signal it right after the clear, and `wait_on_bit()` waits for it just
+//! before sleeping. [`Design::NaivePseudoLock`] adds the naive annotation on top: a pseudo-lock
+//! `ksm_offline_window` held by the offliner across the notifications.
 
 use crate::frames::{Actor, Keyhole, Violation};
 use crate::hotplug::{MemoryNotify, SysfsAttr};
@@ -12,7 +19,7 @@ use crate::notifier::{MemAction, NotifyResult};
 use crate::rt::{fence, yield_now, AtomicBool, AtomicUsize, Ordering};
 use crate::waitbit::{BitWaitQueue, WaitOutcome};
 use crate::{Design, Errno, Kernel, Point};
-use lockdep::{Mutex, MutexGuard};
+use lockdep::{Event, LockMap, Mutex, MutexGuard};
 
 /// `KSM_RUN_STOP`: ksmd idles.
 pub const KSM_RUN_STOP: usize = 0;
@@ -29,6 +36,8 @@ pub(crate) struct Ksm {
     ksm_run: AtomicUsize,
     merge_across_nodes: AtomicUsize,
     offline_wait: BitWaitQueue,
+    /// [`Design::NaivePseudoLock`]'s annotation (unused by the other designs).
+    offline_window: LockMap,
     run_attr: SysfsAttr,
     merge_attr: SysfsAttr,
     batches: AtomicUsize,
@@ -49,6 +58,23 @@ fn ksm_thread_mutex(design: Design) -> Mutex<()> {
         Design::NoLockout => Mutex::named("ksm_thread_mutex", ()),
         Design::UnlockedFlag => Mutex::named("ksm_thread_mutex", ()),
         Design::NoHotplugMutex => Mutex::named("ksm_thread_mutex", ()),
+        Design::NaivePseudoLock => Mutex::named("ksm_thread_mutex", ()),
+    }
+}
+
+/// The `KSM_RUN_OFFLINE` event of the designs that use the bit, with a class per design for
+/// the reason given at [`ksm_thread_mutex`]: one design's waiters must not meet another
+/// design's waker in the graph.
+fn ksm_run_offline_event(design: Design) -> Option<Event> {
+    match design {
+        Design::RunOffline => Some(Event::new("KSM_RUN_OFFLINE")),
+        Design::WaitUnderMutex => Some(Event::new("KSM_RUN_OFFLINE")),
+        Design::UnlockedFlag => Some(Event::new("KSM_RUN_OFFLINE")),
+        Design::NaivePseudoLock => Some(Event::new("KSM_RUN_OFFLINE")),
+        Design::Original
+        | Design::NestedAnnotation
+        | Design::NoLockout
+        | Design::NoHotplugMutex => None,
     }
 }
 
@@ -58,7 +84,11 @@ impl Ksm {
             ksm_thread_mutex: ksm_thread_mutex(design),
             ksm_run: AtomicUsize::new(KSM_RUN_STOP),
             merge_across_nodes: AtomicUsize::new(1),
-            offline_wait: BitWaitQueue::new(),
+            offline_wait: match ksm_run_offline_event(design) {
+                Some(event) => BitWaitQueue::with_event(event),
+                None => BitWaitQueue::new(),
+            },
+            offline_window: LockMap::new("ksm_offline_window"),
             run_attr: SysfsAttr::new(),
             merge_attr: SysfsAttr::new(),
             batches: AtomicUsize::new(0),
@@ -193,6 +223,22 @@ impl Kernel {
         self.ksm.offline_wait.waiters()
     }
 
+    /// True if the calling thread has armed the `KSM_RUN_OFFLINE` event and not yet signalled
+    /// it: between an offline's `MEM_GOING_OFFLINE` and its `MEM_OFFLINE` /
+    /// `MEM_CANCEL_OFFLINE`, on the offliner's thread, in the designs with the bit. (A thread
+    /// that exits armed gets a `LocksHeldAtExit` report.) Always false when lockdep does not
+    /// validate.
+    pub fn run_offline_armed(&self) -> bool {
+        self.ksm.offline_wait.event().is_some_and(Event::is_armed)
+    }
+
+    /// True if the calling thread holds [`Design::NaivePseudoLock`]'s `ksm_offline_window`
+    /// pseudo-lock (from `MEM_GOING_OFFLINE` to `MEM_OFFLINE` / `MEM_CANCEL_OFFLINE`). Always
+    /// false when lockdep does not validate.
+    pub fn offline_window_held(&self) -> bool {
+        self.ksm.offline_window.is_held()
+    }
+
     /// The hung-task detector's lever: gives up every wait on `KSM_RUN_OFFLINE` (each waiter
     /// records a [`Violation::HungTask`] and abandons its step). Returns how many there were.
     pub fn abort_bit_waits(&self) -> usize {
@@ -209,9 +255,13 @@ impl Kernel {
     ) -> Option<MutexGuard<'a, ()>> {
         let offlining = || self.ksm.ksm_run.load(Ordering::Relaxed) & KSM_RUN_OFFLINE != 0;
         match self.design() {
-            Design::RunOffline | Design::UnlockedFlag => {
+            Design::RunOffline | Design::UnlockedFlag | Design::NaivePseudoLock => {
                 while offlining() {
                     drop(guard);
+                    if self.design().holds_pseudo_lock_across_notifications() {
+                        // The naive annotation: "this waits for whoever holds the window".
+                        self.ksm.offline_window.might_acquire();
+                    }
                     let outcome = self
                         .ksm
                         .offline_wait
@@ -349,8 +399,15 @@ impl Kernel {
     }
 
     /// `MEM_GOING_OFFLINE`: lock ksmd and the stores out.
+    ///
+    /// The designs with the bit arm `KSM_RUN_OFFLINE` first: from here until `MEM_OFFLINE` /
+    /// `MEM_CANCEL_OFFLINE` signals it, this thread owes the waiters a wake-up, so every lock
+    /// it takes (starting with the mutex that guards the bit) is one the event depends on.
     fn ksm_going_offline(&self, arg: &MemoryNotify) {
         let mutex = &self.ksm.ksm_thread_mutex;
+        if let Some(event) = self.ksm.offline_wait.event() {
+            event.arm();
+        }
         match self.design() {
             Design::Original | Design::NestedAnnotation | Design::NoHotplugMutex => {
                 // Kept locked past our return, until MEM_OFFLINE / MEM_CANCEL_OFFLINE.
@@ -364,6 +421,14 @@ impl Kernel {
             Design::RunOffline | Design::WaitUnderMutex => {
                 let _guard = mutex.lock();
                 self.set_run_bits(KSM_RUN_OFFLINE);
+            }
+            Design::NaivePseudoLock => {
+                let guard = mutex.lock();
+                self.set_run_bits(KSM_RUN_OFFLINE);
+                drop(guard);
+                // Held past our return, like the pre-fix mutex, until MEM_OFFLINE /
+                // MEM_CANCEL_OFFLINE.
+                self.ksm.offline_window.acquire();
             }
             Design::UnlockedFlag => self.set_run_bits(KSM_RUN_OFFLINE),
             Design::NoLockout => {}
@@ -379,24 +444,44 @@ impl Kernel {
     }
 
     /// The end of the window (`MEM_OFFLINE` after the prune, or `MEM_CANCEL_OFFLINE`).
+    ///
+    /// With the bit: clear it, then signal `KSM_RUN_OFFLINE` (a no-op if this offline's
+    /// `MEM_GOING_OFFLINE` never reached KSM, e.g. after a veto), then `smp_mb()` and
+    /// `wake_up_bit()`. The naive annotation's pseudo-lock goes with the signal.
     fn ksm_offline_over(&self, action: MemAction, arg: &MemoryNotify) {
         match self.design() {
             Design::Original | Design::NestedAnnotation | Design::NoHotplugMutex => {
                 self.unlock_callback_mutex(action, arg)
             }
-            Design::RunOffline | Design::WaitUnderMutex => {
+            Design::RunOffline | Design::WaitUnderMutex | Design::NaivePseudoLock => {
                 let guard = self.ksm.ksm_thread_mutex.lock();
                 self.clear_run_bits(KSM_RUN_OFFLINE);
                 drop(guard);
+                self.signal_run_offline();
                 fence(Ordering::SeqCst); // smp_mb(): "wake_up_bit advises this"
                 self.ksm.offline_wait.wake_up_bit();
             }
             Design::UnlockedFlag => {
                 self.clear_run_bits(KSM_RUN_OFFLINE);
+                self.signal_run_offline();
                 fence(Ordering::SeqCst);
                 self.ksm.offline_wait.wake_up_bit();
             }
             Design::NoLockout => {}
+        }
+    }
+
+    /// `KSM_RUN_OFFLINE` was just cleared: the armed span of this thread ends, and with it the
+    /// naive annotation's pseudo-lock (held only if this offline's `MEM_GOING_OFFLINE` reached
+    /// KSM: a vetoed one never took it).
+    fn signal_run_offline(&self) {
+        if let Some(event) = self.ksm.offline_wait.event() {
+            event.signal();
+        }
+        if self.design().holds_pseudo_lock_across_notifications()
+            && self.ksm.offline_window.is_held()
+        {
+            self.ksm.offline_window.release();
         }
     }
 

@@ -383,12 +383,15 @@ pub fn overlapping_offlines(design: Design) -> Outcome {
 
 /// The script that exposes `design`: [`window_scan`] for `WaitUnderMutex` and `NoLockout`,
 /// [`mid_batch`] for `UnlockedFlag`, [`overlapping_offlines`] for `NoHotplugMutex`, and
-/// [`before_after`] for the shipped designs.
+/// [`before_after`] for the shipped designs and the [`Design::NaivePseudoLock`] annotation.
 pub fn exposing(design: Design) -> Outcome {
     match design {
         Design::WaitUnderMutex | Design::NoLockout => window_scan(design),
         Design::UnlockedFlag => mid_batch(design),
         Design::NoHotplugMutex => overlapping_offlines(design),
-        Design::Original | Design::NestedAnnotation | Design::RunOffline => before_after(design),
+        Design::Original
+        | Design::NestedAnnotation
+        | Design::RunOffline
+        | Design::NaivePseudoLock => before_after(design),
     }
 }

@@ -11,9 +11,16 @@
 //! A watchdog (the model's hung-task detector) may [`abort`](BitWaitQueue::abort_waiters)
 //! the current waiters, which then return [`WaitOutcome::Aborted`]: that is how examples and
 //! tests end a real deadlock instead of hanging.
+//!
+//! A queue may carry a [`lockdep::Event`] for its bit ([`BitWaitQueue::with_event`]): then
+//! every wait that is about to sleep calls [`Event::wait`] first, with the queue lock not yet
+//! taken (the kernel drops the wait-queue lock before `schedule()`, so the sleeper holds only
+//! what its caller holds). The task that sets the bit arms the event and the one that clears
+//! it signals it ([`BitWaitQueue::event`]); lockdep then reports a waiter that sleeps holding
+//! a lock its waker takes as a [`CircularWait`](lockdep::ReportKind::CircularWait).
 
 use crate::rt::{fence, AtomicUsize, Ordering};
-use lockdep::{Condvar, Mutex};
+use lockdep::{Condvar, Event, Mutex};
 
 /// What [`BitWaitQueue::wait_on_bit`] ended with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +43,7 @@ pub struct BitWaitQueue {
     queue: Mutex<QueueState>,
     wake: Condvar,
     active: AtomicUsize,
+    event: Option<Event>,
 }
 
 impl Default for BitWaitQueue {
@@ -52,7 +60,25 @@ impl BitWaitQueue {
             queue: Mutex::named("bit_wait_table", QueueState::default()),
             wake: Condvar::new(),
             active: AtomicUsize::new(0),
+            event: None,
         }
+    }
+
+    /// A queue whose bit is annotated as `event`: [`wait_on_bit`](Self::wait_on_bit) calls
+    /// [`Event::wait`] just before it sleeps. Arming and signalling are the bit owner's
+    /// business (see [`event`](Self::event)).
+    pub fn with_event(event: Event) -> BitWaitQueue {
+        BitWaitQueue {
+            event: Some(event),
+            ..BitWaitQueue::new()
+        }
+    }
+
+    /// The event annotating the bit, if any: the task that sets the bit
+    /// [`arm`](Event::arm)s it, the one that clears it [`signal`](Event::signal)s it after
+    /// the clear.
+    pub fn event(&self) -> Option<&Event> {
+        self.event.as_ref()
     }
 
     /// Sleeps until `word & mask` is clear (`wait_on_bit(.., TASK_UNINTERRUPTIBLE)` with an
@@ -61,6 +87,11 @@ impl BitWaitQueue {
     pub fn wait_on_bit(&self, word: &AtomicUsize, mask: usize) -> WaitOutcome {
         if word.load(Ordering::Relaxed) & mask == 0 {
             return WaitOutcome::Clear;
+        }
+        // About to sleep until the bit's owner clears it: lockdep learns that every lock held
+        // here waits for the event (before the queue lock, which the sleeper does not keep).
+        if let Some(event) = &self.event {
+            event.wait();
         }
         let mut queue = self.queue.lock();
         // prepare_to_wait(): on the queue first, then the full barrier of set_current_state().
