@@ -57,8 +57,10 @@ pub(crate) struct EdgeOrigin {
     pub(crate) thread: String,
 }
 
-/// A lock instance held (exclusively) below both ends of an edge occurrence: (class, instance).
-pub(crate) type Gate = (u32, usize);
+/// A lock held (exclusively) below both ends of an edge occurrence, by class: only classes
+/// never seen with two live instances at once qualify, so the class stands for the instance
+/// (and a gate lock dropped and re-created, never two alive together, stays one gate).
+pub(crate) type Gate = u32;
 
 /// One class-to-class dependency.
 pub(crate) struct Edge {

@@ -375,7 +375,7 @@ fn gates_below(below: &[HeldLock]) -> Vec<crate::dependency_graph::Gate> {
         .filter(|h| h.read == Read::Exclusive && h.class.can_gate())
         .map(|h| {
             h.class.note_gate_use();
-            (h.class.id, h.instance)
+            h.class.id
         })
         .collect()
 }

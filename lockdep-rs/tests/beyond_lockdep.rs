@@ -262,3 +262,25 @@ fn registered_instances_of_one_class_are_not_a_gate() {
     assert_eq!(reports.len(), 1);
     assert!(reports[0].gates().is_empty(), "{:?}", reports[0].gates());
 }
+
+#[test]
+fn a_gate_dropped_and_recreated_stays_a_gate() {
+    let _s = serial();
+    fn gate() -> Mutex<()> {
+        Mutex::named("recreated_gate", ())
+    }
+    let (a, b) = (
+        Mutex::with_class(class("RGA"), ()),
+        Mutex::with_class(class("RGB"), ()),
+    );
+    for round in 0..3 {
+        let g = gate(); // the previous round's gate was dropped: never two alive at once
+        let reports = abba_under(Some(&g), &a, &b);
+        if round == 0 {
+            assert_eq!(reports.len(), 1);
+        }
+        for r in &reports {
+            assert_eq!(r.gates(), ["recreated_gate"], "round {round}");
+        }
+    }
+}

@@ -151,15 +151,20 @@ pub(crate) fn circular(
     }
     let gate_classes: Vec<&'static ClassInfo> = gates
         .iter()
-        .map(|g| crate::class::class_by_id(g.0))
+        .map(|&g| crate::class::class_by_id(g))
         .filter(|c| c.can_gate())
         .collect();
     d.gates = gate_classes.iter().map(|c| c.display_name()).collect();
-    if classes.iter().any(|c| c.event) {
-        d.kind = ReportKind::CircularWait;
-        d.notes.push(event_note(&classes));
-    }
     d.cycle = cycle_edges(graph, new, prev, new_type, path);
+    let events: Vec<String> = classes
+        .iter()
+        .filter(|c| c.event)
+        .map(|c| c.display_name())
+        .collect();
+    if !events.is_empty() {
+        d.kind = ReportKind::CircularWait;
+        d.notes.extend(event_notes(&d.cycle, &events));
+    }
     triples.sort_unstable();
     let mut gate_ids: Vec<u32> = gate_classes.iter().map(|c| c.id).collect();
     gate_ids.sort_unstable();
@@ -167,26 +172,28 @@ pub(crate) fn circular(
     finish(d, key)
 }
 
-/// Explains a cycle through events: who waits for what while holding what.
-fn event_note(classes: &[&'static ClassInfo]) -> String {
-    let events: Vec<String> = classes
-        .iter()
-        .filter(|c| c.event)
-        .map(|c| c.display_name())
-        .collect();
-    let locks: Vec<String> = classes
-        .iter()
-        .filter(|c| !c.event)
-        .map(|c| c.display_name())
-        .collect();
-    format!(
-        "This cycle goes through the event(s) {}: a thread waits for the event while holding\n\
-         {}, and the thread that would signal the event must first take {} (it was taken\n\
-         between arming the event and signalling it). The waiter can then never be woken.",
-        events.join(", "),
-        locks.join(", "),
-        locks.join(", "),
-    )
+/// Explains a cycle through events: for each event, which lock its waiter holds and which
+/// lock its signaller needs first (the cycle's edges into and out of the event).
+fn event_notes(cycle: &[(String, String, String)], events: &[String]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for ev in events {
+        let held = cycle
+            .iter()
+            .find(|e| &e.1 == ev)
+            .map(|e| e.0.as_str())
+            .unwrap_or("?");
+        let needed = cycle
+            .iter()
+            .find(|e| &e.0 == ev)
+            .map(|e| e.1.as_str())
+            .unwrap_or("?");
+        notes.push(format!(
+            "A thread waits for the event {ev} while holding {held}, and the thread that will\n\
+             signal {ev} takes {needed} between arming it and signalling it: if the waiter still\n\
+             holds what the signaller needs, the waiter is never woken."
+        ));
+    }
+    notes
 }
 
 /// The cycle's edges as (from, to, types) names, for pictures.
