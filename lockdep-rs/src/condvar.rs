@@ -1,13 +1,19 @@
 //! `Condvar`: parking_lot's condition variable, keeping the held-lock record right across
-//! the wait (the mutex is released while waiting and re-acquired, and validated, after).
+//! the wait (the mutex is released while waiting and re-acquired, and validated, after), and
+//! treating the wait as a wait on an event (see [`Event`](crate::Event)).
 
 use std::panic::Location;
 
-use crate::dep_map::Tracked;
+use crate::dep_map::{DepMap, Tracked};
 use crate::mutex::MutexGuard;
 use crate::sync;
 
 /// A condition variable for [`Mutex`](crate::Mutex) guards.
+///
+/// Each wait is also a wait on the condvar's *event*: the locks the waiter still holds while
+/// it sleeps (all but the guard's mutex) must not be needed by the thread that will notify
+/// it. That thread can say so with [`arm`](Condvar::arm) when it makes the condition pending;
+/// from then until its next `notify_*`, the locks it takes are checked against the waiters'.
 ///
 /// ```
 /// use lockdep::{Condvar, Mutex};
@@ -18,38 +24,39 @@ use crate::sync;
 /// cv.notify_all();
 /// ```
 pub struct Condvar {
+    event: DepMap,
     inner: sync::Condvar,
 }
 
 impl Condvar {
-    /// A new condition variable.
+    /// A new condition variable; its event's class is the construction site.
     #[cfg(not(loom))]
+    #[track_caller]
     pub const fn new() -> Condvar {
         Condvar {
+            event: DepMap::event(Location::caller(), "condvar"),
             inner: sync::Condvar::new(),
         }
     }
 
     /// A new condition variable (loom build: not `const`).
     #[cfg(loom)]
+    #[track_caller]
     pub fn new() -> Condvar {
         Condvar {
+            event: DepMap::event(Location::caller(), "condvar"),
             inner: sync::Condvar::new(),
         }
     }
 
     /// Blocks until notified, releasing the guard's mutex meanwhile.
     ///
-    /// The validator records the release, then re-validates the re-acquisition *before*
-    /// sleeping (the locks this thread holds cannot change while it sleeps), so a lock-order
-    /// problem of the re-acquisition is reported before any hang.
+    /// The validator records the release and the wait on the condvar's event, then
+    /// re-validates the re-acquisition *before* sleeping (the locks this thread holds cannot
+    /// change while it sleeps), so a problem is reported before any hang.
     #[track_caller]
     pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
-        let site = Location::caller();
-        if let Some(map) = guard.tracked.map() {
-            guard.tracked.release();
-            guard.tracked = Tracked::reacquire(map, site);
-        }
+        self.before_sleep(guard, Location::caller());
         self.inner.wait(&mut guard.inner);
     }
 
@@ -62,26 +69,47 @@ impl Condvar {
     ) {
         let site = Location::caller();
         while condition(&mut *guard) {
-            if let Some(map) = guard.tracked.map() {
-                guard.tracked.release();
-                guard.tracked = Tracked::reacquire(map, site);
-            }
+            self.before_sleep(guard, site);
             self.inner.wait(&mut guard.inner);
         }
     }
 
-    /// Wakes one waiter; returns whether one was woken.
+    fn before_sleep<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        site: &'static Location<'static>,
+    ) {
+        if let Some(map) = guard.tracked.map() {
+            guard.tracked.release();
+            self.event.wait_event(site);
+            guard.tracked = Tracked::reacquire(map, site);
+        }
+    }
+
+    /// This thread made the condition pending and will notify: until its next `notify_*`,
+    /// the locks it takes are checked against those the waiters hold while they sleep.
+    #[track_caller]
+    pub fn arm(&self) {
+        self.event.arm_event(Location::caller());
+    }
+
+    /// Wakes one waiter; returns whether one was woken. Ends this thread's armed span.
+    #[track_caller]
     pub fn notify_one(&self) -> bool {
+        self.event.signal_event(Location::caller());
         self.inner.notify_one()
     }
 
-    /// Wakes every waiter; returns how many were woken.
+    /// Wakes every waiter; returns how many were woken. Ends this thread's armed span.
+    #[track_caller]
     pub fn notify_all(&self) -> usize {
+        self.event.signal_event(Location::caller());
         self.inner.notify_all()
     }
 }
 
 impl Default for Condvar {
+    #[track_caller]
     fn default() -> Condvar {
         Condvar::new()
     }

@@ -42,6 +42,7 @@ mod mutex;
 mod report;
 mod rwlock;
 mod sync;
+pub mod thread;
 
 #[cfg(feature = "enabled")]
 mod chain_cache;

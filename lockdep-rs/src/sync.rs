@@ -18,6 +18,12 @@ pub(crate) use loom_locks::{
     Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 
+#[cfg(loom)]
+pub(crate) use loom::thread;
+/// Threads: std's, or loom's.
+#[cfg(not(loom))]
+pub(crate) use std::thread;
+
 /// Per-thread storage: std's, or loom's (one per modelled thread).
 #[cfg(all(feature = "enabled", not(loom)))]
 pub(crate) use std::thread_local;

@@ -284,3 +284,72 @@ fn a_gate_dropped_and_recreated_stays_a_gate() {
         }
     }
 }
+
+#[test]
+fn joining_a_thread_that_needs_a_held_lock_is_a_circular_wait() {
+    let _s = serial();
+    let state = std::sync::Arc::new(Mutex::with_class(class("join_state"), 0));
+    let (_, reports) = lockdep::capture(|| {
+        for hold in [false, true] {
+            let s = state.clone();
+            // One spawn site: the first worker takes `join_state`, so workers of this site
+            // need it; the second one happens not to, so nothing really hangs here.
+            let worker = lockdep::thread::spawn(move || {
+                if !hold {
+                    *s.lock() += 1;
+                }
+            });
+            let _g = hold.then(|| state.lock());
+            worker.join().unwrap();
+        }
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::CircularWait);
+    assert_eq!(reports[0].acquiring().as_deref(), Some("(thread exit)"));
+    assert_eq!(reports[0].holding().as_deref(), Some("join_state"));
+}
+
+#[test]
+fn joining_without_holding_what_the_thread_needs_is_silent() {
+    let _s = serial();
+    let state = std::sync::Arc::new(Mutex::with_class(class("join_free"), 0));
+    let other = Mutex::with_class(class("join_other"), ());
+    let (_, reports) = lockdep::capture(|| {
+        let s = state.clone();
+        let worker = lockdep::thread::spawn(move || *s.lock() += 1);
+        let _o = other.lock(); // held across the join, but the worker never takes it
+        worker.join().unwrap();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(*state.lock(), 1);
+}
+
+#[test]
+fn a_condvar_waiter_holding_what_the_notifier_needs_is_a_circular_wait() {
+    let _s = serial();
+    let flag = std::sync::Arc::new(Mutex::with_class(class("cv_flag"), false));
+    let cv = std::sync::Arc::new(lockdep::Condvar::new());
+    let needed = Mutex::with_class(class("cv_needed"), ());
+    let (_, reports) = lockdep::capture(|| {
+        // The notifier's protocol, seen once: arm, take `cv_needed`, notify.
+        cv.arm();
+        drop(needed.lock());
+        cv.notify_all();
+        // A waiter that sleeps holding `cv_needed` (a helper thread sets the flag, so the
+        // run itself finishes).
+        let (f, c) = (flag.clone(), cv.clone());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            *f.lock() = true;
+            c.notify_all();
+        });
+        let _n = needed.lock();
+        let mut g = flag.lock();
+        cv.wait_while(&mut g, |ready| !*ready);
+        drop(g);
+        t.join().unwrap();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::CircularWait);
+    assert_eq!(reports[0].holding().as_deref(), Some("cv_needed"));
+}
