@@ -10,6 +10,9 @@
 //! reports it from the order of events alone, as ksmd is about to sleep. `NoHotplugMutex`'s
 //! real deadlock needs a notifier registration queued between two overlapping offliners; the
 //! script stops one step short of it. Both deadlocks are model-checked by the loom tests.
+//! `LostWakeup`'s lost wake-up needs ksmd to be preempted between its test of the bit and its
+//! enqueue, which the script practically never hits (should it, the watchdog ends the wait);
+//! the loom test `lost_wakeup_leaves_ksmd_asleep_forever` (tests/loom_ksm.rs) finds it.
 //!
 //! Run with `cargo run --example ksm_variants`.
 
@@ -33,6 +36,12 @@ fn beyond_this_run(design: Design) -> &'static str {
         }
         Design::UnlockedFlag => {
             "also: run_store's plain store can erase KSM_RUN_OFFLINE (a race for the loom suite)"
+        }
+        Design::LostWakeup => {
+            "lost wakeup (ksmd tests the bit outside the wait-queue lock; the offliner clears \
+             it and wakes an empty queue before ksmd enqueues; ksmd then sleeps forever). A \
+             narrow race this run practically never hits, invisible to lockdep; the loom test \
+             lost_wakeup_leaves_ksmd_asleep_forever finds the waiter that never wakes"
         }
         _ => "",
     }
@@ -220,6 +229,9 @@ fn caught_by(out: &Outcome) -> String {
     }
     if matches!(out.design, Design::WaitUnderMutex | Design::NoHotplugMutex) {
         by.push("loom suite (the real deadlock)".to_string());
+    }
+    if out.design == Design::LostWakeup {
+        by.push("loom: lost_wakeup_leaves_ksmd_asleep_forever (the lost wakeup)".to_string());
     }
     if by.is_empty() {
         "nothing to catch".to_string()

@@ -363,7 +363,8 @@ fn ksmd_against_one_offline(design: Design) -> (Arc<Kernel>, Vec<Report>) {
 
 /// ksmd waits for `KSM_RUN_OFFLINE` still holding `ksm_thread_mutex`, which the offliner needs
 /// at `MEM_OFFLINE` to clear the bit: loom finds the deadlock, with both threads blocked.
-/// (Whether lockdep reports it depends on the bit's annotation, so it is not asserted here.)
+/// Lockdep reports it too, as a `CircularWait` through the `KSM_RUN_OFFLINE` event annotation
+/// (see `tests/ksm_events.rs`); only the hang itself is asserted here.
 #[test]
 fn wait_under_mutex_deadlocks() {
     let _s = serial();
@@ -408,4 +409,82 @@ fn no_lockout_lets_ksmd_into_the_window() {
         "no interleaving out of {iterations} violated"
     );
     assert!(violating < iterations, "every interleaving violated");
+}
+
+/// The offliner (`MEM_GOING_OFFLINE`, migration, `MEM_OFFLINE`) and ksmd (one scan step, which
+/// may wait on `KSM_RUN_OFFLINE`) on threads of their own; the main thread joins the offliner,
+/// then ksmd. In every interleaving that ends: no lockdep report, no violation, the offline
+/// succeeded, ksmd's step did not give up, and nobody is left asleep on the bit. Returns
+/// whether ksmd was asleep on the bit when the offline reached migration.
+fn offliner_and_ksmd(design: Design) -> bool {
+    let kernel = boot(design, Config::small());
+    let ksmd = actor(&kernel, |k| k.ksmd_scan_step());
+    let offliner = actor(&kernel, |k| {
+        let mut slept = false;
+        let ret = k.offline_pages_with(1, Migration::Succeed, &mut |_| {
+            slept |= k.bit_waiters() > 0;
+        });
+        (ret, slept)
+    });
+    let mut reports = Vec::new();
+    let (ret, slept) = join(offliner, &mut reports);
+    assert_eq!(ret, Ok(()));
+    assert_eq!(
+        kernel.run_show() & KSM_RUN_OFFLINE,
+        0,
+        "KSM_RUN_OFFLINE left set"
+    );
+    let step = join(ksmd, &mut reports);
+    assert_ne!(step, KsmdStep::GaveUp);
+    assert!(reports.is_empty(), "{}", show(&reports));
+    assert_eq!(kernel.violations(), []);
+    assert_eq!(kernel.bit_waiters(), 0);
+    slept
+}
+
+/// A lost wakeup ([`Design::LostWakeup`]): ksmd tests `KSM_RUN_OFFLINE` outside the wait-queue
+/// lock, finds it set, and before it is on the queue the offliner clears the bit and calls
+/// `wake_up_bit()`, which sees no waiter. ksmd then sleeps on a clear bit forever. loom finds
+/// that interleaving: the offliner's thread (loom's `Id(2)`, spawned second) has terminated
+/// (the offline finished), ksmd (`Id(1)`) is blocked, and the main thread is blocked joining
+/// it. The interleaving needs no weak-memory reordering, so the verdict does not rest on
+/// loom's fences. Lockdep stays silent in every interleaving that completes (checked by
+/// `offliner_and_ksmd`): no lock order changes, and ksmd sleeps holding nothing.
+///
+/// The same actors under the fix never lose the wakeup:
+/// [`run_offline_never_loses_the_wakeup`] below, and, with more actors,
+/// `run_offline_offline_against_ksmd_and_run_store`, `run_offline_wakes_every_waiter` and
+/// ksm-model's `loom_smoke::run_offline_ksmd_against_one_offline`.
+#[test]
+fn lost_wakeup_leaves_ksmd_asleep_forever() {
+    let _s = serial();
+    let msg = explore_expecting_deadlock("lost_wakeup_leaves_ksmd_asleep_forever", 2, || {
+        offliner_and_ksmd(Design::LostWakeup);
+    });
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return; // the child only explores; the parent judges its output
+    }
+    assert!(
+        msg.contains("(Id(1), Blocked(") && msg.contains("(Id(2), Terminated)"),
+        "not ksmd blocked after the offliner finished: {msg}"
+    );
+}
+
+/// The control: the same two actors under the fix ([`Design::RunOffline`]) end in every
+/// interleaving, and in some of them ksmd did sleep on the bit and was woken.
+#[test]
+fn run_offline_never_loses_the_wakeup() {
+    let _s = serial();
+    static SLEPT: StdAtomicUsize = StdAtomicUsize::new(0);
+    SLEPT.store(0, Relaxed);
+    let iterations = explore(|| {
+        if offliner_and_ksmd(Design::RunOffline) {
+            SLEPT.fetch_add(1, Relaxed);
+        }
+    });
+    assert!(iterations > 1, "{iterations}");
+    assert!(
+        SLEPT.load(Relaxed) > 0,
+        "no interleaving had ksmd asleep on the bit"
+    );
 }

@@ -35,6 +35,14 @@ pub enum Design {
     /// `pm_mutex`), as before `lock_memory_hotplug()`: two offliners and a notifier
     /// registration can really deadlock.
     NoHotplugMutex,
+    /// Broken (a lost-wakeup flavour of §11.2): [`RunOffline`](Design::RunOffline), but
+    /// `wait_on_bit()` tests `KSM_RUN_OFFLINE` only outside its wait-queue lock and then
+    /// sleeps without testing it again after enqueueing (no `prepare_to_wait()` / re-test). If
+    /// the offliner clears the bit and calls `wake_up_bit()` between the waiter's test and its
+    /// enqueue, `waitqueue_active()` is false, nobody is woken, and the waiter sleeps forever
+    /// on a clear bit. Lockdep sees nothing (no lock order changes); the loom suite finds the
+    /// waiter that never wakes.
+    LostWakeup,
     /// Annotation, not a kernel: [`RunOffline`](Design::RunOffline) plus the naive way to tell
     /// lockdep about the bit, a pseudo-lock (`lockdep_map`) `ksm_offline_window` acquired by
     /// the offliner at `MEM_GOING_OFFLINE` and released at `MEM_OFFLINE` /
@@ -47,7 +55,7 @@ pub enum Design {
 
 impl Design {
     /// Every design, the shipped ones first, then the broken variants, then the annotation.
-    pub const ALL: [Design; 8] = [
+    pub const ALL: [Design; 9] = [
         Design::Original,
         Design::NestedAnnotation,
         Design::RunOffline,
@@ -55,6 +63,7 @@ impl Design {
         Design::NoLockout,
         Design::UnlockedFlag,
         Design::NoHotplugMutex,
+        Design::LostWakeup,
         Design::NaivePseudoLock,
     ];
 
@@ -66,11 +75,12 @@ impl Design {
     ];
 
     /// The broken variants of §11.
-    pub const BROKEN: [Design; 4] = [
+    pub const BROKEN: [Design; 5] = [
         Design::WaitUnderMutex,
         Design::NoLockout,
         Design::UnlockedFlag,
         Design::NoHotplugMutex,
+        Design::LostWakeup,
     ];
 
     /// The variant's name, as in the enum.
@@ -83,6 +93,7 @@ impl Design {
             Design::NoLockout => "NoLockout",
             Design::UnlockedFlag => "UnlockedFlag",
             Design::NoHotplugMutex => "NoHotplugMutex",
+            Design::LostWakeup => "LostWakeup",
             Design::NaivePseudoLock => "NaivePseudoLock",
         }
     }
@@ -111,6 +122,10 @@ impl Design {
             Design::NoHotplugMutex => {
                 "broken: the original without the outer mem_hotplug_mutex / pm_mutex"
             }
+            Design::LostWakeup => {
+                "broken: the fix, but wait_on_bit() tests KSM_RUN_OFFLINE outside its \
+                 wait-queue lock and sleeps without re-testing it: a wake-up can be lost"
+            }
             Design::NaivePseudoLock => {
                 "annotation: the fix, plus a pseudo-lock ksm_offline_window held by the \
                  offliner from MEM_GOING_OFFLINE to MEM_OFFLINE and might-acquired by waiters"
@@ -134,6 +149,7 @@ impl Design {
             Design::RunOffline
                 | Design::WaitUnderMutex
                 | Design::UnlockedFlag
+                | Design::LostWakeup
                 | Design::NaivePseudoLock
         )
     }

@@ -58,6 +58,7 @@ fn ksm_thread_mutex(design: Design) -> Mutex<()> {
         Design::NoLockout => Mutex::named("ksm_thread_mutex", ()),
         Design::UnlockedFlag => Mutex::named("ksm_thread_mutex", ()),
         Design::NoHotplugMutex => Mutex::named("ksm_thread_mutex", ()),
+        Design::LostWakeup => Mutex::named("ksm_thread_mutex", ()),
         Design::NaivePseudoLock => Mutex::named("ksm_thread_mutex", ()),
     }
 }
@@ -70,6 +71,7 @@ fn ksm_run_offline_event(design: Design) -> Option<Event> {
         Design::RunOffline => Some(Event::new("KSM_RUN_OFFLINE")),
         Design::WaitUnderMutex => Some(Event::new("KSM_RUN_OFFLINE")),
         Design::UnlockedFlag => Some(Event::new("KSM_RUN_OFFLINE")),
+        Design::LostWakeup => Some(Event::new("KSM_RUN_OFFLINE")),
         Design::NaivePseudoLock => Some(Event::new("KSM_RUN_OFFLINE")),
         Design::Original
         | Design::NestedAnnotation
@@ -255,17 +257,23 @@ impl Kernel {
     ) -> Option<MutexGuard<'a, ()>> {
         let offlining = || self.ksm.ksm_run.load(Ordering::Relaxed) & KSM_RUN_OFFLINE != 0;
         match self.design() {
-            Design::RunOffline | Design::UnlockedFlag | Design::NaivePseudoLock => {
+            Design::RunOffline
+            | Design::UnlockedFlag
+            | Design::LostWakeup
+            | Design::NaivePseudoLock => {
                 while offlining() {
                     drop(guard);
                     if self.design().holds_pseudo_lock_across_notifications() {
                         // The naive annotation: "this waits for whoever holds the window".
                         self.ksm.offline_window.might_acquire();
                     }
-                    let outcome = self
-                        .ksm
-                        .offline_wait
-                        .wait_on_bit(&self.ksm.ksm_run, KSM_RUN_OFFLINE);
+                    let wait = &self.ksm.offline_wait;
+                    let outcome = if self.design() == Design::LostWakeup {
+                        // The broken wait: no re-test of the bit once on the queue.
+                        wait.wait_on_bit_unlocked_test(&self.ksm.ksm_run, KSM_RUN_OFFLINE)
+                    } else {
+                        wait.wait_on_bit(&self.ksm.ksm_run, KSM_RUN_OFFLINE)
+                    };
                     if outcome == WaitOutcome::Aborted {
                         self.record(Violation::HungTask {
                             actor,
@@ -418,7 +426,7 @@ impl Kernel {
                 std::mem::forget(guard);
                 arg.ksm_mutex_taken.set(true);
             }
-            Design::RunOffline | Design::WaitUnderMutex => {
+            Design::RunOffline | Design::WaitUnderMutex | Design::LostWakeup => {
                 let _guard = mutex.lock();
                 self.set_run_bits(KSM_RUN_OFFLINE);
             }
@@ -453,7 +461,10 @@ impl Kernel {
             Design::Original | Design::NestedAnnotation | Design::NoHotplugMutex => {
                 self.unlock_callback_mutex(action, arg)
             }
-            Design::RunOffline | Design::WaitUnderMutex | Design::NaivePseudoLock => {
+            Design::RunOffline
+            | Design::WaitUnderMutex
+            | Design::LostWakeup
+            | Design::NaivePseudoLock => {
                 let guard = self.ksm.ksm_thread_mutex.lock();
                 self.clear_run_bits(KSM_RUN_OFFLINE);
                 drop(guard);

@@ -8,6 +8,10 @@
 //! barriers pair as store-buffering, so no wakeup is lost. Here the barriers are
 //! `fence(SeqCst)` around relaxed accesses, which loom models exactly.
 //!
+//! [`BitWaitQueue::wait_on_bit_unlocked_test`] is the broken waiter of
+//! [`Design::LostWakeup`](crate::Design::LostWakeup): it tests the bit outside the queue lock
+//! and then sleeps without testing it again, so a clear and wake-up in between are lost.
+//!
 //! A watchdog (the model's hung-task detector) may [`abort`](BitWaitQueue::abort_waiters)
 //! the current waiters, which then return [`WaitOutcome::Aborted`]: that is how examples and
 //! tests end a real deadlock instead of hanging.
@@ -109,6 +113,41 @@ impl BitWaitQueue {
             self.wake.wait(&mut queue);
         };
         // finish_wait()
+        queue.waiters -= 1;
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        outcome
+    }
+
+    /// Broken on purpose ([`Design::LostWakeup`](crate::Design::LostWakeup)): like
+    /// [`wait_on_bit`](Self::wait_on_bit), but the bit is tested only once before the first
+    /// sleep, outside the queue lock, and not again after enqueueing. A waker that clears the
+    /// bit and calls [`wake_up_bit`](Self::wake_up_bit) between that test and the enqueue sees
+    /// no waiter and wakes nobody; the waiter then sleeps on a bit that is already clear, and
+    /// nothing will ever wake it (only a watchdog's [`abort`](Self::abort_waiters) ends the
+    /// wait). The lost wakeup needs no reordering: it is there in every memory model, so loom
+    /// finds it without relying on its handling of fences.
+    #[track_caller]
+    pub fn wait_on_bit_unlocked_test(&self, word: &AtomicUsize, mask: usize) -> WaitOutcome {
+        if word.load(Ordering::Relaxed) & mask == 0 {
+            return WaitOutcome::Clear;
+        }
+        if let Some(event) = &self.event {
+            event.wait();
+        }
+        let mut queue = self.queue.lock();
+        queue.waiters += 1;
+        self.active.fetch_add(1, Ordering::Relaxed);
+        let aborts_seen = queue.aborts;
+        let outcome = loop {
+            // The bug: straight to sleep, trusting the test made before the queue lock.
+            self.wake.wait(&mut queue);
+            if word.load(Ordering::Relaxed) & mask == 0 {
+                break WaitOutcome::Clear;
+            }
+            if queue.aborts != aborts_seen {
+                break WaitOutcome::Aborted;
+            }
+        };
         queue.waiters -= 1;
         self.active.fetch_sub(1, Ordering::Relaxed);
         outcome
