@@ -24,6 +24,8 @@ static MISSES: AtomicU64 = AtomicU64::new(0);
 #[derive(Default)]
 pub(crate) struct LocalChains {
     keys: HashSet<u64, BuildKeyHasher>,
+    /// Direct-mapped cache of recent hits in front of `keys` (cheaper than a hash probe).
+    recent: [u64; 32],
     generation: u64,
     /// Fast-path hits not yet added to the global statistics (flushed on a miss).
     pending_hits: u64,
@@ -36,11 +38,18 @@ impl LocalChains {
         let generation = GENERATION.load(Ordering::Relaxed);
         if generation != self.generation {
             self.keys.clear();
+            self.recent = [0; 32];
             self.generation = generation;
             return false;
         }
+        let slot = key as usize & 31;
+        if self.recent[slot] == key {
+            self.pending_hits += 1;
+            return true;
+        }
         let hit = self.keys.contains(&key);
         if hit {
+            self.recent[slot] = key;
             self.pending_hits += 1;
         }
         hit

@@ -184,10 +184,16 @@ mod registry {
         }
 
         /// The class for `subclass` (0 is `self`), registered on first use.
+        #[inline]
         pub(crate) fn subclass(&'static self, subclass: u8) -> &'static ClassInfo {
             if subclass == 0 {
                 return self;
             }
+            self.subclass_slow(subclass)
+        }
+
+        #[cold]
+        fn subclass_slow(&'static self, subclass: u8) -> &'static ClassInfo {
             let slot = &self.subclasses[subclass as usize];
             if let Some(info) = slot.get() {
                 return info;

@@ -155,9 +155,22 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
+            // Kept tiny so `lock()` inlines: `Off` costs a load and a branch.
             if mode() == Mode::Off {
                 return Tracked(None);
             }
+            self.record_on(read, subclass, trylock, nest, site)
+        }
+
+        #[inline(never)]
+        fn record_on(
+            &self,
+            read: Read,
+            subclass: u8,
+            trylock: bool,
+            nest: Option<&DepMap>,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_> {
             if subclass >= MAX_SUBCLASSES {
                 validator::invalid_subclass(self.name(), subclass, site);
                 return Tracked(None);
@@ -247,17 +260,24 @@ mod enabled {
         #[inline]
         pub(crate) fn release(&mut self) {
             if let Some((map, serial, read)) = self.0.take() {
-                // This guard's own entry (several entries of one instance can be held, e.g.
-                // two read guards); a merged nest-lock entry is found by class.
-                validator::release(
-                    map.instance(),
-                    map.class.get(),
-                    &|h| h.serial == serial,
-                    Some(read),
-                    || (map.name(), Location::caller()),
-                    None,
-                );
+                if !validator::release_serial(map.instance(), serial) {
+                    Self::release_slow(map, serial, read);
+                }
             }
+        }
+
+        /// This guard's own entry when it is not on top (several entries of one instance can
+        /// be held, e.g. two read guards; a merged nest-lock entry is found by class).
+        #[inline(never)]
+        fn release_slow(map: &DepMap, serial: u64, read: Read) {
+            validator::release(
+                map.instance(),
+                map.class.get(),
+                &|h| h.serial == serial,
+                Some(read),
+                || (map.name(), Location::caller()),
+                None,
+            );
         }
 
         /// Re-records the acquisition after a condvar wait released it (validated again).

@@ -96,6 +96,13 @@ pub(crate) struct Graph {
     /// Per class and arrival state, the search stamp that last visited it.
     visited: Vec<[u32; 2]>,
     stamp: u32,
+    /// A topological order of the classes (Pearce-Kelly), valid while `cyclic` is false: an
+    /// edge `new -> held` cannot close a cycle when `ord[new] > ord[held]`.
+    ord: Vec<u32>,
+    next_ord: u32,
+    /// In-edges (edge indices) per class, for the order repair.
+    inn: Vec<Vec<u32>>,
+    cyclic: bool,
 }
 
 /// The graph, behind the validator's one slow-path lock.
@@ -107,6 +114,78 @@ impl Graph {
         if self.out.len() < need {
             self.out.resize_with(need, Vec::new);
             self.visited.resize(need, [0, 0]);
+            self.inn.resize_with(need, Vec::new);
+            while self.ord.len() < need {
+                self.ord.push(self.next_ord);
+                self.next_ord += 1;
+            }
+        }
+    }
+
+    /// True if no path `start ->* target` can exist (the topological order says so).
+    pub(crate) fn surely_no_path(&mut self, start: u32, target: u32) -> bool {
+        self.grow(start.max(target));
+        !self.cyclic && self.ord[start as usize] > self.ord[target as usize]
+    }
+
+    fn next_stamp(&mut self) -> u32 {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.visited.iter_mut().for_each(|v| *v = [0, 0]);
+            self.stamp = 1;
+        }
+        self.stamp
+    }
+
+    /// Pearce-Kelly repair of the order after adding `from -> to` with
+    /// ord[from] > ord[to]; gives up the order (cyclic) if the edge closes any cycle.
+    fn repair_order(&mut self, from: u32, to: u32) {
+        let (lb, ub) = (self.ord[to as usize], self.ord[from as usize]);
+        let sf = self.next_stamp();
+        let mut fwd = vec![to];
+        self.visited[to as usize][0] = sf;
+        let mut i = 0;
+        while i < fwd.len() {
+            let n = fwd[i];
+            i += 1;
+            for &e in &self.out[n as usize] {
+                let w = self.edges[e as usize].to;
+                if w == from {
+                    self.cyclic = true;
+                    return;
+                }
+                if self.ord[w as usize] < ub && self.visited[w as usize][0] != sf {
+                    self.visited[w as usize][0] = sf;
+                    fwd.push(w);
+                }
+            }
+        }
+        let sb = self.next_stamp();
+        let mut bwd = vec![from];
+        self.visited[from as usize][1] = sb;
+        let mut i = 0;
+        while i < bwd.len() {
+            let n = bwd[i];
+            i += 1;
+            for &e in &self.inn[n as usize] {
+                let w = self.edges[e as usize].from;
+                if self.ord[w as usize] > lb && self.visited[w as usize][1] != sb {
+                    self.visited[w as usize][1] = sb;
+                    bwd.push(w);
+                }
+            }
+        }
+        let ord = &self.ord;
+        fwd.sort_unstable_by_key(|&c| ord[c as usize]);
+        bwd.sort_unstable_by_key(|&c| ord[c as usize]);
+        let mut pool: Vec<u32> = bwd
+            .iter()
+            .chain(fwd.iter())
+            .map(|&c| ord[c as usize])
+            .collect();
+        pool.sort_unstable();
+        for (c, o) in bwd.into_iter().chain(fwd).zip(pool) {
+            self.ord[c as usize] = o;
         }
     }
 
@@ -137,6 +216,14 @@ impl Graph {
         });
         self.index.insert((from, to), i);
         self.out[from as usize].push(i);
+        self.inn[to as usize].push(i);
+        if !self.cyclic && self.ord[from as usize] >= self.ord[to as usize] {
+            if from == to {
+                self.cyclic = true;
+            } else {
+                self.repair_order(from, to);
+            }
+        }
         true
     }
 

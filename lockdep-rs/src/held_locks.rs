@@ -81,6 +81,18 @@ impl HeldLocks {
         serial
     }
 
+    /// Pushes a fresh `entry` whose chain key `key` the caller already computed.
+    #[inline]
+    pub(crate) fn push_keyed(&mut self, mut entry: HeldLock, key: u64) -> u64 {
+        entry.serial = self.next_serial;
+        self.next_serial += 1;
+        let serial = entry.serial;
+        entry.prev_key = self.key;
+        self.key = key;
+        self.stack.push(entry);
+        serial
+    }
+
     /// Chain key the stack would have with `entry` pushed.
     pub(crate) fn key_with(&self, entry: &HeldLock) -> u64 {
         mix_chain_key(self.key, entry.chain_id())

@@ -76,7 +76,47 @@ fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
 /// Validates and records an acquisition of `instance` (class `class`). Returns the serial of
 /// the recorded entry if the lock is tracked (its release must then be reported back). May
 /// panic (Panic mode, or a certain self-deadlock) *before* the caller blocks on the real lock.
+#[inline]
 pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
+    // The fast path: a plain acquisition whose chain this thread validated before. Touches
+    // only this thread's state: one key mix, one cache probe, one push.
+    if req.nest.is_none() && !req.trylock && req.renest.is_none() && req.reserial == 0 {
+        let fast = STATE.try_with(|s| {
+            let Ok(mut s) = s.try_borrow_mut() else {
+                return None;
+            };
+            let s = &mut *s;
+            let id = ((class.id as u64) << 3) | ((req.read as u64) << 1);
+            let key = crate::held_locks::mix_chain_key(s.held.key, id);
+            if !s.chains.contains(key) {
+                return None;
+            }
+            Some(s.held.push_keyed(
+                HeldLock {
+                    class,
+                    instance,
+                    read: req.read,
+                    trylock: false,
+                    nest: None,
+                    references: 0,
+                    site: req.site,
+                    prev_key: 0,
+                    serial: 0,
+                },
+                key,
+            ))
+        });
+        if let Ok(Some(serial)) = fast {
+            return Some(serial);
+        }
+    }
+    acquire_slow(class, instance, req)
+}
+
+/// Everything but a local chain-cache hit: nest locks, trylocks, the global chain table, and
+/// the slow path.
+#[inline(never)]
+fn acquire_slow(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
     let outcome = with_state(|s| s.acquire(class, instance, &req, true))?;
     act(outcome, true)
 }
@@ -251,12 +291,18 @@ impl ThreadState {
             for (i, h) in held.stack.iter().enumerate().rev() {
                 let ty = edge_type(h.read, new.read);
                 let gates = gates_below(&held.stack[..i]);
-                if let Some(path) = graph.strong_path(
-                    new.class.id,
-                    new.read == Read::Recursive,
-                    h.class.id,
-                    h.read,
-                ) {
+                let skip = graph.surely_no_path(new.class.id, h.class.id);
+                let path = if skip {
+                    None
+                } else {
+                    graph.strong_path(
+                        new.class.id,
+                        new.read == Read::Recursive,
+                        h.class.id,
+                        h.read,
+                    )
+                };
+                if let Some(path) = path {
                     let found = build::circular(&graph, held, h, new, ty, &gates, &path);
                     if found.0.gates().is_empty() || !crate::api::ignoring_gated() {
                         if first.is_none() {
@@ -452,4 +498,29 @@ pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Locati
 /// Forgets this thread's held locks (used by `reset()` on the calling thread).
 pub(crate) fn forget_held() {
     with_state(|s| s.held = HeldLocks::default());
+}
+
+/// A guard's release, fast path: pops its entry when it is on top (no re-acquisition, no
+/// merged references). Returns false when the general release must run.
+#[inline]
+pub(crate) fn release_serial(instance: Instance, serial: u64) -> bool {
+    STATE
+        .try_with(|s| {
+            let Ok(mut s) = s.try_borrow_mut() else {
+                return false;
+            };
+            let held = &mut s.held;
+            match held.stack.last() {
+                Some(top)
+                    if top.serial == serial && top.instance == instance && top.references == 0 =>
+                {
+                    let prev = top.prev_key;
+                    held.stack.pop();
+                    held.key = prev;
+                    true
+                }
+                _ => false,
+            }
+        })
+        .unwrap_or(false)
 }

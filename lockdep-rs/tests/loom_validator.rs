@@ -63,6 +63,32 @@ fn abba_in_panic_mode_never_deadlocks() {
     lockdep::set_mode(Mode::Warn);
 }
 
+/// Three threads close the cycle A -> B -> C -> A between them, Panic mode: in no
+/// interleaving do all three slip past (that would be the real three-way deadlock loom
+/// reports), and at least one reports.
+#[test]
+fn three_thread_cycle_in_panic_mode_never_deadlocks() {
+    let _s = serial();
+    loom::model(|| {
+        lockdep::reset();
+        lockdep::set_mode(Mode::Panic);
+        let l = Arc::new([
+            Mutex::named("A", ()),
+            Mutex::named("B", ()),
+            Mutex::named("C", ()),
+        ]);
+        let spawn = |i: usize| {
+            let l = l.clone();
+            thread::spawn(move || ordered(&l[i], &l[(i + 1) % 3]))
+        };
+        let (t0, t1) = (spawn(0), spawn(1));
+        let p2 = ordered(&l[2], &l[0]);
+        let (p0, p1) = (t0.join().unwrap(), t1.join().unwrap());
+        assert!(p0 || p1 || p2, "the three-lock cycle went unreported");
+    });
+    lockdep::set_mode(Mode::Warn);
+}
+
 /// Two threads register the same never-seen class at once: one class results.
 #[test]
 fn concurrent_first_registration_yields_one_class() {
