@@ -162,7 +162,7 @@ mod enabled {
             self.record_on(read, subclass, trylock, nest, site)
         }
 
-        #[inline(never)]
+        #[inline]
         fn record_on(
             &self,
             read: Read,
@@ -260,7 +260,7 @@ mod enabled {
         #[inline]
         pub(crate) fn release(&mut self) {
             if let Some((map, serial, read)) = self.0.take() {
-                if !validator::release_serial(map.instance(), serial) {
+                if !validator::release_serial(serial) {
                     Self::release_slow(map, serial, read);
                 }
             }

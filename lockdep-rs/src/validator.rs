@@ -503,7 +503,7 @@ pub(crate) fn forget_held() {
 /// A guard's release, fast path: pops its entry when it is on top (no re-acquisition, no
 /// merged references). Returns false when the general release must run.
 #[inline]
-pub(crate) fn release_serial(instance: Instance, serial: u64) -> bool {
+pub(crate) fn release_serial(serial: u64) -> bool {
     STATE
         .try_with(|s| {
             let Ok(mut s) = s.try_borrow_mut() else {
@@ -512,11 +512,11 @@ pub(crate) fn release_serial(instance: Instance, serial: u64) -> bool {
             let held = &mut s.held;
             match held.stack.last() {
                 Some(top)
-                    if top.serial == serial && top.instance == instance && top.references == 0 =>
+                    // Serials are unique per thread: the top entry is this guard's.
+                    if top.serial == serial && top.references == 0 =>
                 {
-                    let prev = top.prev_key;
+                    held.key = top.prev_key;
                     held.stack.pop();
-                    held.key = prev;
                     true
                 }
                 _ => false,
