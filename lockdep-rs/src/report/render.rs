@@ -103,14 +103,19 @@ fn link(i: usize, l: &Link, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f)
 }
 
-fn circular(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let (next, prev) = (r.acquiring.as_ref(), r.holding.as_ref());
+/// "<thread> is trying to acquire lock: ... but thread is already holding lock: ...".
+fn trying_while_holding(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "{} is trying to acquire lock:", r.thread)?;
-    lock_line(next, f)?;
+    lock_line(r.acquiring.as_ref(), f)?;
     writeln!(f)?;
     writeln!(f, "but thread is already holding lock:")?;
-    lock_line(prev, f)?;
-    writeln!(f)?;
+    lock_line(r.holding.as_ref(), f)?;
+    writeln!(f)
+}
+
+fn circular(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (next, prev) = (r.acquiring.as_ref(), r.holding.as_ref());
+    trying_while_holding(r, f)?;
     writeln!(f, "which lock already depends on the new lock.")?;
     writeln!(f)?;
     writeln!(f)?;
@@ -174,12 +179,7 @@ fn gates(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 fn recursive(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let (next, prev) = (r.acquiring.as_ref(), r.holding.as_ref());
-    writeln!(f, "{} is trying to acquire lock:", r.thread)?;
-    lock_line(next, f)?;
-    writeln!(f)?;
-    writeln!(f, "but thread is already holding lock:")?;
-    lock_line(prev, f)?;
-    writeln!(f)?;
+    trying_while_holding(r, f)?;
     writeln!(f, "other info that might help us debug this:")?;
     writeln!(f, " Possible unsafe locking scenario:")?;
     writeln!(f)?;
