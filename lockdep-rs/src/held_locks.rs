@@ -35,8 +35,14 @@ pub(crate) struct HeldLock {
 impl HeldLock {
     /// The id this entry contributes to the chain key.
     pub(crate) fn chain_id(&self) -> u64 {
-        ((self.class.id as u64) << 3) | ((self.read as u64) << 1) | self.trylock as u64
+        chain_id(self.class, self.read, self.trylock)
     }
+}
+
+/// The id an entry of `class` held in mode `read` (`trylock`) contributes to the chain key.
+#[inline]
+pub(crate) fn chain_id(class: &ClassInfo, read: Read, trylock: bool) -> u64 {
+    ((class.id as u64) << 3) | ((read as u64) << 1) | trylock as u64
 }
 
 /// Key of the empty chain (kernel INITIAL_CHAIN_KEY).

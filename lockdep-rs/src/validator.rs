@@ -86,7 +86,7 @@ pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Reques
                 return None;
             };
             let s = &mut *s;
-            let id = ((class.id as u64) << 3) | ((req.read as u64) << 1);
+            let id = crate::held_locks::chain_id(class, req.read, false);
             let key = crate::held_locks::mix_chain_key(s.held.key, id);
             if !s.chains.contains(key) {
                 return None;
