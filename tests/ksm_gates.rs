@@ -19,8 +19,7 @@ use ksm_model::scenario;
 use ksm_model::Design;
 use lockdep::{Report, ReportKind};
 
-const EXPLANATION: &str =
-    "but every edge of this cycle was recorded while holding the same lock instance:";
+const EXPLANATION: &str = "but every edge of this cycle was recorded while holding (gates):";
 
 fn cycle_report(design: Design, reports: &[Report]) -> Report {
     let cycles: Vec<&Report> = reports

@@ -157,23 +157,29 @@ fn gates(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for (i, g) in r.gates.iter().enumerate() {
         let _ = write!(list, "{}{g}", if i > 0 { ", " } else { "" });
     }
+    let gates = if r.gates.len() == 1 {
+        "this gate"
+    } else {
+        "these gates"
+    };
     writeln!(
         f,
-        "but every edge of this cycle was recorded while holding the same lock instance:"
+        "but every edge of this cycle was recorded while holding (gates):"
     )?;
     writeln!(f, "  {list}")?;
     writeln!(
         f,
-        "so the two sides of the scenario above cannot run at the same time: this gate"
+        "each a lock with a single instance, so the two sides of the scenario above"
     )?;
     writeln!(
         f,
-        "serialises them, and the report is likely a false positive. If the gate is"
+        "cannot run at the same time: {gates} serialise them, and the report is"
     )?;
     writeln!(
         f,
-        "meant to protect this order, document it; if not, fix the order."
+        "likely a false positive. If the gate is meant to protect this order,"
     )?;
+    writeln!(f, "document it; if not, fix the order.")?;
     writeln!(f)
 }
 
