@@ -22,7 +22,8 @@ pub(crate) struct HeldLock {
     pub(crate) instance: Instance,
     pub(crate) read: Read,
     pub(crate) trylock: bool,
-    pub(crate) nest: Option<Instance>,
+    /// The nest lock's instance (ids start at 1, so `None` costs no extra word).
+    pub(crate) nest: Option<std::num::NonZeroUsize>,
     /// Acquisitions merged into this entry under a nest lock (kernel `references`).
     pub(crate) references: u32,
     pub(crate) site: &'static Location<'static>,

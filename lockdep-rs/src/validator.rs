@@ -28,7 +28,7 @@ pub(crate) struct Request<'a> {
     /// The nest lock (`lock_nest_lock`).
     pub(crate) nest: Option<&'a DepMap>,
     /// The nest lock's instance of an entry being re-acquired (after an out-of-order release).
-    pub(crate) renest: Option<Instance>,
+    pub(crate) renest: Option<std::num::NonZeroUsize>,
     /// The serial of an entry being re-acquired (0: a fresh acquisition).
     pub(crate) reserial: u64,
     pub(crate) site: &'static Location<'static>,
@@ -156,7 +156,10 @@ impl ThreadState {
             instance,
             read: req.read,
             trylock: req.trylock,
-            nest: req.nest.map(DepMap::instance).or(req.renest),
+            nest: req
+                .nest
+                .and_then(|n| std::num::NonZeroUsize::new(n.instance()))
+                .or(req.renest),
             references: 0,
             site: req.site,
             prev_key: 0,
@@ -266,7 +269,7 @@ impl ThreadState {
         let mut nest_seen = false;
         let mut exempt = false;
         for h in &held.stack {
-            if Some(h.instance) == new.nest {
+            if new.nest.is_some_and(|n| n.get() == h.instance) {
                 nest_seen = true;
             }
             if !std::ptr::eq(h.class, new.class) {
