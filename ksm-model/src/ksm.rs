@@ -109,13 +109,12 @@ pub enum KsmdStep {
     GaveUp,
 }
 
-/// True if lockdep validates at run time: compiled in (it has registered classes, since the
-/// offliner already took its locks) and not switched off. Replaying the veto bug calls
+/// True if lockdep validates at run time: compiled in and not switched off. Replaying the veto bug calls
 /// `force_unlock` on a mutex this thread does not hold; only a validating lockdep turns that
 /// into a report and leaves the lock alone, so otherwise the model records the violation and
 /// skips the unlock.
 fn validating() -> bool {
-    lockdep::mode() != lockdep::Mode::Off && lockdep::stats().classes > 0
+    lockdep::is_validating()
 }
 
 impl Kernel {
@@ -499,6 +498,7 @@ impl Kernel {
     /// The pre-fix `mutex_unlock(&ksm_thread_mutex)`, which assumes `MEM_GOING_OFFLINE`
     /// locked it. After a veto by an earlier notifier it did not: the model records that and,
     /// when lockdep validates, replays the unlock so lockdep reports it.
+    #[allow(unsafe_code)] // force_unlock: the kernel's bare mutex_unlock, see the SAFETY notes
     fn unlock_callback_mutex(&self, action: MemAction, arg: &MemoryNotify) {
         if arg.ksm_mutex_taken.replace(false) {
             // SAFETY: this thread locked the mutex in this offline's MEM_GOING_OFFLINE callback

@@ -36,6 +36,9 @@
 //! assert!(kernel.violations().is_empty());
 //! ```
 
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
 pub mod design;
 pub mod frames;
 pub mod hotplug;

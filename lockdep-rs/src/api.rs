@@ -3,6 +3,12 @@
 
 use crate::report::Report;
 
+/// Is the validator checking acquisitions right now? False when validation is compiled out
+/// (`default-features = false`) or the mode is [`Mode::Off`](crate::Mode::Off).
+pub fn is_validating() -> bool {
+    cfg!(feature = "enabled") && crate::mode::mode() != crate::mode::Mode::Off
+}
+
 /// Drains every report kept so far, oldest first (reports raised inside [`capture`] are not
 /// kept here).
 pub fn take_reports() -> Vec<Report> {
