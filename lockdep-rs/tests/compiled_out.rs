@@ -50,6 +50,7 @@ fn no_validation_and_locks_still_work() {
     assert_eq!(sum, 6);
     assert!(reports.is_empty());
     assert!(lockdep::take_reports().is_empty());
+    assert!(!lockdep::is_validating());
     assert!(!a.is_held());
     let rw = RwLock::new(5);
     assert_eq!(*rw.read() + *rw.read_recursive(), 10);

@@ -125,6 +125,7 @@ fn longer_cycles_print_the_chain_and_readers_print_rlock() {
 
 #[test]
 fn each_kind_has_its_own_header() {
+    assert!(lockdep::is_validating());
     let k = class("txt_same");
     let (x1, x2) = (Mutex::with_class(k, ()), Mutex::with_class(k, ()));
     let (_, r) = lockdep::capture(|| {
