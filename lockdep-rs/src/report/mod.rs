@@ -183,10 +183,19 @@ impl fmt::Debug for Report {
 impl std::error::Error for Report {}
 
 /// `eprintln!` that never panics: a report must not fail because stderr is closed.
+///
+/// It goes through `eprintln!` so that `cargo test` captures it like any test output (shown
+/// only for failing tests); `eprintln!` panics when stderr is broken, so that panic is caught —
+/// except while the thread is already unwinding, where a second panic would abort: then the
+/// text goes to stderr directly.
 macro_rules! print_err {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        if std::thread::panicking() {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), $($arg)*);
+        } else {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eprintln!($($arg)*)));
+        }
     }};
 }
 pub(crate) use print_err;
