@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace: formatting, lints, unit / integration / doc tests with
+# Runs every test of the workspace: formatting, lints, unit / integration / doc tests (and
+# the docs themselves, warnings denied) with
 # validation on, the crate with validation compiled out, benches built (not timed), and the
 # loom model-checking suite. This is the README's test command; .ci/run calls it.
 set -euo pipefail
@@ -16,8 +17,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "tests (validation on)"
 cargo test --workspace --all-targets
 
-step "doc tests"
+step "doc tests and docs"
 cargo test --workspace --doc
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 
 step "lockdep with validation compiled out"
 cargo test -p lockdep --no-default-features --lib --test compiled_out

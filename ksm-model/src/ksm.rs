@@ -3,7 +3,7 @@
 //!
 //! `ksm_run` is updated with plain (non-atomic) read-modify-writes, as in the kernel: relaxed
 //! loads and stores that only the mutex serialises. Every `get_ksm_page()` goes through
-//! [`Kernel::get_ksm_page`], which records a [`Violation::UseAfterFree`] when the frame's
+//! `Kernel::get_ksm_page`, which records a [`Violation::UseAfterFree`] when the frame's
 //! struct page may be gone.
 //!
 //! The `KSM_RUN_OFFLINE` bit is annotated as a [`lockdep::Event`] of the same name (one per
