@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace: formatting, lints, unit / integration / doc tests (and
-# the docs themselves, warnings denied) with
-# validation on, the crate with validation compiled out, benches built (not timed), and the
-# loom model-checking suite. This is the README's test command; .ci/run calls it.
+# Runs every test of the workspace: formatting, lints, unit / integration / doc tests with
+# validation on (and the docs built, warnings denied), the crate with validation compiled
+# out, benches built and run once (not timed), and the loom model-checking suite. This is the README's test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")"
 
