@@ -13,7 +13,7 @@
 //! `NaivePseudoLock` runs are all in one test, and the `WaitUnderMutex` ones take [`serial`].
 #![cfg(not(loom))] // under --cfg loom, ksm-model runs only inside loom models (tests/loom_ksm.rs)
 
-use ksm_model::scenario::{self, Outcome};
+use ksm_model::scenario;
 use ksm_model::{
     Actor, Config, Design, Errno, Kernel, KsmdStep, MemAction, Migration, NotifierBlock, Point,
     Violation, KSM_RUN_MERGE,
@@ -32,15 +32,6 @@ fn serial() -> MutexGuard<'static, ()> {
 fn show(reports: &[Report]) -> String {
     let reports: Vec<String> = reports.iter().map(Report::to_string).collect();
     reports.join("\n")
-}
-
-fn show_outcome(out: &Outcome) -> String {
-    format!(
-        "reports:\n{}\nviolations: {:#?}\nnotes: {:#?}",
-        show(&out.reports),
-        out.violations,
-        out.notes
-    )
 }
 
 fn sorted_classes(report: &Report) -> Vec<String> {
@@ -162,21 +153,21 @@ fn wait_under_mutex_is_a_circular_wait_through_the_event() {
             holding: Some("ksm_thread_mutex")
         }],
         "{}",
-        show_outcome(&out)
+        out
     );
     assert!(
         out.reports
             .iter()
             .all(|r| r.kind() == ReportKind::CircularWait),
         "{}",
-        show_outcome(&out)
+        out
     );
     let waiter: Vec<&Report> = out
         .reports
         .iter()
         .filter(|r| r.acquiring().as_deref() == Some("KSM_RUN_OFFLINE"))
         .collect();
-    assert_eq!(waiter.len(), 1, "{}", show_outcome(&out));
+    assert_eq!(waiter.len(), 1, "{}", out);
     let report = waiter[0];
     assert_eq!(report.holding().as_deref(), Some("ksm_thread_mutex"));
     assert_eq!(
@@ -210,7 +201,7 @@ fn wait_under_mutex_is_a_circular_wait_through_the_event() {
         );
         assert!(other.gates().is_empty(), "{:?}", other.gates());
     }
-    assert!(out.reports.len() <= 2, "{}", show_outcome(&out));
+    assert!(out.reports.len() <= 2, "{}", out);
 }
 
 /// The naive annotation: a pseudo-lock held by the offliner from `MEM_GOING_OFFLINE` to
@@ -225,7 +216,7 @@ fn wait_under_mutex_is_a_circular_wait_through_the_event() {
 #[test]
 fn naive_pseudo_lock_reproduces_the_original_false_positive() {
     let out = scenario::before_after(Design::NaivePseudoLock);
-    assert_eq!(out.reports.len(), 1, "{}", show_outcome(&out));
+    assert_eq!(out.reports.len(), 1, "{}", out);
     assert!(out.reports_of(ReportKind::CircularWait).is_empty());
     let report = &out.reports[0];
     assert_eq!(report.kind(), ReportKind::CircularDependency, "{report}");
@@ -251,15 +242,15 @@ fn naive_pseudo_lock_reproduces_the_original_false_positive() {
         ]
     );
     // A false positive: nothing went wrong.
-    assert!(out.violations.is_empty(), "{}", show_outcome(&out));
-    assert!(out.ksmd_progressed, "{}", show_outcome(&out));
+    assert!(out.violations.is_empty(), "{}", out);
+    assert!(out.ksmd_progressed, "{}", out);
     assert_eq!(out.hung_waits, 0);
 
     // With ksmd asleep in the window: the waiter side of the annotation (`might_acquire`,
     // nothing held) adds nothing. Still only the false positive (from whichever end this
     // run's acquisitions found it), and no circular wait.
     let out = scenario::window_scan(Design::NaivePseudoLock);
-    assert!(!out.reports.is_empty(), "{}", show_outcome(&out));
+    assert!(!out.reports.is_empty(), "{}", out);
     for report in &out.reports {
         assert_eq!(report.kind(), ReportKind::CircularDependency, "{report}");
         assert_eq!(
@@ -267,13 +258,9 @@ fn naive_pseudo_lock_reproduces_the_original_false_positive() {
             ["(memory_chain).rwsem", "ksm_offline_window"]
         );
     }
-    assert!(out.violations.is_empty(), "{}", show_outcome(&out));
+    assert!(out.violations.is_empty(), "{}", out);
     assert_eq!(out.hung_waits, 0);
-    assert!(
-        out.notes.iter().any(|n| n.contains("Scanned")),
-        "{}",
-        show_outcome(&out)
-    );
+    assert!(out.notes.iter().any(|n| n.contains("Scanned")), "{}", out);
 
     // Every way an offline ends releases the pseudo-lock, and only if it was taken.
     offliner_leaves_nothing_armed(Design::NaivePseudoLock);
@@ -291,8 +278,8 @@ fn naive_cycle() -> [(String, String, String); 2] {
 #[test]
 fn the_event_model_is_silent_on_the_same_workload() {
     let out = scenario::before_after(Design::RunOffline);
-    assert!(out.reports.is_empty(), "{}", show_outcome(&out));
-    assert!(out.violations.is_empty(), "{}", show_outcome(&out));
+    assert!(out.reports.is_empty(), "{}", out);
+    assert!(out.violations.is_empty(), "{}", out);
     assert!(out.ksmd_progressed);
 }
 

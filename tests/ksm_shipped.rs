@@ -5,7 +5,7 @@
 
 use ksm_model::scenario::{self, Outcome};
 use ksm_model::{Design, MemAction, Violation};
-use lockdep::{Report, ReportKind};
+use lockdep::ReportKind;
 
 /// The held-lock list of the 2012 splat, from `&mem->state_mutex` on (the sysfs locks come
 /// before it).
@@ -15,19 +15,9 @@ fn splat_held(ksm: &str) -> Vec<String> {
         .to_vec()
 }
 
-fn show(out: &Outcome) -> String {
-    let reports: Vec<String> = out.reports.iter().map(Report::to_string).collect();
-    format!(
-        "reports:\n{}\nviolations: {:#?}\nnotes: {:#?}",
-        reports.join("\n"),
-        out.violations,
-        out.notes
-    )
-}
-
 /// Exactly one report: the circular dependency of §9, found at the second notification.
 fn assert_the_cycle(out: &Outcome, ksm: &str) {
-    assert_eq!(out.reports.len(), 1, "{}", show(out));
+    assert_eq!(out.reports.len(), 1, "{}", out);
     let report = &out.reports[0];
     assert_eq!(report.kind(), ReportKind::CircularDependency, "{report}");
     assert_eq!(report.acquiring().as_deref(), Some("(memory_chain).rwsem"));
@@ -71,8 +61,8 @@ fn assert_the_cycle(out: &Outcome, ksm: &str) {
     assert!(text.contains("possible circular locking dependency detected"));
     assert!(text.contains(&format!("({ksm})")), "{text}");
     // A false positive: nothing really went wrong, and ksmd went on scanning.
-    assert!(out.violations.is_empty(), "{}", show(out));
-    assert!(out.ksmd_progressed, "{}", show(out));
+    assert!(out.violations.is_empty(), "{}", out);
+    assert!(out.ksmd_progressed, "{}", out);
 }
 
 #[test]
@@ -94,9 +84,9 @@ fn nested_annotation_reports_the_same_cycle_through_subclass_1() {
 #[test]
 fn run_offline_is_silent_and_ksmd_keeps_scanning() {
     let out = scenario::before_after(Design::RunOffline);
-    assert!(out.reports.is_empty(), "{}", show(&out));
-    assert!(out.violations.is_empty(), "{}", show(&out));
-    assert!(out.ksmd_progressed, "{}", show(&out));
+    assert!(out.reports.is_empty(), "{}", out);
+    assert!(out.violations.is_empty(), "{}", out);
+    assert!(out.ksmd_progressed, "{}", out);
     assert_eq!(out.max_concurrent_offlines, 1);
     assert_eq!(out.hung_waits, 0);
 }
@@ -104,8 +94,8 @@ fn run_offline_is_silent_and_ksmd_keeps_scanning() {
 #[test]
 fn veto_makes_the_original_unlock_a_mutex_it_never_took() {
     let out = scenario::veto(Design::Original);
-    assert!(out.notes[0].ends_with("-EPERM"), "{}", show(&out));
-    assert_eq!(out.reports.len(), 1, "{}", show(&out));
+    assert!(out.notes[0].ends_with("-EPERM"), "{}", out);
+    assert_eq!(out.reports.len(), 1, "{}", out);
     let report = &out.reports[0];
     assert_eq!(report.kind(), ReportKind::BadUnlockBalance, "{report}");
     assert_eq!(report.class_names(), ["ksm_thread_mutex"]);
@@ -121,14 +111,14 @@ fn veto_makes_the_original_unlock_a_mutex_it_never_took() {
         }]
     );
     // lockdep refused the bogus unlock, so the mutex still works.
-    assert!(out.notes[1].contains("Scanned"), "{}", show(&out));
+    assert!(out.notes[1].contains("Scanned"), "{}", out);
 }
 
 #[test]
 fn veto_is_harmless_after_the_fix() {
     let out = scenario::veto(Design::RunOffline);
-    assert!(out.notes[0].ends_with("-EPERM"), "{}", show(&out));
-    assert!(out.reports.is_empty(), "{}", show(&out));
-    assert!(out.violations.is_empty(), "{}", show(&out));
-    assert!(out.notes[1].contains("Scanned"), "{}", show(&out));
+    assert!(out.notes[0].ends_with("-EPERM"), "{}", out);
+    assert!(out.reports.is_empty(), "{}", out);
+    assert!(out.violations.is_empty(), "{}", out);
+    assert!(out.notes[1].contains("Scanned"), "{}", out);
 }

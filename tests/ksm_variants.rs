@@ -4,27 +4,17 @@
 
 use ksm_model::scenario::{self, Outcome};
 use ksm_model::{Actor, Design, FrameState, Violation};
-use lockdep::{Report, ReportKind};
-
-fn show(out: &Outcome) -> String {
-    let reports: Vec<String> = out.reports.iter().map(Report::to_string).collect();
-    format!(
-        "reports:\n{}\nviolations: {:#?}\nnotes: {:#?}",
-        reports.join("\n"),
-        out.violations,
-        out.notes
-    )
-}
+use lockdep::ReportKind;
 
 fn assert_clean(out: &Outcome) {
-    assert!(out.reports.is_empty(), "{}", show(out));
-    assert!(out.violations.is_empty(), "{}", show(out));
-    assert_eq!(out.hung_waits, 0, "{}", show(out));
+    assert!(out.reports.is_empty(), "{}", out);
+    assert!(out.violations.is_empty(), "{}", out);
+    assert_eq!(out.hung_waits, 0, "{}", out);
 }
 
 /// Every violation is ksmd's `get_ksm_page()` on a frame of the offlining block.
 fn assert_use_after_free_by_ksmd(out: &Outcome) {
-    assert!(!out.violations.is_empty(), "{}", show(out));
+    assert!(!out.violations.is_empty(), "{}", out);
     for violation in &out.violations {
         assert!(
             matches!(
@@ -44,14 +34,14 @@ fn assert_use_after_free_by_ksmd(out: &Outcome) {
 #[test]
 fn no_lockout_lets_ksmd_touch_pages_that_may_vanish() {
     let out = scenario::window_scan(Design::NoLockout);
-    assert!(out.reports.is_empty(), "{}", show(&out));
+    assert!(out.reports.is_empty(), "{}", out);
     assert_use_after_free_by_ksmd(&out);
 }
 
 #[test]
 fn unlocked_flag_does_not_wait_for_a_batch_in_progress() {
     let out = scenario::mid_batch(Design::UnlockedFlag);
-    assert!(out.reports.is_empty(), "{}", show(&out));
+    assert!(out.reports.is_empty(), "{}", out);
     assert_use_after_free_by_ksmd(&out);
 }
 
@@ -70,16 +60,16 @@ fn wait_under_mutex_hangs_and_lockdep_reports_a_circular_wait() {
             holding: Some("ksm_thread_mutex")
         }],
         "{}",
-        show(&out)
+        out
     );
     assert_eq!(out.hung_waits, 1);
-    assert!(!out.reports.is_empty(), "{}", show(&out));
+    assert!(!out.reports.is_empty(), "{}", out);
     assert!(
         out.reports
             .iter()
             .all(|r| r.kind() == ReportKind::CircularWait),
         "{}",
-        show(&out)
+        out
     );
     assert!(
         out.reports.iter().any(|r| {
@@ -90,16 +80,16 @@ fn wait_under_mutex_hangs_and_lockdep_reports_a_circular_wait() {
                 && classes == ["KSM_RUN_OFFLINE", "ksm_thread_mutex"]
         }),
         "{}",
-        show(&out)
+        out
     );
 }
 
 #[test]
 fn no_hotplug_mutex_lets_offlines_overlap_and_lockdep_reports_the_cycle() {
     let out = scenario::overlapping_offlines(Design::NoHotplugMutex);
-    assert_eq!(out.max_concurrent_offlines, 2, "{}", show(&out));
-    assert!(out.violations.is_empty(), "{}", show(&out));
-    assert_eq!(out.reports.len(), 1, "{}", show(&out));
+    assert_eq!(out.max_concurrent_offlines, 2, "{}", out);
+    assert!(out.violations.is_empty(), "{}", out);
+    assert_eq!(out.reports.len(), 1, "{}", out);
     let report = &out.reports[0];
     assert_eq!(report.kind(), ReportKind::CircularDependency);
     assert_eq!(report.acquiring().as_deref(), Some("(memory_chain).rwsem"));
@@ -118,7 +108,7 @@ fn no_hotplug_mutex_lets_offlines_overlap_and_lockdep_reports_the_cycle() {
 #[test]
 fn mem_hotplug_mutex_serialises_offlines() {
     let out = scenario::overlapping_offlines(Design::RunOffline);
-    assert_eq!(out.max_concurrent_offlines, 1, "{}", show(&out));
+    assert_eq!(out.max_concurrent_offlines, 1, "{}", out);
     assert_clean(&out);
 }
 
@@ -126,11 +116,7 @@ fn mem_hotplug_mutex_serialises_offlines() {
 fn run_offline_keeps_ksmd_out_of_the_window() {
     let out = scenario::window_scan(Design::RunOffline);
     assert_clean(&out);
-    assert!(
-        out.notes.iter().any(|n| n.contains("Scanned")),
-        "{}",
-        show(&out)
-    );
+    assert!(out.notes.iter().any(|n| n.contains("Scanned")), "{}", out);
 }
 
 #[test]
@@ -142,6 +128,6 @@ fn run_offline_waits_for_the_batch_in_progress() {
             .iter()
             .any(|n| n.contains("waited for ksmd's batch")),
         "{}",
-        show(&out)
+        out
     );
 }

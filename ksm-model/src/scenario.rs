@@ -43,6 +43,20 @@ pub struct Outcome {
     pub notes: Vec<String>,
 }
 
+/// Everything the run produced, for assertion messages: the reports verbatim, the
+/// violations and the notes.
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} under {:?}", self.scenario, self.design)?;
+        writeln!(f, "reports:")?;
+        for r in &self.reports {
+            writeln!(f, "{r}")?;
+        }
+        writeln!(f, "violations: {:#?}", self.violations)?;
+        write!(f, "notes: {:#?}", self.notes)
+    }
+}
+
 impl Outcome {
     fn new(design: Design, scenario: &'static str) -> Outcome {
         Outcome {
