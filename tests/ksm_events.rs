@@ -155,6 +155,7 @@ fn wait_under_mutex_is_a_circular_wait_through_the_event() {
         "{}",
         out
     );
+    assert_eq!(out.hung_waits, 1, "{}", out);
     assert!(
         out.reports
             .iter()

@@ -45,44 +45,9 @@ fn unlocked_flag_does_not_wait_for_a_batch_in_progress() {
     assert_use_after_free_by_ksmd(&out);
 }
 
-/// The real deadlock: ksmd sleeps on the bit holding the mutex the offliner needs. The
-/// watchdog ends it; lockdep's event tracking (the `KSM_RUN_OFFLINE` event) reports it as a
-/// circular wait from ksmd's side, `ksm_thread_mutex` -> event -> `ksm_thread_mutex` (and
-/// possibly once more from the offliner's side, through `(memory_chain).rwsem`: see
-/// tests/ksm_events.rs).
-#[test]
-fn wait_under_mutex_hangs_and_lockdep_reports_a_circular_wait() {
-    let out = scenario::window_scan(Design::WaitUnderMutex);
-    assert_eq!(
-        out.violations,
-        [Violation::HungTask {
-            actor: Actor::Ksmd,
-            holding: Some("ksm_thread_mutex")
-        }],
-        "{}",
-        out
-    );
-    assert_eq!(out.hung_waits, 1);
-    assert!(!out.reports.is_empty(), "{}", out);
-    assert!(
-        out.reports
-            .iter()
-            .all(|r| r.kind() == ReportKind::CircularWait),
-        "{}",
-        out
-    );
-    assert!(
-        out.reports.iter().any(|r| {
-            let mut classes = r.class_names();
-            classes.sort();
-            r.acquiring().as_deref() == Some("KSM_RUN_OFFLINE")
-                && r.holding().as_deref() == Some("ksm_thread_mutex")
-                && classes == ["KSM_RUN_OFFLINE", "ksm_thread_mutex"]
-        }),
-        "{}",
-        out
-    );
-}
+// WaitUnderMutex (the real deadlock: ksmd sleeps on the bit holding the mutex the offliner
+// needs; the watchdog ends it and lockdep's event tracking reports the circular wait) is
+// asserted in tests/ksm_events.rs, `wait_under_mutex_is_a_circular_wait_through_the_event`.
 
 #[test]
 fn no_hotplug_mutex_lets_offlines_overlap_and_lockdep_reports_the_cycle() {

@@ -162,6 +162,8 @@ mod enabled {
             self.record_on(read, subclass, trylock, nest, site)
         }
 
+        /// Kept apart from `record` although both are `#[inline]`: merged, the compiler lays
+        /// out `lock()` worse and `Mode::Off` costs 1.18x parking_lot instead of 1.07x.
         #[inline]
         fn record_on(
             &self,
