@@ -84,10 +84,12 @@ impl Stats {
     }
 }
 
-/// Current counters. Hits are counted per thread and added up on that thread's next miss.
+/// Current counters. Hits are counted per thread: the calling thread's are added up now,
+/// other threads' when they next miss.
 pub fn stats() -> Stats {
     #[cfg(feature = "enabled")]
     {
+        crate::validator::flush_hits();
         let (chains, cache_hits, cache_misses) = crate::chain_cache::stats();
         let edges = crate::dependency_graph::GRAPH.lock().size().1;
         Stats {

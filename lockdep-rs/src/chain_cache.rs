@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dashmap::DashMap;
 use once_cell::sync::Lazy;
 
+use crate::sync::internal::Section;
+
 /// Bumped by `reset()`: every thread's local set is stale once it changes.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -20,45 +22,70 @@ static GLOBAL: Lazy<DashMap<u64, Box<[u64]>>> = Lazy::new(DashMap::new);
 static HITS: AtomicU64 = AtomicU64::new(0);
 static MISSES: AtomicU64 = AtomicU64::new(0);
 
+/// Slots of the direct-mapped cache of recently hit chains (a power of two).
+const RECENT: usize = 32;
+
 /// One thread's validated chain keys.
 #[derive(Default)]
 pub(crate) struct LocalChains {
     keys: HashSet<u64, BuildKeyHasher>,
     /// Direct-mapped cache of recent hits in front of `keys` (cheaper than a hash probe).
-    recent: [u64; 32],
+    recent: [u64; RECENT],
     generation: u64,
-    /// Fast-path hits not yet added to the global statistics (flushed on a miss).
-    pending_hits: u64,
+    /// The thread's fast-path hits already added to the global statistics.
+    flushed_fast_hits: u64,
 }
 
 impl LocalChains {
-    /// True if this thread already knows `key` as validated (the fast path).
-    #[inline]
+    /// True if `key` is among the chains this thread hit recently (the fast path: one load of
+    /// the generation, one slot compared).
+    #[inline(always)]
+    pub(crate) fn recent_hit(&self, key: u64) -> bool {
+        GENERATION.load(Ordering::Relaxed) == self.generation
+            && self.recent[key as usize % RECENT] == key
+    }
+
+    /// True if this thread already knows `key` as validated; remembers it as recent.
     pub(crate) fn contains(&mut self, key: u64) -> bool {
         let generation = GENERATION.load(Ordering::Relaxed);
         if generation != self.generation {
             self.keys.clear();
-            self.recent = [0; 32];
+            self.recent = [0; RECENT];
             self.generation = generation;
             return false;
         }
-        let slot = key as usize & 31;
+        let slot = key as usize % RECENT;
         if self.recent[slot] == key {
-            self.pending_hits += 1;
             return true;
         }
         let hit = self.keys.contains(&key);
         if hit {
             self.recent[slot] = key;
-            self.pending_hits += 1;
         }
         hit
     }
 
+    /// Adds this thread's fast-path hits to the statistics; `total` is how many it has had
+    /// (the fast path counts nothing itself: the held-lock stack knows how many it pushed).
+    pub(crate) fn flush_hits(&mut self, total: u64) {
+        let new = total.wrapping_sub(self.flushed_fast_hits);
+        if new != 0 {
+            HITS.fetch_add(new, Ordering::Relaxed);
+            self.flushed_fast_hits = total;
+        }
+    }
+
+    /// Counts a slow-path acquisition whose chain this thread knew.
+    pub(crate) fn count_local_hit(&self) {
+        HITS.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Looks `chain` up in the global table; on a hit, remembers it locally.
     pub(crate) fn adopt_global(&mut self, key: u64, chain: &[u64]) -> bool {
-        HITS.fetch_add(std::mem::take(&mut self.pending_hits), Ordering::Relaxed);
-        let hit = GLOBAL.get(&key).is_some_and(|c| &c[..] == chain);
+        let hit = {
+            let _section = Section::enter();
+            GLOBAL.get(&key).is_some_and(|c| &c[..] == chain)
+        };
         if hit {
             HITS.fetch_add(1, Ordering::Relaxed);
             self.keys.insert(key);
@@ -70,6 +97,7 @@ impl LocalChains {
 
     /// Records a chain validated by this thread's slow path.
     pub(crate) fn insert_validated(&mut self, key: u64, chain: Vec<u64>) {
+        let _section = Section::enter();
         GLOBAL.insert(key, chain.into_boxed_slice());
         self.keys.insert(key);
     }
@@ -77,12 +105,15 @@ impl LocalChains {
 
 /// Forgets every validated chain, in every thread.
 pub(crate) fn clear() {
+    let _section = Section::enter();
     GLOBAL.clear();
     GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
-/// (validated chains, hits, misses) so far; hits of other threads are counted when they miss.
+/// (validated chains, hits, misses) so far; fast-path hits of other threads are counted when
+/// they next take the slow path.
 pub(crate) fn stats() -> (usize, u64, u64) {
+    let _section = Section::enter(); // the table's lazy initialisation allocates
     (
         GLOBAL.len(),
         HITS.load(Ordering::Relaxed),

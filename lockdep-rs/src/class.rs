@@ -62,6 +62,8 @@ pub(crate) use registry::*;
 mod registry {
     use super::*;
     use dashmap::DashMap;
+
+    use crate::sync::internal::Section;
     use once_cell::sync::Lazy;
     use std::panic::Location;
 
@@ -224,7 +226,8 @@ mod registry {
         subclass: u8,
         base: Option<&'static ClassInfo>,
     ) -> &'static ClassInfo {
-        // The entry API makes concurrent first registrations of one key yield one class.
+        let _section = Section::enter(); // the registry's lazy and shard locks
+                                         // The entry API makes concurrent first registrations of one key yield one class.
         *REGISTRY.by_key.entry(key.clone()).or_insert_with(|| {
             let mut by_id = REGISTRY.by_id.write();
             let info: &'static ClassInfo = Box::leak(Box::new(ClassInfo {
@@ -247,11 +250,13 @@ mod registry {
 
     /// The class with this id.
     pub(crate) fn class_by_id(id: u32) -> &'static ClassInfo {
+        let _section = Section::enter(); // the registry's lazy initialisation allocates
         REGISTRY.by_id.read()[id as usize]
     }
 
     /// Number of classes registered so far.
     pub(crate) fn class_count() -> usize {
+        let _section = Section::enter();
         REGISTRY.by_id.read().len()
     }
 
@@ -314,6 +319,7 @@ mod registry {
     fn loc_name(loc: &'static Location<'static>) -> &'static str {
         static NAMES: Lazy<DashMap<(&'static str, u32, u32), &'static str>> =
             Lazy::new(DashMap::new);
+        let _section = Section::enter();
         *NAMES
             .entry((loc.file(), loc.line(), loc.column()))
             .or_insert_with(|| Box::leak(format!("{}:{}", loc.file(), loc.line()).into_boxed_str()))

@@ -30,8 +30,8 @@ pub(crate) use enabled::*;
 
 #[cfg(feature = "enabled")]
 mod enabled {
+    use std::num::NonZeroU64;
     use std::panic::Location;
-
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use once_cell::race::OnceRef;
@@ -76,11 +76,17 @@ mod enabled {
         }
 
         /// The lock's instance identity.
+        #[inline]
         pub(crate) fn instance(&self) -> Instance {
             let id = self.id.load(Ordering::Relaxed);
             if id != 0 {
                 return id;
             }
+            self.assign_instance()
+        }
+
+        #[cold]
+        fn assign_instance(&self) -> Instance {
             let new = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
             match self
                 .id
@@ -162,8 +168,9 @@ mod enabled {
             self.record_on(read, subclass, trylock, nest, site)
         }
 
-        /// Kept apart from `record` although both are `#[inline]`: merged, the compiler lays
-        /// out `lock()` worse and `Mode::Off` costs 1.18x parking_lot instead of 1.07x.
+        /// Kept apart from `record`: merged, the compiler lays out `lock()` worse and
+        /// `Mode::Off` costs 1.18x parking_lot instead of 1.07x. A plain acquisition of a
+        /// resolved lock tries the fast path inline; everything else is one call away.
         #[inline]
         fn record_on(
             &self,
@@ -173,6 +180,33 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
+            if subclass == 0 && !trylock && nest.is_none() {
+                let id = self.id.load(Ordering::Relaxed);
+                if let (Some(class), true) = (self.class.get(), id != 0) {
+                    if let Some(serial) = validator::acquire_fast(class, id, read, site) {
+                        return Tracked::new(self, serial, read);
+                    }
+                }
+            }
+            self.record_slow(read, subclass, trylock, nest, site)
+        }
+
+        /// Everything but the fast path: resolving the class and instance, subclasses,
+        /// trylocks, nest locks, the chain caches and validation.
+        #[inline(never)]
+        fn record_slow(
+            &self,
+            read: Read,
+            subclass: u8,
+            trylock: bool,
+            nest: Option<&DepMap>,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_> {
+            if crate::sync::internal::inside() {
+                // Re-entered from inside lockdep (an allocator taking lockdep locks): stand
+                // aside, untracked, rather than resolve or validate on top of ourselves.
+                return Tracked(None);
+            }
             if subclass >= MAX_SUBCLASSES {
                 validator::invalid_subclass(self.name(), subclass, site);
                 return Tracked(None);
@@ -190,7 +224,10 @@ mod enabled {
                     site,
                 },
             );
-            Tracked(tracked.map(|serial| (self, serial, read)))
+            match tracked {
+                Some(serial) => Tracked::new(self, serial, read),
+                None => Tracked(None),
+            }
         }
 
         /// `force_unlock*`: releases this thread's record of the lock held in a mode matching
@@ -254,15 +291,28 @@ mod enabled {
     }
 
     /// What a guard keeps to report its release: the lock's handle if the acquisition was
-    /// tracked (it is not in `Off` mode).
-    pub(crate) struct Tracked<'a>(Option<(&'a DepMap, u64, Read)>);
+    /// tracked (it is not in `Off` mode), and the entry's serial and read mode packed in one
+    /// word (`serial << 2 | read`; serials start at 1, so the word is never 0).
+    pub(crate) struct Tracked<'a>(Option<(&'a DepMap, NonZeroU64)>);
 
     impl<'a> Tracked<'a> {
+        #[inline]
+        fn new(map: &'a DepMap, serial: u64, read: Read) -> Tracked<'a> {
+            let packed = NonZeroU64::new(serial << 2 | read as u64);
+            Tracked(packed.map(|p| (map, p)))
+        }
+
         /// Reports the release of the guarded lock.
         #[inline]
         pub(crate) fn release(&mut self) {
-            if let Some((map, serial, read)) = self.0.take() {
+            if let Some((map, packed)) = self.0.take() {
+                let serial = packed.get() >> 2;
                 if !validator::release_serial(serial) {
+                    let read = match packed.get() & 3 {
+                        0 => Read::Exclusive,
+                        1 => Read::Shared,
+                        _ => Read::Recursive,
+                    };
                     Self::release_slow(map, serial, read);
                 }
             }
@@ -289,7 +339,7 @@ mod enabled {
 
         /// The lock's handle, if tracked.
         pub(crate) fn map(&self) -> Option<&'a DepMap> {
-            self.0.map(|(map, _, _)| map)
+            self.0.map(|(map, _)| map)
         }
     }
 }

@@ -27,8 +27,8 @@ pub(crate) struct HeldLock {
     /// Acquisitions merged into this entry under a nest lock (kernel `references`).
     pub(crate) references: u32,
     pub(crate) site: &'static Location<'static>,
-    /// Chain key before this entry was pushed.
-    pub(crate) prev_key: u64,
+    /// The chain key of the stack up to and including this entry.
+    pub(crate) key: u64,
     /// Identifies this acquisition, so its guard releases exactly this entry.
     pub(crate) serial: u64,
 }
@@ -50,6 +50,7 @@ pub(crate) fn chain_id(class: &ClassInfo, read: Read, trylock: bool) -> u64 {
 pub(crate) const INITIAL_CHAIN_KEY: u64 = !0;
 
 /// Mixes one entry id into a chain key (a splitmix64 round).
+#[inline]
 pub(crate) fn mix_chain_key(key: u64, id: u64) -> u64 {
     let mut z = key.rotate_left(17) ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -60,30 +61,37 @@ pub(crate) fn mix_chain_key(key: u64, id: u64) -> u64 {
 /// The held-lock stack of one thread.
 pub(crate) struct HeldLocks {
     pub(crate) stack: Vec<HeldLock>,
-    pub(crate) key: u64,
     next_serial: u64,
+    /// Serials handed out by [`push`](Self::push) (everything but the fast path).
+    slow_serials: u64,
 }
 
 impl Default for HeldLocks {
     fn default() -> Self {
         HeldLocks {
             stack: Vec::new(),
-            key: INITIAL_CHAIN_KEY,
             next_serial: 1,
+            slow_serials: 0,
         }
     }
 }
 
 impl HeldLocks {
+    /// The chain key of the whole stack (kept in the top entry, so a pop restores it).
+    #[inline]
+    pub(crate) fn key(&self) -> u64 {
+        self.stack.last().map_or(INITIAL_CHAIN_KEY, |h| h.key)
+    }
+
     /// Pushes `entry`; a fresh acquisition (serial 0) gets a new serial. Returns the serial.
     pub(crate) fn push(&mut self, mut entry: HeldLock) -> u64 {
         if entry.serial == 0 {
             entry.serial = self.next_serial;
             self.next_serial += 1;
+            self.slow_serials += 1;
         }
         let serial = entry.serial;
-        entry.prev_key = self.key;
-        self.key = mix_chain_key(self.key, entry.chain_id());
+        entry.key = self.key_with(&entry);
         self.stack.push(entry);
         serial
     }
@@ -94,15 +102,19 @@ impl HeldLocks {
         entry.serial = self.next_serial;
         self.next_serial += 1;
         let serial = entry.serial;
-        entry.prev_key = self.key;
-        self.key = key;
+        entry.key = key;
         self.stack.push(entry);
         serial
     }
 
+    /// How many acquisitions the fast path has pushed on this thread (its chain-cache hits).
+    pub(crate) fn fast_pushes(&self) -> u64 {
+        self.next_serial - 1 - self.slow_serials
+    }
+
     /// Chain key the stack would have with `entry` pushed.
     pub(crate) fn key_with(&self, entry: &HeldLock) -> u64 {
-        mix_chain_key(self.key, entry.chain_id())
+        mix_chain_key(self.key(), entry.chain_id())
     }
 
     /// The chain ids of the stack plus `entry`, bottom to top.
@@ -128,8 +140,7 @@ impl HeldLocks {
     /// Removes entry `idx` and returns the entries that were above it (to be re-acquired).
     pub(crate) fn remove(&mut self, idx: usize) -> Vec<HeldLock> {
         let above = self.stack.split_off(idx + 1);
-        let removed = self.stack.pop().expect("index in range");
-        self.key = removed.prev_key;
+        self.stack.pop();
         above
     }
 

@@ -31,11 +31,11 @@ pub(crate) use std::thread_local;
 #[cfg(all(feature = "enabled", loom))]
 pub(crate) use loom::thread_local;
 
-/// The validator's own synchronisation: leaves, never tracked, never held across user code.
+/// The validator's own synchronisation: leaves, never tracked, never held across user code,
+/// and marked, so lockdep re-entered from inside it (a user allocator taking lockdep locks)
+/// stands aside instead of deadlocking on itself.
 #[cfg(feature = "enabled")]
-pub(crate) mod internal {
-    pub(crate) use parking_lot::{Mutex, RwLock};
-}
+pub(crate) mod internal;
 
 /// Is the current thread unwinding? Under loom every modelled thread runs on one OS thread,
 /// and std's answer would leak from a thread that is unwinding into the one loom switched to

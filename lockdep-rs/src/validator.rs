@@ -8,7 +8,7 @@
 //! lock, each after a strong-cycle search. Problems become reports delivered *after* every
 //! internal borrow and lock is released, so hooks and printing never run inside the validator.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::Location;
 
 use crate::chain_cache::LocalChains;
@@ -53,8 +53,19 @@ thread_local! {
     static STATE: RefCell<ThreadState> = RefCell::new(ThreadState::default());
 }
 
+#[cfg(not(loom))]
+std::thread_local! {
+    /// The address of this thread's `STATE` from its first slow-path use until it starts being
+    /// destroyed (null otherwise): the fast paths' way in, one `%fs`-relative load with no
+    /// lazy-initialisation check and no call, so the fast path needs no saved registers.
+    static FAST: Cell<*const RefCell<ThreadState>> = const { Cell::new(std::ptr::null()) };
+}
+
 impl Drop for ThreadState {
     fn drop(&mut self) {
+        // From here on the fast paths must not find this state (it is being destroyed).
+        #[cfg(not(loom))]
+        FAST.with(|f| f.set(std::ptr::null()));
         if !self.held.is_empty() && crate::mode::mode() != crate::mode::Mode::Off {
             let (report, key) = build::held_at_exit(&self.held);
             if sink::deliver(report.clone(), key) == Delivery::MustPanic {
@@ -65,58 +76,100 @@ impl Drop for ThreadState {
     }
 }
 
-/// Runs `f` on this thread's state; `None` if it is gone (thread exiting) or busy.
+/// Runs `f` on this thread's state; `None` if it is gone (thread exiting) or busy, or if
+/// this thread is inside the validator's own synchronisation (re-entered by an allocator that
+/// takes lockdep locks): such acquisitions and releases are left untracked.
 fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    if crate::sync::internal::inside() {
+        return None;
+    }
     STATE
-        .try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
+        .try_with(|s| {
+            #[cfg(not(loom))]
+            FAST.with(|f| f.set(s));
+            s.try_borrow_mut().ok().map(|mut s| f(&mut s))
+        })
         .ok()
         .flatten()
 }
 
-/// Validates and records an acquisition of `instance` (class `class`). Returns the serial of
-/// the recorded entry if the lock is tracked (its release must then be reported back). May
-/// panic (Panic mode, or a certain self-deadlock) *before* the caller blocks on the real lock.
-#[inline]
-pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
-    // The fast path: a plain acquisition whose chain this thread validated before. Touches
-    // only this thread's state: one key mix, one cache probe, one push.
-    if req.nest.is_none() && !req.trylock && req.renest.is_none() && req.reserial == 0 {
-        let fast = STATE.try_with(|s| {
-            let Ok(mut s) = s.try_borrow_mut() else {
-                return None;
-            };
-            let s = &mut *s;
-            let id = crate::held_locks::chain_id(class, req.read, false);
-            let key = crate::held_locks::mix_chain_key(s.held.key, id);
-            if !s.chains.contains(key) {
-                return None;
-            }
-            Some(s.held.push_keyed(
-                HeldLock {
-                    class,
-                    instance,
-                    read: req.read,
-                    trylock: false,
-                    nest: None,
-                    references: 0,
-                    site: req.site,
-                    prev_key: 0,
-                    serial: 0,
-                },
-                key,
-            ))
-        });
-        if let Ok(Some(serial)) = fast {
-            return Some(serial);
-        }
-    }
-    acquire_slow(class, instance, req)
+/// This thread's state for the fast paths, if the slow path has set it up and it is alive.
+#[inline(always)]
+fn fast_state() -> Option<*const RefCell<ThreadState>> {
+    #[cfg(not(loom))]
+    return Some(FAST.with(Cell::get)).filter(|p| !p.is_null());
+    // Loom's thread-locals are boxed per modelled thread: the address stays valid while the
+    // thread runs, which covers the one call it is used for.
+    #[cfg(loom)]
+    STATE.try_with(|s| s as *const _).ok()
 }
 
-/// Everything but a local chain-cache hit: nest locks, trylocks, the global chain table, and
-/// the slow path.
+/// Runs `f` on this thread's state without marking it borrowed: the fast paths' access.
+/// `None` if the state is not set up, gone, or borrowed (the slow path is running below us,
+/// e.g. a user allocator took a lock while the slow path allocated).
+///
+/// `f` must not allocate, free, print, or call anything else that could re-enter lockdep on
+/// this thread: nothing marks the state busy while it runs.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn with_state_unguarded<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    let state = fast_state()?;
+    // The pointer is this thread's live `STATE`: `FAST` is set from a live reference and
+    // cleared as the destructor starts. `try_borrow_unguarded` succeeding means no `RefMut` is
+    // live (the state is only ever borrowed mutably), so no other reference to it exists on
+    // this thread, and it is thread-local, so none exists on another.
+    // SAFETY: as above; and `f` re-enters nothing (its contract), so no other reference is
+    // created while `f`'s lives.
+    unsafe {
+        (*state).try_borrow_unguarded().ok()?;
+        Some(f(&mut *(*state).as_ptr()))
+    }
+}
+
+/// The fast path: records a plain acquisition (no nest lock, subclass resolved, not a
+/// trylock) whose chain this thread validated recently, and returns its serial; `None` sends
+/// the caller to [`acquire`]. Touches only this thread's state: one key mix, one probe of the
+/// recent-chain slots, one push; it calls nothing, so it inlines into every `lock()`.
+#[inline(always)]
+pub(crate) fn acquire_fast(
+    class: &'static ClassInfo,
+    instance: Instance,
+    read: Read,
+    site: &'static Location<'static>,
+) -> Option<u64> {
+    with_state_unguarded(|s| {
+        if s.held.stack.len() == s.held.stack.capacity() {
+            return None; // the push would allocate
+        }
+        let id = crate::held_locks::chain_id(class, read, false);
+        let key = crate::held_locks::mix_chain_key(s.held.key(), id);
+        if !s.chains.recent_hit(key) {
+            return None;
+        }
+        Some(s.held.push_keyed(
+            HeldLock {
+                class,
+                instance,
+                read,
+                trylock: false,
+                nest: None,
+                references: 0,
+                site,
+                key: 0,
+                serial: 0,
+            },
+            key,
+        ))
+    })
+    .flatten()
+}
+
+/// Validates and records an acquisition of `instance` (class `class`): the local and global
+/// chain caches, nest locks, trylocks, and the slow path. Returns the serial of the recorded
+/// entry if the lock is tracked (its release must then be reported back). May panic (Panic
+/// mode, or a certain self-deadlock) *before* the caller blocks on the real lock.
 #[inline(never)]
-fn acquire_slow(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
+pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
     let outcome = with_state(|s| s.acquire(class, instance, &req, true))?;
     act(outcome, true)
 }
@@ -162,7 +215,7 @@ impl ThreadState {
                 .or(req.renest),
             references: 0,
             site: req.site,
-            prev_key: 0,
+            key: 0,
             serial: req.reserial,
         };
         let mut report = None;
@@ -208,8 +261,10 @@ impl ThreadState {
                 certain_deadlock: false,
             };
         }
+        self.chains.flush_hits(self.held.fast_pushes());
         let key = self.held.key_with(&entry);
         if report.is_none() && self.chains.contains(key) {
+            self.chains.count_local_hit();
             let serial = self.held.push(entry);
             return Outcome {
                 tracked: Some(serial),
@@ -500,30 +555,31 @@ pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Locati
 
 /// Forgets this thread's held locks (used by `reset()` on the calling thread).
 pub(crate) fn forget_held() {
-    with_state(|s| s.held = HeldLocks::default());
+    // Serials keep counting: a guard that outlives the reset must not match a new entry.
+    with_state(|s| s.held.stack.clear());
+}
+
+/// Adds this thread's fast-path hits to the statistics now.
+pub(crate) fn flush_hits() {
+    with_state(|s| s.chains.flush_hits(s.held.fast_pushes()));
 }
 
 /// A guard's release, fast path: pops its entry when it is on top (no re-acquisition, no
 /// merged references). Returns false when the general release must run.
 #[inline]
 pub(crate) fn release_serial(serial: u64) -> bool {
-    STATE
-        .try_with(|s| {
-            let Ok(mut s) = s.try_borrow_mut() else {
-                return false;
-            };
-            let held = &mut s.held;
-            match held.stack.last() {
+    with_state_unguarded(|s| {
+        let held = &mut s.held;
+        match held.stack.last() {
                 Some(top)
                     // Serials are unique per thread: the top entry is this guard's.
                     if top.serial == serial && top.references == 0 =>
                 {
-                    held.key = top.prev_key;
                     held.stack.pop();
                     true
                 }
                 _ => false,
             }
-        })
-        .unwrap_or(false)
+    })
+    .unwrap_or(false)
 }

@@ -248,6 +248,38 @@ fn graph_and_report_pictures() {
     );
 }
 
+/// The chain cache's counters: a new pair is two misses (A alone, then A -> B); each warm
+/// repetition is two hits, counted on the fast path and visible to this thread's `stats()`
+/// at once. (Other tests of this binary may run meanwhile, so only lower bounds hold.)
+#[test]
+fn stats_count_fast_path_hits_and_slow_path_misses() {
+    let (a, b) = (
+        Mutex::with_class(class("StatsA"), ()),
+        Mutex::with_class(class("StatsB"), ()),
+    );
+    let before = lockdep::stats();
+    {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    let first = lockdep::stats();
+    assert!(
+        first.cache_misses >= before.cache_misses + 2,
+        "{before:?} -> {first:?}"
+    );
+    assert!(first.chains >= before.chains + 2, "{before:?} -> {first:?}");
+    for _ in 0..1_000 {
+        let _a = a.lock();
+        let _b = b.lock();
+    }
+    let warm = lockdep::stats();
+    assert!(
+        warm.cache_hits >= first.cache_hits + 2_000,
+        "{first:?} -> {warm:?}"
+    );
+    assert!(warm.hit_rate() > 0.0 && warm.hit_rate() <= 1.0, "{warm:?}");
+}
+
 #[test]
 fn registered_instances_of_one_class_are_not_a_gate() {
     let _s = serial();

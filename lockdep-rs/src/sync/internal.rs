@@ -1,0 +1,90 @@
+//! The validator's own locks, and the mark that says a thread is inside them.
+//!
+//! Lockdep allocates while it holds its own locks (classes, edges, chains, reports), and the
+//! global allocator is user code: it may itself take lockdep locks. Such an acquisition
+//! re-enters lockdep on a thread that already holds one of its locks (parking_lot's locks are
+//! not re-entrant) or is initialising one of its lazies. So every internal lock's guard, and
+//! every [`Section`] around the other internal structures (the dashmaps, lazy
+//! initialisation), marks the thread; the validator's slow paths check [`inside`] first and
+//! leave such an acquisition untracked. (The fast path takes no internal lock and needs no
+//! check.)
+
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
+
+std::thread_local! {
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// True while this thread is inside the validator's own synchronisation.
+pub(crate) fn inside() -> bool {
+    DEPTH.try_with(|d| d.get() > 0).unwrap_or(false)
+}
+
+/// Marks this thread as inside the validator's own synchronisation until dropped.
+pub(crate) struct Section(());
+
+impl Section {
+    pub(crate) fn enter() -> Section {
+        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
+        Section(())
+    }
+}
+
+impl Drop for Section {
+    fn drop(&mut self) {
+        let _ = DEPTH.try_with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// A guard of an internal lock: the real guard (dropped first), then the section mark.
+pub(crate) struct Guard<G> {
+    inner: G,
+    _section: Section,
+}
+
+/// Enters a section, then takes the lock with `lock`.
+fn guarded<G>(lock: impl FnOnce() -> G) -> Guard<G> {
+    let section = Section::enter();
+    Guard {
+        inner: lock(),
+        _section: section,
+    }
+}
+
+impl<G: Deref> Deref for Guard<G> {
+    type Target = G::Target;
+    fn deref(&self) -> &G::Target {
+        &self.inner
+    }
+}
+
+impl<G: DerefMut> DerefMut for Guard<G> {
+    fn deref_mut(&mut self) -> &mut G::Target {
+        &mut self.inner
+    }
+}
+
+/// An internal mutex (parking_lot's; never tracked).
+#[derive(Default)]
+pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+impl<T> Mutex<T> {
+    pub(crate) fn lock(&self) -> Guard<parking_lot::MutexGuard<'_, T>> {
+        guarded(|| self.0.lock())
+    }
+}
+
+/// An internal reader-writer lock (parking_lot's; never tracked).
+#[derive(Default)]
+pub(crate) struct RwLock<T>(parking_lot::RwLock<T>);
+
+impl<T> RwLock<T> {
+    pub(crate) fn read(&self) -> Guard<parking_lot::RwLockReadGuard<'_, T>> {
+        guarded(|| self.0.read())
+    }
+
+    pub(crate) fn write(&self) -> Guard<parking_lot::RwLockWriteGuard<'_, T>> {
+        guarded(|| self.0.write())
+    }
+}
