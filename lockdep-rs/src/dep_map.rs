@@ -302,10 +302,19 @@ mod enabled {
             Tracked(packed.map(|p| (map, p)))
         }
 
-        /// Reports the release of the guarded lock.
+        /// Reports the release of the guarded lock; the token is cleared, so a second call
+        /// (a guard dropped after a condvar wait panicked) does nothing.
         #[inline]
         pub(crate) fn release(&mut self) {
-            if let Some((map, packed)) = self.0.take() {
+            self.release_on_drop();
+            self.0 = None;
+        }
+
+        /// Reports the release of the guarded lock from the guard's `Drop`: nothing reads the
+        /// token afterwards, so it is left as it is (one store less on the hot path).
+        #[inline]
+        pub(crate) fn release_on_drop(&self) {
+            if let Some((map, packed)) = self.0 {
                 let serial = packed.get() >> 2;
                 if !validator::release_serial(serial) {
                     let read = match packed.get() & 3 {
@@ -406,6 +415,8 @@ mod disabled {
     impl<'a> Tracked<'a> {
         #[inline(always)]
         pub(crate) fn release(&mut self) {}
+        #[inline(always)]
+        pub(crate) fn release_on_drop(&self) {}
         #[inline(always)]
         pub(crate) fn reacquire(_: &'a DepMap, _: &'static Location<'static>) -> Tracked<'a> {
             Tracked(std::marker::PhantomData)

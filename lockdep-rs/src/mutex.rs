@@ -196,7 +196,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
         // Record the release first; the real unlock follows when `inner` drops.
-        self.tracked.release();
+        self.tracked.release_on_drop();
     }
 }
 

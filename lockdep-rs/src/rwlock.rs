@@ -250,7 +250,7 @@ macro_rules! guard_impls {
         }
         impl<T: ?Sized> Drop for $guard<'_, T> {
             fn drop(&mut self) {
-                self.tracked.release();
+                self.tracked.release_on_drop();
             }
         }
         impl<T: ?Sized + fmt::Debug> fmt::Debug for $guard<'_, T> {

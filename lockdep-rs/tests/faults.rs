@@ -552,3 +552,55 @@ fn unsafe_code_is_confined_and_justified() {
     }
     assert!(blocks >= 3, "found {blocks} unsafe blocks");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Thread exit: user thread-local destructors that take lockdep locks.
+
+/// Takes its lock when dropped (a user thread-local's destructor).
+struct TakesLockOnDrop(&'static Mutex<u32>);
+
+impl Drop for TakesLockOnDrop {
+    fn drop(&mut self) {
+        *self.0.lock() += 1;
+    }
+}
+
+thread_local! {
+    static LATE: std::cell::RefCell<Option<TakesLockOnDrop>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A thread-local destructor takes a lockdep lock while the thread exits, once before and
+/// once after lockdep's own thread state is destroyed (thread-local destructors run in reverse
+/// order of first use). Either way the lock works, nothing is reported, and nothing touches
+/// the destroyed state (the fast path finds it gone and the slow path leaves the acquisition
+/// untracked).
+#[test]
+fn locks_taken_by_thread_local_destructors_at_exit() {
+    setup();
+    let m: &'static Mutex<u32> = Box::leak(Box::new(Mutex::with_class(class("late"), 0)));
+    // The user's thread-local first: its destructor runs after lockdep's state is gone.
+    std::thread::spawn(move || {
+        LATE.with(|l| *l.borrow_mut() = Some(TakesLockOnDrop(m)));
+        for _ in 0..3 {
+            drop(m.lock()); // lockdep's state is set up (and the chain cached) after it
+        }
+    })
+    .join()
+    .unwrap();
+    // Lockdep's state first: the destructor runs while it is alive (validated as usual).
+    std::thread::spawn(move || {
+        for _ in 0..3 {
+            drop(m.lock());
+        }
+        LATE.with(|l| *l.borrow_mut() = Some(TakesLockOnDrop(m)));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(*m.lock(), 2, "both destructors took the lock");
+    let about_late: Vec<_> = lockdep::take_reports()
+        .into_iter()
+        .filter(|r| r.class_names().iter().any(|n| n == "faults.late"))
+        .collect();
+    assert!(about_late.is_empty(), "{about_late:?}");
+    assert!(!lockdep::is_held(m));
+}
