@@ -331,6 +331,9 @@ mod enabled {
         /// be held, e.g. two read guards; a merged nest-lock entry is found by class).
         #[inline(never)]
         fn release_slow(map: &DepMap, serial: u64, read: Read) {
+            if validator::forgotten(serial) {
+                return; // `reset()` already forgot this acquisition
+            }
             validator::release(
                 map.instance(),
                 map.class.get(),

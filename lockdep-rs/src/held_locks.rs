@@ -64,6 +64,9 @@ pub(crate) struct HeldLocks {
     next_serial: u64,
     /// Serials handed out by [`push`](Self::push) (everything but the fast path).
     slow_serials: u64,
+    /// Serials up to this one were handed out before the stack was last forgotten (`reset()`):
+    /// their entries are gone, and their guards' releases must be ignored.
+    pub(crate) forgotten_up_to: u64,
 }
 
 impl Default for HeldLocks {
@@ -72,6 +75,7 @@ impl Default for HeldLocks {
             stack: Vec::new(),
             next_serial: 1,
             slow_serials: 0,
+            forgotten_up_to: 0,
         }
     }
 }
@@ -105,6 +109,13 @@ impl HeldLocks {
         entry.key = key;
         self.stack.push(entry);
         serial
+    }
+
+    /// Forgets every entry (`reset()`); serials keep counting, so a guard that outlives this
+    /// can be told apart from the entries pushed after it.
+    pub(crate) fn forget(&mut self) {
+        self.stack.clear();
+        self.forgotten_up_to = self.next_serial - 1;
     }
 
     /// How many acquisitions the fast path has pushed on this thread (its chain-cache hits).

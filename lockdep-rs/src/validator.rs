@@ -8,7 +8,7 @@
 //! lock, each after a strong-cycle search. Problems become reports delivered *after* every
 //! internal borrow and lock is released, so hooks and printing never run inside the validator.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::Location;
 
 use crate::chain_cache::LocalChains;
@@ -53,19 +53,17 @@ thread_local! {
     static STATE: RefCell<ThreadState> = RefCell::new(ThreadState::default());
 }
 
-#[cfg(not(loom))]
-std::thread_local! {
-    /// The address of this thread's `STATE` from its first slow-path use until it starts being
-    /// destroyed (null otherwise): the fast paths' way in, one `%fs`-relative load with no
-    /// lazy-initialisation check and no call, so the fast path needs no saved registers.
-    static FAST: Cell<*const RefCell<ThreadState>> = const { Cell::new(std::ptr::null()) };
-}
+// The fast paths' way in (`internal::fast()`): the address of this thread's `STATE` from its
+// first slow-path use until it starts being destroyed, and not while the thread is inside
+// lockdep's own synchronisation (null otherwise). One `%fs`-relative load with no
+// lazy-initialisation check and no call, so the fast path needs no saved registers.
 
 impl Drop for ThreadState {
     fn drop(&mut self) {
         // From here on the fast paths must not find this state (it is being destroyed).
         #[cfg(not(loom))]
-        FAST.with(|f| f.set(std::ptr::null()));
+        crate::sync::internal::set_fast(std::ptr::null());
+        self.chains.flush_hits(self.held.fast_pushes());
         if !self.held.is_empty() && crate::mode::mode() != crate::mode::Mode::Off {
             let (report, key) = build::held_at_exit(&self.held);
             if sink::deliver(report.clone(), key) == Delivery::MustPanic {
@@ -86,34 +84,48 @@ fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
     STATE
         .try_with(|s| {
             #[cfg(not(loom))]
-            FAST.with(|f| f.set(s));
+            crate::sync::internal::set_fast(s as *const RefCell<ThreadState> as *const ());
             s.try_borrow_mut().ok().map(|mut s| f(&mut s))
         })
         .ok()
         .flatten()
 }
 
-/// This thread's state for the fast paths, if the slow path has set it up and it is alive.
+/// This thread's state for the fast paths, if the slow path has set it up, it is alive and
+/// (`anywhere` false) the thread is not inside lockdep's own synchronisation.
 #[inline(always)]
-fn fast_state() -> Option<*const RefCell<ThreadState>> {
+fn fast_state(anywhere: bool) -> Option<*const RefCell<ThreadState>> {
     #[cfg(not(loom))]
-    return Some(FAST.with(Cell::get)).filter(|p| !p.is_null());
+    {
+        let p = if anywhere {
+            crate::sync::internal::fast_or_parked()
+        } else {
+            crate::sync::internal::fast()
+        };
+        (!p.is_null()).then_some(p as *const RefCell<ThreadState>)
+    }
     // Loom's thread-locals are boxed per modelled thread: the address stays valid while the
     // thread runs, which covers the one call it is used for.
     #[cfg(loom)]
-    STATE.try_with(|s| s as *const _).ok()
+    {
+        if !anywhere && crate::sync::internal::inside() {
+            return None;
+        }
+        STATE.try_with(|s| s as *const _).ok()
+    }
 }
 
 /// Runs `f` on this thread's state without marking it borrowed: the fast paths' access.
 /// `None` if the state is not set up, gone, or borrowed (the slow path is running below us,
-/// e.g. a user allocator took a lock while the slow path allocated).
+/// e.g. a user allocator took a lock while the slow path allocated), or if the thread is
+/// inside lockdep's own synchronisation, unless `anywhere`.
 ///
 /// `f` must not allocate, free, print, or call anything else that could re-enter lockdep on
 /// this thread: nothing marks the state busy while it runs.
 #[inline(always)]
 #[allow(unsafe_code)]
-fn with_state_unguarded<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
-    let state = fast_state()?;
+fn with_state_unguarded<R>(anywhere: bool, f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    let state = fast_state(anywhere)?;
     // The pointer is this thread's live `STATE`: `FAST` is set from a live reference and
     // cleared as the destructor starts. `try_borrow_unguarded` succeeding means no `RefMut` is
     // live (the state is only ever borrowed mutably), so no other reference to it exists on
@@ -137,7 +149,9 @@ pub(crate) fn acquire_fast(
     read: Read,
     site: &'static Location<'static>,
 ) -> Option<u64> {
-    with_state_unguarded(|s| {
+    // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
+    // locks): the slow path leaves such an acquisition untracked.
+    with_state_unguarded(false, |s| {
         if s.held.stack.len() == s.held.stack.capacity() {
             return None; // the push would allocate
         }
@@ -555,8 +569,12 @@ pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Locati
 
 /// Forgets this thread's held locks (used by `reset()` on the calling thread).
 pub(crate) fn forget_held() {
-    // Serials keep counting: a guard that outlives the reset must not match a new entry.
-    with_state(|s| s.held.stack.clear());
+    with_state(|s| s.held.forget());
+}
+
+/// Was the entry with this serial forgotten by `reset()` (its guard outlived it)?
+pub(crate) fn forgotten(serial: u64) -> bool {
+    with_state(|s| serial <= s.held.forgotten_up_to).unwrap_or(false)
 }
 
 /// Adds this thread's fast-path hits to the statistics now.
@@ -568,7 +586,8 @@ pub(crate) fn flush_hits() {
 /// merged references). Returns false when the general release must run.
 #[inline]
 pub(crate) fn release_serial(serial: u64) -> bool {
-    with_state_unguarded(|s| {
+    // Also inside lockdep's own synchronisation: popping takes no internal lock.
+    with_state_unguarded(true, |s| {
         let held = &mut s.held;
         match held.stack.last() {
                 Some(top)

@@ -278,6 +278,25 @@ fn stats_count_fast_path_hits_and_slow_path_misses() {
         "{first:?} -> {warm:?}"
     );
     assert!(warm.hit_rate() > 0.0 && warm.hit_rate() <= 1.0, "{warm:?}");
+    // Another thread's hits are added up when it exits, without any miss of its own.
+    let (a, b) = (&a, &b);
+    std::thread::scope(|t| {
+        // An explicit join waits for the thread's thread-local destructors (the scope's own
+        // implicit wait does not).
+        t.spawn(|| {
+            for _ in 0..1_000 {
+                let _a = a.lock();
+                let _b = b.lock();
+            }
+        })
+        .join()
+        .unwrap();
+    });
+    let joined = lockdep::stats();
+    assert!(
+        joined.cache_hits >= warm.cache_hits + 1_990,
+        "{warm:?} -> {joined:?}"
+    );
 }
 
 #[test]

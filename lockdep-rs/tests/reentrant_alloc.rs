@@ -3,7 +3,8 @@
 //! acquisition re-enters lockdep on the same thread while its thread state is in use: that
 //! acquisition must be left untracked, silently, without corrupting anything, and the fast
 //! path (which reads the thread state without marking it borrowed) must never run inside it.
-//! Everywhere else the allocator's lock is validated like any other. Allocations during
+//! Everywhere else the allocator's locks are validated like any other (it takes two and
+//! releases them out of order, so even its releases need the slow path). Allocations during
 //! thread exit, after lockdep's thread state is destroyed, must not be tracked either.
 //!
 //! This binary holds a single test: the global allocator and the global mode are shared.
@@ -19,6 +20,8 @@ use lockdep::{Mode, Mutex, ReportKind};
 
 /// Taken by every allocation while `ENABLED` is set; counts them.
 static ALLOC_LOCK: Mutex<u64> = Mutex::named("allocator lock", 0);
+/// Taken under `ALLOC_LOCK` and released after it (out of order), by every allocation.
+static ALLOC_AUX: Mutex<()> = Mutex::named("allocator aux lock", ());
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
@@ -38,9 +41,11 @@ unsafe impl GlobalAlloc for LockingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if ENABLED.load(Ordering::Relaxed) && !INSIDE.with(|i| i.replace(true)) {
             let mut count = ALLOC_LOCK.lock();
+            let aux = ALLOC_AUX.lock();
             *count += 1;
+            drop(count); // out of order: `aux` stays held
             let p = unsafe { System.alloc(layout) };
-            drop(count);
+            drop(aux);
             INSIDE.with(|i| i.set(false));
             p
         } else {
@@ -114,7 +119,7 @@ fn allocator_taking_lockdep_locks() {
         !lockdep::is_held(&a) && !lockdep::is_held(&b),
         "a stale held entry"
     );
-    assert!(!lockdep::is_held(&ALLOC_LOCK));
+    assert!(!lockdep::is_held(&ALLOC_LOCK) && !lockdep::is_held(&ALLOC_AUX));
 
     // The allocator's lock was validated where it did not re-enter: `A -> B -> allocator lock`
     // is known, so taking A under it closes a cycle through all three.

@@ -6,14 +6,46 @@
 //! not re-entrant) or is initialising one of its lazies. So every internal lock's guard, and
 //! every [`Section`] around the other internal structures (the dashmaps, lazy
 //! initialisation), marks the thread; the validator's slow paths check [`inside`] first and
-//! leave such an acquisition untracked. (The fast path takes no internal lock and needs no
-//! check.)
+//! leave such an acquisition untracked. The fast path checks nothing: its way in, the
+//! validator's [`fast`] pointer, is parked (null) while the thread is inside a section.
 
 use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
+use std::ptr::null;
 
 std::thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The validator's fast-path pointer to this thread's state (opaque here), null while the
+    /// thread is inside a section; `PARKED` keeps it meanwhile.
+    static FAST: Cell<*const ()> = const { Cell::new(null()) };
+    static PARKED: Cell<*const ()> = const { Cell::new(null()) };
+}
+
+/// The validator's fast-path pointer: null unless set and outside every section.
+#[inline(always)]
+pub(crate) fn fast() -> *const () {
+    FAST.with(Cell::get)
+}
+
+/// The validator's pointer even inside a section (for releases: popping this thread's own
+/// entry takes no internal lock, and an entry pushed outside must still come off).
+#[inline]
+pub(crate) fn fast_or_parked() -> *const () {
+    let p = fast();
+    if p.is_null() {
+        PARKED.with(Cell::get)
+    } else {
+        p
+    }
+}
+
+/// Sets the validator's fast-path pointer (parked if the thread is inside a section).
+pub(crate) fn set_fast(p: *const ()) {
+    if inside() {
+        let _ = PARKED.try_with(|c| c.set(p));
+    } else {
+        let _ = FAST.try_with(|c| c.set(p));
+    }
 }
 
 /// True while this thread is inside the validator's own synchronisation.
@@ -26,14 +58,23 @@ pub(crate) struct Section(());
 
 impl Section {
     pub(crate) fn enter() -> Section {
-        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
+        let _ = DEPTH.try_with(|d| {
+            if d.replace(d.get() + 1) == 0 {
+                PARKED.with(|p| p.set(FAST.with(|f| f.replace(null()))));
+            }
+        });
         Section(())
     }
 }
 
 impl Drop for Section {
     fn drop(&mut self) {
-        let _ = DEPTH.try_with(|d| d.set(d.get() - 1));
+        let _ = DEPTH.try_with(|d| {
+            d.set(d.get() - 1);
+            if d.get() == 0 {
+                FAST.with(|f| f.set(PARKED.with(|p| p.replace(null()))));
+            }
+        });
     }
 }
 
