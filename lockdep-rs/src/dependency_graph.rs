@@ -12,8 +12,6 @@ use std::collections::HashMap;
 use std::panic::Location;
 use std::sync::Arc;
 
-use once_cell::sync::Lazy;
-
 use crate::held_locks::Read;
 use crate::report::trace::Trace;
 use crate::sync::internal::Mutex;
@@ -106,7 +104,7 @@ pub(crate) struct Graph {
 }
 
 /// The graph, behind the validator's one slow-path lock.
-pub(crate) static GRAPH: Lazy<Mutex<Graph>> = Lazy::new(Default::default);
+pub(crate) static GRAPH: Mutex<Graph> = Mutex::new();
 
 impl Graph {
     fn grow(&mut self, class: u32) {

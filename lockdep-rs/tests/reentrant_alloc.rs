@@ -20,7 +20,11 @@ use lockdep::{Mode, Mutex, ReportKind};
 
 /// Taken by every allocation while `ENABLED` is set; counts them.
 static ALLOC_LOCK: Mutex<u64> = Mutex::named("allocator lock", 0);
-/// Taken under `ALLOC_LOCK` and released after it (out of order), by every allocation.
+/// Try-locked under `ALLOC_LOCK` and released after it (out of order), by every allocation.
+/// A try-lock: lockdep allocates while it holds its own locks, so an allocator that held a
+/// lock while *blocking* on another lockdep lock (whose first validation needs lockdep's graph
+/// lock) could deadlock against a thread that holds the graph lock and is allocating, as
+/// with any lock taken inside an allocator. A trylock needs no validation.
 static ALLOC_AUX: Mutex<()> = Mutex::named("allocator aux lock", ());
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -41,7 +45,7 @@ unsafe impl GlobalAlloc for LockingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if ENABLED.load(Ordering::Relaxed) && !INSIDE.with(|i| i.replace(true)) {
             let mut count = ALLOC_LOCK.lock();
-            let aux = ALLOC_AUX.lock();
+            let aux = ALLOC_AUX.try_lock();
             *count += 1;
             drop(count); // out of order: `aux` stays held
             let p = unsafe { System.alloc(layout) };
@@ -69,6 +73,9 @@ fn allocator_taking_lockdep_locks() {
     let _w = common::watchdog("allocator_taking_lockdep_locks", 60);
     lockdep::set_mode(Mode::Collect);
     let _ = lockdep::take_reports();
+    // Resolve both allocator locks' classes now: the registry, too, allocates under its locks.
+    ALLOC_LOCK.register();
+    ALLOC_AUX.register();
     ENABLED.store(true, Ordering::Relaxed);
     let allocations_before = *ALLOC_LOCK.lock();
 

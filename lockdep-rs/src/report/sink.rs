@@ -7,8 +7,6 @@ use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use once_cell::sync::Lazy;
-
 use super::Report;
 use crate::mode::{mode, Mode};
 use crate::sync::internal::{Mutex, RwLock};
@@ -26,8 +24,8 @@ struct Global {
     dropped: usize,
 }
 
-static GLOBAL: Lazy<Mutex<Global>> = Lazy::new(Default::default);
-static HOOK: Lazy<RwLock<Option<Hook>>> = Lazy::new(Default::default);
+static GLOBAL: Mutex<Global> = Mutex::new();
+static HOOK: RwLock<Option<Hook>> = RwLock::new();
 
 #[derive(Default)]
 struct Capture {

@@ -6,8 +6,15 @@
 //! not re-entrant) or is initialising one of its lazies. So every internal lock's guard, and
 //! every [`Section`] around the other internal structures (the dashmaps, lazy
 //! initialisation), marks the thread; the validator's slow paths check [`inside`] first and
-//! leave such an acquisition untracked. The fast path checks nothing: its way in, the
+//! leave such an acquisition untracked. The locks are created on first use, inside their
+//! section, so no lazy static is initialised outside one. The fast path checks nothing: its way in, the
 //! validator's [`fast`] pointer, is parked (null) while the thread is inside a section.
+//!
+//! This guards against a thread deadlocking lockdep on itself. Across threads the rule is the
+//! one for any lock taken inside an allocator: lockdep allocates while holding its graph lock,
+//! so an allocator that holds a lock while blocking on another lockdep lock (a first-seen
+//! acquisition takes the graph lock) can deadlock with a thread that holds the graph lock and
+//! is allocating.
 
 use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
@@ -106,26 +113,89 @@ impl<G: DerefMut> DerefMut for Guard<G> {
     }
 }
 
-/// An internal mutex (parking_lot's; never tracked).
-#[derive(Default)]
-pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+/// An internal mutex (parking_lot's; never tracked), created on first use: `new` is `const`, so
+/// statics need no `Lazy`, and the first use initialises it inside its section.
+pub(crate) struct Mutex<T>(once_cell::sync::OnceCell<parking_lot::Mutex<T>>);
 
 impl<T> Mutex<T> {
-    pub(crate) fn lock(&self) -> Guard<parking_lot::MutexGuard<'_, T>> {
-        guarded(|| self.0.lock())
+    pub(crate) const fn new() -> Mutex<T> {
+        Mutex(once_cell::sync::OnceCell::new())
     }
 }
 
-/// An internal reader-writer lock (parking_lot's; never tracked).
-#[derive(Default)]
-pub(crate) struct RwLock<T>(parking_lot::RwLock<T>);
+impl<T: Default> Mutex<T> {
+    pub(crate) fn lock(&self) -> Guard<parking_lot::MutexGuard<'_, T>> {
+        guarded(|| self.0.get_or_init(Default::default).lock())
+    }
+}
+
+impl<T> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new()
+    }
+}
+
+/// An internal reader-writer lock (parking_lot's; never tracked), created on first use.
+pub(crate) struct RwLock<T>(once_cell::sync::OnceCell<parking_lot::RwLock<T>>);
 
 impl<T> RwLock<T> {
+    pub(crate) const fn new() -> RwLock<T> {
+        RwLock(once_cell::sync::OnceCell::new())
+    }
+}
+
+impl<T: Default> RwLock<T> {
     pub(crate) fn read(&self) -> Guard<parking_lot::RwLockReadGuard<'_, T>> {
-        guarded(|| self.0.read())
+        guarded(|| self.0.get_or_init(Default::default).read())
     }
 
     pub(crate) fn write(&self) -> Guard<parking_lot::RwLockWriteGuard<'_, T>> {
-        guarded(|| self.0.write())
+        guarded(|| self.0.get_or_init(Default::default).write())
+    }
+}
+
+impl<T> Default for RwLock<T> {
+    fn default() -> Self {
+        RwLock::new()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Section;
+    use crate::Mutex;
+
+    /// Inside a section (lockdep re-entered from its own synchronisation, e.g. by an allocator)
+    /// nothing is recorded, even on chains the fast path knows, and releases there leave no
+    /// stale entry behind; outside, tracking resumes.
+    #[test]
+    fn nothing_is_recorded_inside_a_section() {
+        let a = Mutex::named("section.a", ());
+        let b = Mutex::named("section.b", ());
+        for _ in 0..3 {
+            let _a = a.lock();
+            let _b = b.lock(); // the chain is now a fast-path hit
+        }
+        let (ga, gb) = {
+            let _section = Section::enter();
+            (a.lock(), b.lock())
+        };
+        assert!(
+            !crate::is_held(&a) && !crate::is_held(&b),
+            "taken inside: untracked"
+        );
+        drop(ga); // out of order
+        drop(gb);
+        {
+            let ga = a.lock();
+            let _section = Section::enter();
+            let gb = b.lock();
+            drop(ga); // released inside: still comes off
+            drop(gb);
+        }
+        assert!(!crate::is_held(&a) && !crate::is_held(&b), "no stale entry");
+        let ga = a.lock();
+        assert!(crate::is_held(&a), "outside, tracking resumes");
+        drop(ga);
     }
 }
