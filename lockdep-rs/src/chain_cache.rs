@@ -34,6 +34,8 @@ pub(crate) struct LocalChains {
     generation: u64,
     /// The thread's fast-path hits already added to the global statistics.
     flushed_fast_hits: u64,
+    /// Hits found in `keys` (out of the fast path) not yet added to the statistics.
+    local_hits: u64,
 }
 
 impl LocalChains {
@@ -68,16 +70,19 @@ impl LocalChains {
     /// Adds this thread's fast-path hits to the statistics; `total` is how many it has had
     /// (the fast path counts nothing itself: the held-lock stack knows how many it pushed).
     pub(crate) fn flush_hits(&mut self, total: u64) {
-        let new = total.wrapping_sub(self.flushed_fast_hits);
+        let new = total.wrapping_sub(self.flushed_fast_hits) + std::mem::take(&mut self.local_hits);
+        self.flushed_fast_hits = total;
         if new != 0 {
             HITS.fetch_add(new, Ordering::Relaxed);
-            self.flushed_fast_hits = total;
         }
     }
 
-    /// Counts a slow-path acquisition whose chain this thread knew.
-    pub(crate) fn count_local_hit(&self) {
-        HITS.fetch_add(1, Ordering::Relaxed);
+    /// Counts an acquisition whose chain this thread knew but had not hit recently (found in
+    /// its set, out of the fast path): thread-local, added up by the next [`flush_hits`].
+    ///
+    /// [`flush_hits`]: Self::flush_hits
+    pub(crate) fn count_local_hit(&mut self) {
+        self.local_hits += 1;
     }
 
     /// Looks `chain` up in the global table; on a hit, remembers it locally.
@@ -89,6 +94,7 @@ impl LocalChains {
         if hit {
             HITS.fetch_add(1, Ordering::Relaxed);
             self.keys.insert(key);
+            self.recent[key as usize % RECENT] = key;
         } else {
             MISSES.fetch_add(1, Ordering::Relaxed);
         }
@@ -100,6 +106,7 @@ impl LocalChains {
         let _section = Section::enter();
         GLOBAL.insert(key, chain.into_boxed_slice());
         self.keys.insert(key);
+        self.recent[key as usize % RECENT] = key;
     }
 }
 

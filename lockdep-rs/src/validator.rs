@@ -275,9 +275,10 @@ impl ThreadState {
                 certain_deadlock: false,
             };
         }
-        self.chains.flush_hits(self.held.fast_pushes());
         let key = self.held.key_with(&entry);
         if report.is_none() && self.chains.contains(key) {
+            // Still thread-local only: the hit is counted here and added up with the others
+            // on the next global lookup.
             self.chains.count_local_hit();
             let serial = self.held.push(entry);
             return Outcome {
@@ -286,6 +287,7 @@ impl ThreadState {
                 certain_deadlock: false,
             };
         }
+        self.chains.flush_hits(self.held.fast_pushes());
         let chain = self.held.chain_with(&entry);
         if report.is_none() && self.chains.adopt_global(key, &chain) {
             let serial = self.held.push(entry);
