@@ -183,7 +183,7 @@ mod enabled {
             if subclass == 0 && !trylock && nest.is_none() {
                 let id = self.id.load(Ordering::Relaxed);
                 if let (Some(class), true) = (self.class.get(), id != 0) {
-                    if let Some(serial) = validator::acquire_fast(class, id, read, site) {
+                    if let Some(serial) = crate::fast_path::acquire_fast(class, id, read, site) {
                         return Tracked::new(self, serial, read);
                     }
                 }
@@ -316,7 +316,7 @@ mod enabled {
         pub(crate) fn release_on_drop(&self) {
             if let Some((map, packed)) = self.0 {
                 let serial = packed.get() >> 2;
-                if !validator::release_serial(serial) {
+                if !crate::fast_path::release_serial(serial) {
                     let read = match packed.get() & 3 {
                         0 => Read::Exclusive,
                         1 => Read::Shared,

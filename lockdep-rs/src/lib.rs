@@ -49,6 +49,8 @@ mod chain_cache;
 #[cfg(feature = "enabled")]
 mod dependency_graph;
 #[cfg(feature = "enabled")]
+mod fast_path;
+#[cfg(feature = "enabled")]
 mod held_locks;
 #[cfg(feature = "enabled")]
 mod validator;

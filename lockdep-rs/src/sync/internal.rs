@@ -7,8 +7,9 @@
 //! every [`Section`] around the other internal structures (the dashmaps, lazy
 //! initialisation), marks the thread; the validator's slow paths check [`inside`] first and
 //! leave such an acquisition untracked. The locks are created on first use, inside their
-//! section, so no lazy static is initialised outside one. The fast path checks nothing: its way in, the
-//! validator's [`fast`] pointer, is parked (null) while the thread is inside a section.
+//! section, so no lazy static is initialised outside one. The fast path checks nothing: its
+//! way in, the validator's `fast` pointer, is parked (null) while the thread is inside a
+//! section.
 //!
 //! This guards against a thread deadlocking lockdep on itself. Across threads the rule is the
 //! one for any lock taken inside an allocator: lockdep allocates while holding its graph lock,
@@ -28,12 +29,14 @@ std::thread_local! {
     static PARKED: Cell<*const ()> = const { Cell::new(null()) };
 }
 
+#[cfg(not(loom))]
 /// The validator's fast-path pointer: null unless set and outside every section.
 #[inline(always)]
 pub(crate) fn fast() -> *const () {
     FAST.with(Cell::get)
 }
 
+#[cfg(not(loom))]
 /// The validator's pointer even inside a section (for releases: popping this thread's own
 /// entry takes no internal lock, and an entry pushed outside must still come off).
 #[inline]
@@ -46,6 +49,7 @@ pub(crate) fn fast_or_parked() -> *const () {
     }
 }
 
+#[cfg(not(loom))]
 /// Sets the validator's fast-path pointer (parked if the thread is inside a section).
 pub(crate) fn set_fast(p: *const ()) {
     if inside() {

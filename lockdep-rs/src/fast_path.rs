@@ -1,0 +1,128 @@
+//! The fast path: an acquisition on a chain this thread validated recently, and the release
+//! of the top entry, done on thread-local memory only: no lock, no atomic read-modify-write,
+//! no shared write. Everything else goes to [`validator`](crate::validator).
+//!
+//! Its way in is `sync::internal::fast()`: the address of this thread's `STATE` from its
+//! first slow-path use until it starts being destroyed, and not while the thread is inside
+//! lockdep's own synchronisation (null otherwise). One `%fs`-relative load with no
+//! lazy-initialisation check and no call, so the fast path needs no saved registers.
+//! The state is reached without marking its `RefCell` borrowed (a load checks that nobody
+//! holds it): the one `unsafe` block of the validator, justified below.
+
+use std::cell::RefCell;
+use std::panic::Location;
+
+use crate::class::ClassInfo;
+use crate::held_locks::{HeldLock, Instance, Read};
+use crate::validator::ThreadState;
+#[cfg(loom)]
+use crate::validator::STATE;
+
+/// This thread's state for the fast paths, if the slow path has set it up, it is alive and
+/// (`anywhere` false) the thread is not inside lockdep's own synchronisation.
+#[inline(always)]
+fn fast_state(anywhere: bool) -> Option<*const RefCell<ThreadState>> {
+    #[cfg(not(loom))]
+    {
+        let p = if anywhere {
+            crate::sync::internal::fast_or_parked()
+        } else {
+            crate::sync::internal::fast()
+        };
+        (!p.is_null()).then_some(p as *const RefCell<ThreadState>)
+    }
+    // Loom's thread-locals are boxed per modelled thread: the address stays valid while the
+    // thread runs, which covers the one call it is used for.
+    #[cfg(loom)]
+    {
+        if !anywhere && crate::sync::internal::inside() {
+            return None;
+        }
+        STATE.try_with(|s| s as *const _).ok()
+    }
+}
+
+/// Runs `f` on this thread's state without marking it borrowed: the fast paths' access.
+/// `None` if the state is not set up, gone, or borrowed (the slow path is running below us,
+/// e.g. a user allocator took a lock while the slow path allocated), or if the thread is
+/// inside lockdep's own synchronisation, unless `anywhere`.
+///
+/// `f` must not allocate, free, print, or call anything else that could re-enter lockdep on
+/// this thread: nothing marks the state busy while it runs.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn with_state_unguarded<R>(anywhere: bool, f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    let state = fast_state(anywhere)?;
+    // The pointer is this thread's live `STATE`: `FAST` is set from a live reference and
+    // cleared as the destructor starts. `try_borrow_unguarded` succeeding means no `RefMut` is
+    // live (the state is only ever borrowed mutably), so no other reference to it exists on
+    // this thread, and it is thread-local, so none exists on another.
+    // SAFETY: as above; and `f` re-enters nothing (its contract), so no other reference is
+    // created while `f`'s lives.
+    unsafe {
+        (*state).try_borrow_unguarded().ok()?;
+        Some(f(&mut *(*state).as_ptr()))
+    }
+}
+
+/// The fast path: records a plain acquisition (no nest lock, subclass resolved, not a
+/// trylock) whose chain this thread validated recently, and returns its serial; `None` sends
+/// the caller to [`acquire`](crate::validator::acquire). Touches only this thread's state:
+/// one key mix, one probe of the recent-chain slots, one push; it calls nothing, so it
+/// inlines into `record_on`.
+#[inline(always)]
+pub(crate) fn acquire_fast(
+    class: &'static ClassInfo,
+    instance: Instance,
+    read: Read,
+    site: &'static Location<'static>,
+) -> Option<u64> {
+    // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
+    // locks): the slow path leaves such an acquisition untracked.
+    with_state_unguarded(false, |s| {
+        if s.held.stack.len() == s.held.stack.capacity() {
+            return None; // the push would allocate
+        }
+        let id = crate::held_locks::chain_id(class, read, false);
+        let key = crate::held_locks::mix_chain_key(s.held.key(), id);
+        if !s.chains.recent_hit(key) {
+            return None;
+        }
+        Some(s.held.push_keyed(
+            HeldLock {
+                class,
+                instance,
+                read,
+                trylock: false,
+                nest: None,
+                references: 0,
+                site,
+                key: 0,
+                serial: 0,
+            },
+            key,
+        ))
+    })
+    .flatten()
+}
+
+/// A guard's release, fast path: pops its entry when it is on top (no re-acquisition, no
+/// merged references). Returns false when the general release must run.
+#[inline]
+pub(crate) fn release_serial(serial: u64) -> bool {
+    // Also inside lockdep's own synchronisation: popping takes no internal lock.
+    with_state_unguarded(true, |s| {
+        let held = &mut s.held;
+        match held.stack.last() {
+                Some(top)
+                    // Serials are unique per thread: the top entry is this guard's.
+                    if top.serial == serial && top.references == 0 =>
+                {
+                    held.stack.pop();
+                    true
+                }
+                _ => false,
+            }
+    })
+    .unwrap_or(false)
+}
