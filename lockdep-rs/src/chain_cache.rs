@@ -47,7 +47,9 @@ impl LocalChains {
             && self.recent[key as usize % RECENT] == key
     }
 
-    /// True if this thread already knows `key` as validated; remembers it as recent.
+    /// True if this thread already knows `key` as validated (out of the fast path): then it
+    /// remembers it as recent and counts the hit, thread-locally, for the next
+    /// [`flush_hits`](Self::flush_hits).
     pub(crate) fn contains(&mut self, key: u64) -> bool {
         let generation = GENERATION.load(Ordering::Relaxed);
         if generation != self.generation {
@@ -56,15 +58,18 @@ impl LocalChains {
             self.generation = generation;
             return false;
         }
-        let slot = key as usize % RECENT;
-        if self.recent[slot] == key {
-            return true;
-        }
-        let hit = self.keys.contains(&key);
+        let hit = self.recent[key as usize % RECENT] == key || self.keys.contains(&key);
         if hit {
-            self.recent[slot] = key;
+            self.remember(key);
+            self.local_hits += 1;
         }
         hit
+    }
+
+    /// Knows `key` from now on, and as recent.
+    fn remember(&mut self, key: u64) {
+        self.keys.insert(key);
+        self.recent[key as usize % RECENT] = key;
     }
 
     /// Adds this thread's fast-path hits to the statistics; `total` is how many it has had
@@ -77,14 +82,6 @@ impl LocalChains {
         }
     }
 
-    /// Counts an acquisition whose chain this thread knew but had not hit recently (found in
-    /// its set, out of the fast path): thread-local, added up by the next [`flush_hits`].
-    ///
-    /// [`flush_hits`]: Self::flush_hits
-    pub(crate) fn count_local_hit(&mut self) {
-        self.local_hits += 1;
-    }
-
     /// Looks `chain` up in the global table; on a hit, remembers it locally.
     pub(crate) fn adopt_global(&mut self, key: u64, chain: &[u64]) -> bool {
         let hit = {
@@ -93,8 +90,7 @@ impl LocalChains {
         };
         if hit {
             HITS.fetch_add(1, Ordering::Relaxed);
-            self.keys.insert(key);
-            self.recent[key as usize % RECENT] = key;
+            self.remember(key);
         } else {
             MISSES.fetch_add(1, Ordering::Relaxed);
         }
@@ -105,8 +101,7 @@ impl LocalChains {
     pub(crate) fn insert_validated(&mut self, key: u64, chain: Vec<u64>) {
         let _section = Section::enter();
         GLOBAL.insert(key, chain.into_boxed_slice());
-        self.keys.insert(key);
-        self.recent[key as usize % RECENT] = key;
+        self.remember(key);
     }
 }
 

@@ -186,9 +186,7 @@ impl ThreadState {
         }
         let key = self.held.key_with(&entry);
         if report.is_none() && self.chains.contains(key) {
-            // Still thread-local only: the hit is counted here and added up with the others
-            // on the next global lookup.
-            self.chains.count_local_hit();
+            // Still thread-local only: `contains` counts the hit for the next global lookup.
             let serial = self.held.push(entry);
             return Outcome {
                 tracked: Some(serial),
