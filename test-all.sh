@@ -21,12 +21,12 @@ cargo test --workspace --doc
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 
 step "lockdep with validation compiled out"
-cargo test -p lockdep --no-default-features --lib --test compiled_out
+cargo test -p lockdep --features disabled --lib --test compiled_out
 
 step "loom model checking (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:=2})"
 export LOOM_MAX_PREEMPTIONS
 loom() { RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release "$@"; }
-loom -p lockdep --test 'loom_*'
+loom -p lockdep --features enabled,loom --test 'loom_*'
 if ls tests/loom_*.rs >/dev/null 2>&1; then
   loom -p lockdep-workspace --test 'loom_*'
 fi

@@ -1,10 +1,11 @@
 //! The workspace's root package: it owns the cross-crate examples (`examples/`) and
 //! integration tests (`tests/`), and shows the recommended way to adopt lockdep.
 //!
-//! Its `Cargo.toml` depends on `lockdep` with `default-features = false` (plain parking_lot
-//! locks, no validation, same size) and enables `lockdep/enabled` only as a dev-dependency,
-//! so `cargo test`, examples and benches validate every lock order while a release build of
-//! this library pays nothing. [`Accounts`] is a small library type written that way.
+//! Its `Cargo.toml` depends on `lockdep` plainly: debug builds (`cargo test`, `cargo run`)
+//! validate every lock order, release builds get plain parking_lot locks of the same size and
+//! pay nothing. (It also turns `lockdep/enabled` on as a dev-dependency, so its optimised test
+//! builds, such as the loom suite's, validate too.) [`Accounts`] is a small library type
+//! written that way.
 
 use lockdep::{LockClass, Mutex};
 

@@ -2,7 +2,7 @@
 //!
 //! Regenerate the table of `BENCHMARKS.md` with `lockdep-rs/benches/run.sh` (it runs this
 //! benchmark three times: validation on; `LOCKDEP_BACKTRACE=0` for the slow-path cases; and
-//! with validation compiled out, `--no-default-features -- compiled_out`).
+//! with validation compiled out, `--features disabled -- compiled_out`).
 //!
 //! Groups (criterion ids are `group/function`; every group holds its own parking_lot baseline,
 //! so each ratio compares numbers from the same process):
@@ -89,7 +89,7 @@ fn print_sizes() {
         "SIZE enabled={} lockdep::Mutex<u64>={} parking_lot::Mutex<u64>={} \
          lockdep::RwLock<u64>={} parking_lot::RwLock<u64>={} \
          lockdep::MutexGuard<u64>={} parking_lot::MutexGuard<u64>={}",
-        cfg!(feature = "enabled"),
+        cfg!(lockdep_enabled),
         size_of::<lockdep::Mutex<u64>>(),
         size_of::<parking_lot::Mutex<u64>>(),
         size_of::<lockdep::RwLock<u64>>(),
@@ -101,7 +101,7 @@ fn print_sizes() {
 
 // Compiled out, lockdep's types are parking_lot's twins: the same size, checked at build time
 // (a property, not a timing).
-#[cfg(not(feature = "enabled"))]
+#[cfg(not(lockdep_enabled))]
 const _: () = {
     use std::mem::size_of;
     assert!(size_of::<lockdep::Mutex<u64>>() == size_of::<parking_lot::Mutex<u64>>());
@@ -125,7 +125,7 @@ fn main() {
         .sample_size(40)
         .configure_from_args();
 
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     {
         // Reports would be bugs of this benchmark (every graph is built in one order).
         lockdep::set_mode(lockdep::Mode::Collect);
@@ -141,7 +141,7 @@ fn main() {
             "the benchmark raised lockdep reports: {reports:?}"
         );
     }
-    #[cfg(not(feature = "enabled"))]
+    #[cfg(not(lockdep_enabled))]
     compiled_out::bench(&mut c);
     let _ = full;
 
@@ -151,7 +151,7 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // Validation compiled out: lockdep's wrappers against parking_lot, in the same process.
 
-#[cfg(not(feature = "enabled"))]
+#[cfg(not(lockdep_enabled))]
 mod compiled_out {
     use super::*;
 
@@ -197,7 +197,7 @@ mod compiled_out {
 // ---------------------------------------------------------------------------------------------
 // Validation enabled.
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 mod enabled {
     use super::*;
     use std::collections::HashSet;

@@ -8,7 +8,7 @@
 # Three invocations of the one criterion benchmark (lockdep-rs/benches/locks.rs):
 #   1. validation on: every case, with edge backtraces (the default);
 #   2. LOCKDEP_BACKTRACE=0 (read once per process): the new-edge and memory cases again;
-#   3. validation compiled out (--no-default-features): lockdep's types against parking_lot.
+#   3. validation compiled out (--features disabled): lockdep's types against parking_lot.
 # Each ratio divides two numbers measured in the same process. Takes about five minutes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -44,17 +44,17 @@ if [ "$RUN" = 1 ]; then
   # Build first (one job at a time: the machine is small and shared), then measure, after
   # waiting up to WAIT_IDLE seconds (default 180) for the 1-minute load average to drop
   # below 0.7: two-thread scaling cannot show while other work holds a core.
-  cargo bench -p lockdep --bench locks --no-run -j 1
-  cargo bench -p lockdep --no-default-features --bench locks --no-run -j 1
+  cargo bench -p lockdep --features enabled --bench locks --no-run -j 1
+  cargo bench -p lockdep --features disabled --bench locks --no-run -j 1
   waited=0
   while awk '{exit !($1 >= 0.7)}' /proc/loadavg && [ "$waited" -lt "${WAIT_IDLE:-180}" ]; do
     sleep 10
     waited=$((waited + 10))
   done
   echo "load_before: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$LOGS/machine.txt"
-  cargo bench -p lockdep --bench locks 2>&1 | tee "$LOGS/run1.log"
-  LOCKDEP_BACKTRACE=0 cargo bench -p lockdep --bench locks -- 'new_edge|memory' 2>&1 | tee "$LOGS/run2.log"
-  cargo bench -p lockdep --no-default-features --bench locks -- compiled_out 2>&1 | tee "$LOGS/run3.log"
+  cargo bench -p lockdep --features enabled --bench locks 2>&1 | tee "$LOGS/run1.log"
+  LOCKDEP_BACKTRACE=0 cargo bench -p lockdep --features enabled --bench locks -- 'new_edge|memory' 2>&1 | tee "$LOGS/run2.log"
+  cargo bench -p lockdep --features disabled --bench locks -- compiled_out 2>&1 | tee "$LOGS/run3.log"
   echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$LOGS/machine.txt"
 fi
 
@@ -245,7 +245,7 @@ out.append("")
 co_single = ratio(est("compiled_out", "lockdep_single"), est("compiled_out", "parking_lot_single"))
 co_nested = ratio(est("compiled_out", "lockdep_nested2"), est("compiled_out", "parking_lot_nested2"))
 co_read = ratio(est("compiled_out", "lockdep_rw_read"), est("compiled_out", "parking_lot_rw_read"))
-out.append("### Compiled out (`--no-default-features`)")
+out.append("### Compiled out (`--features disabled`)")
 out.append("")
 out.append("| case | parking_lot | lockdep | ratio |")
 out.append("|---|---:|---:|---:|")

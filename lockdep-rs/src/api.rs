@@ -3,18 +3,23 @@
 
 use crate::report::Report;
 
+/// Is validation compiled into this build? True with the `enabled` feature, or in a build with
+/// debug assertions (`cargo test`, `cargo run`) unless the `disabled` feature is on; false in
+/// release builds. When false every lock is its parking_lot twin and nothing is checked.
+pub const VALIDATION_COMPILED_IN: bool = cfg!(lockdep_enabled);
+
 /// Is the validator checking acquisitions right now? False when validation is compiled out
-/// (`default-features = false`) or the mode is [`Mode::Off`](crate::Mode::Off).
+/// (a release build without the `enabled` feature, or the `disabled` feature) or the mode is [`Mode::Off`](crate::Mode::Off).
 pub fn is_validating() -> bool {
-    cfg!(feature = "enabled") && crate::mode::mode() != crate::mode::Mode::Off
+    cfg!(lockdep_enabled) && crate::mode::mode() != crate::mode::Mode::Off
 }
 
 /// Drains every report kept so far, oldest first (reports raised inside [`capture`] are not
 /// kept here).
 pub fn take_reports() -> Vec<Report> {
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     return crate::report::sink::take();
-    #[cfg(not(feature = "enabled"))]
+    #[cfg(not(lockdep_enabled))]
     Vec::new()
 }
 
@@ -23,7 +28,7 @@ pub fn take_reports() -> Vec<Report> {
 /// for single-threaded harnesses (and the start of each loom iteration): other threads' held
 /// locks are not touched.
 pub fn reset() {
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     {
         crate::dependency_graph::GRAPH.lock().clear();
         crate::chain_cache::clear();
@@ -38,9 +43,9 @@ pub fn reset() {
 ///
 /// This makes tests that run in parallel independent: each sees only its own reports.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     return crate::report::sink::capture(f);
-    #[cfg(not(feature = "enabled"))]
+    #[cfg(not(lockdep_enabled))]
     (f(), Vec::new())
 }
 
@@ -50,9 +55,9 @@ pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
 /// contained and printed.
 #[allow(clippy::type_complexity)] // the exact signature of the API contract
 pub fn set_report_hook(hook: Option<Box<dyn Fn(&Report) + Send + Sync>>) {
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     crate::report::sink::set_hook(hook);
-    #[cfg(not(feature = "enabled"))]
+    #[cfg(not(lockdep_enabled))]
     drop(hook);
 }
 
@@ -87,7 +92,7 @@ impl Stats {
 /// Current counters. Hits are counted per thread: the calling thread's are added up now,
 /// other threads' when they next miss.
 pub fn stats() -> Stats {
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     {
         crate::validator::flush_hits();
         let (chains, cache_hits, cache_misses) = crate::chain_cache::stats();
@@ -100,7 +105,7 @@ pub fn stats() -> Stats {
             cache_misses,
         }
     }
-    #[cfg(not(feature = "enabled"))]
+    #[cfg(not(lockdep_enabled))]
     Stats::default()
 }
 
@@ -108,9 +113,9 @@ pub fn stats() -> Stats {
 /// edges labelled with their dependency types, gated edges dashed). For one report's cycle,
 /// see [`Report::dot`]. Empty when validation is compiled out.
 pub fn graph_dot() -> String {
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     return crate::report::dot::graph();
-    #[cfg(not(feature = "enabled"))]
+    #[cfg(not(lockdep_enabled))]
     String::from("digraph lockdep {}\n")
 }
 
@@ -123,7 +128,7 @@ pub fn set_ignore_gated(ignore: bool) {
     IGNORE_GATED.store(ignore, std::sync::atomic::Ordering::Relaxed);
 }
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) fn ignoring_gated() -> bool {
     static FROM_ENV: once_cell::sync::Lazy<bool> =
         once_cell::sync::Lazy::new(|| std::env::var("LOCKDEP_GATED").is_ok_and(|v| v == "ignore"));

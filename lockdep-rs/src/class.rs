@@ -6,10 +6,10 @@
 //! validation enabled the registry turns keys into [`ClassInfo`]s, which live for the rest of
 //! the process (as in the kernel, classes are never freed).
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 use once_cell::race::OnceRef;
 
 /// A named class key, meant to live in a `static`.
@@ -27,7 +27,7 @@ use once_cell::race::OnceRef;
 /// ```
 pub struct LockClass {
     name: &'static str,
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     pub(crate) cached: OnceRef<'static, ClassInfo>,
 }
 
@@ -36,7 +36,7 @@ impl LockClass {
     pub const fn new(name: &'static str) -> LockClass {
         LockClass {
             name,
-            #[cfg(feature = "enabled")]
+            #[cfg(lockdep_enabled)]
             cached: OnceRef::new(),
         }
     }
@@ -55,10 +55,10 @@ impl std::fmt::Debug for LockClass {
     }
 }
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) use registry::*;
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 mod registry {
     use super::*;
     use dashmap::DashMap;

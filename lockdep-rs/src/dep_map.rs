@@ -17,18 +17,18 @@ pub(crate) enum Read {
 }
 
 impl Read {
-    #[cfg_attr(not(feature = "enabled"), allow(dead_code))]
+    #[cfg_attr(not(lockdep_enabled), allow(dead_code))]
     pub(crate) fn is_shared(self) -> bool {
         self != Read::Exclusive
     }
 }
 
-#[cfg(not(feature = "enabled"))]
+#[cfg(not(lockdep_enabled))]
 pub(crate) use disabled::*;
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) use enabled::*;
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 mod enabled {
     use std::num::NonZeroU64;
     use std::panic::Location;
@@ -356,7 +356,7 @@ mod enabled {
     }
 }
 
-#[cfg(not(feature = "enabled"))]
+#[cfg(not(lockdep_enabled))]
 mod disabled {
     use std::panic::Location;
 

@@ -53,7 +53,7 @@ pub trait TrackedLock: Sealed {
 pub fn assert_held<G: Held>(guard: &G) {
     let h = guard.held_handle();
     if let (true, Some(map)) = (h.tracked, h.map) {
-        if cfg!(feature = "enabled") && !map.is_held() {
+        if cfg!(lockdep_enabled) && !map.is_held() {
             panic!("lockdep: assert_held failed: the guard's lock is not held by this thread");
         }
     }

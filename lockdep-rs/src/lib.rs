@@ -31,6 +31,12 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+#[cfg(all(loom, not(feature = "loom")))]
+compile_error!(
+    "lockdep under `--cfg loom` needs its `loom` feature: add `--features lockdep/loom` \
+     (or `features = [\"loom\"]` on the lockdep dependency used by your loom tests)"
+);
+
 mod class;
 mod condvar;
 mod dep_map;
@@ -44,18 +50,20 @@ mod rwlock;
 mod sync;
 pub mod thread;
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 mod chain_cache;
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 mod dependency_graph;
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 mod fast_path;
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 mod held_locks;
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 mod validator;
 
 mod api;
+#[cfg(not(lockdep_enabled))]
+mod compiled_out;
 
 pub use api::*;
 pub use class::LockClass;

@@ -19,26 +19,9 @@ pub enum Mode {
 }
 
 /// The `LOCKDEP` value could not be understood.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "enabled", derive(thiserror::Error))]
-#[cfg_attr(
-    feature = "enabled",
-    error("unknown lockdep mode {0:?}: expected panic, warn, collect or off")
-)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown lockdep mode {0:?}: expected panic, warn, collect or off")]
 pub struct ParseModeError(pub String);
-
-#[cfg(not(feature = "enabled"))]
-impl std::fmt::Display for ParseModeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "unknown lockdep mode {:?}: expected panic, warn, collect or off",
-            self.0
-        )
-    }
-}
-#[cfg(not(feature = "enabled"))]
-impl std::error::Error for ParseModeError {}
 
 impl FromStr for Mode {
     type Err = ParseModeError;
@@ -104,7 +87,7 @@ fn init_from_env() -> Mode {
 }
 
 /// Whether new edges capture a stack trace (`LOCKDEP_BACKTRACE=0` turns them off).
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) fn backtraces_enabled() -> bool {
     static BT: once_cell::sync::Lazy<bool> = once_cell::sync::Lazy::new(|| {
         std::env::var("LOCKDEP_BACKTRACE").map_or(true, |v| v != "0")

@@ -25,23 +25,23 @@ pub(crate) use loom::thread;
 pub(crate) use std::thread;
 
 /// Per-thread storage: std's, or loom's (one per modelled thread).
-#[cfg(all(feature = "enabled", not(loom)))]
+#[cfg(all(lockdep_enabled, not(loom)))]
 pub(crate) use std::thread_local;
 
-#[cfg(all(feature = "enabled", loom))]
+#[cfg(all(lockdep_enabled, loom))]
 pub(crate) use loom::thread_local;
 
 /// The validator's own synchronisation: leaves, never tracked, never held across user code,
 /// and marked, so lockdep re-entered from inside it (a user allocator taking lockdep locks)
 /// stands aside instead of deadlocking on itself.
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) mod internal;
 
 /// Is the current thread unwinding? Under loom every modelled thread runs on one OS thread,
 /// and std's answer would leak from a thread that is unwinding into the one loom switched to
 /// (which would then skip a `Panic`-mode panic and really deadlock); the validator only
 /// needs the answer to avoid a double panic, and under loom it never panics while releasing.
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) fn panicking() -> bool {
     #[cfg(not(loom))]
     return std::thread::panicking();

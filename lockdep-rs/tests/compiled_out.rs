@@ -1,7 +1,8 @@
-//! With `default-features = false` every type is its parking_lot twin: same size, no
-//! validation, no reports. Run by `cargo test -p lockdep --no-default-features --test compiled_out`
-//! (the README's test command does); with validation on this file is empty.
-#![cfg(not(feature = "enabled"))]
+//! With validation compiled out (a release build, or the `disabled` feature) every type is its
+//! parking_lot twin: same size, no validation, no reports. Run by
+//! `cargo test -p lockdep --features disabled --test compiled_out` (the README's test command
+//! does); with validation on this file is empty.
+#![cfg(not(lockdep_enabled))]
 
 use std::mem::size_of;
 

@@ -1,6 +1,6 @@
 //! The `LOCKDEP` environment variable sets the initial mode (each case in a child process,
 //! since the mode is read once per process).
-#![cfg(feature = "enabled")]
+#![cfg(lockdep_enabled)]
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! message, before the offending lock is taken. `capture` still collects instead of panicking.
 //!
 //! The mode is global, so this binary only holds tests that want `Mode::Panic`.
-#![cfg(feature = "enabled")]
+#![cfg(lockdep_enabled)]
 
 mod common;
 

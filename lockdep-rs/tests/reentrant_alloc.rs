@@ -8,7 +8,7 @@
 //! thread exit, after lockdep's thread state is destroyed, must not be tracked either.
 //!
 //! This binary holds a single test: the global allocator and the global mode are shared.
-#![cfg(all(feature = "enabled", not(loom)))]
+#![cfg(all(lockdep_enabled, not(loom)))]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! The report text, on its stable parts: banner, thread and locks, the dependency chain, the
 //! "Chain exists of" line for longer cycles, the scenario table (with `rlock` for readers),
 //! "*** DEADLOCK ***" and the held-lock list.
-#![cfg(feature = "enabled")]
+#![cfg(lockdep_enabled)]
 
 use lockdep::{LockClass, Mutex, Report, ReportKind, RwLock};
 

@@ -2,7 +2,7 @@
 //! quietly: no `BadUnlockBalance`, and it never takes away an entry pushed after the reset.
 //!
 //! This binary holds a single test: `reset()` clears the process-wide graph.
-#![cfg(feature = "enabled")]
+#![cfg(lockdep_enabled)]
 
 use lockdep::{Mode, Mutex, RwLock};
 

@@ -18,7 +18,7 @@
 //! Each test case uses classes of its own (see `common::Scope`), because the dependency graph
 //! is global and the tests of this binary run in parallel. Reports are taken with
 //! `lockdep::capture`, which sees only what this thread raised.
-#![cfg(feature = "enabled")]
+#![cfg(lockdep_enabled)]
 
 mod common;
 

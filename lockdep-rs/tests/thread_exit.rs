@@ -4,7 +4,7 @@
 //! report hook.
 //!
 //! This binary holds a single test: it sets the global mode and the global report hook.
-#![cfg(feature = "enabled")]
+#![cfg(lockdep_enabled)]
 
 mod common;
 

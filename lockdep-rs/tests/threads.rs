@@ -5,7 +5,7 @@
 //! Every test uses classes of its own (the graph is global and the tests run in parallel);
 //! reports are taken with `lockdep::capture` on the thread that raises them, and the
 //! assertions run on that thread (its panic is re-raised on the test thread).
-#![cfg(feature = "enabled")]
+#![cfg(lockdep_enabled)]
 
 mod common;
 

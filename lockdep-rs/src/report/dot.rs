@@ -9,7 +9,7 @@ fn q(s: &str) -> String {
 
 /// The whole class dependency graph: classes as nodes (events as diamonds), one edge per
 /// dependency labelled with its types (EN, ER, SN, SR), gated edges dashed.
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) fn graph() -> String {
     use crate::class::class_by_id;
     use crate::dependency_graph::{type_names, GRAPH};

@@ -8,11 +8,11 @@ use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) mod build;
 pub(crate) mod dot;
 mod render;
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) mod sink;
 pub(crate) mod trace;
 
@@ -201,7 +201,7 @@ macro_rules! print_err {
 pub(crate) use print_err;
 
 /// Adds `name` to `names` unless present.
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) fn push_unique(names: &mut Vec<String>, name: String) {
     if !names.contains(&name) {
         names.push(name);
@@ -209,7 +209,7 @@ pub(crate) fn push_unique(names: &mut Vec<String>, name: String) {
 }
 
 /// `name/id` of the current thread, kernel `comm/pid` style.
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 pub(crate) fn thread_label() -> String {
     let t = std::thread::current();
     let id = format!("{:?}", t.id());

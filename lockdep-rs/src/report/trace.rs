@@ -8,20 +8,20 @@ use std::sync::Arc;
 #[derive(Clone, Default)]
 pub(crate) struct Trace(Option<Arc<Inner>>);
 
-#[cfg_attr(not(feature = "enabled"), allow(dead_code))]
+#[cfg_attr(not(lockdep_enabled), allow(dead_code))]
 struct Inner {
     ips: Box<[usize]>,
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     resolved: once_cell::sync::OnceCell<Vec<String>>,
 }
 
 /// Deepest stack captured.
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 const MAX_FRAMES: usize = 48;
 
 impl Trace {
     /// Captures the current stack, unresolved. Off when `LOCKDEP_BACKTRACE=0`.
-    #[cfg(feature = "enabled")]
+    #[cfg(lockdep_enabled)]
     pub(crate) fn capture() -> Trace {
         if !crate::mode::backtraces_enabled() {
             return Trace(None);
@@ -40,7 +40,7 @@ impl Trace {
     /// The user's frames, as `function (file:line)` lines, resolved on first use.
     pub(crate) fn frames(&self) -> &[String] {
         match &self.0 {
-            #[cfg(feature = "enabled")]
+            #[cfg(lockdep_enabled)]
             Some(inner) => inner.resolved.get_or_init(|| resolve(&inner.ips)),
             _ => &[],
         }
@@ -48,7 +48,7 @@ impl Trace {
 }
 
 /// Frames whose function belongs to these paths are the validator's or the runtime's.
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 const HIDDEN: &[&str] = &[
     "lockdep::",
     "<lockdep::",
@@ -75,7 +75,7 @@ const HIDDEN: &[&str] = &[
     "<unknown>",
 ];
 
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 fn resolve(ips: &[usize]) -> Vec<String> {
     let mut out = Vec::new();
     for &ip in ips {
@@ -103,7 +103,7 @@ fn resolve(ips: &[usize]) -> Vec<String> {
 }
 
 /// Shows a path relative to the current directory when it lies below it.
-#[cfg(feature = "enabled")]
+#[cfg(lockdep_enabled)]
 fn short_path(file: &std::path::Path) -> String {
     if let Ok(cwd) = std::env::current_dir() {
         if let Ok(rel) = file.strip_prefix(&cwd) {

@@ -1,0 +1,18 @@
+//! Decides whether validation is compiled in, and says so to the crate as `cfg(lockdep_enabled)`.
+//!
+//! - feature `enabled`: on, in every profile (tests of a release build, benchmarks);
+//! - else feature `disabled`: off, in every profile;
+//! - else on exactly when the build has `debug_assertions` (debug and test builds), off in
+//!   release builds: a library that depends on lockdep never turns validation on in its
+//!   dependents' release builds, and a test build never forgets it.
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(lockdep_enabled)");
+    println!("cargo::rerun-if-changed=build.rs");
+    let feature = |name: &str| std::env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
+    let debug_assertions = std::env::var_os("CARGO_CFG_DEBUG_ASSERTIONS").is_some();
+    let on = feature("ENABLED") || (!feature("DISABLED") && debug_assertions);
+    if on {
+        println!("cargo::rustc-cfg=lockdep_enabled");
+    }
+}
