@@ -1,49 +1,62 @@
 //! Differential testing: random lock programs run against lockdep and against a small oracle
 //! written only for this test (`oracle/model.rs`); they must agree on every step.
 //!
-//! A program is 1 to 5 threads of up to 16 steps, run one after another (on real threads or as
-//! segments of one thread). Steps are acquisitions (exclusive, read, recursive read; blocking
-//! or trylock; subclass 0 or 1; of three classes with three instances each: a `Mutex` and two
-//! `RwLock`s) and releases (LIFO or out of order; dropping the guard or forgetting it and
-//! calling `force_unlock*`). Every program uses fresh classes, so programs never interact.
-//! Each step runs inside its own `lockdep::capture`, and its reports must be what the oracle
-//! expects for that step: the same kinds, the same acquiring and held classes, the same held
-//! stack, and for a cycle a class list that is one of the strong cycles the oracle enumerates.
+//! A program is 1 to 5 threads run one after another (on real threads or as segments of one
+//! thread) of real locks (three classes of three instances each: a `Mutex` and two `RwLock`s;
+//! subclasses 0 to 2), pseudo-locks (`LockMap`) and events (`Event`). Steps: acquisitions of
+//! every kind (exclusive, read, recursive read; blocking, trylock, under a nest lock),
+//! re-acquisitions of a held lock (a certain self-deadlock when either side is exclusive: lockdep
+//! must report and panic), releases in and out of order (dropping the guard or
+//! `force_unlock*`), condvar waits on any mutex guard, pseudo-lock acquire / acquire_read /
+//! release / might_acquire, event arm / signal / wait. Every program uses fresh classes, so
+//! programs never interact, and each step runs inside its own `lockdep::capture`: its reports
+//! must be what the oracle expects (see `oracle/run.rs` and `oracle/verify.rs`), and afterwards
+//! `is_held` of every instance must agree with the oracle.
 //!
-//! `PROPTEST_CASES` (default 10,000) sets the number of generated programs; 10,000 take about
-//! 10 s in a debug build. Every disagreement found is kept below as a named regression test.
+//! Modes, report hooks and `lockdep::thread` are process-wide: they are in `oracle_global.rs`.
+//!
+//! `PROPTEST_CASES` sets the number of programs of each generator (defaults below: 10,000 in
+//! all, about 10 s in a debug build on two cores). Every disagreement found is kept below as a
+//! named regression test.
 
 mod oracle {
     pub mod model;
     pub mod program;
+    pub mod run;
+    pub mod verify;
+    pub mod world;
 }
 
 use std::time::Instant;
 
 use lockdep::{Mode, ReportKind};
 use oracle::model::Rd::{self, R1, R2, W};
-use oracle::program::{self, Op, Program};
+use oracle::program::{self, EvAct, How, MapAct, Op, Program};
+use oracle::run::{self, Outcome};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 fn setup() {
+    // Reports are compared, never printed: no stack traces (symbolising them is slow, and a
+    // panicking acquisition must not look blocked to the supervisor).
+    std::env::set_var("LOCKDEP_BACKTRACE", "0");
     // Captured reports are never printed; make sure validation is on whatever LOCKDEP says.
-    if lockdep::mode() == Mode::Off {
+    if lockdep::mode() != Mode::Warn {
         lockdep::set_mode(Mode::Warn);
     }
 }
 
-fn cases() -> u32 {
+fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000)
+        .unwrap_or(default)
 }
 
-#[test]
-fn generated_programs_agree_with_the_oracle() {
+/// Runs `cases` programs of `strategy`, printing what they did.
+fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) {
     setup();
-    let cases = cases();
+    let cases = cases(default);
     let config = Config {
         cases,
         failure_persistence: None,
@@ -52,53 +65,61 @@ fn generated_programs_agree_with_the_oracle() {
     };
     let start = Instant::now();
     let mut runner = TestRunner::new(config);
-    let stats = std::sync::Mutex::new((0usize, 0usize, 0usize, 0usize, 0usize));
-    let result = runner.run(&program::program(), |p| {
-        let out = program::run(&p).map_err(TestCaseError::fail)?;
+    let stats = std::sync::Mutex::new((0usize, Outcome::default()));
+    let result = runner.run(&strategy, |p| {
+        let out = run::run(&p).map_err(TestCaseError::fail)?;
         let mut s = stats.lock().unwrap();
         s.0 += 1;
-        s.1 += out.steps;
-        s.2 += out
-            .reports
-            .iter()
-            .filter(|&&k| k == ReportKind::CircularDependency)
-            .count();
-        s.3 += out
-            .reports
-            .iter()
-            .filter(|&&k| k == ReportKind::RecursiveLocking)
-            .count();
-        s.4 += out.walk_only_cycles;
+        s.1.steps += out.steps;
+        s.1.panics += out.panics;
+        s.1.reports.extend(out.reports);
         Ok(())
     });
-    let s = stats.into_inner().unwrap();
+    let (n, s) = stats.into_inner().unwrap();
+    let count = |k| s.reports.iter().filter(|&&r| r == k).count();
     println!(
-        "{} programs, {} steps, {} cycle reports, {} recursive-locking reports, {} cycles only \
-         through walks repeating a class, in {:.1?}",
-        s.0,
-        s.1,
-        s.2,
-        s.3,
-        s.4,
+        "{name}: {n} programs, {} steps, {} cycle reports, {} circular-wait reports, {} \
+         recursive-locking reports ({} certain self-deadlocks), {} bad unlocks, in {:.1?}",
+        s.steps,
+        count(ReportKind::CircularDependency),
+        count(ReportKind::CircularWait),
+        count(ReportKind::RecursiveLocking),
+        s.panics,
+        count(ReportKind::BadUnlockBalance),
         start.elapsed()
     );
     if let Err(e) = result {
         panic!("{e}");
     }
-    assert!(s.0 >= cases as usize);
+    assert!(n >= cases as usize);
 }
 
-/// Runs one program (sequential segments, then real threads), panicking with the
+#[test]
+fn generated_lock_programs_agree_with_the_oracle() {
+    generate("locks", 4_000, program::program(program::lock_ops(), 16));
+}
+
+#[test]
+fn generated_mixed_programs_agree_with_the_oracle() {
+    generate("mixed", 4_000, program::program(program::mixed_ops(), 16));
+}
+
+#[test]
+fn generated_deep_programs_agree_with_the_oracle() {
+    generate("deep", 2_000, program::deep_program(40));
+}
+
+/// Runs one program (segments of one thread, then real threads), panicking with the
 /// disagreement if there is one. Returns the kinds of the reports of the first run.
 fn check(threads: Vec<Vec<Op>>) -> Vec<ReportKind> {
     setup();
     let mut kinds = Vec::new();
     for real_threads in [false, true] {
         let p = Program {
-            threads: threads.clone(),
             real_threads,
+            ..Program::new(threads.clone())
         };
-        match program::run_with(&p, false) {
+        match run::run(&p) {
             Ok(out) if !real_threads => kinds = out.reports,
             Ok(_) => {}
             Err(e) => panic!("{e}"),
@@ -108,19 +129,14 @@ fn check(threads: Vec<Vec<Op>>) -> Vec<ReportKind> {
 }
 
 fn lock(inst: u8, rd: Rd) -> Op {
-    Op::Lock {
-        inst,
-        sub: 0,
-        rd,
-        trylock: false,
-    }
+    lock_sub(inst, 0, rd)
 }
 fn lock_sub(inst: u8, sub: u8, rd: Rd) -> Op {
     Op::Lock {
         inst,
         sub,
         rd,
-        trylock: false,
+        how: How::Block,
     }
 }
 fn try_lock(inst: u8, rd: Rd) -> Op {
@@ -128,14 +144,28 @@ fn try_lock(inst: u8, rd: Rd) -> Op {
         inst,
         sub: 0,
         rd,
-        trylock: true,
+        how: How::Try,
+    }
+}
+/// `lock_nest_lock` / `write_nest_lock` under the guard `nest_from_top` below the top.
+fn lock_nest(inst: u8, nest_from_top: u8) -> Op {
+    Op::Lock {
+        inst,
+        sub: 0,
+        rd: W,
+        how: How::Nest(nest_from_top),
+    }
+}
+fn relock(from_top: u8, sub: u8) -> Op {
+    Op::Relock {
+        from_top,
+        sub,
+        rd: W,
+        nest: None,
     }
 }
 fn unlock() -> Op {
-    Op::Unlock {
-        from_top: 0,
-        force: false,
-    }
+    unlock_below(0)
 }
 fn unlock_below(from_top: u8) -> Op {
     Op::Unlock {
@@ -149,24 +179,36 @@ fn force_unlock_below(from_top: u8) -> Op {
         force: true,
     }
 }
+fn wait(from_top: u8) -> Op {
+    Op::Wait { from_top }
+}
+fn map(m: u8, act: MapAct) -> Op {
+    Op::Map { m, act }
+}
+fn ev(e: u8, act: EvAct) -> Op {
+    Op::Ev { e, act }
+}
 
 // Instances 0, 1, 2 are of class c0 (0 a Mutex, 1 and 2 RwLocks); 3, 4, 5 of c1; 6, 7, 8 of c2.
+const MX: u8 = 0;
 const X: u8 = 1;
 const X2: u8 = 2;
+const MY: u8 = 3;
 const Y: u8 = 4;
 const Y2: u8 = 5;
+const MZ: u8 = 6;
 const Z: u8 = 7;
-const MX: u8 = 0;
+// Pseudo-locks 0 and 1 are of class m0, 2 and 3 of m1; events 0 and 1 are e0 and e1.
 
 /// The oracle itself against the verdict table of the reference (§6.4), run through both.
 #[test]
 fn oracle_reproduces_the_reference_table() {
     let two = |a: Rd, b: Rd, c: Rd, d: Rd| -> bool {
-        let p = Program {
-            threads: vec![vec![lock(X, a), lock(Y, b)], vec![lock(Y, c), lock(X, d)]],
-            real_threads: false,
-        };
-        let out = program::run(&p).unwrap();
+        let p = Program::new(vec![
+            vec![lock(X, a), lock(Y, b)],
+            vec![lock(Y, c), lock(X, d)],
+        ]);
+        let out = run::run(&p).unwrap();
         out.reports.contains(&ReportKind::CircularDependency)
     };
     setup();
@@ -186,15 +228,12 @@ fn oracle_reproduces_the_reference_table() {
         }
     }
     let three = |t: [[Rd; 2]; 3]| -> bool {
-        let p = Program {
-            threads: vec![
-                vec![lock(X, t[0][0]), lock(Y, t[0][1])],
-                vec![lock(Y, t[1][0]), lock(Z, t[1][1])],
-                vec![lock(Z, t[2][0]), lock(X, t[2][1])],
-            ],
-            real_threads: false,
-        };
-        program::run(&p)
+        let p = Program::new(vec![
+            vec![lock(X, t[0][0]), lock(Y, t[0][1])],
+            vec![lock(Y, t[1][0]), lock(Z, t[1][1])],
+            vec![lock(Z, t[2][0]), lock(X, t[2][1])],
+        ]);
+        run::run(&p)
             .unwrap()
             .reports
             .contains(&ReportKind::CircularDependency)
@@ -217,11 +256,8 @@ fn same_class_rule() {
         (R2, W, true),
         (W, W, true),
     ] {
-        let p = Program {
-            threads: vec![vec![lock(X, held), lock(X2, new)]],
-            real_threads: false,
-        };
-        let out = program::run(&p).unwrap();
+        let p = Program::new(vec![vec![lock(X, held), lock(X2, new)]]);
+        let out = run::run(&p).unwrap();
         assert_eq!(
             out.reports.contains(&ReportKind::RecursiveLocking),
             reported,
@@ -241,7 +277,7 @@ fn trylock_and_out_of_order_release_examples() {
         vec![lock(Y, W), try_lock(X, W)],
         vec![lock(X, W), lock(Y, W)],
     ]);
-    // Holding X, Y, Z and releasing Y records X -> Z.
+    // Holding X, Y, Z and releasing Y records nothing new (rule 13): X -> Y -> Z implies it.
     check(vec![
         vec![lock(X, W), lock(Y, W), lock(Z, W), unlock_below(1)],
         vec![lock(Z, W), lock(X, W)],
@@ -279,6 +315,32 @@ fn force_unlock_releases_like_a_guard() {
     ]);
 }
 
+#[test]
+fn pseudo_locks_and_events_examples() {
+    // A waiter holding c0 while the event's signaller takes c0 first: a circular wait.
+    let kinds = check(vec![vec![
+        ev(0, EvAct::Arm),
+        lock(X, W),
+        unlock(),
+        ev(0, EvAct::Signal),
+        lock(X, W),
+        ev(0, EvAct::Wait),
+    ]]);
+    assert_eq!(kinds, [ReportKind::CircularWait]);
+    // `might_acquire` records the order without holding; a pseudo-lock re-entered is
+    // recursive locking, never a certain self-deadlock (it cannot block).
+    let kinds = check(vec![vec![
+        map(0, MapAct::Acquire),
+        map(0, MapAct::Acquire),
+        map(1, MapAct::Might),
+        map(2, MapAct::Release),
+    ]]);
+    assert_eq!(
+        kinds,
+        [ReportKind::RecursiveLocking, ReportKind::BadUnlockBalance]
+    );
+}
+
 /// A cycle the kernel's search (each class visited once) would miss: the strong walk
 /// c1 -(EN)-> c0 -(EN)-> c1 -(SN)-> c2 enters c1 twice, first as a recursive reader (so it may
 /// only leave through an E* edge), then non-recursively. It is a real deadlock between four
@@ -304,14 +366,10 @@ fn cycle_through_a_class_entered_twice() {
 
 // Lockdep bug 1 (fixed in 942b6e6, "Guards release their own entry"): a guard's release
 // removed the topmost held entry of its lock *instance*, not the entry the guard was acquired
-// as. With one instance held twice (a reader twice, in different modes, subclasses or
-// trylock), releasing the lower guard left the validator with a held stack that was not the
-// real one. Found by `generated_programs_agree_with_the_oracle`.
+// as. Found by the generator.
 
 /// read_recursive(Z); write(X); read(Z); drop the read_recursive guard. What is held now is
-/// X then Z (read, non-recursive), which re-acquiring Z must check: Z -(SN)-> X (Z was held
-/// when X was taken) and X -(EN)-> Z close a strong cycle. Lockdep dropped the upper Z entry
-/// (the read) instead, kept "Z recursive, X", re-validated nothing and reported nothing.
+/// X then Z (read, non-recursive): re-acquiring Z must check Z -(SN)-> X and X -(EN)-> Z.
 #[test]
 fn bug1_release_drops_the_entry_of_the_other_mode() {
     check(vec![vec![
@@ -319,12 +377,12 @@ fn bug1_release_drops_the_entry_of_the_other_mode() {
         lock(X, W),
         lock(Z, R1),
         unlock_below(2),
+        lock(Z, R1),
     ]]);
 }
 
 /// read_nested(Y, 1); read(Y); drop the first guard: Y is held as c1 (subclass 0), so taking
-/// another c1 lock exclusively is recursive locking. Lockdep dropped the c1 entry and kept
-/// c1/1, so it reported nothing.
+/// another c1 lock exclusively is recursive locking.
 #[test]
 fn bug1_release_drops_the_entry_of_the_other_subclass() {
     check(vec![vec![
@@ -335,19 +393,8 @@ fn bug1_release_drops_the_entry_of_the_other_subclass() {
     ]]);
 }
 
-// Lockdep bug 4 (left by the fix of bug 1): of a run of identical adjacent entries of one
-// instance (two read guards, say), releasing the lower guard removes the topmost entry of the
-// run, which is the *other* guard's entry, and does not hand that guard the entry that stays.
-// When that guard is released later its own entry is gone, and lockdep falls back to the
-// topmost entry of the instance, which can be a third guard's, in another mode. (Likewise after
-// `force_unlock_read` of an instance read-locked twice.) The generator steers around this
-// while `program::AVOID_KNOWN_BUGS` is set. Fix: when the topmost identical entry is removed,
-// give its serial to the entry that stays.
-
-/// try_read(X) twice (guards G1, G2); write(Y); drop G1 (lockdep removes G2's entry); read(X)
-/// (G3; recursive locking, reported); drop G2. Held now: Y, then X (read). Re-acquiring X under
-/// Y closes X -(SN)-> Y -(EN)-> X (Y was taken under the try-read X). Lockdep, not finding G2's
-/// entry, removes the topmost entry of X, G3's, keeps "X (try-read), Y" and reports nothing.
+/// Lockdep bug 4 (fixed): of a run of identical adjacent entries of one instance, releasing
+/// the lower guard removed the topmost entry and did not hand that guard the entry that stays.
 #[test]
 fn bug4_release_after_the_identical_entry_was_taken_for_another() {
     check(vec![vec![
@@ -358,4 +405,99 @@ fn bug4_release_after_the_identical_entry_was_taken_for_another() {
         lock(X, R1),
         unlock_below(2),
     ]]);
+}
+
+// Issue 12: each defect the generator finds, as the program it found (shrunk).
+
+/// Item 1: `transfer(x, y)` locks x then y as subclass 1; `transfer(x, x)` then re-locks x as
+/// subclass 1 on a cached chain: a certain self-deadlock lockdep must catch on every path.
+#[test]
+fn issue12_item1_cached_chain_self_deadlock() {
+    check(vec![vec![
+        lock(MX, W),
+        lock_sub(MY, 1, W),
+        unlock(),
+        unlock(),
+        lock(MX, W),
+        relock(0, 1),
+    ]]);
+}
+
+/// Item 2: a lock merged under a nest lock stays visible (`is_held`), and re-locking it under
+/// the nest lock is a certain self-deadlock.
+#[test]
+fn issue12_item2_merged_lock_stays_held() {
+    check(vec![vec![
+        lock(MY, W),
+        lock_nest(X, 0),
+        lock_nest(X2, 1),
+        Op::Relock {
+            from_top: 0,
+            sub: 0,
+            rd: W,
+            nest: Some(2),
+        },
+    ]]);
+}
+
+/// Item 3: a chain validated with a nest-lock exemption is not reused for the same classes
+/// taken without it.
+#[test]
+fn issue12_item3_nest_exempt_chain_not_reused() {
+    check(vec![
+        vec![lock(MY, W), lock(X, W), lock(MZ, W), lock_nest(X2, 2)],
+        vec![lock(MY, W), lock(X, W), lock(MZ, W), lock(X2, W)],
+    ]);
+}
+
+/// Item 4: a condvar wait on a guard taken with `lock_nested(1)` restores it as subclass 1.
+#[test]
+fn issue12_item4_condvar_wait_keeps_the_subclass() {
+    check(vec![vec![
+        lock(X, W),
+        lock_sub(MX, 1, W),
+        wait(0),
+        unlock(),
+        unlock(),
+    ]]);
+}
+
+/// Item 6: `X; try_lock(T); Z` closing both T <-> Z and X <-> Z reports both, once.
+#[test]
+fn issue12_item6_every_problem_once() {
+    let kinds = check(vec![
+        vec![lock(Z, W), lock(X, W)],
+        vec![lock(Z, W), lock(Y, W)],
+        vec![lock(X, W), try_lock(Y, W), lock(Z, W)],
+        vec![lock(X, W), try_lock(Y, W), lock(Z, W)],
+    ]);
+    assert_eq!(
+        kinds,
+        [
+            ReportKind::CircularDependency,
+            ReportKind::CircularDependency
+        ]
+    );
+}
+
+/// Item 8: a re-entered pseudo-lock is recursive locking, not a certain self-deadlock.
+#[test]
+fn issue12_item8_reentered_lock_map() {
+    let kinds = check(vec![vec![map(0, MapAct::Acquire), map(0, MapAct::Acquire)]]);
+    assert_eq!(kinds, [ReportKind::RecursiveLocking]);
+}
+
+#[test]
+fn legacy_harness_check() {
+    if std::env::var("ORACLE_LEGACY").is_err() {
+        return;
+    }
+    let ops = prop_oneof![
+        10 => (0..9u8, 0..2u8, program::rd(), prop_oneof![3 => Just(How::Block), 1 => Just(How::Try)])
+            .prop_map(|(inst, sub, rd, how)| Op::Lock { inst, sub, rd, how }),
+        6 => (0..4u8, proptest::bool::weighted(0.15)).prop_map(|(from_top, force)| Op::Unlock { from_top, force }),
+        2 => (0..2u8, prop_oneof![Just(EvAct::Arm), Just(EvAct::Signal), Just(EvAct::Wait)]).prop_map(|(e, act)| Op::Ev { e, act }),
+        2 => (0..4u8, Just(MapAct::AcquireRead)).prop_map(|(m, act)| Op::Map { m, act }),
+    ];
+    generate("legacy", 3000, program::program(ops, 16));
 }

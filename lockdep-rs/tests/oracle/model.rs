@@ -1,16 +1,33 @@
 //! The oracle: a deliberately small, slow and obviously correct model of the validator's
-//! verdicts for one thread's acquisitions and releases, written only for the tests.
+//! verdicts, written only for the tests, from the rules of `lockdep-semantics.md` and issue 12.
 //!
 //! It keeps every edge with every dependency type it was recorded with, the validated chains,
-//! and the held stack. Cycles are decided by exhaustive enumeration of walks in the state
-//! graph `(class, arrived through a -(*R)-> edge)`, with the strong-path rule applied at every
-//! joint; nothing is pruned except a state repeated within one walk (repeating a state cannot
-//! make a walk reach anything new, because what may follow depends only on the state).
+//! and each thread's held stack. Whether an acquisition closes a strong cycle is decided by a
+//! search over the states `(class, arrived through a -(*R)-> edge)`; the path lockdep reports
+//! is then checked edge by edge against the graph the oracle had at that moment (`verify.rs`).
+//!
+//! What it models, rule by rule (the numbers are those of the lead's list for issue 12):
+//! - same-class check, nest-lock exemption and merge, trylocks, edges from the top entry on
+//!   through trylocked and recursively-read entries (every entry for an event);
+//! - (1) re-locking a real lock instance this thread holds, either side exclusive: a certain
+//!   self-deadlock, reported and never recorded, before any cache;
+//! - (2) merged instances stay individually visible (an entry keeps every acquisition merged
+//!   into it);
+//! - (3) the chain key includes each entry's nest-lock position;
+//! - (6) every problem of an acquisition is reported, and its chain is then cached;
+//! - (13) an out-of-order release puts the entries above back unvalidated, except those whose
+//!   nest lock is the released lock (validated again, without the exemption).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::sync::Arc;
+
+/// An instance (a lock, a pseudo-lock, an event) of a program.
+pub type Inst = u16;
 
 /// How a lock is held: exclusive (`write`, `lock`), non-recursive reader (`read`, `try_read`),
-/// recursive reader (`read_recursive`).
+/// recursive reader (`read_recursive`, `LockMap::acquire_read`, an armed event).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Rd {
     /// Exclusive (kernel read = 0).
@@ -27,22 +44,28 @@ impl Rd {
     }
 }
 
-/// A class: base class `base` (one `LockClass` per program), subclass `sub`.
+/// What a class is made of: real locks (which block: re-locking one is a certain
+/// self-deadlock), pseudo-locks, or events (waited for: edges from every held lock, and a cycle
+/// through one is a `CircularWait`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Lock,
+    Map,
+    Event,
+}
+
+/// A base class of the program and how lockdep names it.
+#[derive(Clone, Debug)]
+pub struct Base {
+    pub name: String,
+    pub kind: Kind,
+}
+
+/// A class: base class `base`, subclass `sub` (for thread exits: the nesting depth).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Class {
     pub base: u8,
     pub sub: u8,
-}
-
-impl Class {
-    /// The name lockdep shows for it, given the base names `c0`, `c1`, ...
-    pub fn name(self) -> String {
-        if self.sub == 0 {
-            format!("c{}", self.base)
-        } else {
-            format!("c{}/{}", self.base, self.sub)
-        }
-    }
 }
 
 /// One dependency type: how the source was held (shared?), how the target was taken
@@ -53,228 +76,540 @@ pub struct DepType {
     pub to_recursive: bool,
 }
 
-/// One entry of the held stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+impl DepType {
+    pub fn of(prev: Rd, next: Rd) -> DepType {
+        DepType {
+            from_shared: prev.shared(),
+            to_recursive: next == Rd::R2,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match (self.from_shared, self.to_recursive) {
+            (false, false) => "EN",
+            (false, true) => "ER",
+            (true, false) => "SN",
+            (true, true) => "SR",
+        }
+    }
+}
+
+pub type Edges = BTreeMap<(Class, Class), BTreeSet<DepType>>;
+
+/// One acquisition recorded in an entry (an entry holds several after nest-lock merges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acq {
+    pub inst: Inst,
+    pub rd: Rd,
+    pub serial: u64,
+}
+
+/// One entry of a held stack.
+#[derive(Clone, Debug)]
 pub struct Held {
     pub class: Class,
     pub rd: Rd,
     pub trylock: bool,
-    /// Which lock instance (for modelling releases; not part of any rule).
-    pub inst: u8,
+    /// The acquisitions this entry stands for, the entry's own first.
+    pub acqs: Vec<Acq>,
+    /// The nest lock the entry was acquired under.
+    pub nest: Option<Inst>,
+    /// Where that nest lock was in the stack when the entry was pushed (part of the chain key).
+    nest_pos: Option<usize>,
 }
+
+impl Held {
+    pub fn holds(&self, inst: Inst) -> bool {
+        self.acqs.iter().any(|a| a.inst == inst)
+    }
+}
+
+/// One element of a chain key.
+type ChainElem = (Class, Rd, bool, Option<usize>);
 
 /// A problem the oracle expects lockdep to report.
 #[derive(Clone, Debug)]
-pub enum Expected {
+pub enum Problem {
     Recursive {
-        acquiring: String,
-        holding: String,
-        held: Vec<String>,
+        acquiring: Class,
+        new_rd: Rd,
+        /// The held entries the report may name (one, except for a certain self-deadlock on an
+        /// instance held more than once).
+        holding: Vec<(Class, Rd)>,
+        held: Vec<Class>,
+        certain: bool,
     },
     Circular {
-        acquiring: String,
-        holding: String,
-        held: Vec<String>,
-        /// Every class list (new lock first, held lock last, without repeats) of a strong walk
-        /// that closes the cycle: the report's `class_names()` must be one of them.
-        paths: BTreeSet<Vec<String>>,
+        acquiring: Class,
+        new_rd: Rd,
+        holding: Class,
+        prev_rd: Rd,
+        held: Vec<Class>,
+        /// The graph the search ran on (before the closing edge was added).
+        graph: Arc<Edges>,
     },
+    BadUnlock {
+        class: Class,
+    },
+    HeldAtExit {
+        classes: Vec<Class>,
+    },
+}
+
+/// An acquisition as asked.
+#[derive(Clone, Copy, Debug)]
+pub struct Req {
+    pub class: Class,
+    pub rd: Rd,
+    pub inst: Inst,
+    pub trylock: bool,
+    pub nest: Option<Inst>,
+}
+
+/// What committing an acquisition does to the stack.
+#[derive(Clone, Debug)]
+pub enum Plan {
+    Push(Held),
+    /// Merge into entry `.0` (nest lock: the top entry is of the same class).
+    Merge(usize, Acq),
+    Nothing,
+}
+
+/// The verdict on an acquisition, before it is committed (pushed only if nothing panics).
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub problems: Vec<Problem>,
+    pub certain: bool,
+    pub plan: Plan,
+}
+
+/// Which entry a release removes.
+#[derive(Clone, Copy, Debug)]
+pub enum Sel {
+    /// A guard's own acquisition.
+    Serial(u64),
+    /// `force_unlock*`, `LockMap::release`, `Event::signal`: the topmost acquisition of the
+    /// instance held in a matching way (`shared`; `None`: any).
+    Inst(Inst, Option<bool>),
 }
 
 /// The oracle's state for one program (all its threads share the graph and chain cache).
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct Oracle {
-    pub edges: BTreeMap<(Class, Class), BTreeSet<DepType>>,
-    pub chains: HashSet<Vec<(Class, Rd, bool)>>,
-    pub stack: Vec<Held>,
-    /// Cycles found only through walks that visit a class twice (in both arrival states):
-    /// the kernel's search, which visits each class once, would miss them.
-    pub walk_only_cycles: usize,
+    pub bases: Vec<Base>,
+    pub edges: Edges,
+    pub chains: HashSet<Vec<ChainElem>>,
+    /// Held stacks, by thread slot.
+    pub stacks: Vec<Vec<Held>>,
+    next_serial: u64,
+    /// TEMPORARY (harness check against the old main): old rules 6 and 13.
+    pub legacy: bool,
 }
 
-/// Upper bound on the walk steps explored for one question (the graphs have at most 6
-/// classes, i.e. 12 states; this is far above what they need).
-const MAX_STEPS: usize = 2_000_000;
-
 impl Oracle {
-    pub fn held_names(&self) -> Vec<String> {
-        self.stack.iter().map(|h| h.class.name()).collect()
+    pub fn new(bases: Vec<Base>) -> Oracle {
+        Oracle {
+            bases,
+            edges: Edges::new(),
+            chains: HashSet::new(),
+            stacks: Vec::new(),
+            next_serial: 1,
+            legacy: std::env::var("ORACLE_LEGACY").is_ok(),
+        }
     }
 
-    /// A new acquisition of `class` in mode `rd` (trylock: a successful try).
-    pub fn acquire(&mut self, class: Class, rd: Rd, trylock: bool, inst: u8) -> Option<Expected> {
+    /// Forgets edges and chains (`lockdep::reset()`), and thread `t`'s stack.
+    pub fn reset(&mut self, t: usize) {
+        self.edges.clear();
+        self.chains.clear();
+        self.stack_mut(t).clear();
+    }
+
+    pub fn kind(&self, c: Class) -> Kind {
+        self.bases[c.base as usize].kind
+    }
+
+    /// The name lockdep shows for `c`.
+    pub fn name(&self, c: Class) -> String {
+        let b = &self.bases[c.base as usize].name;
+        if c.sub == 0 {
+            b.clone()
+        } else {
+            format!("{b}/{}", c.sub)
+        }
+    }
+
+    pub fn stack(&self, t: usize) -> &[Held] {
+        self.stacks.get(t).map_or(&[], |s| &s[..])
+    }
+
+    pub fn stack_mut(&mut self, t: usize) -> &mut Vec<Held> {
+        if self.stacks.len() <= t {
+            self.stacks.resize_with(t + 1, Vec::new);
+        }
+        &mut self.stacks[t]
+    }
+
+    pub fn held_classes(&self, t: usize) -> Vec<Class> {
+        self.stack(t).iter().map(|h| h.class).collect()
+    }
+
+    /// Does thread `t` hold `inst` (per the validator's record)?
+    pub fn holds(&self, t: usize, inst: Inst) -> bool {
+        self.stack(t).iter().any(|h| h.holds(inst))
+    }
+
+    fn new_serial(&mut self) -> u64 {
+        self.next_serial += 1;
+        self.next_serial
+    }
+
+    /// An acquisition by thread `t` (validation on; the caller handles `Off`). Records edges and
+    /// chains; the entry is pushed by [`commit`](Self::commit) if the acquisition goes ahead.
+    pub fn acquire(&mut self, t: usize, req: Req, kind: Kind) -> Verdict {
+        let acq = Acq {
+            inst: req.inst,
+            rd: req.rd,
+            serial: self.new_serial(),
+        };
+        let stack = self.stack(t);
+        // (1) A certain self-deadlock: on every path, before the merge and the caches.
+        if kind == Kind::Lock && !req.trylock {
+            let holding: Vec<(Class, Rd)> = stack
+                .iter()
+                .filter(|h| {
+                    h.acqs
+                        .iter()
+                        .any(|a| a.inst == req.inst && (a.rd == Rd::W || req.rd == Rd::W))
+                })
+                .map(|h| (h.class, h.rd))
+                .collect();
+            if !holding.is_empty() {
+                return Verdict {
+                    problems: vec![Problem::Recursive {
+                        acquiring: req.class,
+                        new_rd: req.rd,
+                        holding,
+                        held: self.held_classes(t),
+                        certain: true,
+                    }],
+                    certain: true,
+                    plan: Plan::Nothing,
+                };
+            }
+        }
+        let entry = Held {
+            class: req.class,
+            rd: req.rd,
+            trylock: req.trylock,
+            acqs: vec![acq],
+            nest: req.nest,
+            nest_pos: None,
+        };
+        if req.trylock {
+            return Verdict {
+                problems: Vec::new(),
+                certain: false,
+                plan: Plan::Push(entry),
+            };
+        }
+        if let Some(n) = req.nest {
+            // The nest lock is always held in the programs generated (a guard is passed).
+            assert!(stack.iter().any(|h| h.holds(n)), "test bug: nest not held");
+            if let Some(top) = stack.last() {
+                if top.class == req.class {
+                    return Verdict {
+                        problems: Vec::new(),
+                        certain: false,
+                        plan: Plan::Merge(stack.len() - 1, acq),
+                    };
+                }
+            }
+        }
+        let problems = self.validate(t, &entry);
+        Verdict {
+            problems,
+            certain: false,
+            plan: Plan::Push(entry),
+        }
+    }
+
+    /// Pushes (or merges) what `acquire` decided. Returns the serial of the acquisition.
+    pub fn commit(&mut self, t: usize, plan: Plan) -> Option<u64> {
+        match plan {
+            Plan::Push(mut h) => {
+                let serial = h.acqs[0].serial;
+                let stack = self.stack_mut(t);
+                h.nest_pos = nest_pos(stack, h.nest);
+                stack.push(h);
+                Some(serial)
+            }
+            Plan::Merge(idx, acq) => {
+                self.stack_mut(t)[idx].acqs.push(acq);
+                Some(acq.serial)
+            }
+            Plan::Nothing => None,
+        }
+    }
+
+    /// Validates "acquiring `class` in mode `rd`" without holding it afterwards (an event
+    /// wait, `might_acquire`).
+    pub fn validate_only(&mut self, t: usize, class: Class, rd: Rd) -> Vec<Problem> {
         let entry = Held {
             class,
             rd,
-            trylock,
-            inst,
+            trylock: false,
+            acqs: Vec::new(),
+            nest: None,
+            nest_pos: None,
         };
-        let found = self.validate(entry);
-        self.stack.push(entry);
-        found
+        self.validate(t, &entry)
     }
 
-    /// Releases the stack entry at `idx`; the entries above are re-acquired in order, each
-    /// validated as a new acquisition. Returns their problems, in order.
-    pub fn release(&mut self, idx: usize) -> Vec<Expected> {
-        let above = self.stack.split_off(idx + 1);
-        self.stack.pop();
+    /// Validates "acquiring `class` in mode `rd` under nest lock `nest`" on top of thread
+    /// `t`'s stack, without pushing (the re-acquisition after a condvar wait).
+    pub fn validate_as(
+        &mut self,
+        t: usize,
+        class: Class,
+        rd: Rd,
+        nest: Option<Inst>,
+    ) -> Vec<Problem> {
+        let entry = Held {
+            class,
+            rd,
+            trylock: false,
+            acqs: Vec::new(),
+            nest,
+            nest_pos: None,
+        };
+        self.validate(t, &entry)
+    }
+
+    /// The chain of thread `t`'s stack plus `new` (its nest position as it would be pushed).
+    fn chain_with(&self, t: usize, new: &Held) -> Vec<ChainElem> {
+        let stack = self.stack(t);
+        stack
+            .iter()
+            .map(|h| (h.class, h.rd, h.trylock, h.nest_pos))
+            .chain(std::iter::once((
+                new.class,
+                new.rd,
+                false,
+                nest_pos(stack, new.nest),
+            )))
+            .collect()
+    }
+
+    /// The slow path of an acquisition of `new` on top of thread `t`'s stack: chain cache,
+    /// same-class check, edges (each after a strong-cycle search).
+    fn validate(&mut self, t: usize, new: &Held) -> Vec<Problem> {
+        let chain = self.chain_with(t, new);
+        if self.legacy {
+            if self.chains.contains(&chain) {
+                return Vec::new();
+            }
+            let mut p = self.validate_inner(t, new);
+            if p.is_empty() {
+                self.chains.insert(chain);
+            }
+            p.truncate(1);
+            return p;
+        }
+        if !self.chains.insert(chain) {
+            return Vec::new(); // validated before (reported or not: rule 6)
+        }
+        self.validate_inner(t, new)
+    }
+
+    fn validate_inner(&mut self, t: usize, new: &Held) -> Vec<Problem> {
+        let stack = self.stack(t);
+        let mut nest_seen = false;
+        for h in stack {
+            if new.nest.is_some_and(|n| h.holds(n)) {
+                nest_seen = true;
+            }
+            if h.class != new.class || (new.rd == Rd::R2 && h.rd != Rd::W) {
+                continue;
+            }
+            if nest_seen {
+                return Vec::new(); // exempt: no report and no edges
+            }
+            return vec![Problem::Recursive {
+                acquiring: new.class,
+                new_rd: new.rd,
+                holding: vec![(h.class, h.rd)],
+                held: self.held_classes(t),
+                certain: false,
+            }];
+        }
+        let event = self.kind(new.class) == Kind::Event;
         let mut out = Vec::new();
-        for e in above {
-            if let Some(p) = self.acquire(e.class, e.rd, e.trylock, e.inst) {
-                out.push(p);
+        let mut snapshot: Option<Arc<Edges>> = None;
+        for i in (0..stack.len()).rev() {
+            let h = &self.stacks[t][i];
+            let (hc, hrd, htry) = (h.class, h.rd, h.trylock);
+            if strong_cycle(&self.edges, new.class, new.rd, hc, hrd) {
+                let graph = snapshot
+                    .get_or_insert_with(|| Arc::new(self.edges.clone()))
+                    .clone();
+                out.push(Problem::Circular {
+                    acquiring: new.class,
+                    new_rd: new.rd,
+                    holding: hc,
+                    prev_rd: hrd,
+                    held: self.held_classes(t),
+                    graph,
+                });
+            }
+            if self
+                .edges
+                .entry((hc, new.class))
+                .or_default()
+                .insert(DepType::of(hrd, new.rd))
+            {
+                snapshot = None;
+            }
+            if !event && !htry && hrd != Rd::R2 {
+                break;
             }
         }
         out
     }
 
-    fn validate(&mut self, new: Held) -> Option<Expected> {
-        if new.trylock {
-            // No same-class check, no incoming edges, no chain lookup.
-            return None;
-        }
-        let mut chain: Vec<(Class, Rd, bool)> = self
-            .stack
-            .iter()
-            .map(|h| (h.class, h.rd, h.trylock))
-            .collect();
-        chain.push((new.class, new.rd, false));
-        if self.chains.contains(&chain) {
-            return None;
-        }
-
-        // Same-class rule: bottom to top, the first held lock of the class conflicts unless
-        // the new acquisition is a recursive reader and the held one a reader.
-        for h in &self.stack {
-            if h.class == new.class && !(new.rd == Rd::R2 && h.rd.shared()) {
-                return Some(Expected::Recursive {
-                    acquiring: new.class.name(),
-                    holding: h.class.name(),
-                    held: self.held_names(),
-                });
-            }
-        }
-
-        // Edges from the top entry, and on through trylocked and recursively-read entries.
-        let mut first = None;
-        let mut problem = false;
-        for i in (0..self.stack.len()).rev() {
-            let h = self.stack[i];
-            if let Some((paths, class_simple)) = self.strong_walks(new.class, new.rd, h.class, h.rd)
-            {
-                problem = true;
-                if first.is_none() {
-                    if !class_simple {
-                        self.walk_only_cycles += 1;
+    /// Finds what `sel` releases in thread `t`'s stack: (entry, acquisition index).
+    pub fn find(&self, t: usize, sel: Sel) -> Option<(usize, usize)> {
+        let stack = self.stack(t);
+        for (i, h) in stack.iter().enumerate().rev() {
+            for (j, a) in h.acqs.iter().enumerate().rev() {
+                let hit = match sel {
+                    Sel::Serial(s) => a.serial == s,
+                    Sel::Inst(inst, shared) => {
+                        a.inst == inst && shared.is_none_or(|s| s == a.rd.shared())
                     }
-                    first = Some(Expected::Circular {
-                        acquiring: new.class.name(),
-                        holding: h.class.name(),
-                        held: self.held_names(),
-                        paths,
-                    });
+                };
+                if hit {
+                    return Some((i, j));
                 }
             }
-            let ty = DepType {
-                from_shared: h.rd.shared(),
-                to_recursive: new.rd == Rd::R2,
-            };
-            self.edges
-                .entry((h.class, new.class))
-                .or_default()
-                .insert(ty);
-            if !h.trylock && h.rd != Rd::R2 {
+        }
+        None
+    }
+
+    /// Releases what `sel` selects in thread `t`'s stack (rule 13 for the entries above; no
+    /// validation when `off`). Returns the released acquisition and the problems of the
+    /// entries validated again; `None` if nothing matches (a bad unlock).
+    pub fn release(&mut self, t: usize, sel: Sel, off: bool) -> Option<(Acq, Vec<Problem>)> {
+        let (idx, j) = self.find(t, sel)?;
+        let stack = self.stack_mut(t);
+        if stack[idx].acqs.len() > 1 {
+            return Some((stack[idx].acqs.remove(j), Vec::new()));
+        }
+        // Of a run of identical adjacent entries (one instance, class, mode), the topmost
+        // goes, like the kernel's; the entry that stays takes the released one's serial.
+        let same = |a: &Held, b: &Held| {
+            a.acqs.len() == 1
+                && b.acqs.len() == 1
+                && a.acqs[0].inst == b.acqs[0].inst
+                && (a.class, a.rd, a.trylock) == (b.class, b.rd, b.trylock)
+        };
+        let mut idx = idx;
+        while idx + 1 < stack.len() && same(&stack[idx], &stack[idx + 1]) {
+            let (lo, hi) = (stack[idx].acqs[0].serial, stack[idx + 1].acqs[0].serial);
+            stack[idx].acqs[0].serial = hi;
+            stack[idx + 1].acqs[0].serial = lo;
+            idx += 1;
+        }
+        let above = stack.split_off(idx + 1);
+        let gone = stack.pop().expect("idx exists").acqs[0];
+        let mut problems = Vec::new();
+        for mut e in above {
+            if self.legacy && !off && !e.trylock {
+                problems.extend(self.validate(t, &e));
+            } else if e.nest == Some(gone.inst) {
+                e.nest = None; // the exemption is gone: validated again
+                if !off {
+                    problems.extend(self.validate(t, &e));
+                }
+            }
+            let stack = self.stack_mut(t);
+            e.nest_pos = nest_pos(stack, e.nest);
+            stack.push(e);
+        }
+        Some((gone, problems))
+    }
+
+    /// Puts back an entry taken out for a condvar wait, where it was (or into the entry it was
+    /// merged into, if that is still there).
+    pub fn restore(&mut self, t: usize, idx: usize, mut entry: Held, merged_into: Option<u64>) {
+        let stack = self.stack_mut(t);
+        if let Some(s) = merged_into {
+            if let Some(h) = stack
+                .iter_mut()
+                .find(|h| h.acqs.iter().any(|a| a.serial == s))
+            {
+                h.acqs.extend(entry.acqs);
+                return;
+            }
+        }
+        let idx = idx.min(stack.len());
+        entry.nest_pos = nest_pos(&stack[..idx], entry.nest);
+        stack.insert(idx, entry);
+        // Entries above keep their keys' meaning: positions are recomputed as lockdep would.
+        for i in idx + 1..stack.len() {
+            let pos = nest_pos(&stack[..i], stack[i].nest);
+            stack[i].nest_pos = pos;
+        }
+    }
+
+    /// Thread `t` exits: the report for what it still holds (pseudo-locks; events excluded),
+    /// and its stack is gone.
+    pub fn exit(&mut self, t: usize) -> Option<Problem> {
+        let stack = std::mem::take(self.stack_mut(t));
+        let mut classes = Vec::new();
+        for h in &stack {
+            if self.kind(h.class) != Kind::Event && !classes.contains(&h.class) {
+                classes.push(h.class);
+            }
+        }
+        (!classes.is_empty()).then_some(Problem::HeldAtExit { classes })
+    }
+}
+
+/// Where the (lowest) entry holding `nest` is in `stack`.
+fn nest_pos(stack: &[Held], nest: Option<Inst>) -> Option<usize> {
+    let n = nest?;
+    stack.iter().position(|h| h.holds(n))
+}
+
+/// Is there a strong walk `next -> ... -> prev` closing a strong cycle with the new edge
+/// `prev -> next` (`next` taken in mode `next_rd`, `prev` held in mode `prev_rd`)?
+///
+/// Joints: entering a class through a `*R` edge and leaving it through an `S*` edge is weak.
+/// At `next` the entering edge is the new one (`*R` iff `next_rd` is a recursive read); at
+/// `prev` the leaving edge is the new one (`S*` iff `prev` is held shared).
+pub fn strong_cycle(edges: &Edges, next: Class, next_rd: Rd, prev: Class, prev_rd: Rd) -> bool {
+    let start = (next, next_rd == Rd::R2);
+    let mut seen = BTreeSet::from([start]);
+    let mut queue = VecDeque::from([start]);
+    while let Some((at, rec)) = queue.pop_front() {
+        if at == prev && !(rec && prev_rd.shared()) {
+            return true;
+        }
+        let lo = (at, Class { base: 0, sub: 0 });
+        for (&(from, to), types) in edges.range(lo..) {
+            if from != at {
                 break;
             }
-        }
-        if !problem {
-            self.chains.insert(chain);
-        }
-        first
-    }
-
-    /// All strong walks `next -> ... -> prev` that close a strong cycle with the new edge
-    /// `prev -> next` (`next` taken in mode `next_rd`, `prev` held in mode `prev_rd`).
-    /// Returns the class lists of those walks and whether one of them is simple in classes;
-    /// `None` if there is none.
-    ///
-    /// Joints: entering a class through a `*R` edge and leaving it through an `S*` edge is
-    /// weak. At `next` the entering edge is the new edge (`*R` iff `next_rd` is a recursive
-    /// read); at `prev` the leaving edge is the new edge (`S*` iff `prev` is held shared).
-    fn strong_walks(
-        &self,
-        next: Class,
-        next_rd: Rd,
-        prev: Class,
-        prev_rd: Rd,
-    ) -> Option<(BTreeSet<Vec<String>>, bool)> {
-        struct Search<'a> {
-            o: &'a Oracle,
-            prev: Class,
-            prev_shared: bool,
-            path: Vec<(Class, bool)>,
-            found: BTreeSet<Vec<String>>,
-            class_simple: bool,
-            steps: usize,
-        }
-        impl Search<'_> {
-            fn go(&mut self) {
-                self.steps += 1;
-                assert!(self.steps < MAX_STEPS, "oracle: walk enumeration blew up");
-                let &(at, arrived_recursive) = self.path.last().expect("non-empty");
-                if at == self.prev && !(arrived_recursive && self.prev_shared) {
-                    let mut names: Vec<String> = Vec::new();
-                    let mut classes: Vec<Class> = Vec::new();
-                    for &(c, _) in &self.path {
-                        if !classes.contains(&c) {
-                            classes.push(c);
-                            names.push(c.name());
-                        }
-                    }
-                    // Simple in classes: no class twice, except that the walk may end where
-                    // it started when the held lock and the new one are of one class.
-                    let n = self.path.len();
-                    let inner: Vec<Class> = self.path[..n - 1].iter().map(|p| p.0).collect();
-                    let distinct = inner.iter().collect::<BTreeSet<_>>().len() == inner.len();
-                    if distinct && !inner[1.min(n - 1)..].contains(&at) {
-                        self.class_simple = true;
-                    }
-                    self.found.insert(names);
-                    return; // a walk stops at its first match (the BFS returns there too)
+            for t in types {
+                if rec && t.from_shared {
+                    continue; // -(*R)-> then -(S*)->: weak joint
                 }
-                for (&(from, to), types) in self.o.edges.range((at, Class { base: 0, sub: 0 })..) {
-                    if from != at {
-                        break;
-                    }
-                    for t in types {
-                        if arrived_recursive && t.from_shared {
-                            continue; // -(*R)-> then -(S*)->: weak joint
-                        }
-                        let state = (to, t.to_recursive);
-                        if self.path.contains(&state) {
-                            continue;
-                        }
-                        self.path.push(state);
-                        self.go();
-                        self.path.pop();
-                    }
+                let s = (to, t.to_recursive);
+                if seen.insert(s) {
+                    queue.push_back(s);
                 }
             }
         }
-        let mut s = Search {
-            o: self,
-            prev,
-            prev_shared: prev_rd.shared(),
-            path: vec![(next, next_rd == Rd::R2)],
-            found: BTreeSet::new(),
-            class_simple: false,
-            steps: 0,
-        };
-        s.go();
-        if s.found.is_empty() {
-            None
-        } else {
-            Some((s.found, s.class_simple))
-        }
     }
+    false
 }

@@ -1,0 +1,317 @@
+//! Matching lockdep's reports against the oracle's problems.
+//!
+//! A report matches a problem when its kind, acquiring and holding classes and held stack are
+//! the expected ones, and for a cycle when the edges it lists (`Report::cycle`) form a strong
+//! cycle in the graph the oracle had when the acquisition was searched: the closing edge
+//! first, then a walk back from the new lock to the held one, every edge recorded with the
+//! types shown, every joint strong. Which of several cycles lockdep shows is its choice.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+
+use lockdep::{Report, ReportKind};
+
+use super::model::{Class, DepType, Edges, Kind, Oracle, Problem};
+
+/// One report, as compared (class names normalised by [`norm`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub kind: ReportKind,
+    pub acquiring: Option<String>,
+    pub holding: Option<String>,
+    pub classes: Vec<String>,
+    pub held: Vec<String>,
+    pub cycle: Vec<(String, String, String)>,
+    pub gates: Vec<String>,
+}
+
+/// Class names as compared: without a program's `p<n>.` prefix (pseudo-locks and events are
+/// named per program so that programs never share a class); every thread-exit class (one per
+/// spawn site and nesting depth, however lockdep names the depth) as `(thread exit)`.
+pub fn norm(name: &str) -> String {
+    if name.contains("(thread exit)") {
+        return "(thread exit)".into();
+    }
+    if let Some(rest) = name.strip_prefix('p') {
+        if let Some((num, tail)) = rest.split_once('.') {
+            if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) {
+                return tail.to_string();
+            }
+        }
+    }
+    name.to_string()
+}
+
+pub fn seen(r: &Report) -> Seen {
+    let n = |v: Vec<String>| v.iter().map(|s| norm(s)).collect::<Vec<_>>();
+    Seen {
+        kind: r.kind(),
+        acquiring: r.acquiring().map(|s| norm(&s)),
+        holding: r.holding().map(|s| norm(&s)),
+        classes: n(r.class_names()),
+        held: n(r.held_locks()),
+        cycle: r
+            .cycle()
+            .into_iter()
+            .map(|(a, b, t)| (norm(&a), norm(&b), t))
+            .collect(),
+        gates: r.gates(),
+    }
+}
+
+fn names(o: &Oracle, cs: &[Class]) -> Vec<String> {
+    cs.iter().map(|&c| norm(&o.name(c))).collect()
+}
+
+/// Does report `s` describe problem `p`? `Err` says why not.
+pub fn matches(o: &Oracle, s: &Seen, p: &Problem) -> Result<(), String> {
+    let name = |c: Class| norm(&o.name(c));
+    let want = |cond: bool, what: &str| if cond { Ok(()) } else { Err(what.to_string()) };
+    match p {
+        Problem::Recursive {
+            acquiring,
+            holding,
+            held,
+            ..
+        } => {
+            want(s.kind == ReportKind::RecursiveLocking, "kind")?;
+            want(
+                s.acquiring.as_deref() == Some(&name(*acquiring)),
+                "acquiring",
+            )?;
+            want(
+                holding
+                    .iter()
+                    .any(|&(c, _)| s.holding.as_deref() == Some(&name(c))),
+                "holding",
+            )?;
+            want(s.held == names(o, held), "held locks")
+        }
+        Problem::Circular {
+            acquiring,
+            holding,
+            held,
+            ..
+        } => {
+            want(
+                matches!(
+                    s.kind,
+                    ReportKind::CircularDependency | ReportKind::CircularWait
+                ),
+                "kind",
+            )?;
+            want(
+                s.acquiring.as_deref() == Some(&name(*acquiring)),
+                "acquiring",
+            )?;
+            want(s.holding.as_deref() == Some(&name(*holding)), "holding")?;
+            want(s.held == names(o, held), "held locks")?;
+            want(
+                s.gates.is_empty(),
+                "gates (no class of these programs can gate)",
+            )?;
+            let events = cycle_ok(o, p, &s.cycle)?;
+            let wait = s.kind == ReportKind::CircularWait;
+            want(
+                wait == events,
+                "CircularWait iff the cycle goes through an event",
+            )?;
+            let mut order: Vec<String> = Vec::new();
+            for n in std::iter::once(&s.cycle[0].1).chain(s.cycle[1..].iter().map(|e| &e.1)) {
+                if !order.contains(n) {
+                    order.push(n.clone());
+                }
+            }
+            want(
+                s.classes == order,
+                "class_names (the cycle's classes in order)",
+            )
+        }
+        Problem::BadUnlock { class } => {
+            want(s.kind == ReportKind::BadUnlockBalance, "kind")?;
+            want(s.classes == [name(*class)], "class")
+        }
+        Problem::HeldAtExit { classes } => {
+            want(s.kind == ReportKind::LocksHeldAtExit, "kind")?;
+            let events: BTreeSet<String> = o
+                .bases
+                .iter()
+                .filter(|b| b.kind == Kind::Event)
+                .map(|b| norm(&b.name))
+                .collect();
+            let got: Vec<String> = s
+                .classes
+                .iter()
+                .filter(|n| !events.contains(*n))
+                .cloned()
+                .collect();
+            want(got == names(o, classes), "classes still held")
+        }
+    }
+}
+
+/// The dependency types named in a report (`"EN|SR"`).
+fn parse_types(s: &str) -> Option<Vec<DepType>> {
+    s.split('|')
+        .map(|t| match t.trim() {
+            "EN" => Some(DepType::of(super::model::Rd::W, super::model::Rd::W)),
+            "ER" => Some(DepType::of(super::model::Rd::W, super::model::Rd::R2)),
+            "SN" => Some(DepType::of(super::model::Rd::R1, super::model::Rd::W)),
+            "SR" => Some(DepType::of(super::model::Rd::R1, super::model::Rd::R2)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks that `cycle` (as reported) is a strong cycle closed by problem `p`'s acquisition in
+/// the graph `p` was searched on. Returns whether it goes through an event class.
+pub fn cycle_ok(
+    o: &Oracle,
+    p: &Problem,
+    cycle: &[(String, String, String)],
+) -> Result<bool, String> {
+    let Problem::Circular {
+        acquiring,
+        new_rd,
+        holding,
+        prev_rd,
+        graph,
+        ..
+    } = p
+    else {
+        return Err("not a cycle".into());
+    };
+    let name = |c: Class| norm(&o.name(c));
+    let Some(((from0, to0, t0), rest)) = cycle.split_first() else {
+        return Err("empty cycle".into());
+    };
+    if *from0 != name(*holding) || *to0 != name(*acquiring) {
+        return Err("the cycle does not start with the closing edge".into());
+    }
+    let closing = DepType::of(*prev_rd, *new_rd);
+    if t0.as_str() != closing.name() {
+        return Err(format!(
+            "closing edge type {t0}, expected {}",
+            closing.name()
+        ));
+    }
+    if rest.is_empty() {
+        return Err("a cycle of one edge".into());
+    }
+    // Every class of the graph, by name (names can be shared: thread exits).
+    let mut all: BTreeSet<Class> = BTreeSet::new();
+    for &(a, b) in graph.keys() {
+        all.insert(a);
+        all.insert(b);
+    }
+    let candidates =
+        |n: &str| -> Vec<Class> { all.iter().copied().filter(|&c| name(c) == n).collect() };
+    // States (class, arrived recursive, through an event) reachable along the listed edges.
+    let mut states: BTreeSet<(Class, bool, bool)> = BTreeSet::from([(
+        *acquiring,
+        *new_rd == super::model::Rd::R2,
+        o.kind(*acquiring) == Kind::Event,
+    )]);
+    let mut prev_to = to0;
+    for (from, to, types) in rest {
+        if from != prev_to {
+            return Err(format!("the cycle is not a walk at {from}"));
+        }
+        prev_to = to;
+        let Some(types) = parse_types(types) else {
+            return Err(format!("unknown dependency types {types:?}"));
+        };
+        let mut next = BTreeSet::new();
+        for &(at, rec, ev) in &states {
+            for c in candidates(to) {
+                let Some(recorded) = graph.get(&(at, c)) else {
+                    continue;
+                };
+                if !types.iter().all(|t| recorded.contains(t)) {
+                    continue; // lockdep shows a type the oracle never recorded there
+                }
+                for t in &types {
+                    if !(rec && t.from_shared) {
+                        next.insert((c, t.to_recursive, ev || o.kind(c) == Kind::Event));
+                    }
+                }
+            }
+        }
+        if next.is_empty() {
+            return Err(format!(
+                "no strong walk along the reported edges reaches {to} (edge {from} -> {to})"
+            ));
+        }
+        states = next;
+    }
+    let ends: Vec<bool> = states
+        .iter()
+        .filter(|&&(c, rec, _)| c == *holding && !(rec && prev_rd.shared()))
+        .map(|&(_, _, ev)| ev)
+        .collect();
+    if ends.is_empty() {
+        return Err("the reported walk does not end strongly at the held lock".into());
+    }
+    Ok(ends.contains(&true))
+}
+
+/// Rotations of a reported cycle that start with the closing edge of `p` (for deciding
+/// whether `p` is a problem lockdep already reported).
+pub fn same_cycle(o: &Oracle, p: &Problem, cycle: &[(String, String, String)]) -> bool {
+    (0..cycle.len()).any(|k| {
+        let mut rot = cycle[k..].to_vec();
+        rot.extend_from_slice(&cycle[..k]);
+        cycle_ok(o, p, &rot).is_ok()
+    })
+}
+
+/// Is `p` a problem already reported, given the problems delivered before (each with the
+/// report that showed it)? Lockdep keys a recursive locking by both classes, both modes and
+/// whether it is certain; a cycle by its edges and types; a bad unlock by class and site; locks
+/// held at exit by classes and sites (each kind of step here has one site).
+pub fn reported_before(o: &Oracle, p: &Problem, delivered: &[(Problem, Seen)]) -> bool {
+    delivered.iter().any(|(q, s)| match (p, q) {
+        (Problem::Circular { .. }, Problem::Circular { .. }) => same_cycle(o, p, &s.cycle),
+        (
+            Problem::Recursive {
+                acquiring: a1,
+                new_rd: r1,
+                holding: h1,
+                certain: c1,
+                ..
+            },
+            Problem::Recursive {
+                acquiring: a2,
+                new_rd: r2,
+                holding: h2,
+                certain: c2,
+                ..
+            },
+        ) => {
+            let shown: Vec<_> = h2
+                .iter()
+                .filter(|&&(c, _)| s.holding.as_deref() == Some(&norm(&o.name(c))))
+                .collect();
+            a1 == a2 && r1 == r2 && c1 == c2 && h1.iter().any(|h| shown.contains(&h))
+        }
+        (Problem::BadUnlock { class: c1 }, Problem::BadUnlock { class: c2 }) => c1 == c2,
+        (Problem::HeldAtExit { classes: c1 }, Problem::HeldAtExit { classes: c2 }) => c1 == c2,
+        _ => false,
+    })
+}
+
+/// Edges of a graph as text (for failure messages).
+pub fn graph_text(o: &Oracle, g: &Edges) -> String {
+    let mut out = String::new();
+    for ((a, b), ts) in g {
+        let t: Vec<&str> = ts.iter().map(|t| t.name()).collect();
+        out.push_str(&format!(
+            "    {} -> {} [{}]\n",
+            o.name(*a),
+            o.name(*b),
+            t.join("|")
+        ));
+    }
+    out
+}

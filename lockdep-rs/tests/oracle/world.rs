@@ -1,0 +1,429 @@
+//! The lockdep objects a program runs on, and the means to survive lockdep's mistakes: a
+//! supervisor that wakes condvar waits and, when an acquisition lockdep should have refused
+//! (a certain self-deadlock) blocks for real, releases the real lock behind lockdep's back so
+//! that the disagreement is reported instead of hanging the suite.
+//!
+//! Every call into lockdep's lock API is made from this file, so a panic lockdep raises must
+//! point here (issue 12 item 14: `#[track_caller]` through the panicking path).
+
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex as StdMutex;
+use std::time::{Duration, Instant};
+
+use lockdep::{
+    Condvar, Event, LockClass, LockMap, Mutex, MutexGuard, RwLock, RwLockReadGuard,
+    RwLockWriteGuard,
+};
+
+use super::model::{Base, Inst, Kind, Rd};
+
+/// Base classes of real locks per program; each has subclasses (0..=2 are used).
+pub const BASES: u8 = 3;
+/// Lock instances per base class: the first a `Mutex` (exclusive only), the others `RwLock`s.
+pub const INSTANCES: u8 = 3;
+pub const LOCKS: u8 = BASES * INSTANCES;
+/// Pseudo-locks: two of class `m0`, two of class `m1` (two instances each, so no class can
+/// serve as a gate).
+pub const MAPS: u8 = 4;
+pub const EVENTS: u8 = 2;
+
+/// Oracle instance numbers.
+pub fn map_inst(m: u8) -> Inst {
+    LOCKS as Inst + m as Inst
+}
+pub fn event_inst(e: u8) -> Inst {
+    (LOCKS + MAPS) as Inst + e as Inst
+}
+pub const CV_INST: Inst = (LOCKS + MAPS + EVENTS) as Inst;
+/// Thread-exit events get instance numbers from here on.
+pub const EXIT_INST: Inst = 100;
+
+/// Oracle base classes beyond the locks'.
+pub const B_MAP: u8 = BASES; // m0, m1
+pub const B_EVENT: u8 = BASES + 2; // e0, e1
+pub const B_CV: u8 = BASES + 4;
+pub const B_EXIT: u8 = BASES + 5; // spawn sites A and B; subclass = nesting depth
+
+pub enum Lock {
+    M(Mutex<()>),
+    Rw(RwLock<()>),
+}
+
+/// A guard of a program lock.
+pub enum Guard {
+    M(MutexGuard<'static, ()>),
+    R(RwLockReadGuard<'static, ()>),
+    W(RwLockWriteGuard<'static, ()>),
+}
+
+impl Lock {
+    pub fn is_mutex(&self) -> bool {
+        matches!(self, Lock::M(_))
+    }
+
+    /// A blocking acquisition (a recursive read has no nested variant: `sub` is 0 then).
+    pub fn lock(&'static self, sub: u8, rd: Rd) -> Guard {
+        match (self, rd) {
+            (Lock::M(m), _) => Guard::M(m.lock_nested(sub)),
+            (Lock::Rw(l), Rd::W) => Guard::W(l.write_nested(sub)),
+            (Lock::Rw(l), Rd::R1) => Guard::R(l.read_nested(sub)),
+            (Lock::Rw(l), Rd::R2) => Guard::R(l.read_recursive()),
+        }
+    }
+
+    pub fn try_lock(&'static self, rd: Rd) -> Option<Guard> {
+        match (self, rd) {
+            (Lock::M(m), _) => m.try_lock().map(Guard::M),
+            (Lock::Rw(l), Rd::W) => l.try_write().map(Guard::W),
+            (Lock::Rw(l), _) => l.try_read().map(Guard::R),
+        }
+    }
+
+    /// `lock_nest_lock` / `write_nest_lock` under the lock of `nest`.
+    pub fn lock_nest(&'static self, nest: &Guard) -> Guard {
+        match (self, nest) {
+            (Lock::M(m), Guard::M(n)) => Guard::M(m.lock_nest_lock(n)),
+            (Lock::M(m), Guard::R(n)) => Guard::M(m.lock_nest_lock(n)),
+            (Lock::M(m), Guard::W(n)) => Guard::M(m.lock_nest_lock(n)),
+            (Lock::Rw(l), Guard::M(n)) => Guard::W(l.write_nest_lock(n)),
+            (Lock::Rw(l), Guard::R(n)) => Guard::W(l.write_nest_lock(n)),
+            (Lock::Rw(l), Guard::W(n)) => Guard::W(l.write_nest_lock(n)),
+        }
+    }
+
+    /// Releases the lock through `force_unlock*` after forgetting the guard.
+    pub fn force_release(&'static self, g: Guard) {
+        match (g, self) {
+            (Guard::M(g), Lock::M(m)) => {
+                std::mem::forget(g);
+                // SAFETY: this thread locked `m` through the guard just forgotten.
+                unsafe { m.force_unlock() }
+            }
+            (Guard::R(g), Lock::Rw(l)) => {
+                std::mem::forget(g);
+                // SAFETY: this thread read-locked `l` through the guard just forgotten.
+                unsafe { l.force_unlock_read() }
+            }
+            (Guard::W(g), Lock::Rw(l)) => {
+                std::mem::forget(g);
+                // SAFETY: this thread write-locked `l` through the guard just forgotten.
+                unsafe { l.force_unlock_write() }
+            }
+            _ => unreachable!("a guard of another kind of lock"),
+        }
+    }
+
+    pub fn is_held(&self) -> bool {
+        match self {
+            Lock::M(m) => lockdep::is_held(m),
+            Lock::Rw(l) => lockdep::is_held(l),
+        }
+    }
+}
+
+/// `Condvar::wait` on a mutex guard.
+pub fn cv_wait(cv: &Condvar, g: &mut Guard) {
+    match g {
+        Guard::M(g) => cv.wait(g),
+        _ => unreachable!("condvar waits are on mutex guards"),
+    }
+}
+
+pub fn map_acquire(m: &LockMap, rd: Rd) {
+    if rd == Rd::R2 {
+        m.acquire_read()
+    } else {
+        m.acquire()
+    }
+}
+pub fn map_release(m: &LockMap) {
+    m.release()
+}
+/// Leaks a pseudo-lock acquisition (held at thread exit): a call site of its own.
+pub fn map_leak(m: &LockMap) {
+    m.acquire()
+}
+pub fn map_might(m: &LockMap) {
+    m.might_acquire()
+}
+pub fn event_arm(e: &Event) {
+    e.arm()
+}
+pub fn event_signal(e: &Event) {
+    e.signal()
+}
+pub fn event_wait(e: &Event) {
+    e.wait()
+}
+
+/// Everything a program runs on. Leaked: threads, the report hook and the supervisor refer
+/// to it.
+pub struct World {
+    pub locks: Vec<Lock>,
+    pub maps: Vec<LockMap>,
+    pub events: Vec<Event>,
+    pub cv: Condvar,
+    pub monitor: Monitor,
+    pub prefix: String,
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// One construction site for every pseudo-lock: two with one name share a class.
+fn new_map(name: &'static str) -> LockMap {
+    LockMap::new(name)
+}
+fn new_event(name: &'static str) -> Event {
+    Event::new(name)
+}
+
+impl World {
+    /// A world of fresh classes; `prefix` makes pseudo-lock and event names unique (they are
+    /// keyed by site and name).
+    pub fn new(prefix: &str) -> &'static World {
+        let classes: Vec<&'static LockClass> = (0..BASES)
+            .map(|b| &*Box::leak(Box::new(LockClass::new(leak(format!("c{b}"))))))
+            .collect();
+        let locks = (0..LOCKS)
+            .map(|i| {
+                let class = classes[(i / INSTANCES) as usize];
+                if i % INSTANCES == 0 {
+                    Lock::M(Mutex::with_class(class, ()))
+                } else {
+                    Lock::Rw(RwLock::with_class(class, ()))
+                }
+            })
+            .collect();
+        let maps = (0..MAPS)
+            .map(|m| new_map(leak(format!("{prefix}m{}", m / 2))))
+            .collect();
+        let events = (0..EVENTS)
+            .map(|e| new_event(leak(format!("{prefix}e{e}"))))
+            .collect();
+        let w: &'static World = Box::leak(Box::new(World {
+            locks,
+            maps,
+            events,
+            cv: Condvar::new(),
+            monitor: Monitor::default(),
+            prefix: prefix.to_string(),
+        }));
+        // Every instance alive and known from the start: then no class can serve as a gate
+        // (`Report::gates`, not modelled) and no instance born later makes lockdep forget
+        // its chains. Successful trylocks leave no edge and no chain; pseudo-locks have no
+        // trylock, so this validates the one-entry chains `[m]`, which can never report.
+        let ((), _) = lockdep::capture(|| {
+            for l in &w.locks {
+                drop(l.try_lock(Rd::W).expect("a fresh lock"));
+            }
+            for m in &w.maps {
+                m.might_acquire();
+            }
+        });
+        w
+    }
+
+    /// The oracle's base classes for this world.
+    pub fn bases() -> Vec<Base> {
+        let b = |name: &str, kind| Base {
+            name: name.to_string(),
+            kind,
+        };
+        let mut v: Vec<Base> = (0..BASES)
+            .map(|i| b(&format!("c{i}"), Kind::Lock))
+            .collect();
+        v.push(b("m0", Kind::Map));
+        v.push(b("m1", Kind::Map));
+        v.push(b("e0", Kind::Event));
+        v.push(b("e1", Kind::Event));
+        v.push(b("condvar", Kind::Event));
+        v.push(b("(thread exit)", Kind::Event));
+        v.push(b("(thread exit)", Kind::Event));
+        v
+    }
+}
+
+/// What the program thread is doing that needs help from the supervisor.
+#[derive(Default)]
+pub enum Pending {
+    #[default]
+    Nothing,
+    /// Waiting on the world's condvar: notify until it returns.
+    Wait,
+    /// An acquisition lockdep must refuse (a certain self-deadlock): if it blocks instead,
+    /// release the lock's real holds (`holds`) behind lockdep's back.
+    Refuse {
+        lock: &'static Lock,
+        holds: Vec<Rd>,
+        /// The acquiring thread (`/proc/<pid>/task/<tid>`), to see whether it is parked.
+        task: Option<std::path::PathBuf>,
+        /// Since when the supervisor has seen it parked without a break.
+        parked: Option<Instant>,
+    },
+}
+
+impl Pending {
+    /// An acquisition by the calling thread that lockdep must refuse.
+    pub fn refuse(lock: &'static Lock, holds: Vec<Rd>) -> Pending {
+        thread_local! {
+            static TASK: Option<std::path::PathBuf> = std::fs::read_link("/proc/thread-self")
+                .ok()
+                .map(|p| std::path::Path::new("/proc").join(p));
+        }
+        Pending::Refuse {
+            lock,
+            holds,
+            task: TASK.with(|t| t.clone()),
+            parked: None,
+        }
+    }
+}
+
+/// Is the thread parked on a futex (blocked on a lock, not running lockdep's code)?
+fn parked(task: &std::path::Path) -> bool {
+    let state = std::fs::read_to_string(task.join("stat")).unwrap_or_default();
+    let state = state.rsplit_once(") ").map_or("", |s| s.1);
+    let wchan = std::fs::read_to_string(task.join("wchan")).unwrap_or_default();
+    state.starts_with('S') && wchan.contains("futex")
+}
+
+/// The supervisor's view of one program.
+#[derive(Default)]
+pub struct Monitor {
+    pub pending: StdMutex<Pending>,
+    /// Set when the supervisor had to release a lock: lockdep let a certain self-deadlock
+    /// block.
+    pub rescued: AtomicBool,
+}
+
+impl Monitor {
+    pub fn set(&self, p: Pending) {
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+
+    /// Called by the supervisor while it waits for the program: wakes condvar waits and
+    /// rescues acquisitions that block where lockdep should have panicked. Returns true if
+    /// it has something to watch (poll again soon).
+    pub fn tick(&self, cv: &Condvar) -> bool {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *p {
+            Pending::Nothing => false,
+            Pending::Wait => {
+                cv.notify_all();
+                true
+            }
+            Pending::Refuse {
+                lock,
+                holds,
+                task,
+                parked: since,
+            } => {
+                // Parked on a futex for 200 ms without a break (lockdep's own locks are
+                // never held that long; stack traces are off in these tests), or with no
+                // way to tell, not done after 5 s.
+                let now = Instant::now();
+                let blocked = match task {
+                    Some(task) if parked(task) => {
+                        now - *since.get_or_insert(now) > Duration::from_millis(200)
+                    }
+                    Some(_) => {
+                        *since = None;
+                        false
+                    }
+                    None => now - *since.get_or_insert(now) > Duration::from_secs(5),
+                };
+                if blocked {
+                    release_behind_lockdeps_back(lock, holds.clone());
+                    self.rescued.store(true, Ordering::SeqCst);
+                    *p = Pending::Nothing;
+                }
+                true
+            }
+        }
+    }
+}
+
+/// Releases the real holds of `lock` without lockdep knowing: from a thread-local destructor
+/// of a helper thread that runs after lockdep's own thread state is destroyed (destructors run
+/// in reverse order of first use), where `force_unlock*` finds no state to check.
+fn release_behind_lockdeps_back(lock: &'static Lock, holds: Vec<Rd>) {
+    struct Late(RefCell<Option<(&'static Lock, Vec<Rd>)>>);
+    impl Drop for Late {
+        fn drop(&mut self) {
+            if let Some((lock, holds)) = self.0.borrow_mut().take() {
+                for rd in holds {
+                    // SAFETY: the program thread holds `lock` this way (through a guard it
+                    // will never use again: the program has already failed).
+                    unsafe {
+                        match (lock, rd) {
+                            (Lock::M(m), _) => m.force_unlock(),
+                            (Lock::Rw(l), Rd::W) => l.force_unlock_write(),
+                            (Lock::Rw(l), _) => l.force_unlock_read(),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    thread_local! {
+        static LATE: Late = const { Late(RefCell::new(None)) };
+    }
+    std::thread::spawn(move || {
+        LATE.with(|l| *l.0.borrow_mut() = Some((lock, holds)));
+        let _ = lock.is_held(); // lockdep's state, set up after ours: destroyed before it
+    })
+    .join()
+    .expect("the rescue thread");
+}
+
+/// A panic caught while a step ran: where it was raised and its message.
+#[derive(Clone, Debug)]
+pub struct Panicked {
+    pub file: String,
+    pub line: u32,
+    pub message: String,
+}
+
+thread_local! {
+    static PANICS: RefCell<Option<Vec<Panicked>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, recording (instead of printing) the panics raised on this thread meanwhile,
+/// caught or not; returns `f`'s result (`Err` if it panicked) and the panics in order.
+pub fn catching<R>(f: impl FnOnce() -> R) -> (std::thread::Result<R>, Vec<Panicked>) {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let recorded = PANICS.with(|p| {
+                let mut p = p.borrow_mut();
+                let Some(v) = p.as_mut() else { return false };
+                let loc = info.location();
+                let message = info
+                    .payload()
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                v.push(Panicked {
+                    file: loc.map(|l| l.file().to_string()).unwrap_or_default(),
+                    line: loc.map_or(0, |l| l.line()),
+                    message,
+                });
+                true
+            });
+            if !recorded {
+                default(info);
+            }
+        }));
+    });
+    let outer = PANICS.with(|p| p.borrow_mut().replace(Vec::new()));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let panics = PANICS.with(|p| std::mem::replace(&mut *p.borrow_mut(), outer));
+    (r, panics.unwrap_or_default())
+}
