@@ -23,6 +23,7 @@ mod oracle {
     pub mod model;
     pub mod program;
     pub mod run;
+    pub mod threads;
     pub mod verify;
     pub mod world;
 }

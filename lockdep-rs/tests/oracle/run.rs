@@ -33,7 +33,7 @@ pub enum Env {
 
 /// How a delivered problem affects the step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Delivery {
+pub(crate) enum Delivery {
     Delivered,
     Duplicate,
     MustPanic,
@@ -61,10 +61,16 @@ struct GuardRec {
 
 /// One running thread of the program.
 pub(crate) struct Th {
-    t: usize,
+    pub(crate) t: usize,
     guards: Vec<GuardRec>,
     /// A rescued acquisition left the guards' real locks in an unknown state: never drop them.
     poisoned: bool,
+    /// Nesting depth in `lockdep::thread` spawns (0: not spawned by it).
+    pub(crate) depth: u8,
+    /// Pseudo-lock acquisitions left held at thread exit.
+    pub(crate) leaked: Vec<u64>,
+    /// Locks its thread-local destructor takes: (lock, mode, inside a capture).
+    pub(crate) at_exit: Vec<(u8, Rd, bool)>,
 }
 
 /// What the report hook of a global program does; set by the runner, read by the hook.
@@ -126,9 +132,11 @@ pub struct Runner {
     /// This step's reports not matched yet.
     observed: Vec<Seen>,
     /// Real holds of every lock: (thread, mode).
-    real: Vec<Vec<(usize, Rd)>>,
+    pub(crate) real: Vec<Vec<(usize, Rd)>>,
     current: Option<u8>,
     next_thread: usize,
+    /// Bodies of spawned threads.
+    pub(crate) bodies: Vec<Vec<Op>>,
     /// Steer around the known ambiguity of `force_unlock_read` (see `resolve`).
     pub avoid_known: bool,
 }
@@ -148,24 +156,36 @@ impl Runner {
             real: vec![Vec::new(); LOCKS as usize],
             current: None,
             next_thread: 0,
+            bodies: program.bodies.clone(),
             avoid_known: true,
         }
     }
 
-    fn fail(&self, what: impl std::fmt::Display) -> String {
+    pub(crate) fn fail(&self, what: impl std::fmt::Display) -> String {
         format!("{what}\nprogram as executed:\n{}", self.log)
     }
 
     pub(crate) fn new_thread(&mut self) -> Th {
         let t = self.next_thread;
         self.next_thread += 1;
+        Th::new(t, 0)
+    }
+}
+
+impl Th {
+    pub(crate) fn new(t: usize, depth: u8) -> Th {
         Th {
             t,
             guards: Vec::new(),
             poisoned: false,
+            depth,
+            leaked: Vec::new(),
+            at_exit: Vec::new(),
         }
     }
+}
 
+impl Runner {
     fn own_holds(&self, t: usize) -> Vec<Vec<Rd>> {
         self.real
             .iter()
@@ -174,7 +194,11 @@ impl Runner {
     }
 
     /// Runs `f` on lockdep; the step's reports go to `observed`.
-    fn on_lockdep<R>(&mut self, t: usize, f: impl FnOnce() -> R) -> (Option<R>, Vec<Panicked>) {
+    pub(crate) fn on_lockdep<R>(
+        &mut self,
+        t: usize,
+        f: impl FnOnce() -> R,
+    ) -> (Option<R>, Vec<Panicked>) {
         if self.env == Env::Global {
             let mut g = HOOK.lock().unwrap_or_else(|e| e.into_inner());
             *g = self.hook.map(|act| HookCtx {
@@ -206,7 +230,12 @@ impl Runner {
     /// `Panic` mode still panic). A new report outside a capture runs the hook, then the mode
     /// acts. A cycle lockdep reported before may still be shown again through another path:
     /// which path lockdep finds is its choice.
-    fn deliver(&mut self, t: usize, p: Problem, in_hook: bool) -> Result<Delivery, String> {
+    pub(crate) fn deliver(
+        &mut self,
+        t: usize,
+        p: Problem,
+        in_hook: bool,
+    ) -> Result<Delivery, String> {
         let dup = reported_before(&self.oracle, &p, &self.delivered);
         let any_order = matches!(p, Problem::HeldAtExit { .. });
         let found = if any_order {
@@ -252,6 +281,17 @@ impl Runner {
             "lockdep and the oracle disagree at the last step: the oracle expects\n  {}\n{why}",
             self.describe(&p)
         )))
+    }
+
+    /// Delivers a problem whose report may or may not be seen (raised inside a `capture` in a
+    /// thread-local destructor: issue 12 item 12 lets such a capture return nothing).
+    pub(crate) fn deliver_maybe(&mut self, p: Problem) {
+        if let Some(s) = self.observed.first() {
+            if matches(&self.oracle, s, &p).is_ok() {
+                let s = self.observed.remove(0);
+                self.delivered.push((p, s));
+            }
+        }
     }
 
     pub fn describe(&self, p: &Problem) -> String {
@@ -341,7 +381,7 @@ impl Runner {
 
     /// An acquisition as the oracle sees it: validated, delivered, then committed unless it
     /// panics. Returns (panics, serial of the recorded acquisition).
-    fn sim_acquire(
+    pub(crate) fn sim_acquire(
         &mut self,
         t: usize,
         req: Req,
@@ -365,7 +405,7 @@ impl Runner {
     }
 
     /// Validation without holding (event wait, `might_acquire`, a condvar's event).
-    fn sim_validate_only(&mut self, t: usize, class: Class) -> Result<bool, String> {
+    pub(crate) fn sim_validate_only(&mut self, t: usize, class: Class) -> Result<bool, String> {
         if self.mode == Mode::Off {
             return Ok(false);
         }
@@ -405,7 +445,7 @@ impl Runner {
     }
 
     /// After a step: every report consumed, panics as expected, held state and mode agree.
-    fn check(
+    pub(crate) fn check(
         &mut self,
         t: usize,
         expect_panic: bool,
@@ -433,7 +473,7 @@ impl Runner {
         if panicked {
             self.outcome.panics += 1;
             let last = panics.last().expect("a panic was recorded");
-            if !last.file.ends_with("world.rs") && !self.oracle.legacy {
+            if !last.file.ends_with("world.rs") && !skip("panic-location") {
                 return Err(self.fail(format!(
                     "lockdep's panic points at {}:{}, not at the caller's acquisition \
                      (issue 12 item 14)\n  {}",
@@ -492,6 +532,12 @@ impl Runner {
                 .collect::<Vec<_>>()
         )))
     }
+}
+
+/// Is check `what` skipped? `ORACLE_SKIP=panic-location,...` lets a triage run look past a
+/// known, pending disagreement to the next one. Never set by the tests themselves.
+pub fn skip(what: &str) -> bool {
+    std::env::var("ORACLE_SKIP").is_ok_and(|v| v.split(',').any(|s| s.trim() == what))
 }
 
 /// The real holds of lock `inst` by other threads than `t` (ancestors blocked in a join).
@@ -570,9 +616,9 @@ impl Runner {
                 self.mode = m;
                 Ok(())
             }
-            Op::Fork { .. } | Op::AtExit { .. } | Op::Leak { .. } => {
-                Err("test bug: thread ops in a program without threads".into())
-            }
+            Op::Fork { site, body } => self.fork(th, site, body),
+            Op::AtExit { inst, rd, captured } => self.at_exit(th, inst % LOCKS, rd, captured),
+            Op::Leak { m } => self.leak(th, m % world::MAPS),
         }
     }
 
@@ -806,7 +852,7 @@ impl Runner {
         self.check(th.t, expect_panic, (r.is_none(), panics))
     }
 
-    fn map(&mut self, th: &mut Th, m: u8, act: MapAct) -> Result<(), String> {
+    pub(crate) fn map(&mut self, th: &mut Th, m: u8, act: MapAct) -> Result<(), String> {
         let w = self.world;
         let lm = &w.maps[m as usize];
         let inst = map_inst(m);
@@ -896,8 +942,23 @@ impl Runner {
     /// Releases everything `th` still holds, top first: guards, pseudo-locks, armed events
     /// (each a step of its own).
     pub(crate) fn release_all(&mut self, th: &mut Th) -> Result<(), String> {
-        while let Some(top) = self.oracle.stack(th.t).last() {
-            let acq = *top.acqs.last().expect("an acquisition");
+        loop {
+            let leaked = &th.leaked;
+            let Some(top) = self
+                .oracle
+                .stack(th.t)
+                .iter()
+                .rev()
+                .find(|h| h.acqs.iter().any(|a| !leaked.contains(&a.serial)))
+            else {
+                break;
+            };
+            let acq = *top
+                .acqs
+                .iter()
+                .rev()
+                .find(|a| !leaked.contains(&a.serial))
+                .expect("an acquisition");
             if let Some(g) = th.guards.iter().position(|g| g.serial == Some(acq.serial)) {
                 self.unlock(th, g, false)?;
             } else if let Some(m) = (0..world::MAPS).find(|&m| map_inst(m) == acq.inst) {
@@ -944,11 +1005,19 @@ impl Runner {
     pub(crate) fn thread(&mut self, ops: &[Op]) -> Result<(), String> {
         let mut th = self.new_thread();
         let _ = writeln!(self.log, "thread {}:", th.t);
-        let mut r = ops.iter().try_for_each(|&op| self.op(&mut th, op));
+        self.body(&mut th, ops)
+    }
+
+    /// Runs `ops` on `th`, then releases what it holds (but what it leaks).
+    pub(crate) fn body(&mut self, th: &mut Th, ops: &[Op]) -> Result<(), String> {
+        let th = &mut *th;
+        let mut r = ops.iter().try_for_each(|&op| self.op(th, op));
         if r.is_ok() {
-            r = self.release_all(&mut th);
+            r = self.release_all(th);
         }
-        self.abandon(&mut th);
+        if r.is_err() {
+            self.abandon(th);
+        }
         r
     }
 }

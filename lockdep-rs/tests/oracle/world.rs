@@ -400,8 +400,10 @@ pub fn catching<R>(f: impl FnOnce() -> R) -> (std::thread::Result<R>, Vec<Panick
     HOOK.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let recorded = PANICS.with(|p| {
-                let mut p = p.borrow_mut();
+            let recorded = PANICS.try_with(|p| {
+                let Ok(mut p) = p.try_borrow_mut() else {
+                    return false;
+                };
                 let Some(v) = p.as_mut() else { return false };
                 let loc = info.location();
                 let message = info
@@ -417,7 +419,7 @@ pub fn catching<R>(f: impl FnOnce() -> R) -> (std::thread::Result<R>, Vec<Panick
                 });
                 true
             });
-            if !recorded {
+            if recorded != Ok(true) {
                 default(info);
             }
         }));
