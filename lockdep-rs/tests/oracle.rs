@@ -492,7 +492,7 @@ fn issue12_item8_reentered_lock_map() {
 
 #[test]
 fn legacy_harness_check() {
-    if std::env::var("ORACLE_LEGACY").is_err() {
+    if std::env::var("ORACLE_SKIP").is_err() {
         return;
     }
     let ops = prop_oneof![
@@ -501,6 +501,7 @@ fn legacy_harness_check() {
         6 => (0..4u8, proptest::bool::weighted(0.15)).prop_map(|(from_top, force)| Op::Unlock { from_top, force }),
         2 => (0..2u8, prop_oneof![Just(EvAct::Arm), Just(EvAct::Signal), Just(EvAct::Wait)]).prop_map(|(e, act)| Op::Ev { e, act }),
         2 => (0..4u8, Just(MapAct::AcquireRead)).prop_map(|(m, act)| Op::Map { m, act }),
+        1 => Just(Op::Gate),
     ];
     generate("legacy", 3000, program::program(ops, 16));
 }

@@ -59,6 +59,9 @@ pub enum Kind {
 pub struct Base {
     pub name: String,
     pub kind: Kind,
+    /// A class with one instance only, which can serialise what is done under it (a *gate*:
+    /// `Report::gates`). Programs have one gate class at most.
+    pub gate: bool,
 }
 
 /// A class: base class `base`, subclass `sub` (for thread exits: the nesting depth).
@@ -94,6 +97,10 @@ impl DepType {
 }
 
 pub type Edges = BTreeMap<(Class, Class), BTreeSet<DepType>>;
+
+/// Per edge: was the gate class held (exclusively, below the edge's source) at every
+/// validated occurrence of the edge?
+pub type Gates = BTreeMap<(Class, Class), bool>;
 
 /// One acquisition recorded in an entry (an entry holds several after nest-lock merges).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,8 +151,15 @@ pub enum Problem {
         holding: Class,
         prev_rd: Rd,
         held: Vec<Class>,
-        /// The graph the search ran on (before the closing edge was added).
-        graph: Arc<Edges>,
+        /// The graph the search ran on (before the closing edge was added), and its gates.
+        graph: Arc<(Edges, Gates)>,
+        /// The gate class is held below the held lock (the closing edge is gated).
+        gated: bool,
+        /// Gated cycles are ignored (`set_ignore_gated(true)`): lockdep must not show a gated
+        /// path.
+        ignoring: bool,
+        /// ... and this one may be seen through a gated path: lockdep may stay silent.
+        optional: bool,
     },
     BadUnlock {
         class: Class,
@@ -197,12 +211,25 @@ pub enum Sel {
 pub struct Oracle {
     pub bases: Vec<Base>,
     pub edges: Edges,
+    pub gates: Gates,
     pub chains: HashSet<Vec<ChainElem>>,
+    /// `set_ignore_gated(true)` is in force.
+    pub ignoring: bool,
+    /// Chains validated while ignoring gated cycles that had one: validated again once gated
+    /// cycles are no longer ignored (rule 10).
+    suppressed: HashSet<Vec<ChainElem>>,
     /// Held stacks, by thread slot.
     pub stacks: Vec<Vec<Held>>,
     next_serial: u64,
-    /// TEMPORARY (harness check against the old main): old rules 6 and 13.
-    pub legacy: bool,
+    /// Threads that held locks across another thread's `reset()`: at their next validation
+    /// they record again the edges of their held stacks (rule 11).
+    pub stale: BTreeSet<usize>,
+    /// Triage only (`ORACLE_SKIP=rule6`): the old rule 6 (only the first problem of an
+    /// acquisition is reported; a chain with a problem is not cached).
+    pub old_rule6: bool,
+    /// Triage only (`ORACLE_SKIP=rule13`): the old rule 13 (every entry above an
+    /// out-of-order release is validated again).
+    pub old_rule13: bool,
 }
 
 impl Oracle {
@@ -210,18 +237,69 @@ impl Oracle {
         Oracle {
             bases,
             edges: Edges::new(),
+            gates: Gates::new(),
             chains: HashSet::new(),
+            ignoring: false,
+            suppressed: HashSet::new(),
             stacks: Vec::new(),
             next_serial: 1,
-            legacy: std::env::var("ORACLE_LEGACY").is_ok(),
+            stale: BTreeSet::new(),
+            old_rule6: super::run::skip("rule6"),
+            old_rule13: super::run::skip("rule13"),
         }
     }
 
-    /// Forgets edges and chains (`lockdep::reset()`), and thread `t`'s stack.
+    /// `lockdep::reset()` on thread `t`: forgets edges and chains, and `t`'s stack; the other
+    /// threads holding locks record their stacks' edges again at their next validation.
     pub fn reset(&mut self, t: usize) {
         self.edges.clear();
+        self.gates.clear();
         self.chains.clear();
+        self.suppressed.clear();
         self.stack_mut(t).clear();
+        self.stale = (0..self.stacks.len())
+            .filter(|&u| u != t && !self.stacks[u].is_empty())
+            .collect();
+    }
+
+    /// Records the edges thread `t`'s held stack implies, as its acquisitions did (no checks).
+    fn rerecord(&mut self, t: usize) {
+        let stack = self.stack(t).to_vec();
+        for (i, new) in stack.iter().enumerate() {
+            if new.trylock {
+                continue;
+            }
+            let event = self.kind(new.class) == Kind::Event;
+            for (j, h) in stack[..i].iter().enumerate().rev() {
+                let gated = self.gated_below(&stack[..j]);
+                self.gates
+                    .entry((h.class, new.class))
+                    .and_modify(|g| *g &= gated)
+                    .or_insert(gated);
+                self.edges
+                    .entry((h.class, new.class))
+                    .or_default()
+                    .insert(DepType::of(h.rd, new.rd));
+                if !event && !h.trylock && h.rd != Rd::R2 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// `set_ignore_gated(ignore)`: when gated cycles are no longer ignored, the chains that
+    /// had one are validated again next time they are taken.
+    pub fn set_ignoring(&mut self, ignore: bool) {
+        if self.ignoring && !ignore {
+            for c in self.suppressed.drain() {
+                self.chains.remove(&c);
+            }
+        }
+        self.ignoring = ignore;
+    }
+
+    pub fn is_gate(&self, c: Class) -> bool {
+        self.bases[c.base as usize].gate
     }
 
     pub fn kind(&self, c: Class) -> Kind {
@@ -403,25 +481,39 @@ impl Oracle {
     /// The slow path of an acquisition of `new` on top of thread `t`'s stack: chain cache,
     /// same-class check, edges (each after a strong-cycle search).
     fn validate(&mut self, t: usize, new: &Held) -> Vec<Problem> {
+        if self.stale.remove(&t) {
+            self.rerecord(t);
+        }
         let chain = self.chain_with(t, new);
-        if self.legacy {
+        if self.old_rule6 {
             if self.chains.contains(&chain) {
                 return Vec::new();
             }
-            let mut p = self.validate_inner(t, new);
+            let (mut p, _) = self.validate_inner(t, new);
             if p.is_empty() {
                 self.chains.insert(chain);
             }
             p.truncate(1);
             return p;
         }
-        if !self.chains.insert(chain) {
+        if !self.chains.insert(chain.clone()) {
             return Vec::new(); // validated before (reported or not: rule 6)
         }
-        self.validate_inner(t, new)
+        let (problems, suppressed) = self.validate_inner(t, new);
+        if suppressed {
+            self.suppressed.insert(chain);
+        }
+        problems
     }
 
-    fn validate_inner(&mut self, t: usize, new: &Held) -> Vec<Problem> {
+    /// Is the gate class held exclusively in `below`?
+    fn gated_below(&self, below: &[Held]) -> bool {
+        below.iter().any(|h| h.rd == Rd::W && self.is_gate(h.class))
+    }
+
+    /// The checks of a chain not validated before. Returns the problems and whether a cycle
+    /// was (or may have been) left unreported because it is gated.
+    fn validate_inner(&mut self, t: usize, new: &Held) -> (Vec<Problem>, bool) {
         let stack = self.stack(t);
         let mut nest_seen = false;
         for h in stack {
@@ -432,48 +524,72 @@ impl Oracle {
                 continue;
             }
             if nest_seen {
-                return Vec::new(); // exempt: no report and no edges
+                return (Vec::new(), false); // exempt: no report and no edges
             }
-            return vec![Problem::Recursive {
+            let p = Problem::Recursive {
                 acquiring: new.class,
                 new_rd: new.rd,
                 holding: vec![(h.class, h.rd)],
                 held: self.held_classes(t),
                 certain: false,
-            }];
+            };
+            return (vec![p], false);
         }
         let event = self.kind(new.class) == Kind::Event;
         let mut out = Vec::new();
-        let mut snapshot: Option<Arc<Edges>> = None;
+        let mut suppressed = false;
+        let mut snapshot: Option<Arc<(Edges, Gates)>> = None;
         for i in (0..stack.len()).rev() {
             let h = &self.stacks[t][i];
             let (hc, hrd, htry) = (h.class, h.rd, h.trylock);
-            if strong_cycle(&self.edges, new.class, new.rd, hc, hrd) {
-                let graph = snapshot
-                    .get_or_insert_with(|| Arc::new(self.edges.clone()))
-                    .clone();
-                out.push(Problem::Circular {
-                    acquiring: new.class,
-                    new_rd: new.rd,
-                    holding: hc,
-                    prev_rd: hrd,
-                    held: self.held_classes(t),
-                    graph,
-                });
+            let gated = self.gated_below(&self.stacks[t][..i]);
+            let (any, ungated) = cycles(&self.edges, &self.gates, new.class, new.rd, hc, hrd, gated);
+            if any {
+                // Ignoring gated cycles, one seen through a gated path is not reported.
+                let silent = self.ignoring && !ungated;
+                let optional = self.ignoring && ungated && gated && self.gated_cycle(new, hc, hrd);
+                suppressed |= silent || optional;
+                if !silent {
+                    let graph = snapshot
+                        .get_or_insert_with(|| Arc::new((self.edges.clone(), self.gates.clone())))
+                        .clone();
+                    out.push(Problem::Circular {
+                        acquiring: new.class,
+                        new_rd: new.rd,
+                        holding: hc,
+                        prev_rd: hrd,
+                        held: self.held_classes(t),
+                        graph,
+                        gated,
+                        ignoring: self.ignoring,
+                        optional,
+                    });
+                }
             }
-            if self
-                .edges
-                .entry((hc, new.class))
-                .or_default()
-                .insert(DepType::of(hrd, new.rd))
-            {
+            let k = (hc, new.class);
+            let new_type = self.edges.entry(k).or_default().insert(DepType::of(hrd, new.rd));
+            let g = self.gates.entry(k).or_insert(gated);
+            let new_gate = *g && !gated;
+            *g &= gated;
+            if new_type || new_gate {
                 snapshot = None;
             }
             if !event && !htry && hrd != Rd::R2 {
                 break;
             }
         }
-        out
+        (out, suppressed)
+    }
+
+    /// Is there a strong cycle through gated edges only (the closing one gated)?
+    fn gated_cycle(&self, new: &Held, prev: Class, prev_rd: Rd) -> bool {
+        let only_gated: Edges = self
+            .edges
+            .iter()
+            .filter(|(k, _)| self.gates.get(k) == Some(&true))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        strong_cycle(&only_gated, new.class, new.rd, prev, prev_rd)
     }
 
     /// Finds what `sel` releases in thread `t`'s stack: (entry, acquisition index).
@@ -523,7 +639,7 @@ impl Oracle {
         let gone = stack.pop().expect("idx exists").acqs[0];
         let mut problems = Vec::new();
         for mut e in above {
-            if self.legacy && !off && !e.trylock {
+            if self.old_rule13 && !off && !e.trylock {
                 problems.extend(self.validate(t, &e));
             } else if e.nest == Some(gone.inst) {
                 e.nest = None; // the exemption is gone: validated again
@@ -579,6 +695,48 @@ impl Oracle {
 fn nest_pos(stack: &[Held], nest: Option<Inst>) -> Option<usize> {
     let n = nest?;
     stack.iter().position(|h| h.holds(n))
+}
+
+/// Is there a strong cycle closed by `prev -> next` (see [`strong_cycle`]), and is there one
+/// that is not gated (`closing_gated`: the closing edge is; a cycle is gated if every edge is)?
+fn cycles(
+    edges: &Edges,
+    gates: &Gates,
+    next: Class,
+    next_rd: Rd,
+    prev: Class,
+    prev_rd: Rd,
+    closing_gated: bool,
+) -> (bool, bool) {
+    // States (class, arrived recursive, every edge so far gated).
+    let start = (next, next_rd == Rd::R2, closing_gated);
+    let mut seen = BTreeSet::from([start]);
+    let mut queue = VecDeque::from([start]);
+    let (mut any, mut ungated) = (false, false);
+    while let Some((at, rec, all_gated)) = queue.pop_front() {
+        if at == prev && !(rec && prev_rd.shared()) {
+            any = true;
+            ungated |= !all_gated;
+            continue;
+        }
+        let lo = (at, Class { base: 0, sub: 0 });
+        for (&(from, to), types) in edges.range(lo..) {
+            if from != at {
+                break;
+            }
+            let g = all_gated && gates.get(&(from, to)) == Some(&true);
+            for t in types {
+                if rec && t.from_shared {
+                    continue;
+                }
+                let s = (to, t.to_recursive, g);
+                if seen.insert(s) {
+                    queue.push_back(s);
+                }
+            }
+        }
+    }
+    (any, ungated)
 }
 
 /// Is there a strong walk `next -> ... -> prev` closing a strong cycle with the new edge

@@ -106,6 +106,12 @@ pub enum Op {
     Leak {
         m: u8,
     },
+    /// `lockdep::reset()` (global programs only), while ancestors hold locks.
+    Reset,
+    /// Lock the gate (a class with one instance).
+    Gate,
+    /// `set_ignore_gated` (global programs only).
+    IgnoreGated(bool),
 }
 
 /// Threads that run one after another; each ends by releasing what it still holds (top
@@ -196,6 +202,7 @@ fn event_op() -> impl Strategy<Value = Op> {
 pub fn lock_ops() -> impl Strategy<Value = Op> {
     prop_oneof![
         10 => lock_op(),
+        1 => Just(Op::Gate),
         1 => relock_op(),
         6 => unlock_op(),
         1 => from_top().prop_map(|from_top| Op::Wait { from_top }),

@@ -16,7 +16,7 @@ use std::sync::mpsc::{channel, Sender};
 
 use super::model::{Class, Inst, Kind, Rd, Req};
 use super::run::{Delivery, Runner, Th};
-use super::world::{self, map_inst, World, B_EXIT, B_MAP, EXIT_INST, INSTANCES};
+use super::world::{self, map_inst, World, B_EXIT, B_MAP, EXIT_INST};
 
 /// Deepest nesting of spawned threads.
 const MAX_DEPTH: u8 = 3;
@@ -143,10 +143,7 @@ impl Runner {
                 continue;
             }
             let req = Req {
-                class: Class {
-                    base: inst / INSTANCES,
-                    sub: 0,
-                },
+                class: world::lock_class(inst, 0),
                 rd,
                 inst: inst as Inst,
                 trylock: false,
@@ -190,7 +187,11 @@ impl Runner {
         rd: Rd,
         captured: bool,
     ) -> Result<(), String> {
-        let rd = if inst % INSTANCES == 0 { Rd::W } else { rd };
+        let rd = if self.world.locks[inst as usize].is_mutex() {
+            Rd::W
+        } else {
+            rd
+        };
         let busy = self.real[inst as usize]
             .iter()
             .any(|&(t, r)| t != th.t && (rd == Rd::W || r == Rd::W));

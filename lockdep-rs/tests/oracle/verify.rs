@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use lockdep::{Report, ReportKind};
 
-use super::model::{Class, DepType, Edges, Kind, Oracle, Problem};
+use super::model::{Class, DepType, Edges, Gates, Kind, Oracle, Problem};
 
 /// One report, as compared (class names normalised by [`norm`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +24,8 @@ pub struct Seen {
     pub held: Vec<String>,
     pub cycle: Vec<(String, String, String)>,
     pub gates: Vec<String>,
+    /// The rendered report, for the kinds whose text is checked (issue 12 item 14).
+    pub text: String,
 }
 
 /// Class names as compared: without a program's `p<n>.` prefix (pseudo-locks and events are
@@ -57,7 +59,29 @@ pub fn seen(r: &Report) -> Seen {
             .map(|(a, b, t)| (norm(&a), norm(&b), t))
             .collect(),
         gates: r.gates(),
+        text: match r.kind() {
+            ReportKind::RecursiveLocking | ReportKind::BadUnlockBalance => r.to_string(),
+            _ => String::new(),
+        },
     }
+}
+
+/// What issue 12 item 14 says a report's text must not do.
+fn text_ok(s: &Seen, certain: bool) -> Result<(), String> {
+    if certain && s.text.contains("May be due to missing lock nesting notation") {
+        return Err("the text of a certain self-deadlock suggests a missing nesting \
+                    annotation, which cannot help for the same instance (issue 12 item 14)"
+            .into());
+    }
+    let lines: Vec<&str> = s.text.lines().collect();
+    if s.kind == ReportKind::BadUnlockBalance
+        && lines
+            .windows(2)
+            .any(|w| w[0].trim_end().ends_with("at:") && w[1].trim().is_empty())
+    {
+        return Err("the bad-unlock text has an empty line after `at:` (issue 12 item 14)".into());
+    }
+    Ok(())
 }
 
 fn names(o: &Oracle, cs: &[Class]) -> Vec<String> {
@@ -73,9 +97,11 @@ pub fn matches(o: &Oracle, s: &Seen, p: &Problem) -> Result<(), String> {
             acquiring,
             holding,
             held,
+            certain,
             ..
         } => {
             want(s.kind == ReportKind::RecursiveLocking, "kind")?;
+            text_ok(s, *certain)?;
             want(
                 s.acquiring.as_deref() == Some(&name(*acquiring)),
                 "acquiring",
@@ -92,6 +118,7 @@ pub fn matches(o: &Oracle, s: &Seen, p: &Problem) -> Result<(), String> {
             acquiring,
             holding,
             held,
+            ignoring,
             ..
         } => {
             want(
@@ -107,11 +134,27 @@ pub fn matches(o: &Oracle, s: &Seen, p: &Problem) -> Result<(), String> {
             )?;
             want(s.holding.as_deref() == Some(&name(*holding)), "holding")?;
             want(s.held == names(o, held), "held locks")?;
+            let ends = cycle_ok(o, p, &s.cycle)?;
+            let gated = !s.gates.is_empty();
+            let gate_names: Vec<String> = o
+                .bases
+                .iter()
+                .filter(|b| b.gate)
+                .map(|b| norm(&b.name))
+                .collect();
             want(
-                s.gates.is_empty(),
-                "gates (no class of these programs can gate)",
+                !gated || s.gates == gate_names,
+                "gates (only the gate class can be one)",
             )?;
-            let events = cycle_ok(o, p, &s.cycle)?;
+            want(
+                !(gated && *ignoring),
+                "a gated cycle reported while gated cycles are ignored",
+            )?;
+            want(
+                ends.iter().any(|e| e.1 == gated),
+                "gates (the gate is held across every edge of the cycle iff shown)",
+            )?;
+            let events = ends.iter().any(|e| e.1 == gated && e.0);
             let wait = s.kind == ReportKind::CircularWait;
             want(
                 wait == events,
@@ -134,6 +177,7 @@ pub fn matches(o: &Oracle, s: &Seen, p: &Problem) -> Result<(), String> {
         }
         Problem::BadUnlock { class } => {
             want(s.kind == ReportKind::BadUnlockBalance, "kind")?;
+            text_ok(s, false)?;
             want(s.classes == [name(*class)], "class")
         }
         Problem::HeldAtExit { classes } => {
@@ -174,18 +218,20 @@ pub fn cycle_ok(
     o: &Oracle,
     p: &Problem,
     cycle: &[(String, String, String)],
-) -> Result<bool, String> {
+) -> Result<BTreeSet<(bool, bool)>, String> {
     let Problem::Circular {
         acquiring,
         new_rd,
         holding,
         prev_rd,
         graph,
+        gated,
         ..
     } = p
     else {
         return Err("not a cycle".into());
     };
+    let (graph, gates) = &**graph;
     let name = |c: Class| norm(&o.name(c));
     let Some(((from0, to0, t0), rest)) = cycle.split_first() else {
         return Err("empty cycle".into());
@@ -211,11 +257,13 @@ pub fn cycle_ok(
     }
     let candidates =
         |n: &str| -> Vec<Class> { all.iter().copied().filter(|&c| name(c) == n).collect() };
-    // States (class, arrived recursive, through an event) reachable along the listed edges.
-    let mut states: BTreeSet<(Class, bool, bool)> = BTreeSet::from([(
+    // States (class, arrived recursive, through an event, gated so far) reachable along the
+    // listed edges.
+    let mut states: BTreeSet<(Class, bool, bool, bool)> = BTreeSet::from([(
         *acquiring,
         *new_rd == super::model::Rd::R2,
         o.kind(*acquiring) == Kind::Event,
+        *gated,
     )]);
     let mut prev_to = to0;
     for (from, to, types) in rest {
@@ -227,17 +275,18 @@ pub fn cycle_ok(
             return Err(format!("unknown dependency types {types:?}"));
         };
         let mut next = BTreeSet::new();
-        for &(at, rec, ev) in &states {
+        for &(at, rec, ev, g) in &states {
             for c in candidates(to) {
                 let Some(recorded) = graph.get(&(at, c)) else {
                     continue;
                 };
+                let g = g && gates.get(&(at, c)) == Some(&true);
                 if !types.iter().all(|t| recorded.contains(t)) {
                     continue; // lockdep shows a type the oracle never recorded there
                 }
                 for t in &types {
                     if !(rec && t.from_shared) {
-                        next.insert((c, t.to_recursive, ev || o.kind(c) == Kind::Event));
+                        next.insert((c, t.to_recursive, ev || o.kind(c) == Kind::Event, g));
                     }
                 }
             }
@@ -249,24 +298,25 @@ pub fn cycle_ok(
         }
         states = next;
     }
-    let ends: Vec<bool> = states
+    let ends: BTreeSet<(bool, bool)> = states
         .iter()
-        .filter(|&&(c, rec, _)| c == *holding && !(rec && prev_rd.shared()))
-        .map(|&(_, _, ev)| ev)
+        .filter(|&&(c, rec, _, _)| c == *holding && !(rec && prev_rd.shared()))
+        .map(|&(_, _, ev, g)| (ev, g))
         .collect();
     if ends.is_empty() {
         return Err("the reported walk does not end strongly at the held lock".into());
     }
-    Ok(ends.contains(&true))
+    Ok(ends)
 }
 
 /// Rotations of a reported cycle that start with the closing edge of `p` (for deciding
 /// whether `p` is a problem lockdep already reported).
-pub fn same_cycle(o: &Oracle, p: &Problem, cycle: &[(String, String, String)]) -> bool {
+pub fn same_cycle(o: &Oracle, p: &Problem, s: &Seen) -> bool {
+    let cycle = &s.cycle;
     (0..cycle.len()).any(|k| {
         let mut rot = cycle[k..].to_vec();
         rot.extend_from_slice(&cycle[..k]);
-        cycle_ok(o, p, &rot).is_ok()
+        cycle_ok(o, p, &rot).is_ok_and(|ends| ends.iter().any(|e| e.1 == !s.gates.is_empty()))
     })
 }
 
@@ -276,7 +326,7 @@ pub fn same_cycle(o: &Oracle, p: &Problem, cycle: &[(String, String, String)]) -
 /// held at exit by classes and sites (each kind of step here has one site).
 pub fn reported_before(o: &Oracle, p: &Problem, delivered: &[(Problem, Seen)]) -> bool {
     delivered.iter().any(|(q, s)| match (p, q) {
-        (Problem::Circular { .. }, Problem::Circular { .. }) => same_cycle(o, p, &s.cycle),
+        (Problem::Circular { .. }, Problem::Circular { .. }) => same_cycle(o, p, s),
         (
             Problem::Recursive {
                 acquiring: a1,
@@ -306,12 +356,17 @@ pub fn reported_before(o: &Oracle, p: &Problem, delivered: &[(Problem, Seen)]) -
 }
 
 /// Edges of a graph as text (for failure messages).
-pub fn graph_text(o: &Oracle, g: &Edges) -> String {
+pub fn graph_text(o: &Oracle, g: &(Edges, Gates)) -> String {
     let mut out = String::new();
-    for ((a, b), ts) in g {
+    for ((a, b), ts) in &g.0 {
         let t: Vec<&str> = ts.iter().map(|t| t.name()).collect();
+        let gated = if g.1.get(&(*a, *b)) == Some(&true) {
+            " (gated)"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "    {} -> {} [{}]\n",
+            "    {} -> {} [{}]{gated}\n",
             o.name(*a),
             o.name(*b),
             t.join("|")

@@ -25,6 +25,9 @@ pub const BASES: u8 = 3;
 /// Lock instances per base class: the first a `Mutex` (exclusive only), the others `RwLock`s.
 pub const INSTANCES: u8 = 3;
 pub const LOCKS: u8 = BASES * INSTANCES;
+/// The gate: a `Mutex` of a class of its own, its only instance (so it can serialise what is
+/// done under it: `Report::gates`). Lock number `LOCKS`, taken only by `Op::Gate`.
+pub const GATE: u8 = LOCKS;
 /// Pseudo-locks: two of class `m0`, two of class `m1` (two instances each, so no class can
 /// serve as a gate).
 pub const MAPS: u8 = 4;
@@ -32,12 +35,12 @@ pub const EVENTS: u8 = 2;
 
 /// Oracle instance numbers.
 pub fn map_inst(m: u8) -> Inst {
-    LOCKS as Inst + m as Inst
+    (GATE + 1) as Inst + m as Inst
 }
 pub fn event_inst(e: u8) -> Inst {
-    (LOCKS + MAPS) as Inst + e as Inst
+    (GATE + 1 + MAPS) as Inst + e as Inst
 }
-pub const CV_INST: Inst = (LOCKS + MAPS + EVENTS) as Inst;
+pub const CV_INST: Inst = (GATE + 1 + MAPS + EVENTS) as Inst;
 /// Thread-exit events get instance numbers from here on.
 pub const EXIT_INST: Inst = 100;
 
@@ -46,6 +49,22 @@ pub const B_MAP: u8 = BASES; // m0, m1
 pub const B_EVENT: u8 = BASES + 2; // e0, e1
 pub const B_CV: u8 = BASES + 4;
 pub const B_EXIT: u8 = BASES + 5; // spawn sites A and B; subclass = nesting depth
+pub const B_GATE: u8 = BASES + 7;
+
+/// The oracle's class of lock `inst` taken as subclass `sub`.
+pub fn lock_class(inst: u8, sub: u8) -> super::model::Class {
+    if inst == GATE {
+        super::model::Class {
+            base: B_GATE,
+            sub: 0,
+        }
+    } else {
+        super::model::Class {
+            base: inst / INSTANCES,
+            sub,
+        }
+    }
+}
 
 pub enum Lock {
     M(Mutex<()>),
@@ -189,7 +208,7 @@ impl World {
         let classes: Vec<&'static LockClass> = (0..BASES)
             .map(|b| &*Box::leak(Box::new(LockClass::new(leak(format!("c{b}"))))))
             .collect();
-        let locks = (0..LOCKS)
+        let mut locks: Vec<Lock> = (0..LOCKS)
             .map(|i| {
                 let class = classes[(i / INSTANCES) as usize];
                 if i % INSTANCES == 0 {
@@ -199,6 +218,8 @@ impl World {
                 }
             })
             .collect();
+        let gate: &'static LockClass = Box::leak(Box::new(LockClass::new("g")));
+        locks.push(Lock::M(Mutex::with_class(gate, ())));
         let maps = (0..MAPS)
             .map(|m| new_map(leak(format!("{prefix}m{}", m / 2))))
             .collect();
@@ -233,6 +254,7 @@ impl World {
         let b = |name: &str, kind| Base {
             name: name.to_string(),
             kind,
+            gate: false,
         };
         let mut v: Vec<Base> = (0..BASES)
             .map(|i| b(&format!("c{i}"), Kind::Lock))
@@ -244,6 +266,10 @@ impl World {
         v.push(b("condvar", Kind::Event));
         v.push(b("(thread exit)", Kind::Event));
         v.push(b("(thread exit)", Kind::Event));
+        v.push(Base {
+            gate: true,
+            ..b("g", Kind::Lock)
+        });
         v
     }
 }
