@@ -114,23 +114,58 @@ pub fn stats() -> Stats {
 /// see [`Report::dot`]. Empty when validation is compiled out.
 pub fn graph_dot() -> String {
     #[cfg(lockdep_enabled)]
-    return crate::report::dot::graph();
+    {
+        use crate::report::dot::{GraphEdge, Node};
+        let (nodes, edges) = {
+            let graph = crate::dependency_graph::GRAPH.lock();
+            let mut index = std::collections::BTreeMap::new();
+            for e in graph.all_edges() {
+                index.insert(e.from, 0);
+                index.insert(e.to, 0);
+            }
+            for (i, slot) in index.values_mut().enumerate() {
+                *slot = i;
+            }
+            let edges: Vec<GraphEdge> = graph
+                .all_edges()
+                .iter()
+                .map(|e| GraphEdge {
+                    from: index[&e.from],
+                    to: index[&e.to],
+                    types: crate::dependency_graph::type_names(e.types),
+                    gated: !e.gates.is_empty(),
+                })
+                .collect();
+            (index, edges)
+        };
+        // Class names are looked up after the graph lock is released.
+        let nodes: Vec<Node> = nodes
+            .keys()
+            .map(|&id| {
+                let c = crate::class::class_by_id(id);
+                Node {
+                    name: c.display_name(),
+                    event: c.event,
+                }
+            })
+            .collect();
+        crate::report::dot::graph(&nodes, &edges)
+    }
     #[cfg(not(lockdep_enabled))]
     String::from("digraph lockdep {}\n")
 }
 
-static IGNORE_GATED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// With `true`, cycles whose every edge was recorded under one gate lock instance (see
-/// [`Report::gates`]) are not reported. They are reported again, ungated, if the gate is
-/// ever missing from an occurrence of one of their edges. Also `LOCKDEP_GATED=ignore`.
+/// [`Report::gates`]) are not reported. They are reported again, ungated, if the gate is ever
+/// missing from an occurrence of one of their edges, and again after `set_ignore_gated(false)`
+/// the next time their chain is taken. Also `LOCKDEP_GATED=ignore`.
 pub fn set_ignore_gated(ignore: bool) {
-    IGNORE_GATED.store(ignore, std::sync::atomic::Ordering::Relaxed);
-}
-
-#[cfg(lockdep_enabled)]
-pub(crate) fn ignoring_gated() -> bool {
-    static FROM_ENV: once_cell::sync::Lazy<bool> =
-        once_cell::sync::Lazy::new(|| std::env::var("LOCKDEP_GATED").is_ok_and(|v| v == "ignore"));
-    IGNORE_GATED.load(std::sync::atomic::Ordering::Relaxed) || *FROM_ENV
+    let was = crate::mode::set_ignoring_gated(ignore);
+    #[cfg(lockdep_enabled)]
+    if was && !ignore {
+        // Chains validated while ignoring hid their gated cycles: validate them again.
+        crate::chain_cache::clear();
+    }
+    #[cfg(not(lockdep_enabled))]
+    let _ = was;
 }

@@ -2,22 +2,44 @@
 //!
 //! Every distinct chain is validated once per process (per `reset()`). A thread first looks in
 //! its own set of chain keys (no shared write, no lock); on a miss it looks in the global table,
-//! which stores each chain's full id list so a hash collision can never make an unvalidated
-//! chain look validated; only a global miss goes to the slow path. A chain is published to the
-//! global table only after its validation has finished, under the graph lock.
+//! which stores each chain as its parent chain's key plus its last entry's id (memory linear in
+//! the distinct chains, whatever their depth), so a hit also needs the same last entry on the
+//! same parent; only a global miss goes to the slow path. A chain is published to the global
+//! table only after its validation has finished, under the graph lock.
+//!
+//! A chain whose validation found problems keeps its reports: a repeat is still a cache hit
+//! (no graph lock, no search), and the reports are handed again to a `capture` that passes
+//! through the chain, so each capture sees each problem it hits (outside captures they are
+//! duplicates, reported once per process).
+//!
+//! Chains whose new lock is of a class the thread already holds (one lock key twice, e.g. two
+//! subclasses of one class) are never put in the recent slots the fast path probes: such an
+//! acquisition must check the instances it holds (a certain self-deadlock is per instance).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use dashmap::DashMap;
 use once_cell::sync::Lazy;
 
+use crate::report::Report;
 use crate::sync::internal::Section;
+
+/// The problems a chain's validation found, with their dedupe keys.
+pub(crate) type Found = Arc<[(Report, u64)]>;
 
 /// Bumped by `reset()`: every thread's local set is stale once it changes.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-static GLOBAL: Lazy<DashMap<u64, Box<[u64]>>> = Lazy::new(DashMap::new);
+/// A validated chain: its parent chain's key, its last entry's id, and what was found.
+struct Chain {
+    parent: u64,
+    last: u64,
+    found: Option<Found>,
+}
+
+static GLOBAL: Lazy<DashMap<u64, Chain>> = Lazy::new(DashMap::new);
 
 static HITS: AtomicU64 = AtomicU64::new(0);
 static MISSES: AtomicU64 = AtomicU64::new(0);
@@ -25,11 +47,22 @@ static MISSES: AtomicU64 = AtomicU64::new(0);
 /// Slots of the direct-mapped cache of recently hit chains (a power of two).
 const RECENT: usize = 32;
 
+/// The answer of a cache lookup.
+pub(crate) enum Lookup {
+    /// Not validated yet (as far as this cache knows).
+    Miss,
+    /// Validated; `Some` holds the problems its validation found.
+    Hit(Option<Found>),
+}
+
 /// One thread's validated chain keys.
 #[derive(Default)]
 pub(crate) struct LocalChains {
     keys: HashSet<u64, BuildKeyHasher>,
-    /// Direct-mapped cache of recent hits in front of `keys` (cheaper than a hash probe).
+    /// The problems of the known chains that had some.
+    found: HashMap<u64, Found, BuildKeyHasher>,
+    /// Direct-mapped cache of recent hits in front of `keys` (cheaper than a hash probe);
+    /// only chains without problems whose new lock's class the thread did not hold.
     recent: [u64; RECENT],
     generation: u64,
     /// The thread's fast-path hits already added to the global statistics.
@@ -47,29 +80,37 @@ impl LocalChains {
             && self.recent[key as usize % RECENT] == key
     }
 
-    /// True if this thread already knows `key` as validated (out of the fast path): then it
-    /// remembers it as recent and counts the hit, thread-locally, for the next
-    /// [`flush_hits`](Self::flush_hits).
-    pub(crate) fn contains(&mut self, key: u64) -> bool {
+    /// Does this thread already know `key` as validated (out of the fast path)? On a hit it
+    /// remembers it as recent (if `recent` and it had no problems) and counts the hit,
+    /// thread-locally, for the next [`flush_hits`](Self::flush_hits).
+    pub(crate) fn lookup(&mut self, key: u64, recent: bool) -> Lookup {
         let generation = GENERATION.load(Ordering::Relaxed);
         if generation != self.generation {
             self.keys.clear();
+            self.found.clear();
             self.recent = [0; RECENT];
             self.generation = generation;
-            return false;
+            return Lookup::Miss;
         }
-        let hit = self.recent[key as usize % RECENT] == key || self.keys.contains(&key);
-        if hit {
-            self.remember(key);
-            self.local_hits += 1;
+        if self.recent[key as usize % RECENT] != key && !self.keys.contains(&key) {
+            return Lookup::Miss;
         }
-        hit
+        self.local_hits += 1;
+        let found = self.found.get(&key).cloned();
+        self.remember(key, recent, found.clone());
+        Lookup::Hit(found)
     }
 
-    /// Knows `key` from now on, and as recent.
-    fn remember(&mut self, key: u64) {
+    /// Knows `key` from now on (with its problems), and as recent if `recent` and clean.
+    fn remember(&mut self, key: u64, recent: bool, found: Option<Found>) {
         self.keys.insert(key);
-        self.recent[key as usize % RECENT] = key;
+        match found {
+            Some(found) => {
+                self.found.insert(key, found);
+            }
+            None if recent => self.recent[key as usize % RECENT] = key,
+            None => {}
+        }
     }
 
     /// Adds this thread's fast-path hits to the statistics; `total` is how many it has had
@@ -82,26 +123,55 @@ impl LocalChains {
         }
     }
 
-    /// Looks `chain` up in the global table; on a hit, remembers it locally.
-    pub(crate) fn adopt_global(&mut self, key: u64, chain: &[u64]) -> bool {
+    /// Looks the chain `key` (= `parent` + `last`) up in the global table; on a hit,
+    /// remembers it locally.
+    pub(crate) fn adopt_global(
+        &mut self,
+        key: u64,
+        parent: u64,
+        last: u64,
+        recent: bool,
+    ) -> Lookup {
         let hit = {
             let _section = Section::enter();
-            GLOBAL.get(&key).is_some_and(|c| &c[..] == chain)
+            GLOBAL
+                .get(&key)
+                .filter(|c| c.parent == parent && c.last == last)
+                .map(|c| c.found.clone())
         };
-        if hit {
-            HITS.fetch_add(1, Ordering::Relaxed);
-            self.remember(key);
-        } else {
-            MISSES.fetch_add(1, Ordering::Relaxed);
+        match hit {
+            Some(found) => {
+                HITS.fetch_add(1, Ordering::Relaxed);
+                self.remember(key, recent, found.clone());
+                Lookup::Hit(found)
+            }
+            None => {
+                MISSES.fetch_add(1, Ordering::Relaxed);
+                Lookup::Miss
+            }
         }
-        hit
     }
 
-    /// Records a chain validated by this thread's slow path.
-    pub(crate) fn insert_validated(&mut self, key: u64, chain: Vec<u64>) {
-        let _section = Section::enter();
-        GLOBAL.insert(key, chain.into_boxed_slice());
-        self.remember(key);
+    /// Records a chain (`parent` + `last`) validated by this thread's slow path, with the
+    /// problems its validation found.
+    pub(crate) fn insert_validated(
+        &mut self,
+        key: u64,
+        parent: u64,
+        last: u64,
+        recent: bool,
+        found: Option<Found>,
+    ) {
+        {
+            let _section = Section::enter();
+            let chain = Chain {
+                parent,
+                last,
+                found: found.clone(),
+            };
+            GLOBAL.insert(key, chain);
+        }
+        self.remember(key, recent, found);
     }
 }
 

@@ -75,9 +75,21 @@ mod registry {
     pub(crate) enum ClassSource {
         Site(&'static Location<'static>),
         Named(&'static Location<'static>, &'static str),
-        /// An event (wait/wake annotation) named at its construction site.
-        Event(&'static Location<'static>, &'static str),
+        /// A pseudo-lock ([`LockMap`](crate::LockMap)) named at its construction site: it is
+        /// validated like a lock but never blocks.
+        Pseudo(&'static Location<'static>, &'static str),
+        /// An event (wait/wake annotation) named at its construction site; `depth` separates
+        /// the exit events of nested `lockdep::thread`s spawned at one site.
+        Event(&'static Location<'static>, &'static str, u32),
         Static(&'static LockClass),
+    }
+
+    /// What a site class stands for.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+    enum SiteKind {
+        Lock,
+        Pseudo,
+        Event { depth: u32 },
     }
 
     #[derive(Clone, PartialEq, Eq, Hash)]
@@ -87,7 +99,7 @@ mod registry {
             line: u32,
             column: u32,
             name: Option<&'static str>,
-            event: bool,
+            kind: SiteKind,
         },
         Static(usize),
     }
@@ -118,6 +130,8 @@ mod registry {
         gate_used: AtomicBool,
         /// An event (a wait/wake annotation), not a lock.
         pub(crate) event: bool,
+        /// A pseudo-lock: validated like a lock, but taking it never blocks.
+        pub(crate) pseudo: bool,
         /// Usage bits: 1 = taken exclusively, 2 = taken shared.
         usage: AtomicU8,
         key: ClassKey,
@@ -150,8 +164,15 @@ mod registry {
             }
         }
 
-        fn base(&'static self) -> &'static ClassInfo {
+        /// The subclass-0 class of this class's lock key.
+        pub(crate) fn base(&'static self) -> &'static ClassInfo {
             self.base.unwrap_or(self)
+        }
+
+        /// Does taking a lock of this class block while it is held? (Not for events and
+        /// pseudo-locks, which are annotations: re-taking one is never a certain deadlock.)
+        pub(crate) fn blocks(&self) -> bool {
+            !self.event && !self.pseudo
         }
 
         /// Can a held lock of this class serialise whatever is done under it? Only if no two
@@ -167,17 +188,15 @@ mod registry {
             }
         }
 
-        /// A lock of this class was taken for the first time. If that makes two live
-        /// instances of a class used as a gate, every chain must be validated again so the
-        /// cycles it gated are reported again, ungated.
-        pub(crate) fn instance_born(&'static self) {
+        /// A lock of this class was taken for the first time. Returns true if that makes two
+        /// live instances of a class some edge used as a gate: every chain must then be
+        /// validated again, so the cycles it gated are reported again, ungated.
+        #[must_use]
+        pub(crate) fn instance_born(&'static self) -> bool {
             let base = self.base();
-            if base.live.fetch_add(1, Ordering::Relaxed) >= 1
+            base.live.fetch_add(1, Ordering::Relaxed) >= 1
                 && !base.ever_shared.swap(true, Ordering::Relaxed)
                 && base.gate_used.load(Ordering::Relaxed)
-            {
-                crate::chain_cache::clear();
-            }
         }
 
         /// A lock of this class that was taken is being dropped.
@@ -239,7 +258,20 @@ mod registry {
                 live: AtomicU32::new(0),
                 ever_shared: AtomicBool::new(false),
                 gate_used: AtomicBool::new(false),
-                event: matches!(key.kind, KeyKind::Site { event: true, .. }),
+                event: matches!(
+                    key.kind,
+                    KeyKind::Site {
+                        kind: SiteKind::Event { .. },
+                        ..
+                    }
+                ),
+                pseudo: matches!(
+                    key.kind,
+                    KeyKind::Site {
+                        kind: SiteKind::Pseudo,
+                        ..
+                    }
+                ),
                 usage: AtomicU8::new(0),
                 key,
             }));
@@ -265,13 +297,22 @@ mod registry {
         pub(crate) fn resolve(self) -> &'static ClassInfo {
             match self {
                 ClassSource::Site(loc) => {
-                    register(site_key(loc, None, false), loc_name(loc), 0, None)
+                    register(site_key(loc, None, SiteKind::Lock), loc_name(loc), 0, None)
                 }
                 ClassSource::Named(loc, name) => {
-                    register(site_key(loc, Some(name), false), name, 0, None)
+                    register(site_key(loc, Some(name), SiteKind::Lock), name, 0, None)
                 }
-                ClassSource::Event(loc, name) => {
-                    register(site_key(loc, Some(name), true), name, 0, None)
+                ClassSource::Pseudo(loc, name) => {
+                    register(site_key(loc, Some(name), SiteKind::Pseudo), name, 0, None)
+                }
+                ClassSource::Event(loc, name, depth) => {
+                    let shown = if depth <= 1 {
+                        name
+                    } else {
+                        &*Box::leak(format!("{name}, depth {depth}").into_boxed_str())
+                    };
+                    let key = site_key(loc, Some(name), SiteKind::Event { depth });
+                    register(key, shown, 0, None)
                 }
                 ClassSource::Static(class) => {
                     if let Some(info) = class.cached.get() {
@@ -292,7 +333,9 @@ mod registry {
         pub(crate) fn name(self) -> String {
             match self {
                 ClassSource::Site(loc) => format!("{}:{}", loc.file(), loc.line()),
-                ClassSource::Named(_, name) | ClassSource::Event(_, name) => name.to_string(),
+                ClassSource::Named(_, name)
+                | ClassSource::Pseudo(_, name)
+                | ClassSource::Event(_, name, _) => name.to_string(),
                 ClassSource::Static(class) => class.name.to_string(),
             }
         }
@@ -301,7 +344,7 @@ mod registry {
     fn site_key(
         loc: &'static Location<'static>,
         name: Option<&'static str>,
-        event: bool,
+        kind: SiteKind,
     ) -> ClassKey {
         ClassKey {
             kind: KeyKind::Site {
@@ -309,7 +352,7 @@ mod registry {
                 line: loc.line(),
                 column: loc.column(),
                 name,
-                event,
+                kind,
             },
             subclass: 0,
         }

@@ -34,7 +34,7 @@ impl Condvar {
     #[track_caller]
     pub const fn new() -> Condvar {
         Condvar {
-            event: DepMap::event(Location::caller(), "condvar"),
+            event: DepMap::event(Location::caller(), "condvar", 0),
             inner: sync::Condvar::new(),
         }
     }
@@ -44,7 +44,7 @@ impl Condvar {
     #[track_caller]
     pub fn new() -> Condvar {
         Condvar {
-            event: DepMap::event(Location::caller(), "condvar"),
+            event: DepMap::event(Location::caller(), "condvar", 0),
             inner: sync::Condvar::new(),
         }
     }
@@ -74,15 +74,15 @@ impl Condvar {
         }
     }
 
+    #[track_caller]
     fn before_sleep<T: ?Sized>(
         &self,
         guard: &mut MutexGuard<'_, T>,
         site: &'static Location<'static>,
     ) {
-        if let Some(map) = guard.tracked.map() {
-            guard.tracked.release();
+        if let Some((map, waiting)) = guard.tracked.suspend() {
             self.event.wait_event(site);
-            guard.tracked = Tracked::reacquire(map, site);
+            guard.tracked = Tracked::resume(map, waiting, site);
         }
     }
 

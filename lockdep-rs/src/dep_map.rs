@@ -5,23 +5,12 @@
 //! With the `enabled` feature off, `DepMap` and [`Tracked`] are zero-sized and every call is an
 //! empty inline function, so the wrappers compile to their parking_lot twins.
 
-/// How a lock is held: kernel `read` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Read {
-    /// read = 0: mutex, write lock, exclusive pseudo-lock.
-    Exclusive = 0,
-    /// read = 1: non-recursive reader (rwsem `down_read`, parking_lot `read`).
-    Shared = 1,
-    /// read = 2: recursive reader (`read_lock`, parking_lot `read_recursive`).
-    Recursive = 2,
-}
+pub(crate) use crate::read::Read;
 
-impl Read {
-    #[cfg_attr(not(lockdep_enabled), allow(dead_code))]
-    pub(crate) fn is_shared(self) -> bool {
-        self != Read::Exclusive
-    }
-}
+/// Makes a guard `!Send` (and leaves it `Sync`), whatever features parking_lot was built
+/// with: std's mutex guard is exactly that.
+#[cfg(lockdep_enabled)]
+pub(crate) type NotSend = std::sync::MutexGuard<'static, ()>;
 
 #[cfg(not(lockdep_enabled))]
 pub(crate) use disabled::*;
@@ -30,6 +19,7 @@ pub(crate) use enabled::*;
 
 #[cfg(lockdep_enabled)]
 mod enabled {
+    use std::marker::PhantomData;
     use std::num::NonZeroU64;
     use std::panic::Location;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,18 +29,23 @@ mod enabled {
     /// Source of instance ids (0 means "not assigned yet").
     static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(1);
 
-    use super::Read;
+    /// Set in a lock's id word once it was taken while the mode was `Off` (unrecorded): a
+    /// release the validator cannot match may then be that acquisition's.
+    const TAKEN_WHILE_OFF: usize = 1 << (usize::BITS - 1);
+
+    use super::{NotSend, Read};
     use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
     use crate::held_locks::Instance;
     use crate::mode::{mode, Mode};
-    use crate::validator::{self, Request};
+    use crate::validator::{self, Request, WaitingEntry};
 
     /// A lock's validator handle.
     pub(crate) struct DepMap {
         source: ClassSource,
         class: OnceRef<'static, ClassInfo>,
-        /// The instance id, assigned on first use. Not the address: a lock may be moved
-        /// while a forgotten guard still counts it as held, and must still be recognised.
+        /// The instance id, assigned on first use, and the [`TAKEN_WHILE_OFF`] bit. Not the
+        /// address: a lock may be moved while a forgotten guard still counts it as held, and
+        /// must still be recognised.
         id: AtomicUsize,
     }
 
@@ -64,8 +59,17 @@ mod enabled {
         pub(crate) const fn class(class: &'static LockClass) -> DepMap {
             DepMap::with_source(ClassSource::Static(class))
         }
-        pub(crate) const fn event(loc: &'static Location<'static>, name: &'static str) -> DepMap {
-            DepMap::with_source(ClassSource::Event(loc, name))
+        /// A pseudo-lock (`LockMap`): validated like a lock, never blocks.
+        pub(crate) const fn pseudo(loc: &'static Location<'static>, name: &'static str) -> DepMap {
+            DepMap::with_source(ClassSource::Pseudo(loc, name))
+        }
+        /// An event; `depth` separates nested events of one site (thread exits).
+        pub(crate) const fn event(
+            loc: &'static Location<'static>,
+            name: &'static str,
+            depth: u32,
+        ) -> DepMap {
+            DepMap::with_source(ClassSource::Event(loc, name, depth))
         }
         const fn with_source(source: ClassSource) -> DepMap {
             DepMap {
@@ -78,7 +82,7 @@ mod enabled {
         /// The lock's instance identity.
         #[inline]
         pub(crate) fn instance(&self) -> Instance {
-            let id = self.id.load(Ordering::Relaxed);
+            let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
             if id != 0 {
                 return id;
             }
@@ -88,13 +92,31 @@ mod enabled {
         #[cold]
         fn assign_instance(&self) -> Instance {
             let new = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
-            match self
-                .id
-                .compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => new,
-                Err(winner) => winner,
+            let mut current = self.id.load(Ordering::Relaxed);
+            loop {
+                if current & !TAKEN_WHILE_OFF != 0 {
+                    return current & !TAKEN_WHILE_OFF; // another thread assigned it
+                }
+                match self.id.compare_exchange_weak(
+                    current,
+                    current | new,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return new,
+                    Err(now) => current = now,
+                }
             }
+        }
+
+        /// Was this lock ever taken while the mode was `Off` (so not recorded)?
+        fn taken_while_off(&self) -> bool {
+            self.id.load(Ordering::Relaxed) & TAKEN_WHILE_OFF != 0
+        }
+
+        #[cold]
+        fn note_taken_while_off(&self) {
+            self.id.fetch_or(TAKEN_WHILE_OFF, Ordering::Relaxed);
         }
 
         /// The class name shown for this lock (subclass 0).
@@ -122,7 +144,9 @@ mod enabled {
             let info = self.source.resolve();
             match self.class.set(info) {
                 Ok(()) => {
-                    info.instance_born();
+                    if info.instance_born() {
+                        crate::chain_cache::clear();
+                    }
                     info
                 }
                 // Another thread resolved it first (to the same class) and counted it.
@@ -132,6 +156,7 @@ mod enabled {
 
         /// Validates an acquisition before the caller blocks on the real lock.
         #[inline]
+        #[track_caller]
         pub(crate) fn acquire(
             &self,
             read: Read,
@@ -144,6 +169,7 @@ mod enabled {
 
         /// Records a successful trylock (no validation: a trylock cannot block).
         #[inline]
+        #[track_caller]
         pub(crate) fn acquired_try(
             &self,
             read: Read,
@@ -153,6 +179,7 @@ mod enabled {
         }
 
         #[inline]
+        #[track_caller]
         fn record(
             &self,
             read: Read,
@@ -161,9 +188,12 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
-            // Kept tiny so `lock()` inlines: `Off` costs a load and a branch.
+            // Kept tiny so `lock()` inlines: `Off` costs two loads and two branches.
             if mode() == Mode::Off {
-                return Tracked(None);
+                if !self.taken_while_off() {
+                    self.note_taken_while_off();
+                }
+                return Tracked::untracked();
             }
             self.record_on(read, subclass, trylock, nest, site)
         }
@@ -172,6 +202,7 @@ mod enabled {
         /// `Mode::Off` costs 1.18x parking_lot instead of 1.07x. A plain acquisition of a
         /// resolved lock tries the fast path inline; everything else is one call away.
         #[inline]
+        #[track_caller]
         fn record_on(
             &self,
             read: Read,
@@ -181,7 +212,7 @@ mod enabled {
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
             if subclass == 0 && !trylock && nest.is_none() {
-                let id = self.id.load(Ordering::Relaxed);
+                let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
                 if let (Some(class), true) = (self.class.get(), id != 0) {
                     if let Some(serial) = crate::fast_path::acquire_fast(class, id, read, site) {
                         return Tracked::new(self, serial, read);
@@ -194,6 +225,7 @@ mod enabled {
         /// Everything but the fast path: resolving the class and instance, subclasses,
         /// trylocks, nest locks, the chain caches and validation.
         #[inline(never)]
+        #[track_caller]
         fn record_slow(
             &self,
             read: Read,
@@ -205,47 +237,49 @@ mod enabled {
             if crate::sync::internal::inside() {
                 // Re-entered from inside lockdep (an allocator taking lockdep locks): stand
                 // aside, untracked, rather than resolve or validate on top of ourselves.
-                return Tracked(None);
+                return Tracked::untracked();
             }
             if subclass >= MAX_SUBCLASSES {
                 validator::invalid_subclass(self.name(), subclass, site);
-                return Tracked(None);
+                return Tracked::untracked();
             }
             let class = self.base_class().subclass(subclass);
+            let nest_name = || nest.map(DepMap::name).unwrap_or_default();
             let tracked = validator::acquire(
                 class,
                 self.instance(),
                 Request {
                     read,
                     trylock,
-                    nest,
-                    renest: None,
+                    nest: nest.map(DepMap::instance),
+                    nest_name: Some(&nest_name),
                     reserial: 0,
                     site,
+                    fresh: true,
+                    no_merge: false,
                 },
             );
             match tracked {
                 Some(serial) => Tracked::new(self, serial, read),
-                None => Tracked(None),
+                None => Tracked::untracked(),
             }
         }
 
         /// `force_unlock*`: releases this thread's record of the lock held in a mode matching
-        /// `shared` (None: any). Returns false, after a `BadUnlockBalance` report, if this
+        /// `shared` (None: any), in every mode (an entry recorded before a switch to `Off`
+        /// must still come off). Returns false, after a `BadUnlockBalance` report, if this
         /// thread does not hold it; the caller must then leave the real lock alone.
+        #[track_caller]
         pub(crate) fn force_release(
             &self,
             shared: Option<bool>,
             site: &'static Location<'static>,
         ) -> bool {
-            if mode() == Mode::Off {
-                return true;
-            }
             validator::release(
                 self.instance(),
-                self.class.get(),
                 &|h| shared.is_none_or(|s| s == h.read.is_shared()),
                 None,
+                self.taken_while_off() || mode() == Mode::Off,
                 || (self.name(), site),
                 Some(site),
             )
@@ -257,19 +291,22 @@ mod enabled {
         }
 
         /// An event: about to wait for it (edges from every held lock; not kept held).
+        #[track_caller]
         pub(crate) fn wait_event(&self, site: &'static Location<'static>) {
             self.acquire(Read::Exclusive, 0, None, site).release();
         }
 
         /// An event: armed by this thread (held as a recursive-read trylock: it gets no
         /// incoming edges, and every later acquisition gets an edge from it).
+        #[track_caller]
         pub(crate) fn arm_event(&self, site: &'static Location<'static>) {
             if !self.is_held() {
                 let _ = self.record(Read::Recursive, 0, true, None, site);
             }
         }
 
-        /// An event: signalled; ends the armed span if this thread armed it.
+        /// An event: signalled; ends the armed span if this thread armed it (in every mode).
+        #[track_caller]
         pub(crate) fn signal_event(&self, site: &'static Location<'static>) {
             if self.is_held() {
                 self.force_release(None, site);
@@ -282,7 +319,7 @@ mod enabled {
             // Only a lock that was ever taken can be held.
             if let Some(class) = self.class.get() {
                 class.instance_died();
-                let id = self.id.load(Ordering::Relaxed);
+                let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
                 if id != 0 {
                     validator::lock_freed(id);
                 }
@@ -292,18 +329,25 @@ mod enabled {
 
     /// What a guard keeps to report its release: the lock's handle if the acquisition was
     /// tracked (it is not in `Off` mode), and the entry's serial and read mode packed in one
-    /// word (`serial << 2 | read`; serials start at 1, so the word is never 0).
-    pub(crate) struct Tracked<'a>(Option<(&'a DepMap, NonZeroU64)>);
+    /// word (`serial << 2 | read`; serials start at 1, so the word is never 0). It is `!Send`
+    /// whatever parking_lot's features say: an entry lives on its thread's held stack, and
+    /// only that thread may release it.
+    pub(crate) struct Tracked<'a>(Option<(&'a DepMap, NonZeroU64)>, PhantomData<NotSend>);
 
     impl<'a> Tracked<'a> {
         #[inline]
         fn new(map: &'a DepMap, serial: u64, read: Read) -> Tracked<'a> {
             let packed = NonZeroU64::new(serial << 2 | read as u64);
-            Tracked(packed.map(|p| (map, p)))
+            Tracked(packed.map(|p| (map, p)), PhantomData)
+        }
+
+        #[inline]
+        fn untracked() -> Tracked<'a> {
+            Tracked(None, PhantomData)
         }
 
         /// Reports the release of the guarded lock; the token is cleared, so a second call
-        /// (a guard dropped after a condvar wait panicked) does nothing.
+        /// does nothing.
         #[inline]
         pub(crate) fn release(&mut self) {
             self.release_on_drop();
@@ -317,18 +361,13 @@ mod enabled {
             if let Some((map, packed)) = self.0 {
                 let serial = packed.get() >> 2;
                 if !crate::fast_path::release_serial(serial) {
-                    let read = match packed.get() & 3 {
-                        0 => Read::Exclusive,
-                        1 => Read::Shared,
-                        _ => Read::Recursive,
-                    };
-                    Self::release_slow(map, serial, read);
+                    Self::release_slow(map, serial, Read::from_bits(packed.get()));
                 }
             }
         }
 
         /// This guard's own entry when it is not on top (several entries of one instance can
-        /// be held, e.g. two read guards; a merged nest-lock entry is found by class).
+        /// be held, e.g. two read guards; a merged nest-lock entry holds several instances).
         #[inline(never)]
         fn release_slow(map: &DepMap, serial: u64, read: Read) {
             if validator::forgotten(serial) {
@@ -336,17 +375,40 @@ mod enabled {
             }
             validator::release(
                 map.instance(),
-                map.class.get(),
                 &|h| h.serial == serial,
                 Some(read),
+                map.taken_while_off(),
                 || (map.name(), Location::caller()),
                 None,
             );
         }
 
-        /// Re-records the acquisition after a condvar wait released it (validated again).
-        pub(crate) fn reacquire(map: &'a DepMap, site: &'static Location<'static>) -> Tracked<'a> {
-            map.acquire(Read::Exclusive, 0, None, site)
+        /// A condvar wait is about to release the lock: takes its entry out of the held
+        /// stack, and the token with it (a panic before [`resume`](Self::resume) then leaves
+        /// an untracked guard, which releases nothing).
+        pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, WaitingEntry)> {
+            let (map, packed) = self.0.take()?;
+            let waiting = validator::wait_begin(map.instance(), packed.get() >> 2)?;
+            Some((map, waiting))
+        }
+
+        /// The wait is over: the entry taken out by [`suspend`](Self::suspend) is validated
+        /// again and put back exactly as it was (class, subclass, read kind, nest lock,
+        /// position).
+        #[track_caller]
+        pub(crate) fn resume(
+            map: &'a DepMap,
+            waiting: WaitingEntry,
+            site: &'static Location<'static>,
+        ) -> Tracked<'a> {
+            if mode() == Mode::Off {
+                return Tracked::untracked();
+            }
+            let read = waiting.read();
+            match validator::wait_end(waiting, site) {
+                Some(serial) => Tracked::new(map, serial, read),
+                None => Tracked::untracked(),
+            }
         }
 
         /// The lock's handle, if tracked.
@@ -377,7 +439,14 @@ mod disabled {
         pub(crate) const fn class(_: &'static LockClass) -> DepMap {
             DepMap
         }
-        pub(crate) const fn event(_: &'static Location<'static>, _: &'static str) -> DepMap {
+        pub(crate) const fn pseudo(_: &'static Location<'static>, _: &'static str) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn event(
+            _: &'static Location<'static>,
+            _: &'static str,
+            _: u32,
+        ) -> DepMap {
             DepMap
         }
         #[inline(always)]
@@ -421,8 +490,16 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn release_on_drop(&self) {}
         #[inline(always)]
-        pub(crate) fn reacquire(_: &'a DepMap, _: &'static Location<'static>) -> Tracked<'a> {
-            Tracked(std::marker::PhantomData)
+        pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, std::convert::Infallible)> {
+            None
+        }
+        #[inline(always)]
+        pub(crate) fn resume(
+            _: &'a DepMap,
+            waiting: std::convert::Infallible,
+            _: &'static Location<'static>,
+        ) -> Tracked<'a> {
+            match waiting {}
         }
         #[inline(always)]
         pub(crate) fn map(&self) -> Option<&'a DepMap> {

@@ -9,12 +9,12 @@
 //! path (the kernel marks classes visited before filtering, which can miss one).
 
 use std::collections::HashMap;
-use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::held_locks::Read;
-use crate::report::trace::Trace;
 use crate::sync::internal::Mutex;
+pub(crate) use crate::trace::EdgeOrigin;
 
 /// Shared holder, recursive reader taken.
 pub(crate) const SR: u8 = 1 << 0;
@@ -43,16 +43,6 @@ pub(crate) fn type_names(mask: u8) -> String {
         .map(|(_, n)| *n)
         .collect();
     v.join("|")
-}
-
-/// Where an edge was first recorded.
-pub(crate) struct EdgeOrigin {
-    pub(crate) trace: Trace,
-    /// Where the held lock (the edge's source) had been taken.
-    pub(crate) prev_site: &'static Location<'static>,
-    /// Where the new lock (the edge's target) was taken.
-    pub(crate) next_site: &'static Location<'static>,
-    pub(crate) thread: String,
 }
 
 /// A lock held (exclusively) below both ends of an edge occurrence, by class: only classes
@@ -105,6 +95,10 @@ pub(crate) struct Graph {
 
 /// The graph, behind the validator's one slow-path lock.
 pub(crate) static GRAPH: Mutex<Graph> = Mutex::new();
+
+/// Bumped each time the graph is cleared (`reset()`): a thread that still holds locks then
+/// records their edges again before its next validation.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 impl Graph {
     fn grow(&mut self, class: u32) {
@@ -303,6 +297,12 @@ impl Graph {
 
     pub(crate) fn clear(&mut self) {
         *self = Graph::default();
+        EPOCH.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many times the graph was cleared (read under the graph lock).
+    pub(crate) fn epoch(&self) -> u64 {
+        EPOCH.load(Ordering::Relaxed)
     }
 }
 

@@ -40,7 +40,7 @@ impl Event {
     #[track_caller]
     pub const fn new(name: &'static str) -> Event {
         Event {
-            dep: DepMap::event(Location::caller(), name),
+            dep: DepMap::event(Location::caller(), name, 0),
         }
     }
 

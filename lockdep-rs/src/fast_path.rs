@@ -14,9 +14,9 @@ use std::panic::Location;
 
 use crate::class::ClassInfo;
 use crate::held_locks::{HeldLock, Instance, Read};
-use crate::validator::ThreadState;
+use crate::thread_state::ThreadState;
 #[cfg(loom)]
-use crate::validator::STATE;
+use crate::thread_state::STATE;
 
 /// This thread's state for the fast paths, if the slow path has set it up, it is alive and
 /// (`anywhere` false) the thread is not inside lockdep's own synchronisation.
@@ -88,20 +88,10 @@ pub(crate) fn acquire_fast(
         if !s.chains.recent_hit(key) {
             return None;
         }
-        Some(s.held.push_keyed(
-            HeldLock {
-                class,
-                instance,
-                read,
-                trylock: false,
-                nest: None,
-                references: 0,
-                site,
-                key: 0,
-                serial: 0,
-            },
-            key,
-        ))
+        Some(
+            s.held
+                .push_keyed(HeldLock::new(class, instance, read, false, None, site), key),
+        )
     })
     .flatten()
 }
@@ -116,7 +106,7 @@ pub(crate) fn release_serial(serial: u64) -> bool {
         match held.stack.last() {
                 Some(top)
                     // Serials are unique per thread: the top entry is this guard's.
-                    if top.serial == serial && top.references == 0 =>
+                    if top.serial == serial && top.merged.is_none() =>
                 {
                     held.stack.pop();
                     true

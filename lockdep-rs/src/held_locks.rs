@@ -1,18 +1,22 @@
 //! The per-thread held-lock stack and its running chain key.
 //!
 //! Each entry records what the kernel's `struct held_lock` records that matters in user space:
-//! the class, the instance, the read mode, trylock, the nest lock and where it was taken. The
-//! chain key is a hash over the (class, read, trylock) ids of the entries, bottom to top, so a
-//! cached read chain never hides a write (kernel commit f611e8cf98ec) and a trylock entry never
-//! hides the edges its non-trylock twin would add.
+//! the class, the instance, the read mode, trylock, the nest lock and where it was taken, plus
+//! the other instances merged into it under its nest lock (the kernel keeps only a count; we
+//! keep the instances, so each stays visible to `is_held`, release and the self-deadlock check).
+//! The chain key is a hash over the (class, read, trylock, nest position) ids of the entries,
+//! bottom to top, so a cached read chain never hides a write (kernel commit f611e8cf98ec), a
+//! trylock entry never hides the edges its non-trylock twin would add, and a chain validated
+//! with a nest-lock exemption is never reused for an acquisition without it.
 
+use std::num::NonZeroUsize;
 use std::panic::Location;
 
 use crate::class::ClassInfo;
 
-pub(crate) use crate::dep_map::Read;
+pub(crate) use crate::read::Read;
 
-/// Identity of a lock instance: the address of its validator handle.
+/// Identity of a lock instance: the id its validator handle got on first use (never 0).
 pub(crate) type Instance = usize;
 
 /// One entry of the held-lock stack.
@@ -22,25 +26,93 @@ pub(crate) struct HeldLock {
     pub(crate) instance: Instance,
     pub(crate) read: Read,
     pub(crate) trylock: bool,
-    /// The nest lock's instance (ids start at 1, so `None` costs no extra word).
-    pub(crate) nest: Option<std::num::NonZeroUsize>,
-    /// Acquisitions merged into this entry under a nest lock (kernel `references`).
-    pub(crate) references: u32,
+    /// The nest lock's instance (`lock_nest_lock`).
+    pub(crate) nest: Option<NonZeroUsize>,
+    /// Index + 1 of the nest lock's entry in the stack (0: none); part of the chain id.
+    pub(crate) nest_pos: u32,
+    /// Further instances of this class merged into this entry under its nest lock. Boxed:
+    /// one word in every entry (the fast path copies entries), a list only when merged.
+    #[allow(clippy::box_collection)]
+    pub(crate) merged: Option<Box<Vec<Instance>>>,
+    /// Its acquisition recorded no edges (recursive locking, or exempt under its nest lock):
+    /// put back after an out-of-order release, it is validated again.
+    pub(crate) edgeless: bool,
     pub(crate) site: &'static Location<'static>,
     /// The chain key of the stack up to and including this entry.
     pub(crate) key: u64,
-    /// Identifies this acquisition, so its guard releases exactly this entry.
+    /// Identifies this acquisition, so its guard releases exactly this entry (merged
+    /// acquisitions share their entry's serial).
     pub(crate) serial: u64,
 }
 
 impl HeldLock {
+    /// A fresh entry (no serial, key or nest position yet: [`HeldLocks::push`] sets them).
+    pub(crate) fn new(
+        class: &'static ClassInfo,
+        instance: Instance,
+        read: Read,
+        trylock: bool,
+        nest: Option<NonZeroUsize>,
+        site: &'static Location<'static>,
+    ) -> HeldLock {
+        HeldLock {
+            class,
+            instance,
+            read,
+            trylock,
+            nest,
+            nest_pos: 0,
+            merged: None,
+            edgeless: false,
+            site,
+            key: 0,
+            serial: 0,
+        }
+    }
+
     /// The id this entry contributes to the chain key.
     pub(crate) fn chain_id(&self) -> u64 {
-        chain_id(self.class, self.read, self.trylock)
+        chain_id(self.class, self.read, self.trylock) | (self.nest_pos as u64) << 35
+    }
+
+    /// Does this entry hold `instance` (itself or merged)?
+    pub(crate) fn holds(&self, instance: Instance) -> bool {
+        self.instance == instance || self.merged.as_ref().is_some_and(|m| m.contains(&instance))
+    }
+
+    /// Instances merged into this entry besides its own.
+    pub(crate) fn merged_count(&self) -> usize {
+        self.merged.as_ref().map_or(0, |m| m.len())
+    }
+
+    /// Adds `instance` to this entry (a nest-lock merge).
+    pub(crate) fn merge(&mut self, instance: Instance) {
+        self.merged
+            .get_or_insert_with(Default::default)
+            .push(instance);
+    }
+
+    /// Takes `instance` out of a merged entry; returns false if the entry holds only it.
+    pub(crate) fn unmerge(&mut self, instance: Instance) -> bool {
+        let Some(merged) = self.merged.as_mut() else {
+            return false;
+        };
+        if self.instance == instance {
+            self.instance = merged.pop().expect("merged lists are never empty");
+        } else if let Some(i) = merged.iter().position(|&m| m == instance) {
+            merged.swap_remove(i);
+        } else {
+            return false;
+        }
+        if merged.is_empty() {
+            self.merged = None;
+        }
+        true
     }
 }
 
-/// The id an entry of `class` held in mode `read` (`trylock`) contributes to the chain key.
+/// The id an entry of `class` held in mode `read` (`trylock`), with no nest lock, contributes
+/// to the chain key.
 #[inline]
 pub(crate) fn chain_id(class: &ClassInfo, read: Read, trylock: bool) -> u64 {
     ((class.id as u64) << 3) | ((read as u64) << 1) | trylock as u64
@@ -87,20 +159,33 @@ impl HeldLocks {
         self.stack.last().map_or(INITIAL_CHAIN_KEY, |h| h.key)
     }
 
-    /// Pushes `entry`; a fresh acquisition (serial 0) gets a new serial. Returns the serial.
+    /// Fills in `entry`'s nest position for the stack as it is now (its nest lock must be
+    /// held for the position to count; a nest lock no longer held gives 0).
+    pub(crate) fn place(&self, entry: &mut HeldLock) {
+        entry.nest_pos = nest_pos_in(&self.stack, entry.nest);
+    }
+
+    /// Chain key the stack would have with `entry` (already [`place`](Self::place)d) pushed.
+    pub(crate) fn key_with(&self, entry: &HeldLock) -> u64 {
+        mix_chain_key(self.key(), entry.chain_id())
+    }
+
+    /// Pushes `entry`, placing it on the stack as it is; a fresh acquisition (serial 0) gets
+    /// a new serial. Returns the serial.
     pub(crate) fn push(&mut self, mut entry: HeldLock) -> u64 {
         if entry.serial == 0 {
             entry.serial = self.next_serial;
             self.next_serial += 1;
             self.slow_serials += 1;
         }
+        self.place(&mut entry);
         let serial = entry.serial;
         entry.key = self.key_with(&entry);
         self.stack.push(entry);
         serial
     }
 
-    /// Pushes a fresh `entry` whose chain key `key` the caller already computed.
+    /// Pushes a fresh `entry` with no nest lock whose chain key `key` the caller computed.
     #[inline]
     pub(crate) fn push_keyed(&mut self, mut entry: HeldLock, key: u64) -> u64 {
         entry.serial = self.next_serial;
@@ -109,6 +194,26 @@ impl HeldLocks {
         entry.key = key;
         self.stack.push(entry);
         serial
+    }
+
+    /// Puts `entry` back at `index` (a condvar wait restoring the mutex where it was) and
+    /// recomputes the nest positions and chain keys above it.
+    pub(crate) fn insert(&mut self, index: usize, entry: HeldLock) {
+        let index = index.min(self.stack.len());
+        self.stack.insert(index, entry);
+        self.rekey_from(index);
+    }
+
+    /// Recomputes nest positions and chain keys from entry `from` up (the entries below
+    /// changed).
+    fn rekey_from(&mut self, from: usize) {
+        for i in from..self.stack.len() {
+            let (below, rest) = self.stack.split_at_mut(i);
+            let entry = &mut rest[0];
+            entry.nest_pos = nest_pos_in(below, entry.nest);
+            let key = below.last().map_or(INITIAL_CHAIN_KEY, |h| h.key);
+            entry.key = mix_chain_key(key, entry.chain_id());
+        }
     }
 
     /// Forgets every entry (`reset()`); serials keep counting, so a guard that outlives this
@@ -123,21 +228,7 @@ impl HeldLocks {
         self.next_serial - 1 - self.slow_serials
     }
 
-    /// Chain key the stack would have with `entry` pushed.
-    pub(crate) fn key_with(&self, entry: &HeldLock) -> u64 {
-        mix_chain_key(self.key(), entry.chain_id())
-    }
-
-    /// The chain ids of the stack plus `entry`, bottom to top.
-    pub(crate) fn chain_with(&self, entry: &HeldLock) -> Vec<u64> {
-        self.stack
-            .iter()
-            .chain(std::iter::once(entry))
-            .map(HeldLock::chain_id)
-            .collect()
-    }
-
-    /// Index of the topmost entry of `instance` matching `pred`.
+    /// Index of the topmost entry holding `instance` that matches `pred`.
     pub(crate) fn find(
         &self,
         instance: Instance,
@@ -145,17 +236,24 @@ impl HeldLocks {
     ) -> Option<usize> {
         self.stack
             .iter()
-            .rposition(|h| h.instance == instance && pred(h))
+            .rposition(|h| h.holds(instance) && pred(h))
     }
 
-    /// Removes entry `idx` and returns the entries that were above it (to be re-acquired).
-    pub(crate) fn remove(&mut self, idx: usize) -> Vec<HeldLock> {
+    /// Removes entry `idx` and returns it with the entries that were above it, bottom first
+    /// (the caller puts those back).
+    pub(crate) fn remove(&mut self, idx: usize) -> (HeldLock, Vec<HeldLock>) {
         let above = self.stack.split_off(idx + 1);
-        self.stack.pop();
-        above
+        let entry = self.stack.pop().expect("idx is in the stack");
+        (entry, above)
     }
+}
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.stack.is_empty()
-    }
+/// Index + 1 of the entry of `stack` holding the nest lock `nest` (0: none, or not held).
+fn nest_pos_in(stack: &[HeldLock], nest: Option<NonZeroUsize>) -> u32 {
+    nest.map_or(0, |n| {
+        stack
+            .iter()
+            .position(|h| h.holds(n.get()))
+            .map_or(0, |i| i as u32 + 1)
+    })
 }

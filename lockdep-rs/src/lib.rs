@@ -45,10 +45,12 @@ mod held;
 mod lock_map;
 mod mode;
 mod mutex;
+mod read;
 mod report;
 mod rwlock;
 mod sync;
 pub mod thread;
+mod trace;
 
 #[cfg(lockdep_enabled)]
 mod chain_cache;
@@ -58,6 +60,8 @@ mod dependency_graph;
 mod fast_path;
 #[cfg(lockdep_enabled)]
 mod held_locks;
+#[cfg(lockdep_enabled)]
+mod thread_state;
 #[cfg(lockdep_enabled)]
 mod validator;
 

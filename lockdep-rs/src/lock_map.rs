@@ -24,7 +24,7 @@ impl LockMap {
     #[track_caller]
     pub const fn new(name: &'static str) -> LockMap {
         LockMap {
-            dep: DepMap::named(Location::caller(), name),
+            dep: DepMap::pseudo(Location::caller(), name),
         }
     }
 

@@ -1,7 +1,9 @@
-//! What the validator does when it finds a problem, set at run time or by `LOCKDEP`.
+//! The validator's run-time settings: what it does when it finds a problem (the mode, set at
+//! run time or by `LOCKDEP`), whether gated cycles are ignored, whether edges keep stack
+//! traces. Settings only: acting on them (printing, panicking) is the report sink's job.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 /// What happens when the validator finds a problem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,8 +64,8 @@ pub fn set_mode(mode: Mode) {
     MODE.store(encode(mode), Ordering::Relaxed);
 }
 
-/// The current mode: `LOCKDEP=panic|warn|collect|off` at first use, `Warn` if unset; an
-/// unknown value prints an error once and means `Warn`.
+/// The current mode: `LOCKDEP=panic|warn|collect|off` at first use, `Warn` if unset. An
+/// unknown value means `Warn` and is reported by the validator at its first use.
 #[inline]
 pub fn mode() -> Mode {
     let v = MODE.load(Ordering::Relaxed);
@@ -73,17 +75,29 @@ pub fn mode() -> Mode {
     init_from_env()
 }
 
+/// The unknown `LOCKDEP` value, if there was one: the validator reports it once.
+static ENV_ERROR: std::sync::Mutex<Option<ParseModeError>> = std::sync::Mutex::new(None);
+
 #[cold]
 fn init_from_env() -> Mode {
     let m = match std::env::var("LOCKDEP") {
         Ok(s) => s.parse().unwrap_or_else(|e: ParseModeError| {
-            crate::report::print_err!("lockdep: LOCKDEP: {e}; using warn");
+            if let Ok(mut slot) = ENV_ERROR.lock() {
+                *slot = Some(e);
+            }
             Mode::Warn
         }),
         Err(_) => Mode::Warn,
     };
     let _ = MODE.compare_exchange(UNSET, encode(m), Ordering::Relaxed, Ordering::Relaxed);
     decode(MODE.load(Ordering::Relaxed))
+}
+
+/// Takes the error of an unknown `LOCKDEP` value (once).
+#[cfg_attr(not(lockdep_enabled), allow(dead_code))]
+pub(crate) fn take_env_error() -> Option<ParseModeError> {
+    let _ = mode();
+    ENV_ERROR.lock().ok().and_then(|mut slot| slot.take())
 }
 
 /// Whether new edges capture a stack trace (`LOCKDEP_BACKTRACE=0` turns them off).
@@ -93,4 +107,19 @@ pub(crate) fn backtraces_enabled() -> bool {
         std::env::var("LOCKDEP_BACKTRACE").map_or(true, |v| v != "0")
     });
     *BT
+}
+
+static IGNORE_GATED: AtomicBool = AtomicBool::new(false);
+
+/// Sets whether gated cycles are ignored; returns the previous setting.
+pub(crate) fn set_ignoring_gated(ignore: bool) -> bool {
+    IGNORE_GATED.swap(ignore, Ordering::Relaxed)
+}
+
+/// Are gated cycles ignored (`set_ignore_gated(true)` or `LOCKDEP_GATED=ignore`)?
+#[cfg(lockdep_enabled)]
+pub(crate) fn ignoring_gated() -> bool {
+    static FROM_ENV: once_cell::sync::Lazy<bool> =
+        once_cell::sync::Lazy::new(|| std::env::var("LOCKDEP_GATED").is_ok_and(|v| v == "ignore"));
+    IGNORE_GATED.load(Ordering::Relaxed) || *FROM_ENV
 }

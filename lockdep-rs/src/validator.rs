@@ -1,472 +1,267 @@
 //! The acquire / release pipeline: one validator core tying together the held-lock stack,
-//! the chain cache (fast path) and the dependency graph (slow path).
+//! the chain cache (fast path) and the dependency graph (slow path, `validator/slow_path.rs`).
 //!
-//! Acquire, in order (kernel `__lock_acquire`): nest-lock merge; trylocks are pushed
-//! unvalidated; a chain already validated is a hit (thread-local set, then global table);
-//! otherwise, under the graph lock, the same-class check, then an edge from the top held lock
-//! (and from the trylocked and recursively-read entries above the first plain one) to the new
-//! lock, each after a strong-cycle search. Problems become reports delivered *after* every
-//! internal borrow and lock is released, so hooks and printing never run inside the validator.
+//! Acquire, in order (kernel `__lock_acquire`): the certain-self-deadlock check (this thread
+//! holds this very instance: on every path, cached or not); the nest-lock check and merge;
+//! trylocks are pushed unvalidated; a chain already validated is a hit (thread-local set, then
+//! global table); otherwise the slow path validates it under the graph lock. Problems become
+//! reports delivered *after* every internal borrow and lock is released, so hooks and printing
+//! never run inside the validator, and an acquisition that raised a report is recorded only
+//! after delivery, once it is known not to panic: a hook or a mode change in between never
+//! leaves a stale entry.
 
-use std::cell::RefCell;
+mod release;
+mod slow_path;
+
+use std::num::NonZeroUsize;
 use std::panic::Location;
 
-use crate::chain_cache::LocalChains;
+use crate::chain_cache::Lookup;
 use crate::class::ClassInfo;
-use crate::dep_map::DepMap;
-use crate::dependency_graph::{edge_type, EdgeOrigin, GRAPH};
-use crate::held_locks::{HeldLock, HeldLocks, Instance, Read};
+use crate::held_locks::{HeldLock, Instance, Read};
 use crate::report::sink::{self, Delivery};
-use crate::report::trace::Trace;
-use crate::report::{build, thread_label, Report};
-use crate::sync::thread_local;
+use crate::report::{build, Report};
+use crate::thread_state::{with_state, ThreadState};
+
+pub(crate) use release::{
+    forgotten, is_held, lock_freed, release, wait_begin, wait_end, WaitingEntry,
+};
 
 /// One acquisition as the lock wrappers describe it.
 pub(crate) struct Request<'a> {
     pub(crate) read: Read,
     pub(crate) trylock: bool,
-    /// The nest lock (`lock_nest_lock`).
-    pub(crate) nest: Option<&'a DepMap>,
-    /// The nest lock's instance of an entry being re-acquired (after an out-of-order release).
-    pub(crate) renest: Option<std::num::NonZeroUsize>,
-    /// The serial of an entry being re-acquired (0: a fresh acquisition).
+    /// The nest lock's instance (`lock_nest_lock`).
+    pub(crate) nest: Option<Instance>,
+    /// The nest lock's name, for a report if it is not held (fresh acquisitions only).
+    pub(crate) nest_name: Option<&'a dyn Fn() -> String>,
+    /// The serial of an entry being put back (0: a fresh acquisition).
     pub(crate) reserial: u64,
     pub(crate) site: &'static Location<'static>,
+    /// A fresh acquisition: the thread is about to block on the real lock, so a problem may
+    /// panic. Otherwise an entry being put back (the lock is already held): never panics,
+    /// always recorded.
+    pub(crate) fresh: bool,
+    /// Never merge into the top entry (an entry restored after a condvar wait).
+    pub(crate) no_merge: bool,
 }
 
 /// The verdict of one acquisition, acted on after the thread state is released.
-struct Outcome {
-    /// The serial of the recorded entry, if the acquisition is tracked.
-    tracked: Option<u64>,
-    report: Option<(Report, u64)>,
+pub(crate) struct Outcome {
+    /// The serial of the recorded entry, if it was recorded already.
+    pushed: Option<u64>,
+    /// The entry to record once the reports are delivered, unless the acquisition panics.
+    pending: Option<HeldLock>,
+    reports: Vec<(Report, u64)>,
     /// Re-locking an instance this thread holds exclusively: it can never succeed.
     certain_deadlock: bool,
 }
 
-/// One thread's validator state: its held locks and the chains it knows.
-#[derive(Default)]
-pub(crate) struct ThreadState {
-    pub(crate) held: HeldLocks,
-    pub(crate) chains: LocalChains,
-}
-
-thread_local! {
-    pub(crate) static STATE: RefCell<ThreadState> = RefCell::new(ThreadState::default());
-}
-
-impl Drop for ThreadState {
-    fn drop(&mut self) {
-        // From here on the fast paths must not find this state (it is being destroyed).
-        #[cfg(not(loom))]
-        crate::sync::internal::set_fast(std::ptr::null());
-        self.chains.flush_hits(self.held.fast_pushes());
-        if !self.held.is_empty() && crate::mode::mode() != crate::mode::Mode::Off {
-            let (report, key) = build::held_at_exit(&self.held);
-            if sink::deliver(report.clone(), key) == Delivery::MustPanic {
-                // Never panic in a thread-local destructor: that aborts the process.
-                crate::report::print_err!("{report}");
-            }
+impl Outcome {
+    fn pushed(serial: u64) -> Outcome {
+        Outcome {
+            pushed: Some(serial),
+            pending: None,
+            reports: Vec::new(),
+            certain_deadlock: false,
         }
     }
 }
 
-/// Runs `f` on this thread's state; `None` if it is gone (thread exiting) or busy, or if
-/// this thread is inside the validator's own synchronisation (re-entered by an allocator that
-/// takes lockdep locks): such acquisitions and releases are left untracked.
-fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
-    if crate::sync::internal::inside() {
+/// Validates and records an acquisition of `instance` (class `class`): the self-deadlock
+/// check, nest locks, trylocks, the local and global chain caches, and the slow path. Returns
+/// the serial of the recorded entry if the lock is tracked (its release must then be reported
+/// back). May panic (Panic mode, or a certain self-deadlock) *before* the caller blocks on the
+/// real lock.
+#[inline(never)]
+#[track_caller]
+pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
+    report_env_error_once();
+    let fresh = req.fresh;
+    let outcome = with_state(|s| s.acquire(class, instance, &req))?;
+    act(outcome, fresh)
+}
+
+/// Delivers an outcome's reports; panics where the mode or a certain deadlock demands it
+/// (fresh acquisitions only), otherwise records the pending entry.
+#[track_caller]
+pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
+    let mut must_panic = Vec::new();
+    let mut printed = false;
+    for (report, key) in &outcome.reports {
+        match sink::deliver(report.clone(), *key) {
+            Delivery::MustPanic if fresh => must_panic.push(report),
+            // A report that would panic while the lock is already held: print it instead.
+            Delivery::MustPanic => sink::print(report),
+            Delivery::Printed => printed = true,
+            Delivery::Delivered | Delivery::Duplicate => {}
+        }
+    }
+    let may_panic = fresh && !crate::sync::panicking() && !exiting();
+    if may_panic && outcome.certain_deadlock {
+        let why = "lockdep: certain self-deadlock: this thread already holds the lock it is \
+                   acquiring, which can never succeed";
+        match (printed, outcome.reports.first()) {
+            (false, Some((report, _))) => panic!("{why}\n{report}"),
+            _ => panic!("{why} (see the report above)"),
+        }
+    }
+    if may_panic && !must_panic.is_empty() {
+        let text: Vec<String> = must_panic.iter().map(|r| r.to_string()).collect();
+        panic!("{}", text.join("\n"));
+    }
+    if outcome.certain_deadlock {
+        // Not panicking (already unwinding, or exiting): the lock is not taken, untracked.
         return None;
     }
-    STATE
-        .try_with(|s| {
-            #[cfg(not(loom))]
-            crate::sync::internal::set_fast(s as *const RefCell<ThreadState> as *const ());
-            s.try_borrow_mut().ok().map(|mut s| f(&mut s))
-        })
-        .ok()
-        .flatten()
-}
-
-/// Validates and records an acquisition of `instance` (class `class`): the local and global
-/// chain caches, nest locks, trylocks, and the slow path. Returns the serial of the recorded
-/// entry if the lock is tracked (its release must then be reported back). May panic (Panic
-/// mode, or a certain self-deadlock) *before* the caller blocks on the real lock.
-#[inline(never)]
-pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
-    let outcome = with_state(|s| s.acquire(class, instance, &req, true))?;
-    act(outcome, true)
-}
-
-/// Delivers an outcome's report; panics where the mode or a certain deadlock demands it.
-fn act(outcome: Outcome, may_panic: bool) -> Option<u64> {
-    if let Some((report, key)) = outcome.report {
-        let delivery = sink::deliver(report.clone(), key);
-        if may_panic && !crate::sync::panicking() {
-            if delivery == Delivery::MustPanic {
-                panic!("{report}");
-            }
-            if outcome.certain_deadlock {
-                panic!("lockdep: certain self-deadlock: this thread already holds the lock it is acquiring\n{report}");
-            }
-        } else if delivery == Delivery::MustPanic {
-            crate::report::print_err!("{report}");
-        }
-    } else if outcome.certain_deadlock && may_panic && !crate::sync::panicking() {
-        panic!(
-            "lockdep: certain self-deadlock: this thread already holds the lock it is acquiring"
-        );
+    match outcome.pending {
+        Some(entry) => with_state(|s| s.held.push(entry)),
+        None => outcome.pushed,
     }
-    outcome.tracked
+}
+
+/// Has this thread finished its own work (its thread-local destructors are running)?
+fn exiting() -> bool {
+    with_state(|s| s.exiting).unwrap_or(true)
+}
+
+/// Marks this thread as exiting: from now on problems it hits never panic.
+pub(crate) fn set_exiting() {
+    with_state(|s| s.exiting = true);
 }
 
 impl ThreadState {
-    fn acquire(
+    pub(crate) fn acquire(
         &mut self,
         class: &'static ClassInfo,
         instance: Instance,
         req: &Request,
-        fresh: bool,
     ) -> Outcome {
-        let mut entry = HeldLock {
+        let mut entry = HeldLock::new(
             class,
             instance,
-            read: req.read,
-            trylock: req.trylock,
-            nest: req
-                .nest
-                .and_then(|n| std::num::NonZeroUsize::new(n.instance()))
-                .or(req.renest),
-            references: 0,
-            site: req.site,
-            key: 0,
-            serial: req.reserial,
-        };
-        let mut report = None;
-        if let Some(nest) = req.nest {
-            if !self
-                .held
-                .stack
-                .iter()
-                .any(|h| h.instance == nest.instance())
-            {
-                report = Some(build::nest_not_held(&self.held, &entry, nest.name()));
-            } else if let Some(top) = self.held.stack.last() {
-                if std::ptr::eq(top.class, class) && fresh {
-                    let certain = self.holds_conflicting(instance, req.read);
-                    if certain {
-                        let prev = top.clone();
-                        return Outcome {
-                            tracked: None,
-                            report: Some(build::recursive(&self.held, &prev, &entry, true)),
-                            certain_deadlock: true,
-                        };
-                    }
-                    // Kernel nest-lock merge: one entry, one more reference, no validation.
-                    let top = self.held.stack.last_mut().expect("non-empty");
-                    top.references = if top.references == 0 {
-                        2
-                    } else {
-                        top.references + 1
-                    };
-                    return Outcome {
-                        tracked: Some(top.serial),
-                        report,
-                        certain_deadlock: false,
-                    };
+            req.read,
+            req.trylock,
+            req.nest.and_then(NonZeroUsize::new),
+            req.site,
+        );
+        entry.serial = req.reserial;
+        let mut reports = Vec::new();
+
+        // 1. This very instance held in a conflicting mode: certain self-deadlock, whatever
+        //    the subclass, nest lock or cached chain. One scan also tells whether the thread
+        //    holds this lock key at all (then the chain is kept out of the fast path, which
+        //    never checks instances).
+        let mut same_key = false;
+        let mut conflict = None;
+        for (i, h) in self.held.stack.iter().enumerate() {
+            if std::ptr::eq(h.class.base(), class.base()) {
+                same_key = true;
+                if h.holds(instance)
+                    && class.blocks()
+                    && (h.read == Read::Exclusive || req.read == Read::Exclusive)
+                {
+                    conflict = Some(i);
                 }
             }
         }
+        if let (Some(i), true, false) = (conflict, req.fresh, req.trylock) {
+            let prev = &self.held.stack[i];
+            reports.push(build::recursive(&self.held, prev, &entry, true));
+            return Outcome {
+                pushed: None,
+                pending: None,
+                reports,
+                certain_deadlock: true,
+            };
+        }
+
+        // 2. Nest lock: it must be held; a lock of the top entry's class taken under it is
+        //    merged into that entry (kernel `references`), unvalidated.
+        if let Some(nest) = entry.nest {
+            if !self.held.stack.iter().any(|h| h.holds(nest.get())) {
+                if let Some(name) = req.nest_name {
+                    reports.push(build::nest_not_held(&self.held, &entry, name()));
+                }
+                entry.nest = None;
+            } else if let Some(top) = self.held.stack.last_mut() {
+                if std::ptr::eq(top.class, class) && !req.trylock && !req.no_merge {
+                    top.merge(instance);
+                    return Outcome::pushed(top.serial);
+                }
+            }
+        }
+
+        // 3. A trylock cannot block: recorded, not validated.
         if req.trylock {
+            return self.record(entry, reports, req.fresh);
+        }
+
+        // 4. The chain caches.
+        self.held.place(&mut entry);
+        if same_key {
+            let stack = &self.held.stack;
+            entry.edgeless = slow_path::same_class_conflict(stack, &entry).is_some()
+                || slow_path::exempt_by_nest(stack, &entry);
+        }
+        let parent = self.held.key();
+        let last = entry.chain_id();
+        let key = crate::held_locks::mix_chain_key(parent, last);
+        let recent = !same_key;
+        let mut lookup = self.chains.lookup(key, recent);
+        if matches!(lookup, Lookup::Miss) {
+            self.chains.flush_hits(self.held.fast_pushes());
+            lookup = self.chains.adopt_global(key, parent, last, recent);
+        }
+        if let Lookup::Hit(found) = lookup {
+            // A known chain: its problems were reported; a capture passing through it gets
+            // them again (deduplicated per capture), anything else would drop them.
+            if let Some(found) = found.filter(|_| sink::capturing()) {
+                reports.extend(found.iter().cloned());
+            }
+            return self.record(entry, reports, req.fresh);
+        }
+
+        // 5. The slow path.
+        reports.extend(self.validate(&entry, key, parent, last, recent));
+        self.record(entry, reports, req.fresh)
+    }
+
+    /// Records `entry` now if nothing was found or it is not a fresh acquisition; otherwise
+    /// leaves it pending until the reports are delivered.
+    fn record(&mut self, entry: HeldLock, reports: Vec<(Report, u64)>, fresh: bool) -> Outcome {
+        if reports.is_empty() || !fresh {
             let serial = self.held.push(entry);
             return Outcome {
-                tracked: Some(serial),
-                report,
+                pushed: Some(serial),
+                pending: None,
+                reports,
                 certain_deadlock: false,
             };
-        }
-        let key = self.held.key_with(&entry);
-        if report.is_none() && self.chains.contains(key) {
-            // Still thread-local only: `contains` counts the hit for the next global lookup.
-            let serial = self.held.push(entry);
-            return Outcome {
-                tracked: Some(serial),
-                report: None,
-                certain_deadlock: false,
-            };
-        }
-        self.chains.flush_hits(self.held.fast_pushes());
-        let chain = self.held.chain_with(&entry);
-        if report.is_none() && self.chains.adopt_global(key, &chain) {
-            let serial = self.held.push(entry);
-            return Outcome {
-                tracked: Some(serial),
-                report: None,
-                certain_deadlock: false,
-            };
-        }
-        let (found, certain) = self.validate(&entry, key, chain);
-        let report = report.or(found);
-        let will_panic = fresh && (certain || (report.is_some() && sink::would_panic()));
-        let mut tracked = None;
-        if !will_panic {
-            entry.references = 0;
-            tracked = Some(self.held.push(entry));
         }
         Outcome {
-            tracked,
-            report,
-            certain_deadlock: certain,
-        }
-    }
-
-    /// True if this thread holds `instance` in a way that makes acquiring it in `read` block
-    /// forever (either side exclusive).
-    fn holds_conflicting(&self, instance: Instance, read: Read) -> bool {
-        // An event is an annotation: the real wait is the caller's, and another thread may
-        // still signal it, so it is reported but never treated as certain.
-        self.held.stack.iter().any(|h| {
-            h.instance == instance
-                && !h.class.event
-                && (h.read == Read::Exclusive || read == Read::Exclusive)
-        })
-    }
-
-    /// The slow path. Returns the first problem found and whether it is a certain deadlock.
-    fn validate(
-        &mut self,
-        new: &HeldLock,
-        key: u64,
-        chain: Vec<u64>,
-    ) -> (Option<(Report, u64)>, bool) {
-        let mut graph = GRAPH.lock();
-        new.class.note_usage(new.read.is_shared());
-        let certain = self.holds_conflicting(new.instance, new.read);
-        let held = &self.held;
-
-        // 1. Same-class check (kernel check_deadlock).
-        let mut nest_seen = false;
-        let mut exempt = false;
-        for h in &held.stack {
-            if new.nest.is_some_and(|n| n.get() == h.instance) {
-                nest_seen = true;
-            }
-            if !std::ptr::eq(h.class, new.class) {
-                continue;
-            }
-            if new.read == Read::Recursive && h.read != Read::Exclusive {
-                continue;
-            }
-            if nest_seen {
-                exempt = true;
-                break;
-            }
-            return (Some(build::recursive(held, h, new, certain)), certain);
-        }
-
-        // 2. Edges to the new lock, each after a strong-cycle search (check_prevs_add). A
-        //    wait on an event gets an edge from every held lock.
-        let mut first = None;
-        let mut more_problems = false;
-        if !exempt {
-            let mut trace: Option<Trace> = None;
-            for (i, h) in held.stack.iter().enumerate().rev() {
-                let ty = edge_type(h.read, new.read);
-                let gates = gates_below(&held.stack[..i]);
-                let skip = graph.surely_no_path(new.class.id, h.class.id);
-                let path = if skip {
-                    None
-                } else {
-                    graph.strong_path(
-                        new.class.id,
-                        new.read == Read::Recursive,
-                        h.class.id,
-                        h.read,
-                    )
-                };
-                if let Some(path) = path {
-                    let found = build::circular(&graph, held, h, new, ty, &gates, &path);
-                    if found.0.gates().is_empty() || !crate::api::ignoring_gated() {
-                        if first.is_none() {
-                            first = Some(found);
-                        } else {
-                            more_problems = true;
-                        }
-                    }
-                }
-                graph.add(h.class.id, new.class.id, ty, &gates, || EdgeOrigin {
-                    trace: trace.get_or_insert_with(Trace::capture).clone(),
-                    prev_site: h.site,
-                    next_site: new.site,
-                    thread: thread_label(),
-                });
-                // Stop after the first entry that is neither a trylock nor a recursive reader:
-                // entries below it already reach the new lock through a strong path.
-                if !new.class.event && !h.trylock && h.read != Read::Recursive {
-                    break;
-                }
-            }
-        }
-        if first.is_none() && !more_problems && !certain {
-            // Published only after validation, under the graph lock.
-            self.chains.insert_validated(key, chain);
-        }
-        drop(graph);
-        (first, certain)
-    }
-
-    /// Removes the entry of `instance` (matching `pred`); re-acquires the entries above it.
-    fn release(
-        &mut self,
-        instance: Instance,
-        class: Option<&'static ClassInfo>,
-        pred: &dyn Fn(&HeldLock) -> bool,
-        any_entry: Option<Read>,
-    ) -> Option<Vec<Outcome>> {
-        let idx = self.held.find(instance, pred).or_else(|| {
-            // A guard whose own entry went with a `force_unlock` (which cannot know which
-            // of several entries of the instance it meant) releases another of the instance.
-            if let Some(read) = any_entry {
-                if let Some(i) = self
-                    .held
-                    .find(instance, |h| h.read.is_shared() == read.is_shared())
-                    .or_else(|| self.held.find(instance, |_| true))
-                {
-                    return Some(i);
-                }
-            }
-            let class = class?;
-            self.held
-                .stack
-                .iter()
-                .rposition(|h| h.references > 0 && std::ptr::eq(h.class, class))
-        })?;
-        // Of a run of identical adjacent entries (same instance, class and mode), release the
-        // topmost, like the kernel: the resulting stack is the same and fewer are re-acquired.
-        let same = |a: &HeldLock, b: &HeldLock| {
-            a.instance == b.instance
-                && std::ptr::eq(a.class, b.class)
-                && a.read == b.read
-                && a.trylock == b.trylock
-        };
-        let own = idx;
-        let mut idx = idx;
-        while idx + 1 < self.held.stack.len()
-            && same(&self.held.stack[idx], &self.held.stack[idx + 1])
-        {
-            idx += 1;
-        }
-        if idx != own {
-            // The entry that stays takes over the removed one's serial, so the guard that
-            // owned the removed entry still finds "its" entry later.
-            self.held.stack[own].serial = self.held.stack[idx].serial;
-        }
-        let entry = &mut self.held.stack[idx];
-        if entry.references > 0 {
-            entry.references -= 1;
-            if entry.references > 0 {
-                return Some(Vec::new());
-            }
-        }
-        let above = self.held.remove(idx);
-        Some(self.reacquire(above))
-    }
-
-    /// Re-acquires entries (after an out-of-order release), re-validating their chains.
-    fn reacquire(&mut self, entries: Vec<HeldLock>) -> Vec<Outcome> {
-        let mut outcomes = Vec::new();
-        for e in entries {
-            let req = Request {
-                read: e.read,
-                trylock: e.trylock,
-                nest: None,
-                renest: e.nest,
-                reserial: e.serial,
-                site: e.site,
-            };
-            let out = self.acquire(e.class, e.instance, &req, false);
-            if let Some(top) = self.held.stack.last_mut() {
-                if top.instance == e.instance {
-                    top.references = e.references;
-                }
-            }
-            outcomes.push(out);
-        }
-        outcomes
-    }
-}
-
-/// The exclusive lock instances in `below` that can serialise what is done above them.
-fn gates_below(below: &[HeldLock]) -> Vec<crate::dependency_graph::Gate> {
-    below
-        .iter()
-        .filter(|h| h.read == Read::Exclusive && h.class.can_gate())
-        .map(|h| {
-            h.class.note_gate_use();
-            h.class.id
-        })
-        .collect()
-}
-
-/// Records the release of a tracked `instance`. Returns false (after a `BadUnlockBalance`
-/// report) if this thread does not hold it.
-pub(crate) fn release(
-    instance: Instance,
-    class: Option<&'static ClassInfo>,
-    pred: &dyn Fn(&HeldLock) -> bool,
-    any_entry: Option<Read>,
-    unlock_report: impl FnOnce() -> (String, &'static Location<'static>),
-    site: Option<&'static Location<'static>>,
-) -> bool {
-    let result = with_state(|s| match s.release(instance, class, pred, any_entry) {
-        Some(outcomes) => Ok(outcomes),
-        None => {
-            let (name, class_site) = unlock_report();
-            Err(build::bad_unlock(&s.held, name, instance, site, class_site))
-        }
-    });
-    match result {
-        None => true, // thread state gone: nothing to check
-        Some(Ok(outcomes)) => {
-            for o in outcomes {
-                act(o, false);
-            }
-            true
-        }
-        Some(Err((report, key))) => {
-            if sink::deliver(report.clone(), key) == Delivery::MustPanic {
-                panic!("{report}");
-            }
-            false
+            pushed: None,
+            pending: Some(entry),
+            reports,
+            certain_deadlock: false,
         }
     }
 }
 
-/// Is `instance` held by this thread?
-pub(crate) fn is_held(instance: Instance) -> bool {
-    with_state(|s| s.held.find(instance, |_| true).is_some()).unwrap_or(false)
-}
-
-/// The lock at `instance` is being dropped: report and forget it if this thread holds it.
-pub(crate) fn lock_freed(instance: Instance) {
-    let found = with_state(|s| {
-        let idx = s.held.find(instance, |_| true)?;
-        let report = build::freed(&s.held, &s.held.stack[idx]);
-        let above = s.held.remove(idx);
-        let outcomes = s.reacquire(above);
-        Some((report, outcomes))
-    })
-    .flatten();
-    if let Some(((report, key), outcomes)) = found {
-        for o in outcomes {
-            act(o, false);
-        }
-        if sink::deliver(report.clone(), key) == Delivery::MustPanic && !crate::sync::panicking() {
-            panic!("{report}");
+/// An unknown `LOCKDEP` value is reported once, at the first slow-path acquisition.
+fn report_env_error_once() {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !DONE.load(std::sync::atomic::Ordering::Relaxed)
+        && !DONE.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        if let Some(e) = crate::mode::take_env_error() {
+            sink::config_error(&format!("lockdep: LOCKDEP: {e}; using warn"));
         }
     }
 }
 
 /// Reports an invalid subclass (the acquisition then goes untracked).
+#[track_caller]
 pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Location<'static>) {
     let report = with_state(|s| build::invalid_subclass(&s.held, name, subclass, site));
     if let Some((report, key)) = report {
@@ -479,11 +274,6 @@ pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Locati
 /// Forgets this thread's held locks (used by `reset()` on the calling thread).
 pub(crate) fn forget_held() {
     with_state(|s| s.held.forget());
-}
-
-/// Was the entry with this serial forgotten by `reset()` (its guard outlived it)?
-pub(crate) fn forgotten(serial: u64) -> bool {
-    with_state(|s| serial <= s.held.forgotten_up_to).unwrap_or(false)
 }
 
 /// Adds this thread's fast-path hits to the statistics now.

@@ -5,11 +5,11 @@ use std::hash::{Hash, Hasher};
 use std::panic::Location;
 use std::sync::Arc;
 
-use super::trace::Trace;
 use super::{push_unique, thread_label, Link, LockLine, Report, ReportData, ReportKind};
 use crate::class::ClassInfo;
-use crate::dependency_graph::{type_names, Gate, Graph, Step};
 use crate::held_locks::{HeldLock, HeldLocks};
+use crate::trace::EdgeOrigin;
+use crate::trace::Trace;
 
 fn key_of(parts: impl Hash) -> u64 {
     let mut h = DefaultHasher::new();
@@ -46,6 +46,7 @@ fn base(kind: ReportKind, held: &HeldLocks) -> ReportData {
         cycle: Vec::new(),
         notes: Vec::new(),
         at: None,
+        same_instance: false,
     }
 }
 
@@ -65,6 +66,7 @@ pub(crate) fn recursive(
     d.holding = Some(lock_line(prev));
     push_unique(&mut d.class_names, new.class.display_name());
     push_unique(&mut d.class_names, prev.class.display_name());
+    d.same_instance = prev.holds(new.instance);
     if certain {
         d.notes.push(
             "This thread already holds this very lock instance: the acquisition can never succeed\n\
@@ -83,48 +85,58 @@ pub(crate) fn recursive(
     finish(d, key)
 }
 
-/// Acquiring `new` while holding `prev` closes the strong cycle `new -> path -> prev -> new`.
+/// One edge of a found dependency path, as the report needs it.
+pub(crate) struct PathEdge {
+    pub(crate) from: &'static ClassInfo,
+    pub(crate) to: &'static ClassInfo,
+    /// The dependency types that kept the path strong at this edge.
+    pub(crate) step_types: String,
+    /// Every dependency type the edge was recorded with.
+    pub(crate) edge_types: String,
+    /// Gates held at every occurrence of the edge.
+    pub(crate) gates: Vec<u32>,
+    pub(crate) origin: Arc<EdgeOrigin>,
+}
+
+/// Acquiring `new` while holding `prev` (dependency type `new_type`, gates `new_gates`)
+/// closes the strong cycle `new -> path -> prev -> new`.
 pub(crate) fn circular(
-    graph: &Graph,
     held: &HeldLocks,
     prev: &HeldLock,
     new: &HeldLock,
-    new_type: u8,
-    new_gates: &[Gate],
-    path: &[Step],
+    new_type: &str,
+    new_gates: &[u32],
+    path: &[PathEdge],
 ) -> (Report, u64) {
     let mut d = base(ReportKind::CircularDependency, held);
-    let mut gates: Vec<Gate> = new_gates.to_vec();
+    let mut gates: Vec<u32> = new_gates.to_vec();
     d.acquiring = Some(lock_line(new));
     d.holding = Some(lock_line(prev));
     // Classes along the path: C0 = new ... CN = prev.
     let mut classes: Vec<&'static ClassInfo> = vec![new.class];
-    let mut triples = vec![(prev.class.id, new.class.id, new_type)];
+    let mut triples = vec![(prev.class.id, new.class.id, new_type.to_string())];
     let mut links = Vec::new();
-    for step in path {
-        let e = &graph.edges[step.edge as usize];
-        let from = *classes.last().expect("non-empty");
-        let to = crate::class::class_by_id(e.to);
-        triples.push((e.from, e.to, step.types));
+    for e in path {
+        triples.push((e.from.id, e.to.id, e.step_types.clone()));
         gates.retain(|g| e.gates.contains(g));
         let o = &e.origin;
         links.push(Link {
-            class: to.display_name(),
-            usage: to.usage_string(),
+            class: e.to.display_name(),
+            usage: e.to.usage_string(),
             what: format!(
                 "{} taken at {}:{} while holding {} (taken at {}:{}), thread {} [{}]",
-                to.display_name(),
+                e.to.display_name(),
                 o.next_site.file(),
                 o.next_site.line(),
-                from.display_name(),
+                e.from.display_name(),
                 o.prev_site.file(),
                 o.prev_site.line(),
                 o.thread,
-                type_names(e.types),
+                e.edge_types,
             ),
             trace: o.trace.clone(),
         });
-        classes.push(to);
+        classes.push(e.to);
     }
     links.reverse();
     links.push(Link {
@@ -155,7 +167,19 @@ pub(crate) fn circular(
         .filter(|c| c.can_gate())
         .collect();
     d.gates = gate_classes.iter().map(|c| c.display_name()).collect();
-    d.cycle = cycle_edges(graph, new, prev, new_type, path);
+    d.cycle = std::iter::once((
+        prev.class.display_name(),
+        new.class.display_name(),
+        new_type.to_string(),
+    ))
+    .chain(path.iter().map(|e| {
+        (
+            e.from.display_name(),
+            e.to.display_name(),
+            e.step_types.clone(),
+        )
+    }))
+    .collect();
     let events: Vec<String> = classes
         .iter()
         .filter(|c| c.event)
@@ -194,27 +218,6 @@ fn event_notes(cycle: &[(String, String, String)], events: &[String]) -> Vec<Str
         ));
     }
     notes
-}
-
-/// The cycle's edges as (from, to, types) names, for pictures.
-fn cycle_edges(
-    graph: &Graph,
-    new: &HeldLock,
-    prev: &HeldLock,
-    new_type: u8,
-    path: &[Step],
-) -> Vec<(String, String, String)> {
-    let mut v = vec![(
-        prev.class.display_name(),
-        new.class.display_name(),
-        type_names(new_type),
-    )];
-    for step in path {
-        let e = &graph.edges[step.edge as usize];
-        let name = |id| crate::class::class_by_id(id).display_name();
-        v.push((name(e.from), name(e.to), type_names(step.types)));
-    }
-    v
 }
 
 /// `instance` (class `name`) is released at `site` but this thread does not hold it.
@@ -288,8 +291,14 @@ pub(crate) fn held_at_exit(held: &HeldLocks) -> (Report, u64) {
     for h in &held.stack {
         push_unique(&mut d.class_names, h.class.display_name());
     }
-    let ids: Vec<u32> = held.stack.iter().map(|h| h.class.id).collect();
-    let key = key_of(("exit", thread_label(), ids));
+    // One problem per set of leaked locks (classes and where they were taken), not per
+    // thread: a thousand threads leaking the same guard are one report.
+    let leaked: Vec<(u32, &str, u32)> = held
+        .stack
+        .iter()
+        .map(|h| (h.class.id, h.site.file(), h.site.line()))
+        .collect();
+    let key = key_of(("exit", leaked));
     finish(d, key)
 }
 

@@ -7,38 +7,41 @@ fn q(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// One class of the whole graph: its name and whether it is an event.
+#[cfg(lockdep_enabled)]
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) event: bool,
+}
+
+/// One edge of the whole graph: nodes by index, its dependency types, whether it is gated.
+#[cfg(lockdep_enabled)]
+pub(crate) struct GraphEdge {
+    pub(crate) from: usize,
+    pub(crate) to: usize,
+    pub(crate) types: String,
+    pub(crate) gated: bool,
+}
+
 /// The whole class dependency graph: classes as nodes (events as diamonds), one edge per
 /// dependency labelled with its types (EN, ER, SN, SR), gated edges dashed.
 #[cfg(lockdep_enabled)]
-pub(crate) fn graph() -> String {
-    use crate::class::class_by_id;
-    use crate::dependency_graph::{type_names, GRAPH};
-    let g = GRAPH.lock();
+pub(crate) fn graph(nodes: &[Node], edges: &[GraphEdge]) -> String {
     let mut out = String::from(
         "digraph lockdep {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
-    let mut nodes = std::collections::BTreeSet::new();
-    for e in g.all_edges() {
-        nodes.insert(e.from);
-        nodes.insert(e.to);
+    for n in nodes {
+        let shape = if n.event { " [shape=diamond]" } else { "" };
+        let _ = writeln!(out, "  {}{shape};", q(&n.name));
     }
-    for id in &nodes {
-        let c = class_by_id(*id);
-        let shape = if c.event { " [shape=diamond]" } else { "" };
-        let _ = writeln!(out, "  {}{shape};", q(&c.display_name()));
-    }
-    for e in g.all_edges() {
-        let style = if e.gates.is_empty() {
-            ""
-        } else {
-            ", style=dashed"
-        };
+    for e in edges {
+        let style = if e.gated { ", style=dashed" } else { "" };
         let _ = writeln!(
             out,
             "  {} -> {} [label={}{style}];",
-            q(&class_by_id(e.from).display_name()),
-            q(&class_by_id(e.to).display_name()),
-            q(&type_names(e.types)),
+            q(&nodes[e.from].name),
+            q(&nodes[e.to].name),
+            q(&e.types),
         );
     }
     out.push_str("}\n");

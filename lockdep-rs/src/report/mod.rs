@@ -14,9 +14,8 @@ pub(crate) mod dot;
 mod render;
 #[cfg(lockdep_enabled)]
 pub(crate) mod sink;
-pub(crate) mod trace;
 
-use trace::Trace;
+use crate::trace::Trace;
 
 /// What kind of problem a [`Report`] describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,6 +107,8 @@ pub(crate) struct ReportData {
     pub(crate) notes: Vec<String>,
     /// For bad unlocks and frees: where it happened.
     pub(crate) at: Option<&'static Location<'static>>,
+    /// For recursive locking: the very instance is held (no annotation can help).
+    pub(crate) same_instance: bool,
 }
 
 /// A problem found by the validator.
@@ -188,6 +189,7 @@ impl std::error::Error for Report {}
 /// only for failing tests); `eprintln!` panics when stderr is broken, so that panic is caught —
 /// except while the thread is already unwinding, where a second panic would abort: then the
 /// text goes to stderr directly.
+#[cfg(lockdep_enabled)]
 macro_rules! print_err {
     ($($arg:tt)*) => {{
         if std::thread::panicking() {
@@ -198,6 +200,7 @@ macro_rules! print_err {
         }
     }};
 }
+#[cfg(lockdep_enabled)]
 pub(crate) use print_err;
 
 /// Adds `name` to `names` unless present.

@@ -6,6 +6,9 @@ use std::fmt::{self, Write};
 
 use super::{Link, LockLine, ReportData, ReportKind};
 
+/// A chain longer than twice this shows its first and last this many links.
+const SHOWN_LINKS: usize = 16;
+
 pub(super) fn render(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let title = r.kind.title();
     let rule = |c: char| c.to_string().repeat(title.len());
@@ -123,6 +126,16 @@ fn circular(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f)?;
     let n = r.chain.len();
     for (k, l) in r.chain.iter().enumerate() {
+        if n > 2 * SHOWN_LINKS && k == SHOWN_LINKS {
+            let left_out = n - 2 * SHOWN_LINKS;
+            writeln!(
+                f,
+                "-> ... {left_out} more links of the chain left out (Report::cycle() has them all) ...\n"
+            )?;
+        }
+        if n > 2 * SHOWN_LINKS && (SHOWN_LINKS..n - SHOWN_LINKS).contains(&k) {
+            continue;
+        }
         link(n - 1 - k, l, f)?;
     }
     writeln!(f, "other info that might help us debug this:")?;
@@ -196,8 +209,10 @@ fn recursive(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f)?;
     writeln!(f, " *** DEADLOCK ***")?;
     writeln!(f)?;
-    writeln!(f, " May be due to missing lock nesting notation")?;
-    writeln!(f)?;
+    if !r.same_instance {
+        writeln!(f, " May be due to missing lock nesting notation")?;
+        writeln!(f)?;
+    }
     notes(r, f)?;
     held_list(r, f)
 }
@@ -205,7 +220,7 @@ fn recursive(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 fn bad_unlock(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let at =
         r.at.map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
+            .unwrap_or_else(|| "a guard's drop (see the stack backtrace below)".to_string());
     writeln!(
         f,
         "{} is trying to release lock ({}) at:",
@@ -236,4 +251,23 @@ fn nest(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "other info that might help us debug this:")?;
     notes(r, f)?;
     held_list(r, f)
+}
+
+#[cfg(all(test, lockdep_enabled))]
+mod tests {
+    /// A bad unlock found at a guard's drop (no call site) printed "release lock (M) at:"
+    /// followed by an empty line.
+    #[test]
+    fn a_bad_unlock_without_a_call_site_says_where_to_look() {
+        let held = crate::held_locks::HeldLocks::default();
+        let site = std::panic::Location::caller();
+        let (report, _) = crate::report::build::bad_unlock(&held, "M".into(), 1, None, site);
+        let text = report.to_string();
+        let line = text
+            .lines()
+            .skip_while(|l| !l.contains("is trying to release lock"))
+            .nth(1)
+            .unwrap();
+        assert!(line.contains("a guard's drop"), "{text}");
+    }
 }

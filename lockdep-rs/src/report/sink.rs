@@ -48,18 +48,16 @@ thread_local! {
 pub(crate) enum Delivery {
     /// Not new (already reported to this sink).
     Duplicate,
-    /// Captured, printed or kept; the caller carries on.
+    /// Captured or kept, not printed; the caller carries on.
     Delivered,
+    /// Printed (Warn mode); the caller carries on.
+    Printed,
     /// The mode is `Panic` and nothing captured it: the caller must panic with it.
     MustPanic,
 }
 
-/// What would happen to a new report raised now on this thread (without delivering one).
-pub(crate) fn would_panic() -> bool {
-    !capturing() && mode() == Mode::Panic && !crate::sync::panicking()
-}
-
-fn capturing() -> bool {
+/// Is this thread inside a [`capture`]?
+pub(crate) fn capturing() -> bool {
     LOCAL
         .try_with(|l| l.try_borrow().is_ok_and(|l| !l.captures.is_empty()))
         .unwrap_or(false)
@@ -87,13 +85,8 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
     {
         let mut g = GLOBAL.lock();
         if !g.seen.insert(key) {
-            // Printed once; but in Panic mode every occurrence must stop its thread, or the
-            // second thread to hit a known inversion would go on and really deadlock.
-            return if would_panic() {
-                Delivery::MustPanic
-            } else {
-                Delivery::Duplicate
-            };
+            // One problem, one report per process, in every mode.
+            return Delivery::Duplicate;
         }
         if g.kept.len() >= MAX_KEPT {
             g.kept.remove(0);
@@ -108,10 +101,20 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
         Mode::Panic if !crate::sync::panicking() => Delivery::MustPanic,
         Mode::Collect | Mode::Off => Delivery::Delivered,
         _ => {
-            crate::report::print_err!("{report}");
-            Delivery::Delivered
+            print(&report);
+            Delivery::Printed
         }
     }
+}
+
+/// Prints a report (Warn mode's action, or a report that could not panic).
+pub(crate) fn print(report: &Report) {
+    crate::report::print_err!("{report}");
+}
+
+/// Prints a configuration error (an unknown `LOCKDEP` value).
+pub(crate) fn config_error(message: &str) {
+    crate::report::print_err!("{message}");
 }
 
 fn call_hook(report: &Report) {
@@ -146,22 +149,35 @@ pub(crate) fn set_hook(hook: Option<Box<dyn Fn(&Report) + Send + Sync>>) {
     *HOOK.write() = hook.map(Arc::from);
 }
 
-/// Runs `f`, returning the reports raised on this thread meanwhile.
+/// Runs `f`, returning the reports raised on this thread meanwhile. Where this thread's
+/// capture state is gone (a thread-local destructor running late), `f` just runs and no
+/// reports are returned.
 pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
-    LOCAL.with(|l| l.borrow_mut().captures.push(Capture::default()));
+    let pushed = LOCAL
+        .try_with(|l| {
+            l.try_borrow_mut()
+                .map(|mut l| l.captures.push(Capture::default()))
+                .is_ok()
+        })
+        .unwrap_or(false);
+    if !pushed {
+        return (f(), Vec::new());
+    }
     struct Pop;
     impl Drop for Pop {
         fn drop(&mut self) {
             // Only reached on unwind (forgotten otherwise): discard this capture level so
             // the stack stays balanced.
-            let _ = LOCAL.try_with(|l| l.borrow_mut().captures.pop());
+            let _ = LOCAL.try_with(|l| l.try_borrow_mut().map(|mut l| l.captures.pop()));
         }
     }
     let guard = Pop;
     let r = f();
     std::mem::forget(guard);
     let reports = LOCAL
-        .with(|l| l.borrow_mut().captures.pop())
+        .try_with(|l| l.try_borrow_mut().ok().and_then(|mut l| l.captures.pop()))
+        .ok()
+        .flatten()
         .map(|c| c.reports)
         .unwrap_or_default();
     (r, reports)

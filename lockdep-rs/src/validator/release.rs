@@ -1,0 +1,254 @@
+//! Releases: a guard dropped, a `force_unlock`, a lock freed while held, and a condvar wait
+//! taking its mutex out of the held stack and putting it back exactly where it was.
+//!
+//! Releasing an entry from the middle of the stack puts the entries above it back without
+//! validating them again: their edges were recorded when they were taken, and every edge the
+//! kernel's re-validation would add on the shorter stack is implied by a path already in the
+//! graph (held below -> released -> above). The exceptions are validated again: an entry
+//! whose acquisition recorded no edges (it was reported as recursive locking, or exempt under
+//! its nest lock), and an entry whose nest lock is the one released (its exemption is gone).
+
+use std::panic::Location;
+
+use super::{act, Outcome, Request};
+use crate::held_locks::{HeldLock, Instance, Read};
+use crate::report::build;
+use crate::report::sink::{self, Delivery};
+use crate::thread_state::{with_state, ThreadState};
+
+/// Records the release of a tracked `instance`: the topmost entry holding it that matches
+/// `pred`. A guard whose own entry went with a `force_unlock` (which cannot know which of
+/// several entries of one instance it meant) passes `any_entry` to release another entry of
+/// the instance held the same way. Returns false, after a `BadUnlockBalance` report, if this
+/// thread does not hold it — unless `unrecorded` (the lock was taken while the mode was
+/// `Off`, or it is `Off` now): then the release may be that acquisition's, and it is let be.
+#[track_caller]
+pub(crate) fn release(
+    instance: Instance,
+    pred: &dyn Fn(&HeldLock) -> bool,
+    any_entry: Option<Read>,
+    unrecorded: bool,
+    unlock_report: impl FnOnce() -> (String, &'static Location<'static>),
+    site: Option<&'static Location<'static>>,
+) -> bool {
+    let result = with_state(|s| match s.release(instance, pred, any_entry) {
+        Some(outcomes) => Ok(outcomes),
+        None if unrecorded => Ok(Vec::new()),
+        None => {
+            let (name, class_site) = unlock_report();
+            Err(build::bad_unlock(&s.held, name, instance, site, class_site))
+        }
+    });
+    match result {
+        None => true, // thread state gone: nothing to check
+        Some(Ok(outcomes)) => {
+            for o in outcomes {
+                act(o, false);
+            }
+            true
+        }
+        Some(Err((report, key))) => {
+            if sink::deliver(report.clone(), key) == Delivery::MustPanic
+                && !crate::sync::panicking()
+            {
+                panic!("{report}");
+            }
+            false
+        }
+    }
+}
+
+/// Is `instance` held by this thread?
+pub(crate) fn is_held(instance: Instance) -> bool {
+    with_state(|s| s.held.find(instance, |_| true).is_some()).unwrap_or(false)
+}
+
+/// The lock `instance` is being dropped: report and forget it if this thread holds it.
+pub(crate) fn lock_freed(instance: Instance) {
+    let found = with_state(|s| {
+        let idx = s.held.find(instance, |_| true)?;
+        let report = build::freed(&s.held, &s.held.stack[idx]);
+        let outcomes = s.take_out(idx, instance);
+        Some((report, outcomes))
+    })
+    .flatten();
+    if let Some(((report, key), outcomes)) = found {
+        for o in outcomes {
+            act(o, false);
+        }
+        if sink::deliver(report.clone(), key) == Delivery::MustPanic && !crate::sync::panicking() {
+            panic!("{report}");
+        }
+    }
+}
+
+/// Was the entry with this serial forgotten by `reset()` (its guard outlived it)?
+pub(crate) fn forgotten(serial: u64) -> bool {
+    with_state(|s| serial <= s.held.forgotten_up_to).unwrap_or(false)
+}
+
+/// A condvar's mutex while the thread waits: its entry, where it was, and whether it was
+/// merged into another entry under a nest lock.
+pub(crate) struct WaitingEntry {
+    entry: HeldLock,
+    index: usize,
+    merged: bool,
+}
+
+impl WaitingEntry {
+    /// How the mutex was held.
+    pub(crate) fn read(&self) -> Read {
+        self.entry.read
+    }
+}
+
+/// A condvar wait is about to release the mutex `instance` (its guard's entry `serial`):
+/// takes its entry out of the held stack.
+pub(crate) fn wait_begin(instance: Instance, serial: u64) -> Option<WaitingEntry> {
+    let (waiting, outcomes) = with_state(|s| {
+        let idx = s.held.find(instance, |h| h.serial == serial)?;
+        let mut entry = s.held.stack[idx].clone();
+        entry.instance = instance;
+        entry.merged = None;
+        let merged = s.held.stack[idx].merged_count() > 0;
+        let outcomes = s.take_out(idx, instance);
+        Some((
+            WaitingEntry {
+                entry,
+                index: idx,
+                merged,
+            },
+            outcomes,
+        ))
+    })
+    .flatten()?;
+    for o in outcomes {
+        act(o, false);
+    }
+    Some(waiting)
+}
+
+/// The wait is over (validated before the thread sleeps: the locks it holds cannot change
+/// meanwhile): re-acquires the mutex exactly as it was held — class and subclass, read kind,
+/// nest lock — validated as an acquisition on top of the locks now held, then put back at its
+/// old position. Returns the entry's serial (unchanged), if tracked.
+#[track_caller]
+pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Option<u64> {
+    let e = &w.entry;
+    if w.merged {
+        let merged = with_state(|s| {
+            let top = s.held.stack.iter_mut().rfind(|h| h.serial == e.serial)?;
+            top.merge(e.instance);
+            Some(top.serial)
+        })
+        .flatten();
+        if merged.is_some() {
+            return merged;
+        }
+    }
+    let req = Request {
+        read: e.read,
+        trylock: false,
+        nest: e.nest.map(|n| n.get()),
+        nest_name: None,
+        reserial: e.serial,
+        site,
+        fresh: true,
+        no_merge: true,
+    };
+    let serial = super::acquire(e.class, e.instance, req)?;
+    with_state(|s| {
+        if s.held.stack.last().is_some_and(|h| h.serial == serial)
+            && w.index + 1 < s.held.stack.len()
+        {
+            let mut entry = s.held.stack.pop().expect("non-empty");
+            entry.site = e.site;
+            s.held.insert(w.index, entry);
+        } else if let Some(top) = s.held.stack.last_mut() {
+            top.site = e.site;
+        }
+    });
+    Some(serial)
+}
+
+impl ThreadState {
+    /// Removes the entry of `instance` (matching `pred`); puts back the entries above it.
+    fn release(
+        &mut self,
+        instance: Instance,
+        pred: &dyn Fn(&HeldLock) -> bool,
+        any_entry: Option<Read>,
+    ) -> Option<Vec<Outcome>> {
+        let idx = self.held.find(instance, pred).or_else(|| {
+            let read = any_entry?;
+            self.held
+                .find(instance, |h| h.read.is_shared() == read.is_shared())
+                .or_else(|| self.held.find(instance, |_| true))
+        })?;
+        // Of a run of identical adjacent entries (same instance, class and mode), release the
+        // topmost, like the kernel: the resulting stack is the same and fewer are put back.
+        let same = |a: &HeldLock, b: &HeldLock| {
+            a.instance == b.instance
+                && std::ptr::eq(a.class, b.class)
+                && a.read == b.read
+                && a.trylock == b.trylock
+                && a.merged.is_none()
+                && b.merged.is_none()
+        };
+        let own = idx;
+        let mut idx = idx;
+        while idx + 1 < self.held.stack.len()
+            && same(&self.held.stack[idx], &self.held.stack[idx + 1])
+        {
+            idx += 1;
+        }
+        if idx != own {
+            // The entry that stays takes over the removed one's serial, so the guard that
+            // owned the removed entry still finds "its" entry later.
+            self.held.stack[own].serial = self.held.stack[idx].serial;
+        }
+        Some(self.take_out(idx, instance))
+    }
+
+    /// Takes `instance` out of entry `idx`: out of its merged instances if it has others,
+    /// else the entry goes and the entries above it are put back.
+    fn take_out(&mut self, idx: usize, instance: Instance) -> Vec<Outcome> {
+        if self.held.stack[idx].unmerge(instance) {
+            return Vec::new();
+        }
+        let (removed, above) = self.held.remove(idx);
+        let mut outcomes = Vec::new();
+        for e in above {
+            let nest_gone = e.nest.is_some_and(|n| removed.holds(n.get()));
+            if nest_gone || (e.edgeless && !e.trylock) {
+                // Its acquisition recorded no edges (recursive locking, or exempt under a
+                // nest lock), or its nest lock is gone with the exemption: validate it again
+                // on the stack as it is now.
+                let merged = e.merged.clone();
+                let req = Request {
+                    read: e.read,
+                    trylock: e.trylock,
+                    nest: if nest_gone {
+                        None
+                    } else {
+                        e.nest.map(|n| n.get())
+                    },
+                    nest_name: None,
+                    reserial: e.serial,
+                    site: e.site,
+                    fresh: false,
+                    no_merge: true,
+                };
+                outcomes.push(self.acquire(e.class, e.instance, &req));
+                if let Some(top) = self.held.stack.last_mut() {
+                    if top.serial == e.serial {
+                        top.merged = merged;
+                    }
+                }
+            } else {
+                self.held.push(e);
+            }
+        }
+        outcomes
+    }
+}
