@@ -20,9 +20,12 @@
 //! named regression test.
 
 mod oracle {
+    pub mod graph;
+    pub mod hook;
     pub mod model;
     pub mod program;
     pub mod run;
+    pub mod steps;
     pub mod threads;
     pub mod verify;
     pub mod world;
@@ -99,17 +102,17 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
 
 #[test]
 fn generated_lock_programs_agree_with_the_oracle() {
-    generate("locks", 4_000, program::program(program::lock_ops(), 16));
+    generate("locks", 3_500, program::program(program::lock_ops(), 16));
 }
 
 #[test]
 fn generated_mixed_programs_agree_with_the_oracle() {
-    generate("mixed", 4_000, program::program(program::mixed_ops(), 16));
+    generate("mixed", 3_500, program::program(program::mixed_ops(), 16));
 }
 
 #[test]
 fn generated_deep_programs_agree_with_the_oracle() {
-    generate("deep", 2_000, program::deep_program(40));
+    generate("deep", 1_200, program::deep_program(40));
 }
 
 /// Runs one program (segments of one thread, then real threads), panicking with the
@@ -331,7 +334,8 @@ fn pseudo_locks_and_events_examples() {
     ]]);
     assert_eq!(kinds, [ReportKind::CircularWait]);
     // `might_acquire` records the order without holding; a pseudo-lock re-entered is
-    // recursive locking, never a certain self-deadlock (it cannot block).
+    // recursive locking, never a certain self-deadlock (it cannot block); so is another
+    // pseudo-lock of its class; releasing one not held is a bad unlock.
     let kinds = check(vec![vec![
         map(0, MapAct::Acquire),
         map(0, MapAct::Acquire),
@@ -340,7 +344,11 @@ fn pseudo_locks_and_events_examples() {
     ]]);
     assert_eq!(
         kinds,
-        [ReportKind::RecursiveLocking, ReportKind::BadUnlockBalance]
+        [
+            ReportKind::RecursiveLocking,
+            ReportKind::RecursiveLocking,
+            ReportKind::BadUnlockBalance
+        ]
     );
 }
 
@@ -465,7 +473,9 @@ fn issue12_item4_condvar_wait_keeps_the_subclass() {
     ]]);
 }
 
-/// Item 6: `X; try_lock(T); Z` closing both T <-> Z and X <-> Z reports both, once.
+/// Item 6: `X; try_lock(T); Z` closing both T <-> Z and X <-> Z reports both; the chain is
+/// then cached with them, and a capture passing through it again gets both again (once each).
+/// (Process-wide, the repeat reports nothing: `oracle_global.rs`.)
 #[test]
 fn issue12_item6_every_problem_once() {
     let kinds = check(vec![
@@ -474,13 +484,7 @@ fn issue12_item6_every_problem_once() {
         vec![lock(X, W), try_lock(Y, W), lock(Z, W)],
         vec![lock(X, W), try_lock(Y, W), lock(Z, W)],
     ]);
-    assert_eq!(
-        kinds,
-        [
-            ReportKind::CircularDependency,
-            ReportKind::CircularDependency
-        ]
-    );
+    assert_eq!(kinds, [ReportKind::CircularDependency; 4]);
 }
 
 /// Item 8: a re-entered pseudo-lock is recursive locking, not a certain self-deadlock.
@@ -490,18 +494,26 @@ fn issue12_item8_reentered_lock_map() {
     assert_eq!(kinds, [ReportKind::RecursiveLocking]);
 }
 
+// Found by the extended generator on main at cf56191 (issue 12 fixes): a lock write-locked
+// under a nest lock is merged into the top entry of its class even when that entry is a read,
+// and the merged instance then counts as held the entry's way (shared).
+
+/// Reading the merged instance again is a certain self-deadlock (it hangs for real): lockdep
+/// took it for a recursive read and let it block.
 #[test]
-fn legacy_harness_check() {
-    if std::env::var("ORACLE_SKIP").is_err() {
-        return;
-    }
-    let ops = prop_oneof![
-        10 => (0..9u8, 0..2u8, program::rd(), prop_oneof![3 => Just(How::Block), 1 => Just(How::Try)])
-            .prop_map(|(inst, sub, rd, how)| Op::Lock { inst, sub, rd, how }),
-        6 => (0..4u8, proptest::bool::weighted(0.15)).prop_map(|(from_top, force)| Op::Unlock { from_top, force }),
-        2 => (0..2u8, prop_oneof![Just(EvAct::Arm), Just(EvAct::Signal), Just(EvAct::Wait)]).prop_map(|(e, act)| Op::Ev { e, act }),
-        2 => (0..4u8, Just(MapAct::AcquireRead)).prop_map(|(m, act)| Op::Map { m, act }),
-        1 => Just(Op::Gate),
-    ];
-    generate("legacy", 3000, program::program(ops, 16));
+#[ignore = "found by the generator (merged mode): fix pending on main"]
+fn merged_exclusive_instance_in_a_read_entry_relocked() {
+    check(vec![vec![lock(Z, R1), lock_nest(8, 0), lock(8, R1)]]);
+}
+
+/// `force_unlock_write` of the merged instance finds no exclusive entry of it: a false
+/// `BadUnlockBalance`, and the lock is left locked.
+#[test]
+#[ignore = "found by the generator (merged mode): fix pending on main"]
+fn merged_exclusive_instance_in_a_read_entry_force_unlocked() {
+    check(vec![vec![
+        lock(Z, R1),
+        lock_nest(8, 0),
+        force_unlock_below(0),
+    ]]);
 }

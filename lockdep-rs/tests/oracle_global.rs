@@ -9,9 +9,12 @@
 //! `PROPTEST_CASES` sets the number of programs of each generator.
 
 mod oracle {
+    pub mod graph;
+    pub mod hook;
     pub mod model;
     pub mod program;
     pub mod run;
+    pub mod steps;
     pub mod threads;
     pub mod verify;
     pub mod world;
@@ -31,14 +34,30 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRunner};
 /// The tests of this binary share the process-wide state: one at a time.
 static SERIAL: StdMutex<()> = StdMutex::new(());
 
+/// The world programs run on: one for all (`reset()` between programs), replaced by a fresh
+/// one (new classes) when a failed program left one of its locks locked.
+static WORLD: StdMutex<Option<&'static World>> = StdMutex::new(None);
+
 fn world() -> &'static World {
-    static WORLD: std::sync::OnceLock<&'static World> = std::sync::OnceLock::new();
-    WORLD.get_or_init(|| {
+    let mut w = WORLD.lock().unwrap_or_else(|e| e.into_inner());
+    w.get_or_insert_with(|| {
         std::env::set_var("LOCKDEP_BACKTRACE", "0");
         lockdep::set_mode(Mode::Warn);
-        lockdep::set_report_hook(Some(Box::new(run::hook)));
+        lockdep::set_report_hook(Some(Box::new(oracle::hook::hook)));
         World::new("")
     })
+}
+
+/// After a failed program: a fresh world if a lock of this one is still locked.
+fn renew_world_if_stuck() {
+    let w = world();
+    let ((), _) = lockdep::capture(|| {
+        if w.locks.iter().any(|l| l.try_lock(W).is_none()) {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            *WORLD.lock().unwrap_or_else(|e| e.into_inner()) = Some(World::new(&format!("p{n}.")));
+        }
+    });
 }
 
 /// Runs one program after a `reset()`, then checks the validator's chains against the
@@ -51,17 +70,17 @@ fn run_global(p: &Program) -> Result<Outcome, String> {
         lockdep::reset();
         let _ = lockdep::take_reports();
         lockdep::set_mode(p.mode);
-        let mut runner = Runner::new(world, Env::Global, &p);
+        let mut runner = Runner::new(world, Env::Global, &p).watched();
         let r = (|| -> Result<(), String> {
             for ops in &p.threads {
                 if p.real_threads {
                     std::thread::scope(|s| {
-                        s.spawn(|| runner.thread(ops))
+                        s.spawn(|| runner.thread(ops, true))
                             .join()
                             .unwrap_or_else(|_| Err("thread panicked".into()))
                     })?;
                 } else {
-                    runner.thread(ops)?;
+                    runner.thread(ops, false)?;
                 }
             }
             Ok(())
@@ -103,7 +122,9 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
     let mut runner = TestRunner::new(config);
     let stats = StdMutex::new((0usize, Outcome::default()));
     let result = runner.run(&strategy, |p| {
-        let out = run_global(&p).map_err(TestCaseError::fail)?;
+        let out = run_global(&p)
+            .inspect_err(|_| renew_world_if_stuck())
+            .map_err(TestCaseError::fail)?;
         let mut s = stats.lock().unwrap();
         s.0 += 1;
         s.1.steps += out.steps;
@@ -192,17 +213,17 @@ fn thread_program() -> impl Strategy<Value = Program> {
 
 #[test]
 fn generated_mode_and_hook_programs_agree_with_the_oracle() {
-    generate("modes and hooks", 2_000, mode_program());
+    generate("modes and hooks", 1_500, mode_program());
 }
 
 #[test]
 fn generated_thread_programs_agree_with_the_oracle() {
-    generate("threads", 1_000, thread_program());
+    generate("threads", 800, thread_program());
 }
 
 #[test]
 fn generated_deep_programs_keep_linear_chains() {
-    generate("deep (chains)", 300, program::deep_program(60));
+    generate("deep (chains)", 200, program::deep_program(60));
 }
 
 /// Runs one global program, panicking with the disagreement if there is one.
@@ -222,6 +243,14 @@ fn lock(inst: u8, rd: Rd) -> Op {
         how: How::Block,
     }
 }
+fn try_lock(inst: u8, rd: Rd) -> Op {
+    Op::Lock {
+        inst,
+        sub: 0,
+        rd,
+        how: How::Try,
+    }
+}
 fn unlock() -> Op {
     Op::Unlock {
         from_top: 0,
@@ -234,6 +263,25 @@ const MX: u8 = 0;
 const X: u8 = 1;
 const Y: u8 = 4;
 const Z: u8 = 7;
+const MZ: u8 = 6;
+
+/// Item 6: every problem of an acquisition is reported once, and a repeat of its chain
+/// reports nothing (in Panic mode: panics only the first time).
+#[test]
+fn issue12_item6_every_problem_once_per_process() {
+    let threads = vec![
+        vec![lock(Z, W), lock(X, W)],
+        vec![lock(Z, W), lock(Y, W)],
+        vec![lock(X, W), try_lock(Y, W), lock(Z, W)],
+        vec![lock(X, W), try_lock(Y, W), lock(Z, W)],
+    ];
+    let kinds = check(Program::new(threads.clone()));
+    assert_eq!(kinds, [ReportKind::CircularDependency; 2]);
+    check(Program {
+        mode: Mode::Panic,
+        ..Program::new(threads)
+    });
+}
 
 /// Item 7: a hook that switches to Panic mode: the acquisition panics and leaves no entry; the
 /// lock is free afterwards.
@@ -391,39 +439,138 @@ fn issue12_item13_release_bottom_first() {
     check(Program::new(vec![ops]));
 }
 
+/// Found by the thread generator on main at cf56191: a `lockdep::thread` whose `JoinHandle`
+/// is dropped (a detached thread) reports its own exit event as a held lock freed when it
+/// ends: its closure drops the last reference to the exit event while the event is still
+/// armed (it stays armed through the thread-local destructors).
 #[test]
-fn legacy_harness_check_global() {
-    if std::env::var("ORACLE_SKIP").is_err() {
-        return;
-    }
-    let m = prop_oneof![Just(Mode::Warn), Just(Mode::Collect), Just(Mode::Panic)];
-    let base = prop_oneof![
-        10 => (0..9u8, 0..2u8, program::rd(), prop_oneof![3 => Just(How::Block), 1 => Just(How::Try)])
-            .prop_map(|(inst, sub, rd, how)| Op::Lock { inst, sub, rd, how }),
-        6 => (0..4u8, proptest::bool::weighted(0.15)).prop_map(|(from_top, force)| Op::Unlock { from_top, force }),
-        2 => (0..2u8, prop_oneof![Just(EvAct::Arm), Just(EvAct::Signal), Just(EvAct::Wait)]).prop_map(|(e, act)| Op::Ev { e, act }),
-        2 => (0..4u8).prop_map(|m| Op::Map { m, act: MapAct::AcquireRead }),
-        1 => Just(Op::Gate),
-    ];
-    let ops = prop_oneof![10 => base.clone(), 1 => m.clone().prop_map(Op::SetMode)];
-    let hook = Just(None);
-    let modes = (program::program(ops, 14), hook, m).prop_map(|(p, hook, mode)| Program {
-        hook,
-        mode,
-        ..p
+#[ignore = "found by the generator (detached thread): fix pending on main"]
+fn detached_thread_exit_is_not_a_held_lock_freed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = world();
+    lockdep::set_mode(Mode::Collect);
+    lockdep::reset();
+    let _ = lockdep::take_reports();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    drop(lockdep::thread::spawn(move || {
+        let _ = rx.recv();
+    }));
+    drop(tx);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let kinds: Vec<ReportKind> = lockdep::take_reports().iter().map(|r| r.kind()).collect();
+    lockdep::set_mode(Mode::Warn);
+    assert_eq!(kinds, [], "a detached thread's end");
+}
+
+/// Found by the mode generator on main at cf56191: in `Off` mode a release still validates the
+/// entries it puts back, and reports what it finds. Here X2, exempt under its nest lock G,
+/// loses the exemption when G is released in `Off` mode: lockdep validates it again and
+/// reports X2 after X as recursive locking. `Off` means no checks: releases pop what was
+/// recorded, nothing more.
+#[test]
+#[ignore = "found by the generator (Off-mode validation): fix pending on main"]
+fn off_mode_release_validates_nothing() {
+    check(Program {
+        mode: Mode::Collect,
+        ..Program::new(vec![vec![
+            lock(MZ, W),
+            lock(X, W),
+            lock(Y, W),
+            Op::Lock {
+                inst: 2,
+                sub: 0,
+                rd: W,
+                how: How::Nest(2),
+            },
+            Op::SetMode(Mode::Off),
+            Op::Unlock {
+                from_top: 3,
+                force: false,
+            },
+        ]])
     });
-    generate("legacy modes", 1500, modes);
-    let fork = (0..2u8, 0..3u8).prop_map(|(site, body)| Op::Fork { site, body });
-    let threads = (
-        proptest::collection::vec(
-            proptest::collection::vec(prop_oneof![3 => base.clone(), 1 => fork], 0..=8),
-            1..=3,
-        ),
-        proptest::collection::vec(proptest::collection::vec(base, 0..=8), 1..=3),
-    )
-        .prop_map(|(threads, bodies)| Program {
-            bodies,
-            ..Program::new(threads)
-        });
-    generate("legacy threads", 700, threads);
+}
+
+/// Found by the hook generator on main at cf56191: a condvar wait validates the re-acquisition
+/// of its mutex before sleeping, with the mutex's entry taken out of the stack while the mutex
+/// is still held; a report raised there (here: re-acquiring c2 over m0, taken under c2, closes
+/// c2 -> m0 -> c2) runs the hook, and a hook that takes that mutex blocks for real instead of
+/// being stopped as a certain self-deadlock.
+#[test]
+#[ignore = "found by the generator (hook during a condvar wait): fix pending on main"]
+fn hook_taking_the_mutex_of_a_condvar_wait() {
+    check(Program {
+        hook: Some(HookAct::Take(MZ, W)),
+        ..Program::new(vec![vec![
+            lock(MZ, W),
+            Op::Map {
+                m: 0,
+                act: MapAct::Acquire,
+            },
+            Op::Wait { from_top: 0 },
+        ]])
+    });
+}
+
+/// Found by the hook generator on main at cf56191: the same with a release. Releasing G puts
+/// X2 back without its nest-lock exemption: validated again, it is recursive locking (after
+/// X), reported from inside the release, before G is really unlocked; a hook that takes G
+/// then blocks for real.
+#[test]
+#[ignore = "found by the generator (hook during a release): fix pending on main"]
+fn hook_taking_the_lock_being_released() {
+    check(Program {
+        hook: Some(HookAct::Take(MZ, W)),
+        ..Program::new(vec![vec![
+            lock(MZ, W),
+            lock(X, W),
+            lock(Y, W),
+            Op::Lock {
+                inst: 2,
+                sub: 0,
+                rd: W,
+                how: How::Nest(2),
+            },
+            Op::Unlock {
+                from_top: 3,
+                force: false,
+            },
+        ]])
+    });
+}
+
+/// Found by the thread generator on main at cf56191: after `reset()`, a thread *started later*
+/// also records its held stack's edges again at its first validation (its graph epoch starts
+/// at 0), as if each entry had been taken directly above the one now below it: here m0, taken
+/// under X (since released), is recorded as taken right under the thread's exit event. Rule
+/// 11 is about threads that held locks across the reset; this one held nothing then. The edge
+/// is implied by a path (exit -> X -> m0), so verdicts do not change, but reports show a path
+/// no thread took.
+#[test]
+#[ignore = "found by the generator (replay in new threads): fix pending on main"]
+fn thread_started_after_reset_replays_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let w = world();
+    lockdep::set_mode(Mode::Collect);
+    lockdep::reset();
+    for take_y in [false, true] {
+        lockdep::thread::spawn(move || {
+            let g = w.locks[X as usize].lock(0, W);
+            w.maps[0].acquire();
+            drop(g);
+            if take_y {
+                drop(w.locks[Y as usize].lock(0, W));
+            }
+            w.maps[0].release();
+        })
+        .join()
+        .unwrap();
+    }
+    let dot = lockdep::graph_dot();
+    let _ = lockdep::take_reports();
+    lockdep::set_mode(Mode::Warn);
+    assert!(
+        !dot.contains("\"(thread exit)\" -> \"m0\""),
+        "an edge no thread recorded:\n{dot}"
+    );
 }

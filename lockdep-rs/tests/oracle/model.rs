@@ -8,20 +8,28 @@
 //!
 //! What it models, rule by rule (the numbers are those of the lead's list for issue 12):
 //! - same-class check, nest-lock exemption and merge, trylocks, edges from the top entry on
-//!   through trylocked and recursively-read entries (every entry for an event);
+//!   through trylocked and recursively-read entries (every entry for an event), gates;
 //! - (1) re-locking a real lock instance this thread holds, either side exclusive: a certain
 //!   self-deadlock, reported and never recorded, before any cache;
 //! - (2) merged instances stay individually visible (an entry keeps every acquisition merged
-//!   into it);
+//!   into it, with its mode);
 //! - (3) the chain key includes each entry's nest-lock position;
-//! - (6) every problem of an acquisition is reported, and its chain is then cached;
+//! - (6) every problem of an acquisition is reported, and its chain is then cached with them
+//!   (a `capture` passing through a cached chain gets its reports again);
+//! - (10) chains validated while gated cycles were ignored are validated again once not;
+//! - (11) after another thread's `reset()`, a thread records its held stack's edges again
+//!   (with the usual checks) at its next validation;
 //! - (13) an out-of-order release puts the entries above back unvalidated, except those whose
-//!   nest lock is the released lock (validated again, without the exemption).
+//!   acquisition recorded no edges (recursive locking, nest-exempt) and those whose nest lock
+//!   is the released lock: validated again on the stack as it is then.
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+
+use super::graph::{cycles, gated_cycle};
+pub use super::graph::{DepType, Edges, Gates};
 
 /// An instance (a lock, a pseudo-lock, an event) of a program.
 pub type Inst = u16;
@@ -71,37 +79,6 @@ pub struct Class {
     pub sub: u8,
 }
 
-/// One dependency type: how the source was held (shared?), how the target was taken
-/// (recursive reader?). ER = (false, true), EN = (false, false), SR, SN likewise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DepType {
-    pub from_shared: bool,
-    pub to_recursive: bool,
-}
-
-impl DepType {
-    pub fn of(prev: Rd, next: Rd) -> DepType {
-        DepType {
-            from_shared: prev.shared(),
-            to_recursive: next == Rd::R2,
-        }
-    }
-    pub fn name(self) -> &'static str {
-        match (self.from_shared, self.to_recursive) {
-            (false, false) => "EN",
-            (false, true) => "ER",
-            (true, false) => "SN",
-            (true, true) => "SR",
-        }
-    }
-}
-
-pub type Edges = BTreeMap<(Class, Class), BTreeSet<DepType>>;
-
-/// Per edge: was the gate class held (exclusively, below the edge's source) at every
-/// validated occurrence of the edge?
-pub type Gates = BTreeMap<(Class, Class), bool>;
-
 /// One acquisition recorded in an entry (an entry holds several after nest-lock merges).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Acq {
@@ -120,13 +97,26 @@ pub struct Held {
     pub acqs: Vec<Acq>,
     /// The nest lock the entry was acquired under.
     pub nest: Option<Inst>,
-    /// Where that nest lock was in the stack when the entry was pushed (part of the chain key).
+    /// Where that nest lock is in the stack (part of the chain key), set when pushed.
     nest_pos: Option<usize>,
+    /// Its acquisition recorded no edges (same-class conflict, or exempt under its nest lock).
+    edgeless: bool,
 }
 
 impl Held {
     pub fn holds(&self, inst: Inst) -> bool {
         self.acqs.iter().any(|a| a.inst == inst)
+    }
+    fn new(class: Class, rd: Rd, trylock: bool, acqs: Vec<Acq>, nest: Option<Inst>) -> Held {
+        Held {
+            class,
+            rd,
+            trylock,
+            acqs,
+            nest,
+            nest_pos: None,
+            edgeless: false,
+        }
     }
 }
 
@@ -139,8 +129,7 @@ pub enum Problem {
     Recursive {
         acquiring: Class,
         new_rd: Rd,
-        /// The held entries the report may name (one, except for a certain self-deadlock on an
-        /// instance held more than once).
+        /// The held entry the report names (a one-element list).
         holding: Vec<(Class, Rd)>,
         held: Vec<Class>,
         certain: bool,
@@ -164,8 +153,17 @@ pub enum Problem {
     BadUnlock {
         class: Class,
     },
+    NestNotHeld {
+        acquiring: Class,
+        nest: Class,
+        held: Vec<Class>,
+        site: u8,
+    },
     HeldAtExit {
+        /// The locks and pseudo-locks still held (what the report must name).
         classes: Vec<Class>,
+        /// Every entry still held (events too): the problem's identity.
+        key: Vec<Class>,
     },
 }
 
@@ -176,7 +174,9 @@ pub struct Req {
     pub rd: Rd,
     pub inst: Inst,
     pub trylock: bool,
-    pub nest: Option<Inst>,
+    /// The nest lock, its class (subclass 0: what the report names), and which call site of
+    /// the harness passes it (part of a nest report's identity).
+    pub nest: Option<(Inst, Class, u8)>,
 }
 
 /// What committing an acquisition does to the stack.
@@ -212,40 +212,65 @@ pub struct Oracle {
     pub bases: Vec<Base>,
     pub edges: Edges,
     pub gates: Gates,
-    pub chains: HashSet<Vec<ChainElem>>,
+    /// Validated chains, with the problems their validation found.
+    pub chains: HashMap<Vec<ChainElem>, Vec<Problem>>,
     /// `set_ignore_gated(true)` is in force.
     pub ignoring: bool,
-    /// Chains validated while ignoring gated cycles that had one: validated again once gated
-    /// cycles are no longer ignored (rule 10).
+    /// Chains validated while ignoring gated cycles that had one.
     suppressed: HashSet<Vec<ChainElem>>,
     /// Held stacks, by thread slot.
     pub stacks: Vec<Vec<Held>>,
     next_serial: u64,
-    /// Threads that held locks across another thread's `reset()`: at their next validation
-    /// they record again the edges of their held stacks (rule 11).
+    /// Threads that held locks across another thread's `reset()`.
     pub stale: BTreeSet<usize>,
-    /// Triage only (`ORACLE_SKIP=rule6`): the old rule 6 (only the first problem of an
-    /// acquisition is reported; a chain with a problem is not cached).
+    /// Acquisitions run inside a `capture` (which gets a cached chain's problems again).
+    pub capturing: bool,
+    /// Triage only (`ORACLE_SKIP=rule6`): only the first problem of an acquisition is
+    /// reported, and a chain with a problem is not cached (the old rule 6).
     pub old_rule6: bool,
-    /// Triage only (`ORACLE_SKIP=rule13`): the old rule 13 (every entry above an
-    /// out-of-order release is validated again).
+    /// Triage only (`ORACLE_SKIP=rule13`): every entry above an out-of-order release is
+    /// validated again (the old rule 13).
     pub old_rule13: bool,
+    /// Triage only (`ORACLE_SKIP=off-validate`): releases in `Off` mode validate the entries
+    /// they put back (what main does at cf56191).
+    pub off_validates: bool,
+    /// Triage only (`ORACLE_SKIP=replay-new-threads`): after a `reset()`, every OS thread
+    /// replays its held stack at its first validation, threads started later too (what main
+    /// does at cf56191). `epoch` counts resets, `epochs` is each OS thread's, `os` maps thread
+    /// slots to OS threads.
+    pub replay_all: bool,
+    pub epoch: u64,
+    pub epochs: HashMap<usize, u64>,
+    pub os: HashMap<usize, usize>,
+    /// A lock out of the stack but still really held by thread `.0` while lockdep reports
+    /// what it found: a lock being released (lockdep's bookkeeping comes before the real
+    /// unlock), a condvar's mutex while the wait is validated (before the thread sleeps):
+    /// (thread, instance, class, how held).
+    pub held_outside: Option<(usize, Inst, Class, Rd)>,
 }
 
 impl Oracle {
-    pub fn new(bases: Vec<Base>) -> Oracle {
+    pub fn new(bases: Vec<Base>, capturing: bool) -> Oracle {
         Oracle {
             bases,
             edges: Edges::new(),
             gates: Gates::new(),
-            chains: HashSet::new(),
+            chains: HashMap::new(),
             ignoring: false,
             suppressed: HashSet::new(),
             stacks: Vec::new(),
             next_serial: 1,
             stale: BTreeSet::new(),
+            capturing,
             old_rule6: super::run::skip("rule6"),
             old_rule13: super::run::skip("rule13"),
+            off_validates: super::run::skip("off-validate"),
+            replay_all: super::run::skip("replay-new-threads"),
+            // Programs outside a capture start after a `reset()`.
+            epoch: u64::from(!capturing),
+            epochs: HashMap::new(),
+            os: HashMap::new(),
+            held_outside: None,
         }
     }
 
@@ -257,34 +282,10 @@ impl Oracle {
         self.chains.clear();
         self.suppressed.clear();
         self.stack_mut(t).clear();
+        self.epoch += 1;
         self.stale = (0..self.stacks.len())
             .filter(|&u| u != t && !self.stacks[u].is_empty())
             .collect();
-    }
-
-    /// Records the edges thread `t`'s held stack implies, as its acquisitions did (no checks).
-    fn rerecord(&mut self, t: usize) {
-        let stack = self.stack(t).to_vec();
-        for (i, new) in stack.iter().enumerate() {
-            if new.trylock {
-                continue;
-            }
-            let event = self.kind(new.class) == Kind::Event;
-            for (j, h) in stack[..i].iter().enumerate().rev() {
-                let gated = self.gated_below(&stack[..j]);
-                self.gates
-                    .entry((h.class, new.class))
-                    .and_modify(|g| *g &= gated)
-                    .or_insert(gated);
-                self.edges
-                    .entry((h.class, new.class))
-                    .or_default()
-                    .insert(DepType::of(h.rd, new.rd));
-                if !event && !h.trylock && h.rd != Rd::R2 {
-                    break;
-                }
-            }
-        }
     }
 
     /// `set_ignore_gated(ignore)`: when gated cycles are no longer ignored, the chains that
@@ -352,58 +353,70 @@ impl Oracle {
         let stack = self.stack(t);
         // (1) A certain self-deadlock: on every path, before the merge and the caches.
         if kind == Kind::Lock && !req.trylock {
+            // The report names the topmost entry holding it (the key has its mode).
             let holding: Vec<(Class, Rd)> = stack
                 .iter()
-                .filter(|h| {
+                .rev()
+                .find(|h| {
                     h.acqs
                         .iter()
                         .any(|a| a.inst == req.inst && (a.rd == Rd::W || req.rd == Rd::W))
                 })
                 .map(|h| (h.class, h.rd))
+                .into_iter()
                 .collect();
+            let mut holding = holding;
+            if let Some((ht, hi, hc, hrd)) = self.held_outside {
+                let conflict = hrd == Rd::W || req.rd == Rd::W;
+                if ht == t && hi == req.inst && conflict && holding.is_empty() {
+                    holding.push((hc, hrd)); // not really released yet
+                }
+            }
             if !holding.is_empty() {
+                let p = Problem::Recursive {
+                    acquiring: req.class,
+                    new_rd: req.rd,
+                    holding,
+                    held: self.held_classes(t),
+                    certain: true,
+                };
                 return Verdict {
-                    problems: vec![Problem::Recursive {
-                        acquiring: req.class,
-                        new_rd: req.rd,
-                        holding,
-                        held: self.held_classes(t),
-                        certain: true,
-                    }],
+                    problems: vec![p],
                     certain: true,
                     plan: Plan::Nothing,
                 };
             }
         }
-        let entry = Held {
-            class: req.class,
-            rd: req.rd,
-            trylock: req.trylock,
-            acqs: vec![acq],
-            nest: req.nest,
-            nest_pos: None,
-        };
+        let mut problems = Vec::new();
+        let mut nest = req.nest.map(|n| n.0);
+        if let Some((n, nest_class, site)) = req.nest {
+            if !stack.iter().any(|h| h.holds(n)) {
+                // A guard of a lock whose record `reset()` forgot.
+                problems.push(Problem::NestNotHeld {
+                    acquiring: req.class,
+                    nest: nest_class,
+                    held: self.held_classes(t),
+                    site,
+                });
+                nest = None;
+            } else if stack.last().is_some_and(|top| top.class == req.class) && !req.trylock {
+                return Verdict {
+                    problems,
+                    certain: false,
+                    plan: Plan::Merge(stack.len() - 1, acq),
+                };
+            }
+        }
+        let mut entry = Held::new(req.class, req.rd, req.trylock, vec![acq], nest);
         if req.trylock {
             return Verdict {
-                problems: Vec::new(),
+                problems,
                 certain: false,
                 plan: Plan::Push(entry),
             };
         }
-        if let Some(n) = req.nest {
-            // The nest lock is always held in the programs generated (a guard is passed).
-            assert!(stack.iter().any(|h| h.holds(n)), "test bug: nest not held");
-            if let Some(top) = stack.last() {
-                if top.class == req.class {
-                    return Verdict {
-                        problems: Vec::new(),
-                        certain: false,
-                        plan: Plan::Merge(stack.len() - 1, acq),
-                    };
-                }
-            }
-        }
-        let problems = self.validate(t, &entry);
+        entry.edgeless = edgeless(self.stack(t), &entry);
+        problems.extend(self.validate(t, &entry));
         Verdict {
             problems,
             certain: false,
@@ -414,11 +427,9 @@ impl Oracle {
     /// Pushes (or merges) what `acquire` decided. Returns the serial of the acquisition.
     pub fn commit(&mut self, t: usize, plan: Plan) -> Option<u64> {
         match plan {
-            Plan::Push(mut h) => {
+            Plan::Push(h) => {
                 let serial = h.acqs[0].serial;
-                let stack = self.stack_mut(t);
-                h.nest_pos = nest_pos(stack, h.nest);
-                stack.push(h);
+                self.push(t, h);
                 Some(serial)
             }
             Plan::Merge(idx, acq) => {
@@ -429,38 +440,16 @@ impl Oracle {
         }
     }
 
+    fn push(&mut self, t: usize, mut h: Held) {
+        let stack = self.stack_mut(t);
+        h.nest_pos = nest_pos(stack, h.nest);
+        stack.push(h);
+    }
+
     /// Validates "acquiring `class` in mode `rd`" without holding it afterwards (an event
     /// wait, `might_acquire`).
     pub fn validate_only(&mut self, t: usize, class: Class, rd: Rd) -> Vec<Problem> {
-        let entry = Held {
-            class,
-            rd,
-            trylock: false,
-            acqs: Vec::new(),
-            nest: None,
-            nest_pos: None,
-        };
-        self.validate(t, &entry)
-    }
-
-    /// Validates "acquiring `class` in mode `rd` under nest lock `nest`" on top of thread
-    /// `t`'s stack, without pushing (the re-acquisition after a condvar wait).
-    pub fn validate_as(
-        &mut self,
-        t: usize,
-        class: Class,
-        rd: Rd,
-        nest: Option<Inst>,
-    ) -> Vec<Problem> {
-        let entry = Held {
-            class,
-            rd,
-            trylock: false,
-            acqs: Vec::new(),
-            nest,
-            nest_pos: None,
-        };
-        self.validate(t, &entry)
+        self.validate(t, &Held::new(class, rd, false, Vec::new(), None))
     }
 
     /// The chain of thread `t`'s stack plus `new` (its nest position as it would be pushed).
@@ -478,76 +467,98 @@ impl Oracle {
             .collect()
     }
 
-    /// The slow path of an acquisition of `new` on top of thread `t`'s stack: chain cache,
-    /// same-class check, edges (each after a strong-cycle search).
+    /// Validates `new` on top of thread `t`'s stack: the chain caches, then the slow path
+    /// (after a `reset()`, the held stack's edges first), the chain cached with its problems.
     fn validate(&mut self, t: usize, new: &Held) -> Vec<Problem> {
-        if self.stale.remove(&t) {
-            self.rerecord(t);
-        }
+        self.stack_mut(t); // (allocated)
         let chain = self.chain_with(t, new);
+        if let Some(found) = self.chains.get(&chain) {
+            return if self.capturing {
+                found.clone()
+            } else {
+                Vec::new()
+            };
+        }
+        let mut problems = Vec::new();
+        let mut suppressed = false;
+        let replay = if self.replay_all {
+            let os = self.os.get(&t).copied().unwrap_or(0);
+            self.epochs.insert(os, self.epoch) != Some(self.epoch)
+        } else {
+            self.stale.remove(&t)
+        };
+        if replay {
+            let held = self.held_classes(t);
+            for i in 1..self.stack(t).len() {
+                let e = self.stack(t)[i].clone();
+                if e.trylock || same_class_conflict(&self.stack(t)[..i], &e).is_some() {
+                    continue;
+                }
+                let (p, s) = self.check(t, i, &e, &held);
+                problems.extend(p);
+                suppressed |= s;
+            }
+        }
+        let held = self.held_classes(t);
+        let below = self.stack(t).len();
+        let (p, s) = self.check(t, below, new, &held);
+        problems.extend(p);
+        suppressed |= s;
         if self.old_rule6 {
-            if self.chains.contains(&chain) {
-                return Vec::new();
+            problems.truncate(1);
+            if problems.is_empty() {
+                self.chains.insert(chain, Vec::new());
             }
-            let (mut p, _) = self.validate_inner(t, new);
-            if p.is_empty() {
-                self.chains.insert(chain);
-            }
-            p.truncate(1);
-            return p;
+            return problems;
         }
-        if !self.chains.insert(chain.clone()) {
-            return Vec::new(); // validated before (reported or not: rule 6)
-        }
-        let (problems, suppressed) = self.validate_inner(t, new);
         if suppressed {
-            self.suppressed.insert(chain);
+            self.suppressed.insert(chain.clone());
         }
+        self.chains.insert(chain, problems.clone());
         problems
     }
 
-    /// Is the gate class held exclusively in `below`?
-    fn gated_below(&self, below: &[Held]) -> bool {
-        below.iter().any(|h| h.rd == Rd::W && self.is_gate(h.class))
-    }
-
-    /// The checks of a chain not validated before. Returns the problems and whether a cycle
-    /// was (or may have been) left unreported because it is gated.
-    fn validate_inner(&mut self, t: usize, new: &Held) -> (Vec<Problem>, bool) {
-        let stack = self.stack(t);
-        let mut nest_seen = false;
-        for h in stack {
-            if new.nest.is_some_and(|n| h.holds(n)) {
-                nest_seen = true;
-            }
-            if h.class != new.class || (new.rd == Rd::R2 && h.rd != Rd::W) {
-                continue;
-            }
-            if nest_seen {
-                return (Vec::new(), false); // exempt: no report and no edges
-            }
+    /// The checks of `new` on top of the first `below` entries of `t`'s stack: same class,
+    /// nest exemption, then the edges. `held` is what reports show as held. Returns the
+    /// problems and whether a gated cycle was (or may have been) left unreported.
+    fn check(
+        &mut self,
+        t: usize,
+        below: usize,
+        new: &Held,
+        held: &[Class],
+    ) -> (Vec<Problem>, bool) {
+        let stack = &self.stacks[t][..below];
+        if let Some(h) = same_class_conflict(stack, new) {
             let p = Problem::Recursive {
                 acquiring: new.class,
                 new_rd: new.rd,
                 holding: vec![(h.class, h.rd)],
-                held: self.held_classes(t),
+                held: held.to_vec(),
                 certain: false,
             };
             return (vec![p], false);
+        }
+        if exempt_by_nest(stack, new) {
+            return (Vec::new(), false); // no report and no edges
         }
         let event = self.kind(new.class) == Kind::Event;
         let mut out = Vec::new();
         let mut suppressed = false;
         let mut snapshot: Option<Arc<(Edges, Gates)>> = None;
-        for i in (0..stack.len()).rev() {
+        for i in (0..below).rev() {
             let h = &self.stacks[t][i];
             let (hc, hrd, htry) = (h.class, h.rd, h.trylock);
             let gated = self.gated_below(&self.stacks[t][..i]);
-            let (any, ungated) = cycles(&self.edges, &self.gates, new.class, new.rd, hc, hrd, gated);
+            let (any, ungated) =
+                cycles(&self.edges, &self.gates, new.class, new.rd, hc, hrd, gated);
             if any {
                 // Ignoring gated cycles, one seen through a gated path is not reported.
                 let silent = self.ignoring && !ungated;
-                let optional = self.ignoring && ungated && gated && self.gated_cycle(new, hc, hrd);
+                let optional = self.ignoring
+                    && ungated
+                    && gated
+                    && gated_cycle(&self.edges, &self.gates, new.class, new.rd, hc, hrd);
                 suppressed |= silent || optional;
                 if !silent {
                     let graph = snapshot
@@ -558,7 +569,7 @@ impl Oracle {
                         new_rd: new.rd,
                         holding: hc,
                         prev_rd: hrd,
-                        held: self.held_classes(t),
+                        held: held.to_vec(),
                         graph,
                         gated,
                         ignoring: self.ignoring,
@@ -567,7 +578,11 @@ impl Oracle {
                 }
             }
             let k = (hc, new.class);
-            let new_type = self.edges.entry(k).or_default().insert(DepType::of(hrd, new.rd));
+            let new_type = self
+                .edges
+                .entry(k)
+                .or_default()
+                .insert(DepType::of(hrd, new.rd));
             let g = self.gates.entry(k).or_insert(gated);
             let new_gate = *g && !gated;
             *g &= gated;
@@ -581,15 +596,9 @@ impl Oracle {
         (out, suppressed)
     }
 
-    /// Is there a strong cycle through gated edges only (the closing one gated)?
-    fn gated_cycle(&self, new: &Held, prev: Class, prev_rd: Rd) -> bool {
-        let only_gated: Edges = self
-            .edges
-            .iter()
-            .filter(|(k, _)| self.gates.get(k) == Some(&true))
-            .map(|(k, v)| (*k, v.clone()))
-            .collect();
-        strong_cycle(&only_gated, new.class, new.rd, prev, prev_rd)
+    /// Is the gate class held exclusively in `below`?
+    fn gated_below(&self, below: &[Held]) -> bool {
+        below.iter().any(|h| h.rd == Rd::W && self.is_gate(h.class))
     }
 
     /// Finds what `sel` releases in thread `t`'s stack: (entry, acquisition index).
@@ -639,56 +648,102 @@ impl Oracle {
         let gone = stack.pop().expect("idx exists").acqs[0];
         let mut problems = Vec::new();
         for mut e in above {
-            if self.old_rule13 && !off && !e.trylock {
-                problems.extend(self.validate(t, &e));
-            } else if e.nest == Some(gone.inst) {
-                e.nest = None; // the exemption is gone: validated again
-                if !off {
+            let nest_gone = e.nest == Some(gone.inst);
+            if nest_gone {
+                e.nest = None; // the exemption is gone
+            }
+            let again = nest_gone || (e.edgeless && !e.trylock) || self.old_rule13;
+            if again && (!off || self.off_validates) {
+                // Validated again on the stack as it is now.
+                if e.trylock {
+                    e.edgeless = false;
+                } else {
+                    e.edgeless = edgeless(self.stack(t), &e);
                     problems.extend(self.validate(t, &e));
                 }
             }
-            let stack = self.stack_mut(t);
-            e.nest_pos = nest_pos(stack, e.nest);
-            stack.push(e);
+            self.push(t, e);
         }
         Some((gone, problems))
     }
 
-    /// Puts back an entry taken out for a condvar wait, where it was (or into the entry it was
-    /// merged into, if that is still there).
-    pub fn restore(&mut self, t: usize, idx: usize, mut entry: Held, merged_into: Option<u64>) {
-        let stack = self.stack_mut(t);
-        if let Some(s) = merged_into {
-            if let Some(h) = stack
-                .iter_mut()
-                .find(|h| h.acqs.iter().any(|a| a.serial == s))
-            {
-                h.acqs.extend(entry.acqs);
-                return;
-            }
+    /// Takes out of thread `t`'s stack the acquisition `serial` for a condvar wait: returns
+    /// the entry (with just that acquisition), its position, another acquisition of the entry
+    /// if it was merged (it goes back into that entry), and the problems of the release.
+    pub fn wait_begin(&mut self, t: usize, serial: u64, off: bool) -> Option<Waiting> {
+        let (idx, j) = self.find(t, Sel::Serial(serial))?;
+        let mut entry = self.stack(t)[idx].clone();
+        let acq = entry.acqs[j];
+        let merged_into = entry
+            .acqs
+            .iter()
+            .find(|a| a.serial != serial)
+            .map(|a| a.serial);
+        entry.acqs = vec![acq];
+        let (_, problems) = self.release(t, Sel::Serial(serial), off).expect("found");
+        Some(Waiting {
+            entry,
+            idx,
+            merged_into,
+            problems,
+        })
+    }
+
+    /// The re-acquisition after a condvar wait, validated on top of the stack as it is (a
+    /// merged acquisition goes back into its entry unvalidated, as it was taken).
+    pub fn wait_validate(&mut self, t: usize, w: &mut Waiting) -> Vec<Problem> {
+        if w.merged_into
+            .is_some_and(|s| self.find(t, Sel::Serial(s)).is_some())
+        {
+            return Vec::new();
         }
-        let idx = idx.min(stack.len());
-        entry.nest_pos = nest_pos(&stack[..idx], entry.nest);
-        stack.insert(idx, entry);
-        // Entries above keep their keys' meaning: positions are recomputed as lockdep would.
-        for i in idx + 1..stack.len() {
+        w.merged_into = None;
+        let e = &mut w.entry;
+        e.nest = e.nest.filter(|&n| self.holds(t, n));
+        e.trylock = false;
+        e.edgeless = edgeless(self.stack(t), e);
+        let e = e.clone();
+        self.validate(t, &e)
+    }
+
+    /// Puts the waiting entry back where it was (or into the entry it was merged into).
+    pub fn wait_end(&mut self, t: usize, w: Waiting) {
+        if let Some(s) = w.merged_into {
+            let (i, _) = self.find(t, Sel::Serial(s)).expect("checked");
+            self.stack_mut(t)[i].acqs.extend(w.entry.acqs);
+            return;
+        }
+        let stack = self.stack_mut(t);
+        let idx = w.idx.min(stack.len());
+        stack.insert(idx, w.entry);
+        for i in idx..stack.len() {
             let pos = nest_pos(&stack[..i], stack[i].nest);
             stack[i].nest_pos = pos;
         }
     }
 
-    /// Thread `t` exits: the report for what it still holds (pseudo-locks; events excluded),
-    /// and its stack is gone.
+    /// Thread `t` exits: the report for what it still holds (if any lock or pseudo-lock;
+    /// its armed exit event is not a lock), and its stack is gone.
     pub fn exit(&mut self, t: usize) -> Option<Problem> {
         let stack = std::mem::take(self.stack_mut(t));
+        let key: Vec<Class> = stack.iter().map(|h| h.class).collect();
         let mut classes = Vec::new();
         for h in &stack {
             if self.kind(h.class) != Kind::Event && !classes.contains(&h.class) {
                 classes.push(h.class);
             }
         }
-        (!classes.is_empty()).then_some(Problem::HeldAtExit { classes })
+        (!classes.is_empty()).then_some(Problem::HeldAtExit { classes, key })
     }
+}
+
+/// An acquisition taken out of the stack while its thread waits on a condvar.
+#[derive(Clone, Debug)]
+pub struct Waiting {
+    pub entry: Held,
+    pub idx: usize,
+    pub merged_into: Option<u64>,
+    pub problems: Vec<Problem>,
 }
 
 /// Where the (lowest) entry holding `nest` is in `stack`.
@@ -697,77 +752,33 @@ fn nest_pos(stack: &[Held], nest: Option<Inst>) -> Option<usize> {
     stack.iter().position(|h| h.holds(n))
 }
 
-/// Is there a strong cycle closed by `prev -> next` (see [`strong_cycle`]), and is there one
-/// that is not gated (`closing_gated`: the closing edge is; a cycle is gated if every edge is)?
-fn cycles(
-    edges: &Edges,
-    gates: &Gates,
-    next: Class,
-    next_rd: Rd,
-    prev: Class,
-    prev_rd: Rd,
-    closing_gated: bool,
-) -> (bool, bool) {
-    // States (class, arrived recursive, every edge so far gated).
-    let start = (next, next_rd == Rd::R2, closing_gated);
-    let mut seen = BTreeSet::from([start]);
-    let mut queue = VecDeque::from([start]);
-    let (mut any, mut ungated) = (false, false);
-    while let Some((at, rec, all_gated)) = queue.pop_front() {
-        if at == prev && !(rec && prev_rd.shared()) {
-            any = true;
-            ungated |= !all_gated;
+/// The held entry of `new`'s class that makes taking `new` recursive locking (kernel
+/// `check_deadlock`): bottom to top, the first of the class, unless `new` is a recursive read
+/// and it a read, or `new`'s nest lock is held below it.
+fn same_class_conflict<'a>(stack: &'a [Held], new: &Held) -> Option<&'a Held> {
+    let mut nest_seen = false;
+    for h in stack {
+        if new.nest.is_some_and(|n| h.holds(n)) {
+            nest_seen = true;
+        }
+        if h.class != new.class || (new.rd == Rd::R2 && h.rd != Rd::W) {
             continue;
         }
-        let lo = (at, Class { base: 0, sub: 0 });
-        for (&(from, to), types) in edges.range(lo..) {
-            if from != at {
-                break;
-            }
-            let g = all_gated && gates.get(&(from, to)) == Some(&true);
-            for t in types {
-                if rec && t.from_shared {
-                    continue;
-                }
-                let s = (to, t.to_recursive, g);
-                if seen.insert(s) {
-                    queue.push_back(s);
-                }
-            }
-        }
+        return (!nest_seen).then_some(h);
     }
-    (any, ungated)
+    None
 }
 
-/// Is there a strong walk `next -> ... -> prev` closing a strong cycle with the new edge
-/// `prev -> next` (`next` taken in mode `next_rd`, `prev` held in mode `prev_rd`)?
-///
-/// Joints: entering a class through a `*R` edge and leaving it through an `S*` edge is weak.
-/// At `next` the entering edge is the new one (`*R` iff `next_rd` is a recursive read); at
-/// `prev` the leaving edge is the new one (`S*` iff `prev` is held shared).
-pub fn strong_cycle(edges: &Edges, next: Class, next_rd: Rd, prev: Class, prev_rd: Rd) -> bool {
-    let start = (next, next_rd == Rd::R2);
-    let mut seen = BTreeSet::from([start]);
-    let mut queue = VecDeque::from([start]);
-    while let Some((at, rec)) = queue.pop_front() {
-        if at == prev && !(rec && prev_rd.shared()) {
-            return true;
-        }
-        let lo = (at, Class { base: 0, sub: 0 });
-        for (&(from, to), types) in edges.range(lo..) {
-            if from != at {
-                break;
-            }
-            for t in types {
-                if rec && t.from_shared {
-                    continue; // -(*R)-> then -(S*)->: weak joint
-                }
-                let s = (to, t.to_recursive);
-                if seen.insert(s) {
-                    queue.push_back(s);
-                }
-            }
-        }
-    }
-    false
+/// Is `new` another lock of a class already held at or above its nest lock (then it records
+/// no edges)?
+fn exempt_by_nest(stack: &[Held], new: &Held) -> bool {
+    let Some(n) = nest_pos(stack, new.nest) else {
+        return false;
+    };
+    stack[n..].iter().any(|h| h.class == new.class)
+}
+
+/// Does taking `new` on `stack` record no edges?
+fn edgeless(stack: &[Held], new: &Held) -> bool {
+    same_class_conflict(stack, new).is_some() || exempt_by_nest(stack, new)
 }

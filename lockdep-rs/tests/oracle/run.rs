@@ -9,20 +9,16 @@
 
 #![allow(dead_code)]
 
-use std::fmt::Write as _;
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
 use lockdep::{Mode, ReportKind};
 
+use super::hook::{HookCtx, HOOK};
 use super::model::Rd;
 use super::model::{Acq, Class, Inst, Kind, Oracle, Problem, Req, Sel};
-use super::program::{EvAct, HookAct, How, MapAct, Op, Program};
+use super::program::{HookAct, Op, Program};
 use super::verify::{self, matches, reported_before, Seen};
-use super::world::{
-    self, catching, event_inst, map_inst, Guard, Panicked, Pending, World, B_CV, B_EVENT, B_MAP,
-    LOCKS,
-};
+use super::world::{self, catching, event_inst, map_inst, Guard, Panicked, World, LOCKS};
 
 /// Where reports are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,19 +48,19 @@ pub struct Outcome {
 
 /// A guard of the program, and the acquisition it stands for (`None`: untracked, taken in
 /// `Off` mode or after a condvar wait in `Off` mode).
-struct GuardRec {
-    inst: u8,
-    rd: Rd,
-    guard: Guard,
-    serial: Option<u64>,
+pub(crate) struct GuardRec {
+    pub(crate) inst: u8,
+    pub(crate) rd: Rd,
+    pub(crate) guard: Guard,
+    pub(crate) serial: Option<u64>,
 }
 
 /// One running thread of the program.
 pub(crate) struct Th {
     pub(crate) t: usize,
-    guards: Vec<GuardRec>,
+    pub(crate) guards: Vec<GuardRec>,
     /// A rescued acquisition left the guards' real locks in an unknown state: never drop them.
-    poisoned: bool,
+    pub(crate) poisoned: bool,
     /// Nesting depth in `lockdep::thread` spawns (0: not spawned by it).
     pub(crate) depth: u8,
     /// Pseudo-lock acquisitions left held at thread exit.
@@ -73,68 +69,29 @@ pub(crate) struct Th {
     pub(crate) at_exit: Vec<(u8, Rd, bool)>,
 }
 
-/// What the report hook of a global program does; set by the runner, read by the hook.
-pub struct HookCtx {
-    pub world: &'static World,
-    pub act: HookAct,
-    /// The lock the step is acquiring.
-    pub current: Option<u8>,
-    /// How this thread really holds each lock.
-    pub holds: Vec<Vec<Rd>>,
-}
-
-pub static HOOK: StdMutex<Option<HookCtx>> = StdMutex::new(None);
-
-/// The hook global programs install: records nothing (reports are read back with
-/// `take_reports`), does what the program's [`HookAct`] says.
-pub fn hook(_: &lockdep::Report) {
-    let (world, act, current, holds) = {
-        let g = HOOK.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(c) = g.as_ref() else { return };
-        (c.world, c.act, c.current, c.holds.clone())
-    };
-    let (inst, rd) = match act {
-        HookAct::SetMode(m) => return lockdep::set_mode(m),
-        HookAct::Take(i, rd) => (i % LOCKS, rd),
-        HookAct::TakeCurrent => match current {
-            Some(i) => (i, Rd::W),
-            None => return,
-        },
-    };
-    let l: &'static world::Lock = &world.locks[inst as usize];
-    let rd = if l.is_mutex() { Rd::W } else { rd };
-    let own = &holds[inst as usize];
-    if conflicts(own, rd) {
-        world.monitor.set(Pending::refuse(l, own.clone()));
-    }
-    drop(l.lock(0, rd));
-}
-
-fn conflicts(holds: &[Rd], rd: Rd) -> bool {
-    if rd == Rd::W {
-        !holds.is_empty()
-    } else {
-        holds.contains(&Rd::W)
-    }
-}
-
 pub struct Runner {
     pub world: &'static World,
     pub oracle: Oracle,
     pub env: Env,
     pub mode: Mode,
     pub hook: Option<HookAct>,
-    pub log: String,
+    pub log: world::Log,
     pub outcome: Outcome,
     /// Problems delivered (with the report that showed each): this step's (`Capture`) or the
     /// program's (`Global`).
-    delivered: Vec<(Problem, Seen)>,
+    pub(crate) delivered: Vec<(Problem, Seen)>,
     /// This step's reports not matched yet.
-    observed: Vec<Seen>,
+    pub(crate) observed: Vec<Seen>,
     /// Real holds of every lock: (thread, mode).
     pub(crate) real: Vec<Vec<(usize, Rd)>>,
-    current: Option<u8>,
-    next_thread: usize,
+    pub(crate) current: Option<u8>,
+    /// The hook's lock is a hazard for this step (the hook then does nothing).
+    pub(crate) hook_skip: bool,
+    /// The mutex of the condvar wait the step is.
+    pub(crate) waited: Option<u8>,
+    /// The lock the step releases.
+    pub(crate) released: Option<u8>,
+    pub(crate) next_thread: usize,
     /// A rescue left real locks in an unknown state: never drop a guard again.
     pub(crate) poisoned: bool,
     /// Bodies of spawned threads.
@@ -147,16 +104,19 @@ impl Runner {
     pub fn new(world: &'static World, env: Env, program: &Program) -> Runner {
         Runner {
             world,
-            oracle: Oracle::new(World::bases()),
+            oracle: Oracle::new(World::bases(), env == Env::Capture),
             env,
             mode: program.mode,
             hook: program.hook,
-            log: String::new(),
+            log: world::Log::default(),
             outcome: Outcome::default(),
             delivered: Vec::new(),
             observed: Vec::new(),
             real: vec![Vec::new(); LOCKS as usize + 1],
             current: None,
+            hook_skip: false,
+            waited: None,
+            released: None,
             next_thread: 0,
             poisoned: false,
             bodies: program.bodies.clone(),
@@ -164,8 +124,24 @@ impl Runner {
         }
     }
 
+    /// Shows this runner's log to the supervisor if the program hangs.
+    pub fn watched(self) -> Runner {
+        *self
+            .world
+            .monitor
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = self.log.clone();
+        self
+    }
+
     pub(crate) fn fail(&self, what: impl std::fmt::Display) -> String {
         format!("{what}\nprogram as executed:\n{}", self.log)
+    }
+
+    /// Thread slot `t` runs on an OS thread of its own (slots share OS thread 0 otherwise).
+    pub(crate) fn new_os_thread(&mut self, t: usize) {
+        self.oracle.os.insert(t, usize::MAX - t);
     }
 
     pub(crate) fn new_thread(&mut self) -> Th {
@@ -189,7 +165,7 @@ impl Th {
 }
 
 impl Runner {
-    fn own_holds(&self, t: usize) -> Vec<Vec<Rd>> {
+    pub(crate) fn own_holds(&self, t: usize) -> Vec<Vec<Rd>> {
         self.real
             .iter()
             .map(|v| v.iter().filter(|h| h.0 == t).map(|h| h.1).collect())
@@ -203,12 +179,14 @@ impl Runner {
         f: impl FnOnce() -> R,
     ) -> (Option<R>, Vec<Panicked>) {
         if self.env == Env::Global {
+            self.hook_skip = self.hook_hazard(t);
             let mut g = HOOK.lock().unwrap_or_else(|e| e.into_inner());
             *g = self.hook.map(|act| HookCtx {
                 world: self.world,
                 act,
                 current: self.current,
                 holds: self.own_holds(t),
+                skip: self.hook_hazard(t),
             });
         }
         let ((r, panics), reports) = match self.env {
@@ -252,7 +230,6 @@ impl Runner {
                 .map(|_| 0)
         };
         let found = found.filter(|_| !dup || matches!(p, Problem::Circular { .. }));
-        let panic_mode = self.env == Env::Global && self.mode == Mode::Panic;
         if let Some(i) = found {
             let s = self.observed.remove(i);
             self.delivered.push((p, s));
@@ -270,11 +247,7 @@ impl Runner {
             return Ok(Delivery::Duplicate); // shown through a gated path: ignored
         }
         if dup {
-            return Ok(if panic_mode {
-                Delivery::MustPanic
-            } else {
-                Delivery::Duplicate
-            });
+            return Ok(Delivery::Duplicate); // one problem, one report, in every mode
         }
         let why = match self.observed.first() {
             Some(s) => format!(
@@ -342,51 +315,19 @@ impl Runner {
                 verify::graph_text(&self.oracle, graph)
             ),
             Problem::BadUnlock { class } => format!("BadUnlockBalance of {}", n(*class)),
-            Problem::HeldAtExit { classes } => format!("LocksHeldAtExit of {:?}", ns(classes)),
-        }
-    }
-
-    /// The report hook's effect, as the oracle sees it (`Global` only).
-    fn run_hook(&mut self, t: usize) -> Result<(), String> {
-        let Some(act) = self.hook else { return Ok(()) };
-        let (inst, rd) = match act {
-            HookAct::SetMode(m) => {
-                self.mode = m;
-                return Ok(());
+            Problem::NestNotHeld {
+                acquiring, nest, ..
+            } => {
+                format!(
+                    "NestLockNotHeld: acquiring {} under {}",
+                    n(*acquiring),
+                    n(*nest)
+                )
             }
-            HookAct::Take(i, rd) => (i % LOCKS, rd),
-            HookAct::TakeCurrent => match self.current {
-                Some(i) => (i, Rd::W),
-                None => return Ok(()),
-            },
-        };
-        if self.mode == Mode::Off {
-            return Ok(());
-        }
-        let rd = if self.world.locks[inst as usize].is_mutex() {
-            Rd::W
-        } else {
-            rd
-        };
-        let req = Req {
-            class: world::lock_class(inst, 0),
-            rd,
-            inst: inst as Inst,
-            trylock: false,
-            nest: None,
-        };
-        let _ = writeln!(self.log, "    (hook takes inst {inst} {rd:?})");
-        if let (false, Some(s)) = self.sim_acquire(t, req, Kind::Lock, true)? {
-            let off = self.mode == Mode::Off;
-            let (_, problems) = self
-                .oracle
-                .release(t, Sel::Serial(s), off)
-                .expect("just pushed");
-            for p in problems {
-                self.deliver(t, p, true)?;
+            Problem::HeldAtExit { classes, .. } => {
+                format!("LocksHeldAtExit of {:?}", ns(classes))
             }
         }
-        Ok(())
     }
 
     /// An acquisition as the oracle sees it: validated, delivered, then committed unless it
@@ -429,7 +370,7 @@ impl Runner {
     /// A release as the oracle sees it; `None` if nothing is held that matches (a bad unlock,
     /// reported unless `Off`). Problems of a release never panic, except a bad unlock in
     /// `Panic` mode.
-    fn sim_release(
+    pub(crate) fn sim_release(
         &mut self,
         t: usize,
         sel: Sel,
@@ -461,12 +402,6 @@ impl Runner {
         expect_panic: bool,
         got: (bool, Vec<Panicked>),
     ) -> Result<(), String> {
-        if !self.observed.is_empty() {
-            return Err(self.fail(format!(
-                "lockdep and the oracle disagree at the last step: unexpected reports\n  {:#?}",
-                self.observed
-            )));
-        }
         if self
             .world
             .monitor
@@ -478,6 +413,12 @@ impl Runner {
                 "lockdep let a certain self-deadlock block (the test released the real lock \
                  behind lockdep's back to report it): it must report RecursiveLocking and panic",
             ));
+        }
+        if !self.observed.is_empty() {
+            return Err(self.fail(format!(
+                "lockdep and the oracle disagree at the last step: unexpected reports\n  {:#?}",
+                self.observed
+            )));
         }
         let (panicked, panics) = got;
         if panicked != expect_panic {
@@ -556,510 +497,6 @@ impl Runner {
     }
 }
 
-/// Is check `what` skipped? For triage only (never set by the tests themselves): with
-/// `ORACLE_SKIP=rule1,rule6,rule13,panic-location` (any of them) a run looks past known, pending
-/// disagreements to the next one: `rule1` generates no certain self-deadlocks, `rule6` and
-/// `rule13` make the oracle follow the old rules, `panic-location` accepts a lockdep panic that
-/// points into lockdep.
-pub fn skip(what: &str) -> bool {
-    std::env::var("ORACLE_SKIP").is_ok_and(|v| v.split(',').any(|s| s.trim() == what))
-}
-
-/// The real holds of lock `inst` by other threads than `t` (ancestors blocked in a join).
-fn others(real: &[(usize, Rd)], t: usize) -> Vec<Rd> {
-    real.iter().filter(|h| h.0 != t).map(|h| h.1).collect()
-}
-
-impl Runner {
-    fn add_real(&mut self, th: &Th, inst: u8, rd: Rd) {
-        self.real[inst as usize].push((th.t, rd));
-    }
-
-    fn remove_real(&mut self, th: &Th, inst: u8, rd: Rd) {
-        let v = &mut self.real[inst as usize];
-        let i = v
-            .iter()
-            .rposition(|&h| h == (th.t, rd))
-            .expect("a real hold");
-        v.remove(i);
-    }
-
-    /// Index of the guard `from_top` places below the top, if any.
-    fn pick(th: &Th, from_top: u8) -> Option<usize> {
-        let n = th.guards.len();
-        (n > 0).then(|| n - 1 - from_top as usize % n)
-    }
-
-    /// Runs one op (resolved against the current state; ops that cannot run are skipped).
-    pub(crate) fn op(&mut self, th: &mut Th, op: Op) -> Result<(), String> {
-        match op {
-            Op::Lock { inst, sub, rd, how } => {
-                let inst = inst % LOCKS;
-                let nest = match how {
-                    How::Nest(k) => match Self::pick(th, k) {
-                        Some(g) => Some(g),
-                        None => return Ok(()),
-                    },
-                    _ => None,
-                };
-                self.lock(th, inst, sub, rd, how, nest)
-            }
-            Op::Relock {
-                from_top,
-                sub,
-                rd,
-                nest,
-            } => {
-                let Some(g) = Self::pick(th, from_top) else {
-                    return Ok(());
-                };
-                let inst = th.guards[g].inst;
-                match nest.and_then(|k| Self::pick(th, k)) {
-                    Some(n) => self.lock(th, inst, 0, Rd::W, How::Nest(0), Some(n)),
-                    None => self.lock(th, inst, sub, rd, How::Block, None),
-                }
-            }
-            Op::Unlock { from_top, force } => match Self::pick(th, from_top) {
-                Some(g) => self.unlock(th, g, force),
-                None => Ok(()),
-            },
-            Op::Wait { from_top } => {
-                let mutexes: Vec<usize> = (0..th.guards.len())
-                    .filter(|&g| self.world.locks[th.guards[g].inst as usize].is_mutex())
-                    .collect();
-                if mutexes.is_empty() {
-                    return Ok(());
-                }
-                let g = mutexes[mutexes.len() - 1 - from_top as usize % mutexes.len()];
-                self.wait(th, g)
-            }
-            Op::Map { m, act } => self.map(th, m % world::MAPS, act),
-            Op::Ev { e, act } => self.event(th, e % world::EVENTS, act),
-            Op::SetMode(m) => {
-                let _ = writeln!(self.log, "  set_mode({m:?})");
-                lockdep::set_mode(m);
-                self.mode = m;
-                Ok(())
-            }
-            Op::Fork { site, body } => self.fork(th, site, body),
-            Op::AtExit { inst, rd, captured } => self.at_exit(th, inst % LOCKS, rd, captured),
-            Op::Leak { m } => self.leak(th, m % world::MAPS),
-            Op::Reset => self.reset(th),
-            Op::Gate => self.lock(th, world::GATE, 0, Rd::W, How::Block, None),
-            Op::IgnoreGated(ignore) => {
-                let _ = writeln!(self.log, "  set_ignore_gated({ignore})");
-                lockdep::set_ignore_gated(ignore);
-                self.oracle.set_ignoring(ignore);
-                Ok(())
-            }
-        }
-    }
-
-    fn lock(
-        &mut self,
-        th: &mut Th,
-        inst: u8,
-        sub: u8,
-        rd: Rd,
-        how: How,
-        nest: Option<usize>,
-    ) -> Result<(), String> {
-        let w = self.world;
-        let l: &'static world::Lock = &w.locks[inst as usize];
-        let trylock = how == How::Try;
-        let mut rd = if l.is_mutex() { Rd::W } else { rd };
-        let mut sub = sub % 3;
-        if trylock {
-            sub = 0;
-            if rd == Rd::R2 {
-                rd = Rd::R1;
-            }
-        } else if nest.is_some() {
-            (sub, rd) = (0, Rd::W);
-        } else if rd == Rd::R2 {
-            sub = 0;
-        }
-        let own: Vec<Rd> = self.real[inst as usize]
-            .iter()
-            .filter(|h| h.0 == th.t)
-            .map(|h| h.1)
-            .collect();
-        let other = others(&self.real[inst as usize], th.t);
-        let class = world::lock_class(inst, sub);
-        if trylock && (conflicts(&own, rd) || conflicts(&other, rd)) {
-            let _ = writeln!(self.log, "  try inst {inst} ({rd:?}): fails");
-            self.outcome.steps += 1;
-            let (r, panics) = self.on_lockdep(th.t, || l.try_lock(rd).is_some());
-            if r != Some(false) {
-                return Err(self.fail("a trylock predicted to fail succeeded"));
-            }
-            return self.check(th.t, false, (false, panics));
-        }
-        if conflicts(&other, rd)
-            || (conflicts(&own, rd) && (self.mode == Mode::Off || skip("rule1")))
-        {
-            return Ok(()); // a real deadlock: not a program
-        }
-        let certain = conflicts(&own, rd);
-        let nest_inst = nest.and_then(|g| th.guards[g].serial.map(|_| th.guards[g].inst));
-        let _ = writeln!(
-            self.log,
-            "  {} inst {inst} as {} ({rd:?}){}{}",
-            match how {
-                How::Try => "try",
-                How::Block => "lock",
-                How::Nest(_) => "lock_nest_lock",
-            },
-            self.oracle.name(class),
-            match nest {
-                Some(g) => format!(" under inst {} (guard {g})", th.guards[g].inst),
-                None => String::new(),
-            },
-            if certain {
-                ": a certain self-deadlock"
-            } else {
-                ""
-            }
-        );
-        self.outcome.steps += 1;
-        if certain {
-            w.monitor.set(Pending::refuse(l, own));
-        }
-        self.current = Some(inst);
-        let guards = &th.guards;
-        let (g, panics) = self.on_lockdep(th.t, || match how {
-            How::Try => l.try_lock(rd),
-            How::Block => Some(l.lock(sub, rd)),
-            How::Nest(_) => Some(l.lock_nest(&guards[nest.expect("nest")].guard)),
-        });
-        self.current = None;
-        w.monitor.set(Pending::Nothing);
-        if w.monitor.rescued.load(std::sync::atomic::Ordering::SeqCst) {
-            drop(g); // the rescued acquisition's guard: its lock is really held now
-            return self.check(th.t, false, (false, Vec::new()));
-        }
-        let req = Req {
-            class,
-            rd,
-            inst: inst as Inst,
-            trylock,
-            nest: nest_inst.map(|i| i as Inst),
-        };
-        let (panic, serial) = self.sim_acquire(th.t, req, Kind::Lock, false)?;
-        let panicked = g.is_none();
-        self.check(th.t, panic, (panicked, panics))?;
-        let Some(g) = g else { return Ok(()) };
-        let Some(guard) = g else {
-            return Err(self.fail("a trylock predicted to succeed failed"));
-        };
-        self.add_real(th, inst, rd);
-        th.guards.push(GuardRec {
-            inst,
-            rd,
-            guard,
-            serial,
-        });
-        Ok(())
-    }
-
-    fn unlock(&mut self, th: &mut Th, g: usize, force: bool) -> Result<(), String> {
-        let rec = &th.guards[g];
-        let (inst, rd, serial) = (rec.inst, rec.rd, rec.serial);
-        let shared = if self.world.locks[inst as usize].is_mutex() {
-            None
-        } else {
-            Some(rd.shared())
-        };
-        // A guard whose acquisition `reset()` forgot is released quietly when dropped; forced,
-        // it would be a bad unlock that leaves the lock locked for good.
-        let known = serial.is_some_and(|s| self.oracle.find(th.t, Sel::Serial(s)).is_some());
-        let mut force = force && known;
-        if force {
-            let own = self
-                .oracle
-                .find(th.t, Sel::Serial(serial.expect("tracked")));
-            let top = self.oracle.find(th.t, Sel::Inst(inst as Inst, shared));
-            if self.avoid_known && own.map(|x| x.0) != top.map(|x| x.0) {
-                // `force_unlock_read` of an instance read-locked again higher up: no guard
-                // says which acquisition it ends; lockdep removes the topmost, and the
-                // orphaned guard later takes whichever entry of the instance is topmost then.
-                force = false;
-            }
-        }
-        let _ = writeln!(
-            self.log,
-            "  {} inst {inst} (guard {g} of {}){}",
-            if force { "force_unlock" } else { "unlock" },
-            th.guards.len(),
-            if serial.is_none() { ", untracked" } else { "" }
-        );
-        self.outcome.steps += 1;
-        let rec = th.guards.remove(g);
-        self.remove_real(th, inst, rd);
-        let l: &'static world::Lock = &self.world.locks[inst as usize];
-        let (r, panics) = self.on_lockdep(th.t, || {
-            if force {
-                l.force_release(rec.guard)
-            } else {
-                drop(rec.guard)
-            }
-        });
-        let mut expect_panic = false;
-        if let Some(s) = serial {
-            let sel = if force {
-                Sel::Inst(inst as Inst, shared)
-            } else {
-                Sel::Serial(s)
-            };
-            let (acq, panic) = self.sim_release(th.t, sel, None)?;
-            expect_panic = panic;
-            if let Some(acq) = acq {
-                if acq.serial != s {
-                    // `force_unlock` removed another acquisition of the instance: the guard
-                    // of that one now stands for the forgotten one's.
-                    if let Some(o) = th.guards.iter_mut().find(|x| x.serial == Some(acq.serial)) {
-                        o.serial = Some(s);
-                    }
-                }
-            }
-        }
-        self.check(th.t, expect_panic, (r.is_none(), panics))
-    }
-
-    fn wait(&mut self, th: &mut Th, g: usize) -> Result<(), String> {
-        let serial = th.guards[g].serial;
-        let _ = writeln!(
-            self.log,
-            "  condvar wait on inst {} (guard {g} of {}){}",
-            th.guards[g].inst,
-            th.guards.len(),
-            if serial.is_none() { ", untracked" } else { "" }
-        );
-        self.outcome.steps += 1;
-        let w = self.world;
-        w.monitor.set(Pending::Wait);
-        let guard = &mut th.guards[g].guard;
-        let (r, panics) = self.on_lockdep(th.t, || world::cv_wait(&w.cv, guard));
-        w.monitor.set(Pending::Nothing);
-        let mut expect_panic = false;
-        if let Some(s) = serial {
-            let (idx, j) = self.oracle.find(th.t, Sel::Serial(s)).expect("tracked");
-            let entry = self.oracle.stack(th.t)[idx].clone();
-            let merged_into = (entry.acqs.len() > 1).then(|| {
-                entry
-                    .acqs
-                    .iter()
-                    .find(|a| a.serial != s)
-                    .expect("another")
-                    .serial
-            });
-            let acq = entry.acqs[j];
-            self.sim_release(th.t, Sel::Serial(s), None)?;
-            let off = self.mode == Mode::Off;
-            let mut panic = false;
-            if !off {
-                panic = self.sim_validate_only(th.t, Class { base: B_CV, sub: 0 })?;
-            }
-            if !off && !panic {
-                let nest = entry.nest.filter(|&n| self.oracle.holds(th.t, n));
-                for p in self.oracle.validate_as(th.t, entry.class, acq.rd, nest) {
-                    panic |= self.deliver(th.t, p, false)? == Delivery::MustPanic;
-                }
-            }
-            if off || panic {
-                th.guards[g].serial = None; // the guard is no longer tracked
-            } else {
-                let mut restored = entry.clone();
-                restored.acqs = vec![acq];
-                restored.nest = entry.nest.filter(|&n| self.oracle.holds(th.t, n));
-                self.oracle.restore(th.t, idx, restored, merged_into);
-            }
-            expect_panic = panic;
-        }
-        self.check(th.t, expect_panic, (r.is_none(), panics))
-    }
-
-    pub(crate) fn map(&mut self, th: &mut Th, m: u8, act: MapAct) -> Result<(), String> {
-        let w = self.world;
-        let lm = &w.maps[m as usize];
-        let inst = map_inst(m);
-        let class = Class {
-            base: B_MAP + m / 2,
-            sub: 0,
-        };
-        let _ = writeln!(
-            self.log,
-            "  pseudo-lock {m} ({}): {act:?}",
-            self.oracle.name(class)
-        );
-        self.outcome.steps += 1;
-        let (r, panics) = self.on_lockdep(th.t, || match act {
-            MapAct::Acquire => world::map_acquire(lm, Rd::W),
-            MapAct::AcquireRead => world::map_acquire(lm, Rd::R2),
-            MapAct::Release => world::map_release(lm),
-            MapAct::Might => world::map_might(lm),
-        });
-        let expect_panic = match act {
-            MapAct::Acquire | MapAct::AcquireRead => {
-                let rd = if act == MapAct::Acquire {
-                    Rd::W
-                } else {
-                    Rd::R2
-                };
-                let req = Req {
-                    class,
-                    rd,
-                    inst,
-                    trylock: false,
-                    nest: None,
-                };
-                self.sim_acquire(th.t, req, Kind::Map, false)?.0
-            }
-            MapAct::Release => {
-                self.sim_release(th.t, Sel::Inst(inst, None), Some(class))?
-                    .1
-            }
-            MapAct::Might => self.sim_validate_only(th.t, class)?,
-        };
-        self.check(th.t, expect_panic, (r.is_none(), panics))
-    }
-
-    fn event(&mut self, th: &mut Th, e: u8, act: EvAct) -> Result<(), String> {
-        let ev = &self.world.events[e as usize];
-        let inst = event_inst(e);
-        let class = Class {
-            base: B_EVENT + e,
-            sub: 0,
-        };
-        let _ = writeln!(self.log, "  event {e}: {act:?}");
-        self.outcome.steps += 1;
-        let (r, panics) = self.on_lockdep(th.t, || match act {
-            EvAct::Arm => world::event_arm(ev),
-            EvAct::Signal => world::event_signal(ev),
-            EvAct::Wait => world::event_wait(ev),
-        });
-        let t = th.t;
-        let expect_panic = match act {
-            EvAct::Arm => {
-                if !self.oracle.holds(t, inst) {
-                    let req = Req {
-                        class,
-                        rd: Rd::R2,
-                        inst,
-                        trylock: true,
-                        nest: None,
-                    };
-                    self.sim_acquire(t, req, Kind::Event, false)?.0
-                } else {
-                    false
-                }
-            }
-            EvAct::Signal => {
-                if self.oracle.holds(t, inst) {
-                    self.sim_release(t, Sel::Inst(inst, None), None)?.1
-                } else {
-                    false
-                }
-            }
-            EvAct::Wait => self.sim_validate_only(t, class)?,
-        };
-        self.check(th.t, expect_panic, (r.is_none(), panics))
-    }
-
-    /// `lockdep::reset()`.
-    fn reset(&mut self, th: &mut Th) -> Result<(), String> {
-        let _ = writeln!(self.log, "  reset()");
-        self.outcome.steps += 1;
-        let (r, panics) = self.on_lockdep(th.t, lockdep::reset);
-        self.oracle.reset(th.t);
-        self.delivered.clear();
-        th.leaked.clear();
-        self.check(th.t, false, (r.is_none(), panics))
-    }
-
-    /// Releases everything `th` still holds, top first: guards, pseudo-locks, armed events
-    /// (each a step of its own).
-    pub(crate) fn release_all(&mut self, th: &mut Th) -> Result<(), String> {
-        loop {
-            let leaked = &th.leaked;
-            let Some(top) = self
-                .oracle
-                .stack(th.t)
-                .iter()
-                .rev()
-                .find(|h| h.acqs.iter().any(|a| !leaked.contains(&a.serial)))
-            else {
-                break;
-            };
-            let acq = *top
-                .acqs
-                .iter()
-                .rev()
-                .find(|a| !leaked.contains(&a.serial))
-                .expect("an acquisition");
-            if let Some(g) = th.guards.iter().position(|g| g.serial == Some(acq.serial)) {
-                self.unlock(th, g, false)?;
-            } else if let Some(m) = (0..world::MAPS).find(|&m| map_inst(m) == acq.inst) {
-                self.map(th, m, MapAct::Release)?;
-            } else if let Some(e) = (0..world::EVENTS).find(|&e| event_inst(e) == acq.inst) {
-                self.event(th, e, EvAct::Signal)?;
-            } else {
-                return Err(self.fail("test bug: a held entry nothing releases"));
-            }
-        }
-        while let Some(g) = th.guards.len().checked_sub(1) {
-            self.unlock(th, g, false)?;
-        }
-        Ok(())
-    }
-
-    /// After a failure: drop what is left quietly (or leak it if a rescue made the real
-    /// locks' state unknown).
-    pub(crate) fn abandon(&self, th: &mut Th) {
-        let w = self.world;
-        let ((), _) = lockdep::capture(|| {
-            let _ = catching(|| {
-                for m in &w.maps {
-                    while m.is_held() {
-                        m.release();
-                    }
-                }
-                for e in &w.events {
-                    e.signal();
-                }
-            });
-        });
-        let guards = std::mem::take(&mut th.guards);
-        if th.poisoned || self.poisoned {
-            std::mem::forget(guards);
-        } else {
-            let ((), _) = lockdep::capture(|| {
-                let _ = catching(|| drop(guards.into_iter().rev().collect::<Vec<_>>()));
-            });
-        }
-    }
-
-    /// Runs the ops of one thread, then releases what it holds.
-    pub(crate) fn thread(&mut self, ops: &[Op]) -> Result<(), String> {
-        let mut th = self.new_thread();
-        let _ = writeln!(self.log, "thread {}:", th.t);
-        self.body(&mut th, ops)
-    }
-
-    /// Runs `ops` on `th`, then releases what it holds (but what it leaks).
-    pub(crate) fn body(&mut self, th: &mut Th, ops: &[Op]) -> Result<(), String> {
-        let th = &mut *th;
-        let mut r = ops.iter().try_for_each(|&op| self.op(th, op));
-        if r.is_ok() {
-            r = self.release_all(th);
-        }
-        if r.is_err() {
-            self.abandon(th);
-        }
-        r
-    }
-}
-
 /// Runs `program` against lockdep (a fresh world) and the oracle, comparing after every step:
 /// on a thread of its own, supervised (condvar wake-ups, rescues from self-deadlocks lockdep
 /// lets block, a time limit).
@@ -1069,17 +506,17 @@ pub fn run(program: &Program) -> Result<Outcome, String> {
     let world = World::new(&format!("p{n}."));
     let p = program.clone();
     supervise(world, move || {
-        let mut runner = Runner::new(world, Env::Capture, &p);
+        let mut runner = Runner::new(world, Env::Capture, &p).watched();
         for ops in &p.threads {
             if p.real_threads {
                 let r = std::thread::scope(|s| {
-                    s.spawn(|| runner.thread(ops))
+                    s.spawn(|| runner.thread(ops, true))
                         .join()
                         .unwrap_or_else(|_| Err("thread panicked".into()))
                 });
                 r?;
             } else {
-                runner.thread(ops)?;
+                runner.thread(ops, false)?;
             }
         }
         Ok(runner.outcome)
@@ -1117,8 +554,29 @@ pub fn supervise<T: Send + 'static>(
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(e) => return Err(format!("the program thread vanished: {e}")),
         }
-        if start.elapsed() > Duration::from_secs(60) {
-            panic!("a program hung for a minute (a real deadlock lockdep did not prevent?)");
+        if start.elapsed() > Duration::from_secs(20) {
+            let log = world
+                .monitor
+                .log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            panic!(
+                "a program hung for 20 s (a real deadlock lockdep did not prevent?)\n\
+                 program so far:\n{log}"
+            );
         }
     }
+}
+
+/// Is check `what` skipped? For triage only (never set by the tests themselves): with
+/// `ORACLE_SKIP=rule1,rule6,...` (any of them) a run looks past known, pending disagreements
+/// to the next one: `rule1` generates no certain self-deadlocks, `rule6` and `rule13` make the
+/// oracle follow the old rules, `panic-location` accepts a lockdep panic that points into
+/// lockdep, `merged-mode` merges no exclusive acquisition into a shared entry, `off-validate`
+/// and `replay-new-threads` make the oracle do what main does at cf56191 (see the tests named
+/// after them), `release-hook` keeps a report hook from taking the lock being released (or
+/// the mutex of the condvar wait) whose release raised the report.
+pub fn skip(what: &str) -> bool {
+    std::env::var("ORACLE_SKIP").is_ok_and(|v| v.split(',').any(|s| s.trim() == what))
 }

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::sync::mpsc::{channel, Sender};
 
 use super::model::{Class, Inst, Kind, Rd, Req};
-use super::run::{Delivery, Runner, Th};
+use super::run::{Runner, Th};
 use super::world::{self, map_inst, World, B_EXIT, B_MAP, EXIT_INST};
 
 /// Deepest nesting of spawned threads.
@@ -77,6 +77,7 @@ impl Runner {
             sub: th.depth + 1,
         };
         let child = self.new_thread();
+        self.new_os_thread(child.t);
         let (child_t, depth) = (child.t, th.depth + 1);
         drop(child);
         let _ = writeln!(
@@ -130,7 +131,12 @@ impl Runner {
         };
         let (runner, at_exit, r) = rx.recv().map_err(|e| format!("spawned thread lost: {e}"))?;
         *self = runner;
-        r?;
+        if r.is_err() {
+            // Join it anyway (quietly): nothing of this program may outlive it.
+            let _ = done_rx.recv();
+            let (_, _) = lockdep::capture(|| handle.join());
+            return r;
+        }
         let _ = writeln!(self.log, "  join thread {child_t}");
         done_rx
             .recv()
@@ -150,12 +156,14 @@ impl Runner {
                 nest: None,
             };
             let v = self.oracle.acquire(child_t, req, Kind::Lock);
-            let mut panic = v.certain;
+            let panic = v.certain;
             for p in v.problems {
                 if captured {
                     self.deliver_maybe(p);
                 } else {
-                    panic |= self.deliver(child_t, p, true)? == Delivery::MustPanic;
+                    // The thread's own work is over: what its thread-local destructors do is
+                    // reported but never panics (that would abort the process).
+                    self.deliver(child_t, p, true)?;
                 }
             }
             if !panic {
@@ -219,6 +227,7 @@ impl Runner {
         };
         let _ = writeln!(self.log, "  pseudo-lock {m}: leaked");
         self.outcome.steps += 1;
+        self.note_off(map_inst(m));
         let (r, panics) = self.on_lockdep(th.t, || world::map_leak(lm));
         let req = Req {
             class,

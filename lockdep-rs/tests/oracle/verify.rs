@@ -68,10 +68,15 @@ pub fn seen(r: &Report) -> Seen {
 
 /// What issue 12 item 14 says a report's text must not do.
 fn text_ok(s: &Seen, certain: bool) -> Result<(), String> {
-    if certain && s.text.contains("May be due to missing lock nesting notation") {
-        return Err("the text of a certain self-deadlock suggests a missing nesting \
+    if certain
+        && s.text
+            .contains("May be due to missing lock nesting notation")
+    {
+        return Err(
+            "the text of a certain self-deadlock suggests a missing nesting \
                     annotation, which cannot help for the same instance (issue 12 item 14)"
-            .into());
+                .into(),
+        );
     }
     let lines: Vec<&str> = s.text.lines().collect();
     if s.kind == ReportKind::BadUnlockBalance
@@ -180,7 +185,21 @@ pub fn matches(o: &Oracle, s: &Seen, p: &Problem) -> Result<(), String> {
             text_ok(s, false)?;
             want(s.classes == [name(*class)], "class")
         }
-        Problem::HeldAtExit { classes } => {
+        Problem::NestNotHeld {
+            acquiring,
+            nest,
+            held,
+            ..
+        } => {
+            want(s.kind == ReportKind::NestLockNotHeld, "kind")?;
+            want(
+                s.acquiring.as_deref() == Some(&name(*acquiring)),
+                "acquiring",
+            )?;
+            want(s.holding.as_deref() == Some(&name(*nest)), "nest lock")?;
+            want(s.held == names(o, held), "held locks")
+        }
+        Problem::HeldAtExit { classes, .. } => {
             want(s.kind == ReportKind::LocksHeldAtExit, "kind")?;
             let events: BTreeSet<String> = o
                 .bases
@@ -316,7 +335,7 @@ pub fn same_cycle(o: &Oracle, p: &Problem, s: &Seen) -> bool {
     (0..cycle.len()).any(|k| {
         let mut rot = cycle[k..].to_vec();
         rot.extend_from_slice(&cycle[..k]);
-        cycle_ok(o, p, &rot).is_ok_and(|ends| ends.iter().any(|e| e.1 == !s.gates.is_empty()))
+        cycle_ok(o, p, &rot).is_ok_and(|ends| ends.iter().any(|e| e.1 != s.gates.is_empty()))
     })
 }
 
@@ -350,7 +369,21 @@ pub fn reported_before(o: &Oracle, p: &Problem, delivered: &[(Problem, Seen)]) -
             a1 == a2 && r1 == r2 && c1 == c2 && h1.iter().any(|h| shown.contains(&h))
         }
         (Problem::BadUnlock { class: c1 }, Problem::BadUnlock { class: c2 }) => c1 == c2,
-        (Problem::HeldAtExit { classes: c1 }, Problem::HeldAtExit { classes: c2 }) => c1 == c2,
+        (
+            Problem::NestNotHeld {
+                acquiring: a1,
+                nest: n1,
+                site: s1,
+                ..
+            },
+            Problem::NestNotHeld {
+                acquiring: a2,
+                nest: n2,
+                site: s2,
+                ..
+            },
+        ) => a1 == a2 && n1 == n2 && s1 == s2,
+        (Problem::HeldAtExit { key: k1, .. }, Problem::HeldAtExit { key: k2, .. }) => k1 == k2,
         _ => false,
     })
 }

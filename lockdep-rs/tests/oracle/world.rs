@@ -187,6 +187,9 @@ pub struct World {
     pub cv: Condvar,
     pub monitor: Monitor,
     pub prefix: String,
+    /// Instances ever taken while the mode was `Off` (lockdep then lets a release it cannot
+    /// match be, instead of reporting a bad unlock), by oracle instance number.
+    pub taken_off: Vec<AtomicBool>,
 }
 
 fn leak(s: String) -> &'static str {
@@ -233,6 +236,7 @@ impl World {
             cv: Condvar::new(),
             monitor: Monitor::default(),
             prefix: prefix.to_string(),
+            taken_off: (0..=CV_INST).map(|_| AtomicBool::new(false)).collect(),
         }));
         // Every instance alive and known from the start: then no class can serve as a gate
         // (`Report::gates`, not modelled) and no instance born later makes lockdep forget
@@ -318,9 +322,29 @@ fn parked(task: &std::path::Path) -> bool {
     state.starts_with('S') && wchan.contains("futex")
 }
 
+/// The log of a program as executed, shared with the supervisor (which shows it if the
+/// program hangs).
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<StdMutex<String>>);
+
+impl std::fmt::Write for Log {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push_str(s);
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// The supervisor's view of one program.
 #[derive(Default)]
 pub struct Monitor {
+    /// The running program's log.
+    pub log: StdMutex<Log>,
     pub pending: StdMutex<Pending>,
     /// Set when the supervisor had to release a lock: lockdep let a certain self-deadlock
     /// block.
@@ -329,7 +353,14 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn set(&self, p: Pending) {
-        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = p;
+        self.swap(p);
+    }
+
+    pub fn swap(&self, p: Pending) -> Pending {
+        std::mem::replace(
+            &mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()),
+            p,
+        )
     }
 
     /// Called by the supervisor while it waits for the program: wakes condvar waits and
