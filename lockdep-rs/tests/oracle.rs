@@ -420,13 +420,14 @@ fn bug4_release_after_the_identical_entry_was_taken_for_another() {
 
 // Issue 12: each defect the generator finds, as the program it found (shrunk).
 
-/// Item 1: `transfer(x, y)` locks x then y as subclass 1; `transfer(x, x)` then re-locks x as
-/// subclass 1 on a cached chain: a certain self-deadlock lockdep must catch on every path.
+/// Item 1: `transfer(x, y)` locks x, then y (of x's class) as subclass 1; `transfer(x, x)`
+/// then re-locks x as subclass 1 on the chain cached by the first call: a certain
+/// self-deadlock lockdep must catch on every path.
 #[test]
 fn issue12_item1_cached_chain_self_deadlock() {
     check(vec![vec![
         lock(MX, W),
-        lock_sub(MY, 1, W),
+        lock_sub(X, 1, W),
         unlock(),
         unlock(),
         lock(MX, W),

@@ -187,6 +187,48 @@ fn mode_program() -> impl Strategy<Value = Program> {
         .prop_map(|(p, hook, mode)| Program { hook, mode, ..p })
 }
 
+/// Gates: a few short sequences (most under the gate lock) run again and again, with
+/// `set_ignore_gated` switched on and off between them, so that gated cycles are closed,
+/// suppressed, and their chains taken again after the switch.
+fn gate_program() -> impl Strategy<Value = Program> {
+    let lock = (0..9u8, program::rd()).prop_map(|(inst, rd)| Op::Lock {
+        inst,
+        sub: 0,
+        rd,
+        how: How::Block,
+    });
+    let template = (
+        proptest::bool::weighted(0.8),
+        proptest::collection::vec(lock, 1..=3),
+    )
+        .prop_map(|(gated, locks)| {
+            let mut ops = Vec::new();
+            if gated {
+                ops.push(Op::Gate);
+            }
+            ops.extend(locks);
+            ops
+        });
+    let schedule = proptest::collection::vec(
+        (
+            0..3usize,
+            proptest::option::weighted(0.4, proptest::bool::ANY),
+        ),
+        2..=8,
+    );
+    (proptest::collection::vec(template, 1..=3), schedule).prop_map(|(templates, schedule)| {
+        let threads = schedule
+            .into_iter()
+            .map(|(i, toggle)| {
+                let mut ops: Vec<Op> = toggle.into_iter().map(Op::IgnoreGated).collect();
+                ops.extend(templates[i % templates.len()].iter().copied());
+                ops
+            })
+            .collect();
+        Program::new(threads)
+    })
+}
+
 /// `lockdep::thread`: top-level threads and spawned bodies that spawn and join each other.
 fn thread_program() -> impl Strategy<Value = Program> {
     let fork = (0..2u8, 0..3u8).prop_map(|(site, body)| Op::Fork { site, body });
@@ -214,6 +256,11 @@ fn thread_program() -> impl Strategy<Value = Program> {
 #[test]
 fn generated_mode_and_hook_programs_agree_with_the_oracle() {
     generate("modes and hooks", 1_500, mode_program());
+}
+
+#[test]
+fn generated_gate_programs_agree_with_the_oracle() {
+    generate("gates", 600, gate_program());
 }
 
 #[test]

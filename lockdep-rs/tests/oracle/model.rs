@@ -16,7 +16,8 @@
 //! - (3) the chain key includes each entry's nest-lock position;
 //! - (6) every problem of an acquisition is reported, and its chain is then cached with them
 //!   (a `capture` passing through a cached chain gets its reports again);
-//! - (10) chains validated while gated cycles were ignored are validated again once not;
+//! - (10) once gated cycles are no longer ignored, chains are validated again (a cycle
+//!   suppressed meanwhile is reported at the next acquisition closing it);
 //! - (11) after another thread's `reset()`, a thread records its held stack's edges again
 //!   (with the usual checks) at its next validation;
 //! - (13) an out-of-order release puts the entries above back unvalidated, except those whose
@@ -288,13 +289,14 @@ impl Oracle {
             .collect();
     }
 
-    /// `set_ignore_gated(ignore)`: when gated cycles are no longer ignored, the chains that
-    /// had one are validated again next time they are taken.
+    /// `set_ignore_gated(ignore)`: when gated cycles are no longer ignored, every chain is
+    /// validated again next time it is taken, so a cycle suppressed meanwhile is reported at
+    /// the first acquisition that closes it (main forgets all chains; forgetting only the
+    /// chains that had one would be enough for rule 10, but would report it later).
     pub fn set_ignoring(&mut self, ignore: bool) {
         if self.ignoring && !ignore {
-            for c in self.suppressed.drain() {
-                self.chains.remove(&c);
-            }
+            self.chains.clear();
+            self.suppressed.clear();
         }
         self.ignoring = ignore;
     }
