@@ -1,12 +1,15 @@
 //! Differential testing of what is process-wide: modes (`set_mode` between steps, `Off`
 //! included), report hooks (a hook that takes a lock, possibly the one being acquired, or
 //! switches the mode), reports outside any `capture` (read back with `take_reports`, deduped
-//! process-wide), `lockdep::thread` (spawn and join, recursive fork-join from one site,
-//! thread-local destructors that take locks, pseudo-locks held at exit), and what the validator
-//! keeps (its chains, against the oracle's: issue 12 item 13).
+//! process-wide), `reset()` while other threads hold locks, `set_ignore_gated` on and off with
+//! gated cycles, `lockdep::thread` (spawn and join, recursive fork-join from one site or two
+//! sites spawning each other, thread-local destructors that take locks, in and out of a
+//! `capture`, pseudo-locks held at exit), and what the validator keeps (its chains, against
+//! the oracle's: issue 12 item 13).
 //!
-//! One program at a time, each after `lockdep::reset()`, on one world of locks reused by all.
-//! `PROPTEST_CASES` sets the number of programs of each generator.
+//! One program at a time, each after `lockdep::reset()`, on one world of locks reused by all
+//! (a fresh one if a failed program left a lock locked). `PROPTEST_CASES` sets the number of
+//! programs of each generator; see `oracle.rs` for the defaults, the soak and `ORACLE_SKIP`.
 
 mod oracle {
     pub mod graph;

@@ -82,6 +82,9 @@ pub struct Runner {
     pub(crate) delivered: Vec<(Problem, Seen)>,
     /// This step's reports not matched yet.
     pub(crate) observed: Vec<Seen>,
+    /// How many reports lockdep raised this step, and what the oracle delivered so far.
+    pub(crate) step_reports: usize,
+    pub(crate) step_trace: Vec<String>,
     /// Real holds of every lock: (thread, mode).
     pub(crate) real: Vec<Vec<(usize, Rd)>>,
     pub(crate) current: Option<u8>,
@@ -112,6 +115,8 @@ impl Runner {
             outcome: Outcome::default(),
             delivered: Vec::new(),
             observed: Vec::new(),
+            step_reports: 0,
+            step_trace: Vec::new(),
             real: vec![Vec::new(); LOCKS as usize + 1],
             current: None,
             hook_skip: false,
@@ -200,6 +205,8 @@ impl Runner {
             self.delivered.clear();
         }
         self.observed = reports.iter().map(verify::seen).collect();
+        self.step_reports = self.observed.len();
+        self.step_trace.clear();
         self.outcome
             .reports
             .extend(reports.iter().map(|r| r.kind()));
@@ -230,6 +237,16 @@ impl Runner {
                 .map(|_| 0)
         };
         let found = found.filter(|_| !dup || matches!(p, Problem::Circular { .. }));
+        let what = self.describe(&p);
+        self.step_trace.push(format!(
+            "{}{}",
+            what.lines().next().unwrap_or(""),
+            if found.is_some() {
+                " (matched)"
+            } else {
+                " (not reported)"
+            }
+        ));
         if let Some(i) = found {
             let s = self.observed.remove(i);
             self.delivered.push((p, s));
@@ -257,8 +274,11 @@ impl Runner {
             None => "lockdep reported nothing more".into(),
         };
         Err(self.fail(format!(
-            "lockdep and the oracle disagree at the last step: the oracle expects\n  {}\n{why}",
-            self.describe(&p)
+            "lockdep and the oracle disagree at the last step: the oracle expects\n  {}\n{why}\n\
+             (lockdep raised {} reports this step; the oracle's problems so far: {:#?})",
+            self.describe(&p),
+            self.step_reports,
+            self.step_trace
         )))
     }
 
@@ -416,8 +436,9 @@ impl Runner {
         }
         if !self.observed.is_empty() {
             return Err(self.fail(format!(
-                "lockdep and the oracle disagree at the last step: unexpected reports\n  {:#?}",
-                self.observed
+                "lockdep and the oracle disagree at the last step: unexpected reports\n  {:#?}\n\
+                 (the oracle's problems this step: {:#?})",
+                self.observed, self.step_trace
             )));
         }
         let (panicked, panics) = got;
