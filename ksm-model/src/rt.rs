@@ -6,7 +6,7 @@
 //! [`PlainMutex`] is for the model's own bookkeeping (the memmap, the violation log): it is
 //! invisible to lockdep on purpose, and is only ever held for short sections that take no other
 //! lock. [`Condvar`] goes with it: the lock word of the model's kernel mutex
-//! ([`KernelMutex`](crate::kernel_mutex::KernelMutex)) sleeps on one.
+//! (`kernel_mutex.rs`) sleeps on one.
 
 #[cfg(not(loom))]
 pub use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};

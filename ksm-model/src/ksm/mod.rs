@@ -1,5 +1,5 @@
-//! KSM: `ksm_thread_mutex`, the `ksm_run` flags, ksmd's scan step ([`scan`]), the `run` and
-//! `merge_across_nodes` stores ([`stores`]), and `ksm_memory_callback` ([`callback`]), each
+//! KSM: `ksm_thread_mutex`, the `ksm_run` flags, ksmd's scan step (`scan.rs`), the `run` and
+//! `merge_across_nodes` stores (`stores.rs`), and `ksm_memory_callback` (`callback.rs`), each
 //! as the [`Design`] has it.
 //!
 //! `ksm_run` is updated with plain (non-atomic) read-modify-writes, as in the kernel: relaxed
@@ -7,7 +7,7 @@
 //! `Kernel::get_ksm_page`, which records a [`Violation::UseAfterFree`] when the frame's
 //! struct page may be gone.
 //!
-//! `ksm_thread_mutex` is a [`KernelMutex`]: a lock word plus its lockdep maps, so that the
+//! `ksm_thread_mutex` is a kernel mutex (`kernel_mutex.rs`): a lock word plus its lockdep maps, so that the
 //! pre-fix `mutex_unlock()` after a veto really unlocks it, as the kernel did, and the model
 //! sees a second task get into the critical section ([`Violation::MutualExclusion`]).
 //!

@@ -1,10 +1,10 @@
 //! Scripted runs shared by the examples and the tests (not built under loom).
 //!
-//! Each script ([`scripts`]) boots a fresh [`Kernel`] of an [`Era`] on the machine of the
+//! Each script (see the functions below) boots a fresh [`Kernel`] of an [`Era`] on the machine of the
 //! era's report ([`Era::config`]), runs its actors on threads of their own, captures every
 //! thread's lockdep reports (`lockdep::capture`), and returns them with the model's violations
 //! in an [`Outcome`]. Every wait is bounded, so no script can hang: the bit waits of
-//! [`Design::WaitUnderMutex`](crate::Design::WaitUnderMutex) are ended by a hung-task
+//! [`Design::WaitUnderMutex`] are ended by a hung-task
 //! watchdog, and the three-actor deadlock of 2.6.33–2.6.36 without `CONFIG_HIBERNATION` is only
 //! approached (the script never queues the writer that would close it). Those real deadlocks
 //! are for the loom suite; `notes` says so.
