@@ -25,11 +25,12 @@ use crate::frames::Actor;
 use crate::rt::{lock_plain, Condvar, PlainMutex};
 use lockdep::LockMap;
 
-/// The lock word, and who is inside.
+/// The lock word, who is inside, and who sleeps on it.
 #[derive(Default)]
 struct Word {
     locked: bool,
     inside: Vec<Actor>,
+    waiting: Vec<Actor>,
 }
 
 /// A kernel mutex: a lock word plus its lockdep maps (subclass 0 and 1).
@@ -70,11 +71,16 @@ impl KernelMutex {
             _ => self.nested_dep_map.acquire(),
         }
         let mut word = lock_plain(&self.word);
-        while word.locked {
-            word = self
-                .released
-                .wait(word)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if word.locked {
+            word.waiting.push(actor);
+            while word.locked {
+                word = self
+                    .released
+                    .wait(word)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            let at = word.waiting.iter().position(|a| *a == actor);
+            word.waiting.remove(at.expect("a waiter is on the list"));
         }
         word.locked = true;
         let intruded_on = word.inside.first().copied();
@@ -104,6 +110,11 @@ impl KernelMutex {
     /// The tasks inside the critical section right now, in the order they got in.
     pub(crate) fn inside(&self) -> Vec<Actor> {
         lock_plain(&self.word).inside.clone()
+    }
+
+    /// The tasks asleep waiting for the lock word, in the order they came.
+    pub(crate) fn waiting(&self) -> Vec<Actor> {
+        lock_plain(&self.word).waiting.clone()
     }
 }
 

@@ -158,6 +158,11 @@ impl Kernel {
         self.ksm.ksm_thread_mutex.inside()
     }
 
+    /// The tasks asleep waiting for `ksm_thread_mutex` right now, in the order they came.
+    pub fn ksm_thread_mutex_waiters(&self) -> Vec<Actor> {
+        self.ksm.ksm_thread_mutex.waiting()
+    }
+
     /// Batches ksmd has scanned so far.
     pub fn ksmd_batches(&self) -> usize {
         self.ksm.batches.load(Ordering::Relaxed)

@@ -7,7 +7,8 @@ use super::{
 };
 use crate::rt::{Arc, AtomicBool, Ordering};
 use crate::{
-    Design, Era, MemAction, Migration, NotifierBlock, Point, KSM_RUN_MERGE, KSM_RUN_UNMERGE,
+    Actor, Design, Era, Kernel, MemAction, Migration, NotifierBlock, Point, KSM_RUN_MERGE,
+    KSM_RUN_UNMERGE,
 };
 
 /// The README's workload: ksmd running on its own thread, `echo 1 > /sys/kernel/mm/ksm/run`,
@@ -102,13 +103,20 @@ pub fn veto(era: impl Into<Era>) -> Outcome {
     };
     // Pre-fix, the offline is over at once; the fix's MEM_CANCEL_OFFLINE takes the mutex to
     // clear the bit, so it waits for ksmd's batch.
-    wait_until(SETTLE, || offliner.is_finished());
+    let waits_for = |kernel: &Kernel, actor| kernel.ksm_thread_mutex_waiters().contains(&actor);
+    wait_until(PROGRESS_TIMEOUT, || {
+        offliner.is_finished() || waits_for(&kernel, Actor::MemoryCallback)
+    });
     let store = {
         let kernel = Arc::clone(&kernel);
         actor("sh", move || kernel.run_store(KSM_RUN_UNMERGE))
     };
-    // ksmd stays paused until `resume`: a store that finishes now got in beside it.
-    let got_in = wait_until(SETTLE, || store.is_finished());
+    // ksmd stays paused until `resume`: a store that finishes now got in beside it; one that
+    // sleeps on the mutex waits for ksmd's batch.
+    wait_until(PROGRESS_TIMEOUT, || {
+        store.is_finished() || waits_for(&kernel, Actor::RunStore)
+    });
+    let got_in = store.is_finished();
     resume.store(true, Ordering::Release);
     match join_within(offliner, PROGRESS_TIMEOUT) {
         Some((ret, reports)) => {
