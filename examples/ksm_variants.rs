@@ -142,6 +142,8 @@ fn show(out: &Outcome) {
             "[model] {} offlines were inside their notification window at once",
             out.max_concurrent_offlines
         );
+    } else if out.scenario == "overlapping_offlines" {
+        println!("[model] the second offliner waited outside: one offline in its window at a time");
     }
     let log = out.kernel_log();
     if log.text().is_empty() {

@@ -40,6 +40,18 @@
 //! assert!(reports.is_empty());
 //! assert!(kernel.violations().is_empty());
 //! ```
+//!
+//! A design on another kernel is [`Kernel::boot`] with an [`Era`]; 3.3 prints the 2012 report:
+//!
+//! ```
+//! use ksm_model::{Config, Era, Kernel, Migration};
+//!
+//! let kernel = Kernel::boot(Era::NESTED_3_3, Config::default());
+//! let (result, reports) = lockdep::capture(|| kernel.offline_pages(1, Migration::Succeed));
+//! assert_eq!(result, Ok(()));
+//! assert_eq!(reports[0].holding().as_deref(), Some("ksm_thread_mutex/1"));
+//! assert_eq!(reports[0].held_locks().len(), 6);
+//! ```
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
