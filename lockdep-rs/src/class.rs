@@ -78,6 +78,10 @@ mod registry {
         /// An event (wait/wake annotation) named at its construction site.
         Event(&'static Location<'static>, &'static str),
         Static(&'static LockClass),
+        /// Drop-in addition: a raw `lock_api` lock (`RawMutex::INIT`) has no construction
+        /// site, so each instance is its own class (the kernel keys static locks by address),
+        /// named `kind#instance`. Resolved by [`instance_class`].
+        Instance(&'static str),
     }
 
     #[derive(Clone, PartialEq, Eq, Hash)]
@@ -90,6 +94,7 @@ mod registry {
             event: bool,
         },
         Static(usize),
+        Instance(usize),
     }
 
     #[derive(Clone, PartialEq, Eq, Hash)]
@@ -285,6 +290,8 @@ mod registry {
                     let _ = class.cached.set(info);
                     info
                 }
+                // Only reached without an instance id; `DepMap` calls `instance_class`.
+                ClassSource::Instance(kind) => instance_class(kind, 0),
             }
         }
 
@@ -294,8 +301,23 @@ mod registry {
                 ClassSource::Site(loc) => format!("{}:{}", loc.file(), loc.line()),
                 ClassSource::Named(_, name) | ClassSource::Event(_, name) => name.to_string(),
                 ClassSource::Static(class) => class.name.to_string(),
+                ClassSource::Instance(kind) => format!("{kind}#?"),
             }
         }
+    }
+
+    /// Drop-in addition: the class of one raw-lock instance, `kind#instance`, registered on
+    /// its first acquisition (each instance its own class, never shared).
+    pub(crate) fn instance_class(kind: &'static str, instance: usize) -> &'static ClassInfo {
+        let key = ClassKey {
+            kind: KeyKind::Instance(instance),
+            subclass: 0,
+        };
+        let name: &'static str = {
+            let _section = Section::enter();
+            Box::leak(format!("{kind}#{instance}").into_boxed_str())
+        };
+        register(key, name, 0, None)
     }
 
     fn site_key(

@@ -67,6 +67,10 @@ mod enabled {
         pub(crate) const fn event(loc: &'static Location<'static>, name: &'static str) -> DepMap {
             DepMap::with_source(ClassSource::Event(loc, name))
         }
+        /// Drop-in addition: a raw lock's handle; each instance is its own class `kind#id`.
+        pub(crate) const fn per_instance(kind: &'static str) -> DepMap {
+            DepMap::with_source(ClassSource::Instance(kind))
+        }
         const fn with_source(source: ClassSource) -> DepMap {
             DepMap {
                 source,
@@ -119,7 +123,10 @@ mod enabled {
 
         #[cold]
         fn resolve_slow(&self) -> &'static ClassInfo {
-            let info = self.source.resolve();
+            let info = match self.source {
+                ClassSource::Instance(kind) => crate::class::instance_class(kind, self.instance()),
+                source => source.resolve(),
+            };
             match self.class.set(info) {
                 Ok(()) => {
                     info.instance_born();
@@ -353,6 +360,23 @@ mod enabled {
         pub(crate) fn map(&self) -> Option<&'a DepMap> {
             self.0.map(|(map, _)| map)
         }
+
+        /// A token for an acquisition that is not tracked (a `ReentrantMutex` re-acquired by
+        /// its holder, which is not a new acquisition).
+        #[inline]
+        pub(crate) fn untracked() -> Tracked<'a> {
+            Tracked(None)
+        }
+
+        /// Drop-in addition: the held entry of this guard changes its read kind in place
+        /// (`downgrade`: write to read), keeping its position and serial.
+        pub(crate) fn change_read(&mut self, read: Read) {
+            if let Some((map, packed)) = self.0 {
+                let serial = packed.get() >> 2;
+                validator::change_read(map.instance(), serial, read);
+                self.0 = Tracked::new(map, serial, read).0;
+            }
+        }
     }
 }
 
@@ -378,6 +402,9 @@ mod disabled {
             DepMap
         }
         pub(crate) const fn event(_: &'static Location<'static>, _: &'static str) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn per_instance(_: &'static str) -> DepMap {
             DepMap
         }
         #[inline(always)]
@@ -428,5 +455,11 @@ mod disabled {
         pub(crate) fn map(&self) -> Option<&'a DepMap> {
             None
         }
+        #[inline(always)]
+        pub(crate) fn untracked() -> Tracked<'a> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn change_read(&mut self, _: Read) {}
     }
 }

@@ -41,12 +41,18 @@ mod class;
 mod condvar;
 mod dep_map;
 mod event;
+pub mod guard;
 mod held;
 mod lock_map;
 mod mode;
 mod mutex;
+#[cfg(not(loom))]
+mod mutex_guard;
+pub mod raw;
 mod report;
 mod rwlock;
+#[cfg(not(loom))]
+mod rwlock_guard;
 mod sync;
 pub mod thread;
 
@@ -72,6 +78,30 @@ pub use event::Event;
 pub use held::{assert_held, assert_not_held, is_held, Held, LockHandle, Sealed, TrackedLock};
 pub use lock_map::LockMap;
 pub use mode::{mode, set_mode, Mode, ParseModeError};
-pub use mutex::{Mutex, MutexGuard};
+pub use mutex::{
+    const_fair_mutex, const_mutex, FairMutex, FairMutexGuard, GenericMutex, Mutex, MutexGuard,
+};
+pub use raw::{RawFairMutex, RawMutex, RawRwLock};
 pub use report::{Report, ReportKind};
-pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{const_rwlock, GenericRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+// parking_lot's API beyond the basic locks (not under loom: see each module).
+#[cfg(not(loom))]
+pub use condvar::WaitTimeoutResult;
+#[cfg(not(loom))]
+pub use mutex::ArcMutexGuard;
+#[cfg(not(loom))]
+pub use mutex_guard::{MappedFairMutexGuard, MappedMutexGuard};
+#[cfg(not(loom))]
+pub use raw::RawThreadId;
+#[cfg(not(loom))]
+pub use rwlock::{
+    ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard,
+    RwLockUpgradableReadGuard,
+};
+#[cfg(not(loom))]
+pub use rwlock_guard::{MappedRwLockReadGuard, MappedRwLockWriteGuard};
+/// The `lock_api` crate parking_lot builds on (as `parking_lot::lock_api`): with
+/// [`RawMutex`], [`RawRwLock`] and [`RawFairMutex`], code generic over lock_api is validated.
+#[cfg(not(loom))]
+pub use sync::real::lock_api;
