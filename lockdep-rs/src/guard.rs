@@ -162,7 +162,7 @@ impl<G> Held for Guard<'_, G> {
 }
 
 #[cfg(not(loom))]
-pub use arc::{ArcLockable, ArcLocked, Exclusive, Shared, Upgradable};
+pub use arc::{ArcLockable, ArcLocked, Exclusive, Reentrant, Shared, Upgradable};
 
 /// Guards that own an `Arc` of their lock (parking_lot's `arc_lock` feature): the guard is a
 /// [`Guard`] over an [`ArcLocked`], which keeps the lock alive and unlocks it on drop.
@@ -185,6 +185,9 @@ mod arc {
     /// Mode marker of an arc guard: held as an upgradable reader.
     #[derive(Debug)]
     pub struct Upgradable;
+    /// Mode marker of an arc guard: one level of a reentrant mutex (shared access only).
+    #[derive(Debug)]
+    pub struct Reentrant;
 
     /// A lock that an arc guard can hold in mode `M` (implemented by this crate's locks).
     #[doc(hidden)]

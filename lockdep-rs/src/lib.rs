@@ -48,6 +48,10 @@ mod mode;
 mod mutex;
 #[cfg(not(loom))]
 mod mutex_guard;
+#[cfg(not(loom))]
+mod once;
+#[cfg(not(loom))]
+mod reentrant;
 pub mod raw;
 mod report;
 mod rwlock;
@@ -101,6 +105,13 @@ pub use rwlock::{
 };
 #[cfg(not(loom))]
 pub use rwlock_guard::{MappedRwLockReadGuard, MappedRwLockWriteGuard};
+#[cfg(not(loom))]
+pub use once::{Once, OnceState};
+#[cfg(not(loom))]
+pub use reentrant::{
+    const_reentrant_mutex, ArcReentrantMutexGuard, GenericReentrantMutex,
+    MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard,
+};
 /// The `lock_api` crate parking_lot builds on (as `parking_lot::lock_api`): with
 /// [`RawMutex`], [`RawRwLock`] and [`RawFairMutex`], code generic over lock_api is validated.
 #[cfg(not(loom))]
