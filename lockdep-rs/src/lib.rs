@@ -52,6 +52,8 @@ mod mutex_guard;
 mod once;
 #[cfg(not(loom))]
 mod reentrant;
+#[cfg(not(loom))]
+pub mod stdsync;
 pub mod raw;
 mod report;
 mod rwlock;
