@@ -68,6 +68,7 @@ mod enabled {
             DepMap::with_source(ClassSource::Event(loc, name))
         }
         /// Drop-in addition: a raw lock's handle; each instance is its own class `kind#id`.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         pub(crate) const fn per_instance(kind: &'static str) -> DepMap {
             DepMap::with_source(ClassSource::Instance(kind))
         }
@@ -364,12 +365,14 @@ mod enabled {
         /// A token for an acquisition that is not tracked (a `ReentrantMutex` re-acquired by
         /// its holder, which is not a new acquisition).
         #[inline]
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         pub(crate) fn untracked() -> Tracked<'a> {
             Tracked(None)
         }
 
         /// Drop-in addition: the held entry of this guard changes its read kind in place
         /// (`downgrade`: write to read), keeping its position and serial.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         pub(crate) fn change_read(&mut self, read: Read) {
             if let Some((map, packed)) = self.0 {
                 let serial = packed.get() >> 2;

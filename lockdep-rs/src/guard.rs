@@ -34,6 +34,7 @@ pub struct Guard<'a, G> {
     pub(crate) inner: G,
 }
 
+#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
 impl<'a, G> Guard<'a, G> {
     #[inline]
     pub(crate) fn new(tracked: Tracked<'a>, inner: G) -> Self {

@@ -170,6 +170,7 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
         self.dep.is_held()
     }
 
+    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
     pub(crate) fn dep_map(&self) -> &DepMap {
         &self.dep
     }

@@ -14,7 +14,7 @@ use loom::sync::{Condvar as LoomCondvar, Mutex as LoomMutex};
 
 /// A blocking mutual-exclusion lock modelled by loom. `K` is lockdep's mutex kind (plain or
 /// fair); loom models both the same way.
-pub(crate) struct Mutex<T: ?Sized, K = ()> {
+pub struct Mutex<T: ?Sized, K = ()> {
     locked: LoomMutex<bool>,
     wake: LoomCondvar,
     kind: PhantomData<fn() -> K>,
@@ -75,7 +75,7 @@ impl<T: ?Sized, K> Mutex<T, K> {
 }
 
 /// Guard of the loom-modelled [`Mutex`].
-pub(crate) struct MutexGuard<'a, T: ?Sized, K = ()> {
+pub struct MutexGuard<'a, T: ?Sized, K = ()> {
     mutex: &'a Mutex<T, K>,
 }
 
@@ -107,7 +107,7 @@ struct RwState {
 
 /// A task-fair reader-writer lock modelled by loom: `read` waits behind a waiting writer,
 /// `read_recursive` only behind a writer that holds the lock (parking_lot's semantics).
-pub(crate) struct RwLock<T: ?Sized> {
+pub struct RwLock<T: ?Sized> {
     state: LoomMutex<RwState>,
     wake: LoomCondvar,
     data: UnsafeCell<T>,
@@ -197,11 +197,11 @@ impl<T: ?Sized> RwLock<T> {
 }
 
 /// Shared guard of the loom-modelled [`RwLock`].
-pub(crate) struct RwLockReadGuard<'a, T: ?Sized> {
+pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
 }
 /// Exclusive guard of the loom-modelled [`RwLock`].
-pub(crate) struct RwLockWriteGuard<'a, T: ?Sized> {
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
 }
 
@@ -240,7 +240,7 @@ impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
 ///
 /// A generation counter under the condvar's own loom mutex makes the wait race-free: the
 /// waiter registers before it releases the user's mutex, so a notify in between is not lost.
-pub(crate) struct Condvar {
+pub struct Condvar {
     state: LoomMutex<(u64, usize)>,
     wake: LoomCondvar,
 }
