@@ -320,18 +320,37 @@ mod enabled {
     /// lock, a reentrant mutex taken twice, and `stdsync::Mutex` against `std::sync::Mutex`.
     fn dropin(g: &mut Group) {
         use std::time::Duration;
-        let (pl, ld) = (parking_lot::RwLock::new(0u64), lockdep::RwLock::named("bench up", 0u64));
+        let (pl, ld) = (
+            parking_lot::RwLock::new(0u64),
+            lockdep::RwLock::named("bench up", 0u64),
+        );
         g.bench_function("upgrade_twin", |b| {
-            b.iter(|| *parking_lot::RwLockUpgradableReadGuard::upgrade(black_box(&pl).upgradable_read()) += 1)
+            b.iter(|| {
+                *parking_lot::RwLockUpgradableReadGuard::upgrade(
+                    black_box(&pl).upgradable_read(),
+                ) += 1
+            })
         });
         g.bench_function("upgrade_lockdep", |b| {
-            b.iter(|| *lockdep::RwLockUpgradableReadGuard::upgrade(black_box(&ld).upgradable_read()) += 1)
+            b.iter(|| {
+                *lockdep::RwLockUpgradableReadGuard::upgrade(black_box(&ld).upgradable_read()) += 1
+            })
         });
-        let (pl, ld) = (parking_lot::Mutex::new(0u64), lockdep::Mutex::named("bench timed", 0u64));
+        let (pl, ld) = (
+            parking_lot::Mutex::new(0u64),
+            lockdep::Mutex::named("bench timed", 0u64),
+        );
         let t = Duration::from_secs(1);
-        g.bench_function("timed_twin", |b| b.iter(|| *black_box(&pl).try_lock_for(t).unwrap() += 1));
-        g.bench_function("timed_lockdep", |b| b.iter(|| *black_box(&ld).try_lock_for(t).unwrap() += 1));
-        let (pl, ld) = (parking_lot::ReentrantMutex::new(0u64), lockdep::ReentrantMutex::named("bench re", 0u64));
+        g.bench_function("timed_twin", |b| {
+            b.iter(|| *black_box(&pl).try_lock_for(t).unwrap() += 1)
+        });
+        g.bench_function("timed_lockdep", |b| {
+            b.iter(|| *black_box(&ld).try_lock_for(t).unwrap() += 1)
+        });
+        let (pl, ld) = (
+            parking_lot::ReentrantMutex::new(0u64),
+            lockdep::ReentrantMutex::named("bench re", 0u64),
+        );
         g.bench_function("reentrant_twin", |b| {
             b.iter(|| {
                 let outer = black_box(&pl).lock();
@@ -346,9 +365,16 @@ mod enabled {
                 black_box((*outer, *inner))
             })
         });
-        let (st, ld) = (std::sync::Mutex::new(0u64), lockdep::stdsync::Mutex::named("bench std", 0u64));
-        g.bench_function("stdsync_twin", |b| b.iter(|| *black_box(&st).lock().unwrap() += 1));
-        g.bench_function("stdsync_lockdep", |b| b.iter(|| *black_box(&ld).lock().unwrap() += 1));
+        let (st, ld) = (
+            std::sync::Mutex::new(0u64),
+            lockdep::stdsync::Mutex::named("bench std", 0u64),
+        );
+        g.bench_function("stdsync_twin", |b| {
+            b.iter(|| *black_box(&st).lock().unwrap() += 1)
+        });
+        g.bench_function("stdsync_lockdep", |b| {
+            b.iter(|| *black_box(&ld).lock().unwrap() += 1)
+        });
     }
 
     fn single(g: &mut Group) {

@@ -81,7 +81,8 @@ mod registry {
         /// Drop-in addition: a raw `lock_api` lock (`RawMutex::INIT`) has no construction
         /// site, so each instance is its own class (the kernel keys static locks by address),
         /// named `kind#instance`. Resolved by [`instance_class`].
-        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        #[cfg_attr(loom, allow(dead_code))]
+        // used by the drop-in API, which loom builds leave out
         Instance(&'static str),
     }
 

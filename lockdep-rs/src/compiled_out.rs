@@ -22,7 +22,14 @@ extern "C" fn warn_if_lockdep_set() {
 #[used]
 #[allow(unsafe_code)] // `link_section` is all the constructor needs; no unsafe code runs
 #[cfg_attr(
-    any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd", target_os = "illumos"),
+    any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "illumos"
+    ),
     link_section = ".init_array"
 )]
 #[cfg_attr(target_vendor = "apple", link_section = "__DATA,__mod_init_func")]

@@ -116,7 +116,9 @@ impl Condvar {
     ) -> WaitTimeoutResult {
         let site = Location::caller();
         // A result that has not timed out (the condition is not called, nothing waits).
-        let mut result = self.inner.wait_while_until(&mut guard.inner, |_| false, timeout);
+        let mut result = self
+            .inner
+            .wait_while_until(&mut guard.inner, |_| false, timeout);
         while !result.timed_out() && condition(&mut *guard) {
             self.before_sleep(guard, site);
             result = self.inner.wait_until(&mut guard.inner, timeout);
@@ -139,7 +141,8 @@ impl Condvar {
             // Too far in the future to represent: wait without a timeout.
             None => {
                 self.wait_while(guard, condition);
-                self.inner.wait_while_until(&mut guard.inner, |_| false, Instant::now())
+                self.inner
+                    .wait_while_until(&mut guard.inner, |_| false, Instant::now())
             }
         }
     }

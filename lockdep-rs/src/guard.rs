@@ -10,7 +10,7 @@
 //! Semantics shared by every guard:
 //! - dropping it records the release, then unlocks (a mapped or arc guard too: exactly once);
 //! - `unlocked*` / `bump` record a release, and a re-acquisition that is validated *before* the
-//!   real lock is taken again (see [`Guard::release_record`] and [`Guard::reacquired`]);
+//!   real lock is taken again;
 //! - `leak` keeps the acquisition held (the lock stays locked by this thread; `force_unlock`
 //!   releases both).
 
@@ -175,7 +175,6 @@ mod arc {
     use std::sync::Arc;
 
     use crate::dep_map::Tracked;
-
 
     /// Mode marker of an arc guard: held exclusively.
     #[derive(Debug)]

@@ -90,15 +90,23 @@ constructors!();
 impl<K: MutexKind, T> GenericMutex<K, T> {
     /// Consumes the mutex, returning its value.
     pub fn into_inner(self) -> T {
-        let GenericMutex { dep: _dep, inner, .. } = self; // `_dep` checks "held lock freed"
+        let GenericMutex {
+            dep: _dep, inner, ..
+        } = self; // `_dep` checks "held lock freed"
         inner.into_inner()
     }
 }
 
 impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
     #[inline]
-    fn guard_with(&self, read_site: (u8, Option<&DepMap>), site: &'static Location<'static>) -> MutexGuardOf<'_, K, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, read_site.0, read_site.1, site);
+    fn guard_with(
+        &self,
+        read_site: (u8, Option<&DepMap>),
+        site: &'static Location<'static>,
+    ) -> MutexGuardOf<'_, K, T> {
+        let tracked = self
+            .dep
+            .acquire(Read::Exclusive, read_site.0, read_site.1, site);
         Guard::new(tracked, self.inner.lock())
     }
 
@@ -129,7 +137,10 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
     #[track_caller]
     pub fn try_lock(&self) -> Option<MutexGuardOf<'_, K, T>> {
         let inner = self.inner.try_lock()?;
-        Some(Guard::new(self.dep.acquired_try(Read::Exclusive, Location::caller()), inner))
+        Some(Guard::new(
+            self.dep.acquired_try(Read::Exclusive, Location::caller()),
+            inner,
+        ))
     }
 
     /// Releases a lock whose guard was forgotten (e.g. with `mem::forget` or `leak`).

@@ -13,8 +13,8 @@ use crate::dep_map::Read;
 use crate::guard::{ArcLocked, Exclusive, Guard};
 use crate::mutex::GenericMutex;
 use crate::raw::MutexKind;
-use crate::sync::real::lock_api::{self, RawMutex, RawMutexFair};
 use crate::sync::real;
+use crate::sync::real::lock_api::{self, RawMutex, RawMutexFair};
 
 /// A guard of part of a [`Mutex`](crate::Mutex)'s data, made by [`MutexGuard::map`](Guard::map).
 pub type MappedMutexGuard<'a, T> = Guard<'a, lock_api::MappedMutexGuard<'a, real::RawMutex, T>>;
@@ -27,7 +27,10 @@ type Mapped<'a, P, T> = lock_api::MappedMutexGuard<'a, P, T>;
 
 impl<'a, P: RawMutex + 'a, T: ?Sized + 'a> Guard<'a, Inner<'a, P, T>> {
     /// A guard of a part of the data; the lock stays held until the new guard drops.
-    pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(s: Self, f: F) -> Guard<'a, Mapped<'a, P, U>> {
+    pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(
+        s: Self,
+        f: F,
+    ) -> Guard<'a, Mapped<'a, P, U>> {
         let (tracked, inner) = s.into_parts();
         Guard::new(tracked, Inner::map(inner, f))
     }
@@ -61,7 +64,12 @@ impl<'a, P: RawMutex + 'a, T: ?Sized + 'a> Guard<'a, Inner<'a, P, T>> {
     /// Unlocks while `f` runs, then relocks (the re-acquisition is validated first).
     #[track_caller]
     pub fn unlocked<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
-        s.unlocked_with(Read::Exclusive, Location::caller(), |g, body| Inner::unlocked(g, body), f)
+        s.unlocked_with(
+            Read::Exclusive,
+            Location::caller(),
+            |g, body| Inner::unlocked(g, body),
+            f,
+        )
     }
 
     /// Ends the guard without unlocking; the lock stays held by this thread (for the validator
@@ -82,7 +90,12 @@ impl<'a, P: RawMutexFair + 'a, T: ?Sized + 'a> Guard<'a, Inner<'a, P, T>> {
     /// [`unlocked`](Self::unlocked), unlocking fairly.
     #[track_caller]
     pub fn unlocked_fair<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
-        s.unlocked_with(Read::Exclusive, Location::caller(), |g, body| Inner::unlocked_fair(g, body), f)
+        s.unlocked_with(
+            Read::Exclusive,
+            Location::caller(),
+            |g, body| Inner::unlocked_fair(g, body),
+            f,
+        )
     }
 
     /// Hands the lock to a waiting thread, if any, and takes it back: recorded as a release
@@ -95,7 +108,10 @@ impl<'a, P: RawMutexFair + 'a, T: ?Sized + 'a> Guard<'a, Inner<'a, P, T>> {
 
 impl<'a, P: RawMutex + 'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, P, T>> {
     /// Maps a mapped guard further.
-    pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(s: Self, f: F) -> Guard<'a, Mapped<'a, P, U>> {
+    pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(
+        s: Self,
+        f: F,
+    ) -> Guard<'a, Mapped<'a, P, U>> {
         let (tracked, inner) = s.into_parts();
         Guard::new(tracked, Mapped::map(inner, f))
     }
@@ -174,13 +190,18 @@ impl<K: MutexKind, T: ?Sized> Guard<'static, ArcInner<K, T>> {
     #[allow(unsafe_code)]
     pub fn unlocked<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
         let site = Location::caller();
-        s.unlocked_with(Read::Exclusive, site, |g, body| {
-            let m = g.lock();
-            // SAFETY: the arc guard holds the lock; relocked before it is used again.
-            unsafe { m.inner.force_unlock() };
-            body();
-            std::mem::forget(m.inner.lock());
-        }, f)
+        s.unlocked_with(
+            Read::Exclusive,
+            site,
+            |g, body| {
+                let m = g.lock();
+                // SAFETY: the arc guard holds the lock; relocked before it is used again.
+                unsafe { m.inner.force_unlock() };
+                body();
+                std::mem::forget(m.inner.lock());
+            },
+            f,
+        )
     }
 
     /// [`unlocked`](Self::unlocked), unlocking fairly.
@@ -188,13 +209,18 @@ impl<K: MutexKind, T: ?Sized> Guard<'static, ArcInner<K, T>> {
     #[allow(unsafe_code)]
     pub fn unlocked_fair<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
         let site = Location::caller();
-        s.unlocked_with(Read::Exclusive, site, |g, body| {
-            let m = g.lock();
-            // SAFETY: as in `unlocked`.
-            unsafe { m.inner.force_unlock_fair() };
-            body();
-            std::mem::forget(m.inner.lock());
-        }, f)
+        s.unlocked_with(
+            Read::Exclusive,
+            site,
+            |g, body| {
+                let m = g.lock();
+                // SAFETY: as in `unlocked`.
+                unsafe { m.inner.force_unlock_fair() };
+                body();
+                std::mem::forget(m.inner.lock());
+            },
+            f,
+        )
     }
 
     /// Hands the lock to a waiting thread, if any, and takes it back.

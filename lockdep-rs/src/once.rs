@@ -93,6 +93,8 @@ impl Default for Once {
 
 impl std::fmt::Debug for Once {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Once").field("state", &self.state()).finish()
+        f.debug_struct("Once")
+            .field("state", &self.state())
+            .finish()
     }
 }

@@ -20,8 +20,12 @@ use crate::held::{LockHandle, Sealed, TrackedLock};
 use crate::raw::RawMutex;
 use crate::sync::real::{self, lock_api, RawThreadId};
 
-/// A mutex the holding thread may lock again (parking_lot's `ReentrantMutex`); see the
-/// [module docs](self) for how it is validated.
+/// A mutex the holding thread may lock again (parking_lot's `ReentrantMutex`).
+///
+/// Its first acquisition by a thread is validated and recorded like a mutex's (its order
+/// against other classes is tracked as for a mutex). A re-acquisition by the holder is **not**
+/// recursion: it never blocks, so it is neither validated nor recorded. The record ends when
+/// the guard of the first acquisition drops: drop inner guards first (the usual nesting).
 ///
 /// ```
 /// let m = lockdep::ReentrantMutex::named("console", 0);
@@ -68,12 +72,18 @@ impl<R, G, T> GenericReentrantMutex<R, G, T> {
     }
 
     const fn with_dep(dep: DepMap, value: T) -> Self {
-        GenericReentrantMutex { dep, kind: PhantomData, inner: real::ReentrantMutex::new(value) }
+        GenericReentrantMutex {
+            dep,
+            kind: PhantomData,
+            inner: real::ReentrantMutex::new(value),
+        }
     }
 
     /// Consumes the mutex, returning its value.
     pub fn into_inner(self) -> T {
-        let GenericReentrantMutex { dep: _dep, inner, .. } = self;
+        let GenericReentrantMutex {
+            dep: _dep, inner, ..
+        } = self;
         inner.into_inner()
     }
 }
@@ -94,7 +104,8 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
         Some(if read_try {
             Tracked::untracked()
         } else {
-            self.dep.acquire(Read::Exclusive, 0, None, Location::caller())
+            self.dep
+                .acquire(Read::Exclusive, 0, None, Location::caller())
         })
     }
 
@@ -119,7 +130,10 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     }
 
     #[track_caller]
-    fn timed<'a>(&'a self, lock: impl FnOnce() -> Option<real::ReentrantMutexGuard<'a, T>>) -> Option<ReentrantMutexGuard<'a, T>> {
+    fn timed<'a>(
+        &'a self,
+        lock: impl FnOnce() -> Option<real::ReentrantMutexGuard<'a, T>>,
+    ) -> Option<ReentrantMutexGuard<'a, T>> {
         let first = self.first(false);
         match (lock(), first) {
             (Some(inner), t) => Some(Guard::new(t.unwrap_or_else(Tracked::untracked), inner)),
@@ -213,7 +227,10 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     }
 
     #[allow(unsafe_code)]
-    fn into_arc_guard(self: &Arc<Self>, g: ReentrantMutexGuard<'_, T>) -> ArcReentrantMutexGuard<R, G, T> {
+    fn into_arc_guard(
+        self: &Arc<Self>,
+        g: ReentrantMutexGuard<'_, T>,
+    ) -> ArcReentrantMutexGuard<R, G, T> {
         let (tracked, inner) = g.into_parts();
         std::mem::forget(inner);
         let tracked = ArcLocked::extend(self, tracked);
@@ -235,13 +252,19 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
 
     /// [`try_lock_for`](Self::try_lock_for) through an `Arc`.
     #[track_caller]
-    pub fn try_lock_arc_for(self: &Arc<Self>, timeout: Duration) -> Option<ArcReentrantMutexGuard<R, G, T>> {
+    pub fn try_lock_arc_for(
+        self: &Arc<Self>,
+        timeout: Duration,
+    ) -> Option<ArcReentrantMutexGuard<R, G, T>> {
         Some(self.into_arc_guard(self.try_lock_for(timeout)?))
     }
 
     /// [`try_lock_until`](Self::try_lock_until) through an `Arc`.
     #[track_caller]
-    pub fn try_lock_arc_until(self: &Arc<Self>, timeout: Instant) -> Option<ArcReentrantMutexGuard<R, G, T>> {
+    pub fn try_lock_arc_until(
+        self: &Arc<Self>,
+        timeout: Instant,
+    ) -> Option<ArcReentrantMutexGuard<R, G, T>> {
         Some(self.into_arc_guard(self.try_lock_until(timeout)?))
     }
 }
@@ -269,7 +292,10 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
     }
 
     /// As `map`, if `f` returns `Some`; else the original guard.
-    pub fn try_map<U: ?Sized, F: FnOnce(&T) -> Option<&U>>(s: Self, f: F) -> Result<Guard<'a, Mapped<'a, U>>, Self> {
+    pub fn try_map<U: ?Sized, F: FnOnce(&T) -> Option<&U>>(
+        s: Self,
+        f: F,
+    ) -> Result<Guard<'a, Mapped<'a, U>>, Self> {
         let (tracked, inner) = s.into_parts();
         match Inner::try_map(inner, f) {
             Ok(m) => Ok(Guard::new(tracked, m)),
@@ -280,13 +306,23 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
     /// Unlocks (this level) while `f` runs, then relocks; the re-acquisition is validated.
     #[track_caller]
     pub fn unlocked<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
-        s.unlocked_with(Read::Exclusive, Location::caller(), |g, body| Inner::unlocked(g, body), f)
+        s.unlocked_with(
+            Read::Exclusive,
+            Location::caller(),
+            |g, body| Inner::unlocked(g, body),
+            f,
+        )
     }
 
     /// [`unlocked`](Self::unlocked), unlocking fairly.
     #[track_caller]
     pub fn unlocked_fair<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
-        s.unlocked_with(Read::Exclusive, Location::caller(), |g, body| Inner::unlocked_fair(g, body), f)
+        s.unlocked_with(
+            Read::Exclusive,
+            Location::caller(),
+            |g, body| Inner::unlocked_fair(g, body),
+            f,
+        )
     }
 
     /// Unlocks fairly.

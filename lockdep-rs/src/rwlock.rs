@@ -80,14 +80,21 @@ constructors!();
 impl<K: RwLockKind, T> GenericRwLock<K, T> {
     /// Consumes the lock, returning its value.
     pub fn into_inner(self) -> T {
-        let GenericRwLock { dep: _dep, inner, .. } = self; // `_dep` checks "held lock freed"
+        let GenericRwLock {
+            dep: _dep, inner, ..
+        } = self; // `_dep` checks "held lock freed"
         inner.into_inner()
     }
 }
 
 impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[inline]
-    fn write_with(&self, subclass: u8, nest: Option<&DepMap>, site: &'static Location<'static>) -> RwLockWriteGuard<'_, T> {
+    fn write_with(
+        &self,
+        subclass: u8,
+        nest: Option<&DepMap>,
+        site: &'static Location<'static>,
+    ) -> RwLockWriteGuard<'_, T> {
         let tracked = self.dep.acquire(Read::Exclusive, subclass, nest, site);
         Guard::new(tracked, self.inner.write())
     }
@@ -111,7 +118,9 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Recursive, 0, None, Location::caller());
+        let tracked = self
+            .dep
+            .acquire(Read::Recursive, 0, None, Location::caller());
         Guard::new(tracked, self.inner.read_recursive())
     }
 
@@ -124,7 +133,9 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     /// Non-recursive shared acquisition as subclass `subclass` (kernel `down_read_nested`).
     #[track_caller]
     pub fn read_nested(&self, subclass: u8) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Shared, subclass, None, Location::caller());
+        let tracked = self
+            .dep
+            .acquire(Read::Shared, subclass, None, Location::caller());
         Guard::new(tracked, self.inner.read())
     }
 
@@ -138,14 +149,20 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         let inner = self.inner.try_write()?;
-        Some(Guard::new(self.dep.acquired_try(Read::Exclusive, Location::caller()), inner))
+        Some(Guard::new(
+            self.dep.acquired_try(Read::Exclusive, Location::caller()),
+            inner,
+        ))
     }
 
     /// Attempts a (non-recursive) shared acquisition without blocking.
     #[track_caller]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         let inner = self.inner.try_read()?;
-        Some(Guard::new(self.dep.acquired_try(Read::Shared, Location::caller()), inner))
+        Some(Guard::new(
+            self.dep.acquired_try(Read::Shared, Location::caller()),
+            inner,
+        ))
     }
 
     /// Releases a shared lock whose guard was forgotten.

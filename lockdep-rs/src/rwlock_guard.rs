@@ -87,13 +87,23 @@ macro_rules! relocking {
             /// Unlocks while `f` runs, then relocks (the re-acquisition is validated first).
             #[track_caller]
             pub fn unlocked<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
-                s.unlocked_with($read, Location::caller(), |g, body| $g::unlocked(g, body), f)
+                s.unlocked_with(
+                    $read,
+                    Location::caller(),
+                    |g, body| $g::unlocked(g, body),
+                    f,
+                )
             }
 
             /// [`unlocked`](Self::unlocked), unlocking fairly.
             #[track_caller]
             pub fn unlocked_fair<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
-                s.unlocked_with($read, Location::caller(), |g, body| $g::unlocked_fair(g, body), f)
+                s.unlocked_with(
+                    $read,
+                    Location::caller(),
+                    |g, body| $g::unlocked_fair(g, body),
+                    f,
+                )
             }
 
             /// Hands the lock to waiting threads, if any, and takes it back: recorded as a
@@ -156,7 +166,10 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
                 let map = tracked.map();
                 tracked.release();
                 let t = map.map(|m| m.acquired_try(Read::Exclusive, Location::caller()));
-                Ok(Guard::new(t.unwrap_or_else(crate::dep_map::Tracked::untracked), w))
+                Ok(Guard::new(
+                    t.unwrap_or_else(crate::dep_map::Tracked::untracked),
+                    w,
+                ))
             }
             Err(u) => Err(Guard::new(tracked, u)),
         }
@@ -216,7 +229,11 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
 
     /// [`with_upgraded`](Self::with_upgraded), giving up after `timeout`; validated first.
     #[track_caller]
-    pub fn try_with_upgraded_for<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, timeout: Duration, f: F) -> Option<Ret> {
+    pub fn try_with_upgraded_for<Ret, F: FnOnce(&mut T) -> Ret>(
+        &mut self,
+        timeout: Duration,
+        f: F,
+    ) -> Option<Ret> {
         let map = self.release_record();
         self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
         let r = self.inner.try_with_upgraded_for(timeout, f);
@@ -226,7 +243,11 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
 
     /// [`with_upgraded`](Self::with_upgraded), giving up at `timeout`; validated first.
     #[track_caller]
-    pub fn try_with_upgraded_until<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, timeout: Instant, f: F) -> Option<Ret> {
+    pub fn try_with_upgraded_until<Ret, F: FnOnce(&mut T) -> Ret>(
+        &mut self,
+        timeout: Instant,
+        f: F,
+    ) -> Option<Ret> {
         let map = self.release_record();
         self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
         let r = self.inner.try_with_upgraded_until(timeout, f);

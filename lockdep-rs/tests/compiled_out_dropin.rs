@@ -62,7 +62,11 @@ fn new_api_works_compiled_out() {
     let mut w = lockdep::RwLockUpgradableReadGuard::upgrade(u);
     *w += 1;
     drop(w);
-    assert_eq!(*rw.try_read_for(std::time::Duration::from_millis(1)).unwrap(), 2);
+    assert_eq!(
+        *rw.try_read_for(std::time::Duration::from_millis(1))
+            .unwrap(),
+        2
+    );
     let re = lockdep::ReentrantMutex::new(());
     let _a = re.lock();
     let _b = re.lock();

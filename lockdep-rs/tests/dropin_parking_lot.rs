@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use lockdep::lock_api;
 use lockdep::{
-    capture, Condvar, FairMutex, MappedMutexGuard, Mutex, MutexGuard, Once, ReentrantMutex,
-    Report, ReportKind, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard,
+    capture, Condvar, FairMutex, MappedMutexGuard, Mutex, MutexGuard, Once, ReentrantMutex, Report,
+    ReportKind, RwLock, RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
 
 fn kinds(reports: &[Report]) -> Vec<ReportKind> {
@@ -125,7 +125,9 @@ fn a_failed_timed_or_try_acquisition_leaves_no_trace() {
     let (_, r) = capture(|| {
         assert!(m.try_lock_for(Duration::from_millis(5)).is_none());
         assert!(m.try_lock().is_none());
-        assert!(rw.try_upgradable_read_for(Duration::from_millis(5)).is_none());
+        assert!(rw
+            .try_upgradable_read_for(Duration::from_millis(5))
+            .is_none());
         assert!(rw.try_read_recursive().is_none());
         assert!(!m.is_held() && !rw.is_held());
     });
@@ -221,7 +223,11 @@ fn once_waiting_on_an_initializer_is_a_circular_wait() {
         second.call_once(|| {}); // may wait for an initializer while holding `state`
     });
     assert_eq!(kinds(&r), [ReportKind::CircularWait]);
-    assert!(r[0].class_names().contains(&"once.state".to_string()), "{:?}", r[0].class_names());
+    assert!(
+        r[0].class_names().contains(&"once.state".to_string()),
+        "{:?}",
+        r[0].class_names()
+    );
     assert!(first.state().done() && second.state().done());
 }
 
@@ -260,8 +266,14 @@ fn lock_api_locks_on_lockdep_raw_locks_are_validated() {
     });
     assert_eq!(kinds(&r), [ReportKind::CircularDependency]);
     let names = r[0].class_names();
-    assert!(names.iter().any(|n| n.starts_with("RawMutex#")), "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("RawRwLock#")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("RawMutex#")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("RawRwLock#")),
+        "{names:?}"
+    );
 
     let x: Raw<i32> = lock_api::Mutex::const_new(lockdep::RawMutex::named("raw.X"), 0);
     let y: Raw<i32> = lock_api::Mutex::const_new(lockdep::RawMutex::named("raw.Y"), 0);

@@ -3,9 +3,7 @@
 
 use std::time::Duration;
 
-use lockdep::stdsync::{
-    Arc, Condvar, LazyLock, Mutex, OnceLock, RwLock, TryLockError,
-};
+use lockdep::stdsync::{Arc, Condvar, LazyLock, Mutex, OnceLock, RwLock, TryLockError};
 use lockdep::{capture, Report, ReportKind};
 
 fn kinds(reports: &[Report]) -> Vec<ReportKind> {
@@ -73,7 +71,10 @@ fn condvar_waits_take_the_guard_by_value() {
         assert!(pair.0.is_held());
         let g = pair.1.wait_while(g, |ready| !*ready).unwrap();
         assert!(*g);
-        let (g, res) = pair.1.wait_timeout_while(g, Duration::from_millis(1), |_| true).unwrap();
+        let (g, res) = pair
+            .1
+            .wait_timeout_while(g, Duration::from_millis(1), |_| true)
+            .unwrap();
         assert!(res.timed_out());
         assert!(pair.0.is_held());
         drop(g);

@@ -52,12 +52,18 @@ macro_rules! raw_mutex {
             /// `lock_api::Mutex::const_new(RawMutex::named("…"), value)`).
             #[track_caller]
             pub const fn named(name: &'static str) -> Self {
-                $name { dep: DepMap::named(Location::caller(), name), inner: <$real as lock_api::RawMutex>::INIT }
+                $name {
+                    dep: DepMap::named(Location::caller(), name),
+                    inner: <$real as lock_api::RawMutex>::INIT,
+                }
             }
 
             /// A raw lock of the static class `class`.
             pub const fn with_class(class: &'static LockClass) -> Self {
-                $name { dep: DepMap::class(class), inner: <$real as lock_api::RawMutex>::INIT }
+                $name {
+                    dep: DepMap::class(class),
+                    inner: <$real as lock_api::RawMutex>::INIT,
+                }
             }
         }
 
@@ -69,7 +75,10 @@ macro_rules! raw_mutex {
         // SAFETY: every operation is the real lock's; the validator only observes them.
         unsafe impl lock_api::RawMutex for $name {
             #[allow(clippy::declare_interior_mutable_const)]
-            const INIT: Self = $name { dep: DepMap::per_instance($kind), inner: <$real as lock_api::RawMutex>::INIT };
+            const INIT: Self = $name {
+                dep: DepMap::per_instance($kind),
+                inner: <$real as lock_api::RawMutex>::INIT,
+            };
             type GuardMarker = <$real as lock_api::RawMutex>::GuardMarker;
 
             #[track_caller]
@@ -81,7 +90,11 @@ macro_rules! raw_mutex {
             }
             #[track_caller]
             fn try_lock(&self) -> bool {
-                tried(&self.dep, Read::Exclusive, lock_api::RawMutex::try_lock(&self.inner))
+                tried(
+                    &self.dep,
+                    Read::Exclusive,
+                    lock_api::RawMutex::try_lock(&self.inner),
+                )
             }
             #[track_caller]
             unsafe fn unlock(&self) {
@@ -106,7 +119,9 @@ macro_rules! raw_mutex {
             unsafe fn bump(&self) {
                 // Released and re-acquired (validated) before the real hand-over.
                 released(&self.dep, false);
-                let _ = self.dep.acquire(Read::Exclusive, 0, None, Location::caller());
+                let _ = self
+                    .dep
+                    .acquire(Read::Exclusive, 0, None, Location::caller());
                 // SAFETY: the caller's contract.
                 unsafe { lock_api::RawMutexFair::bump(&self.inner) }
             }
@@ -118,18 +133,32 @@ macro_rules! raw_mutex {
             type Instant = Instant;
             #[track_caller]
             fn try_lock_for(&self, timeout: Duration) -> bool {
-                blocking(&self.dep, Read::Exclusive, || lock_api::RawMutexTimed::try_lock_for(&self.inner, timeout))
+                blocking(&self.dep, Read::Exclusive, || {
+                    lock_api::RawMutexTimed::try_lock_for(&self.inner, timeout)
+                })
             }
             #[track_caller]
             fn try_lock_until(&self, timeout: Instant) -> bool {
-                blocking(&self.dep, Read::Exclusive, || lock_api::RawMutexTimed::try_lock_until(&self.inner, timeout))
+                blocking(&self.dep, Read::Exclusive, || {
+                    lock_api::RawMutexTimed::try_lock_until(&self.inner, timeout)
+                })
             }
         }
     };
 }
 
-raw_mutex!(RawMutex, real::RawMutex, "RawMutex", "parking_lot's `RawMutex`, validated.");
-raw_mutex!(RawFairMutex, real::RawFairMutex, "RawFairMutex", "parking_lot's `RawFairMutex` (always fair unlocking), validated.");
+raw_mutex!(
+    RawMutex,
+    real::RawMutex,
+    "RawMutex",
+    "parking_lot's `RawMutex`, validated."
+);
+raw_mutex!(
+    RawFairMutex,
+    real::RawFairMutex,
+    "RawFairMutex",
+    "parking_lot's `RawFairMutex` (always fair unlocking), validated."
+);
 
 /// parking_lot's `RawRwLock`, validated: `lock_shared` is a non-recursive reader (read=1),
 /// `lock_shared_recursive` a recursive one (read=2), `lock_upgradable` an upgradable reader;
@@ -158,7 +187,9 @@ impl RawRwLock {
     #[track_caller]
     fn upgrade_record(&self) {
         released(&self.dep, true);
-        let _ = self.dep.acquire(Read::Exclusive, 0, None, Location::caller());
+        let _ = self
+            .dep
+            .acquire(Read::Exclusive, 0, None, Location::caller());
     }
     #[track_caller]
     fn change(&self, from_shared: bool, to: Read) {
@@ -169,7 +200,6 @@ impl RawRwLock {
 
 impl crate::held::Sealed for RawRwLock {}
 impl RwLockKind for RawRwLock {}
-
 
 // SAFETY: every operation is the real lock's; the validator only observes them.
 unsafe impl lock_api::RawRwLock for RawRwLock {
@@ -246,7 +276,9 @@ unsafe impl lock_api::RawRwLockFair for RawRwLock {
     #[track_caller]
     unsafe fn bump_exclusive(&self) {
         released(&self.dep, false);
-        let _ = self.dep.acquire(Read::Exclusive, 0, None, Location::caller());
+        let _ = self
+            .dep
+            .acquire(Read::Exclusive, 0, None, Location::caller());
         // SAFETY: the caller's contract.
         unsafe { self.inner.bump_exclusive() }
     }
@@ -268,19 +300,27 @@ unsafe impl lock_api::RawRwLockTimed for RawRwLock {
     type Instant = Instant;
     #[track_caller]
     fn try_lock_shared_for(&self, timeout: Duration) -> bool {
-        blocking(&self.dep, Read::Shared, || self.inner.try_lock_shared_for(timeout))
+        blocking(&self.dep, Read::Shared, || {
+            self.inner.try_lock_shared_for(timeout)
+        })
     }
     #[track_caller]
     fn try_lock_shared_until(&self, timeout: Instant) -> bool {
-        blocking(&self.dep, Read::Shared, || self.inner.try_lock_shared_until(timeout))
+        blocking(&self.dep, Read::Shared, || {
+            self.inner.try_lock_shared_until(timeout)
+        })
     }
     #[track_caller]
     fn try_lock_exclusive_for(&self, timeout: Duration) -> bool {
-        blocking(&self.dep, Read::Exclusive, || self.inner.try_lock_exclusive_for(timeout))
+        blocking(&self.dep, Read::Exclusive, || {
+            self.inner.try_lock_exclusive_for(timeout)
+        })
     }
     #[track_caller]
     fn try_lock_exclusive_until(&self, timeout: Instant) -> bool {
-        blocking(&self.dep, Read::Exclusive, || self.inner.try_lock_exclusive_until(timeout))
+        blocking(&self.dep, Read::Exclusive, || {
+            self.inner.try_lock_exclusive_until(timeout)
+        })
     }
 }
 
@@ -295,7 +335,11 @@ unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
     }
     #[track_caller]
     fn try_lock_shared_recursive(&self) -> bool {
-        tried(&self.dep, Read::Recursive, self.inner.try_lock_shared_recursive())
+        tried(
+            &self.dep,
+            Read::Recursive,
+            self.inner.try_lock_shared_recursive(),
+        )
     }
 }
 
@@ -303,11 +347,15 @@ unsafe impl lock_api::RawRwLockRecursive for RawRwLock {
 unsafe impl lock_api::RawRwLockRecursiveTimed for RawRwLock {
     #[track_caller]
     fn try_lock_shared_recursive_for(&self, timeout: Duration) -> bool {
-        blocking(&self.dep, Read::Recursive, || self.inner.try_lock_shared_recursive_for(timeout))
+        blocking(&self.dep, Read::Recursive, || {
+            self.inner.try_lock_shared_recursive_for(timeout)
+        })
     }
     #[track_caller]
     fn try_lock_shared_recursive_until(&self, timeout: Instant) -> bool {
-        blocking(&self.dep, Read::Recursive, || self.inner.try_lock_shared_recursive_until(timeout))
+        blocking(&self.dep, Read::Recursive, || {
+            self.inner.try_lock_shared_recursive_until(timeout)
+        })
     }
 }
 
@@ -384,11 +432,15 @@ unsafe impl lock_api::RawRwLockUpgradeDowngrade for RawRwLock {
 unsafe impl lock_api::RawRwLockUpgradeTimed for RawRwLock {
     #[track_caller]
     fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
-        blocking(&self.dep, Read::Shared, || self.inner.try_lock_upgradable_for(timeout))
+        blocking(&self.dep, Read::Shared, || {
+            self.inner.try_lock_upgradable_for(timeout)
+        })
     }
     #[track_caller]
     fn try_lock_upgradable_until(&self, timeout: Instant) -> bool {
-        blocking(&self.dep, Read::Shared, || self.inner.try_lock_upgradable_until(timeout))
+        blocking(&self.dep, Read::Shared, || {
+            self.inner.try_lock_upgradable_until(timeout)
+        })
     }
     #[track_caller]
     unsafe fn try_upgrade_for(&self, timeout: Duration) -> bool {

@@ -59,68 +59,100 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     /// and other upgradable readers, not readers.
     #[track_caller]
     pub fn upgradable_read(&self) -> RwLockUpgradableReadGuard<'_, T> {
-        let tracked = self.dep_map().acquire(Read::Shared, 0, None, Location::caller());
+        let tracked = self
+            .dep_map()
+            .acquire(Read::Shared, 0, None, Location::caller());
         Guard::new(tracked, self.inner.upgradable_read())
     }
 
     /// Attempts an upgradable read without blocking.
     #[track_caller]
     pub fn try_upgradable_read(&self) -> Option<RwLockUpgradableReadGuard<'_, T>> {
-        tried(self.dep_map(), Read::Shared, self.inner.try_upgradable_read())
+        tried(
+            self.dep_map(),
+            Read::Shared,
+            self.inner.try_upgradable_read(),
+        )
     }
 
     /// Upgradable read, giving up after `timeout`; validated before it blocks.
     #[track_caller]
-    pub fn try_upgradable_read_for(&self, timeout: Duration) -> Option<RwLockUpgradableReadGuard<'_, T>> {
-        timed(self.dep_map(), Read::Shared, || self.inner.try_upgradable_read_for(timeout))
+    pub fn try_upgradable_read_for(
+        &self,
+        timeout: Duration,
+    ) -> Option<RwLockUpgradableReadGuard<'_, T>> {
+        timed(self.dep_map(), Read::Shared, || {
+            self.inner.try_upgradable_read_for(timeout)
+        })
     }
 
     /// Upgradable read, giving up at `timeout`; validated before it blocks.
     #[track_caller]
-    pub fn try_upgradable_read_until(&self, timeout: Instant) -> Option<RwLockUpgradableReadGuard<'_, T>> {
-        timed(self.dep_map(), Read::Shared, || self.inner.try_upgradable_read_until(timeout))
+    pub fn try_upgradable_read_until(
+        &self,
+        timeout: Instant,
+    ) -> Option<RwLockUpgradableReadGuard<'_, T>> {
+        timed(self.dep_map(), Read::Shared, || {
+            self.inner.try_upgradable_read_until(timeout)
+        })
     }
 
     /// Attempts a recursive read without blocking.
     #[track_caller]
     pub fn try_read_recursive(&self) -> Option<RwLockReadGuard<'_, T>> {
-        tried(self.dep_map(), Read::Recursive, self.inner.try_read_recursive())
+        tried(
+            self.dep_map(),
+            Read::Recursive,
+            self.inner.try_read_recursive(),
+        )
     }
 
     /// Non-recursive read, giving up after `timeout`; validated before it blocks.
     #[track_caller]
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T>> {
-        timed(self.dep_map(), Read::Shared, || self.inner.try_read_for(timeout))
+        timed(self.dep_map(), Read::Shared, || {
+            self.inner.try_read_for(timeout)
+        })
     }
 
     /// Non-recursive read, giving up at `timeout`.
     #[track_caller]
     pub fn try_read_until(&self, timeout: Instant) -> Option<RwLockReadGuard<'_, T>> {
-        timed(self.dep_map(), Read::Shared, || self.inner.try_read_until(timeout))
+        timed(self.dep_map(), Read::Shared, || {
+            self.inner.try_read_until(timeout)
+        })
     }
 
     /// Recursive read, giving up after `timeout`.
     #[track_caller]
     pub fn try_read_recursive_for(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T>> {
-        timed(self.dep_map(), Read::Recursive, || self.inner.try_read_recursive_for(timeout))
+        timed(self.dep_map(), Read::Recursive, || {
+            self.inner.try_read_recursive_for(timeout)
+        })
     }
 
     /// Recursive read, giving up at `timeout`.
     #[track_caller]
     pub fn try_read_recursive_until(&self, timeout: Instant) -> Option<RwLockReadGuard<'_, T>> {
-        timed(self.dep_map(), Read::Recursive, || self.inner.try_read_recursive_until(timeout))
+        timed(self.dep_map(), Read::Recursive, || {
+            self.inner.try_read_recursive_until(timeout)
+        })
     }
 
     /// Exclusive acquisition, giving up after `timeout`; validated before it blocks.
     #[track_caller]
     pub fn try_write_for(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T>> {
-        timed(self.dep_map(), Read::Exclusive, || self.inner.try_write_for(timeout))
+        timed(self.dep_map(), Read::Exclusive, || {
+            self.inner.try_write_for(timeout)
+        })
     }
 
     /// Exclusive acquisition, giving up at `timeout`.
     #[track_caller]
     pub fn try_write_until(&self, timeout: Instant) -> Option<RwLockWriteGuard<'_, T>> {
-        timed(self.dep_map(), Read::Exclusive, || self.inner.try_write_until(timeout))
+        timed(self.dep_map(), Read::Exclusive, || {
+            self.inner.try_write_until(timeout)
+        })
     }
 
     /// Is the lock held (by any thread, in any mode)?
@@ -158,7 +190,10 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub unsafe fn force_unlock_write_fair(&self) {
-        if self.dep_map().force_release(Some(false), Location::caller()) {
+        if self
+            .dep_map()
+            .force_release(Some(false), Location::caller())
+        {
             // SAFETY: the caller's promise, confirmed by the validator when enabled.
             unsafe { self.inner.force_unlock_write_fair() }
         }

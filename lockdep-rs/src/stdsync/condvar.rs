@@ -18,12 +18,19 @@ impl Condvar {
     /// A new condition variable; its event's class is the construction site.
     #[track_caller]
     pub const fn new() -> Condvar {
-        Condvar { event: DepMap::event(Location::caller(), "condvar"), inner: std::sync::Condvar::new() }
+        Condvar {
+            event: DepMap::event(Location::caller(), "condvar"),
+            inner: std::sync::Condvar::new(),
+        }
     }
 
     /// The validator's side of going to sleep: the mutex is released, the wait on the event
     /// checked, and the re-acquisition validated, before the thread sleeps.
-    fn before_sleep<'a>(&self, mut tracked: Tracked<'a>, site: &'static Location<'static>) -> Tracked<'a> {
+    fn before_sleep<'a>(
+        &self,
+        mut tracked: Tracked<'a>,
+        site: &'static Location<'static>,
+    ) -> Tracked<'a> {
         let map = tracked.map();
         tracked.release();
         self.event.wait_event(site);
@@ -50,7 +57,8 @@ impl Condvar {
         let r = self.inner.wait_while(inner, |v| {
             let sleep = condition(v);
             if sleep {
-                tracked = self.before_sleep(std::mem::replace(&mut tracked, Tracked::untracked()), site);
+                tracked =
+                    self.before_sleep(std::mem::replace(&mut tracked, Tracked::untracked()), site);
             }
             sleep
         });
@@ -82,7 +90,8 @@ impl Condvar {
         let r = self.inner.wait_timeout_while(inner, dur, |v| {
             let sleep = condition(v);
             if sleep {
-                tracked = self.before_sleep(std::mem::replace(&mut tracked, Tracked::untracked()), site);
+                tracked =
+                    self.before_sleep(std::mem::replace(&mut tracked, Tracked::untracked()), site);
             }
             sleep
         });

@@ -58,7 +58,9 @@ pub(crate) fn map_result<G, H>(r: LockResult<G>, f: impl FnOnce(G) -> H) -> Lock
 pub(crate) fn map_try<G, H>(r: TryLockResult<G>, f: impl FnOnce(G) -> H) -> TryLockResult<H> {
     match r {
         Ok(g) => Ok(f(g)),
-        Err(TryLockError::Poisoned(p)) => Err(TryLockError::Poisoned(PoisonError::new(f(p.into_inner())))),
+        Err(TryLockError::Poisoned(p)) => {
+            Err(TryLockError::Poisoned(PoisonError::new(f(p.into_inner()))))
+        }
         Err(TryLockError::WouldBlock) => Err(TryLockError::WouldBlock),
     }
 }

@@ -22,18 +22,27 @@ impl<T> Mutex<T> {
     /// A mutex whose class is its construction site.
     #[track_caller]
     pub const fn new(value: T) -> Mutex<T> {
-        Mutex { dep: DepMap::site(Location::caller()), inner: std::sync::Mutex::new(value) }
+        Mutex {
+            dep: DepMap::site(Location::caller()),
+            inner: std::sync::Mutex::new(value),
+        }
     }
 
     /// A mutex whose class is its construction site, shown as `name`.
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> Mutex<T> {
-        Mutex { dep: DepMap::named(Location::caller(), name), inner: std::sync::Mutex::new(value) }
+        Mutex {
+            dep: DepMap::named(Location::caller(), name),
+            inner: std::sync::Mutex::new(value),
+        }
     }
 
     /// A mutex of the class `class`.
     pub const fn with_class(class: &'static LockClass, value: T) -> Mutex<T> {
-        Mutex { dep: DepMap::class(class), inner: std::sync::Mutex::new(value) }
+        Mutex {
+            dep: DepMap::class(class),
+            inner: std::sync::Mutex::new(value),
+        }
     }
 
     /// Consumes the mutex, returning its value (an error if it is poisoned).
@@ -47,7 +56,9 @@ impl<T: ?Sized> Mutex<T> {
     /// Acquires the mutex, validated first; an error (still holding it) if poisoned.
     #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        let tracked = self.dep.acquire(Read::Exclusive, 0, None, Location::caller());
+        let tracked = self
+            .dep
+            .acquire(Read::Exclusive, 0, None, Location::caller());
         map_result(self.inner.lock(), |g| Guard::new(tracked, g))
     }
 
@@ -55,7 +66,9 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
         let site = Location::caller();
-        map_try(self.inner.try_lock(), |g| Guard::new(self.dep.acquired_try(Read::Exclusive, site), g))
+        map_try(self.inner.try_lock(), |g| {
+            Guard::new(self.dep.acquired_try(Read::Exclusive, site), g)
+        })
     }
 
     /// Is the mutex poisoned?

@@ -37,7 +37,10 @@ impl Once {
     #[track_caller]
     #[allow(clippy::new_without_default)] // as std's
     pub const fn new() -> Once {
-        Once { event: DepMap::event(Location::caller(), "Once"), inner: std::sync::Once::new() }
+        Once {
+            event: DepMap::event(Location::caller(), "Once"),
+            inner: std::sync::Once::new(),
+        }
     }
 
     /// Runs `f` unless an initializer completed; else may wait for the running one.
@@ -92,7 +95,10 @@ impl<T> OnceLock<T> {
     #[track_caller]
     #[allow(clippy::new_without_default)]
     pub const fn new() -> OnceLock<T> {
-        OnceLock { event: DepMap::event(Location::caller(), "OnceLock"), inner: std::sync::OnceLock::new() }
+        OnceLock {
+            event: DepMap::event(Location::caller(), "OnceLock"),
+            inner: std::sync::OnceLock::new(),
+        }
     }
 
     /// The value, if initialized (never blocks).
@@ -206,7 +212,9 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         LazyLock {
             event: DepMap::event(Location::caller(), "LazyLock"),
             once: std::sync::Once::new(),
-            data: UnsafeCell::new(Data { f: ManuallyDrop::new(f) }),
+            data: UnsafeCell::new(Data {
+                f: ManuallyDrop::new(f),
+            }),
         }
     }
 

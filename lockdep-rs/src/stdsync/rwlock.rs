@@ -24,18 +24,27 @@ impl<T> RwLock<T> {
     /// A lock whose class is its construction site.
     #[track_caller]
     pub const fn new(value: T) -> RwLock<T> {
-        RwLock { dep: DepMap::site(Location::caller()), inner: std::sync::RwLock::new(value) }
+        RwLock {
+            dep: DepMap::site(Location::caller()),
+            inner: std::sync::RwLock::new(value),
+        }
     }
 
     /// A lock whose class is its construction site, shown as `name`.
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> RwLock<T> {
-        RwLock { dep: DepMap::named(Location::caller(), name), inner: std::sync::RwLock::new(value) }
+        RwLock {
+            dep: DepMap::named(Location::caller(), name),
+            inner: std::sync::RwLock::new(value),
+        }
     }
 
     /// A lock of the class `class`.
     pub const fn with_class(class: &'static LockClass, value: T) -> RwLock<T> {
-        RwLock { dep: DepMap::class(class), inner: std::sync::RwLock::new(value) }
+        RwLock {
+            dep: DepMap::class(class),
+            inner: std::sync::RwLock::new(value),
+        }
     }
 
     /// Consumes the lock, returning its value (an error if poisoned).
@@ -56,7 +65,9 @@ impl<T: ?Sized> RwLock<T> {
     /// Exclusive acquisition, validated first.
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        let tracked = self.dep.acquire(Read::Exclusive, 0, None, Location::caller());
+        let tracked = self
+            .dep
+            .acquire(Read::Exclusive, 0, None, Location::caller());
         map_result(self.inner.write(), |g| Guard::new(tracked, g))
     }
 
@@ -64,14 +75,18 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
         let site = Location::caller();
-        map_try(self.inner.try_read(), |g| Guard::new(self.dep.acquired_try(Read::Shared, site), g))
+        map_try(self.inner.try_read(), |g| {
+            Guard::new(self.dep.acquired_try(Read::Shared, site), g)
+        })
     }
 
     /// Attempts an exclusive acquisition without blocking.
     #[track_caller]
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
         let site = Location::caller();
-        map_try(self.inner.try_write(), |g| Guard::new(self.dep.acquired_try(Read::Exclusive, site), g))
+        map_try(self.inner.try_write(), |g| {
+            Guard::new(self.dep.acquired_try(Read::Exclusive, site), g)
+        })
     }
 
     /// Is the lock poisoned?
