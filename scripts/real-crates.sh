@@ -64,7 +64,12 @@ PY
 }
 
 switch_std() { # crate dir: std::sync -> lockdep::stdsync, lockdep added
-  grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null | xargs -r sed -i 's/std::sync/lockdep::stdsync/g'
+  { grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i '/^\s*\/\//! s/std::sync/lockdep::stdsync/g'
+  # (Comment lines, doc examples included, keep std::sync: they are not the crate's locks.)
+  # A 2015-edition crate names every dependency with `extern crate` (anywhere at the crate root).
+  if ! grep -q '^edition' "$1/Cargo.toml"; then
+    echo 'extern crate lockdep;' >> "$1/src/lib.rs"
+  fi
   python3 - "$1/Cargo.toml" "$LOCKDEP" <<'PY'
 import sys
 path, lockdep = sys.argv[1], sys.argv[2]
