@@ -21,7 +21,7 @@ cargo test --workspace --doc
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 
 step "lockdep with validation compiled out"
-cargo test -p lockdep --features disabled --lib --test compiled_out
+cargo test -p lockdep --features disabled --lib --test compiled_out --test compiled_out_dropin
 
 step "loom model checking (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:=2})"
 export LOOM_MAX_PREEMPTIONS

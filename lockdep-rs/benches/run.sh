@@ -161,6 +161,20 @@ out.append("std and no_deadlocks have no separate recursive reader. no_deadlocks
            "adds to parking_lot's own time.")
 out.append("")
 
+# ---- drop-in paths (issue 16) ------------------------------------------------------------
+out.append("### Drop-in paths (issue 16): each against its twin, same run")
+out.append("")
+out.append("| path | twin | twin time | lockdep time | lockdep / twin | goal ≤ 1.3× |")
+out.append("|---|---|---:|---:|---:|---|")
+for fn, label, twin in (("upgrade", "`upgradable_read` + `upgrade` + unlock", "parking_lot"),
+                        ("timed", "`try_lock_for` + unlock", "parking_lot"),
+                        ("reentrant", "`ReentrantMutex`: lock twice, unlock twice", "parking_lot"),
+                        ("stdsync", "`stdsync::Mutex` lock + unlock", "std::sync")):
+    a, b = est("dropin", f"{fn}_twin"), est("dropin", f"{fn}_lockdep")
+    r = ratio(b, a)
+    out.append(f"| {label} | {twin} | {ns(a)} | {ns(b)} | {x(r)} | {met(None if r is None else r <= 1.3)} |")
+out.append("")
+
 # ---- scaling -----------------------------------------------------------------------------
 pl1, pl2 = est("scaling", "parking_lot_1thread"), est("scaling", "parking_lot_2threads")
 ld1, ld2 = est("scaling", "lockdep_1thread"), est("scaling", "lockdep_2threads")

@@ -82,6 +82,12 @@ mod registry {
         /// the exit events of nested `lockdep::thread`s spawned at one site.
         Event(&'static Location<'static>, &'static str, u32),
         Static(&'static LockClass),
+        /// Drop-in addition: a raw `lock_api` lock (`RawMutex::INIT`) has no construction
+        /// site, so each instance is its own class (the kernel keys static locks by address),
+        /// named `kind#instance`. Resolved by [`instance_class`].
+        #[cfg_attr(loom, allow(dead_code))]
+        // used by the drop-in API, which loom builds leave out
+        Instance(&'static str),
     }
 
     /// What a site class stands for.
@@ -102,6 +108,7 @@ mod registry {
             kind: SiteKind,
         },
         Static(usize),
+        Instance(usize),
     }
 
     #[derive(Clone, PartialEq, Eq, Hash)]
@@ -326,6 +333,8 @@ mod registry {
                     let _ = class.cached.set(info);
                     info
                 }
+                // Only reached without an instance id; `DepMap` calls `instance_class`.
+                ClassSource::Instance(kind) => instance_class(kind, 0),
             }
         }
 
@@ -337,8 +346,23 @@ mod registry {
                 | ClassSource::Pseudo(_, name)
                 | ClassSource::Event(_, name, _) => name.to_string(),
                 ClassSource::Static(class) => class.name.to_string(),
+                ClassSource::Instance(kind) => format!("{kind}#?"),
             }
         }
+    }
+
+    /// Drop-in addition: the class of one raw-lock instance, `kind#instance`, registered on
+    /// its first acquisition (each instance its own class, never shared).
+    pub(crate) fn instance_class(kind: &'static str, instance: usize) -> &'static ClassInfo {
+        let key = ClassKey {
+            kind: KeyKind::Instance(instance),
+            subclass: 0,
+        };
+        let name: &'static str = {
+            let _section = Section::enter();
+            Box::leak(format!("{kind}#{instance}").into_boxed_str())
+        };
+        register(key, name, 0, None)
     }
 
     fn site_key(

@@ -3,6 +3,11 @@
 //! treating the wait as a wait on an event (see [`Event`](crate::Event)).
 
 use std::panic::Location;
+#[cfg(not(loom))]
+use std::time::{Duration, Instant};
+
+#[cfg(not(loom))]
+pub use crate::sync::real::WaitTimeoutResult;
 
 use crate::dep_map::{DepMap, Tracked};
 use crate::mutex::MutexGuard;
@@ -71,6 +76,74 @@ impl Condvar {
         while condition(&mut *guard) {
             self.before_sleep(guard, site);
             self.inner.wait(&mut guard.inner);
+        }
+    }
+
+    /// Blocks until notified or until `timeout`, releasing the guard's mutex meanwhile;
+    /// validated before sleeping like [`wait`](Self::wait) (a timeout turns a lost wake-up
+    /// into a stall, so a waker that needs a lock the waiter holds is still reported).
+    #[cfg(not(loom))]
+    #[track_caller]
+    pub fn wait_until<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        timeout: Instant,
+    ) -> WaitTimeoutResult {
+        self.before_sleep(guard, Location::caller());
+        self.inner.wait_until(&mut guard.inner, timeout)
+    }
+
+    /// Blocks until notified or for at most `timeout` (see [`wait_until`](Self::wait_until)).
+    #[cfg(not(loom))]
+    #[track_caller]
+    pub fn wait_for<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
+        self.before_sleep(guard, Location::caller());
+        self.inner.wait_for(&mut guard.inner, timeout)
+    }
+
+    /// Blocks while `condition` returns true, until `timeout`.
+    #[cfg(not(loom))]
+    #[track_caller]
+    pub fn wait_while_until<T: ?Sized, F: FnMut(&mut T) -> bool>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        mut condition: F,
+        timeout: Instant,
+    ) -> WaitTimeoutResult {
+        let site = Location::caller();
+        // A result that has not timed out (the condition is not called, nothing waits).
+        let mut result = self
+            .inner
+            .wait_while_until(&mut guard.inner, |_| false, timeout);
+        while !result.timed_out() && condition(&mut *guard) {
+            self.before_sleep(guard, site);
+            result = self.inner.wait_until(&mut guard.inner, timeout);
+        }
+        result
+    }
+
+    /// Blocks while `condition` returns true, for at most `timeout`.
+    #[cfg(not(loom))]
+    #[track_caller]
+    pub fn wait_while_for<T: ?Sized, F: FnMut(&mut T) -> bool>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        condition: F,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
+        let deadline = Instant::now().checked_add(timeout);
+        match deadline {
+            Some(deadline) => self.wait_while_until(guard, condition, deadline),
+            // Too far in the future to represent: wait without a timeout.
+            None => {
+                self.wait_while(guard, condition);
+                self.inner
+                    .wait_while_until(&mut guard.inner, |_| false, Instant::now())
+            }
         }
     }
 

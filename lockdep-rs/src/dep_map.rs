@@ -71,6 +71,11 @@ mod enabled {
         ) -> DepMap {
             DepMap::with_source(ClassSource::Event(loc, name, depth))
         }
+        /// Drop-in addition: a raw lock's handle; each instance is its own class `kind#id`.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) const fn per_instance(kind: &'static str) -> DepMap {
+            DepMap::with_source(ClassSource::Instance(kind))
+        }
         const fn with_source(source: ClassSource) -> DepMap {
             DepMap {
                 source,
@@ -141,7 +146,10 @@ mod enabled {
 
         #[cold]
         fn resolve_slow(&self) -> &'static ClassInfo {
-            let info = self.source.resolve();
+            let info = match self.source {
+                ClassSource::Instance(kind) => crate::class::instance_class(kind, self.instance()),
+                source => source.resolve(),
+            };
             match self.class.set(info) {
                 Ok(()) => {
                     if info.instance_born() {
@@ -341,8 +349,10 @@ mod enabled {
             Tracked(packed.map(|p| (map, p)), PhantomData)
         }
 
+        /// A token for an acquisition that is not tracked (`Off` mode; a `ReentrantMutex`
+        /// re-acquired by its holder, which is not a new acquisition).
         #[inline]
-        fn untracked() -> Tracked<'a> {
+        pub(crate) fn untracked() -> Tracked<'a> {
             Tracked(None, PhantomData)
         }
 
@@ -415,6 +425,17 @@ mod enabled {
         pub(crate) fn map(&self) -> Option<&'a DepMap> {
             self.0.map(|(map, _)| map)
         }
+
+        /// Drop-in addition: the held entry of this guard changes its read kind in place
+        /// (`downgrade`: write to read), keeping its position and serial.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) fn change_read(&mut self, read: Read) {
+            if let Some((map, packed)) = self.0 {
+                let serial = packed.get() >> 2;
+                validator::change_read(map.instance(), serial, read);
+                self.0 = Tracked::new(map, serial, read).0;
+            }
+        }
     }
 }
 
@@ -447,6 +468,9 @@ mod disabled {
             _: &'static str,
             _: u32,
         ) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn per_instance(_: &'static str) -> DepMap {
             DepMap
         }
         #[inline(always)]
@@ -505,5 +529,11 @@ mod disabled {
         pub(crate) fn map(&self) -> Option<&'a DepMap> {
             None
         }
+        #[inline(always)]
+        pub(crate) fn untracked() -> Tracked<'a> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn change_read(&mut self, _: Read) {}
     }
 }

@@ -24,6 +24,66 @@
 //! println!("{}", reports[0]); // the kernel-style report
 //! ```
 //!
+//! # Drop-in for parking_lot and std::sync
+//!
+//! Every public lock item of parking_lot 0.12 exists here at the same path with the same
+//! signature, so renaming the dependency (`parking_lot = { package = "lockdep", .. }`) switches
+//! a crate without editing it; [`stdsync`] does the same for `std::sync`. All guards are one
+//! type, [`guard::Guard`], over the real guard; the semantics of each operation are on its
+//! module and method docs. For example, an upgrade is validated as a write acquisition:
+//!
+//! ```
+//! use lockdep::{Mutex, ReportKind, RwLock, RwLockUpgradableReadGuard};
+//! let table = RwLock::named("table", 0);
+//! let stats = Mutex::named("stats", ());
+//! std::thread::scope(|s| {
+//!     s.spawn(|| {
+//!         let _r = table.read();
+//!         let _s = stats.lock(); // a reader of `table` waits for `stats`
+//!     });
+//! });
+//! let (_, reports) = lockdep::capture(|| {
+//!     let up = table.upgradable_read();
+//!     let _s = stats.lock();
+//!     let mut w = RwLockUpgradableReadGuard::upgrade(up); // waits for readers while holding `stats`
+//!     *w += 1;
+//! });
+//! assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+//! ```
+//!
+//! Timed acquisitions are validated before they block (a timeout turns a deadlock into a
+//! stall); mapped and arc guards release once; a [`ReentrantMutex`]'s holder re-locking it is
+//! not recursion:
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//! use lockdep::{Mutex, MutexGuard, ReentrantMutex};
+//! let m = Arc::new(Mutex::named("pair", (1, 2)));
+//! let first = MutexGuard::map(m.lock(), |p| &mut p.0);
+//! assert_eq!(*first, 1);
+//! drop(first);
+//! let g = m.try_lock_for(Duration::from_millis(10)).unwrap();
+//! drop(g);
+//! let owned = m.lock_arc(); // an ArcMutexGuard: no lifetime
+//! drop(owned);
+//! let console = ReentrantMutex::named("console", ());
+//! let (_, reports) = lockdep::capture(|| {
+//!     let _outer = console.lock();
+//!     let _inner = console.lock();
+//! });
+//! assert!(reports.is_empty());
+//! ```
+//!
+//! Code generic over `lock_api` is validated with this crate's raw locks (see [`raw`] for
+//! their classes):
+//!
+//! ```
+//! use lockdep::lock_api;
+//! type MyMutex<T> = lock_api::Mutex<lockdep::RawMutex, T>;
+//! let m: MyMutex<u32> = MyMutex::new(1);
+//! assert_eq!(*m.lock(), 1);
+//! ```
+//!
 //! Use it as a dev-dependency with the `enabled` feature, and as a normal dependency without
 //! default features: tests validate every lock order, release builds get plain parking_lot
 //! locks of the same size. The `LOCKDEP` environment variable (`warn`, `panic`, `collect`,
@@ -41,13 +101,25 @@ mod class;
 mod condvar;
 mod dep_map;
 mod event;
+pub mod guard;
 mod held;
 mod lock_map;
 mod mode;
 mod mutex;
+#[cfg(not(loom))]
+mod mutex_guard;
+#[cfg(not(loom))]
+mod once;
+pub mod raw;
 mod read;
+#[cfg(not(loom))]
+mod reentrant;
 mod report;
 mod rwlock;
+#[cfg(not(loom))]
+mod rwlock_guard;
+#[cfg(not(loom))]
+pub mod stdsync;
 mod sync;
 pub mod thread;
 mod trace;
@@ -76,6 +148,37 @@ pub use event::Event;
 pub use held::{assert_held, assert_not_held, is_held, Held, LockHandle, Sealed, TrackedLock};
 pub use lock_map::LockMap;
 pub use mode::{mode, set_mode, Mode, ParseModeError};
-pub use mutex::{Mutex, MutexGuard};
+pub use mutex::{
+    const_fair_mutex, const_mutex, FairMutex, FairMutexGuard, GenericMutex, Mutex, MutexGuard,
+};
+pub use raw::{RawFairMutex, RawMutex, RawRwLock};
 pub use report::{Report, ReportKind};
-pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{const_rwlock, GenericRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+// parking_lot's API beyond the basic locks (not under loom: see each module).
+#[cfg(not(loom))]
+pub use condvar::WaitTimeoutResult;
+#[cfg(not(loom))]
+pub use mutex::ArcMutexGuard;
+#[cfg(not(loom))]
+pub use mutex_guard::{MappedFairMutexGuard, MappedMutexGuard};
+#[cfg(not(loom))]
+pub use once::{Once, OnceState};
+#[cfg(not(loom))]
+pub use raw::RawThreadId;
+#[cfg(not(loom))]
+pub use reentrant::{
+    const_reentrant_mutex, ArcReentrantMutexGuard, GenericReentrantMutex,
+    MappedReentrantMutexGuard, ReentrantMutex, ReentrantMutexGuard,
+};
+#[cfg(not(loom))]
+pub use rwlock::{
+    ArcRwLockReadGuard, ArcRwLockUpgradableReadGuard, ArcRwLockWriteGuard,
+    RwLockUpgradableReadGuard,
+};
+#[cfg(not(loom))]
+pub use rwlock_guard::{MappedRwLockReadGuard, MappedRwLockWriteGuard};
+/// The `lock_api` crate parking_lot builds on (as `parking_lot::lock_api`): with
+/// [`RawMutex`], [`RawRwLock`] and [`RawFairMutex`], code generic over lock_api is validated.
+#[cfg(not(loom))]
+pub use sync::real::lock_api;

@@ -1,57 +1,84 @@
-//! `Mutex`: parking_lot's mutex with every acquisition validated before it blocks.
+//! `Mutex` and `FairMutex`: parking_lot's mutexes with every acquisition validated before it
+//! blocks. Both are [`GenericMutex`] of a mutex kind ([`RawMutex`], [`RawFairMutex`]), as
+//! parking_lot's are `lock_api::Mutex` of a raw mutex; their guards are [`Guard`]s (the
+//! guard-specific methods are in `mutex_guard.rs`).
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
+use std::marker::PhantomData;
 use std::panic::Location;
 
 use crate::class::LockClass;
-use crate::dep_map::{DepMap, Read, Tracked};
+use crate::dep_map::{DepMap, Read};
+use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
+use crate::raw::{MutexKind, RawFairMutex, RawMutex};
 use crate::sync;
 
 /// A mutual-exclusion lock whose acquisitions are checked for lock-order problems.
 ///
-/// Its class is fixed at construction: the construction site ([`new`](Mutex::new)), the site
-/// with a name ([`named`](Mutex::named)), or a static key ([`with_class`](Mutex::with_class)).
-/// Every acquisition is validated *before* blocking, so a report (or, in `Panic` mode, a
-/// panic) comes before any hang.
+/// Its class is fixed at construction: the construction site ([`new`](GenericMutex::new)),
+/// the site with a name ([`named`](GenericMutex::named)), or a static key
+/// ([`with_class`](GenericMutex::with_class)). Every acquisition is validated *before*
+/// blocking, so a report (or, in `Panic` mode, a panic) comes before any hang.
 ///
 /// ```
 /// let m = lockdep::Mutex::named("counter", 0);
 /// *m.lock() += 1;
 /// assert_eq!(*m.lock(), 1);
 /// ```
-pub struct Mutex<T: ?Sized> {
-    dep: DepMap,
-    inner: sync::Mutex<T>,
-}
+pub type Mutex<T> = GenericMutex<RawMutex, T>;
+
+/// A mutex that always unlocks fairly (parking_lot's `FairMutex`), validated like [`Mutex`].
+pub type FairMutex<T> = GenericMutex<RawFairMutex, T>;
 
 /// RAII guard of a [`Mutex`]: the lock is released (and the release recorded) on drop.
-#[must_use = "if unused the Mutex will immediately unlock"]
-pub struct MutexGuard<'a, T: ?Sized> {
-    pub(crate) tracked: Tracked<'a>,
-    pub(crate) inner: sync::MutexGuard<'a, T>,
+pub type MutexGuard<'a, T> = Guard<'a, sync::MutexGuard<'a, RawMutex, T>>;
+
+/// RAII guard of a [`FairMutex`].
+pub type FairMutexGuard<'a, T> = Guard<'a, sync::MutexGuard<'a, RawFairMutex, T>>;
+
+/// A mutex of kind `K` ([`RawMutex`]: [`Mutex`]; [`RawFairMutex`]: [`FairMutex`]) holding a `T`.
+pub struct GenericMutex<K: MutexKind, T: ?Sized> {
+    dep: DepMap,
+    kind: PhantomData<fn() -> K>,
+    pub(crate) inner: sync::Mutex<K, T>,
 }
 
 macro_rules! constructors {
     ($($const:ident)?) => {
-        impl<T> Mutex<T> {
+        impl<K: MutexKind, T> GenericMutex<K, T> {
             /// A mutex whose class is its construction site, shown as `file.rs:line`.
             #[track_caller]
-            pub $($const)? fn new(value: T) -> Mutex<T> {
-                Mutex { dep: DepMap::site(Location::caller()), inner: sync::Mutex::new(value) }
+            pub $($const)? fn new(value: T) -> Self {
+                Self::with_dep(DepMap::site(Location::caller()), value)
             }
 
             /// A mutex whose class is its construction site, shown as `name`.
             #[track_caller]
-            pub $($const)? fn named(name: &'static str, value: T) -> Mutex<T> {
-                Mutex { dep: DepMap::named(Location::caller(), name), inner: sync::Mutex::new(value) }
+            pub $($const)? fn named(name: &'static str, value: T) -> Self {
+                Self::with_dep(DepMap::named(Location::caller(), name), value)
             }
 
             /// A mutex of the class `class` (shown as `class.name()`), wherever it is built.
-            pub $($const)? fn with_class(class: &'static LockClass, value: T) -> Mutex<T> {
-                Mutex { dep: DepMap::class(class), inner: sync::Mutex::new(value) }
+            pub $($const)? fn with_class(class: &'static LockClass, value: T) -> Self {
+                Self::with_dep(DepMap::class(class), value)
             }
+
+            $($const)? fn with_dep(dep: DepMap, value: T) -> Self {
+                GenericMutex { dep, kind: PhantomData, inner: <sync::Mutex<K, T>>::new(value) }
+            }
+        }
+
+        /// A [`Mutex`] whose class is its construction site (parking_lot's `const_mutex`).
+        #[track_caller]
+        pub $($const)? fn const_mutex<T>(value: T) -> Mutex<T> {
+            Mutex::new(value)
+        }
+
+        /// A [`FairMutex`] whose class is its construction site (parking_lot's `const_fair_mutex`).
+        #[track_caller]
+        pub $($const)? fn const_fair_mutex<T>(value: T) -> FairMutex<T> {
+            FairMutex::new(value)
         }
     };
 }
@@ -60,69 +87,64 @@ constructors!(const);
 #[cfg(loom)]
 constructors!();
 
-impl<T> Mutex<T> {
+impl<K: MutexKind, T> GenericMutex<K, T> {
     /// Consumes the mutex, returning its value.
     pub fn into_inner(self) -> T {
-        let Mutex { dep: _dep, inner } = self; // `_dep` checks "held lock freed" as it drops
+        let GenericMutex {
+            dep: _dep, inner, ..
+        } = self; // `_dep` checks "held lock freed"
         inner.into_inner()
     }
 }
 
-impl<T: ?Sized> Mutex<T> {
-    /// Acquires the mutex, blocking until it is available; validated first.
+impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
+    #[inline]
     #[track_caller]
-    pub fn lock(&self) -> MutexGuard<'_, T> {
+    fn guard_with(
+        &self,
+        read_site: (u8, Option<&DepMap>),
+        site: &'static Location<'static>,
+    ) -> MutexGuardOf<'_, K, T> {
         let tracked = self
             .dep
-            .acquire(Read::Exclusive, 0, None, Location::caller());
-        MutexGuard {
-            tracked,
-            inner: self.inner.lock(),
-        }
+            .acquire(Read::Exclusive, read_site.0, read_site.1, site);
+        Guard::new(tracked, self.inner.lock())
+    }
+
+    /// Acquires the mutex, blocking until it is available; validated first.
+    #[track_caller]
+    #[inline]
+    pub fn lock(&self) -> MutexGuardOf<'_, K, T> {
+        self.guard_with((0, None), Location::caller())
     }
 
     /// Acquires the mutex as subclass `subclass` (0..=7) of its class, shown as `name/n`:
     /// the kernel's `mutex_lock_nested`, for taking two locks of one class in a fixed order.
     #[track_caller]
-    pub fn lock_nested(&self, subclass: u8) -> MutexGuard<'_, T> {
-        let tracked = self
-            .dep
-            .acquire(Read::Exclusive, subclass, None, Location::caller());
-        MutexGuard {
-            tracked,
-            inner: self.inner.lock(),
-        }
+    pub fn lock_nested(&self, subclass: u8) -> MutexGuardOf<'_, K, T> {
+        self.guard_with((subclass, None), Location::caller())
     }
 
     /// Acquires the mutex under the held lock `nest` (kernel `mutex_lock_nest_lock`): several
     /// locks of this class may be held at once as long as `nest` serialises them. Reports
     /// `NestLockNotHeld` if this thread does not hold `nest`.
     #[track_caller]
-    pub fn lock_nest_lock<G: Held>(&self, nest: &G) -> MutexGuard<'_, T> {
-        let tracked = self.dep.acquire(
-            Read::Exclusive,
-            0,
-            nest.held_handle().dep_map(),
-            Location::caller(),
-        );
-        MutexGuard {
-            tracked,
-            inner: self.inner.lock(),
-        }
+    pub fn lock_nest_lock<G: Held>(&self, nest: &G) -> MutexGuardOf<'_, K, T> {
+        self.guard_with((0, nest.held_handle().dep_map()), Location::caller())
     }
 
     /// Attempts to acquire the mutex without blocking. A success is held like any lock (it
     /// gets no incoming edge: a trylock cannot deadlock); a failure leaves no trace.
     #[track_caller]
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+    pub fn try_lock(&self) -> Option<MutexGuardOf<'_, K, T>> {
         let inner = self.inner.try_lock()?;
-        Some(MutexGuard {
-            tracked: self.dep.acquired_try(Read::Exclusive, Location::caller()),
+        Some(Guard::new(
+            self.dep.acquired_try(Read::Exclusive, Location::caller()),
             inner,
-        })
+        ))
     }
 
-    /// Releases a lock whose guard was forgotten (e.g. with `mem::forget`).
+    /// Releases a lock whose guard was forgotten (e.g. with `mem::forget` or `leak`).
     ///
     /// With validation enabled, if this thread does not hold the mutex (per the validator),
     /// this reports `BadUnlockBalance` and leaves the mutex untouched.
@@ -159,16 +181,37 @@ impl<T: ?Sized> Mutex<T> {
     pub fn is_held(&self) -> bool {
         self.dep.is_held()
     }
-}
 
-impl<T: Default> Default for Mutex<T> {
-    #[track_caller]
-    fn default() -> Mutex<T> {
-        Mutex::new(T::default())
+    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    pub(crate) fn dep_map(&self) -> &DepMap {
+        &self.dep
     }
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+/// The guard of a [`GenericMutex`] of kind `K` ([`MutexGuard`] or [`FairMutexGuard`]).
+pub type MutexGuardOf<'a, K, T> = Guard<'a, sync::MutexGuard<'a, K, T>>;
+
+#[cfg(not(loom))]
+mod timed;
+#[cfg(not(loom))]
+pub use timed::ArcMutexGuard;
+
+impl<K: MutexKind, T: Default> Default for GenericMutex<K, T> {
+    #[track_caller]
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<K: MutexKind, T> From<T> for GenericMutex<K, T> {
+    /// A mutex whose class is the site of the conversion.
+    #[track_caller]
+    fn from(value: T) -> Self {
+        Self::new(value)
+    }
+}
+
+impl<K: MutexKind, T: ?Sized + fmt::Debug> fmt::Debug for GenericMutex<K, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.inner.try_lock() {
             Some(g) => f.debug_struct("Mutex").field("data", &&*g).finish(),
@@ -180,47 +223,8 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     }
 }
 
-impl<T: ?Sized> Deref for MutexGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.inner
-    }
-}
-
-impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.inner
-    }
-}
-
-impl<T: ?Sized> Drop for MutexGuard<'_, T> {
-    fn drop(&mut self) {
-        // Record the release first; the real unlock follows when `inner` drops.
-        self.tracked.release_on_drop();
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized> Sealed for MutexGuard<'_, T> {}
-impl<T: ?Sized> Held for MutexGuard<'_, T> {
-    fn held_handle(&self) -> LockHandle<'_> {
-        LockHandle::of_guard(&self.tracked)
-    }
-}
-
-impl<T: ?Sized> Sealed for Mutex<T> {}
-impl<T: ?Sized> TrackedLock for Mutex<T> {
+impl<K: MutexKind, T: ?Sized> Sealed for GenericMutex<K, T> {}
+impl<K: MutexKind, T: ?Sized> TrackedLock for GenericMutex<K, T> {
     fn lock_handle(&self) -> LockHandle<'_> {
         LockHandle::of_lock(&self.dep)
     }

@@ -7,16 +7,46 @@
 //! user code runs, and never held across a loom operation, so loom does not need to see them.
 
 #[cfg(not(loom))]
-pub(crate) use parking_lot::{
-    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
-};
+pub(crate) use parking_lot::Condvar;
+
+/// The drop-in surface's real locks: lock_api's generic locks over parking_lot's raw locks
+/// (the wrappers name them through the aliases below, generic over lockdep's raw-lock kinds).
+#[cfg(not(loom))]
+pub(crate) mod real {
+    pub use parking_lot::lock_api;
+    pub use parking_lot::{
+        Once, OnceState, RawFairMutex, RawMutex, RawRwLock, RawThreadId, ReentrantMutex,
+        ReentrantMutexGuard, WaitTimeoutResult,
+    };
+
+    /// The real mutex of the lockdep mutex kind `K` (parking_lot's `Mutex` or `FairMutex`).
+    pub(crate) type Mutex<K, T> = lock_api::Mutex<<K as crate::raw::MutexKind>::Real, T>;
+    /// Its guard.
+    pub(crate) type MutexGuard<'a, K, T> =
+        lock_api::MutexGuard<'a, <K as crate::raw::MutexKind>::Real, T>;
+    /// The real reader-writer lock.
+    pub(crate) type RwLock<T> = lock_api::RwLock<RawRwLock, T>;
+}
+
+/// Plain parking_lot types for the compiled-out size checks and tests of this crate.
+#[cfg(not(loom))]
+pub(crate) type Mutex<K, T> = real::Mutex<K, T>;
+#[cfg(not(loom))]
+pub(crate) type MutexGuard<'a, K, T> = real::MutexGuard<'a, K, T>;
+#[cfg(not(loom))]
+pub(crate) type RwLock<T> = real::RwLock<T>;
+#[cfg(not(loom))]
+pub(crate) use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 
 #[cfg(loom)]
 mod loom_locks;
 #[cfg(loom)]
-pub(crate) use loom_locks::{
-    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
-};
+pub(crate) use loom_locks::{Condvar, RwLock, RwLockReadGuard, RwLockWriteGuard};
+/// Under loom every mutex kind is the one loom-modelled mutex (fairness is not modelled).
+#[cfg(loom)]
+pub(crate) type Mutex<K, T> = loom_locks::Mutex<T, K>;
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, K, T> = loom_locks::MutexGuard<'a, T, K>;
 
 #[cfg(loom)]
 pub(crate) use loom::thread;

@@ -280,3 +280,27 @@ pub(crate) fn forget_held() {
 pub(crate) fn flush_hits() {
     with_state(|s| s.chains.flush_hits(s.held.fast_pushes()));
 }
+
+/// Drop-in addition (`downgrade`): the entry `serial` of `instance` is now held in mode
+/// `read`, at the same position. The chain keys of it and of the entries above it are
+/// recomputed; nothing is validated (a downgrade never blocks). Returns false if this thread
+/// holds no such entry.
+#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> bool {
+    with_state(|s| {
+        let Some(idx) = s.held.find(instance, |h| h.serial == serial) else {
+            return false;
+        };
+        // Re-push the entry and those above it: `push` keeps their serials and recomputes
+        // each chain key.
+        let above = s.held.stack.split_off(idx);
+        for (i, mut e) in above.into_iter().enumerate() {
+            if i == 0 {
+                e.read = read;
+            }
+            s.held.push(e);
+        }
+        true
+    })
+    .unwrap_or(false)
+}
