@@ -44,7 +44,7 @@ pub fn reset() {
 /// This makes tests that run in parallel independent: each sees only its own reports.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
     #[cfg(lockdep_enabled)]
-    return crate::report::sink::capture(f);
+    return crate::report::capture::capture(f);
     #[cfg(not(lockdep_enabled))]
     (f(), Vec::new())
 }

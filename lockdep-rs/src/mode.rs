@@ -22,7 +22,7 @@ pub enum Mode {
 
 /// The `LOCKDEP` value could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown lockdep mode {0:?}: expected panic, warn, collect or off")]
+#[error("LOCKDEP={0:?} is not a lockdep mode: expected one of panic, warn, collect, off")]
 pub struct ParseModeError(pub String);
 
 impl FromStr for Mode {
@@ -30,9 +30,9 @@ impl FromStr for Mode {
     fn from_str(s: &str) -> Result<Mode, ParseModeError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "panic" => Ok(Mode::Panic),
-            "warn" | "" | "on" | "1" => Ok(Mode::Warn),
+            "warn" | "" => Ok(Mode::Warn),
             "collect" => Ok(Mode::Collect),
-            "off" | "0" => Ok(Mode::Off),
+            "off" => Ok(Mode::Off),
             _ => Err(ParseModeError(s.to_string())),
         }
     }

@@ -39,7 +39,7 @@ impl Drop for ThreadState {
             let (report, key) = build::held_at_exit(&self.held);
             if sink::deliver(report.clone(), key) == Delivery::MustPanic {
                 // Never panic in a thread-local destructor: that aborts the process.
-                sink::print(&report);
+                sink::print(&report, key);
             }
         }
     }

@@ -92,7 +92,7 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
         match sink::deliver(report.clone(), *key) {
             Delivery::MustPanic if fresh => must_panic.push(report),
             // A report that would panic while the lock is already held: print it instead.
-            Delivery::MustPanic => sink::print(report),
+            Delivery::MustPanic => sink::print(report, *key),
             Delivery::Printed => printed = true,
             Delivery::Delivered | Delivery::Duplicate => {}
         }
@@ -255,7 +255,7 @@ fn report_env_error_once() {
         && !DONE.swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         if let Some(e) = crate::mode::take_env_error() {
-            sink::config_error(&format!("lockdep: LOCKDEP: {e}; using warn"));
+            sink::config_error(&format!("lockdep: {e} (using warn meanwhile)"));
         }
     }
 }

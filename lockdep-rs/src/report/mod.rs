@@ -10,7 +10,11 @@ use std::sync::Arc;
 
 #[cfg(lockdep_enabled)]
 pub(crate) mod build;
+#[cfg(lockdep_enabled)]
+pub(crate) mod capture;
 pub(crate) mod dot;
+#[cfg(lockdep_enabled)]
+mod exit_status;
 mod render;
 #[cfg(lockdep_enabled)]
 pub(crate) mod sink;
@@ -183,25 +187,14 @@ impl fmt::Debug for Report {
 
 impl std::error::Error for Report {}
 
-/// `eprintln!` that never panics: a report must not fail because stderr is closed.
-///
-/// It goes through `eprintln!` so that `cargo test` captures it like any test output (shown
-/// only for failing tests); `eprintln!` panics when stderr is broken, so that panic is caught —
-/// except while the thread is already unwinding, where a second panic would abort: then the
-/// text goes to stderr directly.
+/// Writes to the process's real stderr, never panicking (a report must not fail because
+/// stderr is closed). Not through `eprintln!`: `cargo test` captures that, and shows it only
+/// for failing tests.
 #[cfg(lockdep_enabled)]
-macro_rules! print_err {
-    ($($arg:tt)*) => {{
-        if std::thread::panicking() {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), $($arg)*);
-        } else {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eprintln!($($arg)*)));
-        }
-    }};
+pub(crate) fn write_stderr(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
-#[cfg(lockdep_enabled)]
-pub(crate) use print_err;
 
 /// Adds `name` to `names` unless present.
 #[cfg(lockdep_enabled)]
