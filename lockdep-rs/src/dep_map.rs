@@ -298,6 +298,12 @@ mod enabled {
             validator::is_held(self.instance())
         }
 
+        /// What the public `is_held` says: `Some(held)`, or `None` when lockdep cannot tell
+        /// (the mode is `Off`, so acquisitions are not recorded).
+        pub(crate) fn held_state(&self) -> Option<bool> {
+            (mode() != Mode::Off).then(|| self.is_held())
+        }
+
         /// An event: about to wait for it (edges from every held lock; not kept held).
         #[track_caller]
         pub(crate) fn wait_event(&self, site: &'static Location<'static>) {
@@ -494,6 +500,10 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn is_held(&self) -> bool {
             false
+        }
+        #[inline(always)]
+        pub(crate) fn held_state(&self) -> Option<bool> {
+            None
         }
         #[inline(always)]
         pub(crate) fn register(&self) {}

@@ -145,7 +145,9 @@ pub use api::*;
 pub use class::LockClass;
 pub use condvar::Condvar;
 pub use event::Event;
-pub use held::{assert_held, assert_not_held, is_held, Held, LockHandle, Sealed, TrackedLock};
+pub use held::{
+    assert_held, assert_not_held, held_state, is_held, Held, LockHandle, Sealed, TrackedLock,
+};
 pub use lock_map::LockMap;
 pub use mode::{mode, set_mode, Mode, ParseModeError};
 pub use mutex::{

@@ -176,10 +176,10 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
         self.dep.register();
     }
 
-    /// Is this mutex held by the calling thread, per the validator? (`false` when validation
-    /// is compiled out or the mode is `Off`.)
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep.held_state().unwrap_or(true)
     }
 
     #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out

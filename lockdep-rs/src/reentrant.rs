@@ -221,9 +221,10 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
         self.dep.register();
     }
 
-    /// Is this mutex held by the calling thread, per the validator?
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep.held_state().unwrap_or(true)
     }
 
     #[allow(unsafe_code)]

@@ -212,9 +212,10 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         self.dep.register();
     }
 
-    /// Is this lock held (in any mode) by the calling thread, per the validator?
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep.held_state().unwrap_or(true)
     }
 
     #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
