@@ -31,6 +31,7 @@ pub fn reset() {
     #[cfg(lockdep_enabled)]
     {
         crate::dependency_graph::GRAPH.lock().clear();
+        crate::instance_order::clear();
         crate::chain_cache::clear();
         crate::report::sink::clear();
         crate::validator::forget_held();
@@ -75,6 +76,9 @@ pub struct Stats {
     pub cache_hits: u64,
     /// Acquisitions that went to the slow path.
     pub cache_misses: u64,
+    /// Orders recorded between locks of one class held together (instance pairs; forgotten
+    /// when a lock is dropped).
+    pub instance_orders: usize,
 }
 
 impl Stats {
@@ -103,6 +107,7 @@ pub fn stats() -> Stats {
             chains,
             cache_hits,
             cache_misses,
+            instance_orders: crate::instance_order::len(),
         }
     }
     #[cfg(not(lockdep_enabled))]

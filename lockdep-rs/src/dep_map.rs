@@ -34,7 +34,7 @@ mod enabled {
     const TAKEN_WHILE_OFF: usize = 1 << (usize::BITS - 1);
 
     use super::{NotSend, Read};
-    use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
+    use crate::class::{ClassInfo, ClassSource, LockClass, LockKind, Maker, MAX_SUBCLASSES};
     use crate::held_locks::Instance;
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request, WaitingEntry};
@@ -50,11 +50,23 @@ mod enabled {
     }
 
     impl DepMap {
-        pub(crate) const fn site(loc: &'static Location<'static>) -> DepMap {
-            DepMap::with_source(ClassSource::Site(loc))
+        pub(crate) const fn site(loc: &'static Location<'static>, kind: LockKind) -> DepMap {
+            DepMap::with_source(ClassSource::Site(loc, kind))
         }
-        pub(crate) const fn named(loc: &'static Location<'static>, name: &'static str) -> DepMap {
-            DepMap::with_source(ClassSource::Named(loc, name))
+        pub(crate) const fn named(
+            loc: &'static Location<'static>,
+            name: &'static str,
+            kind: LockKind,
+        ) -> DepMap {
+            DepMap::with_source(ClassSource::Named(loc, name, kind))
+        }
+        /// A lock built by `Default` or `From` at `loc` (see [`Maker`]).
+        pub(crate) const fn made(
+            loc: &'static Location<'static>,
+            kind: LockKind,
+            maker: Maker,
+        ) -> DepMap {
+            DepMap::with_source(ClassSource::Made(loc, kind, maker))
         }
         pub(crate) const fn class(class: &'static LockClass) -> DepMap {
             DepMap::with_source(ClassSource::Static(class))
@@ -336,6 +348,7 @@ mod enabled {
                 let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
                 if id != 0 {
                     validator::lock_freed(id);
+                    crate::instance_order::forget(id);
                 }
             }
         }
@@ -451,16 +464,28 @@ mod disabled {
 
     use super::Read;
     use crate::class::LockClass;
+    use crate::class::Maker;
 
     /// Zero-sized: validation is compiled out.
     pub(crate) struct DepMap;
 
     #[allow(clippy::unused_self)]
     impl DepMap {
-        pub(crate) const fn site(_: &'static Location<'static>) -> DepMap {
+        pub(crate) const fn site(_: &'static Location<'static>, _: &'static str) -> DepMap {
             DepMap
         }
-        pub(crate) const fn named(_: &'static Location<'static>, _: &'static str) -> DepMap {
+        pub(crate) const fn named(
+            _: &'static Location<'static>,
+            _: &'static str,
+            _: &'static str,
+        ) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn made(
+            _: &'static Location<'static>,
+            _: &'static str,
+            _: Maker,
+        ) -> DepMap {
             DepMap
         }
         pub(crate) const fn class(_: &'static LockClass) -> DepMap {

@@ -80,6 +80,14 @@ impl HeldLock {
         self.instance == instance || self.merged.as_ref().is_some_and(|m| m.contains(&instance))
     }
 
+    /// The instance last added to this entry (the merged ones come after its own).
+    pub(crate) fn last_instance(&self) -> Instance {
+        self.merged
+            .as_ref()
+            .and_then(|m| m.last().copied())
+            .unwrap_or(self.instance)
+    }
+
     /// Instances merged into this entry besides its own.
     pub(crate) fn merged_count(&self) -> usize {
         self.merged.as_ref().map_or(0, |m| m.len())

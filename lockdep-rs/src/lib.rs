@@ -133,6 +133,8 @@ mod fast_path;
 #[cfg(lockdep_enabled)]
 mod held_locks;
 #[cfg(lockdep_enabled)]
+mod instance_order;
+#[cfg(lockdep_enabled)]
 mod thread_state;
 #[cfg(lockdep_enabled)]
 mod validator;

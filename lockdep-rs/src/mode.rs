@@ -123,3 +123,19 @@ pub(crate) fn ignoring_gated() -> bool {
         once_cell::sync::Lazy::new(|| std::env::var("LOCKDEP_GATED").is_ok_and(|v| v == "ignore"));
     IGNORE_GATED.load(Ordering::Relaxed) || *FROM_ENV
 }
+
+/// Is the lenient class policy on? Then every site class (`Mutex::new`) lets two of its
+/// distinct locks nest without an annotation, their order validated per instance: for code
+/// written against parking_lot or std, switched over unchanged, whose constructor wrappers
+/// make many locks one class. On with the `drop-in` feature or `LOCKDEP_CLASSES=lenient`;
+/// `LOCKDEP_CLASSES=strict` (the kernel's rule, and the default) turns it off.
+#[cfg(lockdep_enabled)]
+pub(crate) fn lenient_sites() -> bool {
+    static LENIENT: once_cell::sync::Lazy<bool> =
+        once_cell::sync::Lazy::new(|| match std::env::var("LOCKDEP_CLASSES").as_deref() {
+            Ok("lenient") => true,
+            Ok("strict") => false,
+            _ => cfg!(feature = "drop-in"),
+        });
+    *LENIENT
+}

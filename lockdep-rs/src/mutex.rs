@@ -7,7 +7,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
@@ -50,13 +50,13 @@ macro_rules! constructors {
             /// A mutex whose class is its construction site, shown as `file.rs:line`.
             #[track_caller]
             pub $($const)? fn new(value: T) -> Self {
-                Self::with_dep(DepMap::site(Location::caller()), value)
+                Self::with_dep(DepMap::site(Location::caller(), "Mutex"), value)
             }
 
             /// A mutex whose class is its construction site, shown as `name`.
             #[track_caller]
             pub $($const)? fn named(name: &'static str, value: T) -> Self {
-                Self::with_dep(DepMap::named(Location::caller(), name), value)
+                Self::with_dep(DepMap::named(Location::caller(), name, "Mutex"), value)
             }
 
             /// A mutex of the class `class` (shown as `class.name()`), wherever it is built.
@@ -199,7 +199,10 @@ pub use timed::ArcMutexGuard;
 impl<K: MutexKind, T: Default> Default for GenericMutex<K, T> {
     #[track_caller]
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_dep(
+            DepMap::made(Location::caller(), "Mutex", Maker::Default),
+            T::default(),
+        )
     }
 }
 
@@ -207,7 +210,10 @@ impl<K: MutexKind, T> From<T> for GenericMutex<K, T> {
     /// A mutex whose class is the site of the conversion.
     #[track_caller]
     fn from(value: T) -> Self {
-        Self::new(value)
+        Self::with_dep(
+            DepMap::made(Location::caller(), "Mutex", Maker::From),
+            value,
+        )
     }
 }
 

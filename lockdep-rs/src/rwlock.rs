@@ -10,7 +10,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
@@ -46,13 +46,13 @@ macro_rules! constructors {
             /// A reader-writer lock whose class is its construction site (`file.rs:line`).
             #[track_caller]
             pub $($const)? fn new(value: T) -> Self {
-                Self::with_dep(DepMap::site(Location::caller()), value)
+                Self::with_dep(DepMap::site(Location::caller(), "RwLock"), value)
             }
 
             /// A reader-writer lock whose class is its construction site, shown as `name`.
             #[track_caller]
             pub $($const)? fn named(name: &'static str, value: T) -> Self {
-                Self::with_dep(DepMap::named(Location::caller(), name), value)
+                Self::with_dep(DepMap::named(Location::caller(), name, "RwLock"), value)
             }
 
             /// A reader-writer lock of the class `class`, wherever it is built.
@@ -235,7 +235,10 @@ pub use more::{
 impl<K: RwLockKind, T: Default> Default for GenericRwLock<K, T> {
     #[track_caller]
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_dep(
+            DepMap::made(Location::caller(), "RwLock", Maker::Default),
+            T::default(),
+        )
     }
 }
 
@@ -243,7 +246,10 @@ impl<K: RwLockKind, T> From<T> for GenericRwLock<K, T> {
     /// A lock whose class is the site of the conversion.
     #[track_caller]
     fn from(value: T) -> Self {
-        Self::new(value)
+        Self::with_dep(
+            DepMap::made(Location::caller(), "RwLock", Maker::From),
+            value,
+        )
     }
 }
 

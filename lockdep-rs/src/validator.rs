@@ -19,6 +19,7 @@ use std::panic::Location;
 use crate::chain_cache::Lookup;
 use crate::class::ClassInfo;
 use crate::held_locks::{HeldLock, Instance, Read};
+use crate::instance_order::{self, InstanceLink};
 use crate::report::sink::{self, Delivery};
 use crate::report::{build, Report};
 use crate::thread_state::{with_state, ThreadState};
@@ -176,6 +177,11 @@ impl ThreadState {
             };
         }
 
+        // The order of this class's instances, which the class graph cannot see.
+        if same_key && req.fresh && !req.trylock {
+            reports.extend(self.check_instance_order(&entry));
+        }
+
         // 2. Nest lock: it must be held; a lock of the top entry's class taken under it is
         //    merged into that entry (kernel `references`), unvalidated.
         if let Some(nest) = entry.nest {
@@ -185,7 +191,10 @@ impl ThreadState {
                 }
                 entry.nest = None;
             } else if let Some(top) = self.held.stack.last_mut() {
-                if std::ptr::eq(top.class, class) && !req.trylock && !req.no_merge {
+                // (Not when something was reported: the entry is then recorded only after
+                // delivery, as its own entry, still exempt under the nest lock.)
+                let mergeable = !req.trylock && !req.no_merge && reports.is_empty();
+                if std::ptr::eq(top.class, class) && mergeable {
                     top.merge(instance);
                     return Outcome::pushed(top.serial);
                 }
@@ -201,8 +210,10 @@ impl ThreadState {
         self.held.place(&mut entry);
         if same_key {
             let stack = &self.held.stack;
-            entry.edgeless = slow_path::same_class_conflict(stack, &entry).is_some()
-                || slow_path::exempt_by_nest(stack, &entry);
+            entry.edgeless = !matches!(
+                slow_path::same_class(stack, &entry),
+                slow_path::SameClass::Clear
+            );
         }
         let parent = self.held.key();
         let last = entry.chain_id();
@@ -225,6 +236,41 @@ impl ThreadState {
         // 5. The slow path.
         reports.extend(self.validate(&entry, key, parent, last, recent));
         self.record(entry, reports, req.fresh)
+    }
+
+    /// Another instance of `new`'s lock key is held: records the instance order (held ->
+    /// new) and reports it if it reverses an order recorded before.
+    fn check_instance_order(&self, new: &HeldLock) -> Option<(Report, u64)> {
+        let stack = &self.held.stack;
+        let idx = stack.iter().rposition(|h| {
+            std::ptr::eq(h.class.base(), new.class.base()) && !h.holds(new.instance)
+        })?;
+        let outer = &stack[idx];
+        let gates = slow_path::gates_below(&stack[..idx]);
+        let link = InstanceLink {
+            outer: outer.last_instance(),
+            inner: new.instance,
+            outer_class: outer.class.id,
+            inner_class: new.class.id,
+            outer_site: outer.site,
+            inner_site: new.site,
+            thread: crate::report::thread_label(),
+            gates: gates.clone(),
+        };
+        let path = instance_order::record(link.clone())?;
+        if instance_order::seen_by_classes(&link, &path) {
+            return None; // the class check reports this cycle
+        }
+        let mut common = gates;
+        for l in &path {
+            common.retain(|g| l.gates.contains(g));
+        }
+        if !common.is_empty() && crate::mode::ignoring_gated() {
+            return None;
+        }
+        Some(build::instance_inversion(
+            &self.held, outer, new, &path, &common,
+        ))
     }
 
     /// Records `entry` now if nothing was found or it is not a fresh acquisition; otherwise

@@ -67,6 +67,12 @@ pub(crate) fn recursive(
     push_unique(&mut d.class_names, new.class.display_name());
     push_unique(&mut d.class_names, prev.class.display_name());
     d.same_instance = prev.holds(new.instance);
+    if !d.same_instance && std::ptr::eq(prev.class, new.class) {
+        if let Some((file, line)) = new.class.construction_site() {
+            d.notes
+                .push(super::site_hint::one_site_many_locks(file, line));
+        }
+    }
     if certain {
         d.notes.push(
             "This thread already holds this very lock instance: the acquisition can never succeed\n\
@@ -325,4 +331,70 @@ pub(crate) fn invalid_subclass(
         d,
         key_of(("subclass", name, subclass, site.file(), site.line())),
     )
+}
+
+/// Taking `new` while holding `prev` (same class, another instance) reverses the instance
+/// order `path` (`new ->* prev`); `gates`: held across every occurrence.
+pub(crate) fn instance_inversion(
+    held: &HeldLocks,
+    prev: &HeldLock,
+    new: &HeldLock,
+    path: &[crate::instance_order::InstanceLink],
+    gates: &[u32],
+) -> (Report, u64) {
+    let mut d = base(ReportKind::InstanceInversion, held);
+    d.acquiring = Some(lock_line(new));
+    d.holding = Some(lock_line(prev));
+    push_unique(&mut d.class_names, new.class.display_name());
+    push_unique(&mut d.class_names, prev.class.display_name());
+    let name = |i: usize| format!("lock#{i}");
+    let mut sites = vec![(prev.site, new.site)];
+    for l in path {
+        d.chain.push(Link {
+            class: new.class.base().display_name(),
+            usage: "",
+            what: format!(
+                "{} taken at {}:{} while holding {} (taken at {}:{}), thread {}",
+                name(l.inner),
+                l.inner_site.file(),
+                l.inner_site.line(),
+                name(l.outer),
+                l.outer_site.file(),
+                l.outer_site.line(),
+                l.thread,
+            ),
+            trace: Trace::default(),
+        });
+        d.cycle.push((name(l.outer), name(l.inner), String::new()));
+        sites.push((l.outer_site, l.inner_site));
+    }
+    d.cycle
+        .insert(0, (name(prev.instance), name(new.instance), String::new()));
+    d.gates = gates
+        .iter()
+        .map(|&g| crate::class::class_by_id(g))
+        .filter(|c| c.can_gate())
+        .map(|c| c.display_name())
+        .collect();
+    d.notes.push(format!(
+        "Both locks are of class {base}, held together through {how}, so the class graph\n\
+         cannot order them; their instances were taken in the opposite order before. Take\n\
+         the locks of this class in one global order (by address, or by an id), as the\n\
+         kernel's double_lock helpers do.",
+        base = new.class.base().display_name(),
+        how = if new.class.lenient {
+            "a lenient class (its site cannot tell its locks apart)"
+        } else if new.nest.is_some() {
+            "a nest lock"
+        } else {
+            "a subclass annotation (lock_nested)"
+        },
+    ));
+    let mut site_keys: Vec<(&str, u32, &str, u32)> = sites
+        .iter()
+        .map(|(a, b)| (a.file(), a.line(), b.file(), b.line()))
+        .collect();
+    site_keys.sort_unstable();
+    let key = key_of(("instances", new.class.base().id, site_keys, d.gates.clone()));
+    finish(d, key)
 }

@@ -18,6 +18,8 @@ mod exit_status;
 mod render;
 #[cfg(lockdep_enabled)]
 pub(crate) mod sink;
+#[cfg(lockdep_enabled)]
+mod site_hint;
 
 use crate::trace::Trace;
 
@@ -43,6 +45,10 @@ pub enum ReportKind {
     /// A cycle through an event ([`Event`](crate::Event)): a thread waits for the event while
     /// holding a lock that the thread which will signal it must take first.
     CircularWait,
+    /// Two (or more) locks of one class, held together through a subclass (`lock_nested`), a
+    /// nest lock or a lenient class (built by `Default`), taken in both orders: the class
+    /// check cannot see it (both ends are one class), the instance order can.
+    InstanceInversion,
 }
 
 impl ReportKind {
@@ -60,6 +66,9 @@ impl ReportKind {
             ReportKind::InvalidSubclass => "BUG: looking up invalid subclass",
             ReportKind::CircularWait => {
                 "WARNING: possible deadlock: a waiter holds a lock its waker needs"
+            }
+            ReportKind::InstanceInversion => {
+                "WARNING: possible deadlock: two locks of one class taken in both orders"
             }
         }
     }

@@ -19,6 +19,7 @@ pub(super) fn render(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "{}", rule('-'))?;
     match r.kind {
         ReportKind::CircularDependency | ReportKind::CircularWait => circular(r, f)?,
+        ReportKind::InstanceInversion => instances(r, f)?,
         ReportKind::RecursiveLocking => recursive(r, f)?,
         ReportKind::BadUnlockBalance => bad_unlock(r, f)?,
         ReportKind::HeldLockFreed => freed(r, f)?,
@@ -270,4 +271,38 @@ mod tests {
             .unwrap();
         assert!(line.contains("a guard's drop"), "{text}");
     }
+}
+
+fn instances(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    trying_while_holding(r, f)?;
+    writeln!(
+        f,
+        "which reverses an order these locks of one class were taken in before:"
+    )?;
+    writeln!(f)?;
+    for l in &r.chain {
+        writeln!(f, "  {}", l.what)?;
+    }
+    writeln!(f)?;
+    let (next, prev) = (r.acquiring.as_ref(), r.holding.as_ref());
+    let inst = |l: Option<&LockLine>| {
+        l.map(|l| format!("lock#{}", l.instance))
+            .unwrap_or_default()
+    };
+    writeln!(f, " Possible unsafe locking scenario:")?;
+    writeln!(f)?;
+    writeln!(f, "       CPU0                    CPU1")?;
+    writeln!(f, "       ----                    ----")?;
+    writeln!(f, "  lock({});", inst(prev))?;
+    writeln!(f, "                               lock({});", inst(next))?;
+    writeln!(f, "                               lock({});", inst(prev))?;
+    writeln!(f, "  lock({});", inst(next))?;
+    writeln!(f)?;
+    writeln!(f, " *** DEADLOCK ***")?;
+    writeln!(f)?;
+    if !r.gates.is_empty() {
+        gates(r, f)?;
+    }
+    notes(r, f)?;
+    held_list(r, f)
 }

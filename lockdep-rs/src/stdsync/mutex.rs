@@ -4,7 +4,7 @@ use std::fmt;
 use std::panic::Location;
 
 use super::{map_result, map_try, LockResult, TryLockResult};
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{LockHandle, Sealed, TrackedLock};
@@ -23,7 +23,7 @@ impl<T> Mutex<T> {
     #[track_caller]
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            dep: DepMap::site(Location::caller()),
+            dep: DepMap::site(Location::caller(), "Mutex"),
             inner: std::sync::Mutex::new(value),
         }
     }
@@ -32,7 +32,7 @@ impl<T> Mutex<T> {
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> Mutex<T> {
         Mutex {
-            dep: DepMap::named(Location::caller(), name),
+            dep: DepMap::named(Location::caller(), name, "Mutex"),
             inner: std::sync::Mutex::new(value),
         }
     }
@@ -96,14 +96,20 @@ impl<T: ?Sized> Mutex<T> {
 impl<T: Default> Default for Mutex<T> {
     #[track_caller]
     fn default() -> Mutex<T> {
-        Mutex::new(T::default())
+        Mutex {
+            dep: DepMap::made(Location::caller(), "Mutex", Maker::Default),
+            inner: std::sync::Mutex::new(T::default()),
+        }
     }
 }
 
 impl<T> From<T> for Mutex<T> {
     #[track_caller]
     fn from(value: T) -> Mutex<T> {
-        Mutex::new(value)
+        Mutex {
+            dep: DepMap::made(Location::caller(), "Mutex", Maker::From),
+            inner: std::sync::Mutex::new(value),
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::fmt;
 use std::panic::Location;
 
 use super::{map_result, map_try, LockResult, TryLockResult};
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{LockHandle, Sealed, TrackedLock};
@@ -25,7 +25,7 @@ impl<T> RwLock<T> {
     #[track_caller]
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
-            dep: DepMap::site(Location::caller()),
+            dep: DepMap::site(Location::caller(), "RwLock"),
             inner: std::sync::RwLock::new(value),
         }
     }
@@ -34,7 +34,7 @@ impl<T> RwLock<T> {
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> RwLock<T> {
         RwLock {
-            dep: DepMap::named(Location::caller(), name),
+            dep: DepMap::named(Location::caller(), name, "RwLock"),
             inner: std::sync::RwLock::new(value),
         }
     }
@@ -114,14 +114,20 @@ impl<T: ?Sized> RwLock<T> {
 impl<T: Default> Default for RwLock<T> {
     #[track_caller]
     fn default() -> RwLock<T> {
-        RwLock::new(T::default())
+        RwLock {
+            dep: DepMap::made(Location::caller(), "RwLock", Maker::Default),
+            inner: std::sync::RwLock::new(T::default()),
+        }
     }
 }
 
 impl<T> From<T> for RwLock<T> {
     #[track_caller]
     fn from(value: T) -> RwLock<T> {
-        RwLock::new(value)
+        RwLock {
+            dep: DepMap::made(Location::caller(), "RwLock", Maker::From),
+            inner: std::sync::RwLock::new(value),
+        }
     }
 }
 
