@@ -7,7 +7,7 @@
 //! the process (as in the kernel, classes are never freed).
 
 #[cfg(lockdep_enabled)]
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 #[cfg(lockdep_enabled)]
 use once_cell::race::OnceRef;
@@ -162,8 +162,6 @@ mod registry {
         /// lenient class policy), so their nesting is validated per instance instead of
         /// being reported as recursive locking.
         pub(crate) lenient: bool,
-        /// Usage bits: 1 = taken exclusively, 2 = taken shared.
-        usage: AtomicU8,
         key: ClassKey,
     }
 
@@ -174,23 +172,6 @@ mod registry {
                 self.name.to_string()
             } else {
                 format!("{}/{}", self.name, self.subclass)
-            }
-        }
-
-        /// Kernel-style usage string: `{+.+.}` exclusive, `{.+.+}` shared, `{++++}` both.
-        pub(crate) fn usage_string(&self) -> &'static str {
-            match self.usage.load(Ordering::Relaxed) {
-                1 => "{+.+.}",
-                2 => "{.+.+}",
-                3 => "{++++}",
-                _ => "{....}",
-            }
-        }
-
-        pub(crate) fn note_usage(&self, shared: bool) {
-            let bit = if shared { 2 } else { 1 };
-            if self.usage.load(Ordering::Relaxed) & bit == 0 {
-                self.usage.fetch_or(bit, Ordering::Relaxed);
             }
         }
 
@@ -310,7 +291,6 @@ mod registry {
                     } => made.is_some() || (name.is_none() && crate::mode::lenient_sites()),
                     _ => false,
                 },
-                usage: AtomicU8::new(0),
                 key,
             }));
             by_id.push(info);

@@ -20,7 +20,6 @@ fn key_of(parts: impl Hash) -> u64 {
 pub(crate) fn lock_line(h: &HeldLock) -> LockLine {
     LockLine {
         class: h.class.display_name(),
-        usage: h.class.usage_string(),
         read: h.read as u8,
         instance: h.instance,
         site: h.site,
@@ -128,9 +127,8 @@ pub(crate) fn circular(
         let o = &e.origin;
         links.push(Link {
             class: e.to.display_name(),
-            usage: e.to.usage_string(),
             what: format!(
-                "{} taken at {}:{} while holding {} (taken at {}:{}), thread {} [{}]",
+                "{} taken at {}:{} while holding {} (taken at {}:{}), thread {}; {}",
                 e.to.display_name(),
                 o.next_site.file(),
                 o.next_site.line(),
@@ -138,7 +136,7 @@ pub(crate) fn circular(
                 o.prev_site.file(),
                 o.prev_site.line(),
                 o.thread,
-                e.edge_types,
+                edge_words(&e.edge_types, &e.from.display_name(), &e.to.display_name()),
             ),
             trace: o.trace.clone(),
         });
@@ -147,7 +145,6 @@ pub(crate) fn circular(
     links.reverse();
     links.push(Link {
         class: new.class.display_name(),
-        usage: new.class.usage_string(),
         what: format!(
             "{} being taken at {}:{} while holding {} (taken at {}:{}): this acquisition",
             new.class.display_name(),
@@ -202,6 +199,25 @@ pub(crate) fn circular(
     finish(d, key)
 }
 
+/// A dependency's types (`EN|SR`, see `Report::cycle`) in words: how `from` was held, and
+/// how `to` was taken when that matters (as a recursive reader).
+fn edge_words(types: &str, from: &str, to: &str) -> String {
+    let tags: Vec<&str> = types.split('|').collect();
+    let held = |c: char| tags.iter().any(|t| t.starts_with(c));
+    let how = match (held('E'), held('S')) {
+        (true, true) => "exclusively or shared",
+        (false, true) => "shared",
+        _ => "exclusively",
+    };
+    let recursive = tags.iter().all(|t| t.ends_with('R'));
+    let taken = if recursive {
+        format!(", {to} taken as a recursive reader")
+    } else {
+        String::new()
+    };
+    format!("{from} held {how}{taken}")
+}
+
 /// Explains a cycle through events: for each event, which lock its waiter holds and which
 /// lock its signaller needs first (the cycle's edges into and out of the event).
 fn event_notes(cycle: &[(String, String, String)], events: &[String]) -> Vec<String> {
@@ -237,7 +253,6 @@ pub(crate) fn bad_unlock(
     let mut d = base(ReportKind::BadUnlockBalance, held);
     d.acquiring = Some(LockLine {
         class: name.clone(),
-        usage: "",
         read: 0,
         instance,
         site: class_site,
@@ -271,7 +286,6 @@ pub(crate) fn nest_not_held(held: &HeldLocks, new: &HeldLock, nest_name: String)
     d.acquiring = Some(lock_line(new));
     d.holding = Some(LockLine {
         class: nest_name.clone(),
-        usage: "",
         read: 0,
         instance: 0,
         site: new.site,
@@ -318,7 +332,6 @@ pub(crate) fn invalid_subclass(
     let mut d = base(ReportKind::InvalidSubclass, held);
     d.acquiring = Some(LockLine {
         class: format!("{name}/{subclass}"),
-        usage: "",
         read: 0,
         instance: 0,
         site,
@@ -352,7 +365,6 @@ pub(crate) fn instance_inversion(
     for l in path {
         d.chain.push(Link {
             class: new.class.base().display_name(),
-            usage: "",
             what: format!(
                 "{} taken at {}:{} while holding {} (taken at {}:{}), thread {}",
                 name(l.inner),

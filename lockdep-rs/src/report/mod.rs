@@ -78,7 +78,6 @@ impl ReportKind {
 #[derive(Clone, Debug)]
 pub(crate) struct LockLine {
     pub(crate) class: String,
-    pub(crate) usage: &'static str,
     /// Kernel read value: 0 exclusive, 1 shared, 2 recursive shared.
     pub(crate) read: u8,
     pub(crate) instance: usize,
@@ -89,7 +88,6 @@ pub(crate) struct LockLine {
 #[derive(Clone)]
 pub(crate) struct Link {
     pub(crate) class: String,
-    pub(crate) usage: &'static str,
     /// What this link records, e.g. "taken at a.rs:3 while holding B (taken at a.rs:2), thread t/1".
     pub(crate) what: String,
     pub(crate) trace: Trace,
@@ -173,7 +171,11 @@ impl Report {
     }
 
     /// For a cycle: its edges as (from class, to class, dependency types), starting with the
-    /// edge this acquisition closed.
+    /// edge this acquisition closed. The types are the kernel's: a first letter for how the
+    /// `from` lock was held (`E` exclusively, `S` shared), a second for how the `to` lock was
+    /// taken (`R` as a recursive reader, `N` any other way), several joined by `|` (e.g.
+    /// `EN|SR`). For an instance inversion the edges are lock instances (`lock#3`) and the
+    /// types are empty.
     pub fn cycle(&self) -> Vec<(String, String, String)> {
         self.0.cycle.clone()
     }

@@ -47,19 +47,26 @@ fn lock_line(l: Option<&LockLine>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     }
 }
 
+/// `lock#9 (A) [read], at: src/x.rs:17:5`: the lock instance (`lock#`: which lock of its
+/// class, numbered in the order locks are first used), its class, how it is held (nothing:
+/// exclusively), and where it was taken.
 fn fmt_lock(l: &LockLine) -> String {
     let mode = match l.read {
         0 => "",
         1 => " [read]",
         _ => " [recursive read]",
     };
+    let at = if l.instance == 0 {
+        String::new()
+    } else {
+        format!("lock#{} ", l.instance)
+    };
     format!(
-        "lock#{} ({}){}{mode}, at: {}:{}",
-        l.instance,
+        "{at}({}){mode}, at: {}:{}:{}",
         l.class,
-        l.usage,
         l.site.file(),
-        l.site.line()
+        l.site.line(),
+        l.site.column()
     )
 }
 
@@ -101,7 +108,7 @@ fn verb(l: Option<&LockLine>) -> &'static str {
 }
 
 fn link(i: usize, l: &Link, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    writeln!(f, "-> #{i} ({}){}:", l.class, l.usage)?;
+    writeln!(f, "-> #{i} ({}):", l.class)?;
     writeln!(f, "       {}", l.what)?;
     trace_lines(l.trace.frames(), 7, f)?;
     writeln!(f)
@@ -193,7 +200,14 @@ fn gates(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f,
         "likely a false positive. If the gate is meant to protect this order,"
     )?;
-    writeln!(f, "document it; if not, fix the order.")?;
+    writeln!(
+        f,
+        "document it; if not, fix the order. To stop reporting cycles that every"
+    )?;
+    writeln!(
+        f,
+        "occurrence took under one gate: LOCKDEP_GATED=ignore (or lockdep::set_ignore_gated)."
+    )?;
     writeln!(f)
 }
 

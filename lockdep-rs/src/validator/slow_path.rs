@@ -27,7 +27,6 @@ impl ThreadState {
     ) -> Vec<(Report, u64)> {
         let mut graph = GRAPH.lock();
         let mut reports = self.replay_after_reset(&mut graph);
-        new.class.note_usage(new.read.is_shared());
         let stack = &self.held.stack;
         match same_class(stack, new) {
             SameClass::Conflict(prev) => {
