@@ -57,6 +57,7 @@ impl std::fmt::Debug for LockClass {
 
 /// What kind of lock a site class is of (`"Mutex"`, `"RwLock"`, …): a `Mutex` and an `RwLock`
 /// built at one site are never one class.
+#[cfg_attr(not(lockdep_enabled), allow(dead_code))]
 pub(crate) type LockKind = &'static str;
 
 /// What built a lock whose site cannot tell its locks apart.

@@ -29,6 +29,11 @@ mod enabled {
     /// Source of instance ids (0 means "not assigned yet").
     static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(1);
 
+    /// Where a token's serial starts, above the watch bit and the two read bits.
+    const SERIAL_SHIFT: u32 = 3;
+    /// A token's watch bit.
+    const WATCH_BIT: u64 = 1 << 2;
+
     /// Set in a lock's id word once it was taken while the mode was `Off` (unrecorded): a
     /// release the validator cannot match may then be that acquisition's.
     const TAKEN_WHILE_OFF: usize = 1 << (usize::BITS - 1);
@@ -280,7 +285,7 @@ mod enabled {
                 },
             );
             match tracked {
-                Some(serial) => Tracked::new(self, serial, read),
+                Some(a) => Tracked::new(self, a.serial, read).watched(a.watch),
                 None => Tracked::untracked(),
             }
         }
@@ -355,8 +360,9 @@ mod enabled {
     }
 
     /// What a guard keeps to report its release: the lock's handle if the acquisition was
-    /// tracked (it is not in `Off` mode), and the entry's serial and read mode packed in one
-    /// word (`serial << 2 | read`; serials start at 1, so the word is never 0). It is `!Send`
+    /// tracked (it is not in `Off` mode), and the entry's serial, a watch bit and the read mode
+    /// packed in one word (`serial << 3 | watch << 2 | read`; serials start at 1, so the word
+    /// is never 0). It is `!Send`
     /// whatever parking_lot's features say: an entry lives on its thread's held stack, and
     /// only that thread may release it.
     pub(crate) struct Tracked<'a>(Option<(&'a DepMap, NonZeroU64)>, PhantomData<NotSend>);
@@ -364,12 +370,29 @@ mod enabled {
     impl<'a> Tracked<'a> {
         #[inline]
         fn new(map: &'a DepMap, serial: u64, read: Read) -> Tracked<'a> {
-            let packed = NonZeroU64::new(serial << 2 | read as u64);
+            let packed = NonZeroU64::new(serial << SERIAL_SHIFT | read as u64);
             Tracked(packed.map(|p| (map, p)), PhantomData)
         }
 
         /// A token for an acquisition that is not tracked (`Off` mode; a `ReentrantMutex`
         /// re-acquired by its holder, which is not a new acquisition).
+        /// Sets the watch bit: the acquisition's order has known problems, so the caller must
+        /// not block on the real lock for ever (see `guard::block`).
+        #[inline]
+        fn watched(mut self, watch: bool) -> Tracked<'a> {
+            if let (true, Some((_, packed))) = (watch, self.0.as_mut()) {
+                *packed = packed.saturating_add(WATCH_BIT);
+            }
+            self
+        }
+
+        /// Does the acquisition's order have known problems (a report, now or before)?
+        #[inline]
+        #[cfg_attr(loom, allow(dead_code))] // loom's locks have no clock to wait with
+        pub(crate) fn watch(&self) -> bool {
+            self.0.is_some_and(|(_, p)| p.get() & WATCH_BIT != 0)
+        }
+
         #[inline]
         pub(crate) fn untracked() -> Tracked<'a> {
             Tracked(None, PhantomData)
@@ -388,7 +411,7 @@ mod enabled {
         #[inline]
         pub(crate) fn release_on_drop(&self) {
             if let Some((map, packed)) = self.0 {
-                let serial = packed.get() >> 2;
+                let serial = packed.get() >> SERIAL_SHIFT;
                 if !crate::fast_path::release_serial(serial) {
                     Self::release_slow(map, serial, Read::from_bits(packed.get()));
                 }
@@ -417,7 +440,7 @@ mod enabled {
         /// an untracked guard, which releases nothing).
         pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, WaitingEntry)> {
             let (map, packed) = self.0.take()?;
-            let waiting = validator::wait_begin(map.instance(), packed.get() >> 2)?;
+            let waiting = validator::wait_begin(map.instance(), packed.get() >> SERIAL_SHIFT)?;
             Some((map, waiting))
         }
 
@@ -450,7 +473,7 @@ mod enabled {
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         pub(crate) fn change_read(&mut self, read: Read) {
             if let Some((map, packed)) = self.0 {
-                let serial = packed.get() >> 2;
+                let serial = packed.get() >> SERIAL_SHIFT;
                 validator::change_read(map.instance(), serial, read);
                 self.0 = Tracked::new(map, serial, read).0;
             }

@@ -139,3 +139,18 @@ pub(crate) fn lenient_sites() -> bool {
         });
     *LENIENT
 }
+
+/// How long an acquisition whose order has known problems waits for its lock before it gives
+/// up with a panic (`LOCKDEP_DEADLOCK_TIMEOUT`, seconds, default 10; `0`: wait for ever).
+#[cfg(all(lockdep_enabled, not(loom)))]
+pub(crate) fn deadlock_timeout() -> Option<std::time::Duration> {
+    static LIMIT: once_cell::sync::Lazy<Option<std::time::Duration>> =
+        once_cell::sync::Lazy::new(|| {
+            let secs = std::env::var("LOCKDEP_DEADLOCK_TIMEOUT")
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(10.0);
+            (secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+        });
+    *LIMIT
+}

@@ -105,10 +105,15 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
         read_site: (u8, Option<&DepMap>),
         site: &'static Location<'static>,
     ) -> MutexGuardOf<'_, K, T> {
-        let tracked = self
+        let mut tracked = self
             .dep
             .acquire(Read::Exclusive, read_site.0, read_site.1, site);
-        Guard::new(tracked, self.inner.lock())
+        let inner = crate::guard::block(
+            &mut tracked,
+            || self.inner.lock(),
+            |d| sync::timed::try_lock_for::<K, T>(&self.inner, d),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// Acquires the mutex, blocking until it is available; validated first.

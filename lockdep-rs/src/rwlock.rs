@@ -96,8 +96,13 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         nest: Option<&DepMap>,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, subclass, nest, site);
-        Guard::new(tracked, self.inner.write())
+        let mut tracked = self.dep.acquire(Read::Exclusive, subclass, nest, site);
+        let inner = crate::guard::block(
+            &mut tracked,
+            || self.inner.write(),
+            |d| sync::timed::try_write_for(&self.inner, d),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// Exclusive (write) acquisition, validated first.
@@ -111,18 +116,28 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
-        Guard::new(tracked, self.inner.read())
+        let mut tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
+        let inner = crate::guard::block(
+            &mut tracked,
+            || self.inner.read(),
+            |d| sync::timed::try_read_for(&self.inner, d),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// Recursive shared acquisition (rwlock_t `read_lock`, read=2), validated first.
     #[track_caller]
     #[inline]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self
+        let mut tracked = self
             .dep
             .acquire(Read::Recursive, 0, None, Location::caller());
-        Guard::new(tracked, self.inner.read_recursive())
+        let inner = crate::guard::block(
+            &mut tracked,
+            || self.inner.read_recursive(),
+            |d| sync::timed::try_read_recursive_for(&self.inner, d),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// Exclusive acquisition as subclass `subclass` (0..=7), shown as `name/n`.

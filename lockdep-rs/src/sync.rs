@@ -48,6 +48,70 @@ pub(crate) type Mutex<K, T> = loom_locks::Mutex<T, K>;
 #[cfg(loom)]
 pub(crate) type MutexGuard<'a, K, T> = loom_locks::MutexGuard<'a, T, K>;
 
+/// Waiting for a lock with a deadline (the deadlock timeout of `guard::block`). Loom's locks
+/// have no clock: there the answer is always "not in time", and `guard::block` never asks.
+pub(crate) mod timed {
+    use std::time::Duration;
+
+    use super::{MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    /// `Mutex::try_lock_for`.
+    pub(crate) fn try_lock_for<K: crate::raw::MutexKind, T: ?Sized>(
+        m: &super::Mutex<K, T>,
+        limit: Duration,
+    ) -> Option<MutexGuard<'_, K, T>> {
+        #[cfg(not(loom))]
+        return m.try_lock_for(limit);
+        #[cfg(loom)]
+        {
+            let _ = (m, limit);
+            None
+        }
+    }
+
+    /// `RwLock::try_write_for`.
+    pub(crate) fn try_write_for<T: ?Sized>(
+        l: &RwLock<T>,
+        limit: Duration,
+    ) -> Option<RwLockWriteGuard<'_, T>> {
+        #[cfg(not(loom))]
+        return l.try_write_for(limit);
+        #[cfg(loom)]
+        {
+            let _ = (l, limit);
+            None
+        }
+    }
+
+    /// `RwLock::try_read_for`.
+    pub(crate) fn try_read_for<T: ?Sized>(
+        l: &RwLock<T>,
+        limit: Duration,
+    ) -> Option<RwLockReadGuard<'_, T>> {
+        #[cfg(not(loom))]
+        return l.try_read_for(limit);
+        #[cfg(loom)]
+        {
+            let _ = (l, limit);
+            None
+        }
+    }
+
+    /// `RwLock::try_read_recursive_for`.
+    pub(crate) fn try_read_recursive_for<T: ?Sized>(
+        l: &RwLock<T>,
+        limit: Duration,
+    ) -> Option<RwLockReadGuard<'_, T>> {
+        #[cfg(not(loom))]
+        return l.try_read_recursive_for(limit);
+        #[cfg(loom)]
+        {
+            let _ = (l, limit);
+            None
+        }
+    }
+}
+
 #[cfg(loom)]
 pub(crate) use loom::thread;
 /// Threads: std's, or loom's.

@@ -41,6 +41,9 @@ struct Child {
     exit: Arc<DepMap>,
     #[cfg(lockdep_enabled)]
     capture: Option<Arc<crate::report::capture::CaptureSink>>,
+    /// The starting thread's name, which an unnamed child is shown by.
+    #[cfg(lockdep_enabled)]
+    starter: String,
 }
 
 impl Child {
@@ -54,6 +57,8 @@ impl Child {
             exit: Arc::new(DepMap::event(site, "(thread exit)", depth)),
             #[cfg(lockdep_enabled)]
             capture: crate::report::capture::current(),
+            #[cfg(lockdep_enabled)]
+            starter: crate::report::thread_name(),
         }
     }
 
@@ -61,7 +66,10 @@ impl Child {
     fn run<T>(self, f: impl FnOnce() -> T) -> T {
         nesting::set(self.depth);
         #[cfg(lockdep_enabled)]
-        let _joined = self.capture.map(crate::report::capture::join);
+        let _joined = {
+            crate::report::set_started_by(self.starter);
+            self.capture.map(crate::report::capture::join)
+        };
         // Arming first makes lockdep's thread state this thread's first thread-local, so it
         // is destroyed last: the exit stays armed while the others' destructors run, and
         // the locks they take are validated against joiners.
@@ -103,8 +111,8 @@ impl<T> JoinHandle<T> {
         self.inner.join()
     }
 
-    /// The underlying thread.
-    pub fn thread(&self) -> &std::thread::Thread {
+    /// The underlying thread (std's, or loom's under `cfg(loom)`).
+    pub fn thread(&self) -> &sync::thread::Thread {
         self.inner.thread()
     }
 

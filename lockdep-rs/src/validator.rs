@@ -56,6 +56,8 @@ pub(crate) struct Outcome {
     reports: Vec<(Report, u64)>,
     /// Re-locking an instance this thread holds exclusively: it can never succeed.
     certain_deadlock: bool,
+    /// The acquisition's chain has known problems: the caller should not block for ever.
+    watch: bool,
 }
 
 impl Outcome {
@@ -65,8 +67,17 @@ impl Outcome {
             pending: None,
             reports: Vec::new(),
             certain_deadlock: false,
+            watch: false,
         }
     }
+}
+
+/// A recorded acquisition: its entry's serial, and whether its order has known problems (a
+/// report was raised for it, now or before): then the caller blocks on the real lock with a
+/// deadline (see `guard::block`), since the deadlock predicted may really happen.
+pub(crate) struct Acquired {
+    pub(crate) serial: u64,
+    pub(crate) watch: bool,
 }
 
 /// Validates and records an acquisition of `instance` (class `class`): the self-deadlock
@@ -76,11 +87,16 @@ impl Outcome {
 /// real lock.
 #[inline(never)]
 #[track_caller]
-pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
+pub(crate) fn acquire(
+    class: &'static ClassInfo,
+    instance: Instance,
+    req: Request,
+) -> Option<Acquired> {
     report_env_error_once();
     let fresh = req.fresh;
     let outcome = with_state(|s| s.acquire(class, instance, &req))?;
-    act(outcome, fresh)
+    let watch = outcome.watch;
+    act(outcome, fresh).map(|serial| Acquired { serial, watch })
 }
 
 /// Delivers an outcome's reports; panics where the mode or a certain deadlock demands it
@@ -174,6 +190,7 @@ impl ThreadState {
                 pending: None,
                 reports,
                 certain_deadlock: true,
+                watch: false,
             };
         }
 
@@ -203,7 +220,7 @@ impl ThreadState {
 
         // 3. A trylock cannot block: recorded, not validated.
         if req.trylock {
-            return self.record(entry, reports, req.fresh);
+            return self.record(entry, reports, req.fresh, false);
         }
 
         // 4. The chain caches.
@@ -227,15 +244,16 @@ impl ThreadState {
         if let Lookup::Hit(found) = lookup {
             // A known chain: its problems were reported; a capture passing through it gets
             // them again (deduplicated per capture), anything else would drop them.
+            let known_problems = found.is_some();
             if let Some(found) = found.filter(|_| sink::capturing()) {
                 reports.extend(found.iter().cloned());
             }
-            return self.record(entry, reports, req.fresh);
+            return self.record(entry, reports, req.fresh, known_problems);
         }
 
         // 5. The slow path.
         reports.extend(self.validate(&entry, key, parent, last, recent));
-        self.record(entry, reports, req.fresh)
+        self.record(entry, reports, req.fresh, false)
     }
 
     /// Another instance of `new`'s lock key is held: records the instance order (held ->
@@ -275,7 +293,14 @@ impl ThreadState {
 
     /// Records `entry` now if nothing was found or it is not a fresh acquisition; otherwise
     /// leaves it pending until the reports are delivered.
-    fn record(&mut self, entry: HeldLock, reports: Vec<(Report, u64)>, fresh: bool) -> Outcome {
+    fn record(
+        &mut self,
+        entry: HeldLock,
+        reports: Vec<(Report, u64)>,
+        fresh: bool,
+        known_problems: bool,
+    ) -> Outcome {
+        let watch = known_problems || !reports.is_empty();
         if reports.is_empty() || !fresh {
             let serial = self.held.push(entry);
             return Outcome {
@@ -283,6 +308,7 @@ impl ThreadState {
                 pending: None,
                 reports,
                 certain_deadlock: false,
+                watch,
             };
         }
         Outcome {
@@ -290,6 +316,7 @@ impl ThreadState {
             pending: Some(entry),
             reports,
             certain_deadlock: false,
+            watch,
         }
     }
 }

@@ -27,7 +27,9 @@ struct CaptureState {
 
 thread_local! {
     /// The captures this thread reports into, innermost last.
-    static CAPTURES: RefCell<Vec<Arc<CaptureSink>>> = const { RefCell::new(Vec::new()) };
+    // Not `const`: loom's `thread_local!` does not take a const initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static CAPTURES: RefCell<Vec<Arc<CaptureSink>>> = RefCell::new(Vec::new());
 }
 
 /// Is this thread inside a capture?

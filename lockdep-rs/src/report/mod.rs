@@ -215,13 +215,42 @@ pub(crate) fn push_unique(names: &mut Vec<String>, name: String) {
     }
 }
 
+#[cfg(lockdep_enabled)]
+crate::sync::thread_local! {
+    /// For an unnamed thread started through `lockdep::thread`: the name of the thread that
+    /// started it (a worker is shown as its test's).
+    // Not `const`: loom's `thread_local!` does not take a const initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static STARTED_BY: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+}
+
+/// The name the current thread is shown by: its own, or for an unnamed thread started through
+/// `lockdep::thread`, `<starter>>worker` (so a test's workers name the test).
+#[cfg(lockdep_enabled)]
+pub(crate) fn thread_name() -> String {
+    let t = std::thread::current();
+    if let Some(name) = t.name() {
+        return name.to_string();
+    }
+    STARTED_BY
+        .try_with(|s| s.borrow().as_ref().map(|p| format!("{p}>worker")))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "<unnamed>".to_string())
+}
+
+/// Records which thread started the current one (`lockdep::thread`).
+#[cfg(lockdep_enabled)]
+pub(crate) fn set_started_by(starter: String) {
+    let _ = STARTED_BY.try_with(|s| *s.borrow_mut() = Some(starter));
+}
+
 /// `name/id` of the current thread, kernel `comm/pid` style.
 #[cfg(lockdep_enabled)]
 pub(crate) fn thread_label() -> String {
-    let t = std::thread::current();
-    let id = format!("{:?}", t.id());
+    let id = format!("{:?}", std::thread::current().id());
     let id = id.trim_start_matches("ThreadId(").trim_end_matches(')');
-    format!("{}/{}", t.name().unwrap_or("<unnamed>"), id)
+    format!("{}/{}", thread_name(), id)
 }
 
 impl fmt::Display for Report {

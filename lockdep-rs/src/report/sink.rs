@@ -33,7 +33,9 @@ static HOOK: RwLock<Option<Hook>> = RwLock::new();
 
 thread_local! {
     /// This thread is running the report hook (a report the hook raises does not re-enter it).
-    static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+    // Not `const`: loom's `thread_local!` does not take a const initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static IN_HOOK: Cell<bool> = Cell::new(false);
 }
 
 /// How a delivered report should affect the caller.

@@ -56,10 +56,15 @@ impl<T: ?Sized> Mutex<T> {
     /// Acquires the mutex, validated first; an error (still holding it) if poisoned.
     #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        let tracked = self
+        let mut tracked = self
             .dep
             .acquire(Read::Exclusive, 0, None, Location::caller());
-        map_result(self.inner.lock(), |g| Guard::new(tracked, g))
+        let r = crate::guard::block(
+            &mut tracked,
+            || self.inner.lock(),
+            |d| poll(d, || self.inner.try_lock()),
+        );
+        map_result(r, |g| Guard::new(tracked, g))
     }
 
     /// Attempts to acquire the mutex without blocking; a failure leaves no trace.
@@ -124,4 +129,16 @@ impl<T: ?Sized> TrackedLock for Mutex<T> {
     fn lock_handle(&self) -> LockHandle<'_> {
         LockHandle::of_lock(&self.dep)
     }
+}
+
+/// `try_for` for std's locks, which have only `try_*`: polls, keeping a poisoned result.
+pub(super) fn poll<G>(
+    limit: std::time::Duration,
+    mut try_once: impl FnMut() -> std::sync::TryLockResult<G>,
+) -> Option<LockResult<G>> {
+    crate::guard::poll_for(limit, || match try_once() {
+        Ok(g) => Some(Ok(g)),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(Err(p)),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    })
 }

@@ -58,17 +58,27 @@ impl<T: ?Sized> RwLock<T> {
     /// Shared (non-recursive) acquisition, validated first.
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        let tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
-        map_result(self.inner.read(), |g| Guard::new(tracked, g))
+        let mut tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
+        let r = crate::guard::block(
+            &mut tracked,
+            || self.inner.read(),
+            |d| super::mutex::poll(d, || self.inner.try_read()),
+        );
+        map_result(r, |g| Guard::new(tracked, g))
     }
 
     /// Exclusive acquisition, validated first.
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        let tracked = self
+        let mut tracked = self
             .dep
             .acquire(Read::Exclusive, 0, None, Location::caller());
-        map_result(self.inner.write(), |g| Guard::new(tracked, g))
+        let r = crate::guard::block(
+            &mut tracked,
+            || self.inner.write(),
+            |d| super::mutex::poll(d, || self.inner.try_write()),
+        );
+        map_result(r, |g| Guard::new(tracked, g))
     }
 
     /// Attempts a shared acquisition without blocking.

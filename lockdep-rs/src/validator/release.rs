@@ -156,7 +156,7 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         fresh: true,
         no_merge: true,
     };
-    let serial = super::acquire(e.class, e.instance, req)?;
+    let serial = super::acquire(e.class, e.instance, req)?.serial;
     with_state(|s| {
         if s.held.stack.last().is_some_and(|h| h.serial == serial)
             && w.index + 1 < s.held.stack.len()
