@@ -65,6 +65,9 @@ impl Child {
     /// Runs the thread's body `f` on the new thread.
     fn run<T>(self, f: impl FnOnce() -> T) -> T {
         nesting::set(self.depth);
+        // The exit event stays armed until the thread's thread-locals are gone, so it must
+        // outlive them: a thread-local made before lockdep's own state keeps it.
+        nesting::keep_exit(self.exit.clone());
         #[cfg(lockdep_enabled)]
         let _joined = {
             crate::report::set_started_by(self.starter);
@@ -142,8 +145,8 @@ mod scoped {
         inner: std::thread::Scope<'scope, 'env>,
     }
 
-    /// Handle of a scoped thread; joining it is a validated wait.
-    #[must_use = "a scoped thread is joined at the end of its scope anyway"]
+    /// Handle of a scoped thread; joining it is a validated wait (like std's, it may be
+    /// dropped: the thread is joined at the end of its scope anyway).
     pub struct ScopedJoinHandle<'scope, T> {
         inner: std::thread::ScopedJoinHandle<'scope, T>,
         exit: Arc<DepMap>,
@@ -224,6 +227,16 @@ mod nesting {
         // Not `const`: loom's `thread_local!` does not take a const initialiser.
         #[allow(clippy::missing_const_for_thread_local)]
         static DEPTH: std::cell::Cell<u32> = std::cell::Cell::new(0);
+        /// This thread's exit event, kept until the thread's thread-locals are destroyed (it
+        /// is made first, so it is destroyed last).
+        #[allow(clippy::missing_const_for_thread_local)]
+        static EXIT: std::cell::RefCell<Option<std::sync::Arc<crate::dep_map::DepMap>>> =
+            std::cell::RefCell::new(None);
+    }
+
+    pub(super) fn keep_exit(_exit: std::sync::Arc<crate::dep_map::DepMap>) {
+        #[cfg(lockdep_enabled)]
+        let _ = EXIT.try_with(|e| *e.borrow_mut() = Some(_exit));
     }
 
     pub(super) fn current() -> u32 {
