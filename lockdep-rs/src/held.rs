@@ -29,9 +29,7 @@ impl<'a> LockHandle<'a> {
     }
 }
 
-/// Implementation detail: only this crate's guards and locks implement the traits below.
-#[doc(hidden)]
-pub trait Sealed {}
+pub use crate::sealed::Sealed;
 
 /// Implemented by every guard of this crate: "a lock this thread holds".
 pub trait Held: Sealed {

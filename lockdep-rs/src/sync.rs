@@ -9,6 +9,21 @@
 #[cfg(not(loom))]
 pub(crate) use parking_lot::Condvar;
 
+/// A kind of mutex of this crate: [`RawMutex`](crate::RawMutex) (parking_lot's `Mutex`) or
+/// [`RawFairMutex`](crate::RawFairMutex) (`FairMutex`). Sealed. (Declared here, with the real
+/// raw lock each kind stands for, because this is the module that names parking_lot.)
+pub trait MutexKind: crate::sealed::Sealed + 'static {
+    /// The real raw lock behind the safe locks of this kind.
+    #[doc(hidden)]
+    #[cfg(not(loom))]
+    type Real: real::lock_api::RawMutex
+        + real::lock_api::RawMutexFair
+        + real::lock_api::RawMutexTimed<Duration = std::time::Duration, Instant = std::time::Instant>;
+}
+
+/// A kind of reader-writer lock of this crate: [`RawRwLock`](crate::RawRwLock). Sealed.
+pub trait RwLockKind: crate::sealed::Sealed + 'static {}
+
 /// The drop-in surface's real locks: lock_api's generic locks over parking_lot's raw locks
 /// (the wrappers name them through the aliases below, generic over lockdep's raw-lock kinds).
 #[cfg(not(loom))]
@@ -20,10 +35,10 @@ pub(crate) mod real {
     };
 
     /// The real mutex of the lockdep mutex kind `K` (parking_lot's `Mutex` or `FairMutex`).
-    pub(crate) type Mutex<K, T> = lock_api::Mutex<<K as crate::raw::MutexKind>::Real, T>;
+    pub(crate) type Mutex<K, T> = lock_api::Mutex<<K as super::MutexKind>::Real, T>;
     /// Its guard.
     pub(crate) type MutexGuard<'a, K, T> =
-        lock_api::MutexGuard<'a, <K as crate::raw::MutexKind>::Real, T>;
+        lock_api::MutexGuard<'a, <K as super::MutexKind>::Real, T>;
     /// The real reader-writer lock.
     pub(crate) type RwLock<T> = lock_api::RwLock<RawRwLock, T>;
 }
@@ -56,7 +71,7 @@ pub(crate) mod timed {
     use super::{MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
     /// `Mutex::try_lock_for`.
-    pub(crate) fn try_lock_for<K: crate::raw::MutexKind, T: ?Sized>(
+    pub(crate) fn try_lock_for<K: super::MutexKind, T: ?Sized>(
         m: &super::Mutex<K, T>,
         limit: Duration,
     ) -> Option<MutexGuard<'_, K, T>> {
