@@ -192,6 +192,22 @@ mod enabled {
             self.record(read, subclass, false, nest, site)
         }
 
+        /// Validates a timed acquisition (`try_lock_for`) before the caller blocks with a
+        /// deadline: as [`acquire`](Self::acquire), but re-locking a lock this thread holds
+        /// is reported without a panic and left unrecorded (the real wait times out).
+        #[track_caller]
+        #[cfg_attr(loom, allow(dead_code))] // loom's locks have no clock
+        pub(crate) fn acquire_timed(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_> {
+            if mode() == Mode::Off {
+                return self.record(read, 0, false, None, site);
+            }
+            self.record_slow_timed(read, site, true)
+        }
+
         /// Records a successful trylock (no validation: a trylock cannot block).
         #[inline]
         #[track_caller]
@@ -259,6 +275,30 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
+            self.record_request(read, subclass, trylock, nest, site, false)
+        }
+
+        #[track_caller]
+        #[cfg_attr(loom, allow(dead_code))]
+        fn record_slow_timed(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+            timed: bool,
+        ) -> Tracked<'_> {
+            self.record_request(read, 0, false, None, site, timed)
+        }
+
+        #[track_caller]
+        fn record_request(
+            &self,
+            read: Read,
+            subclass: u8,
+            trylock: bool,
+            nest: Option<&DepMap>,
+            site: &'static Location<'static>,
+            timed: bool,
+        ) -> Tracked<'_> {
             if crate::sync::internal::inside() {
                 // Re-entered from inside lockdep (an allocator taking lockdep locks): stand
                 // aside, untracked, rather than resolve or validate on top of ourselves.
@@ -282,6 +322,7 @@ mod enabled {
                     site,
                     fresh: true,
                     no_merge: false,
+                    timed,
                 },
             );
             match tracked {
@@ -539,6 +580,10 @@ mod disabled {
         }
         #[inline(always)]
         pub(crate) fn acquired_try(&self, _: Read, _: &'static Location<'static>) -> Tracked<'_> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn acquire_timed(&self, _: Read, _: &'static Location<'static>) -> Tracked<'_> {
             Tracked(std::marker::PhantomData)
         }
         #[inline(always)]

@@ -45,6 +45,10 @@ pub(crate) struct Request<'a> {
     pub(crate) fresh: bool,
     /// Never merge into the top entry (an entry restored after a condvar wait).
     pub(crate) no_merge: bool,
+    /// A timed acquisition (`try_lock_for`): re-locking a lock this thread holds is reported
+    /// but does not panic — the real acquisition times out rather than hangs — and is not
+    /// recorded.
+    pub(crate) timed: bool,
 }
 
 /// The verdict of one acquisition, acted on after the thread state is released.
@@ -58,6 +62,8 @@ pub(crate) struct Outcome {
     certain_deadlock: bool,
     /// The acquisition's chain has known problems: the caller should not block for ever.
     watch: bool,
+    /// A timed acquisition (see [`Request::timed`]).
+    timed: bool,
 }
 
 impl Outcome {
@@ -68,6 +74,7 @@ impl Outcome {
             reports: Vec::new(),
             certain_deadlock: false,
             watch: false,
+            timed: false,
         }
     }
 }
@@ -115,7 +122,7 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
         }
     }
     let may_panic = fresh && !crate::sync::panicking() && !exiting();
-    if may_panic && outcome.certain_deadlock {
+    if may_panic && outcome.certain_deadlock && !outcome.timed {
         let why = "lockdep: certain self-deadlock: this thread already holds the lock it is \
                    acquiring, which can never succeed";
         match (printed, outcome.reports.first()) {
@@ -191,6 +198,7 @@ impl ThreadState {
                 reports,
                 certain_deadlock: true,
                 watch: false,
+                timed: req.timed,
             };
         }
 
@@ -309,6 +317,7 @@ impl ThreadState {
                 reports,
                 certain_deadlock: false,
                 watch,
+                timed: false,
             };
         }
         Outcome {
@@ -317,6 +326,7 @@ impl ThreadState {
             reports,
             certain_deadlock: false,
             watch,
+            timed: false,
         }
     }
 }

@@ -155,6 +155,7 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         site,
         fresh: true,
         no_merge: true,
+        timed: false,
     };
     let serial = super::acquire(e.class, e.instance, req)?.serial;
     with_state(|s| {
@@ -238,6 +239,7 @@ impl ThreadState {
                     site: e.site,
                     fresh: false,
                     no_merge: true,
+                    timed: false,
                 };
                 outcomes.push(self.acquire(e.class, e.instance, &req));
                 if let Some(top) = self.held.stack.last_mut() {
