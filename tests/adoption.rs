@@ -119,6 +119,15 @@ fn cargo_test_fails_exactly_where_the_problems_are() {
         assert!(!of(name).contains("lockdep"), "{name}:\n{}", of(name));
     }
     assert!(of("ab_ba").contains("possible circular locking dependency detected"));
+    // The report names the other test, whose order it conflicts with.
+    assert!(
+        of("ab_ba").contains("thread a_then_b/")
+            && of("ab_ba").contains("found by thread `b_then_a`")
+            || of("ab_ba").contains("thread b_then_a/")
+                && of("ab_ba").contains("found by thread `a_then_b`"),
+        "{}",
+        of("ab_ba")
+    );
     // The helper's report names the helper and the one-line fix.
     assert!(of("helper").contains("possible recursive locking detected"));
     assert!(of("helper").contains("put `#[track_caller]` on `fn shared`"));
@@ -137,6 +146,23 @@ fn cargo_test_fails_exactly_where_the_problems_are() {
     // test itself passed, the run failed at its end.
     assert!(of("placeholder")
         .contains("test a_report_inside_a_placeholder_section_fails_without_hanging ... ok"));
+}
+
+/// Issue 17, §2: in Panic mode too, one problem is one report per process: the tests after
+/// the first that pass through a known inversion are not failed again for it.
+#[test]
+fn panic_mode_fails_only_the_test_that_found_the_problem() {
+    let out = cargo()
+        .args(["test", "--offline", "--test", "many"])
+        .current_dir(root().join("fixtures/adoption"))
+        .env("CARGO_TARGET_DIR", root().join("target/adoption-fixture"))
+        .env("LOCKDEP", "panic")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("... FAILED").count(), 1, "{stdout}");
+    assert!(stdout.contains("7 passed; 1 failed"), "{stdout}");
 }
 
 /// Issue 17, §1: loom is behind lockdep's `loom` feature, so a dependent that does not ask for
