@@ -18,7 +18,10 @@ pub fn is_validating() -> bool {
 /// kept here).
 pub fn take_reports() -> Vec<Report> {
     #[cfg(lockdep_enabled)]
-    return crate::report::sink::take();
+    {
+        crate::validator::deliver_deferred();
+        crate::report::sink::take()
+    }
     #[cfg(not(lockdep_enabled))]
     Vec::new()
 }
@@ -45,7 +48,12 @@ pub fn reset() {
 /// This makes tests that run in parallel independent: each sees only its own reports.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
     #[cfg(lockdep_enabled)]
-    return crate::report::capture::capture(f);
+    return crate::report::capture::capture(|| {
+        let r = f();
+        // Problems found while this thread released locks belong to this capture too.
+        crate::validator::deliver_deferred();
+        r
+    });
     #[cfg(not(lockdep_enabled))]
     (f(), Vec::new())
 }

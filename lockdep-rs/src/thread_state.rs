@@ -11,7 +11,6 @@ use crate::report::sink::{self, Delivery};
 use crate::sync::thread_local;
 
 /// One thread's validator state.
-#[derive(Default)]
 pub(crate) struct ThreadState {
     pub(crate) held: HeldLocks,
     pub(crate) chains: LocalChains,
@@ -21,6 +20,23 @@ pub(crate) struct ThreadState {
     /// The thread's own work is over (a `lockdep::thread` returned): what its thread-local
     /// destructors do is still validated, but never panics (that would abort the process).
     pub(crate) exiting: bool,
+    /// Problems found while releasing (entries put back and validated again), delivered at
+    /// this thread's next validation, capture end or exit: not from inside the release,
+    /// where the lock being released is still really locked (a hook that takes it would
+    /// block for real).
+    pub(crate) deferred: Vec<(crate::report::Report, u64)>,
+}
+
+impl Default for ThreadState {
+    fn default() -> Self {
+        ThreadState {
+            held: HeldLocks::default(),
+            chains: LocalChains::default(),
+            graph_epoch: crate::dependency_graph::current_epoch(),
+            exiting: false,
+            deferred: Vec::new(),
+        }
+    }
 }
 
 thread_local! {
@@ -33,6 +49,11 @@ impl Drop for ThreadState {
         #[cfg(not(loom))]
         crate::sync::internal::set_fast(std::ptr::null());
         self.chains.flush_hits(self.held.fast_pushes());
+        for (report, key) in std::mem::take(&mut self.deferred) {
+            if sink::deliver(report.clone(), key) == Delivery::MustPanic {
+                sink::print(&report, key);
+            }
+        }
         // An armed event (a `lockdep::thread`'s exit) is not a lock left held.
         let leaked = self.held.stack.iter().any(|h| !h.class.event);
         if leaked && crate::mode::mode() != crate::mode::Mode::Off {

@@ -100,6 +100,7 @@ pub(crate) fn acquire(
     req: Request,
 ) -> Option<Acquired> {
     report_env_error_once();
+    deliver_deferred();
     let fresh = req.fresh;
     let outcome = with_state(|s| s.acquire(class, instance, &req))?;
     let watch = outcome.watch;
@@ -141,6 +142,23 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     match outcome.pending {
         Some(entry) => with_state(|s| s.held.push(entry)),
         None => outcome.pushed,
+    }
+}
+
+/// Delivers the problems found while this thread released locks (see
+/// `ThreadState::deferred`): printed, kept or captured now, never panicking.
+pub(crate) fn deliver_deferred() {
+    let deferred = with_state(|s| {
+        if s.deferred.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut s.deferred)
+        }
+    });
+    for (report, key) in deferred.into_iter().flatten() {
+        if sink::deliver(report.clone(), key) == Delivery::MustPanic {
+            sink::print(&report, key);
+        }
     }
 }
 
@@ -219,7 +237,7 @@ impl ThreadState {
                 // (Not when something was reported: the entry is then recorded only after
                 // delivery, as its own entry, still exempt under the nest lock.)
                 let mergeable = !req.trylock && !req.no_merge && reports.is_empty();
-                if std::ptr::eq(top.class, class) && mergeable {
+                if std::ptr::eq(top.class, class) && top.read == req.read && mergeable {
                     top.merge(instance);
                     return Outcome::pushed(top.serial);
                 }

@@ -10,7 +10,7 @@
 
 use std::panic::Location;
 
-use super::{act, Outcome, Request};
+use super::{Outcome, Request};
 use crate::held_locks::{HeldLock, Instance, Read};
 use crate::report::build;
 use crate::report::sink::{self, Delivery};
@@ -42,9 +42,7 @@ pub(crate) fn release(
     match result {
         None => true, // thread state gone: nothing to check
         Some(Ok(outcomes)) => {
-            for o in outcomes {
-                act(o, false);
-            }
+            defer(outcomes);
             true
         }
         Some(Err((report, key))) => {
@@ -55,6 +53,16 @@ pub(crate) fn release(
             }
             false
         }
+    }
+}
+
+/// The outcomes of entries put back by a release: recorded already (they were held); their
+/// reports wait for this thread's next validation (see `ThreadState::deferred`).
+fn defer(outcomes: Vec<Outcome>) {
+    let reports: Vec<(crate::report::Report, u64)> =
+        outcomes.into_iter().flat_map(|o| o.reports).collect();
+    if !reports.is_empty() {
+        with_state(|s| s.deferred.extend(reports));
     }
 }
 
@@ -73,9 +81,7 @@ pub(crate) fn lock_freed(instance: Instance) {
     })
     .flatten();
     if let Some(((report, key), outcomes)) = found {
-        for o in outcomes {
-            act(o, false);
-        }
+        defer(outcomes);
         if sink::deliver(report.clone(), key) == Delivery::MustPanic && !crate::sync::panicking() {
             panic!("{report}");
         }
@@ -122,16 +128,17 @@ pub(crate) fn wait_begin(instance: Instance, serial: u64) -> Option<WaitingEntry
         ))
     })
     .flatten()?;
-    for o in outcomes {
-        act(o, false);
-    }
+    defer(outcomes);
     Some(waiting)
 }
 
 /// The wait is over (validated before the thread sleeps: the locks it holds cannot change
 /// meanwhile): re-acquires the mutex exactly as it was held — class and subclass, read kind,
 /// nest lock — validated as an acquisition on top of the locks now held, then put back at its
-/// old position. Returns the entry's serial (unchanged), if tracked.
+/// old position. Returns the entry's serial (unchanged), if tracked. The mutex is really still
+/// locked while this runs, so the entry is recorded before any report is delivered (a hook
+/// that takes the mutex is then caught as a certain self-deadlock), and a report here never
+/// panics (it is printed instead, in `Panic` mode).
 #[track_caller]
 pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Option<u64> {
     let e = &w.entry;
@@ -153,7 +160,7 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         nest_name: None,
         reserial: e.serial,
         site,
-        fresh: true,
+        fresh: false,
         no_merge: true,
         timed: false,
     };
@@ -221,7 +228,8 @@ impl ThreadState {
         let mut outcomes = Vec::new();
         for e in above {
             let nest_gone = e.nest.is_some_and(|n| removed.holds(n.get()));
-            if nest_gone || (e.edgeless && !e.trylock) {
+            let validating = crate::mode::mode() != crate::mode::Mode::Off;
+            if validating && (nest_gone || (e.edgeless && !e.trylock)) {
                 // Its acquisition recorded no edges (recursive locking, or exempt under a
                 // nest lock), or its nest lock is gone with the exemption: validate it again
                 // on the stack as it is now.
@@ -248,6 +256,10 @@ impl ThreadState {
                     }
                 }
             } else {
+                let mut e = e;
+                if nest_gone {
+                    e.nest = None;
+                }
                 self.held.push(e);
             }
         }
