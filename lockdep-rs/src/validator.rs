@@ -286,6 +286,9 @@ impl ThreadState {
     /// new) and reports it if it reverses an order recorded before.
     fn check_instance_order(&self, new: &HeldLock) -> Option<(Report, u64)> {
         let stack = &self.held.stack;
+        if let slow_path::SameClass::Conflict(_) = slow_path::same_class(stack, new) {
+            return None; // plain recursive locking: the class check reports it
+        }
         let idx = stack.iter().rposition(|h| {
             std::ptr::eq(h.class.base(), new.class.base()) && !h.holds(new.instance)
         })?;
