@@ -32,7 +32,55 @@
 #[cfg(not(loom))]
 pub use crate::sync::real::RawThreadId;
 #[cfg(not(loom))]
-pub use imp::{RawFairMutex, RawMutex, RawRwLock};
+pub use imp::{
+    RawFairMutex, RawLock, RawMutex, RawRwLock, Unchecked, UncheckedReentrant, Upgrader,
+};
+#[cfg(not(loom))]
+pub(crate) use imp::{raw_mutex as imp_raw_mutex, raw_rwlock as imp_raw_rwlock};
+
+/// A parking_lot raw lock that a [`RawLock`] validates: parking_lot's `RawMutex`,
+/// `RawFairMutex` or `RawRwLock`. Sealed.
+#[cfg(not(loom))]
+pub trait RealLock: crate::held::Sealed + Sized + 'static {
+    /// Per-lock bookkeeping of this kind (a reader-writer lock's upgradable holder).
+    #[doc(hidden)]
+    type State: Send + Sync;
+    /// Its initial value.
+    #[doc(hidden)]
+    #[allow(clippy::declare_interior_mutable_const)]
+    const STATE: Self::State;
+    /// The kind's name, for the per-instance class of a raw lock made by `INIT`.
+    #[doc(hidden)]
+    const NAME: &'static str;
+}
+
+#[cfg(not(loom))]
+mod real_locks {
+    use super::{RealLock, Upgrader};
+    use crate::held::Sealed;
+    use crate::sync::real;
+
+    impl Sealed for real::RawMutex {}
+    impl RealLock for real::RawMutex {
+        type State = ();
+        const STATE: () = ();
+        const NAME: &'static str = "RawMutex";
+    }
+    impl Sealed for real::RawFairMutex {}
+    impl RealLock for real::RawFairMutex {
+        type State = ();
+        const STATE: () = ();
+        const NAME: &'static str = "RawFairMutex";
+    }
+    impl Sealed for real::RawRwLock {}
+    impl RealLock for real::RawRwLock {
+        type State = Upgrader;
+        #[allow(clippy::declare_interior_mutable_const)]
+        const STATE: Upgrader = Upgrader::NONE;
+        const NAME: &'static str = "RawRwLock";
+    }
+    impl<R: RealLock> Sealed for super::RawLock<R> {}
+}
 
 /// A kind of mutex of this crate: [`RawMutex`] (parking_lot's `Mutex`) or [`RawFairMutex`]
 /// (`FairMutex`). Sealed.
@@ -40,13 +88,19 @@ pub trait MutexKind: crate::held::Sealed + 'static {
     /// The real raw lock behind the safe locks of this kind.
     #[doc(hidden)]
     #[cfg(not(loom))]
-    type Real: lock_api::RawMutex
+    type Real: RealLock
+        + lock_api::RawMutex
         + lock_api::RawMutexFair
         + lock_api::RawMutexTimed<Duration = std::time::Duration, Instant = std::time::Instant>;
 }
 
 /// A kind of reader-writer lock of this crate: [`RawRwLock`]. Sealed.
-pub trait RwLockKind: crate::held::Sealed + 'static {}
+pub trait RwLockKind: crate::held::Sealed + 'static {
+    /// The real raw lock behind the safe locks of this kind.
+    #[doc(hidden)]
+    #[cfg(not(loom))]
+    type Real: RealLock;
+}
 
 #[cfg(not(loom))]
 use crate::sync::real::lock_api;

@@ -34,7 +34,14 @@ pub type RwLockReadGuard<'a, T> = Guard<'a, sync::RwLockReadGuard<'a, T>>;
 pub type RwLockWriteGuard<'a, T> = Guard<'a, sync::RwLockWriteGuard<'a, T>>;
 
 /// A reader-writer lock of kind `K` (only [`RawRwLock`]: [`RwLock`]) holding a `T`.
+///
+/// It is lock_api's reader-writer lock over the raw lock
+/// [`Unchecked<parking_lot::RawRwLock>`](crate::raw::Unchecked), which holds the validator's
+/// handle next to parking_lot's raw lock (with validation compiled out, exactly parking_lot's
+/// `RwLock`).
+#[cfg_attr(not(loom), repr(transparent))]
 pub struct GenericRwLock<K: RwLockKind, T: ?Sized> {
+    #[cfg(loom)]
     dep: DepMap,
     kind: PhantomData<fn() -> K>,
     pub(crate) inner: sync::RwLock<T>,
@@ -60,7 +67,17 @@ macro_rules! constructors {
                 Self::with_dep(DepMap::class(class), value)
             }
 
-            $($const)? fn with_dep(dep: DepMap, value: T) -> Self {
+            #[cfg(not(loom))]
+            const fn with_dep(dep: DepMap, value: T) -> Self {
+                let raw = crate::raw::Unchecked::new(crate::raw::imp_raw_rwlock(dep));
+                GenericRwLock {
+                    kind: PhantomData,
+                    inner: crate::sync::real::lock_api::RwLock::const_new(raw, value),
+                }
+            }
+
+            #[cfg(loom)]
+            fn with_dep(dep: DepMap, value: T) -> Self {
                 GenericRwLock { dep, kind: PhantomData, inner: sync::RwLock::new(value) }
             }
         }
@@ -80,10 +97,9 @@ constructors!();
 impl<K: RwLockKind, T> GenericRwLock<K, T> {
     /// Consumes the lock, returning its value.
     pub fn into_inner(self) -> T {
-        let GenericRwLock {
-            dep: _dep, inner, ..
-        } = self; // `_dep` checks "held lock freed"
-        inner.into_inner()
+        // Dropping the validator's handle (inside the raw lock, or beside it under loom)
+        // checks "held lock freed".
+        self.inner.into_inner()
     }
 }
 
@@ -96,7 +112,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         nest: Option<&DepMap>,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, subclass, nest, site);
+        let tracked = self.dep_map().acquire(Read::Exclusive, subclass, nest, site);
         Guard::new(tracked, self.inner.write())
     }
 
@@ -111,7 +127,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
+        let tracked = self.dep_map().acquire(Read::Shared, 0, None, Location::caller());
         Guard::new(tracked, self.inner.read())
     }
 
@@ -119,8 +135,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self
-            .dep
+        let tracked = self.dep_map()
             .acquire(Read::Recursive, 0, None, Location::caller());
         Guard::new(tracked, self.inner.read_recursive())
     }
@@ -134,8 +149,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     /// Non-recursive shared acquisition as subclass `subclass` (kernel `down_read_nested`).
     #[track_caller]
     pub fn read_nested(&self, subclass: u8) -> RwLockReadGuard<'_, T> {
-        let tracked = self
-            .dep
+        let tracked = self.dep_map()
             .acquire(Read::Shared, subclass, None, Location::caller());
         Guard::new(tracked, self.inner.read())
     }
@@ -151,7 +165,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         let inner = self.inner.try_write()?;
         Some(Guard::new(
-            self.dep.acquired_try(Read::Exclusive, Location::caller()),
+            self.dep_map().acquired_try(Read::Exclusive, Location::caller()),
             inner,
         ))
     }
@@ -161,7 +175,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         let inner = self.inner.try_read()?;
         Some(Guard::new(
-            self.dep.acquired_try(Read::Shared, Location::caller()),
+            self.dep_map().acquired_try(Read::Shared, Location::caller()),
             inner,
         ))
     }
@@ -176,7 +190,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub unsafe fn force_unlock_read(&self) {
-        if self.dep.force_release(Some(true), Location::caller()) {
+        if self.dep_map().force_release(Some(true), Location::caller()) {
             // SAFETY: the caller's promise, confirmed by the validator when enabled.
             unsafe { self.inner.force_unlock_read() }
         }
@@ -192,7 +206,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub unsafe fn force_unlock_write(&self) {
-        if self.dep.force_release(Some(false), Location::caller()) {
+        if self.dep_map().force_release(Some(false), Location::caller()) {
             // SAFETY: the caller's promise, confirmed by the validator when enabled.
             unsafe { self.inner.force_unlock_write() }
         }
@@ -209,17 +223,36 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     /// this where many locks of one class are built (one per object, in a loop) so they are
     /// known before any of them is taken. Does nothing when validation is compiled out.
     pub fn register(&self) {
-        self.dep.register();
+        self.dep_map().register();
     }
 
     /// Is this lock held (in any mode) by the calling thread, per the validator?
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep_map().is_held()
     }
 
-    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    /// The validator's handle of this lock.
+    #[inline]
     pub(crate) fn dep_map(&self) -> &DepMap {
+        #[cfg(not(loom))]
+        // SAFETY: only reads the raw lock's validator handle.
+        #[allow(unsafe_code)]
+        return unsafe { self.inner.raw() }.dep();
+        #[cfg(loom)]
         &self.dep
+    }
+}
+
+#[cfg(not(loom))]
+impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
+    /// The lock whose real lock is `inner` (a guard's `lock_api` lock).
+    #[inline]
+    pub(crate) fn from_real(inner: &sync::RwLock<T>) -> &Self {
+        #[allow(unsafe_code)]
+        // SAFETY: `GenericRwLock` is `repr(transparent)` over this one non-zero-sized field.
+        unsafe {
+            &*(inner as *const sync::RwLock<T> as *const Self)
+        }
     }
 }
 
@@ -261,6 +294,6 @@ impl<K: RwLockKind, T: ?Sized + fmt::Debug> fmt::Debug for GenericRwLock<K, T> {
 impl<K: RwLockKind, T: ?Sized> Sealed for GenericRwLock<K, T> {}
 impl<K: RwLockKind, T: ?Sized> TrackedLock for GenericRwLock<K, T> {
     fn lock_handle(&self) -> LockHandle<'_> {
-        LockHandle::of_lock(&self.dep)
+        LockHandle::of_lock(self.dep_map())
     }
 }

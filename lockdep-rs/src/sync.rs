@@ -9,34 +9,42 @@
 #[cfg(not(loom))]
 pub(crate) use parking_lot::Condvar;
 
-/// The drop-in surface's real locks: lock_api's generic locks over parking_lot's raw locks
-/// (the wrappers name them through the aliases below, generic over lockdep's raw-lock kinds).
+/// The drop-in surface's real locks: lock_api's generic locks over parking_lot's raw locks,
+/// each inside lockdep's [`Unchecked`](crate::raw::Unchecked) raw lock (which holds the
+/// lock's validator handle next to the real raw lock).
 #[cfg(not(loom))]
 pub(crate) mod real {
     pub use parking_lot::lock_api;
     pub use parking_lot::{
-        Once, OnceState, RawFairMutex, RawMutex, RawRwLock, RawThreadId, ReentrantMutex,
-        ReentrantMutexGuard, WaitTimeoutResult,
+        Once, OnceState, RawFairMutex, RawMutex, RawRwLock, RawThreadId, WaitTimeoutResult,
     };
 
+    use crate::raw::{Unchecked, UncheckedReentrant};
+
     /// The real mutex of the lockdep mutex kind `K` (parking_lot's `Mutex` or `FairMutex`).
-    pub(crate) type Mutex<K, T> = lock_api::Mutex<<K as crate::raw::MutexKind>::Real, T>;
+    pub(crate) type Mutex<K, T> =
+        lock_api::Mutex<Unchecked<<K as crate::raw::MutexKind>::Real>, T>;
     /// Its guard.
     pub(crate) type MutexGuard<'a, K, T> =
-        lock_api::MutexGuard<'a, <K as crate::raw::MutexKind>::Real, T>;
-    /// The real reader-writer lock.
-    pub(crate) type RwLock<T> = lock_api::RwLock<RawRwLock, T>;
+        lock_api::MutexGuard<'a, Unchecked<<K as crate::raw::MutexKind>::Real>, T>;
+    /// The real reader-writer lock (one kind: parking_lot's).
+    pub(crate) type RwLock<T> = lock_api::RwLock<Unchecked<RawRwLock>, T>;
+    /// Its read guard.
+    pub(crate) type RwLockReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, Unchecked<RawRwLock>, T>;
+    /// Its write guard.
+    pub(crate) type RwLockWriteGuard<'a, T> =
+        lock_api::RwLockWriteGuard<'a, Unchecked<RawRwLock>, T>;
+    /// The real reentrant mutex.
+    pub(crate) type ReentrantMutex<T> = lock_api::ReentrantMutex<UncheckedReentrant, RawThreadId, T>;
+    /// Its guard.
+    pub(crate) type ReentrantMutexGuard<'a, T> =
+        lock_api::ReentrantMutexGuard<'a, UncheckedReentrant, RawThreadId, T>;
 }
 
-/// Plain parking_lot types for the compiled-out size checks and tests of this crate.
+/// The real locks of this crate's `Mutex` and `RwLock`: lock_api's over lockdep's unchecked
+/// raw locks, or loom's under loom.
 #[cfg(not(loom))]
-pub(crate) type Mutex<K, T> = real::Mutex<K, T>;
-#[cfg(not(loom))]
-pub(crate) type MutexGuard<'a, K, T> = real::MutexGuard<'a, K, T>;
-#[cfg(not(loom))]
-pub(crate) type RwLock<T> = real::RwLock<T>;
-#[cfg(not(loom))]
-pub(crate) use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
+pub(crate) use real::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[cfg(loom)]
 mod loom_locks;
