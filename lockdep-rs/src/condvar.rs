@@ -13,10 +13,10 @@ pub use crate::sync::real::WaitTimeoutResult;
 use std::mem::{align_of, size_of, ManuallyDrop};
 
 use crate::dep_map::{DepMap, Tracked};
-#[cfg(not(loom))]
-use crate::sync::real;
 use crate::mutex::MutexGuard;
 use crate::sync;
+#[cfg(not(loom))]
+use crate::sync::real;
 
 /// A condition variable for [`Mutex`](crate::Mutex) guards.
 ///
@@ -144,7 +144,9 @@ impl Condvar {
             // Too far in the future to represent: wait without a timeout.
             None => {
                 self.wait_while(guard, condition);
-                self.on_real(guard, |cv, g| cv.wait_while_until(g, |_| false, Instant::now()))
+                self.on_real(guard, |cv, g| {
+                    cv.wait_while_until(g, |_| false, Instant::now())
+                })
             }
         }
     }

@@ -151,7 +151,8 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
     pub fn try_lock(&self) -> Option<MutexGuardOf<'_, K, T>> {
         let inner = self.inner.try_lock()?;
         Some(Guard::new(
-            self.dep_map().acquired_try(Read::Exclusive, Location::caller()),
+            self.dep_map()
+                .acquired_try(Read::Exclusive, Location::caller()),
             inner,
         ))
     }

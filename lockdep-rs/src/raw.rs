@@ -32,11 +32,11 @@
 #[cfg(not(loom))]
 pub use crate::sync::real::RawThreadId;
 #[cfg(not(loom))]
+pub(crate) use imp::{raw_mutex as imp_raw_mutex, raw_rwlock as imp_raw_rwlock};
+#[cfg(not(loom))]
 pub use imp::{
     RawFairMutex, RawLock, RawMutex, RawRwLock, Unchecked, UncheckedReentrant, Upgrader,
 };
-#[cfg(not(loom))]
-pub(crate) use imp::{raw_mutex as imp_raw_mutex, raw_rwlock as imp_raw_rwlock};
 
 /// A parking_lot raw lock that a [`RawLock`] validates: parking_lot's `RawMutex`,
 /// `RawFairMutex` or `RawRwLock`. Sealed.

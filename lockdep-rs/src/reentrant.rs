@@ -180,10 +180,7 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     pub fn try_lock(&self) -> Option<ReentrantMutexGuard<'_, T>> {
         let holder = self.inner.is_owned_by_current_thread();
         let inner = self.inner.try_lock()?;
-        let first = (!holder).then(|| {
-            self.dep()
-                .acquired_try(Read::Exclusive, Location::caller())
-        });
+        let first = (!holder).then(|| self.dep().acquired_try(Read::Exclusive, Location::caller()));
         Some(self.level(first, inner))
     }
 
@@ -322,7 +319,12 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     /// was the last), `f` runs, and the level is taken back (validated first if it is a real
     /// acquisition; also if `f` panics).
     #[allow(unsafe_code)]
-    fn unlocked_level<U>(&self, fair: bool, site: &'static Location<'static>, f: impl FnOnce() -> U) -> U {
+    fn unlocked_level<U>(
+        &self,
+        fair: bool,
+        site: &'static Location<'static>,
+        f: impl FnOnce() -> U,
+    ) -> U {
         // SAFETY: the caller's guard holds a level; it is taken back before the guard is used.
         unsafe {
             if fair {
@@ -551,7 +553,9 @@ impl<R, G, T: ?Sized> Guard<'static, ArcLocked<GenericReentrantMutex<R, G, T>, R
     /// Hands the lock to a waiting thread, if any, and takes it back.
     #[track_caller]
     pub fn bump(s: &mut Self) {
-        s.inner.lock().unlocked_level(true, Location::caller(), || {});
+        s.inner
+            .lock()
+            .unlocked_level(true, Location::caller(), || {});
     }
 }
 

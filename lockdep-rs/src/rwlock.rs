@@ -112,7 +112,9 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         nest: Option<&DepMap>,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
-        let tracked = self.dep_map().acquire(Read::Exclusive, subclass, nest, site);
+        let tracked = self
+            .dep_map()
+            .acquire(Read::Exclusive, subclass, nest, site);
         Guard::new(tracked, self.inner.write())
     }
 
@@ -127,7 +129,9 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep_map().acquire(Read::Shared, 0, None, Location::caller());
+        let tracked = self
+            .dep_map()
+            .acquire(Read::Shared, 0, None, Location::caller());
         Guard::new(tracked, self.inner.read())
     }
 
@@ -135,7 +139,8 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep_map()
+        let tracked = self
+            .dep_map()
             .acquire(Read::Recursive, 0, None, Location::caller());
         Guard::new(tracked, self.inner.read_recursive())
     }
@@ -149,7 +154,8 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     /// Non-recursive shared acquisition as subclass `subclass` (kernel `down_read_nested`).
     #[track_caller]
     pub fn read_nested(&self, subclass: u8) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep_map()
+        let tracked = self
+            .dep_map()
             .acquire(Read::Shared, subclass, None, Location::caller());
         Guard::new(tracked, self.inner.read())
     }
@@ -165,7 +171,8 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         let inner = self.inner.try_write()?;
         Some(Guard::new(
-            self.dep_map().acquired_try(Read::Exclusive, Location::caller()),
+            self.dep_map()
+                .acquired_try(Read::Exclusive, Location::caller()),
             inner,
         ))
     }
@@ -175,7 +182,8 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         let inner = self.inner.try_read()?;
         Some(Guard::new(
-            self.dep_map().acquired_try(Read::Shared, Location::caller()),
+            self.dep_map()
+                .acquired_try(Read::Shared, Location::caller()),
             inner,
         ))
     }
@@ -206,7 +214,10 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub unsafe fn force_unlock_write(&self) {
-        if self.dep_map().force_release(Some(false), Location::caller()) {
+        if self
+            .dep_map()
+            .force_release(Some(false), Location::caller())
+        {
             // SAFETY: the caller's promise, confirmed by the validator when enabled.
             unsafe { self.inner.force_unlock_write() }
         }

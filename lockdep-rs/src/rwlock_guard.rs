@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use crate::dep_map::Read;
 use crate::guard::{ArcLocked, Defer, Exclusive, Guard, Shared, Upgradable};
 use crate::raw::RwLockKind;
+use crate::raw::Unchecked;
 use crate::rwlock::GenericRwLock;
 use crate::sync::real::lock_api::{self, RawRwLockDowngrade as _, RawRwLockFair as _};
 use crate::sync::real::lock_api::{
     RawRwLockUpgrade as _, RawRwLockUpgradeDowngrade as _, RawRwLockUpgradeTimed as _,
 };
-use crate::raw::Unchecked;
 use crate::sync::real::RawRwLock as RealRaw;
 
 /// The raw lock inside [`RwLock`](crate::RwLock).
@@ -373,7 +373,13 @@ macro_rules! arc_relocking {
     };
 }
 use crate::sync::real::lock_api::RawRwLock as _;
-arc_relocking!(Shared, unlock_shared, lock_shared, unlock_shared_fair, bump_shared);
+arc_relocking!(
+    Shared,
+    unlock_shared,
+    lock_shared,
+    unlock_shared_fair,
+    bump_shared
+);
 arc_relocking!(
     Exclusive,
     unlock_exclusive,

@@ -22,8 +22,7 @@ pub(crate) mod real {
     use crate::raw::{Unchecked, UncheckedReentrant};
 
     /// The real mutex of the lockdep mutex kind `K` (parking_lot's `Mutex` or `FairMutex`).
-    pub(crate) type Mutex<K, T> =
-        lock_api::Mutex<Unchecked<<K as crate::raw::MutexKind>::Real>, T>;
+    pub(crate) type Mutex<K, T> = lock_api::Mutex<Unchecked<<K as crate::raw::MutexKind>::Real>, T>;
     /// Its guard.
     pub(crate) type MutexGuard<'a, K, T> =
         lock_api::MutexGuard<'a, Unchecked<<K as crate::raw::MutexKind>::Real>, T>;
@@ -35,7 +34,8 @@ pub(crate) mod real {
     pub(crate) type RwLockWriteGuard<'a, T> =
         lock_api::RwLockWriteGuard<'a, Unchecked<RawRwLock>, T>;
     /// The real reentrant mutex.
-    pub(crate) type ReentrantMutex<T> = lock_api::ReentrantMutex<UncheckedReentrant, RawThreadId, T>;
+    pub(crate) type ReentrantMutex<T> =
+        lock_api::ReentrantMutex<UncheckedReentrant, RawThreadId, T>;
     /// Its guard.
     pub(crate) type ReentrantMutexGuard<'a, T> =
         lock_api::ReentrantMutexGuard<'a, UncheckedReentrant, RawThreadId, T>;

@@ -85,9 +85,7 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
     #[allow(unsafe_code)]
     #[track_caller]
     pub unsafe fn make_guard_unchecked(&self) -> MutexGuardOf<'_, K, T> {
-        let tracked = self
-            .dep_map()
-            .adopt(Read::Exclusive, Location::caller());
+        let tracked = self.dep_map().adopt(Read::Exclusive, Location::caller());
         // SAFETY: the caller's contract.
         Guard::new(tracked, unsafe { self.inner.make_guard_unchecked() })
     }

@@ -201,6 +201,7 @@ pub struct Upgrader {
 }
 
 impl Upgrader {
+    #[allow(clippy::declare_interior_mutable_const)] // a fresh value per use (an initializer)
     pub(crate) const NONE: Upgrader = Upgrader {
         #[cfg(lockdep_enabled)]
         thread: std::sync::atomic::AtomicUsize::new(0),

@@ -136,7 +136,9 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     pub unsafe fn make_upgradable_guard_unchecked(&self) -> RwLockUpgradableReadGuard<'_, T> {
         let tracked = self.dep_map().adopt(Read::Shared, Location::caller());
         // SAFETY: the caller's contract.
-        Guard::new(tracked, unsafe { self.inner.make_upgradable_guard_unchecked() })
+        Guard::new(tracked, unsafe {
+            self.inner.make_upgradable_guard_unchecked()
+        })
     }
 
     /// [`make_read_guard_unchecked`](Self::make_read_guard_unchecked) through an `Arc`.
