@@ -118,6 +118,8 @@ mod report;
 mod rwlock;
 #[cfg(not(loom))]
 mod rwlock_guard;
+#[cfg(all(feature = "serde", not(loom)))]
+mod serde_impls;
 #[cfg(not(loom))]
 pub mod stdsync;
 mod sync;
@@ -164,6 +166,11 @@ pub use mutex::ArcMutexGuard;
 pub use mutex_guard::{MappedFairMutexGuard, MappedMutexGuard};
 #[cfg(not(loom))]
 pub use once::{Once, OnceState};
+/// parking_lot's deadlock detector (feature `deadlock_detection`, as parking_lot's): this
+/// crate's locks are parking_lot's raw locks underneath, so `check_deadlock` sees threads
+/// deadlocked on them (lockdep reports the possibility long before; this finds the hang).
+#[cfg(all(feature = "deadlock_detection", not(loom)))]
+pub use parking_lot::deadlock;
 #[cfg(not(loom))]
 pub use raw::RawThreadId;
 #[cfg(not(loom))]

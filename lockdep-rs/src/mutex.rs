@@ -71,7 +71,7 @@ macro_rules! constructors {
             }
 
             #[cfg(not(loom))]
-            const fn with_dep(dep: DepMap, value: T) -> Self {
+            pub(crate) const fn with_dep(dep: DepMap, value: T) -> Self {
                 let raw = crate::raw::Unchecked::new(crate::raw::imp_raw_mutex(dep));
                 GenericMutex { inner: lock_api::Mutex::const_new(raw, value) }
             }

@@ -79,7 +79,7 @@ impl<R, G, T> GenericReentrantMutex<R, G, T> {
         Self::with_dep(DepMap::class(class), value)
     }
 
-    const fn with_dep(dep: DepMap, value: T) -> Self {
+    pub(crate) const fn with_dep(dep: DepMap, value: T) -> Self {
         Self::with_raw(crate::raw::imp_raw_mutex(dep), value)
     }
 

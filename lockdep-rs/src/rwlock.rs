@@ -68,7 +68,7 @@ macro_rules! constructors {
             }
 
             #[cfg(not(loom))]
-            const fn with_dep(dep: DepMap, value: T) -> Self {
+            pub(crate) const fn with_dep(dep: DepMap, value: T) -> Self {
                 let raw = crate::raw::Unchecked::new(crate::raw::imp_raw_rwlock(dep));
                 GenericRwLock {
                     kind: PhantomData,
