@@ -142,12 +142,23 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
         self.unchecked().dep()
     }
 
+    /// Is an acquisition now a re-acquisition, with no record to make: does this thread hold
+    /// the mutex already (lockdep's own, cheaper copy of lock_api's owner)? Always, with
+    /// validation compiled out: nothing is ever recorded, and nothing asked.
+    #[inline]
+    fn held_here(&self) -> bool {
+        #[cfg(lockdep_enabled)]
+        return self.unchecked().held_here();
+        #[cfg(not(lockdep_enabled))]
+        true
+    }
+
     /// The validation of an acquisition, before it blocks: none for the holder's
     /// re-acquisition.
     #[inline]
     #[track_caller]
     fn first(&self) -> Option<Tracked<'_>> {
-        if self.inner.is_owned_by_current_thread() {
+        if self.held_here() {
             return None;
         }
         Some(
@@ -178,7 +189,7 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     /// first acquisition that succeeds).
     #[track_caller]
     pub fn try_lock(&self) -> Option<ReentrantMutexGuard<'_, T>> {
-        let holder = self.inner.is_owned_by_current_thread();
+        let holder = self.held_here();
         let inner = self.inner.try_lock()?;
         let first = (!holder).then(|| self.dep().acquired_try(Read::Exclusive, Location::caller()));
         Some(self.level(first, inner))
@@ -339,8 +350,7 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
 
     /// Takes back a level released by `unlocked_level`.
     fn relock(&self, site: &'static Location<'static>) {
-        let first = (!self.inner.is_owned_by_current_thread())
-            .then(|| self.dep().acquire(Read::Exclusive, 0, None, site));
+        let first = (!self.held_here()).then(|| self.dep().acquire(Read::Exclusive, 0, None, site));
         std::mem::forget(self.inner.lock());
         if let Some(t) = first {
             self.unchecked().keep(t);

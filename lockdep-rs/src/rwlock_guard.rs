@@ -160,6 +160,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
     /// Upgrades to a write guard, waiting for the readers to leave; validated first as a
     /// write acquisition of this lock.
     #[track_caller]
+    #[inline]
     pub fn upgrade(mut s: Self) -> Guard<'a, WriteG<'a, T>> {
         let map = s.release_record();
         s.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());

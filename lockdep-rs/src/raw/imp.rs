@@ -209,8 +209,17 @@ impl Upgrader {
 }
 
 #[cfg(lockdep_enabled)]
+std::thread_local! {
+    /// Its address identifies the thread (no lazy initialisation: one `%fs`-relative
+    /// address, cheaper than parking_lot's `RawThreadId`).
+    static THREAD: u8 = const { 0 };
+}
+
+/// This thread's identity, never 0.
+#[cfg(lockdep_enabled)]
+#[inline]
 fn thread_id() -> usize {
-    lock_api::GetThreadId::nonzero_thread_id(&real::RawThreadId).get()
+    THREAD.with(|t| t as *const u8 as usize)
 }
 
 impl RawLock<real::RawRwLock> {
@@ -897,6 +906,11 @@ pub struct UncheckedReentrant {
     /// the thread that holds the real lock reads or writes it.
     #[cfg(lockdep_enabled)]
     record: std::sync::atomic::AtomicU64,
+    /// The holder's identity (0: none), kept by the first lock and the last unlock: a
+    /// cheaper "is this thread the holder?" than lock_api's (parking_lot's thread id). Only a
+    /// thread writes its own identity, so no other thread can mistake itself for the holder.
+    #[cfg(lockdep_enabled)]
+    owner: std::sync::atomic::AtomicUsize,
 }
 
 impl UncheckedReentrant {
@@ -905,7 +919,27 @@ impl UncheckedReentrant {
             raw,
             #[cfg(lockdep_enabled)]
             record: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(lockdep_enabled)]
+            owner: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Does this thread hold the lock? (Only asked with validation on.)
+    #[cfg(lockdep_enabled)]
+    #[inline]
+    pub(crate) fn held_here(&self) -> bool {
+        self.owner.load(std::sync::atomic::Ordering::Relaxed) == thread_id()
+    }
+
+    #[inline]
+    fn set_owner(&self, here: bool) {
+        #[cfg(lockdep_enabled)]
+        self.owner.store(
+            if here { thread_id() } else { 0 },
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        #[cfg(not(lockdep_enabled))]
+        let _ = here;
     }
 
     /// The same raw mutex, validated: what `ReentrantMutex::raw()` returns.
@@ -935,8 +969,12 @@ impl UncheckedReentrant {
     fn release_record(&self) {
         #[cfg(lockdep_enabled)]
         {
-            let packed = self.record.swap(0, std::sync::atomic::Ordering::Relaxed);
+            // Only the holder touches the record (ordered with other holders by the real
+            // lock): a load and a store, not a read-modify-write (which costs as much as the
+            // unlock itself).
+            let packed = self.record.load(std::sync::atomic::Ordering::Relaxed);
             if packed != 0 {
+                self.record.store(0, std::sync::atomic::Ordering::Relaxed);
                 Tracked::from_packed(&self.raw.dep, packed).release();
             }
         }
@@ -951,14 +989,20 @@ unsafe impl lock_api::RawMutex for UncheckedReentrant {
     #[inline]
     fn lock(&self) {
         lock_api::RawMutex::lock(&self.raw.inner);
+        self.set_owner(true);
     }
     #[inline]
     fn try_lock(&self) -> bool {
-        lock_api::RawMutex::try_lock(&self.raw.inner)
+        let ok = lock_api::RawMutex::try_lock(&self.raw.inner);
+        if ok {
+            self.set_owner(true);
+        }
+        ok
     }
     #[inline]
     unsafe fn unlock(&self) {
         self.release_record();
+        self.set_owner(false);
         // SAFETY: the caller's contract.
         unsafe { lock_api::RawMutex::unlock(&self.raw.inner) }
     }
@@ -973,6 +1017,7 @@ unsafe impl lock_api::RawMutexFair for UncheckedReentrant {
     #[inline]
     unsafe fn unlock_fair(&self) {
         self.release_record();
+        self.set_owner(false);
         // SAFETY: the caller's contract.
         unsafe { lock_api::RawMutexFair::unlock_fair(&self.raw.inner) }
     }
@@ -980,8 +1025,10 @@ unsafe impl lock_api::RawMutexFair for UncheckedReentrant {
     /// through `unlocked_fair`, which records the release and the validated re-acquisition).
     #[inline]
     unsafe fn bump(&self) {
+        self.set_owner(false);
         // SAFETY: the caller's contract.
         unsafe { lock_api::RawMutexFair::bump(&self.raw.inner) }
+        self.set_owner(true);
     }
 }
 
@@ -991,10 +1038,18 @@ unsafe impl lock_api::RawMutexTimed for UncheckedReentrant {
     type Instant = Instant;
     #[inline]
     fn try_lock_for(&self, timeout: Duration) -> bool {
-        lock_api::RawMutexTimed::try_lock_for(&self.raw.inner, timeout)
+        let ok = lock_api::RawMutexTimed::try_lock_for(&self.raw.inner, timeout);
+        if ok {
+            self.set_owner(true);
+        }
+        ok
     }
     #[inline]
     fn try_lock_until(&self, timeout: Instant) -> bool {
-        lock_api::RawMutexTimed::try_lock_until(&self.raw.inner, timeout)
+        let ok = lock_api::RawMutexTimed::try_lock_until(&self.raw.inner, timeout);
+        if ok {
+            self.set_owner(true);
+        }
+        ok
     }
 }

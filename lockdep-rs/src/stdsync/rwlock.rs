@@ -57,6 +57,7 @@ impl<T> RwLock<T> {
 impl<T: ?Sized> RwLock<T> {
     /// Shared (non-recursive) acquisition, validated first.
     #[track_caller]
+    #[inline]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         let tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
         map_result(self.inner.read(), |g| Guard::new(tracked, g))
@@ -64,6 +65,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Exclusive acquisition, validated first.
     #[track_caller]
+    #[inline]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         let tracked = self
             .dep
