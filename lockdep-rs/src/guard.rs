@@ -28,6 +28,9 @@ use crate::held::{Held, LockHandle, Sealed};
 /// [`MutexGuard<'a, T>`](crate::MutexGuard)); its methods (`map`, `upgrade`, `unlocked`, …)
 /// are listed here, each on the instantiation it applies to. Like parking_lot's guards, most
 /// are associated functions (`MutexGuard::map(guard, f)`), so they never shadow methods of `T`.
+///
+/// A guard is `!Send` whatever features are on (parking_lot's `send_guard` included): its
+/// acquisition is an entry of its thread's held-lock stack, which only that thread releases.
 #[must_use = "if unused the lock will immediately unlock"]
 pub struct Guard<'a, G> {
     pub(crate) tracked: Tracked<'a>,

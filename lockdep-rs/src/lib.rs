@@ -74,15 +74,34 @@
 //! assert!(reports.is_empty());
 //! ```
 //!
+//! A [`ReentrantMutex`] counts as held until its last level goes, whichever guard that is.
+//!
 //! Code generic over `lock_api` is validated with this crate's raw locks (see [`raw`] for
-//! their classes):
+//! their classes). A safe lock's own raw lock (`raw()`, lock_api's escape hatch) is the same
+//! lock, validated as it: a forgotten guard's lock released through it, or a lock taken
+//! through it and handed to `make_guard_unchecked`, keeps the held state right:
 //!
 //! ```
-//! use lockdep::lock_api;
+//! use lockdep::lock_api::{self, RawMutex as _};
 //! type MyMutex<T> = lock_api::Mutex<lockdep::RawMutex, T>;
 //! let m: MyMutex<u32> = MyMutex::new(1);
 //! assert_eq!(*m.lock(), 1);
+//!
+//! let table = lockdep::Mutex::named("table", 0);
+//! unsafe { table.raw() }.lock(); // validated and recorded as `table`
+//! assert!(table.is_held());
+//! let mut guard = unsafe { table.make_guard_unchecked() }; // takes the record over
+//! *guard += 1;
+//! drop(guard);
+//! assert!(!table.is_held() && !table.is_locked());
 //! ```
+//!
+//! parking_lot's features are accepted under the same names: `arc_lock` and `send_guard`
+//! (the arc guards are always there; lockdep's guards stay `!Send`, see [`guard::Guard`]), `serde`
+//! (`Serialize` / `Deserialize` for the locks), `deadlock_detection` (parking_lot's
+//! [`deadlock`](https://docs.rs/parking_lot/0.12/parking_lot/deadlock/) module, re-exported:
+//! it sees this crate's locks), and `nightly`, `hardware-lock-elision`, `owning_ref`, which
+//! change nothing here.
 //!
 //! Use it as a dev-dependency with the `enabled` feature, and as a normal dependency without
 //! default features: tests validate every lock order, release builds get plain parking_lot

@@ -24,10 +24,35 @@
 //! ```
 //!
 //! Raw acquisitions are validated like the safe ones (before blocking; trylocks unvalidated;
-//! timed ones validated first). The acquisition site shown in reports is lock_api's (it does not
-//! pass its caller on); the edge backtraces show yours. A raw unlock releases this thread's
-//! record of the lock; unlocking on another thread than the one that locked is reported as
-//! `BadUnlockBalance`, and the real lock is unlocked regardless.
+//! timed ones validated first). The acquisition site shown in reports is lock_api's when
+//! lock_api calls the raw lock (it does not pass its caller on), yours when you call it; the
+//! edge backtraces show yours. A raw unlock releases this thread's record of the lock;
+//! unlocking on another thread than the one that locked is reported as `BadUnlockBalance`,
+//! and the real lock is unlocked regardless.
+//!
+//! # The raw lock of a safe lock
+//!
+//! This crate's [`Mutex`](crate::Mutex), [`FairMutex`](crate::FairMutex) and
+//! [`RwLock`](crate::RwLock) are lock_api's locks over [`Unchecked`], and
+//! [`ReentrantMutex`](crate::ReentrantMutex) is over [`UncheckedReentrant`]: a [`RawLock`]
+//! (the lock's validator handle next to parking_lot's raw lock) whose lock_api operations are
+//! the real lock's alone, because the safe lock validates each acquisition itself, with its
+//! caller's site, and its guards record the releases. With validation compiled out each is
+//! parking_lot's raw lock, so each safe lock is exactly parking_lot's.
+//!
+//! lock_api's escape hatch `raw()` returns the same raw lock, validated: a [`RawLock`] with
+//! the safe lock's class and instance. Locking through it validates and records, unlocking
+//! through it releases this thread's record of the lock, so a lock taken or released behind
+//! the guards' back keeps the held state right. The `make_*_guard_unchecked` functions (a
+//! guard for a lock this thread already holds) take that record over: it is recorded again
+//! on top of the held stack as a trylock (making the guard does not block), or recorded then
+//! if there is none, and the guard's drop releases it like any guard's. (A reentrant mutex's
+//! record belongs to the mutex, not to a guard, so its `make_guard_unchecked` records
+//! nothing.)
+//!
+//! `const_new(raw, value)` / `from_raw` build a safe lock on a raw lock: its class is the raw
+//! lock's if it was made with [`RawLock::named`](RawMutex::named) or `with_class`; a raw lock
+//! made by `INIT` has none, and the safe lock's class is then the site of the call.
 
 #[cfg(not(loom))]
 pub use crate::sync::real::RawThreadId;
