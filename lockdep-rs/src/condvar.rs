@@ -9,9 +9,14 @@ use std::time::{Duration, Instant};
 #[cfg(not(loom))]
 pub use crate::sync::real::WaitTimeoutResult;
 
+#[cfg(not(loom))]
+use std::mem::{align_of, size_of, ManuallyDrop};
+
 use crate::dep_map::{DepMap, Tracked};
 use crate::mutex::MutexGuard;
 use crate::sync;
+#[cfg(not(loom))]
+use crate::sync::real;
 
 /// A condition variable for [`Mutex`](crate::Mutex) guards.
 ///
@@ -62,7 +67,7 @@ impl Condvar {
     #[track_caller]
     pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
         self.before_sleep(guard, Location::caller());
-        self.inner.wait(&mut guard.inner);
+        self.on_real(guard, |cv, g| cv.wait(g));
     }
 
     /// Blocks while `condition` returns true, re-checking it after every wake-up.
@@ -75,7 +80,7 @@ impl Condvar {
         let site = Location::caller();
         while condition(&mut *guard) {
             self.before_sleep(guard, site);
-            self.inner.wait(&mut guard.inner);
+            self.on_real(guard, |cv, g| cv.wait(g));
         }
     }
 
@@ -90,7 +95,7 @@ impl Condvar {
         timeout: Instant,
     ) -> WaitTimeoutResult {
         self.before_sleep(guard, Location::caller());
-        self.inner.wait_until(&mut guard.inner, timeout)
+        self.on_real(guard, |cv, g| cv.wait_until(g, timeout))
     }
 
     /// Blocks until notified or for at most `timeout` (see [`wait_until`](Self::wait_until)).
@@ -102,7 +107,7 @@ impl Condvar {
         timeout: Duration,
     ) -> WaitTimeoutResult {
         self.before_sleep(guard, Location::caller());
-        self.inner.wait_for(&mut guard.inner, timeout)
+        self.on_real(guard, |cv, g| cv.wait_for(g, timeout))
     }
 
     /// Blocks while `condition` returns true, until `timeout`.
@@ -116,12 +121,10 @@ impl Condvar {
     ) -> WaitTimeoutResult {
         let site = Location::caller();
         // A result that has not timed out (the condition is not called, nothing waits).
-        let mut result = self
-            .inner
-            .wait_while_until(&mut guard.inner, |_| false, timeout);
+        let mut result = self.on_real(guard, |cv, g| cv.wait_while_until(g, |_| false, timeout));
         while !result.timed_out() && condition(&mut *guard) {
             self.before_sleep(guard, site);
-            result = self.inner.wait_until(&mut guard.inner, timeout);
+            result = self.on_real(guard, |cv, g| cv.wait_until(g, timeout));
         }
         result
     }
@@ -141,10 +144,53 @@ impl Condvar {
             // Too far in the future to represent: wait without a timeout.
             None => {
                 self.wait_while(guard, condition);
-                self.inner
-                    .wait_while_until(&mut guard.inner, |_| false, Instant::now())
+                self.on_real(guard, |cv, g| {
+                    cv.wait_while_until(g, |_| false, Instant::now())
+                })
             }
         }
+    }
+
+    /// Runs `f` on the real condvar and a real guard of the guard's mutex. parking_lot's
+    /// condvar only takes parking_lot's own guards (`lock_api::MutexGuard<RawMutex, _>`) and
+    /// only uses their raw mutex: it gets a guard of a `Mutex<RawMutex, ()>` that *is* the
+    /// real raw mutex inside the guard's lock (same layout, checked at compile time), which
+    /// it unlocks and relocks while waiting, and which is never dropped.
+    #[cfg(not(loom))]
+    #[allow(unsafe_code)]
+    fn on_real<T: ?Sized, R>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        f: impl FnOnce(&sync::Condvar, &mut real::lock_api::MutexGuard<'_, real::RawMutex, ()>) -> R,
+    ) -> R {
+        const _: () = assert!(
+            size_of::<real::lock_api::Mutex<real::RawMutex, ()>>() == size_of::<real::RawMutex>()
+                && align_of::<real::lock_api::Mutex<real::RawMutex, ()>>()
+                    == align_of::<real::RawMutex>()
+        );
+        // SAFETY: only the raw lock's address is used.
+        let raw: &real::RawMutex =
+            unsafe { real::lock_api::MutexGuard::mutex(&guard.inner).raw() }.real();
+        // SAFETY: a `Mutex<RawMutex, ()>` is its raw mutex and nothing else (equal size and
+        // alignment, so the raw mutex is at offset 0 and the `()` data takes no byte): the
+        // reference points to a valid one for as long as `guard` borrows the lock.
+        let mutex = unsafe {
+            &*(raw as *const real::RawMutex).cast::<real::lock_api::Mutex<real::RawMutex, ()>>()
+        };
+        // SAFETY: the guard holds the lock; the real guard is never dropped (the lock stays
+        // owned by `guard`), and the condvar leaves it locked when it returns.
+        let mut real_guard = ManuallyDrop::new(unsafe { mutex.make_guard_unchecked() });
+        f(&self.inner, &mut real_guard)
+    }
+
+    /// Runs `f` on the real condvar and the guard's real guard (loom's).
+    #[cfg(loom)]
+    fn on_real<T: ?Sized, R>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        f: impl FnOnce(&sync::Condvar, &mut locks::MutexGuard<'_, crate::RawMutex, T>) -> R,
+    ) -> R {
+        f(&self.inner, &mut guard.inner)
     }
 
     #[track_caller]

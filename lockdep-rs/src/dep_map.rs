@@ -93,6 +93,19 @@ mod enabled {
         pub(crate) const fn per_instance(kind: &'static str) -> DepMap {
             DepMap::with_source(ClassSource::Instance(kind))
         }
+        /// Drop-in addition (`const_new(raw, ..)`): this handle if its class has a source,
+        /// else (a raw lock made by `INIT`, per-instance) a handle whose class is `site`.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) const fn or_site(self, site: &'static Location<'static>) -> DepMap {
+            match self.source {
+                ClassSource::Instance(kind) => {
+                    // Never used: nothing to release (its class is resolved on first use).
+                    std::mem::forget(self);
+                    DepMap::site(site, kind)
+                }
+                _ => self,
+            }
+        }
         const fn with_source(source: ClassSource) -> DepMap {
             DepMap {
                 source,
@@ -180,7 +193,7 @@ mod enabled {
         }
 
         /// Validates an acquisition before the caller blocks on the real lock.
-        #[inline]
+        #[inline(always)]
         #[track_caller]
         pub(crate) fn acquire(
             &self,
@@ -219,7 +232,22 @@ mod enabled {
             self.record(read, 0, true, None, site)
         }
 
-        #[inline]
+        /// Drop-in addition (`make_*_guard_unchecked`): this thread holds the lock already,
+        /// through a forgotten guard or the raw lock, and a new guard takes it over. The record
+        /// of it (if any) is taken off and the lock recorded again on top of the held stack,
+        /// as a trylock (the guard's creation does not block); with no record (the lock was
+        /// taken while the mode was `Off`) it is simply recorded now. The guard's drop
+        /// releases it as any guard's.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        #[track_caller]
+        pub(crate) fn adopt(&self, read: Read, site: &'static Location<'static>) -> Tracked<'_> {
+            if self.is_held() {
+                let _ = self.force_release(Some(read.is_shared()), site);
+            }
+            self.acquired_try(read, site)
+        }
+
+        #[inline(always)]
         #[track_caller]
         fn record(
             &self,
@@ -242,7 +270,7 @@ mod enabled {
         /// Kept apart from `record`: merged, the compiler lays out `lock()` worse and
         /// `Mode::Off` costs 1.18x parking_lot instead of 1.07x. A plain acquisition of a
         /// resolved lock tries the fast path inline; everything else is one call away.
-        #[inline]
+        #[inline(always)]
         #[track_caller]
         fn record_on(
             &self,
@@ -439,6 +467,35 @@ mod enabled {
             Tracked(None, PhantomData)
         }
 
+        /// Drop-in addition: a token that names the lock (for [`Held`](crate::Held)) but owns
+        /// no entry, so its release does nothing: a `ReentrantMutex` guard, whose lock's
+        /// record is released with the mutex's last level, whichever guard that is.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        #[inline]
+        pub(crate) fn borrowed(map: &'a DepMap) -> Tracked<'a> {
+            // Serial 0 (serials start at 1), read bits 2 so the packed word is non-zero.
+            Tracked::new(map, 0, Read::Recursive)
+        }
+
+        /// Drop-in addition: the token as one word (0: untracked or borrowed), to be kept by
+        /// the lock (a `ReentrantMutex`'s record) and made a token again by
+        /// [`from_packed`](Self::from_packed).
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        #[inline]
+        pub(crate) fn into_packed(self) -> u64 {
+            match self.0 {
+                Some((_, packed)) if packed.get() >> SERIAL_SHIFT != 0 => packed.get(),
+                _ => 0,
+            }
+        }
+
+        /// The token of `map`'s acquisition packed by [`into_packed`](Self::into_packed).
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        #[inline]
+        pub(crate) fn from_packed(map: &'a DepMap, packed: u64) -> Tracked<'a> {
+            Tracked(NonZeroU64::new(packed).map(|p| (map, p)), PhantomData)
+        }
+
         /// Reports the release of the guarded lock; the token is cleared, so a second call
         /// does nothing.
         #[inline]
@@ -453,7 +510,8 @@ mod enabled {
         pub(crate) fn release_on_drop(&self) {
             if let Some((map, packed)) = self.0 {
                 let serial = packed.get() >> SERIAL_SHIFT;
-                if !crate::fast_path::release_serial(serial) {
+                // Serial 0: a borrowed token, which releases nothing (see `borrowed`).
+                if serial != 0 && !crate::fast_path::release_serial(serial) {
                     Self::release_slow(map, serial, Read::from_bits(packed.get()));
                 }
             }
@@ -568,6 +626,13 @@ mod disabled {
         pub(crate) const fn per_instance(_: &'static str) -> DepMap {
             DepMap
         }
+        pub(crate) const fn or_site(self, _: &'static Location<'static>) -> DepMap {
+            self
+        }
+        #[inline(always)]
+        pub(crate) fn adopt(&self, _: Read, _: &'static Location<'static>) -> Tracked<'_> {
+            Tracked(std::marker::PhantomData)
+        }
         #[inline(always)]
         pub(crate) fn acquire(
             &self,
@@ -635,6 +700,14 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn untracked() -> Tracked<'a> {
             Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn borrowed(_: &'a DepMap) -> Tracked<'a> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn into_packed(self) -> u64 {
+            0
         }
         #[inline(always)]
         pub(crate) fn change_read(&mut self, _: Read) {}

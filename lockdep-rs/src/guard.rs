@@ -28,6 +28,9 @@ use crate::held::{Held, LockHandle, Sealed};
 /// [`MutexGuard<'a, T>`](crate::MutexGuard)); its methods (`map`, `upgrade`, `unlocked`, …)
 /// are listed here, each on the instantiation it applies to. Like parking_lot's guards, most
 /// are associated functions (`MutexGuard::map(guard, f)`), so they never shadow methods of `T`.
+///
+/// A guard is `!Send` whatever features are on (parking_lot's `send_guard` included): its
+/// acquisition is an entry of its thread's held-lock stack, which only that thread releases.
 #[must_use = "if unused the lock will immediately unlock"]
 pub struct Guard<'a, G> {
     pub(crate) tracked: Tracked<'a>,
@@ -112,9 +115,52 @@ impl<'a, G> Guard<'a, G> {
         bump(&mut self.inner);
     }
 
+    /// `unlocked*` for a guard that unlocks through its raw lock (the arc guards): `unlock`
+    /// releases the real lock, `relock` takes it back (also if `f` panics: the guard still
+    /// owns the lock when it unwinds), with the held state as in
+    /// [`unlocked_with`](Self::unlocked_with).
+    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    pub(crate) fn unlocked_raw<U>(
+        &mut self,
+        site: &'static Location<'static>,
+        unlock: impl FnOnce(&G),
+        relock: impl FnOnce(&G),
+        f: impl FnOnce() -> U,
+    ) -> U {
+        self.unlocked_with(
+            site,
+            |g, body| {
+                let g = &*g;
+                unlock(g);
+                let _relock = Defer::new(|| relock(g));
+                body();
+            },
+            f,
+        )
+    }
+
     /// Ends the guard without unlocking: the acquisition stays recorded as held.
     pub(crate) fn leak_inner(self) -> G {
         self.into_parts().1
+    }
+}
+
+/// Runs a closure when dropped (on return or unwind).
+#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+pub(crate) struct Defer<F: FnOnce()>(Option<F>);
+
+#[cfg_attr(loom, allow(dead_code))]
+impl<F: FnOnce()> Defer<F> {
+    pub(crate) fn new(f: F) -> Self {
+        Defer(Some(f))
+    }
+}
+
+impl<F: FnOnce()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
     }
 }
 

@@ -74,15 +74,34 @@
 //! assert!(reports.is_empty());
 //! ```
 //!
+//! A [`ReentrantMutex`] counts as held until its last level goes, whichever guard that is.
+//!
 //! Code generic over `lock_api` is validated with this crate's raw locks (see [`raw`] for
-//! their classes):
+//! their classes). A safe lock's own raw lock (`raw()`, lock_api's escape hatch) is the same
+//! lock, validated as it: a forgotten guard's lock released through it, or a lock taken
+//! through it and handed to `make_guard_unchecked`, keeps the held state right:
 //!
 //! ```
-//! use lockdep::lock_api;
+//! use lockdep::lock_api::{self, RawMutex as _};
 //! type MyMutex<T> = lock_api::Mutex<lockdep::RawMutex, T>;
 //! let m: MyMutex<u32> = MyMutex::new(1);
 //! assert_eq!(*m.lock(), 1);
+//!
+//! let table = lockdep::Mutex::named("table", 0);
+//! unsafe { table.raw() }.lock(); // validated and recorded as `table`
+//! assert!(table.is_held());
+//! let mut guard = unsafe { table.make_guard_unchecked() }; // takes the record over
+//! *guard += 1;
+//! drop(guard);
+//! assert!(!table.is_held() && !table.is_locked());
 //! ```
+//!
+//! parking_lot's features are accepted under the same names: `arc_lock` and `send_guard`
+//! (the arc guards are always there; lockdep's guards stay `!Send`, see [`guard::Guard`]), `serde`
+//! (`Serialize` / `Deserialize` for the locks), `deadlock_detection` (parking_lot's
+//! [`deadlock`](https://docs.rs/parking_lot/0.12/parking_lot/deadlock/) module, re-exported:
+//! it sees this crate's locks), and `nightly`, `hardware-lock-elision`, `owning_ref`, which
+//! change nothing here.
 //!
 //! # Adopting it
 //!
@@ -153,6 +172,8 @@ mod rwlock;
 #[cfg(not(loom))]
 mod rwlock_guard;
 mod sealed;
+#[cfg(all(feature = "serde", not(loom)))]
+mod serde_impls;
 #[cfg(not(loom))]
 pub mod stdsync;
 mod sync;
@@ -203,6 +224,11 @@ pub use mutex::ArcMutexGuard;
 pub use mutex_guard::{MappedFairMutexGuard, MappedMutexGuard};
 #[cfg(not(loom))]
 pub use once::{Once, OnceState};
+/// parking_lot's deadlock detector (feature `deadlock_detection`, as parking_lot's): this
+/// crate's locks are parking_lot's raw locks underneath, so `check_deadlock` sees threads
+/// deadlocked on them (lockdep reports the possibility long before; this finds the hang).
+#[cfg(all(feature = "deadlock_detection", not(loom)))]
+pub use parking_lot::deadlock;
 #[cfg(not(loom))]
 pub use raw::RawThreadId;
 #[cfg(not(loom))]

@@ -4,15 +4,17 @@
 //! guard-specific methods are in `mutex_guard.rs`).
 
 use std::fmt;
-use std::marker::PhantomData;
 use std::panic::Location;
 
 use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
+use crate::raw::locks;
 use crate::raw::{MutexKind, RawFairMutex, RawMutex};
-use crate::sync;
+
+#[cfg(not(loom))]
+use crate::sync::real::lock_api;
 
 /// A mutual-exclusion lock whose acquisitions are checked for lock-order problems.
 ///
@@ -32,16 +34,21 @@ pub type Mutex<T> = GenericMutex<RawMutex, T>;
 pub type FairMutex<T> = GenericMutex<RawFairMutex, T>;
 
 /// RAII guard of a [`Mutex`]: the lock is released (and the release recorded) on drop.
-pub type MutexGuard<'a, T> = Guard<'a, sync::MutexGuard<'a, RawMutex, T>>;
+pub type MutexGuard<'a, T> = Guard<'a, locks::MutexGuard<'a, RawMutex, T>>;
 
 /// RAII guard of a [`FairMutex`].
-pub type FairMutexGuard<'a, T> = Guard<'a, sync::MutexGuard<'a, RawFairMutex, T>>;
+pub type FairMutexGuard<'a, T> = Guard<'a, locks::MutexGuard<'a, RawFairMutex, T>>;
 
 /// A mutex of kind `K` ([`RawMutex`]: [`Mutex`]; [`RawFairMutex`]: [`FairMutex`]) holding a `T`.
+///
+/// It is lock_api's mutex over the raw lock [`Unchecked<K::Real>`](crate::raw::Unchecked),
+/// which holds the validator's handle next to parking_lot's raw lock (same layout rule as
+/// `lock_api::Mutex<K, T>`: with validation compiled out, exactly parking_lot's mutex).
+#[cfg_attr(not(loom), repr(transparent))]
 pub struct GenericMutex<K: MutexKind, T: ?Sized> {
+    #[cfg(loom)]
     dep: DepMap,
-    kind: PhantomData<fn() -> K>,
-    pub(crate) inner: sync::Mutex<K, T>,
+    pub(crate) inner: locks::Mutex<K, T>,
 }
 
 macro_rules! constructors {
@@ -64,8 +71,15 @@ macro_rules! constructors {
                 Self::with_dep(DepMap::class(class), value)
             }
 
-            $($const)? fn with_dep(dep: DepMap, value: T) -> Self {
-                GenericMutex { dep, kind: PhantomData, inner: <sync::Mutex<K, T>>::new(value) }
+            #[cfg(not(loom))]
+            pub(crate) const fn with_dep(dep: DepMap, value: T) -> Self {
+                let raw = crate::raw::Unchecked::new(crate::raw::imp_raw_mutex(dep));
+                GenericMutex { inner: lock_api::Mutex::const_new(raw, value) }
+            }
+
+            #[cfg(loom)]
+            fn with_dep(dep: DepMap, value: T) -> Self {
+                GenericMutex { dep, inner: <locks::Mutex<K, T>>::new(value) }
             }
         }
 
@@ -90,10 +104,9 @@ constructors!();
 impl<K: MutexKind, T> GenericMutex<K, T> {
     /// Consumes the mutex, returning its value.
     pub fn into_inner(self) -> T {
-        let GenericMutex {
-            dep: _dep, inner, ..
-        } = self; // `_dep` checks "held lock freed"
-        inner.into_inner()
+        // Dropping the validator's handle (inside the raw lock, or beside it under loom)
+        // checks "held lock freed".
+        self.inner.into_inner()
     }
 }
 
@@ -106,12 +119,12 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
         site: &'static Location<'static>,
     ) -> MutexGuardOf<'_, K, T> {
         let mut tracked = self
-            .dep
+            .dep_map()
             .acquire(Read::Exclusive, read_site.0, read_site.1, site);
         let inner = crate::guard::block(
             &mut tracked,
             || self.inner.lock(),
-            |d| sync::timed::try_lock_for::<K, T>(&self.inner, d),
+            |d| locks::timed::try_lock_for::<K, T>(&self.inner, d),
         );
         Guard::new(tracked, inner)
     }
@@ -144,7 +157,8 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
     pub fn try_lock(&self) -> Option<MutexGuardOf<'_, K, T>> {
         let inner = self.inner.try_lock()?;
         Some(Guard::new(
-            self.dep.acquired_try(Read::Exclusive, Location::caller()),
+            self.dep_map()
+                .acquired_try(Read::Exclusive, Location::caller()),
             inner,
         ))
     }
@@ -160,7 +174,7 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub unsafe fn force_unlock(&self) {
-        if self.dep.force_release(None, Location::caller()) {
+        if self.dep_map().force_release(None, Location::caller()) {
             // SAFETY: the caller promises a forgotten guard of this thread holds the lock;
             // with validation on, the validator confirmed this thread holds it.
             unsafe { self.inner.force_unlock() }
@@ -178,23 +192,42 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
     /// this where many locks of one class are built (one per object, in a loop) so they are
     /// known before any of them is taken. Does nothing when validation is compiled out.
     pub fn register(&self) {
-        self.dep.register();
+        self.dep_map().register();
     }
 
     /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
     /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.held_state().unwrap_or(true)
+        self.dep_map().held_state().unwrap_or(true)
     }
 
-    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    /// The validator's handle of this mutex.
+    #[inline]
     pub(crate) fn dep_map(&self) -> &DepMap {
+        #[cfg(not(loom))]
+        // SAFETY: only reads the raw lock's validator handle.
+        #[allow(unsafe_code)]
+        return unsafe { self.inner.raw() }.dep();
+        #[cfg(loom)]
         &self.dep
     }
 }
 
+#[cfg(not(loom))]
+impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
+    /// The mutex whose real lock is `inner` (a guard's `lock_api` mutex).
+    #[inline]
+    pub(crate) fn from_real(inner: &locks::Mutex<K, T>) -> &Self {
+        #[allow(unsafe_code)]
+        // SAFETY: `GenericMutex` is `repr(transparent)` over this one field.
+        unsafe {
+            &*(inner as *const locks::Mutex<K, T> as *const Self)
+        }
+    }
+}
+
 /// The guard of a [`GenericMutex`] of kind `K` ([`MutexGuard`] or [`FairMutexGuard`]).
-pub type MutexGuardOf<'a, K, T> = Guard<'a, sync::MutexGuard<'a, K, T>>;
+pub type MutexGuardOf<'a, K, T> = Guard<'a, locks::MutexGuard<'a, K, T>>;
 
 #[cfg(not(loom))]
 mod timed;
@@ -237,6 +270,6 @@ impl<K: MutexKind, T: ?Sized + fmt::Debug> fmt::Debug for GenericMutex<K, T> {
 impl<K: MutexKind, T: ?Sized> Sealed for GenericMutex<K, T> {}
 impl<K: MutexKind, T: ?Sized> TrackedLock for GenericMutex<K, T> {
     fn lock_handle(&self) -> LockHandle<'_> {
-        LockHandle::of_lock(&self.dep)
+        LockHandle::of_lock(self.dep_map())
     }
 }

@@ -11,15 +11,16 @@ use std::sync::Arc;
 
 use crate::guard::{ArcLocked, Exclusive, Guard};
 use crate::mutex::GenericMutex;
-use crate::raw::MutexKind;
+use crate::raw::{MutexKind, RawLock, RealLock, Unchecked};
 use crate::sync::real;
 use crate::sync::real::lock_api::{self, RawMutex, RawMutexFair};
 
 /// A guard of part of a [`Mutex`](crate::Mutex)'s data, made by [`MutexGuard::map`](Guard::map).
-pub type MappedMutexGuard<'a, T> = Guard<'a, lock_api::MappedMutexGuard<'a, real::RawMutex, T>>;
+pub type MappedMutexGuard<'a, T> =
+    Guard<'a, lock_api::MappedMutexGuard<'a, Unchecked<real::RawMutex>, T>>;
 /// A guard of part of a [`FairMutex`](crate::FairMutex)'s data.
 pub type MappedFairMutexGuard<'a, T> =
-    Guard<'a, lock_api::MappedMutexGuard<'a, real::RawFairMutex, T>>;
+    Guard<'a, lock_api::MappedMutexGuard<'a, Unchecked<real::RawFairMutex>, T>>;
 
 type Inner<'a, P, T> = lock_api::MutexGuard<'a, P, T>;
 type Mapped<'a, P, T> = lock_api::MappedMutexGuard<'a, P, T>;
@@ -145,6 +146,16 @@ impl<'a, P: RawMutexFair + 'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, P, T>> {
     }
 }
 
+impl<'a, R: RealLock + RawMutex, T: ?Sized + 'a> Guard<'a, Inner<'a, Unchecked<R>, T>>
+where
+    RawLock<R>: MutexKind<Real = R>,
+{
+    /// The mutex this guard holds (lock_api's `MutexGuard::mutex`).
+    pub fn mutex(s: &Self) -> &'a GenericMutex<RawLock<R>, T> {
+        GenericMutex::from_real(Inner::mutex(&s.inner))
+    }
+}
+
 type ArcInner<K, T> = ArcLocked<GenericMutex<K, T>, Exclusive>;
 
 impl<K: MutexKind, T: ?Sized> Guard<'static, ArcInner<K, T>> {
@@ -178,20 +189,16 @@ impl<K: MutexKind, T: ?Sized> Guard<'static, ArcInner<K, T>> {
         drop(Self::into_arc_fair(s));
     }
 
-    /// Unlocks while `f` runs, then relocks (validated first).
+    /// Unlocks while `f` runs, then relocks (validated first; relocked also if `f` panics).
     #[track_caller]
     #[allow(unsafe_code)]
     pub fn unlocked<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
-        let site = Location::caller();
-        s.unlocked_with(
-            site,
-            |g, body| {
-                let m = g.lock();
-                // SAFETY: the arc guard holds the lock; relocked before it is used again.
-                unsafe { m.inner.force_unlock() };
-                body();
-                std::mem::forget(m.inner.lock());
-            },
+        s.unlocked_raw(
+            Location::caller(),
+            // SAFETY: the arc guard holds the lock; relocked before it is used again.
+            |g| unsafe { g.lock().inner.raw().unlock() },
+            // SAFETY: only the raw lock is used, to relock what the guard held.
+            |g| unsafe { g.lock().inner.raw() }.lock(),
             f,
         )
     }
@@ -200,16 +207,12 @@ impl<K: MutexKind, T: ?Sized> Guard<'static, ArcInner<K, T>> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub fn unlocked_fair<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
-        let site = Location::caller();
-        s.unlocked_with(
-            site,
-            |g, body| {
-                let m = g.lock();
-                // SAFETY: as in `unlocked`.
-                unsafe { m.inner.force_unlock_fair() };
-                body();
-                std::mem::forget(m.inner.lock());
-            },
+        s.unlocked_raw(
+            Location::caller(),
+            // SAFETY: as in `unlocked`.
+            |g| unsafe { g.lock().inner.raw().unlock_fair() },
+            // SAFETY: only the raw lock is used, to relock what the guard held.
+            |g| unsafe { g.lock().inner.raw() }.lock(),
             f,
         )
     }

@@ -14,8 +14,8 @@ use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
+use crate::raw::locks;
 use crate::raw::{RawRwLock, RwLockKind};
-use crate::sync;
 
 /// A reader-writer lock whose acquisitions are checked for lock-order problems.
 ///
@@ -28,16 +28,23 @@ use crate::sync;
 pub type RwLock<T> = GenericRwLock<RawRwLock, T>;
 
 /// RAII shared guard of an [`RwLock`].
-pub type RwLockReadGuard<'a, T> = Guard<'a, sync::RwLockReadGuard<'a, T>>;
+pub type RwLockReadGuard<'a, T> = Guard<'a, locks::RwLockReadGuard<'a, T>>;
 
 /// RAII exclusive guard of an [`RwLock`].
-pub type RwLockWriteGuard<'a, T> = Guard<'a, sync::RwLockWriteGuard<'a, T>>;
+pub type RwLockWriteGuard<'a, T> = Guard<'a, locks::RwLockWriteGuard<'a, T>>;
 
 /// A reader-writer lock of kind `K` (only [`RawRwLock`]: [`RwLock`]) holding a `T`.
+///
+/// It is lock_api's reader-writer lock over the raw lock
+/// [`Unchecked<parking_lot::RawRwLock>`](crate::raw::Unchecked), which holds the validator's
+/// handle next to parking_lot's raw lock (with validation compiled out, exactly parking_lot's
+/// `RwLock`).
+#[cfg_attr(not(loom), repr(transparent))]
 pub struct GenericRwLock<K: RwLockKind, T: ?Sized> {
+    #[cfg(loom)]
     dep: DepMap,
     kind: PhantomData<fn() -> K>,
-    pub(crate) inner: sync::RwLock<T>,
+    pub(crate) inner: locks::RwLock<T>,
 }
 
 macro_rules! constructors {
@@ -60,8 +67,18 @@ macro_rules! constructors {
                 Self::with_dep(DepMap::class(class), value)
             }
 
-            $($const)? fn with_dep(dep: DepMap, value: T) -> Self {
-                GenericRwLock { dep, kind: PhantomData, inner: sync::RwLock::new(value) }
+            #[cfg(not(loom))]
+            pub(crate) const fn with_dep(dep: DepMap, value: T) -> Self {
+                let raw = crate::raw::Unchecked::new(crate::raw::imp_raw_rwlock(dep));
+                GenericRwLock {
+                    kind: PhantomData,
+                    inner: crate::sync::real::lock_api::RwLock::const_new(raw, value),
+                }
+            }
+
+            #[cfg(loom)]
+            fn with_dep(dep: DepMap, value: T) -> Self {
+                GenericRwLock { dep, kind: PhantomData, inner: locks::RwLock::new(value) }
             }
         }
 
@@ -80,10 +97,9 @@ constructors!();
 impl<K: RwLockKind, T> GenericRwLock<K, T> {
     /// Consumes the lock, returning its value.
     pub fn into_inner(self) -> T {
-        let GenericRwLock {
-            dep: _dep, inner, ..
-        } = self; // `_dep` checks "held lock freed"
-        inner.into_inner()
+        // Dropping the validator's handle (inside the raw lock, or beside it under loom)
+        // checks "held lock freed".
+        self.inner.into_inner()
     }
 }
 
@@ -96,11 +112,13 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         nest: Option<&DepMap>,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
-        let mut tracked = self.dep.acquire(Read::Exclusive, subclass, nest, site);
+        let mut tracked = self
+            .dep_map()
+            .acquire(Read::Exclusive, subclass, nest, site);
         let inner = crate::guard::block(
             &mut tracked,
             || self.inner.write(),
-            |d| sync::timed::try_write_for(&self.inner, d),
+            |d| locks::timed::try_write_for(&self.inner, d),
         );
         Guard::new(tracked, inner)
     }
@@ -116,11 +134,13 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        let mut tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
+        let mut tracked = self
+            .dep_map()
+            .acquire(Read::Shared, 0, None, Location::caller());
         let inner = crate::guard::block(
             &mut tracked,
             || self.inner.read(),
-            |d| sync::timed::try_read_for(&self.inner, d),
+            |d| locks::timed::try_read_for(&self.inner, d),
         );
         Guard::new(tracked, inner)
     }
@@ -130,12 +150,12 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[inline]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
         let mut tracked = self
-            .dep
+            .dep_map()
             .acquire(Read::Recursive, 0, None, Location::caller());
         let inner = crate::guard::block(
             &mut tracked,
             || self.inner.read_recursive(),
-            |d| sync::timed::try_read_recursive_for(&self.inner, d),
+            |d| locks::timed::try_read_recursive_for(&self.inner, d),
         );
         Guard::new(tracked, inner)
     }
@@ -150,7 +170,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     pub fn read_nested(&self, subclass: u8) -> RwLockReadGuard<'_, T> {
         let tracked = self
-            .dep
+            .dep_map()
             .acquire(Read::Shared, subclass, None, Location::caller());
         Guard::new(tracked, self.inner.read())
     }
@@ -166,7 +186,8 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         let inner = self.inner.try_write()?;
         Some(Guard::new(
-            self.dep.acquired_try(Read::Exclusive, Location::caller()),
+            self.dep_map()
+                .acquired_try(Read::Exclusive, Location::caller()),
             inner,
         ))
     }
@@ -176,7 +197,8 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         let inner = self.inner.try_read()?;
         Some(Guard::new(
-            self.dep.acquired_try(Read::Shared, Location::caller()),
+            self.dep_map()
+                .acquired_try(Read::Shared, Location::caller()),
             inner,
         ))
     }
@@ -191,7 +213,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub unsafe fn force_unlock_read(&self) {
-        if self.dep.force_release(Some(true), Location::caller()) {
+        if self.dep_map().force_release(Some(true), Location::caller()) {
             // SAFETY: the caller's promise, confirmed by the validator when enabled.
             unsafe { self.inner.force_unlock_read() }
         }
@@ -207,7 +229,10 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub unsafe fn force_unlock_write(&self) {
-        if self.dep.force_release(Some(false), Location::caller()) {
+        if self
+            .dep_map()
+            .force_release(Some(false), Location::caller())
+        {
             // SAFETY: the caller's promise, confirmed by the validator when enabled.
             unsafe { self.inner.force_unlock_write() }
         }
@@ -224,18 +249,37 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     /// this where many locks of one class are built (one per object, in a loop) so they are
     /// known before any of them is taken. Does nothing when validation is compiled out.
     pub fn register(&self) {
-        self.dep.register();
+        self.dep_map().register();
     }
 
     /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
     /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.held_state().unwrap_or(true)
+        self.dep_map().held_state().unwrap_or(true)
     }
 
-    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    /// The validator's handle of this lock.
+    #[inline]
     pub(crate) fn dep_map(&self) -> &DepMap {
+        #[cfg(not(loom))]
+        // SAFETY: only reads the raw lock's validator handle.
+        #[allow(unsafe_code)]
+        return unsafe { self.inner.raw() }.dep();
+        #[cfg(loom)]
         &self.dep
+    }
+}
+
+#[cfg(not(loom))]
+impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
+    /// The lock whose real lock is `inner` (a guard's `lock_api` lock).
+    #[inline]
+    pub(crate) fn from_real(inner: &locks::RwLock<T>) -> &Self {
+        #[allow(unsafe_code)]
+        // SAFETY: `GenericRwLock` is `repr(transparent)` over this one non-zero-sized field.
+        unsafe {
+            &*(inner as *const locks::RwLock<T> as *const Self)
+        }
     }
 }
 
@@ -283,6 +327,6 @@ impl<K: RwLockKind, T: ?Sized + fmt::Debug> fmt::Debug for GenericRwLock<K, T> {
 impl<K: RwLockKind, T: ?Sized> Sealed for GenericRwLock<K, T> {}
 impl<K: RwLockKind, T: ?Sized> TrackedLock for GenericRwLock<K, T> {
     fn lock_handle(&self) -> LockHandle<'_> {
-        LockHandle::of_lock(&self.dep)
+        LockHandle::of_lock(self.dep_map())
     }
 }

@@ -12,12 +12,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dep_map::Read;
-use crate::guard::{ArcLocked, Exclusive, Guard, Shared, Upgradable};
+use crate::guard::{ArcLocked, Defer, Exclusive, Guard, Shared, Upgradable};
 use crate::raw::RwLockKind;
+use crate::raw::Unchecked;
 use crate::rwlock::GenericRwLock;
 use crate::sync::real::lock_api::{self, RawRwLockDowngrade as _, RawRwLockFair as _};
-use crate::sync::real::lock_api::{RawRwLockUpgrade as _, RawRwLockUpgradeDowngrade as _};
-use crate::sync::real::RawRwLock as Real;
+use crate::sync::real::lock_api::{
+    RawRwLockUpgrade as _, RawRwLockUpgradeDowngrade as _, RawRwLockUpgradeTimed as _,
+};
+use crate::sync::real::RawRwLock as RealRaw;
+
+/// The raw lock inside [`RwLock`](crate::RwLock).
+type Real = Unchecked<RealRaw>;
 
 type ReadG<'a, T> = lock_api::RwLockReadGuard<'a, Real, T>;
 type WriteG<'a, T> = lock_api::RwLockWriteGuard<'a, Real, T>;
@@ -109,6 +115,21 @@ relocking!(ReadG, bump);
 relocking!(WriteG, bump);
 relocking!(UpgG, bump);
 
+/// `rwlock()` of guard type `$g` (lock_api's `RwLock*Guard::rwlock`).
+macro_rules! owner {
+    ($g:ident) => {
+        impl<'a, T: ?Sized + 'a> Guard<'a, $g<'a, T>> {
+            /// The lock this guard holds.
+            pub fn rwlock(s: &Self) -> &'a GenericRwLock<crate::RawRwLock, T> {
+                GenericRwLock::from_real($g::rwlock(&s.inner))
+            }
+        }
+    };
+}
+owner!(ReadG);
+owner!(WriteG);
+owner!(UpgG);
+
 impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
     /// Unlocks fairly.
     pub fn unlock_fair(s: Self) {
@@ -139,6 +160,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
     /// Upgrades to a write guard, waiting for the readers to leave; validated first as a
     /// write acquisition of this lock.
     #[track_caller]
+    #[inline]
     pub fn upgrade(mut s: Self) -> Guard<'a, WriteG<'a, T>> {
         let map = s.release_record();
         s.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
@@ -212,9 +234,24 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         r
     }
 
-    /// Runs `f` upgraded if no reader holds the lock (a trylock: nothing to validate).
+    /// Runs `f` upgraded if no reader holds the lock (a trylock: nothing to validate; the
+    /// held entry is a writer's while `f` runs), then downgrades.
+    #[allow(unsafe_code)]
     pub fn try_with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Option<Ret> {
-        self.inner.try_with_upgraded(f)
+        let rw = UpgG::rwlock(&self.inner);
+        // SAFETY: the guard holds the lock as an upgradable reader.
+        if !unsafe { rw.raw().try_upgrade() } {
+            return None;
+        }
+        let tracked = &mut self.tracked;
+        tracked.change_read(Read::Exclusive);
+        let _down = Defer::new(|| {
+            // SAFETY: upgraded just above; back to what the guard holds.
+            unsafe { rw.raw().downgrade_to_upgradable() };
+            tracked.change_read(Read::Shared);
+        });
+        // SAFETY: the lock is held exclusively until `_down` runs.
+        Some(f(unsafe { &mut *rw.data_ptr() }))
     }
 
     /// [`with_upgraded`](Self::with_upgraded), giving up after `timeout`; validated first.
@@ -289,6 +326,76 @@ arc_common!(Exclusive, unlock_exclusive_fair);
 arc_common!(Upgradable, unlock_upgradable_fair);
 use crate::sync::real::lock_api::RawRwLockUpgradeFair as _;
 
+/// `unlocked`, `unlocked_fair` and `bump` of the arc guards of mode `$mode`.
+macro_rules! arc_relocking {
+    ($mode:ident, $unlock:ident, $lock:ident, $unlock_fair:ident, $bump:ident) => {
+        impl<K: RwLockKind, T: ?Sized> ArcG<K, T, $mode> {
+            /// Unlocks while `f` runs, then relocks (the re-acquisition is validated first;
+            /// relocked also if `f` panics).
+            #[track_caller]
+            #[allow(unsafe_code)]
+            pub fn unlocked<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
+                s.unlocked_raw(
+                    Location::caller(),
+                    // SAFETY: the guard holds the lock in this mode; relocked before it is
+                    // used again.
+                    |g| unsafe { g.lock().inner.raw().$unlock() },
+                    // SAFETY: only the raw lock is used, to relock what the guard held.
+                    |g| unsafe { g.lock().inner.raw() }.$lock(),
+                    f,
+                )
+            }
+
+            /// [`unlocked`](Self::unlocked), unlocking fairly.
+            #[track_caller]
+            #[allow(unsafe_code)]
+            pub fn unlocked_fair<F: FnOnce() -> U, U>(s: &mut Self, f: F) -> U {
+                s.unlocked_raw(
+                    Location::caller(),
+                    // SAFETY: as in `unlocked`.
+                    |g| unsafe { g.lock().inner.raw().$unlock_fair() },
+                    // SAFETY: only the raw lock is used, to relock what the guard held.
+                    |g| unsafe { g.lock().inner.raw() }.$lock(),
+                    f,
+                )
+            }
+
+            /// Hands the lock to waiting threads, if any, and takes it back: recorded as a
+            /// release and a validated re-acquisition.
+            #[track_caller]
+            #[allow(unsafe_code)]
+            pub fn bump(s: &mut Self) {
+                s.bump_with(Location::caller(), |g| {
+                    // SAFETY: the guard holds the lock in this mode.
+                    unsafe { g.lock().inner.raw().$bump() }
+                });
+            }
+        }
+    };
+}
+use crate::sync::real::lock_api::RawRwLock as _;
+arc_relocking!(
+    Shared,
+    unlock_shared,
+    lock_shared,
+    unlock_shared_fair,
+    bump_shared
+);
+arc_relocking!(
+    Exclusive,
+    unlock_exclusive,
+    lock_exclusive,
+    unlock_exclusive_fair,
+    bump_exclusive
+);
+arc_relocking!(
+    Upgradable,
+    unlock_upgradable,
+    lock_upgradable,
+    unlock_upgradable_fair,
+    bump_upgradable
+);
+
 /// Re-labels an arc guard's mode after the raw lock changed it.
 fn remode<K: RwLockKind, T: ?Sized, A, B>(g: ArcG<K, T, A>) -> ArcG<K, T, B>
 where
@@ -355,5 +462,119 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
         // SAFETY: the guard holds the lock as an upgradable reader.
         unsafe { s.inner.lock().inner.raw().downgrade_upgradable() };
         remode(s)
+    }
+
+    /// Upgrade, giving up after `timeout`; validated before it blocks. On timeout the guard
+    /// comes back as it was.
+    #[track_caller]
+    #[allow(unsafe_code)]
+    pub fn try_upgrade_for(s: Self, timeout: Duration) -> Result<ArcG<K, T, Exclusive>, Self> {
+        // SAFETY: the guard holds the lock as an upgradable reader.
+        Self::timed_upgrade(s, |rw| unsafe { rw.inner.raw().try_upgrade_for(timeout) })
+    }
+
+    /// Upgrade, giving up at `timeout`; validated before it blocks.
+    #[track_caller]
+    #[allow(unsafe_code)]
+    pub fn try_upgrade_until(s: Self, timeout: Instant) -> Result<ArcG<K, T, Exclusive>, Self> {
+        // SAFETY: the guard holds the lock as an upgradable reader.
+        Self::timed_upgrade(s, |rw| unsafe { rw.inner.raw().try_upgrade_until(timeout) })
+    }
+
+    #[track_caller]
+    fn timed_upgrade(
+        mut s: Self,
+        up: impl FnOnce(&GenericRwLock<K, T>) -> bool,
+    ) -> Result<ArcG<K, T, Exclusive>, Self> {
+        let map = s.release_record();
+        s.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        if up(s.inner.lock()) {
+            Ok(remode(s))
+        } else {
+            s.tracked.change_read(Read::Shared);
+            Err(s)
+        }
+    }
+
+    /// Runs `f` with the lock upgraded (validated as a write acquisition), then downgrades
+    /// (also if `f` panics).
+    #[track_caller]
+    #[allow(unsafe_code)]
+    pub fn with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
+        let map = self.release_record();
+        self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        let rw: &GenericRwLock<K, T> = self.inner.lock();
+        // SAFETY: the guard holds the lock as an upgradable reader.
+        unsafe { rw.inner.raw().upgrade() };
+        Self::upgraded(rw, &mut self.tracked, f)
+    }
+
+    /// Runs `f` upgraded if no reader holds the lock (a trylock: nothing to validate; the
+    /// held entry is a writer's while `f` runs), then downgrades.
+    #[allow(unsafe_code)]
+    pub fn try_with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Option<Ret> {
+        let rw: &GenericRwLock<K, T> = self.inner.lock();
+        // SAFETY: the guard holds the lock as an upgradable reader.
+        if !unsafe { rw.inner.raw().try_upgrade() } {
+            return None;
+        }
+        self.tracked.change_read(Read::Exclusive);
+        Some(Self::upgraded(rw, &mut self.tracked, f))
+    }
+
+    /// [`with_upgraded`](Self::with_upgraded), giving up after `timeout`; validated first.
+    #[track_caller]
+    #[allow(unsafe_code)]
+    pub fn try_with_upgraded_for<Ret, F: FnOnce(&mut T) -> Ret>(
+        &mut self,
+        timeout: Duration,
+        f: F,
+    ) -> Option<Ret> {
+        // SAFETY: the guard holds the lock as an upgradable reader.
+        self.timed_with_upgraded(|rw| unsafe { rw.inner.raw().try_upgrade_for(timeout) }, f)
+    }
+
+    /// [`with_upgraded`](Self::with_upgraded), giving up at `timeout`; validated first.
+    #[track_caller]
+    #[allow(unsafe_code)]
+    pub fn try_with_upgraded_until<Ret, F: FnOnce(&mut T) -> Ret>(
+        &mut self,
+        timeout: Instant,
+        f: F,
+    ) -> Option<Ret> {
+        // SAFETY: the guard holds the lock as an upgradable reader.
+        self.timed_with_upgraded(|rw| unsafe { rw.inner.raw().try_upgrade_until(timeout) }, f)
+    }
+
+    #[track_caller]
+    fn timed_with_upgraded<Ret>(
+        &mut self,
+        up: impl FnOnce(&GenericRwLock<K, T>) -> bool,
+        f: impl FnOnce(&mut T) -> Ret,
+    ) -> Option<Ret> {
+        let map = self.release_record();
+        self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        let rw: &GenericRwLock<K, T> = self.inner.lock();
+        if !up(rw) {
+            self.tracked.change_read(Read::Shared);
+            return None;
+        }
+        Some(Self::upgraded(rw, &mut self.tracked, f))
+    }
+
+    /// Runs `f` on the upgraded lock, then downgrades it and the held entry (also on unwind).
+    #[allow(unsafe_code)]
+    fn upgraded<Ret>(
+        rw: &GenericRwLock<K, T>,
+        tracked: &mut crate::dep_map::Tracked<'static>,
+        f: impl FnOnce(&mut T) -> Ret,
+    ) -> Ret {
+        let _down = Defer::new(|| {
+            // SAFETY: the lock is held exclusively (upgraded by the caller).
+            unsafe { rw.inner.raw().downgrade_to_upgradable() };
+            tracked.change_read(Read::Shared);
+        });
+        // SAFETY: the lock is held exclusively until `_down` runs.
+        f(unsafe { &mut *rw.data_ptr() })
     }
 }

@@ -35,6 +35,13 @@ fn parking_lot_twins_have_equal_size() {
         lockdep::ArcRwLockReadGuard<lockdep::RawRwLock, u64> => Arc<parking_lot::RwLock<u64>>,
         lockdep::ArcRwLockUpgradableReadGuard<lockdep::RawRwLock, u64> => Arc<parking_lot::RwLock<u64>>,
         lockdep::ArcReentrantMutexGuard<lockdep::RawMutex, lockdep::RawThreadId, u64> => Arc<parking_lot::ReentrantMutex<u64>>,
+        lockdep::ArcRwLockWriteGuard<lockdep::RawRwLock, u64> => Arc<parking_lot::RwLock<u64>>,
+        lockdep::raw::Unchecked<parking_lot::RawMutex> => parking_lot::RawMutex,
+        lockdep::raw::Unchecked<parking_lot::RawRwLock> => parking_lot::RawRwLock,
+        lockdep::raw::UncheckedReentrant => parking_lot::RawMutex,
+        lockdep::raw::Upgrader => (),
+        lockdep::lock_api::RwLock<lockdep::RawRwLock, u64> => parking_lot::RwLock<u64>,
+        lockdep::lock_api::ReentrantMutex<lockdep::RawMutex, lockdep::RawThreadId, u64> => parking_lot::ReentrantMutex<u64>,
     }
 }
 

@@ -14,19 +14,23 @@ use std::time::{Duration, Instant};
 use super::{GenericMutex, MutexGuardOf};
 use crate::dep_map::Read;
 use crate::guard::{ArcLockable, ArcLocked, Exclusive, Guard};
-use crate::raw::MutexKind;
+use crate::raw::{MutexKind, RawFairMutex, RawLock, RawMutex, Unchecked};
+use crate::sync::real::lock_api;
 
 /// An arc guard of a [`GenericMutex`] (parking_lot's `ArcMutexGuard<RawMutex, T>`): owns an
 /// `Arc` of the mutex, so it has no lifetime.
 pub type ArcMutexGuard<K, T> = Guard<'static, ArcLocked<GenericMutex<K, T>, Exclusive>>;
 
 impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
+    #[inline]
     #[track_caller]
     fn timed<'a>(
         &'a self,
-        lock: impl FnOnce() -> Option<crate::sync::MutexGuard<'a, K, T>>,
+        lock: impl FnOnce() -> Option<crate::raw::locks::MutexGuard<'a, K, T>>,
     ) -> Option<MutexGuardOf<'a, K, T>> {
-        let mut tracked = self.dep.acquire_timed(Read::Exclusive, Location::caller());
+        let mut tracked = self
+            .dep_map()
+            .acquire_timed(Read::Exclusive, Location::caller());
         match lock() {
             Some(inner) => Some(Guard::new(tracked, inner)),
             None => {
@@ -38,15 +42,52 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
 
     /// Acquires the mutex, giving up after `timeout`; validated before it blocks, like
     /// [`lock`](Self::lock). On timeout nothing is held.
+    #[inline]
     #[track_caller]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuardOf<'_, K, T>> {
         self.timed(|| self.inner.try_lock_for(timeout))
     }
 
     /// Acquires the mutex, giving up at `timeout`; validated before it blocks.
+    #[inline]
     #[track_caller]
     pub fn try_lock_until(&self, timeout: Instant) -> Option<MutexGuardOf<'_, K, T>> {
         self.timed(|| self.inner.try_lock_until(timeout))
+    }
+
+    /// The raw mutex (lock_api's `Mutex::raw`): the same lock, validated.
+    ///
+    /// Its operations are recorded and checked as this mutex's (same class and instance):
+    /// `raw().lock()` validates before it blocks and leaves the lock recorded as held;
+    /// `raw().unlock()` releases this thread's record of it (a `BadUnlockBalance` report if
+    /// there is none, and the real lock is unlocked regardless). So releasing a forgotten
+    /// guard's lock through it keeps the held state right.
+    ///
+    /// # Safety
+    /// As lock_api's: unlocking through the raw lock while a guard of it exists is undefined
+    /// behaviour.
+    #[allow(unsafe_code)]
+    pub unsafe fn raw(&self) -> &RawLock<K::Real> {
+        // SAFETY: the caller's contract.
+        unsafe { self.inner.raw() }.checked()
+    }
+
+    /// A guard for the lock this thread already holds (lock_api's `make_guard_unchecked`):
+    /// after `raw().lock()`, or for a forgotten guard's lock.
+    ///
+    /// The guard takes over this thread's record of the lock (it is recorded again, on top
+    /// of the held stack, as a trylock: making the guard does not block), or records it now
+    /// if there is none (taken while the mode was `Off`); dropping the guard releases both.
+    ///
+    /// # Safety
+    /// As lock_api's: this thread must hold the lock, and no other guard may own that hold
+    /// (a guard that was forgotten does not).
+    #[allow(unsafe_code)]
+    #[track_caller]
+    pub unsafe fn make_guard_unchecked(&self) -> MutexGuardOf<'_, K, T> {
+        let tracked = self.dep_map().adopt(Read::Exclusive, Location::caller());
+        // SAFETY: the caller's contract.
+        Guard::new(tracked, unsafe { self.inner.make_guard_unchecked() })
     }
 
     /// Is the mutex locked (by any thread)?
@@ -106,6 +147,32 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
         Some(self.into_arc_guard(self.try_lock_until(timeout)?))
     }
 }
+
+macro_rules! from_raw {
+    ($kind:ident) => {
+        impl<T> GenericMutex<$kind, T> {
+            /// A mutex on the raw lock `raw_mutex` (lock_api's `Mutex::const_new`). Its class
+            /// is `raw_mutex`'s if it has one ([`named`](RawLock::named),
+            /// [`with_class`](RawLock::with_class)); a raw lock made by `INIT` has none, and
+            /// the class is then the construction site of this call.
+            #[track_caller]
+            pub const fn const_new(raw_mutex: $kind, val: T) -> Self {
+                let raw = Unchecked::new(raw_mutex.or_site(Location::caller()));
+                GenericMutex {
+                    inner: lock_api::Mutex::const_new(raw, val),
+                }
+            }
+
+            /// The same as [`const_new`](Self::const_new) (lock_api's `Mutex::from_raw`).
+            #[track_caller]
+            pub const fn from_raw(raw_mutex: $kind, val: T) -> Self {
+                Self::const_new(raw_mutex, val)
+            }
+        }
+    };
+}
+from_raw!(RawMutex);
+from_raw!(RawFairMutex);
 
 impl<K: MutexKind, T: ?Sized> ArcLockable<Exclusive> for GenericMutex<K, T> {
     type Target = T;

@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 use super::{GenericRwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::dep_map::{DepMap, Read, Tracked};
 use crate::guard::{ArcLockable, ArcLocked, Exclusive, Guard, Shared, Upgradable};
-use crate::raw::RwLockKind;
+use crate::raw::{RawRwLock, RwLockKind, Unchecked};
 use crate::sync::real::lock_api::{self, RawRwLockUpgrade as _};
-use crate::sync::real::RawRwLock as Real;
+use crate::sync::real::RawRwLock as RealRaw;
+
+/// The raw lock inside [`RwLock`](crate::RwLock).
+type Real = Unchecked<RealRaw>;
 
 /// RAII upgradable-read guard of an [`RwLock`](crate::RwLock): [`upgrade`](Guard::upgrade)
 /// it to a write guard.
@@ -57,12 +60,121 @@ fn tried<G>(dep: &DepMap, read: Read, inner: Option<G>) -> Option<Guard<'_, G>> 
 impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     /// Upgradable shared acquisition, validated first (see the module docs): excludes writers
     /// and other upgradable readers, not readers.
+    ///
+    /// A second upgradable read by the thread that holds the lock as upgradable can never
+    /// succeed: it is validated as the exclusive acquisition it conflicts as, so the
+    /// validator reports it as a certain self-deadlock (`RecursiveLocking`, then a panic in
+    /// every mode) instead of letting the thread hang.
     #[track_caller]
+    #[inline]
     pub fn upgradable_read(&self) -> RwLockUpgradableReadGuard<'_, T> {
-        let tracked = self
-            .dep_map()
-            .acquire(Read::Shared, 0, None, Location::caller());
+        let read = self.raw_lock().checked().upgradable_read_kind();
+        let tracked = self.dep_map().acquire(read, 0, None, Location::caller());
+        // With `read` exclusive the validator panicked above (or the mode is `Off`, or the
+        // first upgradable read went unrecorded), and the real lock below never returns.
         Guard::new(tracked, self.inner.upgradable_read())
+    }
+
+    fn raw_lock(&self) -> &Unchecked<RealRaw> {
+        // SAFETY: only reads the raw lock's handle and bookkeeping.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.inner.raw()
+        }
+    }
+
+    /// The raw lock (lock_api's `RwLock::raw`): the same lock, validated.
+    ///
+    /// Its operations are recorded and checked as this lock's (same class and instance):
+    /// `raw().lock_shared()` validates before it blocks and leaves a reader recorded;
+    /// `raw().unlock_shared()` releases this thread's record of a reader (a
+    /// `BadUnlockBalance` report if there is none; the real lock is unlocked regardless).
+    ///
+    /// # Safety
+    /// As lock_api's: unlocking through the raw lock while a guard of it exists is undefined
+    /// behaviour.
+    #[allow(unsafe_code)]
+    pub unsafe fn raw(&self) -> &RawRwLock {
+        self.raw_lock().checked()
+    }
+
+    /// A read guard for a read lock this thread already holds (lock_api's
+    /// `make_read_guard_unchecked`): after `raw().lock_shared()`, or for a forgotten guard's.
+    /// The guard takes over this thread's record of it, as `make_guard_unchecked` does for a
+    /// mutex ([`Mutex::make_guard_unchecked`](crate::GenericMutex::make_guard_unchecked)).
+    ///
+    /// # Safety
+    /// As lock_api's: this thread must hold a read lock that no other guard owns.
+    #[allow(unsafe_code)]
+    #[track_caller]
+    pub unsafe fn make_read_guard_unchecked(&self) -> RwLockReadGuard<'_, T> {
+        let tracked = self.dep_map().adopt(Read::Shared, Location::caller());
+        // SAFETY: the caller's contract.
+        Guard::new(tracked, unsafe { self.inner.make_read_guard_unchecked() })
+    }
+
+    /// A write guard for the write lock this thread already holds (lock_api's
+    /// `make_write_guard_unchecked`); it takes over this thread's record of it.
+    ///
+    /// # Safety
+    /// As lock_api's: this thread must hold the write lock, and no other guard may own it.
+    #[allow(unsafe_code)]
+    #[track_caller]
+    pub unsafe fn make_write_guard_unchecked(&self) -> RwLockWriteGuard<'_, T> {
+        let tracked = self.dep_map().adopt(Read::Exclusive, Location::caller());
+        // SAFETY: the caller's contract.
+        Guard::new(tracked, unsafe { self.inner.make_write_guard_unchecked() })
+    }
+
+    /// An upgradable guard for the upgradable read this thread already holds (lock_api's
+    /// `make_upgradable_guard_unchecked`); it takes over this thread's record of it.
+    ///
+    /// # Safety
+    /// As lock_api's: this thread must hold the upgradable read, and no other guard may own it.
+    #[allow(unsafe_code)]
+    #[track_caller]
+    pub unsafe fn make_upgradable_guard_unchecked(&self) -> RwLockUpgradableReadGuard<'_, T> {
+        let tracked = self.dep_map().adopt(Read::Shared, Location::caller());
+        // SAFETY: the caller's contract.
+        Guard::new(tracked, unsafe {
+            self.inner.make_upgradable_guard_unchecked()
+        })
+    }
+
+    /// [`make_read_guard_unchecked`](Self::make_read_guard_unchecked) through an `Arc`.
+    ///
+    /// # Safety
+    /// As [`make_read_guard_unchecked`](Self::make_read_guard_unchecked).
+    #[allow(unsafe_code)]
+    #[track_caller]
+    pub unsafe fn make_arc_read_guard_unchecked(self: &Arc<Self>) -> ArcRwLockReadGuard<K, T> {
+        // SAFETY: the caller's contract.
+        arc(self, unsafe { self.make_read_guard_unchecked() })
+    }
+
+    /// [`make_write_guard_unchecked`](Self::make_write_guard_unchecked) through an `Arc`.
+    ///
+    /// # Safety
+    /// As [`make_write_guard_unchecked`](Self::make_write_guard_unchecked).
+    #[allow(unsafe_code)]
+    #[track_caller]
+    pub unsafe fn make_arc_write_guard_unchecked(self: &Arc<Self>) -> ArcRwLockWriteGuard<K, T> {
+        // SAFETY: the caller's contract.
+        arc(self, unsafe { self.make_write_guard_unchecked() })
+    }
+
+    /// [`make_upgradable_guard_unchecked`](Self::make_upgradable_guard_unchecked) through an
+    /// `Arc`.
+    ///
+    /// # Safety
+    /// As [`make_upgradable_guard_unchecked`](Self::make_upgradable_guard_unchecked).
+    #[allow(unsafe_code)]
+    #[track_caller]
+    pub unsafe fn make_upgradable_arc_guard_unchecked(
+        self: &Arc<Self>,
+    ) -> ArcRwLockUpgradableReadGuard<K, T> {
+        // SAFETY: the caller's contract.
+        arc(self, unsafe { self.make_upgradable_guard_unchecked() })
     }
 
     /// Attempts an upgradable read without blocking.
@@ -197,6 +309,27 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
             // SAFETY: the caller's promise, confirmed by the validator when enabled.
             unsafe { self.inner.force_unlock_write_fair() }
         }
+    }
+}
+
+impl<T> GenericRwLock<RawRwLock, T> {
+    /// A reader-writer lock on the raw lock `raw_rwlock` (lock_api's `RwLock::const_new`).
+    /// Its class is `raw_rwlock`'s if it has one ([`named`](crate::raw::RawLock::named),
+    /// [`with_class`](crate::raw::RawLock::with_class)); a raw lock made by `INIT` has none, and the class
+    /// is then the construction site of this call.
+    #[track_caller]
+    pub const fn const_new(raw_rwlock: RawRwLock, val: T) -> Self {
+        let raw = Unchecked::new(raw_rwlock.or_site(Location::caller()));
+        GenericRwLock {
+            kind: std::marker::PhantomData,
+            inner: lock_api::RwLock::const_new(raw, val),
+        }
+    }
+
+    /// The same as [`const_new`](Self::const_new) (lock_api's `RwLock::from_raw`).
+    #[track_caller]
+    pub const fn from_raw(raw_rwlock: RawRwLock, val: T) -> Self {
+        Self::const_new(raw_rwlock, val)
     }
 }
 

@@ -47,6 +47,7 @@ pub use std::sync::{
 };
 
 /// Maps the guard inside a `LockResult` (keeping the poison flag).
+#[inline]
 pub(crate) fn map_result<G, H>(r: LockResult<G>, f: impl FnOnce(G) -> H) -> LockResult<H> {
     match r {
         Ok(g) => Ok(f(g)),
@@ -55,6 +56,7 @@ pub(crate) fn map_result<G, H>(r: LockResult<G>, f: impl FnOnce(G) -> H) -> Lock
 }
 
 /// Maps the guard inside a `TryLockResult`.
+#[inline]
 pub(crate) fn map_try<G, H>(r: TryLockResult<G>, f: impl FnOnce(G) -> H) -> TryLockResult<H> {
     match r {
         Ok(g) => Ok(f(g)),

@@ -57,6 +57,7 @@ impl<T> RwLock<T> {
 impl<T: ?Sized> RwLock<T> {
     /// Shared (non-recursive) acquisition, validated first.
     #[track_caller]
+    #[inline]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         let mut tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
         let r = crate::guard::block(
@@ -69,6 +70,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Exclusive acquisition, validated first.
     #[track_caller]
+    #[inline]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         let mut tracked = self
             .dep
