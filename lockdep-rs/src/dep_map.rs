@@ -33,8 +33,12 @@ mod enabled {
     /// release the validator cannot match may then be that acquisition's.
     const TAKEN_WHILE_OFF: usize = 1 << (usize::BITS - 1);
 
-    use super::{NotSend, Read};
+    use super::Read;
     use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
+    use crate::fast_path::HolderTag;
+    #[cfg(all(feature = "tokio", not(loom)))]
+    use crate::guard::Sendable;
+    use crate::guard::Local;
     use crate::held_locks::Instance;
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request, WaitingEntry};
@@ -172,7 +176,7 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
-            self.record(read, subclass, false, nest, site)
+            Tracked::recorded(self, read, self.record(read, subclass, false, nest, site, false))
         }
 
         /// Records a successful trylock (no validation: a trylock cannot block).
@@ -183,7 +187,34 @@ mod enabled {
             read: Read,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
-            self.record(read, 0, true, None, site)
+            Tracked::recorded(self, read, self.record(read, 0, true, None, site, false))
+        }
+
+        /// An async lock's acquisition (`lockdep::tokio`), validated before the caller waits:
+        /// its token is `Send`, and releases the entry from its holder's stack wherever it is
+        /// dropped.
+        #[cfg(all(feature = "tokio", not(loom)))]
+        #[inline]
+        #[track_caller]
+        pub(crate) fn acquire_async(
+            &self,
+            read: Read,
+            subclass: u8,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_, Sendable> {
+            Tracked::recorded(self, read, self.record(read, subclass, false, None, site, true))
+        }
+
+        /// A successful async trylock, recorded (not validated).
+        #[cfg(all(feature = "tokio", not(loom)))]
+        #[inline]
+        #[track_caller]
+        pub(crate) fn acquired_try_async(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_, Sendable> {
+            Tracked::recorded(self, read, self.record(read, 0, true, None, site, true))
         }
 
         #[inline]
@@ -195,15 +226,16 @@ mod enabled {
             trylock: bool,
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
-        ) -> Tracked<'_> {
+            sendable: bool,
+        ) -> Option<(u64, HolderTag)> {
             // Kept tiny so `lock()` inlines: `Off` costs two loads and two branches.
             if mode() == Mode::Off {
                 if !self.taken_while_off() {
                     self.note_taken_while_off();
                 }
-                return Tracked::untracked();
+                return None;
             }
-            self.record_on(read, subclass, trylock, nest, site)
+            self.record_on(read, subclass, trylock, nest, site, sendable)
         }
 
         /// Kept apart from `record`: merged, the compiler lays out `lock()` worse and
@@ -218,16 +250,18 @@ mod enabled {
             trylock: bool,
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
-        ) -> Tracked<'_> {
+            sendable: bool,
+        ) -> Option<(u64, HolderTag)> {
             if subclass == 0 && !trylock && nest.is_none() {
                 let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
                 if let (Some(class), true) = (self.class.get(), id != 0) {
-                    if let Some(serial) = crate::fast_path::acquire_fast(class, id, read, site) {
-                        return Tracked::new(self, serial, read);
+                    let fast = crate::fast_path::acquire_fast(class, id, read, site, sendable);
+                    if fast.is_some() {
+                        return fast;
                     }
                 }
             }
-            self.record_slow(read, subclass, trylock, nest, site)
+            self.record_slow(read, subclass, trylock, nest, site, sendable)
         }
 
         /// Everything but the fast path: resolving the class and instance, subclasses,
@@ -241,19 +275,20 @@ mod enabled {
             trylock: bool,
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
-        ) -> Tracked<'_> {
+            sendable: bool,
+        ) -> Option<(u64, HolderTag)> {
             if crate::sync::internal::inside() {
                 // Re-entered from inside lockdep (an allocator taking lockdep locks): stand
                 // aside, untracked, rather than resolve or validate on top of ourselves.
-                return Tracked::untracked();
+                return None;
             }
             if subclass >= MAX_SUBCLASSES {
                 validator::invalid_subclass(self.name(), subclass, site);
-                return Tracked::untracked();
+                return None;
             }
             let class = self.base_class().subclass(subclass);
             let nest_name = || nest.map(DepMap::name).unwrap_or_default();
-            let tracked = validator::acquire(
+            let serial = validator::acquire(
                 class,
                 self.instance(),
                 Request {
@@ -265,12 +300,10 @@ mod enabled {
                     site,
                     fresh: true,
                     no_merge: false,
+                    sendable,
                 },
-            );
-            match tracked {
-                Some(serial) => Tracked::new(self, serial, read),
-                None => Tracked::untracked(),
-            }
+            )?;
+            Some((serial, current_tag()))
         }
 
         /// `force_unlock*`: releases this thread's record of the lock held in a mode matching
@@ -309,7 +342,7 @@ mod enabled {
         #[track_caller]
         pub(crate) fn arm_event(&self, site: &'static Location<'static>) {
             if !self.is_held() {
-                let _ = self.record(Read::Recursive, 0, true, None, site);
+                let _ = self.record(Read::Recursive, 0, true, None, site, false);
             }
         }
 
@@ -335,25 +368,53 @@ mod enabled {
         }
     }
 
+    /// The holder tag of a token made now (the stack loaded for the calling context).
+    #[inline]
+    fn current_tag() -> HolderTag {
+        #[cfg(lockdep_tasks)]
+        return crate::holder::current_tag();
+        #[cfg(not(lockdep_tasks))]
+        ()
+    }
+
     /// What a guard keeps to report its release: the lock's handle if the acquisition was
     /// tracked (it is not in `Off` mode), and the entry's serial and read mode packed in one
-    /// word (`serial << 2 | read`; serials start at 1, so the word is never 0). It is `!Send`
-    /// whatever parking_lot's features say: an entry lives on its thread's held stack, and
-    /// only that thread may release it.
-    pub(crate) struct Tracked<'a>(Option<(&'a DepMap, NonZeroU64)>, PhantomData<NotSend>);
+    /// word (`serial << 2 | read`; serials start at 1, so the word is never 0); with the `tokio`
+    /// feature also the holder whose stack the entry is on. `M` is [`Local`]: `!Send` whatever
+    /// parking_lot's features say, since the entry's holder is its thread (or the task it
+    /// runs); or [`Sendable`], an async lock's token, released from its holder's stack
+    /// wherever it is dropped.
+    pub(crate) struct Tracked<'a, M = Local>(
+        Option<(&'a DepMap, NonZeroU64)>,
+        HolderTag,
+        PhantomData<M>,
+    );
 
-    impl<'a> Tracked<'a> {
+    impl<'a, M> Tracked<'a, M> {
         #[inline]
-        fn new(map: &'a DepMap, serial: u64, read: Read) -> Tracked<'a> {
+        fn new(map: &'a DepMap, serial: u64, read: Read, holder: HolderTag) -> Tracked<'a, M> {
             let packed = NonZeroU64::new(serial << 2 | read as u64);
-            Tracked(packed.map(|p| (map, p)), PhantomData)
+            Tracked(packed.map(|p| (map, p)), holder, PhantomData)
+        }
+
+        /// The token of what `DepMap::record` returned.
+        #[inline]
+        fn recorded(
+            map: &'a DepMap,
+            read: Read,
+            recorded: Option<(u64, HolderTag)>,
+        ) -> Tracked<'a, M> {
+            match recorded {
+                Some((serial, holder)) => Tracked::new(map, serial, read, holder),
+                None => Tracked::untracked(),
+            }
         }
 
         /// A token for an acquisition that is not tracked (`Off` mode; a `ReentrantMutex`
         /// re-acquired by its holder, which is not a new acquisition).
         #[inline]
-        pub(crate) fn untracked() -> Tracked<'a> {
-            Tracked(None, PhantomData)
+        pub(crate) fn untracked() -> Tracked<'a, M> {
+            Tracked(None, HolderTag::default(), PhantomData)
         }
 
         /// Reports the release of the guarded lock; the token is cleared, so a second call
@@ -370,29 +431,48 @@ mod enabled {
         pub(crate) fn release_on_drop(&self) {
             if let Some((map, packed)) = self.0 {
                 let serial = packed.get() >> 2;
-                if !crate::fast_path::release_serial(serial) {
-                    Self::release_slow(map, serial, Read::from_bits(packed.get()));
+                if !crate::fast_path::release_serial(serial, self.1) {
+                    release_slow(map, serial, Read::from_bits(packed.get()), self.1);
                 }
             }
         }
 
-        /// This guard's own entry when it is not on top (several entries of one instance can
-        /// be held, e.g. two read guards; a merged nest-lock entry holds several instances).
-        #[inline(never)]
-        fn release_slow(map: &DepMap, serial: u64, read: Read) {
-            if validator::forgotten(serial) {
-                return; // `reset()` already forgot this acquisition
-            }
-            validator::release(
-                map.instance(),
-                &|h| h.serial == serial,
-                Some(read),
-                map.taken_while_off(),
-                || (map.name(), Location::caller()),
-                None,
-            );
+        /// The lock's handle, if tracked.
+        pub(crate) fn map(&self) -> Option<&'a DepMap> {
+            self.0.map(|(map, _)| map)
         }
 
+        /// Drop-in addition: the held entry of this guard changes its read kind in place
+        /// (`downgrade`: write to read), keeping its position and serial.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) fn change_read(&mut self, read: Read) {
+            if let Some((map, packed)) = self.0 {
+                let serial = packed.get() >> 2;
+                validator::change_read(map.instance(), serial, read);
+                self.0 = Tracked::<M>::new(map, serial, read, self.1).0;
+            }
+        }
+    }
+
+    /// This guard's own entry when it is not on top of the stack loaded here (several entries
+    /// of one instance can be held, e.g. two read guards; a merged nest-lock entry holds
+    /// several instances; another holder's entry).
+    #[inline(never)]
+    fn release_slow(map: &DepMap, serial: u64, read: Read, holder: HolderTag) {
+        if validator::forgotten(serial, holder) {
+            return; // `reset()` already forgot this acquisition
+        }
+        validator::release_token(
+            map.instance(),
+            serial,
+            read,
+            holder,
+            map.taken_while_off(),
+            || (map.name(), Location::caller()),
+        );
+    }
+
+    impl<'a> Tracked<'a> {
         /// A condvar wait is about to release the lock: takes its entry out of the held
         /// stack, and the token with it (a panic before [`resume`](Self::resume) then leaves
         /// an untracked guard, which releases nothing).
@@ -416,24 +496,8 @@ mod enabled {
             }
             let read = waiting.read();
             match validator::wait_end(waiting, site) {
-                Some(serial) => Tracked::new(map, serial, read),
+                Some(serial) => Tracked::new(map, serial, read, current_tag()),
                 None => Tracked::untracked(),
-            }
-        }
-
-        /// The lock's handle, if tracked.
-        pub(crate) fn map(&self) -> Option<&'a DepMap> {
-            self.0.map(|(map, _)| map)
-        }
-
-        /// Drop-in addition: the held entry of this guard changes its read kind in place
-        /// (`downgrade`: write to read), keeping its position and serial.
-        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
-        pub(crate) fn change_read(&mut self, read: Read) {
-            if let Some((map, packed)) = self.0 {
-                let serial = packed.get() >> 2;
-                validator::change_read(map.instance(), serial, read);
-                self.0 = Tracked::new(map, serial, read).0;
             }
         }
     }
@@ -445,6 +509,9 @@ mod disabled {
 
     use super::Read;
     use crate::class::LockClass;
+    use crate::guard::Local;
+    #[cfg(all(feature = "tokio", not(loom)))]
+    use crate::guard::Sendable;
 
     /// Zero-sized: validation is compiled out.
     pub(crate) struct DepMap;
@@ -487,6 +554,25 @@ mod disabled {
         pub(crate) fn acquired_try(&self, _: Read, _: &'static Location<'static>) -> Tracked<'_> {
             Tracked(std::marker::PhantomData)
         }
+        #[cfg(all(feature = "tokio", not(loom)))]
+        #[inline(always)]
+        pub(crate) fn acquire_async(
+            &self,
+            _: Read,
+            _: u8,
+            _: &'static Location<'static>,
+        ) -> Tracked<'_, Sendable> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[cfg(all(feature = "tokio", not(loom)))]
+        #[inline(always)]
+        pub(crate) fn acquired_try_async(
+            &self,
+            _: Read,
+            _: &'static Location<'static>,
+        ) -> Tracked<'_, Sendable> {
+            Tracked(std::marker::PhantomData)
+        }
         #[inline(always)]
         pub(crate) fn force_release(&self, _: Option<bool>, _: &'static Location<'static>) -> bool {
             true
@@ -505,14 +591,28 @@ mod disabled {
         pub(crate) fn signal_event(&self, _: &'static Location<'static>) {}
     }
 
-    /// Zero-sized: nothing to report on release.
-    pub(crate) struct Tracked<'a>(std::marker::PhantomData<&'a ()>);
+    /// Zero-sized: nothing to report on release (and `Send` whatever `M` says: the real
+    /// guard alone decides).
+    pub(crate) struct Tracked<'a, M = Local>(std::marker::PhantomData<(&'a (), fn() -> M)>);
 
-    impl<'a> Tracked<'a> {
+    impl<'a, M> Tracked<'a, M> {
         #[inline(always)]
         pub(crate) fn release(&mut self) {}
         #[inline(always)]
         pub(crate) fn release_on_drop(&self) {}
+        #[inline(always)]
+        pub(crate) fn map(&self) -> Option<&'a DepMap> {
+            None
+        }
+        #[inline(always)]
+        pub(crate) fn untracked() -> Tracked<'a, M> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn change_read(&mut self, _: Read) {}
+    }
+
+    impl<'a> Tracked<'a> {
         #[inline(always)]
         pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, std::convert::Infallible)> {
             None
@@ -525,15 +625,5 @@ mod disabled {
         ) -> Tracked<'a> {
             match waiting {}
         }
-        #[inline(always)]
-        pub(crate) fn map(&self) -> Option<&'a DepMap> {
-            None
-        }
-        #[inline(always)]
-        pub(crate) fn untracked() -> Tracked<'a> {
-            Tracked(std::marker::PhantomData)
-        }
-        #[inline(always)]
-        pub(crate) fn change_read(&mut self, _: Read) {}
     }
 }

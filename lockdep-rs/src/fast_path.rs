@@ -61,22 +61,47 @@ fn with_state_unguarded<R>(anywhere: bool, f: impl FnOnce(&mut ThreadState) -> R
     // created while `f`'s lives.
     unsafe {
         (*state).try_borrow_unguarded().ok()?;
-        Some(f(&mut *(*state).as_ptr()))
+        let s = &mut *(*state).as_ptr();
+        // With the `tokio` feature: only if the loaded stack is the calling context's holder's
+        // (the same task, or no task) and still this thread's; else the slow path switches.
+        #[cfg(lockdep_tasks)]
+        if !crate::holder::settled(s) {
+            return None;
+        }
+        Some(f(s))
     }
+}
+
+/// The holder a token names: the uid of the stack its entry is on (with the `tokio` feature;
+/// nothing otherwise).
+#[cfg(lockdep_tasks)]
+pub(crate) type HolderTag = u64;
+/// The holder a token names: the uid of the stack its entry is on (with the `tokio` feature;
+/// nothing otherwise).
+#[cfg(not(lockdep_tasks))]
+pub(crate) type HolderTag = ();
+
+#[inline(always)]
+fn tag_of(_s: &ThreadState) -> HolderTag {
+    #[cfg(lockdep_tasks)]
+    return crate::holder::loaded(_s);
+    #[cfg(not(lockdep_tasks))]
+    ()
 }
 
 /// The fast path: records a plain acquisition (no nest lock, subclass resolved, not a
 /// trylock) whose chain this thread validated recently, and returns its serial; `None` sends
 /// the caller to [`acquire`](crate::validator::acquire). Touches only this thread's state:
 /// one key mix, one probe of the recent-chain slots, one push; it calls nothing, so it
-/// inlines into `record_on`.
+/// inlines into `record_on`. `sendable`: an async lock's acquisition (its guard is `Send`).
 #[inline(always)]
 pub(crate) fn acquire_fast(
     class: &'static ClassInfo,
     instance: Instance,
     read: Read,
     site: &'static Location<'static>,
-) -> Option<u64> {
+    sendable: bool,
+) -> Option<(u64, HolderTag)> {
     // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
     // locks): the slow path leaves such an acquisition untracked.
     with_state_unguarded(false, |s| {
@@ -88,24 +113,28 @@ pub(crate) fn acquire_fast(
         if !s.chains.recent_hit(key) {
             return None;
         }
-        Some(
-            s.held
-                .push_keyed(HeldLock::new(class, instance, read, false, None, site), key),
-        )
+        let mut entry = HeldLock::new(class, instance, read, false, None, site);
+        entry.sendable = sendable;
+        Some((s.held.push_keyed(entry, key), tag_of(s)))
     })
     .flatten()
 }
 
 /// A guard's release, fast path: pops its entry when it is on top (no re-acquisition, no
-/// merged references). Returns false when the general release must run.
+/// merged references) of the stack its token names. Returns false when the general release
+/// must run.
 #[inline]
-pub(crate) fn release_serial(serial: u64) -> bool {
+pub(crate) fn release_serial(serial: u64, _holder: HolderTag) -> bool {
     // Also inside lockdep's own synchronisation: popping takes no internal lock.
     with_state_unguarded(true, |s| {
+        #[cfg(lockdep_tasks)]
+        if crate::holder::loaded(s) != _holder {
+            return false; // another holder's entry
+        }
         let held = &mut s.held;
         match held.stack.last() {
                 Some(top)
-                    // Serials are unique per thread: the top entry is this guard's.
+                    // Serials are unique per stack: the top entry is this guard's.
                     if top.serial == serial && top.merged.is_none() =>
                 {
                     held.stack.pop();

@@ -122,6 +122,8 @@ mod rwlock_guard;
 pub mod stdsync;
 mod sync;
 pub mod thread;
+#[cfg(all(feature = "tokio", not(loom)))]
+pub mod tokio;
 mod trace;
 
 #[cfg(lockdep_enabled)]
@@ -132,6 +134,8 @@ mod dependency_graph;
 mod fast_path;
 #[cfg(lockdep_enabled)]
 mod held_locks;
+#[cfg(lockdep_tasks)]
+mod holder;
 #[cfg(lockdep_enabled)]
 mod thread_state;
 #[cfg(lockdep_enabled)]

@@ -1,26 +1,51 @@
-//! One thread's validator state (its held locks and the chains it knows) and the two ways to
-//! reach it: guarded, for the validator's slow paths ([`with_state`]), and the fast path's own
-//! unguarded access (in `fast_path.rs`).
+//! One thread's validator state (the held locks of its current holder and the chains it knows)
+//! and the two ways to reach it: guarded, for the validator's slow paths ([`with_state`]), and
+//! the fast path's own unguarded access (in `fast_path.rs`).
+//!
+//! With the `tokio` feature (`cfg(lockdep_tasks)`) the held stack is not the thread's: it is
+//! the stack of the *holder* running on the thread — the thread itself, or the tokio task it
+//! is polling — and [`with_state`] first makes it the calling context's (`src/holder.rs`).
 
 use std::cell::RefCell;
 
 use crate::chain_cache::LocalChains;
-use crate::held_locks::HeldLocks;
 use crate::report::build;
 use crate::report::sink::{self, Delivery};
 use crate::sync::thread_local;
 
+/// The held stack as the thread state keeps it: inline, or with the `tokio` feature a handle
+/// on the current holder's stack (which moves between threads with its task).
+#[cfg(not(lockdep_tasks))]
+pub(crate) type HeldSlot = crate::held_locks::HeldLocks;
+#[cfg(lockdep_tasks)]
+pub(crate) type HeldSlot = crate::holder::HeldRef;
+
 /// One thread's validator state.
-#[derive(Default)]
 pub(crate) struct ThreadState {
-    pub(crate) held: HeldLocks,
+    pub(crate) held: HeldSlot,
     pub(crate) chains: LocalChains,
-    /// The dependency graph's epoch the held stack's edges were recorded in: after a
-    /// `reset()` (a new epoch) they are recorded again before the next validation.
-    pub(crate) graph_epoch: u64,
     /// The thread's own work is over (a `lockdep::thread` returned): what its thread-local
     /// destructors do is still validated, but never panics (that would abort the process).
     pub(crate) exiting: bool,
+    /// Which holder's stack `held` is, and the thread's own stack.
+    #[cfg(lockdep_tasks)]
+    pub(crate) holding: crate::holder::Holding,
+}
+
+impl Default for ThreadState {
+    fn default() -> Self {
+        #[cfg(lockdep_tasks)]
+        let (held, holding) = crate::holder::new_thread();
+        #[cfg(not(lockdep_tasks))]
+        let held = HeldSlot::default();
+        ThreadState {
+            held,
+            chains: LocalChains::default(),
+            exiting: false,
+            #[cfg(lockdep_tasks)]
+            holding,
+        }
+    }
 }
 
 thread_local! {
@@ -33,8 +58,16 @@ impl Drop for ThreadState {
         #[cfg(not(loom))]
         crate::sync::internal::set_fast(std::ptr::null());
         self.chains.flush_hits(self.held.fast_pushes());
-        // An armed event (a `lockdep::thread`'s exit) is not a lock left held.
-        let leaked = self.held.stack.iter().any(|h| !h.class.event);
+        // The thread's own stack, with the releases other threads posted to it applied.
+        #[cfg(lockdep_tasks)]
+        crate::holder::thread_exit(self);
+        // An armed event (a `lockdep::thread`'s exit) is not a lock left held, nor is an async
+        // lock's guard, which may be alive on another thread (it releases there).
+        let leaked = self
+            .held
+            .stack
+            .iter()
+            .any(|h| !h.class.event && !h.sendable);
         if leaked && crate::mode::mode() != crate::mode::Mode::Off {
             let (report, key) = build::held_at_exit(&self.held);
             if sink::deliver(report.clone(), key) == Delivery::MustPanic {
@@ -42,13 +75,23 @@ impl Drop for ThreadState {
                 sink::print(&report);
             }
         }
+        #[cfg(lockdep_tasks)]
+        crate::holder::thread_exited(self);
     }
 }
 
 /// Runs `f` on this thread's state; `None` if it is gone (thread exiting) or busy, or if
 /// this thread is inside the validator's own synchronisation (re-entered by an allocator that
-/// takes lockdep locks): such acquisitions and releases are left untracked.
+/// takes lockdep locks): such acquisitions and releases are left untracked. With the `tokio`
+/// feature the state's held stack is first made the calling context's holder's.
 pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    #[cfg(lockdep_tasks)]
+    crate::holder::settle_here(false);
+    with_state_raw(f)
+}
+
+/// [`with_state`] without settling the holder.
+pub(crate) fn with_state_raw<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
     if crate::sync::internal::inside() {
         return None;
     }

@@ -24,7 +24,7 @@ use crate::report::{build, Report};
 use crate::thread_state::{with_state, ThreadState};
 
 pub(crate) use release::{
-    forgotten, is_held, lock_freed, release, wait_begin, wait_end, WaitingEntry,
+    forgotten, is_held, lock_freed, release, release_token, wait_begin, wait_end, WaitingEntry,
 };
 
 /// One acquisition as the lock wrappers describe it.
@@ -44,6 +44,8 @@ pub(crate) struct Request<'a> {
     pub(crate) fresh: bool,
     /// Never merge into the top entry (an entry restored after a condvar wait).
     pub(crate) no_merge: bool,
+    /// An async lock's acquisition: its guard is `Send` (see [`HeldLock::sendable`]).
+    pub(crate) sendable: bool,
 }
 
 /// The verdict of one acquisition, acted on after the thread state is released.
@@ -78,6 +80,10 @@ impl Outcome {
 pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
     report_env_error_once();
     let fresh = req.fresh;
+    // The calling context's holder first (with the `tokio` feature): a report found while
+    // switching (a blocking lock held across `.await`) may panic before this one blocks.
+    #[cfg(lockdep_tasks)]
+    crate::holder::settle_here(fresh);
     let outcome = with_state(|s| s.acquire(class, instance, &req))?;
     act(outcome, fresh)
 }
@@ -146,6 +152,7 @@ impl ThreadState {
             req.site,
         );
         entry.serial = req.reserial;
+        entry.sendable = req.sendable;
         let mut reports = Vec::new();
 
         // 1. This very instance held in a conflicting mode: certain self-deadlock, whatever

@@ -56,11 +56,16 @@ pub(crate) enum Delivery {
     MustPanic,
 }
 
-/// Is this thread inside a [`capture`]?
+/// Is this thread inside a [`capture`] (or, with the `tokio` feature, in a runtime whose
+/// reports a `capture_async` takes)?
 pub(crate) fn capturing() -> bool {
-    LOCAL
+    let local = LOCAL
         .try_with(|l| l.try_borrow().is_ok_and(|l| !l.captures.is_empty()))
-        .unwrap_or(false)
+        .unwrap_or(false);
+    #[cfg(lockdep_tasks)]
+    return local || crate::tokio::capturing();
+    #[cfg(not(lockdep_tasks))]
+    local
 }
 
 /// Delivers a report whose problem is identified by `key`. Never panics itself and never
@@ -79,6 +84,11 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
         Some(Delivery::Delivered)
     });
     if let Ok(Some(d)) = captured {
+        return d;
+    }
+    // 1b. With the `tokio` feature: a `capture_async` of this thread's runtime takes it.
+    #[cfg(lockdep_tasks)]
+    if let Some(d) = crate::tokio::deliver(&report, key) {
         return d;
     }
     // 2. Process-wide dedupe and keeping.
