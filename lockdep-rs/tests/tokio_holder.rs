@@ -353,3 +353,33 @@ async fn local_set_tasks_are_holders() {
     assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
     assert_eq!(reports[0].class_names(), ["local.A", "local.B"]);
 }
+
+/// A guard dropped on another thread while its task is running (its stack loaded on the
+/// task's thread): the release is posted to that thread and applied at the task's next
+/// lockdep call, before anything is validated on top of it.
+#[test]
+fn a_release_posted_to_a_running_task_is_applied_before_its_next_lock() {
+    let m = Arc::new(Mutex::named("posted.M", ()));
+    let n = Arc::new(Mutex::named("posted.N", ()));
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let ((), reports) = rt.block_on(capture_async(async {
+        let (m1, n1) = (m.clone(), n.clone());
+        tokio::spawn(async move {
+            let guard = m1.clone().lock_owned().await;
+            let (done_tx, done_rx) = std::sync::mpsc::channel();
+            // Another thread drops it while this task keeps running (blocked in `recv`).
+            std::thread::spawn(move || {
+                drop(guard);
+                done_tx.send(()).unwrap();
+            });
+            done_rx.recv().unwrap();
+            assert!(!m1.is_held(), "the posted release is applied");
+            let _n = n1.lock().await; // not under M
+        })
+        .await
+        .unwrap();
+        let _n = n.lock().await;
+        let _m = m.lock().await; // N -> M: silent
+    }));
+    assert!(reports.is_empty(), "{reports:?}");
+}
