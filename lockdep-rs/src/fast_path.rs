@@ -61,14 +61,7 @@ fn with_state_unguarded<R>(anywhere: bool, f: impl FnOnce(&mut ThreadState) -> R
     // created while `f`'s lives.
     unsafe {
         (*state).try_borrow_unguarded().ok()?;
-        let s = &mut *(*state).as_ptr();
-        // With the `tokio` feature: only if the loaded stack is the calling context's holder's
-        // (the same task, or no task) and still this thread's; else the slow path switches.
-        #[cfg(lockdep_tasks)]
-        if !crate::holder::settled(s) {
-            return None;
-        }
-        Some(f(s))
+        Some(f(&mut *(*state).as_ptr()))
     }
 }
 
@@ -105,6 +98,12 @@ pub(crate) fn acquire_fast(
     // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
     // locks): the slow path leaves such an acquisition untracked.
     with_state_unguarded(false, |s| {
+        // With the `tokio` feature: only if the loaded stack is the calling context's holder's
+        // (the same task, or no task) and still this thread's; else the slow path switches.
+        #[cfg(lockdep_tasks)]
+        if !crate::holder::settled(s) {
+            return None;
+        }
         if s.held.stack.len() == s.held.stack.capacity() {
             return None; // the push would allocate
         }
@@ -127,9 +126,11 @@ pub(crate) fn acquire_fast(
 pub(crate) fn release_serial(serial: u64, _holder: HolderTag) -> bool {
     // Also inside lockdep's own synchronisation: popping takes no internal lock.
     with_state_unguarded(true, |s| {
+        // With the `tokio` feature: only an entry of the stack loaded here, and only while
+        // this thread may touch that stack (its own, or the running task's).
         #[cfg(lockdep_tasks)]
-        if crate::holder::loaded(s) != _holder {
-            return false; // another holder's entry
+        if !crate::holder::may_pop(s, _holder) {
+            return false;
         }
         let held = &mut s.held;
         match held.stack.last() {

@@ -206,7 +206,20 @@ pub(crate) fn new_thread() -> (HeldRef, Holding) {
 /// one thread-local read through tokio, two compares.)
 #[inline(always)]
 pub(crate) fn settled(s: &ThreadState) -> bool {
-    s.holding.task == current_task() && s.held.0.owner.load(Relaxed) == s.holding.me
+    match s.holding.task {
+        // The thread's own stack: only this thread ever has it loaded.
+        None => current_task().is_none(),
+        task => current_task() == task && s.held.0.owner.load(Relaxed) == s.holding.me,
+    }
+}
+
+/// May the fast path pop an entry of the stack `holder` here? Only if it is the stack loaded
+/// here, and this thread may touch it now: its own stack (no other thread ever touches a
+/// loaded own stack), or the stack of the task it is running. A thread's own stack needs no
+/// task id: a release outside tasks pays no call into tokio.
+#[inline(always)]
+pub(crate) fn may_pop(s: &ThreadState, holder: u64) -> bool {
+    s.held.0.uid == holder && (holder == s.holding.me || settled(s))
 }
 
 /// The uid of the loaded stack (the holder a new entry belongs to).
