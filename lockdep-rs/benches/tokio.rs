@@ -147,6 +147,9 @@ fn main() {
         g.finish();
     }
     let reports = lockdep::take_reports();
-    assert!(reports.is_empty(), "the benchmark raised reports: {reports:?}");
+    assert!(
+        reports.is_empty(),
+        "the benchmark raised reports: {reports:?}"
+    );
     c.final_summary();
 }

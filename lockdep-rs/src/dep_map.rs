@@ -36,9 +36,9 @@ mod enabled {
     use super::Read;
     use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
     use crate::fast_path::HolderTag;
+    use crate::guard::Local;
     #[cfg(all(feature = "tokio", not(loom)))]
     use crate::guard::Sendable;
-    use crate::guard::Local;
     use crate::held_locks::Instance;
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request, WaitingEntry};
@@ -176,7 +176,11 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
-            Tracked::recorded(self, read, self.record(read, subclass, false, nest, site, false))
+            Tracked::recorded(
+                self,
+                read,
+                self.record(read, subclass, false, nest, site, false),
+            )
         }
 
         /// Records a successful trylock (no validation: a trylock cannot block).
@@ -202,7 +206,11 @@ mod enabled {
             subclass: u8,
             site: &'static Location<'static>,
         ) -> Tracked<'_, Sendable> {
-            Tracked::recorded(self, read, self.record(read, subclass, false, None, site, true))
+            Tracked::recorded(
+                self,
+                read,
+                self.record(read, subclass, false, None, site, true),
+            )
         }
 
         /// A successful async trylock, recorded (not validated).
@@ -374,7 +382,7 @@ mod enabled {
         #[cfg(lockdep_tasks)]
         return crate::holder::current_tag();
         #[cfg(not(lockdep_tasks))]
-        ()
+        HolderTag
     }
 
     /// What a guard keeps to report its release: the lock's handle if the acquisition was
@@ -414,7 +422,7 @@ mod enabled {
         /// re-acquired by its holder, which is not a new acquisition).
         #[inline]
         pub(crate) fn untracked() -> Tracked<'a, M> {
-            Tracked(None, HolderTag::default(), PhantomData)
+            Tracked(None, crate::fast_path::NO_HOLDER, PhantomData)
         }
 
         /// Reports the release of the guarded lock; the token is cleared, so a second call
@@ -593,7 +601,10 @@ mod disabled {
 
     /// Zero-sized: nothing to report on release (and `Send` whatever `M` says: the real
     /// guard alone decides).
-    pub(crate) struct Tracked<'a, M = Local>(std::marker::PhantomData<(&'a (), fn() -> M)>);
+    pub(crate) struct Tracked<'a, M = Local>(Marker<'a, M>);
+
+    /// A lifetime and a kind, and nothing else.
+    type Marker<'a, M> = std::marker::PhantomData<(&'a (), fn() -> M)>;
 
     impl<'a, M> Tracked<'a, M> {
         #[inline(always)]

@@ -72,14 +72,22 @@ pub(crate) type HolderTag = u64;
 /// The holder a token names: the uid of the stack its entry is on (with the `tokio` feature;
 /// nothing otherwise).
 #[cfg(not(lockdep_tasks))]
-pub(crate) type HolderTag = ();
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HolderTag;
+
+/// The tag of an untracked token (no stack: uids start at 1).
+#[cfg(lockdep_tasks)]
+pub(crate) const NO_HOLDER: HolderTag = 0;
+/// The tag of an untracked token.
+#[cfg(not(lockdep_tasks))]
+pub(crate) const NO_HOLDER: HolderTag = HolderTag;
 
 #[inline(always)]
 fn tag_of(_s: &ThreadState) -> HolderTag {
     #[cfg(lockdep_tasks)]
     return crate::holder::loaded(_s);
     #[cfg(not(lockdep_tasks))]
-    ()
+    HolderTag
 }
 
 /// The fast path: records a plain acquisition (no nest lock, subclass resolved, not a

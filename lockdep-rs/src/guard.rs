@@ -70,7 +70,6 @@ impl<'a, G, M> Guard<'a, G, M> {
 
 #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
 impl<'a, G> Guard<'a, G> {
-
     /// Records that the lock is about to be released by `unlocked*`; returns the lock's handle
     /// (if the acquisition was tracked) for [`reacquired`](Self::reacquired).
     #[inline]

@@ -285,7 +285,8 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
         if owned {
             // Leaving a stack this thread has: its holder is suspended (or done).
             drain(&mut reg, s, &mut out);
-            out.reports.extend(across_await(&s.held, s.holding.task, None));
+            out.reports
+                .extend(across_await(&s.held, s.holding.task, None));
             reg.park(&s.held.0);
         }
         let incoming = match task {
@@ -330,11 +331,7 @@ fn drain(reg: &mut Registry, s: &mut ThreadState, out: &mut Settled) {
 
 /// A `HeldAcrossAwait` report if `held` (of `task`) holds blocking locks; `waiting`: the async
 /// lock the holder is about to wait for.
-fn across_await(
-    held: &HeldLocks,
-    task: Task,
-    waiting: Option<String>,
-) -> Option<(Report, u64)> {
+fn across_await(held: &HeldLocks, task: Task, waiting: Option<String>) -> Option<(Report, u64)> {
     let blocking: Vec<_> = held
         .stack
         .iter()
@@ -448,11 +445,7 @@ pub(crate) fn thread_exited(s: &mut ThreadState) {
 pub(crate) fn task_ended() {
     settle_here(false);
     let found = with_state_raw(|s| {
-        let leaked = s
-            .held
-            .stack
-            .iter()
-            .any(|h| !h.sendable && !h.class.event);
+        let leaked = s.held.stack.iter().any(|h| !h.sendable && !h.class.event);
         if !leaked || crate::mode::mode() == crate::mode::Mode::Off {
             return None;
         }
@@ -488,7 +481,12 @@ pub(crate) fn task_label(task: Task) -> String {
     };
     let site = SITES.lock().get(&id).copied();
     match site {
-        Some(l) => format!("task {id} (spawned at {}:{}:{})", l.file(), l.line(), l.column()),
+        Some(l) => format!(
+            "task {id} (spawned at {}:{}:{})",
+            l.file(),
+            l.line(),
+            l.column()
+        ),
         None => format!("task {id}"),
     }
 }

@@ -110,7 +110,11 @@ async fn uncaptured_reports_from_tasks_reach_the_mode() {
     abba_in_tasks("capture.free.A", "capture.free.B").await;
     let mine: Vec<_> = lockdep::take_reports()
         .into_iter()
-        .filter(|r| r.class_names().iter().any(|c| c.starts_with("capture.free.")))
+        .filter(|r| {
+            r.class_names()
+                .iter()
+                .any(|c| c.starts_with("capture.free."))
+        })
         .collect();
     assert_eq!(mine.len(), 1, "{mine:?}");
     assert_eq!(mine[0].kind(), ReportKind::CircularDependency);

@@ -14,7 +14,10 @@ use tokio::sync as tk;
 #[test]
 fn same_size_as_tokio() {
     assert_eq!(size_of::<ld::Mutex<u64>>(), size_of::<tk::Mutex<u64>>());
-    assert_eq!(size_of::<ld::Mutex<[u8; 3]>>(), size_of::<tk::Mutex<[u8; 3]>>());
+    assert_eq!(
+        size_of::<ld::Mutex<[u8; 3]>>(),
+        size_of::<tk::Mutex<[u8; 3]>>()
+    );
     assert_eq!(size_of::<ld::RwLock<u64>>(), size_of::<tk::RwLock<u64>>());
     assert_eq!(
         size_of::<ld::MutexGuard<'static, u64>>(),

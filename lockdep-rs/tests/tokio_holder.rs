@@ -361,7 +361,9 @@ async fn local_set_tasks_are_holders() {
 fn a_release_posted_to_a_running_task_is_applied_before_its_next_lock() {
     let m = Arc::new(Mutex::named("posted.M", ()));
     let n = Arc::new(Mutex::named("posted.N", ()));
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let ((), reports) = rt.block_on(capture_async(async {
         let (m1, n1) = (m.clone(), n.clone());
         tokio::spawn(async move {

@@ -48,7 +48,10 @@ async fn two_tasks_in_opposite_orders_are_a_cycle_naming_the_tasks() {
     assert_eq!(r.holding().as_deref(), Some("abba.B"));
     let task = r.task().expect("the holder is a task");
     assert!(task.starts_with("task "), "{task}");
-    assert!(task.contains("(spawned at lockdep-rs/tests/tokio_reports.rs:"), "{task}");
+    assert!(
+        task.contains("(spawned at lockdep-rs/tests/tokio_reports.rs:"),
+        "{task}"
+    );
     assert!(r.thread().starts_with(task), "{}", r.thread());
     let text = r.to_string();
     // The edge A -> B was recorded by the first task, which the chain names.
@@ -126,9 +129,15 @@ async fn a_blocking_lock_held_across_await_is_reported() {
         text.contains(&format!("at: lockdep-rs/tests/tokio_reports.rs:{site}")),
         "{text}"
     );
-    assert!(text.contains("is suspended at an .await while holding"), "{text}");
+    assert!(
+        text.contains("is suspended at an .await while holding"),
+        "{text}"
+    );
     let task = r.task().expect("a task holds it");
-    assert!(task.contains("spawned at lockdep-rs/tests/tokio_reports.rs:"), "{task}");
+    assert!(
+        task.contains("spawned at lockdep-rs/tests/tokio_reports.rs:"),
+        "{task}"
+    );
 }
 
 /// A task that has to wait for an async lock while it holds a blocking one: reported as soon
@@ -154,7 +163,9 @@ async fn waiting_for_an_async_lock_while_holding_a_blocking_one_is_reported() {
     assert_eq!(kinds(&reports), [ReportKind::HeldAcrossAwait]);
     assert_eq!(reports[0].class_names(), ["pending.S"]);
     assert!(
-        reports[0].to_string().contains("wait for the async lock (pending.M)"),
+        reports[0]
+            .to_string()
+            .contains("wait for the async lock (pending.M)"),
         "{}",
         reports[0]
     );
@@ -209,7 +220,11 @@ async fn join_branches_of_one_task_in_opposite_orders_are_a_cycle() {
     .await;
     assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
     assert_eq!(reports[0].class_names(), ["join.A", "join.B"]);
-    assert_eq!(reports[0].task(), None, "the test body is the holder: a thread");
+    assert_eq!(
+        reports[0].task(),
+        None,
+        "the test body is the holder: a thread"
+    );
 }
 
 /// The same with `select!` inside a spawned task: its branches are the task.

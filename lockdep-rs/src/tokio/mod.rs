@@ -80,10 +80,10 @@
 
 mod capture;
 mod mutex;
-mod rwlock;
-mod spawn;
 #[cfg(lockdep_enabled)]
 mod owned;
+mod rwlock;
+mod spawn;
 mod watch;
 
 pub use ::tokio::sync::TryLockError;

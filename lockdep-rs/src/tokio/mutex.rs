@@ -113,27 +113,20 @@ impl<T: ?Sized> Mutex<T> {
         self.lock_with(subclass, Location::caller())
     }
 
-    fn lock_with(
-        &self,
-        subclass: u8,
-        site: &'static Location<'static>,
-    ) -> impl Future<Output = MutexGuard<'_, T>> + '_ {
-        async move {
-            let waiting = Waiting::new(self.dep.acquire_async(Read::Exclusive, subclass, site));
-            let inner = wait_for(&self.dep, self.inner.lock()).await;
-            Guard::new(waiting.acquired(), inner)
-        }
+    async fn lock_with(&self, subclass: u8, site: &'static Location<'static>) -> MutexGuard<'_, T> {
+        let waiting = Waiting::new(self.dep.acquire_async(Read::Exclusive, subclass, site));
+        let inner = wait_for(&self.dep, self.inner.lock()).await;
+        Guard::new(waiting.acquired(), inner)
     }
 
     /// Locks the mutex from blocking code (tokio's `blocking_lock`; panics in an async
     /// context, as tokio's does), validated first.
     #[track_caller]
     pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
-        let waiting = Waiting::new(self.dep.acquire_async(
-            Read::Exclusive,
-            0,
-            Location::caller(),
-        ));
+        let waiting = Waiting::new(
+            self.dep
+                .acquire_async(Read::Exclusive, 0, Location::caller()),
+        );
         let inner = self.inner.blocking_lock();
         Guard::new(waiting.acquired(), inner)
     }
@@ -187,7 +180,10 @@ impl<T: ?Sized + 'static> Mutex<T> {
     pub fn blocking_lock_owned(self: Arc<Self>) -> OwnedMutexGuard<T> {
         let lock = self;
         let this = super::owned::Owned::<Self, ()>::borrow(&lock);
-        let waiting = Waiting::new(this.dep.acquire_async(Read::Exclusive, 0, Location::caller()));
+        let waiting = Waiting::new(
+            this.dep
+                .acquire_async(Read::Exclusive, 0, Location::caller()),
+        );
         let inner = this.inner.blocking_lock();
         Guard::new(waiting.acquired(), super::owned::Owned::new(lock, inner))
     }
@@ -239,7 +235,10 @@ impl<T: ?Sized + 'static> Mutex<T> {
 
 impl<'a, T: ?Sized> Guard<'a, real::MutexGuard<'a, T>, Sendable> {
     /// A guard of a part of the data; the mutex stays locked until the new guard drops.
-    pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(this: Self, f: F) -> MappedMutexGuard<'a, U> {
+    pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(
+        this: Self,
+        f: F,
+    ) -> MappedMutexGuard<'a, U> {
         let (tracked, inner) = this.into_parts();
         Guard::new(tracked, real::MutexGuard::map(inner, f))
     }
@@ -314,7 +313,10 @@ mod owned_guards {
             f: F,
         ) -> OwnedMappedMutexGuard<T, S> {
             let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, inner.map_guard(|g| real::MappedMutexGuard::map(g, f)))
+            Guard::new(
+                tracked,
+                inner.map_guard(|g| real::MappedMutexGuard::map(g, f)),
+            )
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.

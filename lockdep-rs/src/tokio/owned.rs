@@ -7,7 +7,6 @@ use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-
 /// The real part of an owned guard: tokio's guard `G` of the lock in the `Arc<L>`.
 pub struct Owned<L: ?Sized, G> {
     guard: ManuallyDrop<G>,

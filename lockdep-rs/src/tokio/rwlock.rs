@@ -109,12 +109,7 @@ impl<T> RwLock<T> {
 }
 
 impl<T: ?Sized> RwLock<T> {
-    fn acquire(
-        &self,
-        read: Read,
-        subclass: u8,
-        site: &'static Location<'static>,
-    ) -> Waiting<'_> {
+    fn acquire(&self, read: Read, subclass: u8, site: &'static Location<'static>) -> Waiting<'_> {
         Waiting::new(self.dep.acquire_async(read, subclass, site))
     }
 
@@ -131,16 +126,14 @@ impl<T: ?Sized> RwLock<T> {
         self.read_with(subclass, Location::caller())
     }
 
-    fn read_with(
+    async fn read_with(
         &self,
         subclass: u8,
         site: &'static Location<'static>,
-    ) -> impl Future<Output = RwLockReadGuard<'_, T>> + '_ {
-        async move {
-            let waiting = self.acquire(Read::Shared, subclass, site);
-            let inner = wait_for(&self.dep, self.inner.read()).await;
-            Guard::new(waiting.acquired(), inner)
-        }
+    ) -> RwLockReadGuard<'_, T> {
+        let waiting = self.acquire(Read::Shared, subclass, site);
+        let inner = wait_for(&self.dep, self.inner.read()).await;
+        Guard::new(waiting.acquired(), inner)
     }
 
     /// Exclusive (write) access, waiting until the lock is free; validated when first polled.
@@ -151,23 +144,18 @@ impl<T: ?Sized> RwLock<T> {
 
     /// [`write`](Self::write) as subclass `subclass` (0..=7) of the lock's class.
     #[track_caller]
-    pub fn write_nested(
-        &self,
-        subclass: u8,
-    ) -> impl Future<Output = RwLockWriteGuard<'_, T>> + '_ {
+    pub fn write_nested(&self, subclass: u8) -> impl Future<Output = RwLockWriteGuard<'_, T>> + '_ {
         self.write_with(subclass, Location::caller())
     }
 
-    fn write_with(
+    async fn write_with(
         &self,
         subclass: u8,
         site: &'static Location<'static>,
-    ) -> impl Future<Output = RwLockWriteGuard<'_, T>> + '_ {
-        async move {
-            let waiting = self.acquire(Read::Exclusive, subclass, site);
-            let inner = wait_for(&self.dep, self.inner.write()).await;
-            Guard::new(waiting.acquired(), inner)
-        }
+    ) -> RwLockWriteGuard<'_, T> {
+        let waiting = self.acquire(Read::Exclusive, subclass, site);
+        let inner = wait_for(&self.dep, self.inner.write()).await;
+        Guard::new(waiting.acquired(), inner)
     }
 
     /// [`read`](Self::read) from blocking code (tokio's `blocking_read`).
@@ -190,7 +178,9 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
         let inner = self.inner.try_read()?;
-        let tracked = self.dep.acquired_try_async(Read::Shared, Location::caller());
+        let tracked = self
+            .dep
+            .acquired_try_async(Read::Shared, Location::caller());
         Ok(Guard::new(tracked, inner))
     }
 
@@ -255,7 +245,9 @@ impl<T: ?Sized + 'static> RwLock<T> {
         let lock = self;
         let this = Owned::<T, ()>::borrow(&lock);
         let inner = this.inner.try_read()?;
-        let tracked = this.dep.acquired_try_async(Read::Shared, Location::caller());
+        let tracked = this
+            .dep
+            .acquired_try_async(Read::Shared, Location::caller());
         Ok(Guard::new(tracked, Owned::new(lock, inner)))
     }
 
@@ -398,7 +390,10 @@ mod owned_guards {
             f: F,
         ) -> OwnedRwLockReadGuard<T, V> {
             let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, inner.map_guard(|g| real::RwLockReadGuard::map(g, f)))
+            Guard::new(
+                tracked,
+                inner.map_guard(|g| real::RwLockReadGuard::map(g, f)),
+            )
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -421,7 +416,10 @@ mod owned_guards {
             f: F,
         ) -> OwnedRwLockMappedWriteGuard<T, U> {
             let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, inner.map_guard(|g| real::RwLockWriteGuard::map(g, f)))
+            Guard::new(
+                tracked,
+                inner.map_guard(|g| real::RwLockWriteGuard::map(g, f)),
+            )
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
