@@ -50,43 +50,38 @@ fn main() {
 
     {
         let mut g = c.benchmark_group("async_lock");
-        let tk = std::sync::Arc::new(tokio::sync::Mutex::new(0u64));
-        let ld = std::sync::Arc::new(lockdep::tokio::Mutex::named("bench.async", 0u64));
+        let tk: &'static _ = Box::leak(Box::new(tokio::sync::Mutex::new(0u64)));
+        let ld: &'static _ = Box::leak(Box::new(lockdep::tokio::Mutex::named("bench.async", 0u64)));
         g.bench_function("tokio", |b| {
             b.iter_custom(|iters| {
-                let m = tk.clone();
-                in_task(&rt, iters, move || {
-                    let m = m.clone();
-                    async move { *black_box(&m).lock().await += 1 }
+                in_task(&rt, iters, move || async move {
+                    *black_box(tk).lock().await += 1
                 })
             })
         });
         g.bench_function("lockdep", |b| {
             b.iter_custom(|iters| {
-                let m = ld.clone();
-                in_task(&rt, iters, move || {
-                    let m = m.clone();
-                    async move { *black_box(&m).lock().await += 1 }
+                in_task(&rt, iters, move || async move {
+                    *black_box(ld).lock().await += 1
                 })
             })
         });
-        let tkr = std::sync::Arc::new(tokio::sync::RwLock::new(0u64));
-        let ldr = std::sync::Arc::new(lockdep::tokio::RwLock::named("bench.async_rw", 0u64));
+        let tkr: &'static _ = Box::leak(Box::new(tokio::sync::RwLock::new(0u64)));
+        let ldr: &'static _ = Box::leak(Box::new(lockdep::tokio::RwLock::named(
+            "bench.async_rw",
+            0u64,
+        )));
         g.bench_function("tokio_rw_write", |b| {
             b.iter_custom(|iters| {
-                let m = tkr.clone();
-                in_task(&rt, iters, move || {
-                    let m = m.clone();
-                    async move { *black_box(&m).write().await += 1 }
+                in_task(&rt, iters, move || async move {
+                    *black_box(tkr).write().await += 1
                 })
             })
         });
         g.bench_function("lockdep_rw_write", |b| {
             b.iter_custom(|iters| {
-                let m = ldr.clone();
-                in_task(&rt, iters, move || {
-                    let m = m.clone();
-                    async move { *black_box(&m).write().await += 1 }
+                in_task(&rt, iters, move || async move {
+                    *black_box(ldr).write().await += 1
                 })
             })
         });
@@ -123,23 +118,21 @@ fn main() {
         g.finish();
     }
     {
-        let ld = std::sync::Arc::new(ld);
-        let pl = std::sync::Arc::new(pl);
+        let ld: &'static _ = Box::leak(Box::new(ld));
+        let pl: &'static _ = Box::leak(Box::new(pl));
         let mut g = c.benchmark_group("sync_in_task");
         g.bench_function("parking_lot_single", |b| {
             b.iter_custom(|iters| {
-                let m = pl.clone();
                 in_task(&rt, iters, move || {
-                    *black_box(&m).lock() += 1;
+                    *black_box(pl).lock() += 1;
                     std::future::ready(())
                 })
             })
         });
         g.bench_function("lockdep_single", |b| {
             b.iter_custom(|iters| {
-                let m = ld.clone();
                 in_task(&rt, iters, move || {
-                    *black_box(&m).lock() += 1;
+                    *black_box(ld).lock() += 1;
                     std::future::ready(())
                 })
             })

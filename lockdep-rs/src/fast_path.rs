@@ -103,13 +103,17 @@ pub(crate) fn acquire_fast(
     site: &'static Location<'static>,
     sendable: bool,
 ) -> Option<(u64, HolderTag)> {
+    // With the `tokio` feature: the running task, asked first (a call into tokio, made while
+    // few values are live).
+    #[cfg(lockdep_tasks)]
+    let task = crate::holder::current_task();
     // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
     // locks): the slow path leaves such an acquisition untracked.
     with_state_unguarded(false, |s| {
         // With the `tokio` feature: only if the loaded stack is the calling context's holder's
         // (the same task, or no task) and still this thread's; else the slow path switches.
         #[cfg(lockdep_tasks)]
-        if !crate::holder::settled(s) {
+        if !crate::holder::settled_for(s, task) {
             return None;
         }
         if s.held.stack.len() == s.held.stack.capacity() {

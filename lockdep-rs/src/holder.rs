@@ -206,10 +206,16 @@ pub(crate) fn new_thread() -> (HeldRef, Holding) {
 /// one thread-local read through tokio, two compares.)
 #[inline(always)]
 pub(crate) fn settled(s: &ThreadState) -> bool {
+    settled_for(s, current_task())
+}
+
+/// [`settled`] for the calling context's task `task`.
+#[inline(always)]
+pub(crate) fn settled_for(s: &ThreadState, task: Task) -> bool {
     match s.holding.task {
         // The thread's own stack: only this thread ever has it loaded.
-        None => current_task().is_none(),
-        task => current_task() == task && s.held.0.owner.load(Relaxed) == s.holding.me,
+        None => task.is_none(),
+        mine => task == mine && s.held.0.owner.load(Relaxed) == s.holding.me,
     }
 }
 

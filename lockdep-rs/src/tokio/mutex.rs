@@ -115,7 +115,10 @@ impl<T: ?Sized> Mutex<T> {
 
     async fn lock_with(&self, subclass: u8, site: &'static Location<'static>) -> MutexGuard<'_, T> {
         let waiting = Waiting::new(self.dep.acquire_async(Read::Exclusive, subclass, site));
-        let inner = wait_for(&self.dep, self.inner.lock()).await;
+        let inner = match self.inner.try_lock() {
+            Ok(inner) => inner, // uncontended: no wait, no future
+            Err(_) => wait_for(&self.dep, self.inner.lock()).await,
+        };
         Guard::new(waiting.acquired(), inner)
     }
 
@@ -170,7 +173,10 @@ impl<T: ?Sized + 'static> Mutex<T> {
             let lock = self; // declared first: outlives every borrow of it below
             let this = super::owned::Owned::<Self, ()>::borrow(&lock);
             let waiting = Waiting::new(this.dep.acquire_async(Read::Exclusive, 0, site));
-            let inner = wait_for(&this.dep, this.inner.lock()).await;
+            let inner = match this.inner.try_lock() {
+                Ok(inner) => inner, // uncontended: no wait, no future
+                Err(_) => wait_for(&this.dep, this.inner.lock()).await,
+            };
             Guard::new(waiting.acquired(), super::owned::Owned::new(lock, inner))
         }
     }

@@ -132,7 +132,10 @@ impl<T: ?Sized> RwLock<T> {
         site: &'static Location<'static>,
     ) -> RwLockReadGuard<'_, T> {
         let waiting = self.acquire(Read::Shared, subclass, site);
-        let inner = wait_for(&self.dep, self.inner.read()).await;
+        let inner = match self.inner.try_read() {
+            Ok(inner) => inner, // uncontended: no wait, no future
+            Err(_) => wait_for(&self.dep, self.inner.read()).await,
+        };
         Guard::new(waiting.acquired(), inner)
     }
 
@@ -154,7 +157,10 @@ impl<T: ?Sized> RwLock<T> {
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
         let waiting = self.acquire(Read::Exclusive, subclass, site);
-        let inner = wait_for(&self.dep, self.inner.write()).await;
+        let inner = match self.inner.try_write() {
+            Ok(inner) => inner, // uncontended: no wait, no future
+            Err(_) => wait_for(&self.dep, self.inner.write()).await,
+        };
         Guard::new(waiting.acquired(), inner)
     }
 
@@ -221,7 +227,10 @@ impl<T: ?Sized + 'static> RwLock<T> {
             let lock = self; // declared first: outlives every borrow of it below
             let this = Owned::<T, ()>::borrow(&lock);
             let waiting = this.acquire(Read::Shared, 0, site);
-            let inner = wait_for(&this.dep, this.inner.read()).await;
+            let inner = match this.inner.try_read() {
+                Ok(inner) => inner, // uncontended: no wait, no future
+                Err(_) => wait_for(&this.dep, this.inner.read()).await,
+            };
             Guard::new(waiting.acquired(), Owned::new(lock, inner))
         }
     }
@@ -234,7 +243,10 @@ impl<T: ?Sized + 'static> RwLock<T> {
             let lock = self;
             let this = Owned::<T, ()>::borrow(&lock);
             let waiting = this.acquire(Read::Exclusive, 0, site);
-            let inner = wait_for(&this.dep, this.inner.write()).await;
+            let inner = match this.inner.try_write() {
+                Ok(inner) => inner, // uncontended: no wait, no future
+                Err(_) => wait_for(&this.dep, this.inner.write()).await,
+            };
             Guard::new(waiting.acquired(), Owned::new(lock, inner))
         }
     }

@@ -32,8 +32,9 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Awaits `wait` (the real lock's future); if it has to wait, first reports the blocking locks
-/// the holder keeps while it is suspended.
+/// Awaits `wait` (the real lock's future, after a `try_*` failed: tokio's own acquisition tries
+/// the same first, so fairness is unchanged); if it has to wait, first reports the blocking
+/// locks the holder keeps while it is suspended.
 pub(super) async fn wait_for<F: Future>(_dep: &DepMap, wait: F) -> F::Output {
     let mut wait = pin!(wait);
     let mut first = true;
