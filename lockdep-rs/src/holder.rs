@@ -145,6 +145,9 @@ pub(crate) struct Holding {
     /// The uid of the thread's own stack: this thread, as a stack owner.
     me: u64,
     own: Arc<Stack>,
+    /// An empty task stack this thread dropped, kept for the next task it loads (no allocation,
+    /// and its capacity lets the fast path push at once).
+    spare: Option<Arc<Stack>>,
 }
 
 /// A release posted to a stack loaded on another thread.
@@ -155,9 +158,37 @@ struct Posted {
 
 #[derive(Default)]
 struct Registry {
-    stacks: HashMap<u64, Arc<Stack>>,
-    tasks: HashMap<TaskId, u64>,
-    inbox: HashMap<u64, Vec<Posted>>,
+    stacks: HashMap<u64, Arc<Stack>, Mix>,
+    tasks: HashMap<TaskId, u64, Mix>,
+    inbox: HashMap<u64, Vec<Posted>, Mix>,
+}
+
+/// The registry's keys are integers (stack uids, task ids: both counters): one multiply mixes
+/// them enough (SipHash would be most of a switch's cost).
+#[derive(Default, Clone, Copy)]
+struct Mix;
+
+impl std::hash::BuildHasher for Mix {
+    type Hasher = MixHasher;
+    fn build_hasher(&self) -> MixHasher {
+        MixHasher(0)
+    }
+}
+
+struct MixHasher(u64);
+
+impl std::hash::Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl Registry {
@@ -198,6 +229,7 @@ pub(crate) fn new_thread() -> (HeldRef, Holding) {
         task: None,
         me: own.uid,
         own: own.clone(),
+        spare: None,
     };
     (HeldRef(own), holding)
 }
@@ -300,7 +332,7 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
             Some(id) => match reg.tasks.get(&id).and_then(|uid| reg.stacks.get(uid)) {
                 Some(stack) => stack.clone(),
                 None => {
-                    let stack = Stack::new(task);
+                    let stack = fresh_stack(s.holding.spare.take(), task);
                     reg.tasks.insert(id, stack.uid);
                     reg.stacks.insert(stack.uid, stack.clone());
                     stack
@@ -308,8 +340,16 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
             },
         };
         let was = incoming.owner.swap(me, Relaxed);
-        s.held = HeldRef(incoming);
+        let outgoing = load(s, incoming);
         s.holding.task = task;
+        if owned && outgoing.0.task.is_some() && !reg.stacks.contains_key(&outgoing.0.uid) {
+            // A task's empty stack, dropped from the registry: kept as the spare if no other
+            // thread still has a handle on it (one that lost it to a take-over).
+            let mut outgoing = outgoing.0;
+            if Arc::get_mut(&mut outgoing).is_some() {
+                s.holding.spare = Some(outgoing);
+            }
+        }
         if was != 0 && was != me {
             // Taken over from the thread the task last ran on, which left it loaded: the task
             // was suspended since.
@@ -320,9 +360,34 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
     out
 }
 
+/// Loads `stack` in place of the stack loaded here (returned); the fast-path hit count follows.
+fn load(s: &mut ThreadState, stack: Arc<Stack>) -> HeldRef {
+    let incoming = HeldRef(stack);
+    let (before, after) = (s.held.fast_pushes(), incoming.fast_pushes());
+    s.chains.switch_stack(before, after);
+    std::mem::replace(&mut s.held, incoming)
+}
+
+/// A stack for a task's first lock: the spare, given a new identity (no handle on it exists
+/// anywhere else, so it can be changed in place), or a new one.
+fn fresh_stack(spare: Option<Arc<Stack>>, task: Task) -> Arc<Stack> {
+    if let Some(mut stack) = spare {
+        if let Some(st) = Arc::get_mut(&mut stack) {
+            let uid = next_uid();
+            st.uid = uid;
+            st.task = task;
+            st.held.get_mut().uid = uid;
+            *st.pending.get_mut() = false;
+            *st.owner.get_mut() = 0;
+            return stack;
+        }
+    }
+    Stack::new(task)
+}
+
 /// Applies the releases posted to the loaded stack.
 fn drain(reg: &mut Registry, s: &mut ThreadState, out: &mut Settled) {
-    if !s.held.0.pending.swap(false, Relaxed) {
+    if !s.held.0.pending.load(Relaxed) || !s.held.0.pending.swap(false, Relaxed) {
         return;
     }
     for p in reg.inbox.remove(&s.held.0.uid).unwrap_or_default() {
@@ -406,9 +471,9 @@ pub(crate) fn release_elsewhere(
         return Elsewhere::Done(Some(Vec::new()));
     }
     // Parked: release it here, with the stack standing in for this thread's for the call.
-    let mine = std::mem::replace(&mut s.held, HeldRef(stack));
+    let mine = load(s, stack);
     let result = release(s);
-    let HeldRef(stack) = std::mem::replace(&mut s.held, mine);
+    let HeldRef(stack) = load(s, mine.0);
     reg.drop_if_done(&stack);
     Elsewhere::Done(result)
 }
@@ -424,7 +489,8 @@ pub(crate) fn thread_exit(s: &mut ThreadState) {
             reg.park(&s.held.0);
         }
         s.holding.own.owner.store(me, Relaxed);
-        s.held = HeldRef(s.holding.own.clone());
+        let own = s.holding.own.clone();
+        load(s, own);
         s.holding.task = None;
     }
     let mut out = Settled::default();
@@ -473,7 +539,7 @@ pub(crate) fn task_ended() {
 }
 
 /// Where tasks spawned by `lockdep::tokio::spawn` were spawned.
-static SITES: Mutex<HashMap<TaskId, &'static Location<'static>>> = Mutex::new();
+static SITES: Mutex<HashMap<TaskId, &'static Location<'static>, Mix>> = Mutex::new();
 
 /// Records where the task `id` was spawned (shown in reports that name it).
 pub(crate) fn spawned(id: TaskId, site: &'static Location<'static>) {
