@@ -5,7 +5,9 @@ fn main() {
     let mut best = f64::MAX;
     for _ in 0..50 {
         let t = Instant::now();
-        for _ in 0..N { black_box(tokio::task::try_id()); }
+        for _ in 0..N {
+            black_box(tokio::task::try_id());
+        }
         best = best.min(t.elapsed().as_nanos() as f64 / N as f64);
     }
     println!("try_id: {best:.2} ns");

@@ -25,47 +25,54 @@ async fn tasks_migrating_between_workers_keep_their_locks() {
     let a = Arc::new(Mutex::named("migrate.A", 0u64));
     let b = Arc::new(RwLock::named("migrate.B", 0u64));
     let s = Arc::new(lockdep::Mutex::named("migrate.S", 0u64));
-    let ((), reports) = capture_async(async {
-        let mut tasks = JoinSet::new();
-        for _ in 0..8 {
-            let (a, b, s) = (a.clone(), b.clone(), s.clone());
-            tasks.spawn(async move {
-                let mut workers = std::collections::HashSet::new();
-                for _ in 0..40 {
-                    let mut ga = a.lock().await;
-                    workers.insert(std::thread::current().id());
-                    yield_now().await; // may resume on the other worker, holding A
-                    workers.insert(std::thread::current().id());
-                    assert!(a.is_held(), "A moved with its task");
-                    let mut gb = b.write().await;
-                    yield_now().await;
-                    assert!(a.is_held() && b.is_held());
-                    {
-                        let mut gs = s.lock(); // A -> B -> S, never across an await
-                        *gs += 1;
+    let (rounds, reports) = capture_async(async {
+        // Until some task was seen on both workers (the scheduler decides; almost always the
+        // first round).
+        for round in 1..=20 {
+            let mut tasks = JoinSet::new();
+            for _ in 0..8 {
+                let (a, b, s) = (a.clone(), b.clone(), s.clone());
+                tasks.spawn(async move {
+                    let mut workers = std::collections::HashSet::new();
+                    for _ in 0..40 {
+                        let mut ga = a.lock().await;
+                        workers.insert(std::thread::current().id());
+                        yield_now().await; // may resume on the other worker, holding A
+                        workers.insert(std::thread::current().id());
+                        assert!(a.is_held(), "A moved with its task");
+                        let mut gb = b.write().await;
+                        yield_now().await;
+                        assert!(a.is_held() && b.is_held());
+                        {
+                            let mut gs = s.lock(); // A -> B -> S, never across an await
+                            *gs += 1;
+                        }
+                        *ga += 1;
+                        *gb += 1;
+                        drop(gb);
+                        drop(ga);
+                        assert!(!a.is_held() && !b.is_held());
+                        yield_now().await;
                     }
-                    *ga += 1;
-                    *gb += 1;
-                    drop(gb);
-                    drop(ga);
-                    assert!(!a.is_held() && !b.is_held());
-                    yield_now().await;
-                }
-                workers.len()
-            });
+                    workers.len()
+                });
+            }
+            // Meanwhile the test body (a thread, not a task) holds none of them.
+            let mut moved = 0;
+            while let Some(n) = tasks.join_next().await {
+                moved += usize::from(n.unwrap() > 1);
+                assert!(!a.is_held() && !b.is_held() && !s.is_held());
+            }
+            if moved > 0 {
+                return round;
+            }
         }
-        // Meanwhile the test body (a thread, not a task) holds none of them.
-        let mut moved = 0;
-        while let Some(n) = tasks.join_next().await {
-            moved += usize::from(n.unwrap() > 1);
-            assert!(!a.is_held() && !b.is_held() && !s.is_held());
-        }
-        assert!(moved > 0, "no task ever moved between the workers");
+        panic!("no task ever moved between the workers");
     })
     .await;
     assert!(reports.is_empty(), "{reports:?}");
-    assert_eq!(*a.lock().await, 8 * 40);
-    assert_eq!(*s.lock(), 8 * 40);
+    assert_eq!(*a.lock().await, rounds * 8 * 40);
+    assert_eq!(*s.lock(), rounds * 8 * 40);
 }
 
 /// The per-thread false positive of the issue, as a regression: two tasks on one thread, one
@@ -400,8 +407,13 @@ async fn guards_passed_between_migrating_tasks_stay_balanced() {
     let ((), reports) = capture_async(async {
         let mut set = JoinSet::new();
         for t in 0..8u64 {
-            let (outer, inner, leaf, tx, rx) =
-                (outer.clone(), inner.clone(), leaf.clone(), tx.clone(), rx.clone());
+            let (outer, inner, leaf, tx, rx) = (
+                outer.clone(),
+                inner.clone(),
+                leaf.clone(),
+                tx.clone(),
+                rx.clone(),
+            );
             set.spawn(async move {
                 for i in 0..60u64 {
                     if (t + i) % 3 == 0 {
