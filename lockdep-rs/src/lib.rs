@@ -84,6 +84,14 @@
 //! assert_eq!(*m.lock(), 1);
 //! ```
 //!
+//! # Async (feature `tokio`)
+//!
+//! `lockdep::tokio::{Mutex, RwLock}` are tokio's async locks, validated before they wait, and
+//! inside a tokio task the holder of every lock — async or blocking — is the task, not the
+//! thread: its locks follow it across `.await` and worker threads. A blocking lock held while
+//! its task is suspended is reported (`ReportKind::HeldAcrossAwait`);
+//! `lockdep::tokio::capture_async` is [`capture`] for async tests. See the module's docs.
+//!
 //! Use it as a dev-dependency with the `enabled` feature, and as a normal dependency without
 //! default features: tests validate every lock order, release builds get plain parking_lot
 //! locks of the same size. The `LOCKDEP` environment variable (`warn`, `panic`, `collect`,

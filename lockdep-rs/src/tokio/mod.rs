@@ -76,7 +76,21 @@
 //! flavour, so parallel tests never see each other's reports.
 //!
 //! With validation compiled out every type here is tokio's own lock or guard with a
-//! zero-sized validator handle beside it: the same size, the same code.
+//! zero-sized validator handle beside it: the same size (tested), nothing validated.
+//!
+//! # Limits
+//!
+//! - One holder per task: branches of one task (`join!`, `select!`, `FuturesUnordered`) that
+//!   contend for one async mutex — one branch waiting for a guard another branch of the same
+//!   task holds — are reported as the task re-locking it (and it panics); put such branches in
+//!   tasks of their own.
+//! - Owned guards need `T: 'static` (with validation on they keep tokio's borrowing guard of
+//!   the lock in their `Arc`).
+//! - A task spawned with tokio's own `spawn` that ends while it still holds a blocking lock
+//!   (a leaked guard) is not seen ending: use [`spawn`] for that check and for spawn sites.
+//! - With the feature on, every blocking acquisition also asks tokio which task is running (one
+//!   thread-local read, a few nanoseconds), and a thread that goes on to another task after a
+//!   lockdep call pays a switch (a process-wide registry lock) at its next lockdep call.
 
 mod capture;
 mod mutex;
