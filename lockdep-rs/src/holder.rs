@@ -340,7 +340,7 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
             },
         };
         let was = incoming.owner.swap(me, Relaxed);
-        let outgoing = load(s, incoming);
+        let outgoing = load(s, incoming, owned);
         s.holding.task = task;
         if owned && outgoing.0.task.is_some() && !reg.stacks.contains_key(&outgoing.0.uid) {
             // A task's empty stack, dropped from the registry: kept as the spare if no other
@@ -360,11 +360,13 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
     out
 }
 
-/// Loads `stack` in place of the stack loaded here (returned); the fast-path hit count follows.
-fn load(s: &mut ThreadState, stack: Arc<Stack>) -> HeldRef {
+/// Loads `stack` (this thread owns it) in place of the stack loaded here (returned); the
+/// fast-path hit count follows. `owned`: this thread still owns the outgoing stack (else another
+/// thread took it over and may be using it: it is not read).
+fn load(s: &mut ThreadState, stack: Arc<Stack>, owned: bool) -> HeldRef {
     let incoming = HeldRef(stack);
-    let (before, after) = (s.held.fast_pushes(), incoming.fast_pushes());
-    s.chains.switch_stack(before, after);
+    let before = if owned { s.held.fast_pushes() } else { 0 };
+    s.chains.switch_stack(before, incoming.fast_pushes());
     std::mem::replace(&mut s.held, incoming)
 }
 
@@ -471,9 +473,9 @@ pub(crate) fn release_elsewhere(
         return Elsewhere::Done(Some(Vec::new()));
     }
     // Parked: release it here, with the stack standing in for this thread's for the call.
-    let mine = load(s, stack);
+    let mine = load(s, stack, true);
     let result = release(s);
-    let HeldRef(stack) = load(s, mine.0);
+    let HeldRef(stack) = load(s, mine.0, true);
     reg.drop_if_done(&stack);
     Elsewhere::Done(result)
 }
@@ -485,12 +487,13 @@ pub(crate) fn thread_exit(s: &mut ThreadState) {
     let mut reg = REGISTRY.lock();
     let me = s.holding.me;
     if s.holding.task.is_some() || s.held.0.uid != me {
-        if s.held.0.owner.load(Relaxed) == me {
+        let owned = s.held.0.owner.load(Relaxed) == me;
+        if owned {
             reg.park(&s.held.0);
         }
         s.holding.own.owner.store(me, Relaxed);
         let own = s.holding.own.clone();
-        load(s, own);
+        load(s, own, owned);
         s.holding.task = None;
     }
     let mut out = Settled::default();
@@ -503,6 +506,10 @@ pub(crate) fn thread_exited(s: &mut ThreadState) {
     let mut reg = REGISTRY.lock();
     let own = s.holding.own.clone();
     let keep = s.held.stack.iter().any(|h| h.sendable);
+    if keep {
+        // Leaked blocking locks were reported: only the async guards are waited for.
+        s.held.forget_where(|h| !h.sendable);
+    }
     own.orphan.store(true, Relaxed);
     own.owner.store(0, Relaxed);
     if !keep {

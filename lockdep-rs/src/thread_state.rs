@@ -57,10 +57,10 @@ impl Drop for ThreadState {
         // From here on the fast paths must not find this state (it is being destroyed).
         #[cfg(not(loom))]
         crate::sync::internal::set_fast(std::ptr::null());
-        self.chains.flush_hits(self.held.fast_pushes());
         // The thread's own stack, with the releases other threads posted to it applied.
         #[cfg(lockdep_tasks)]
         crate::holder::thread_exit(self);
+        self.chains.flush_hits(self.held.fast_pushes());
         // An armed event (a `lockdep::thread`'s exit) is not a lock left held, nor is an async
         // lock's guard, which may be alive on another thread (it releases there).
         let leaked = self

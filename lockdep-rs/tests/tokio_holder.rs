@@ -446,3 +446,27 @@ async fn guards_passed_between_migrating_tasks_stay_balanced() {
     assert!(outer.try_lock().is_ok() && inner.try_write().is_ok());
     assert_eq!(*leaf.lock(), 8 * 60);
 }
+
+/// A plain thread takes an async mutex (`blocking_lock`) and exits while its guard lives on
+/// elsewhere: no `LocksHeldAtExit` (an async guard may be released later, by anyone), and the
+/// later release finds the exited thread's record: no `BadUnlockBalance`, nothing stale.
+#[test]
+fn an_async_guard_outliving_its_thread_releases_cleanly() {
+    let m = Arc::new(Mutex::named("orphan.M", 5));
+    let n = Arc::new(Mutex::named("orphan.N", ()));
+    let m1 = m.clone();
+    // The thread's exit (a report there would go to the process-wide list, checked below).
+    let guard = std::thread::spawn(move || m1.blocking_lock_owned())
+        .join()
+        .unwrap();
+    assert_eq!(*guard, 5);
+    let ((), reports) = lockdep::capture(|| {
+        drop(guard); // released from the exited thread's parked record
+        let _n = n.blocking_lock();
+        let _m = m.blocking_lock(); // N -> M: nothing stale under it
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    assert!(lockdep::take_reports()
+        .iter()
+        .all(|r| !r.class_names().iter().any(|c| c.starts_with("orphan."))));
+}
