@@ -365,7 +365,7 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
 /// thread took it over and may be using it: it is not read).
 fn load(s: &mut ThreadState, stack: Arc<Stack>, owned: bool) -> HeldRef {
     let incoming = HeldRef(stack);
-    let before = if owned { s.held.fast_pushes() } else { 0 };
+    let before = owned.then(|| s.held.fast_pushes());
     s.chains.switch_stack(before, incoming.fast_pushes());
     std::mem::replace(&mut s.held, incoming)
 }
