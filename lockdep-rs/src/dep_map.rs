@@ -12,6 +12,19 @@ pub(crate) use crate::read::Read;
 #[cfg(lockdep_enabled)]
 pub(crate) type NotSend = std::sync::MutexGuard<'static, ()>;
 
+/// The kind of a blocking lock's guard ([`Guard`](crate::guard::Guard)'s default): `!Send` while validation is on,
+/// since the acquisition is recorded on its holder — the thread, or the tokio task, that took
+/// it — and must be released there.
+pub struct Local {
+    #[cfg(lockdep_enabled)]
+    _not_send: std::marker::PhantomData<NotSend>,
+}
+
+/// The kind of an async lock's guard (`lockdep::tokio`): `Send`, like tokio's; its release finds
+/// the record on its holder (the task that took it) from any thread or task, even after that
+/// task ended.
+pub struct Sendable(());
+
 #[cfg(not(lockdep_enabled))]
 pub(crate) use disabled::*;
 #[cfg(lockdep_enabled)]
@@ -29,16 +42,21 @@ mod enabled {
     /// Source of instance ids (0 means "not assigned yet").
     static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(1);
 
+    /// Where a token's serial starts, above the watch bit and the two read bits.
+    const SERIAL_SHIFT: u32 = 3;
+    /// A token's watch bit.
+    const WATCH_BIT: u64 = 1 << 2;
+
     /// Set in a lock's id word once it was taken while the mode was `Off` (unrecorded): a
     /// release the validator cannot match may then be that acquisition's.
     const TAKEN_WHILE_OFF: usize = 1 << (usize::BITS - 1);
 
+    use super::Local;
     use super::Read;
-    use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
-    use crate::fast_path::HolderTag;
-    use crate::guard::Local;
     #[cfg(all(feature = "tokio", not(loom)))]
-    use crate::guard::Sendable;
+    use super::Sendable;
+    use crate::class::{ClassInfo, ClassSource, LockClass, LockKind, Maker, MAX_SUBCLASSES};
+    use crate::fast_path::HolderTag;
     use crate::held_locks::Instance;
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request, WaitingEntry};
@@ -54,11 +72,23 @@ mod enabled {
     }
 
     impl DepMap {
-        pub(crate) const fn site(loc: &'static Location<'static>) -> DepMap {
-            DepMap::with_source(ClassSource::Site(loc))
+        pub(crate) const fn site(loc: &'static Location<'static>, kind: LockKind) -> DepMap {
+            DepMap::with_source(ClassSource::Site(loc, kind))
         }
-        pub(crate) const fn named(loc: &'static Location<'static>, name: &'static str) -> DepMap {
-            DepMap::with_source(ClassSource::Named(loc, name))
+        pub(crate) const fn named(
+            loc: &'static Location<'static>,
+            name: &'static str,
+            kind: LockKind,
+        ) -> DepMap {
+            DepMap::with_source(ClassSource::Named(loc, name, kind))
+        }
+        /// A lock built by `Default` or `From` at `loc` (see [`Maker`]).
+        pub(crate) const fn made(
+            loc: &'static Location<'static>,
+            kind: LockKind,
+            maker: Maker,
+        ) -> DepMap {
+            DepMap::with_source(ClassSource::Made(loc, kind, maker))
         }
         pub(crate) const fn class(class: &'static LockClass) -> DepMap {
             DepMap::with_source(ClassSource::Static(class))
@@ -176,11 +206,23 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
-            Tracked::recorded(
-                self,
-                read,
-                self.record(read, subclass, false, nest, site, false),
-            )
+            self.record(read, subclass, false, nest, site, false)
+        }
+
+        /// Validates a timed acquisition (`try_lock_for`) before the caller blocks with a
+        /// deadline: as [`acquire`](Self::acquire), but re-locking a lock this thread holds
+        /// is reported without a panic and left unrecorded (the real wait times out).
+        #[track_caller]
+        #[cfg_attr(loom, allow(dead_code))] // loom's locks have no clock
+        pub(crate) fn acquire_timed(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_> {
+            if mode() == Mode::Off {
+                return self.record(read, 0, false, None, site, false);
+            }
+            self.record_slow_timed(read, site, true)
         }
 
         /// Records a successful trylock (no validation: a trylock cannot block).
@@ -191,7 +233,7 @@ mod enabled {
             read: Read,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
-            Tracked::recorded(self, read, self.record(read, 0, true, None, site, false))
+            self.record(read, 0, true, None, site, false)
         }
 
         /// An async lock's acquisition (`lockdep::tokio`), validated before the caller waits:
@@ -206,11 +248,7 @@ mod enabled {
             subclass: u8,
             site: &'static Location<'static>,
         ) -> Tracked<'_, Sendable> {
-            Tracked::recorded(
-                self,
-                read,
-                self.record(read, subclass, false, None, site, true),
-            )
+            self.record(read, subclass, false, None, site, true)
         }
 
         /// A successful async trylock, recorded (not validated).
@@ -222,12 +260,12 @@ mod enabled {
             read: Read,
             site: &'static Location<'static>,
         ) -> Tracked<'_, Sendable> {
-            Tracked::recorded(self, read, self.record(read, 0, true, None, site, true))
+            self.record(read, 0, true, None, site, true)
         }
 
         #[inline]
         #[track_caller]
-        fn record(
+        fn record<M>(
             &self,
             read: Read,
             subclass: u8,
@@ -235,13 +273,13 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
             sendable: bool,
-        ) -> Option<(u64, HolderTag)> {
+        ) -> Tracked<'_, M> {
             // Kept tiny so `lock()` inlines: `Off` costs two loads and two branches.
             if mode() == Mode::Off {
                 if !self.taken_while_off() {
                     self.note_taken_while_off();
                 }
-                return None;
+                return Tracked::untracked();
             }
             self.record_on(read, subclass, trylock, nest, site, sendable)
         }
@@ -251,7 +289,7 @@ mod enabled {
         /// resolved lock tries the fast path inline; everything else is one call away.
         #[inline]
         #[track_caller]
-        fn record_on(
+        fn record_on<M>(
             &self,
             read: Read,
             subclass: u8,
@@ -259,13 +297,13 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
             sendable: bool,
-        ) -> Option<(u64, HolderTag)> {
+        ) -> Tracked<'_, M> {
             if subclass == 0 && !trylock && nest.is_none() {
                 let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
                 if let (Some(class), true) = (self.class.get(), id != 0) {
                     let fast = crate::fast_path::acquire_fast(class, id, read, site, sendable);
-                    if fast.is_some() {
-                        return fast;
+                    if let Some((serial, holder)) = fast {
+                        return Tracked::new(self, serial, read, holder);
                     }
                 }
             }
@@ -276,7 +314,7 @@ mod enabled {
         /// trylocks, nest locks, the chain caches and validation.
         #[inline(never)]
         #[track_caller]
-        fn record_slow(
+        fn record_slow<M>(
             &self,
             read: Read,
             subclass: u8,
@@ -284,19 +322,45 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
             sendable: bool,
-        ) -> Option<(u64, HolderTag)> {
+        ) -> Tracked<'_, M> {
+            self.record_request(read, subclass, trylock, nest, site, false, sendable)
+        }
+
+        #[track_caller]
+        #[cfg_attr(loom, allow(dead_code))]
+        fn record_slow_timed(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+            timed: bool,
+        ) -> Tracked<'_> {
+            self.record_request(read, 0, false, None, site, timed, false)
+        }
+
+        #[track_caller]
+        #[allow(clippy::too_many_arguments)]
+        fn record_request<M>(
+            &self,
+            read: Read,
+            subclass: u8,
+            trylock: bool,
+            nest: Option<&DepMap>,
+            site: &'static Location<'static>,
+            timed: bool,
+            sendable: bool,
+        ) -> Tracked<'_, M> {
             if crate::sync::internal::inside() {
                 // Re-entered from inside lockdep (an allocator taking lockdep locks): stand
                 // aside, untracked, rather than resolve or validate on top of ourselves.
-                return None;
+                return Tracked::untracked();
             }
             if subclass >= MAX_SUBCLASSES {
                 validator::invalid_subclass(self.name(), subclass, site);
-                return None;
+                return Tracked::untracked();
             }
             let class = self.base_class().subclass(subclass);
             let nest_name = || nest.map(DepMap::name).unwrap_or_default();
-            let serial = validator::acquire(
+            let tracked = validator::acquire(
                 class,
                 self.instance(),
                 Request {
@@ -308,10 +372,14 @@ mod enabled {
                     site,
                     fresh: true,
                     no_merge: false,
+                    timed,
                     sendable,
                 },
-            )?;
-            Some((serial, current_tag()))
+            );
+            match tracked {
+                Some(a) => Tracked::new(self, a.serial, read, current_tag()).watched(a.watch),
+                None => Tracked::untracked(),
+            }
         }
 
         /// `force_unlock*`: releases this thread's record of the lock held in a mode matching
@@ -339,6 +407,12 @@ mod enabled {
             validator::is_held(self.instance())
         }
 
+        /// What the public `is_held` says: `Some(held)`, or `None` when lockdep cannot tell
+        /// (the mode is `Off`, so acquisitions are not recorded).
+        pub(crate) fn held_state(&self) -> Option<bool> {
+            (mode() != Mode::Off).then(|| self.is_held())
+        }
+
         /// An event: about to wait for it (edges from every held lock; not kept held).
         #[track_caller]
         pub(crate) fn wait_event(&self, site: &'static Location<'static>) {
@@ -350,7 +424,7 @@ mod enabled {
         #[track_caller]
         pub(crate) fn arm_event(&self, site: &'static Location<'static>) {
             if !self.is_held() {
-                let _ = self.record(Read::Recursive, 0, true, None, site, false);
+                let _ = self.record::<Local>(Read::Recursive, 0, true, None, site, false);
             }
         }
 
@@ -371,6 +445,7 @@ mod enabled {
                 let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
                 if id != 0 {
                     validator::lock_freed(id);
+                    crate::instance_order::forget(id);
                 }
             }
         }
@@ -380,18 +455,18 @@ mod enabled {
     #[inline]
     fn current_tag() -> HolderTag {
         #[cfg(lockdep_tasks)]
-        return crate::holder::current_tag();
+        return crate::validator::current_tag();
         #[cfg(not(lockdep_tasks))]
         HolderTag
     }
 
     /// What a guard keeps to report its release: the lock's handle if the acquisition was
-    /// tracked (it is not in `Off` mode), and the entry's serial and read mode packed in one
-    /// word (`serial << 2 | read`; serials start at 1, so the word is never 0); with the `tokio`
-    /// feature also the holder whose stack the entry is on. `M` is [`Local`]: `!Send` whatever
-    /// parking_lot's features say, since the entry's holder is its thread (or the task it
-    /// runs); or [`Sendable`], an async lock's token, released from its holder's stack
-    /// wherever it is dropped.
+    /// tracked (it is not in `Off` mode), and the entry's serial, a watch bit and the read mode
+    /// packed in one word (`serial << 3 | watch << 2 | read`; serials start at 1, so the word
+    /// is never 0); with the `tokio` feature also the holder whose stack the entry is on. `M`
+    /// is [`Local`]: `!Send` whatever parking_lot's features say, since the entry's holder is
+    /// its thread (or the task it runs); or [`Sendable`], an async lock's token, released from
+    /// its holder's stack wherever it is dropped.
     pub(crate) struct Tracked<'a, M = Local>(
         Option<(&'a DepMap, NonZeroU64)>,
         HolderTag,
@@ -401,21 +476,25 @@ mod enabled {
     impl<'a, M> Tracked<'a, M> {
         #[inline]
         fn new(map: &'a DepMap, serial: u64, read: Read, holder: HolderTag) -> Tracked<'a, M> {
-            let packed = NonZeroU64::new(serial << 2 | read as u64);
+            let packed = NonZeroU64::new(serial << SERIAL_SHIFT | read as u64);
             Tracked(packed.map(|p| (map, p)), holder, PhantomData)
         }
 
-        /// The token of what `DepMap::record` returned.
+        /// Sets the watch bit: the acquisition's order has known problems, so the caller must
+        /// not block on the real lock for ever (see `guard::block`).
         #[inline]
-        fn recorded(
-            map: &'a DepMap,
-            read: Read,
-            recorded: Option<(u64, HolderTag)>,
-        ) -> Tracked<'a, M> {
-            match recorded {
-                Some((serial, holder)) => Tracked::new(map, serial, read, holder),
-                None => Tracked::untracked(),
+        fn watched(mut self, watch: bool) -> Tracked<'a, M> {
+            if let (true, Some((_, packed))) = (watch, self.0.as_mut()) {
+                *packed = packed.saturating_add(WATCH_BIT);
             }
+            self
+        }
+
+        /// Does the acquisition's order have known problems (a report, now or before)?
+        #[inline]
+        #[cfg_attr(loom, allow(dead_code))] // loom's locks have no clock to wait with
+        pub(crate) fn watch(&self) -> bool {
+            self.0.is_some_and(|(_, p)| p.get() & WATCH_BIT != 0)
         }
 
         /// A token for an acquisition that is not tracked (`Off` mode; a `ReentrantMutex`
@@ -438,7 +517,7 @@ mod enabled {
         #[inline]
         pub(crate) fn release_on_drop(&self) {
             if let Some((map, packed)) = self.0 {
-                let serial = packed.get() >> 2;
+                let serial = packed.get() >> SERIAL_SHIFT;
                 if !crate::fast_path::release_serial(serial, self.1) {
                     release_slow(map, serial, Read::from_bits(packed.get()), self.1);
                 }
@@ -455,7 +534,7 @@ mod enabled {
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         pub(crate) fn change_read(&mut self, read: Read) {
             if let Some((map, packed)) = self.0 {
-                let serial = packed.get() >> 2;
+                let serial = packed.get() >> SERIAL_SHIFT;
                 validator::change_read(map.instance(), serial, read);
                 self.0 = Tracked::<M>::new(map, serial, read, self.1).0;
             }
@@ -486,7 +565,7 @@ mod enabled {
         /// an untracked guard, which releases nothing).
         pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, WaitingEntry)> {
             let (map, packed) = self.0.take()?;
-            let waiting = validator::wait_begin(map.instance(), packed.get() >> 2)?;
+            let waiting = validator::wait_begin(map.instance(), packed.get() >> SERIAL_SHIFT)?;
             Some((map, waiting))
         }
 
@@ -515,21 +594,33 @@ mod enabled {
 mod disabled {
     use std::panic::Location;
 
+    use super::Local;
     use super::Read;
-    use crate::class::LockClass;
-    use crate::guard::Local;
     #[cfg(all(feature = "tokio", not(loom)))]
-    use crate::guard::Sendable;
+    use super::Sendable;
+    use crate::class::LockClass;
+    use crate::class::Maker;
 
     /// Zero-sized: validation is compiled out.
     pub(crate) struct DepMap;
 
     #[allow(clippy::unused_self)]
     impl DepMap {
-        pub(crate) const fn site(_: &'static Location<'static>) -> DepMap {
+        pub(crate) const fn site(_: &'static Location<'static>, _: &'static str) -> DepMap {
             DepMap
         }
-        pub(crate) const fn named(_: &'static Location<'static>, _: &'static str) -> DepMap {
+        pub(crate) const fn named(
+            _: &'static Location<'static>,
+            _: &'static str,
+            _: &'static str,
+        ) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn made(
+            _: &'static Location<'static>,
+            _: &'static str,
+            _: Maker,
+        ) -> DepMap {
             DepMap
         }
         pub(crate) const fn class(_: &'static LockClass) -> DepMap {
@@ -582,12 +673,20 @@ mod disabled {
             Tracked(std::marker::PhantomData)
         }
         #[inline(always)]
+        pub(crate) fn acquire_timed(&self, _: Read, _: &'static Location<'static>) -> Tracked<'_> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
         pub(crate) fn force_release(&self, _: Option<bool>, _: &'static Location<'static>) -> bool {
             true
         }
         #[inline(always)]
         pub(crate) fn is_held(&self) -> bool {
             false
+        }
+        #[inline(always)]
+        pub(crate) fn held_state(&self) -> Option<bool> {
+            None
         }
         #[inline(always)]
         pub(crate) fn register(&self) {}

@@ -85,7 +85,7 @@ pub(crate) const NO_HOLDER: HolderTag = HolderTag;
 #[inline(always)]
 fn tag_of(_s: &ThreadState) -> HolderTag {
     #[cfg(lockdep_tasks)]
-    return crate::holder::loaded(_s);
+    return crate::holder::loaded(&_s.held);
     #[cfg(not(lockdep_tasks))]
     HolderTag
 }
@@ -113,7 +113,7 @@ pub(crate) fn acquire_fast(
         // With the `tokio` feature: only if the loaded stack is the calling context's holder's
         // (the same task, or no task) and still this thread's; else the slow path switches.
         #[cfg(lockdep_tasks)]
-        if !crate::holder::settled_for(s, task) {
+        if !crate::holder::settled_for(&s.held, &s.holding, task) {
             return None;
         }
         if s.held.stack.len() == s.held.stack.capacity() {
@@ -141,7 +141,7 @@ pub(crate) fn release_serial(serial: u64, _holder: HolderTag) -> bool {
         // With the `tokio` feature: only an entry of the stack loaded here, and only while
         // this thread may touch that stack (its own, or the running task's).
         #[cfg(lockdep_tasks)]
-        if !crate::holder::may_pop(s, _holder) {
+        if !crate::holder::may_pop(&s.held, &s.holding, _holder) {
             return false;
         }
         let held = &mut s.held;

@@ -38,18 +38,7 @@ pub struct Guard<'a, G, M = Local> {
     pub(crate) inner: G,
 }
 
-/// The kind of a blocking lock's guard ([`Guard`]'s default): `!Send` while validation is on,
-/// since the acquisition is recorded on its holder — the thread, or the tokio task, that took
-/// it — and must be released there.
-pub struct Local {
-    #[cfg(lockdep_enabled)]
-    _not_send: std::marker::PhantomData<crate::dep_map::NotSend>,
-}
-
-/// The kind of an async lock's guard (`lockdep::tokio`): `Send`, like tokio's; its release finds
-/// the record on its holder (the task that took it) from any thread or task, even after that
-/// task ended.
-pub struct Sendable(());
+pub use crate::dep_map::{Local, Sendable};
 
 impl<'a, G, M> Guard<'a, G, M> {
     #[inline]
@@ -304,5 +293,69 @@ mod arc {
     unsafe impl<L: ArcLockable<M> + ?Sized + Send + Sync, M> Sync for ArcLocked<L, M> where
         L::Target: Sync
     {
+    }
+}
+
+/// Blocks on the real lock: `lock()`, unless the acquisition's order has known problems (a
+/// report was raised for it, now or before). Then the deadlock the report predicts may really
+/// be happening: this waits at most the deadlock timeout (`LOCKDEP_DEADLOCK_TIMEOUT`, seconds,
+/// 10 by default; `0` waits for ever) through `try_for`, and panics — after recording the
+/// release — if the lock has not come by then. A test that hit a real deadlock fails instead
+/// of hanging the run.
+#[inline]
+#[track_caller]
+pub(crate) fn block<G>(
+    tracked: &mut Tracked<'_>,
+    lock: impl FnOnce() -> G,
+    try_for: impl FnOnce(std::time::Duration) -> Option<G>,
+) -> G {
+    #[cfg(all(not(loom), lockdep_enabled))]
+    if tracked.watch() {
+        if let Some(done) = block_watched(tracked, try_for) {
+            return done.expect("a watched block returns the lock or panics");
+        }
+    }
+    #[cfg(any(loom, not(lockdep_enabled)))]
+    let _ = (tracked, try_for);
+    lock()
+}
+
+/// [`block`] with the deadline: `None` when there is no deadline (wait for ever).
+#[cfg(all(not(loom), lockdep_enabled))]
+#[cold]
+#[track_caller]
+fn block_watched<G>(
+    tracked: &mut Tracked<'_>,
+    try_for: impl FnOnce(std::time::Duration) -> Option<G>,
+) -> Option<Option<G>> {
+    let limit = crate::mode::deadlock_timeout()?;
+    if let Some(g) = try_for(limit) {
+        return Some(Some(g));
+    }
+    let name = tracked.map().map(DepMap::name).unwrap_or_default();
+    tracked.release();
+    panic!(
+        "lockdep: deadlock: this thread waited {} s for {name}, taken in an order reported above \
+         as a possible deadlock; giving up (LOCKDEP_DEADLOCK_TIMEOUT sets the wait, 0 waits for \
+         ever)",
+        limit.as_secs_f64()
+    );
+}
+
+/// `try_for` for a lock with only a `try_lock`: polls until the deadline.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn poll_for<G>(
+    limit: std::time::Duration,
+    mut try_lock: impl FnMut() -> Option<G>,
+) -> Option<G> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(g) = try_lock() {
+            return Some(g);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

@@ -84,6 +84,14 @@ impl HeldLock {
         self.instance == instance || self.merged.as_ref().is_some_and(|m| m.contains(&instance))
     }
 
+    /// The instance last added to this entry (the merged ones come after its own).
+    pub(crate) fn last_instance(&self) -> Instance {
+        self.merged
+            .as_ref()
+            .and_then(|m| m.last().copied())
+            .unwrap_or(self.instance)
+    }
+
     /// Instances merged into this entry besides its own.
     pub(crate) fn merged_count(&self) -> usize {
         self.merged.as_ref().map_or(0, |m| m.len())
@@ -122,6 +130,16 @@ pub(crate) fn chain_id(class: &ClassInfo, read: Read, trylock: bool) -> u64 {
     ((class.id as u64) << 3) | ((read as u64) << 1) | trylock as u64
 }
 
+/// Source of held-stack uids (a thread's or a task's stack; 0 is "none").
+#[cfg(lockdep_tasks)]
+static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A new process-unique held-stack uid (never 0).
+#[cfg(lockdep_tasks)]
+pub(crate) fn next_uid() -> u64 {
+    NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Key of the empty chain (kernel INITIAL_CHAIN_KEY).
 pub(crate) const INITIAL_CHAIN_KEY: u64 = !0;
 
@@ -158,7 +176,7 @@ impl Default for HeldLocks {
             stack: Vec::new(),
             graph_epoch: 0,
             #[cfg(lockdep_tasks)]
-            uid: crate::holder::next_uid(),
+            uid: next_uid(),
             next_serial: 1,
             slow_serials: 0,
             forgotten_up_to: 0,

@@ -92,10 +92,44 @@
 //! its task is suspended is reported (`ReportKind::HeldAcrossAwait`);
 //! `lockdep::tokio::capture_async` is [`capture`] for async tests. See the module's docs.
 //!
-//! Use it as a dev-dependency with the `enabled` feature, and as a normal dependency without
-//! default features: tests validate every lock order, release builds get plain parking_lot
-//! locks of the same size. The `LOCKDEP` environment variable (`warn`, `panic`, `collect`,
-//! `off`) sets the initial [`Mode`].
+//! # Adopting it
+//!
+//! Depend on `lockdep` and use its locks where you used parking_lot's (or replace the path
+//! `std::sync` by [`stdsync`]). Validation is compiled in when the build has debug assertions
+//! (`cargo test`, `cargo run`) and out of release builds; the `enabled` feature forces it on,
+//! `disabled` off. In `cargo test`, a report is printed at once on the real stderr, the
+//! acquisition goes on, and the test binary fails at its exit with a summary naming each
+//! problem and the test that found it: lockdep never unwinds out of an acquisition (possibly
+//! inside a library's critical section) to fail a test, except for a certain self-deadlock and
+//! for an acquisition in a reported order that really blocks for `LOCKDEP_DEADLOCK_TIMEOUT`
+//! seconds (10). For one test at a time, [`capture`] returns the reports raised while a closure
+//! runs, on its thread and on the threads it starts through [`thread::spawn`] / [`thread::scope`].
+//!
+//! # Settings
+//!
+//! | variable | values | meaning |
+//! |---|---|---|
+//! | `LOCKDEP` | `warn` (default), `panic`, `collect`, `off` | the initial [`Mode`]; anything else is printed and fails the run |
+//! | `LOCKDEP_DEADLOCK_TIMEOUT` | seconds (10), `0` (for ever) | how long an acquisition in a reported order waits before it panics |
+//! | `LOCKDEP_CLASSES` | `strict` (default), `lenient` | may two locks of one construction site nest (their order checked per instance)? The `drop-in` feature makes `lenient` the default |
+//! | `LOCKDEP_GATED` | `ignore` | do not report cycles whose every edge was taken under one gate lock ([`Report::gates`]) |
+//! | `LOCKDEP_BACKTRACE` | `0` | capture no stack traces for new edges |
+//!
+//! # Reading a report
+//!
+//! A report ([`Report`]'s `Display`) is laid out like the kernel's. `lock#N (A), at: f.rs:3:9`
+//! is a lock: `lock#N` its instance (numbered in the order locks are first used, so two locks
+//! of one class can be told apart), `(A)` its class (`A/1`: subclass 1), then where it is
+//! taken; `[read]` / `[recursive read]` say how it is held (nothing: exclusively). The
+//! dependency chain lists the cycle's edges as `-> #k (B):` links, the acquisition being
+//! validated last (`#0`); each says where the edge was first seen, by which thread, how the
+//! earlier lock was held ("A held exclusively"), and the stack there. The "unsafe locking
+//! scenario" shows two threads (`CPU0`, `CPU1`) that deadlock on it (`rlock` for a reader).
+//! ` #k:` numbers the thread's held locks, bottom first. [`Report::cycle`] gives the edges with
+//! the kernel's type tags (`E`/`S`: how the holder held it, `N`/`R`: how the taker took it).
+//! A cycle taken entirely under single-instance locks ("gates") says so and is likely a false
+//! positive; a recursive-locking report of two locks from one `new` call names the helper that
+//! builds them and the fix (`#[track_caller]`).
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -126,6 +160,7 @@ mod report;
 mod rwlock;
 #[cfg(not(loom))]
 mod rwlock_guard;
+mod sealed;
 #[cfg(not(loom))]
 pub mod stdsync;
 mod sync;
@@ -145,6 +180,8 @@ mod held_locks;
 #[cfg(lockdep_tasks)]
 mod holder;
 #[cfg(lockdep_enabled)]
+mod instance_order;
+#[cfg(lockdep_enabled)]
 mod thread_state;
 #[cfg(lockdep_enabled)]
 mod validator;
@@ -157,7 +194,9 @@ pub use api::*;
 pub use class::LockClass;
 pub use condvar::Condvar;
 pub use event::Event;
-pub use held::{assert_held, assert_not_held, is_held, Held, LockHandle, Sealed, TrackedLock};
+pub use held::{
+    assert_held, assert_not_held, held_state, is_held, Held, LockHandle, Sealed, TrackedLock,
+};
 pub use lock_map::LockMap;
 pub use mode::{mode, set_mode, Mode, ParseModeError};
 pub use mutex::{

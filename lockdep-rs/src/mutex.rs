@@ -7,7 +7,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
@@ -50,13 +50,13 @@ macro_rules! constructors {
             /// A mutex whose class is its construction site, shown as `file.rs:line`.
             #[track_caller]
             pub $($const)? fn new(value: T) -> Self {
-                Self::with_dep(DepMap::site(Location::caller()), value)
+                Self::with_dep(DepMap::site(Location::caller(), "Mutex"), value)
             }
 
             /// A mutex whose class is its construction site, shown as `name`.
             #[track_caller]
             pub $($const)? fn named(name: &'static str, value: T) -> Self {
-                Self::with_dep(DepMap::named(Location::caller(), name), value)
+                Self::with_dep(DepMap::named(Location::caller(), name, "Mutex"), value)
             }
 
             /// A mutex of the class `class` (shown as `class.name()`), wherever it is built.
@@ -105,10 +105,15 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
         read_site: (u8, Option<&DepMap>),
         site: &'static Location<'static>,
     ) -> MutexGuardOf<'_, K, T> {
-        let tracked = self
+        let mut tracked = self
             .dep
             .acquire(Read::Exclusive, read_site.0, read_site.1, site);
-        Guard::new(tracked, self.inner.lock())
+        let inner = crate::guard::block(
+            &mut tracked,
+            || self.inner.lock(),
+            |d| sync::timed::try_lock_for::<K, T>(&self.inner, d),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// Acquires the mutex, blocking until it is available; validated first.
@@ -176,10 +181,10 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
         self.dep.register();
     }
 
-    /// Is this mutex held by the calling thread, per the validator? (`false` when validation
-    /// is compiled out or the mode is `Off`.)
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep.held_state().unwrap_or(true)
     }
 
     #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
@@ -199,7 +204,10 @@ pub use timed::ArcMutexGuard;
 impl<K: MutexKind, T: Default> Default for GenericMutex<K, T> {
     #[track_caller]
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_dep(
+            DepMap::made(Location::caller(), "Mutex", Maker::Default),
+            T::default(),
+        )
     }
 }
 
@@ -207,7 +215,10 @@ impl<K: MutexKind, T> From<T> for GenericMutex<K, T> {
     /// A mutex whose class is the site of the conversion.
     #[track_caller]
     fn from(value: T) -> Self {
-        Self::new(value)
+        Self::with_dep(
+            DepMap::made(Location::caller(), "Mutex", Maker::From),
+            value,
+        )
     }
 }
 

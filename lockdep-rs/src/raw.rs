@@ -1,5 +1,5 @@
 //! The raw layer: [`RawMutex`], [`RawFairMutex`] and [`RawRwLock`] are validated raw locks
-//! implementing [`lock_api`]'s raw traits, so code generic over lock_api
+//! implementing [`lock_api`](crate::lock_api)'s raw traits, so code generic over lock_api
 //! (`lock_api::Mutex<parking_lot::RawMutex, T>`, a crate's own lock types built on
 //! `lock_api`) compiles under the switch and is validated. The same types name the lock
 //! *kind* of this crate's own locks ([`Mutex`](crate::Mutex) is
@@ -34,22 +34,7 @@ pub use crate::sync::real::RawThreadId;
 #[cfg(not(loom))]
 pub use imp::{RawFairMutex, RawMutex, RawRwLock};
 
-/// A kind of mutex of this crate: [`RawMutex`] (parking_lot's `Mutex`) or [`RawFairMutex`]
-/// (`FairMutex`). Sealed.
-pub trait MutexKind: crate::held::Sealed + 'static {
-    /// The real raw lock behind the safe locks of this kind.
-    #[doc(hidden)]
-    #[cfg(not(loom))]
-    type Real: lock_api::RawMutex
-        + lock_api::RawMutexFair
-        + lock_api::RawMutexTimed<Duration = std::time::Duration, Instant = std::time::Instant>;
-}
-
-/// A kind of reader-writer lock of this crate: [`RawRwLock`]. Sealed.
-pub trait RwLockKind: crate::held::Sealed + 'static {}
-
-#[cfg(not(loom))]
-use crate::sync::real::lock_api;
+pub use crate::sync::{MutexKind, RwLockKind};
 
 #[cfg(loom)]
 pub use loom_markers::{RawFairMutex, RawMutex, RawRwLock};

@@ -13,7 +13,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read, Tracked};
 use crate::guard::{ArcLockable, ArcLocked, Guard, Reentrant};
 use crate::held::{LockHandle, Sealed, TrackedLock};
@@ -57,13 +57,16 @@ impl<R, G, T> GenericReentrantMutex<R, G, T> {
     /// A reentrant mutex whose class is its construction site.
     #[track_caller]
     pub const fn new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller()), value)
+        Self::with_dep(DepMap::site(Location::caller(), "ReentrantMutex"), value)
     }
 
     /// A reentrant mutex whose class is its construction site, shown as `name`.
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> Self {
-        Self::with_dep(DepMap::named(Location::caller(), name), value)
+        Self::with_dep(
+            DepMap::named(Location::caller(), name, "ReentrantMutex"),
+            value,
+        )
     }
 
     /// A reentrant mutex of the class `class`.
@@ -221,9 +224,10 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
         self.dep.register();
     }
 
-    /// Is this mutex held by the calling thread, per the validator?
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep.held_state().unwrap_or(true)
     }
 
     #[allow(unsafe_code)]
@@ -367,14 +371,20 @@ impl<R, G, T: ?Sized> Guard<'static, ArcLocked<GenericReentrantMutex<R, G, T>, R
 impl<R, G, T: Default> Default for GenericReentrantMutex<R, G, T> {
     #[track_caller]
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_dep(
+            DepMap::made(Location::caller(), "ReentrantMutex", Maker::Default),
+            T::default(),
+        )
     }
 }
 
 impl<R, G, T> From<T> for GenericReentrantMutex<R, G, T> {
     #[track_caller]
     fn from(value: T) -> Self {
-        Self::new(value)
+        Self::with_dep(
+            DepMap::made(Location::caller(), "ReentrantMutex", Maker::From),
+            value,
+        )
     }
 }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
@@ -46,13 +46,13 @@ macro_rules! constructors {
             /// A reader-writer lock whose class is its construction site (`file.rs:line`).
             #[track_caller]
             pub $($const)? fn new(value: T) -> Self {
-                Self::with_dep(DepMap::site(Location::caller()), value)
+                Self::with_dep(DepMap::site(Location::caller(), "RwLock"), value)
             }
 
             /// A reader-writer lock whose class is its construction site, shown as `name`.
             #[track_caller]
             pub $($const)? fn named(name: &'static str, value: T) -> Self {
-                Self::with_dep(DepMap::named(Location::caller(), name), value)
+                Self::with_dep(DepMap::named(Location::caller(), name, "RwLock"), value)
             }
 
             /// A reader-writer lock of the class `class`, wherever it is built.
@@ -96,8 +96,13 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         nest: Option<&DepMap>,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Exclusive, subclass, nest, site);
-        Guard::new(tracked, self.inner.write())
+        let mut tracked = self.dep.acquire(Read::Exclusive, subclass, nest, site);
+        let inner = crate::guard::block(
+            &mut tracked,
+            || self.inner.write(),
+            |d| sync::timed::try_write_for(&self.inner, d),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// Exclusive (write) acquisition, validated first.
@@ -111,18 +116,28 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
-        Guard::new(tracked, self.inner.read())
+        let mut tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
+        let inner = crate::guard::block(
+            &mut tracked,
+            || self.inner.read(),
+            |d| sync::timed::try_read_for(&self.inner, d),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// Recursive shared acquisition (rwlock_t `read_lock`, read=2), validated first.
     #[track_caller]
     #[inline]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
-        let tracked = self
+        let mut tracked = self
             .dep
             .acquire(Read::Recursive, 0, None, Location::caller());
-        Guard::new(tracked, self.inner.read_recursive())
+        let inner = crate::guard::block(
+            &mut tracked,
+            || self.inner.read_recursive(),
+            |d| sync::timed::try_read_recursive_for(&self.inner, d),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// Exclusive acquisition as subclass `subclass` (0..=7), shown as `name/n`.
@@ -212,9 +227,10 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         self.dep.register();
     }
 
-    /// Is this lock held (in any mode) by the calling thread, per the validator?
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep.held_state().unwrap_or(true)
     }
 
     #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
@@ -234,7 +250,10 @@ pub use more::{
 impl<K: RwLockKind, T: Default> Default for GenericRwLock<K, T> {
     #[track_caller]
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_dep(
+            DepMap::made(Location::caller(), "RwLock", Maker::Default),
+            T::default(),
+        )
     }
 }
 
@@ -242,7 +261,10 @@ impl<K: RwLockKind, T> From<T> for GenericRwLock<K, T> {
     /// A lock whose class is the site of the conversion.
     #[track_caller]
     fn from(value: T) -> Self {
-        Self::new(value)
+        Self::with_dep(
+            DepMap::made(Location::caller(), "RwLock", Maker::From),
+            value,
+        )
     }
 }
 

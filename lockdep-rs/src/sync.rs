@@ -9,6 +9,21 @@
 #[cfg(not(loom))]
 pub(crate) use parking_lot::Condvar;
 
+/// A kind of mutex of this crate: [`RawMutex`](crate::RawMutex) (parking_lot's `Mutex`) or
+/// [`RawFairMutex`](crate::RawFairMutex) (`FairMutex`). Sealed. (Declared here, with the real
+/// raw lock each kind stands for, because this is the module that names parking_lot.)
+pub trait MutexKind: crate::sealed::Sealed + 'static {
+    /// The real raw lock behind the safe locks of this kind.
+    #[doc(hidden)]
+    #[cfg(not(loom))]
+    type Real: real::lock_api::RawMutex
+        + real::lock_api::RawMutexFair
+        + real::lock_api::RawMutexTimed<Duration = std::time::Duration, Instant = std::time::Instant>;
+}
+
+/// A kind of reader-writer lock of this crate: [`RawRwLock`](crate::RawRwLock). Sealed.
+pub trait RwLockKind: crate::sealed::Sealed + 'static {}
+
 /// The drop-in surface's real locks: lock_api's generic locks over parking_lot's raw locks
 /// (the wrappers name them through the aliases below, generic over lockdep's raw-lock kinds).
 #[cfg(not(loom))]
@@ -20,10 +35,10 @@ pub(crate) mod real {
     };
 
     /// The real mutex of the lockdep mutex kind `K` (parking_lot's `Mutex` or `FairMutex`).
-    pub(crate) type Mutex<K, T> = lock_api::Mutex<<K as crate::raw::MutexKind>::Real, T>;
+    pub(crate) type Mutex<K, T> = lock_api::Mutex<<K as super::MutexKind>::Real, T>;
     /// Its guard.
     pub(crate) type MutexGuard<'a, K, T> =
-        lock_api::MutexGuard<'a, <K as crate::raw::MutexKind>::Real, T>;
+        lock_api::MutexGuard<'a, <K as super::MutexKind>::Real, T>;
     /// The real reader-writer lock.
     pub(crate) type RwLock<T> = lock_api::RwLock<RawRwLock, T>;
 }
@@ -47,6 +62,70 @@ pub(crate) use loom_locks::{Condvar, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub(crate) type Mutex<K, T> = loom_locks::Mutex<T, K>;
 #[cfg(loom)]
 pub(crate) type MutexGuard<'a, K, T> = loom_locks::MutexGuard<'a, T, K>;
+
+/// Waiting for a lock with a deadline (the deadlock timeout of `guard::block`). Loom's locks
+/// have no clock: there the answer is always "not in time", and `guard::block` never asks.
+pub(crate) mod timed {
+    use std::time::Duration;
+
+    use super::{MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+    /// `Mutex::try_lock_for`.
+    pub(crate) fn try_lock_for<K: super::MutexKind, T: ?Sized>(
+        m: &super::Mutex<K, T>,
+        limit: Duration,
+    ) -> Option<MutexGuard<'_, K, T>> {
+        #[cfg(not(loom))]
+        return m.try_lock_for(limit);
+        #[cfg(loom)]
+        {
+            let _ = (m, limit);
+            None
+        }
+    }
+
+    /// `RwLock::try_write_for`.
+    pub(crate) fn try_write_for<T: ?Sized>(
+        l: &RwLock<T>,
+        limit: Duration,
+    ) -> Option<RwLockWriteGuard<'_, T>> {
+        #[cfg(not(loom))]
+        return l.try_write_for(limit);
+        #[cfg(loom)]
+        {
+            let _ = (l, limit);
+            None
+        }
+    }
+
+    /// `RwLock::try_read_for`.
+    pub(crate) fn try_read_for<T: ?Sized>(
+        l: &RwLock<T>,
+        limit: Duration,
+    ) -> Option<RwLockReadGuard<'_, T>> {
+        #[cfg(not(loom))]
+        return l.try_read_for(limit);
+        #[cfg(loom)]
+        {
+            let _ = (l, limit);
+            None
+        }
+    }
+
+    /// `RwLock::try_read_recursive_for`.
+    pub(crate) fn try_read_recursive_for<T: ?Sized>(
+        l: &RwLock<T>,
+        limit: Duration,
+    ) -> Option<RwLockReadGuard<'_, T>> {
+        #[cfg(not(loom))]
+        return l.try_read_recursive_for(limit);
+        #[cfg(loom)]
+        {
+            let _ = (l, limit);
+            None
+        }
+    }
+}
 
 #[cfg(loom)]
 pub(crate) use loom::thread;

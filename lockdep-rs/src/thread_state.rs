@@ -4,7 +4,7 @@
 //!
 //! With the `tokio` feature (`cfg(lockdep_tasks)`) the held stack is not the thread's: it is
 //! the stack of the *holder* running on the thread — the thread itself, or the tokio task it
-//! is polling — and [`with_state`] first makes it the calling context's (`src/holder.rs`).
+//! is polling (`src/holder.rs`); the validator makes it the calling context's first.
 
 use std::cell::RefCell;
 
@@ -30,6 +30,11 @@ pub(crate) struct ThreadState {
     /// Which holder's stack `held` is, and the thread's own stack.
     #[cfg(lockdep_tasks)]
     pub(crate) holding: crate::holder::Holding,
+    /// Problems found while releasing (entries put back and validated again), delivered at
+    /// this thread's next validation, capture end or exit: not from inside the release,
+    /// where the lock being released is still really locked (a hook that takes it would
+    /// block for real).
+    pub(crate) deferred: Vec<(crate::report::Report, u64)>,
 }
 
 impl Default for ThreadState {
@@ -38,13 +43,17 @@ impl Default for ThreadState {
         let (held, holding) = crate::holder::new_thread();
         #[cfg(not(lockdep_tasks))]
         let held = HeldSlot::default();
-        ThreadState {
+        let mut state = ThreadState {
             held,
             chains: LocalChains::default(),
             exiting: false,
+            deferred: Vec::new(),
             #[cfg(lockdep_tasks)]
             holding,
-        }
+        };
+        // A new thread starts in the graph's current epoch: nothing it holds needs replaying.
+        state.held.graph_epoch = crate::dependency_graph::current_epoch();
+        state
     }
 }
 
@@ -57,10 +66,21 @@ impl Drop for ThreadState {
         // From here on the fast paths must not find this state (it is being destroyed).
         #[cfg(not(loom))]
         crate::sync::internal::set_fast(std::ptr::null());
-        // The thread's own stack, with the releases other threads posted to it applied.
+        // The thread's own stack, with the releases other threads posted to it taken off (the
+        // fast-path hit count follows, unless another thread took over the loaded stack).
         #[cfg(lockdep_tasks)]
-        crate::holder::thread_exit(self);
+        {
+            let owned = crate::holder::owned(&self.held, &self.holding);
+            let before = owned.then(|| self.held.fast_pushes());
+            crate::holder::thread_exit(&mut self.held, &mut self.holding);
+            self.chains.switch_stack(before, self.held.fast_pushes());
+        }
         self.chains.flush_hits(self.held.fast_pushes());
+        for (report, key) in std::mem::take(&mut self.deferred) {
+            if sink::deliver(report.clone(), key) == Delivery::MustPanic {
+                sink::print(&report, key);
+            }
+        }
         // An armed event (a `lockdep::thread`'s exit) is not a lock left held, nor is an async
         // lock's guard, which may be alive on another thread (it releases there).
         let leaked = self
@@ -72,26 +92,20 @@ impl Drop for ThreadState {
             let (report, key) = build::held_at_exit(&self.held);
             if sink::deliver(report.clone(), key) == Delivery::MustPanic {
                 // Never panic in a thread-local destructor: that aborts the process.
-                sink::print(&report);
+                sink::print(&report, key);
             }
         }
         #[cfg(lockdep_tasks)]
-        crate::holder::thread_exited(self);
+        crate::holder::thread_exited(&mut self.held, &mut self.holding);
     }
 }
 
 /// Runs `f` on this thread's state; `None` if it is gone (thread exiting) or busy, or if
 /// this thread is inside the validator's own synchronisation (re-entered by an allocator that
-/// takes lockdep locks): such acquisitions and releases are left untracked. With the `tokio`
-/// feature the state's held stack is first made the calling context's holder's.
+/// takes lockdep locks): such acquisitions and releases are left untracked. (With the `tokio`
+/// feature the validator first makes the loaded stack the calling context's holder's: its own
+/// `with_state`.)
 pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
-    #[cfg(lockdep_tasks)]
-    crate::holder::settle_here(false);
-    with_state_raw(f)
-}
-
-/// [`with_state`] without settling the holder.
-pub(crate) fn with_state_raw<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
     if crate::sync::internal::inside() {
         return None;
     }

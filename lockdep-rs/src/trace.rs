@@ -84,7 +84,7 @@ const HIDDEN_NAMES: &[&str] = &[
 /// Is a frame of the function `name` (demangled, without hash) one to leave out?
 #[cfg(lockdep_enabled)]
 pub(crate) fn is_hidden(name: &str) -> bool {
-    if HIDDEN_NAMES.contains(&name) || name.starts_with("__rust") {
+    if HIDDEN_NAMES.contains(&name) || name.starts_with("__rust") || name.starts_with("__libc_") {
         return true;
     }
     // `<T as Trait>::f` belongs to the crate of the type `T` (`<F as FnOnce>` shims: `F` is

@@ -10,6 +10,8 @@
 //! after delivery, once it is known not to panic: a hook or a mode change in between never
 //! leaves a stale entry.
 
+#[cfg(lockdep_tasks)]
+pub(crate) mod holder;
 mod release;
 mod slow_path;
 
@@ -19,10 +21,21 @@ use std::panic::Location;
 use crate::chain_cache::Lookup;
 use crate::class::ClassInfo;
 use crate::held_locks::{HeldLock, Instance, Read};
+use crate::instance_order::{self, InstanceLink};
 use crate::report::sink::{self, Delivery};
 use crate::report::{build, Report};
-use crate::thread_state::{with_state, ThreadState};
+use crate::thread_state::ThreadState;
 
+/// Runs `f` on this thread's state (see `thread_state::with_state`), with the `tokio` feature
+/// after making its loaded stack the calling context's holder's.
+pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    #[cfg(lockdep_tasks)]
+    holder::settle_here(false);
+    crate::thread_state::with_state(f)
+}
+
+#[cfg(lockdep_tasks)]
+pub(crate) use holder::current_tag;
 pub(crate) use release::{
     forgotten, is_held, lock_freed, release, release_token, wait_begin, wait_end, WaitingEntry,
 };
@@ -46,6 +59,10 @@ pub(crate) struct Request<'a> {
     pub(crate) no_merge: bool,
     /// An async lock's acquisition: its guard is `Send` (see [`HeldLock::sendable`]).
     pub(crate) sendable: bool,
+    /// A timed acquisition (`try_lock_for`): re-locking a lock this thread holds is reported
+    /// but does not panic — the real acquisition times out rather than hangs — and is not
+    /// recorded.
+    pub(crate) timed: bool,
 }
 
 /// The verdict of one acquisition, acted on after the thread state is released.
@@ -57,6 +74,10 @@ pub(crate) struct Outcome {
     reports: Vec<(Report, u64)>,
     /// Re-locking an instance this thread holds exclusively: it can never succeed.
     certain_deadlock: bool,
+    /// The acquisition's chain has known problems: the caller should not block for ever.
+    watch: bool,
+    /// A timed acquisition (see [`Request::timed`]).
+    timed: bool,
 }
 
 impl Outcome {
@@ -66,8 +87,18 @@ impl Outcome {
             pending: None,
             reports: Vec::new(),
             certain_deadlock: false,
+            watch: false,
+            timed: false,
         }
     }
+}
+
+/// A recorded acquisition: its entry's serial, and whether its order has known problems (a
+/// report was raised for it, now or before): then the caller blocks on the real lock with a
+/// deadline (see `guard::block`), since the deadlock predicted may really happen.
+pub(crate) struct Acquired {
+    pub(crate) serial: u64,
+    pub(crate) watch: bool,
 }
 
 /// Validates and records an acquisition of `instance` (class `class`): the self-deadlock
@@ -77,15 +108,21 @@ impl Outcome {
 /// real lock.
 #[inline(never)]
 #[track_caller]
-pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
+pub(crate) fn acquire(
+    class: &'static ClassInfo,
+    instance: Instance,
+    req: Request,
+) -> Option<Acquired> {
     report_env_error_once();
+    deliver_deferred();
     let fresh = req.fresh;
     // The calling context's holder first (with the `tokio` feature): a report found while
     // switching (a blocking lock held across `.await`) may panic before this one blocks.
     #[cfg(lockdep_tasks)]
-    crate::holder::settle_here(fresh);
+    holder::settle_here(fresh);
     let outcome = with_state(|s| s.acquire(class, instance, &req))?;
-    act(outcome, fresh)
+    let watch = outcome.watch;
+    act(outcome, fresh).map(|serial| Acquired { serial, watch })
 }
 
 /// Delivers an outcome's reports; panics where the mode or a certain deadlock demands it
@@ -98,13 +135,13 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
         match sink::deliver(report.clone(), *key) {
             Delivery::MustPanic if fresh => must_panic.push(report),
             // A report that would panic while the lock is already held: print it instead.
-            Delivery::MustPanic => sink::print(report),
+            Delivery::MustPanic => sink::print(report, *key),
             Delivery::Printed => printed = true,
             Delivery::Delivered | Delivery::Duplicate => {}
         }
     }
     let may_panic = fresh && !crate::sync::panicking() && !exiting();
-    if may_panic && outcome.certain_deadlock {
+    if may_panic && outcome.certain_deadlock && !outcome.timed {
         let why = "lockdep: certain self-deadlock: this thread already holds the lock it is \
                    acquiring, which can never succeed";
         match (printed, outcome.reports.first()) {
@@ -123,6 +160,23 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     match outcome.pending {
         Some(entry) => with_state(|s| s.held.push(entry)),
         None => outcome.pushed,
+    }
+}
+
+/// Delivers the problems found while this thread released locks (see
+/// `ThreadState::deferred`): printed, kept or captured now, never panicking.
+pub(crate) fn deliver_deferred() {
+    let deferred = with_state(|s| {
+        if s.deferred.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut s.deferred)
+        }
+    });
+    for (report, key) in deferred.into_iter().flatten() {
+        if sink::deliver(report.clone(), key) == Delivery::MustPanic {
+            sink::print(&report, key);
+        }
     }
 }
 
@@ -180,7 +234,14 @@ impl ThreadState {
                 pending: None,
                 reports,
                 certain_deadlock: true,
+                watch: false,
+                timed: req.timed,
             };
+        }
+
+        // The order of this class's instances, which the class graph cannot see.
+        if same_key && req.fresh && !req.trylock {
+            reports.extend(self.check_instance_order(&entry));
         }
 
         // 2. Nest lock: it must be held; a lock of the top entry's class taken under it is
@@ -192,7 +253,10 @@ impl ThreadState {
                 }
                 entry.nest = None;
             } else if let Some(top) = self.held.stack.last_mut() {
-                if std::ptr::eq(top.class, class) && !req.trylock && !req.no_merge {
+                // (Not when something was reported: the entry is then recorded only after
+                // delivery, as its own entry, still exempt under the nest lock.)
+                let mergeable = !req.trylock && !req.no_merge && reports.is_empty();
+                if std::ptr::eq(top.class, class) && top.read == req.read && mergeable {
                     top.merge(instance);
                     return Outcome::pushed(top.serial);
                 }
@@ -201,15 +265,17 @@ impl ThreadState {
 
         // 3. A trylock cannot block: recorded, not validated.
         if req.trylock {
-            return self.record(entry, reports, req.fresh);
+            return self.record(entry, reports, req.fresh, false);
         }
 
         // 4. The chain caches.
         self.held.place(&mut entry);
         if same_key {
             let stack = &self.held.stack;
-            entry.edgeless = slow_path::same_class_conflict(stack, &entry).is_some()
-                || slow_path::exempt_by_nest(stack, &entry);
+            entry.edgeless = !matches!(
+                slow_path::same_class(stack, &entry),
+                slow_path::SameClass::Clear
+            );
         }
         let parent = self.held.key();
         let last = entry.chain_id();
@@ -223,20 +289,66 @@ impl ThreadState {
         if let Lookup::Hit(found) = lookup {
             // A known chain: its problems were reported; a capture passing through it gets
             // them again (deduplicated per capture), anything else would drop them.
+            let known_problems = found.is_some();
             if let Some(found) = found.filter(|_| sink::capturing()) {
                 reports.extend(found.iter().cloned());
             }
-            return self.record(entry, reports, req.fresh);
+            return self.record(entry, reports, req.fresh, known_problems);
         }
 
         // 5. The slow path.
         reports.extend(self.validate(&entry, key, parent, last, recent));
-        self.record(entry, reports, req.fresh)
+        self.record(entry, reports, req.fresh, false)
+    }
+
+    /// Another instance of `new`'s lock key is held: records the instance order (held ->
+    /// new) and reports it if it reverses an order recorded before.
+    fn check_instance_order(&self, new: &HeldLock) -> Option<(Report, u64)> {
+        let stack = &self.held.stack;
+        if let slow_path::SameClass::Conflict(_) = slow_path::same_class(stack, new) {
+            return None; // plain recursive locking: the class check reports it
+        }
+        let idx = stack.iter().rposition(|h| {
+            std::ptr::eq(h.class.base(), new.class.base()) && !h.holds(new.instance)
+        })?;
+        let outer = &stack[idx];
+        let gates = slow_path::gates_below(&stack[..idx]);
+        let link = InstanceLink {
+            outer: outer.last_instance(),
+            inner: new.instance,
+            outer_class: outer.class.id,
+            inner_class: new.class.id,
+            outer_site: outer.site,
+            inner_site: new.site,
+            thread: crate::report::thread_label(),
+            gates: gates.clone(),
+        };
+        let path = instance_order::record(link.clone())?;
+        if instance_order::seen_by_classes(&link, &path) {
+            return None; // the class check reports this cycle
+        }
+        let mut common = gates;
+        for l in &path {
+            common.retain(|g| l.gates.contains(g));
+        }
+        if !common.is_empty() && crate::mode::ignoring_gated() {
+            return None;
+        }
+        Some(build::instance_inversion(
+            &self.held, outer, new, &path, &common,
+        ))
     }
 
     /// Records `entry` now if nothing was found or it is not a fresh acquisition; otherwise
     /// leaves it pending until the reports are delivered.
-    fn record(&mut self, entry: HeldLock, reports: Vec<(Report, u64)>, fresh: bool) -> Outcome {
+    fn record(
+        &mut self,
+        entry: HeldLock,
+        reports: Vec<(Report, u64)>,
+        fresh: bool,
+        known_problems: bool,
+    ) -> Outcome {
+        let watch = known_problems || !reports.is_empty();
         if reports.is_empty() || !fresh {
             let serial = self.held.push(entry);
             return Outcome {
@@ -244,6 +356,8 @@ impl ThreadState {
                 pending: None,
                 reports,
                 certain_deadlock: false,
+                watch,
+                timed: false,
             };
         }
         Outcome {
@@ -251,6 +365,8 @@ impl ThreadState {
             pending: Some(entry),
             reports,
             certain_deadlock: false,
+            watch,
+            timed: false,
         }
     }
 }
@@ -262,7 +378,7 @@ fn report_env_error_once() {
         && !DONE.swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         if let Some(e) = crate::mode::take_env_error() {
-            sink::config_error(&format!("lockdep: LOCKDEP: {e}; using warn"));
+            sink::config_error(&format!("lockdep: {e} (using warn meanwhile)"));
         }
     }
 }

@@ -443,3 +443,18 @@ fn a_certain_self_deadlock_report_is_shown_once_and_without_the_annotation_hint(
     // Captured (not printed): the panic message carries the report. Printed (Warn mode,
     // no capture), it only points at it: see `bookkeeping_global.rs`.
 }
+
+/// A timed acquisition of a lock this thread holds times out rather than hangs: it is reported
+/// (recursive locking, the very instance) without a panic, and leaves nothing recorded.
+#[test]
+fn a_timed_relock_of_a_held_lock_is_reported_not_panicked() {
+    setup();
+    let m = Mutex::named("bk.timed", ());
+    let g = m.lock();
+    let (again, reports) = lockdep::capture(|| m.try_lock_for(Duration::from_millis(20)).is_some());
+    assert!(!again, "it timed out");
+    let kinds: Vec<ReportKind> = reports.iter().map(Report::kind).collect();
+    assert_eq!(kinds, [ReportKind::RecursiveLocking], "{reports:?}");
+    drop(g);
+    assert_eq!(lockdep::held_state(&m), Some(false), "no entry left behind");
+}

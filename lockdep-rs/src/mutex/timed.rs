@@ -26,9 +26,7 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
         &'a self,
         lock: impl FnOnce() -> Option<crate::sync::MutexGuard<'a, K, T>>,
     ) -> Option<MutexGuardOf<'a, K, T>> {
-        let mut tracked = self
-            .dep
-            .acquire(Read::Exclusive, 0, None, Location::caller());
+        let mut tracked = self.dep.acquire_timed(Read::Exclusive, Location::caller());
         match lock() {
             Some(inner) => Some(Guard::new(tracked, inner)),
             None => {

@@ -53,7 +53,7 @@ macro_rules! raw_mutex {
             #[track_caller]
             pub const fn named(name: &'static str) -> Self {
                 $name {
-                    dep: DepMap::named(Location::caller(), name),
+                    dep: DepMap::named(Location::caller(), name, "RawMutex"),
                     inner: <$real as lock_api::RawMutex>::INIT,
                 }
             }
@@ -173,7 +173,7 @@ impl RawRwLock {
     #[track_caller]
     pub const fn named(name: &'static str) -> Self {
         RawRwLock {
-            dep: DepMap::named(Location::caller(), name),
+            dep: DepMap::named(Location::caller(), name, "RawRwLock"),
             inner: <real::RawRwLock as lock_api::RawRwLock>::INIT,
         }
     }

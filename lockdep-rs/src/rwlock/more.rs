@@ -38,7 +38,7 @@ fn timed<'a, G>(
     read: Read,
     lock: impl FnOnce() -> Option<G>,
 ) -> Option<Guard<'a, G>> {
-    let mut tracked = dep.acquire(read, 0, None, Location::caller());
+    let mut tracked = dep.acquire_timed(read, Location::caller());
     match lock() {
         Some(inner) => Some(Guard::new(tracked, inner)),
         None => {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::panic::Location;
 
 use super::{map_result, map_try, LockResult, TryLockResult};
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{LockHandle, Sealed, TrackedLock};
@@ -23,7 +23,7 @@ impl<T> Mutex<T> {
     #[track_caller]
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            dep: DepMap::site(Location::caller()),
+            dep: DepMap::site(Location::caller(), "Mutex"),
             inner: std::sync::Mutex::new(value),
         }
     }
@@ -32,7 +32,7 @@ impl<T> Mutex<T> {
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> Mutex<T> {
         Mutex {
-            dep: DepMap::named(Location::caller(), name),
+            dep: DepMap::named(Location::caller(), name, "Mutex"),
             inner: std::sync::Mutex::new(value),
         }
     }
@@ -56,10 +56,15 @@ impl<T: ?Sized> Mutex<T> {
     /// Acquires the mutex, validated first; an error (still holding it) if poisoned.
     #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        let tracked = self
+        let mut tracked = self
             .dep
             .acquire(Read::Exclusive, 0, None, Location::caller());
-        map_result(self.inner.lock(), |g| Guard::new(tracked, g))
+        let r = crate::guard::block(
+            &mut tracked,
+            || self.inner.lock(),
+            |d| poll(d, || self.inner.try_lock()),
+        );
+        map_result(r, |g| Guard::new(tracked, g))
     }
 
     /// Attempts to acquire the mutex without blocking; a failure leaves no trace.
@@ -86,23 +91,30 @@ impl<T: ?Sized> Mutex<T> {
         self.inner.get_mut()
     }
 
-    /// Is this mutex held by the calling thread, per the validator?
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep.held_state().unwrap_or(true)
     }
 }
 
 impl<T: Default> Default for Mutex<T> {
     #[track_caller]
     fn default() -> Mutex<T> {
-        Mutex::new(T::default())
+        Mutex {
+            dep: DepMap::made(Location::caller(), "Mutex", Maker::Default),
+            inner: std::sync::Mutex::new(T::default()),
+        }
     }
 }
 
 impl<T> From<T> for Mutex<T> {
     #[track_caller]
     fn from(value: T) -> Mutex<T> {
-        Mutex::new(value)
+        Mutex {
+            dep: DepMap::made(Location::caller(), "Mutex", Maker::From),
+            inner: std::sync::Mutex::new(value),
+        }
     }
 }
 
@@ -117,4 +129,16 @@ impl<T: ?Sized> TrackedLock for Mutex<T> {
     fn lock_handle(&self) -> LockHandle<'_> {
         LockHandle::of_lock(&self.dep)
     }
+}
+
+/// `try_for` for std's locks, which have only `try_*`: polls, keeping a poisoned result.
+pub(super) fn poll<G>(
+    limit: std::time::Duration,
+    mut try_once: impl FnMut() -> std::sync::TryLockResult<G>,
+) -> Option<LockResult<G>> {
+    crate::guard::poll_for(limit, || match try_once() {
+        Ok(g) => Some(Ok(g)),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(Err(p)),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    })
 }

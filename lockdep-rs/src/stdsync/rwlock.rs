@@ -4,7 +4,7 @@ use std::fmt;
 use std::panic::Location;
 
 use super::{map_result, map_try, LockResult, TryLockResult};
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::Guard;
 use crate::held::{LockHandle, Sealed, TrackedLock};
@@ -25,7 +25,7 @@ impl<T> RwLock<T> {
     #[track_caller]
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
-            dep: DepMap::site(Location::caller()),
+            dep: DepMap::site(Location::caller(), "RwLock"),
             inner: std::sync::RwLock::new(value),
         }
     }
@@ -34,7 +34,7 @@ impl<T> RwLock<T> {
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> RwLock<T> {
         RwLock {
-            dep: DepMap::named(Location::caller(), name),
+            dep: DepMap::named(Location::caller(), name, "RwLock"),
             inner: std::sync::RwLock::new(value),
         }
     }
@@ -58,17 +58,27 @@ impl<T: ?Sized> RwLock<T> {
     /// Shared (non-recursive) acquisition, validated first.
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        let tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
-        map_result(self.inner.read(), |g| Guard::new(tracked, g))
+        let mut tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
+        let r = crate::guard::block(
+            &mut tracked,
+            || self.inner.read(),
+            |d| super::mutex::poll(d, || self.inner.try_read()),
+        );
+        map_result(r, |g| Guard::new(tracked, g))
     }
 
     /// Exclusive acquisition, validated first.
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        let tracked = self
+        let mut tracked = self
             .dep
             .acquire(Read::Exclusive, 0, None, Location::caller());
-        map_result(self.inner.write(), |g| Guard::new(tracked, g))
+        let r = crate::guard::block(
+            &mut tracked,
+            || self.inner.write(),
+            |d| super::mutex::poll(d, || self.inner.try_write()),
+        );
+        map_result(r, |g| Guard::new(tracked, g))
     }
 
     /// Attempts a shared acquisition without blocking.
@@ -104,23 +114,30 @@ impl<T: ?Sized> RwLock<T> {
         self.inner.get_mut()
     }
 
-    /// Is this lock held by the calling thread, per the validator?
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep.held_state().unwrap_or(true)
     }
 }
 
 impl<T: Default> Default for RwLock<T> {
     #[track_caller]
     fn default() -> RwLock<T> {
-        RwLock::new(T::default())
+        RwLock {
+            dep: DepMap::made(Location::caller(), "RwLock", Maker::Default),
+            inner: std::sync::RwLock::new(T::default()),
+        }
     }
 }
 
 impl<T> From<T> for RwLock<T> {
     #[track_caller]
     fn from(value: T) -> RwLock<T> {
-        RwLock::new(value)
+        RwLock {
+            dep: DepMap::made(Location::caller(), "RwLock", Maker::From),
+            inner: std::sync::RwLock::new(value),
+        }
     }
 }
 

@@ -108,6 +108,3 @@ pub use rwlock::{
     RwLockMappedWriteGuard, RwLockReadGuard, RwLockWriteGuard,
 };
 pub use spawn::{spawn, spawn_blocking, spawn_local};
-
-#[cfg(lockdep_tasks)]
-pub(crate) use capture::{capturing, deliver};

@@ -62,19 +62,22 @@ impl<T> Mutex<T> {
     /// A mutex whose class is its construction site, shown as `file.rs:line`.
     #[track_caller]
     pub const fn new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller()), value)
+        Self::with_dep(DepMap::site(Location::caller(), "tokio::Mutex"), value)
     }
 
     /// tokio's `const_new`: the same as [`new`](Self::new) (which is `const` too).
     #[track_caller]
     pub const fn const_new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller()), value)
+        Self::with_dep(DepMap::site(Location::caller(), "tokio::Mutex"), value)
     }
 
     /// A mutex whose class is its construction site, shown as `name`.
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> Self {
-        Self::with_dep(DepMap::named(Location::caller(), name), value)
+        Self::with_dep(
+            DepMap::named(Location::caller(), name, "tokio::Mutex"),
+            value,
+        )
     }
 
     /// A mutex of the class `class` (shown as `class.name()`), wherever it is built.

@@ -74,19 +74,22 @@ impl<T> RwLock<T> {
     /// A reader-writer lock whose class is its construction site (`file.rs:line`).
     #[track_caller]
     pub const fn new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller()), value)
+        Self::with_dep(DepMap::site(Location::caller(), "tokio::RwLock"), value)
     }
 
     /// tokio's `const_new`: the same as [`new`](Self::new) (which is `const` too).
     #[track_caller]
     pub const fn const_new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller()), value)
+        Self::with_dep(DepMap::site(Location::caller(), "tokio::RwLock"), value)
     }
 
     /// A reader-writer lock whose class is its construction site, shown as `name`.
     #[track_caller]
     pub const fn named(name: &'static str, value: T) -> Self {
-        Self::with_dep(DepMap::named(Location::caller(), name), value)
+        Self::with_dep(
+            DepMap::named(Location::caller(), name, "tokio::RwLock"),
+            value,
+        )
     }
 
     /// A reader-writer lock of the class `class`, wherever it is built.

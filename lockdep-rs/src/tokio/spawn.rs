@@ -26,7 +26,7 @@ impl TaskLife {
 impl Drop for TaskLife {
     fn drop(&mut self) {
         #[cfg(lockdep_tasks)]
-        crate::holder::task_ended();
+        crate::validator::holder::task_ended();
     }
 }
 

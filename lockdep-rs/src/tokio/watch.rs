@@ -42,7 +42,7 @@ pub(super) async fn wait_for<F: Future>(_dep: &DepMap, wait: F) -> F::Output {
         let poll = wait.as_mut().poll(cx);
         if poll.is_pending() && std::mem::take(&mut first) {
             #[cfg(lockdep_tasks)]
-            crate::holder::suspending(_dep.name());
+            crate::validator::holder::suspending(_dep.name());
         }
         poll
     })
