@@ -29,31 +29,39 @@ use crate::held::{Held, LockHandle, Sealed};
 /// are listed here, each on the instantiation it applies to. Like parking_lot's guards, most
 /// are associated functions (`MutexGuard::map(guard, f)`), so they never shadow methods of `T`.
 ///
-/// A guard is `!Send` whatever features are on (parking_lot's `send_guard` included): its
-/// acquisition is an entry of its thread's held-lock stack, which only that thread releases.
+/// `M` says where the guard may go: [`Local`] (the blocking locks' guards: `!Send`, released by
+/// the holder that took them) or [`Sendable`] (`lockdep::tokio`'s guards: `Send` like tokio's,
+/// released from their holder's record wherever they are dropped).
+///
+/// A [`Local`] guard is `!Send` whatever features are on (parking_lot's `send_guard`
+/// included): its acquisition is an entry of its thread's held-lock stack.
 #[must_use = "if unused the lock will immediately unlock"]
-pub struct Guard<'a, G> {
-    pub(crate) tracked: Tracked<'a>,
+pub struct Guard<'a, G, M = Local> {
+    pub(crate) tracked: Tracked<'a, M>,
     pub(crate) inner: G,
 }
 
-#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
-impl<'a, G> Guard<'a, G> {
+pub use crate::dep_map::{Local, Sendable};
+
+impl<'a, G, M> Guard<'a, G, M> {
     #[inline]
-    pub(crate) fn new(tracked: Tracked<'a>, inner: G) -> Self {
+    pub(crate) fn new(tracked: Tracked<'a, M>, inner: G) -> Self {
         Guard { tracked, inner }
     }
 
     /// Takes the guard apart without releasing anything (for `map`, `upgrade`, …).
     #[inline]
     #[allow(unsafe_code)]
-    pub(crate) fn into_parts(self) -> (Tracked<'a>, G) {
+    pub(crate) fn into_parts(self) -> (Tracked<'a, M>, G) {
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, and each field is read exactly once,
         // so both values are moved out exactly once.
         unsafe { (std::ptr::read(&this.tracked), std::ptr::read(&this.inner)) }
     }
+}
 
+#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+impl<'a, G> Guard<'a, G> {
     /// Records that the lock is about to be released by `unlocked*`; returns the lock's handle
     /// (if the acquisition was tracked) for [`reacquired`](Self::reacquired).
     #[inline]
@@ -164,7 +172,7 @@ impl<F: FnOnce()> Drop for Defer<F> {
     }
 }
 
-impl<G: Deref> Deref for Guard<'_, G> {
+impl<G: Deref, M> Deref for Guard<'_, G, M> {
     type Target = G::Target;
     #[inline]
     fn deref(&self) -> &G::Target {
@@ -172,14 +180,14 @@ impl<G: Deref> Deref for Guard<'_, G> {
     }
 }
 
-impl<G: DerefMut> DerefMut for Guard<'_, G> {
+impl<G: DerefMut, M> DerefMut for Guard<'_, G, M> {
     #[inline]
     fn deref_mut(&mut self) -> &mut G::Target {
         &mut self.inner
     }
 }
 
-impl<G> Drop for Guard<'_, G> {
+impl<G, M> Drop for Guard<'_, G, M> {
     #[inline]
     fn drop(&mut self) {
         // Record the release first; the real unlock follows when `inner` drops.
@@ -187,7 +195,7 @@ impl<G> Drop for Guard<'_, G> {
     }
 }
 
-impl<G: Deref> fmt::Debug for Guard<'_, G>
+impl<G: Deref, M> fmt::Debug for Guard<'_, G, M>
 where
     G::Target: fmt::Debug,
 {
@@ -196,7 +204,7 @@ where
     }
 }
 
-impl<G: Deref> fmt::Display for Guard<'_, G>
+impl<G: Deref, M> fmt::Display for Guard<'_, G, M>
 where
     G::Target: fmt::Display,
 {
@@ -205,8 +213,8 @@ where
     }
 }
 
-impl<G> Sealed for Guard<'_, G> {}
-impl<G> Held for Guard<'_, G> {
+impl<G, M> Sealed for Guard<'_, G, M> {}
+impl<G, M> Held for Guard<'_, G, M> {
     fn held_handle(&self) -> LockHandle<'_> {
         LockHandle::of_guard(&self.tracked)
     }

@@ -12,7 +12,7 @@ pub struct LockHandle<'a> {
 }
 
 impl<'a> LockHandle<'a> {
-    pub(crate) fn of_guard(t: &Tracked<'a>) -> Self {
+    pub(crate) fn of_guard<M>(t: &Tracked<'a, M>) -> Self {
         LockHandle {
             map: t.map(),
             tracked: t.map().is_some(),

@@ -102,6 +102,13 @@
 //! [`deadlock`](https://docs.rs/parking_lot/0.12/parking_lot/deadlock/) module, re-exported:
 //! it sees this crate's locks), and `nightly`, `hardware-lock-elision`, `owning_ref`, which
 //! change nothing here.
+//! # Async (feature `tokio`)
+//!
+//! `lockdep::tokio::{Mutex, RwLock}` are tokio's async locks, validated before they wait, and
+//! inside a tokio task the holder of every lock — async or blocking — is the task, not the
+//! thread: its locks follow it across `.await` and worker threads. A blocking lock held while
+//! its task is suspended is reported (`ReportKind::HeldAcrossAwait`);
+//! `lockdep::tokio::capture_async` is [`capture`] for async tests. See the module's docs.
 //!
 //! # Adopting it
 //!
@@ -178,6 +185,8 @@ mod serde_impls;
 pub mod stdsync;
 mod sync;
 pub mod thread;
+#[cfg(all(feature = "tokio", not(loom)))]
+pub mod tokio;
 mod trace;
 
 #[cfg(lockdep_enabled)]
@@ -188,6 +197,8 @@ mod dependency_graph;
 mod fast_path;
 #[cfg(lockdep_enabled)]
 mod held_locks;
+#[cfg(lockdep_tasks)]
+mod holder;
 #[cfg(lockdep_enabled)]
 mod instance_order;
 #[cfg(lockdep_enabled)]

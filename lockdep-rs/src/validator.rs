@@ -10,6 +10,8 @@
 //! after delivery, once it is known not to panic: a hook or a mode change in between never
 //! leaves a stale entry.
 
+#[cfg(lockdep_tasks)]
+pub(crate) mod holder;
 mod release;
 mod slow_path;
 
@@ -22,10 +24,20 @@ use crate::held_locks::{HeldLock, Instance, Read};
 use crate::instance_order::{self, InstanceLink};
 use crate::report::sink::{self, Delivery};
 use crate::report::{build, Report};
-use crate::thread_state::{with_state, ThreadState};
+use crate::thread_state::ThreadState;
 
+/// Runs `f` on this thread's state (see `thread_state::with_state`), with the `tokio` feature
+/// after making its loaded stack the calling context's holder's.
+pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    #[cfg(lockdep_tasks)]
+    holder::settle_here(false);
+    crate::thread_state::with_state(f)
+}
+
+#[cfg(lockdep_tasks)]
+pub(crate) use holder::current_tag;
 pub(crate) use release::{
-    forgotten, is_held, lock_freed, release, wait_begin, wait_end, WaitingEntry,
+    forgotten, is_held, lock_freed, release, release_token, wait_begin, wait_end, WaitingEntry,
 };
 
 /// One acquisition as the lock wrappers describe it.
@@ -45,6 +57,8 @@ pub(crate) struct Request<'a> {
     pub(crate) fresh: bool,
     /// Never merge into the top entry (an entry restored after a condvar wait).
     pub(crate) no_merge: bool,
+    /// An async lock's acquisition: its guard is `Send` (see [`HeldLock::sendable`]).
+    pub(crate) sendable: bool,
     /// A timed acquisition (`try_lock_for`): re-locking a lock this thread holds is reported
     /// but does not panic — the real acquisition times out rather than hangs — and is not
     /// recorded.
@@ -102,6 +116,10 @@ pub(crate) fn acquire(
     report_env_error_once();
     deliver_deferred();
     let fresh = req.fresh;
+    // The calling context's holder first (with the `tokio` feature): a report found while
+    // switching (a blocking lock held across `.await`) may panic before this one blocks.
+    #[cfg(lockdep_tasks)]
+    holder::settle_here(fresh);
     let outcome = with_state(|s| s.acquire(class, instance, &req))?;
     let watch = outcome.watch;
     act(outcome, fresh).map(|serial| Acquired { serial, watch })
@@ -188,6 +206,7 @@ impl ThreadState {
             req.site,
         );
         entry.serial = req.reserial;
+        entry.sendable = req.sendable;
         let mut reports = Vec::new();
 
         // 1. This very instance held in a conflicting mode: certain self-deadlock, whatever

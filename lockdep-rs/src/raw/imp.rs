@@ -906,6 +906,9 @@ pub struct UncheckedReentrant {
     /// the thread that holds the real lock reads or writes it.
     #[cfg(lockdep_enabled)]
     record: std::sync::atomic::AtomicU64,
+    /// The holder (stack) the record's entry is on.
+    #[cfg(lockdep_tasks)]
+    record_holder: std::sync::atomic::AtomicU64,
     /// The holder's identity (0: none), kept by the first lock and the last unlock: a
     /// cheaper "is this thread the holder?" than lock_api's (parking_lot's thread id). Only a
     /// thread writes its own identity, so no other thread can mistake itself for the holder.
@@ -919,6 +922,8 @@ impl UncheckedReentrant {
             raw,
             #[cfg(lockdep_enabled)]
             record: std::sync::atomic::AtomicU64::new(0),
+            #[cfg(lockdep_tasks)]
+            record_holder: std::sync::atomic::AtomicU64::new(0),
             #[cfg(lockdep_enabled)]
             owner: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -956,12 +961,17 @@ impl UncheckedReentrant {
     /// Keeps the record of the first acquisition; the caller holds the real lock now.
     #[inline]
     pub(crate) fn keep(&self, tracked: Tracked<'_>) {
-        let packed = tracked.into_packed();
         #[cfg(lockdep_enabled)]
-        self.record
-            .store(packed, std::sync::atomic::Ordering::Relaxed);
+        {
+            let (packed, _holder) = tracked.into_packed();
+            self.record
+                .store(packed, std::sync::atomic::Ordering::Relaxed);
+            #[cfg(lockdep_tasks)]
+            self.record_holder
+                .store(_holder, std::sync::atomic::Ordering::Relaxed);
+        }
         #[cfg(not(lockdep_enabled))]
-        let _ = packed;
+        let _ = tracked;
     }
 
     /// The last level goes: the record of the acquisition is released.
@@ -975,7 +985,13 @@ impl UncheckedReentrant {
             let packed = self.record.load(std::sync::atomic::Ordering::Relaxed);
             if packed != 0 {
                 self.record.store(0, std::sync::atomic::Ordering::Relaxed);
-                Tracked::from_packed(&self.raw.dep, packed).release();
+                #[cfg(lockdep_tasks)]
+                let holder = self
+                    .record_holder
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                #[cfg(not(lockdep_tasks))]
+                let holder = crate::fast_path::NO_HOLDER;
+                Tracked::from_packed(&self.raw.dep, packed, holder).release();
             }
         }
     }

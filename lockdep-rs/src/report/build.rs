@@ -5,7 +5,9 @@ use std::hash::{Hash, Hasher};
 use std::panic::Location;
 use std::sync::Arc;
 
-use super::{push_unique, thread_label, Link, LockLine, Report, ReportData, ReportKind};
+use super::{
+    push_unique, task_label, thread_label, Link, LockLine, Report, ReportData, ReportKind,
+};
 use crate::class::ClassInfo;
 use crate::held_locks::{HeldLock, HeldLocks};
 use crate::trace::EdgeOrigin;
@@ -34,6 +36,7 @@ fn base(kind: ReportKind, held: &HeldLocks) -> ReportData {
     ReportData {
         kind,
         thread: thread_label(),
+        task: task_label(),
         acquiring: None,
         holding: None,
         chain: Vec::new(),
@@ -46,10 +49,12 @@ fn base(kind: ReportKind, held: &HeldLocks) -> ReportData {
         notes: Vec::new(),
         at: None,
         same_instance: false,
+        key: 0,
     }
 }
 
-fn finish(d: ReportData, key: u64) -> (Report, u64) {
+fn finish(mut d: ReportData, key: u64) -> (Report, u64) {
+    d.key = key;
     (Report(Arc::new(d)), key)
 }
 
@@ -320,6 +325,44 @@ pub(crate) fn held_at_exit(held: &HeldLocks) -> (Report, u64) {
         .collect();
     let key = key_of(("exit", leaked));
     finish(d, key)
+}
+
+/// A holder (`holder`: its label; `task`: the task part) is suspended at an `.await` while
+/// `held` holds the blocking locks `blocking`; `waiting`: the async lock it is about to wait
+/// for, when that is how it was found.
+#[cfg(lockdep_tasks)]
+pub(crate) fn held_across_await(
+    held: &HeldLocks,
+    blocking: &[&HeldLock],
+    holder: String,
+    task: Option<String>,
+    waiting: Option<String>,
+) -> (Report, u64) {
+    let mut d = base(ReportKind::HeldAcrossAwait, held);
+    d.thread = holder;
+    d.task = task;
+    d.acquiring = Some(lock_line(blocking[0]));
+    for h in blocking {
+        push_unique(&mut d.class_names, h.class.display_name());
+    }
+    if let Some(name) = waiting {
+        d.notes.push(format!(
+            "It is about to wait for the async lock ({name}), and every blocking lock above stays held\n\
+             while it is suspended."
+        ));
+    }
+    d.notes.push(
+        "A blocking lock held while its holder is suspended blocks every other task that needs it\n\
+         (and its worker thread) until the holder is polled again; on a current-thread runtime or a\n\
+         LocalSet, a task of the same thread that takes it deadlocks. Release it before the .await, or\n\
+         use an async lock (lockdep::tokio::Mutex)."
+            .into(),
+    );
+    let sites: Vec<(u32, &str, u32)> = blocking
+        .iter()
+        .map(|h| (h.class.id, h.site.file(), h.site.line()))
+        .collect();
+    finish(d, key_of(("across await", sites)))
 }
 
 /// A subclass outside `0..=7` was asked for.

@@ -16,6 +16,8 @@ pub(crate) mod dot;
 #[cfg(lockdep_enabled)]
 mod exit_status;
 mod render;
+#[cfg(lockdep_tasks)]
+pub(crate) mod runtime_capture;
 #[cfg(lockdep_enabled)]
 pub(crate) mod sink;
 #[cfg(lockdep_enabled)]
@@ -49,6 +51,11 @@ pub enum ReportKind {
     /// nest lock or a lenient class (built by `Default`), taken in both orders: the class
     /// check cannot see it (both ends are one class), the instance order can.
     InstanceInversion,
+    /// A blocking (sync) lock held by a tokio task — or by a thread's `block_on` future —
+    /// while it is suspended at an `.await` (feature `tokio`): every other task that needs the
+    /// lock blocks its worker thread, and a task of the same current-thread runtime or
+    /// `LocalSet` that takes it deadlocks.
+    HeldAcrossAwait,
 }
 
 impl ReportKind {
@@ -70,6 +77,7 @@ impl ReportKind {
             ReportKind::InstanceInversion => {
                 "WARNING: possible deadlock: two locks of one class taken in both orders"
             }
+            ReportKind::HeldAcrossAwait => "WARNING: blocking lock held across an await point",
         }
     }
 }
@@ -97,8 +105,11 @@ pub(crate) struct Link {
 #[derive(Clone)]
 pub(crate) struct ReportData {
     pub(crate) kind: ReportKind,
-    /// `name/id` of the thread that found the problem.
+    /// `name/id` of the thread that found the problem; with the `tokio` feature, inside a
+    /// task: `task <id> (spawned at ..) on name/id`.
     pub(crate) thread: String,
+    /// `task <id>` (and where it was spawned, if known) when the holder is a tokio task.
+    pub(crate) task: Option<String>,
     /// The lock being acquired (or released, or freed).
     pub(crate) acquiring: Option<LockLine>,
     /// The held lock the problem is with.
@@ -120,6 +131,9 @@ pub(crate) struct ReportData {
     pub(crate) at: Option<&'static Location<'static>>,
     /// For recursive locking: the very instance is held (no annotation can help).
     pub(crate) same_instance: bool,
+    /// The problem's dedupe key (one per distinct problem; `capture_async` merges by it).
+    #[cfg_attr(not(lockdep_tasks), allow(dead_code))]
+    pub(crate) key: u64,
 }
 
 /// A problem found by the validator.
@@ -165,9 +179,17 @@ impl Report {
         self.0.gates.clone()
     }
 
-    /// `name/id` of the thread that found the problem.
+    /// Who found the problem: `name/id` of the thread; with the `tokio` feature, inside a task,
+    /// `task <id> (spawned at <site>) on name/id` (the site when the task was spawned with
+    /// `lockdep::tokio::spawn`). For [`ReportKind::HeldAcrossAwait`], the suspended holder.
     pub fn thread(&self) -> &str {
         &self.0.thread
+    }
+
+    /// The tokio task the report is about (`task <id>`, with `(spawned at <site>)` when known),
+    /// or `None` when the holder is a thread (always without the `tokio` feature).
+    pub fn task(&self) -> Option<&str> {
+        self.0.task.as_deref()
     }
 
     /// For a cycle: its edges as (from class, to class, dependency types), starting with the
@@ -245,9 +267,29 @@ pub(crate) fn set_started_by(starter: String) {
     let _ = STARTED_BY.try_with(|s| *s.borrow_mut() = Some(starter));
 }
 
-/// `name/id` of the current thread, kernel `comm/pid` style.
+/// Who is acting, kernel `comm/pid` style: `name/id` of the current thread, or with the
+/// `tokio` feature inside a task `task <id> (spawned at ..) on name/id`.
 #[cfg(lockdep_enabled)]
 pub(crate) fn thread_label() -> String {
+    #[cfg(lockdep_tasks)]
+    if let Some(task) = task_label() {
+        return format!("{task} on {}", os_thread_label());
+    }
+    os_thread_label()
+}
+
+/// The task acting, `task <id> (spawned at ..)`, if any.
+#[cfg(lockdep_enabled)]
+pub(crate) fn task_label() -> Option<String> {
+    #[cfg(lockdep_tasks)]
+    return crate::holder::current_task().map(|id| crate::holder::task_label(Some(id)));
+    #[cfg(not(lockdep_tasks))]
+    None
+}
+
+/// `name/id` of the current thread.
+#[cfg(lockdep_enabled)]
+pub(crate) fn os_thread_label() -> String {
     let id = format!("{:?}", std::thread::current().id());
     let id = id.trim_start_matches("ThreadId(").trim_end_matches(')');
     format!("{}/{}", thread_name(), id)

@@ -28,6 +28,18 @@ pub(super) fn render(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result 
             writeln!(f, "{} is exiting with locks still held!", r.thread)?;
             held_list(r, f)?;
         }
+        ReportKind::HeldAcrossAwait => {
+            writeln!(
+                f,
+                "{} is suspended at an .await while holding the blocking lock:",
+                r.thread
+            )?;
+            lock_line(r.acquiring.as_ref(), f)?;
+            writeln!(f)?;
+            notes(r, f)?;
+            writeln!(f)?;
+            held_list(r, f)?;
+        }
         ReportKind::InvalidSubclass => {
             writeln!(f, "{} is trying to acquire lock:", r.thread)?;
             lock_line(r.acquiring.as_ref(), f)?;

@@ -13,7 +13,15 @@ use crate::mode::{mode, Mode};
 use crate::sync::internal::{Mutex, RwLock};
 use crate::sync::thread_local;
 
+#[cfg(not(lockdep_tasks))]
 pub(crate) use capture::capturing;
+
+/// Is this thread inside a capture (or, with the `tokio` feature, in a runtime whose reports a
+/// `capture_async` takes)?
+#[cfg(lockdep_tasks)]
+pub(crate) fn capturing() -> bool {
+    capture::capturing() || super::runtime_capture::capturing()
+}
 
 /// Reports kept for `take_reports` (bounded; the oldest are dropped past this).
 const MAX_KEPT: usize = 10_000;
@@ -59,6 +67,11 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
         Some(true) => return Delivery::Delivered,
         Some(false) => return Delivery::Duplicate,
         None => {}
+    }
+    // 1b. With the `tokio` feature: a `capture_async` of this thread's runtime takes it.
+    #[cfg(lockdep_tasks)]
+    if let Some(d) = super::runtime_capture::deliver(&report, key) {
+        return d;
     }
     // 2. Process-wide dedupe and keeping.
     {

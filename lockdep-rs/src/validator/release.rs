@@ -10,11 +10,12 @@
 
 use std::panic::Location;
 
-use super::{Outcome, Request};
+use super::{with_state, Outcome, Request};
+use crate::fast_path::HolderTag;
 use crate::held_locks::{HeldLock, Instance, Read};
 use crate::report::build;
 use crate::report::sink::{self, Delivery};
-use crate::thread_state::{with_state, ThreadState};
+use crate::thread_state::ThreadState;
 
 /// Records the release of a tracked `instance`: the topmost entry holding it that matches
 /// `pred`. A guard whose own entry went with a `force_unlock` (which cannot know which of
@@ -39,6 +40,74 @@ pub(crate) fn release(
             Err(build::bad_unlock(&s.held, name, instance, site, class_site))
         }
     });
+    finish_release(result)
+}
+
+/// A guard's release (its token: the entry's `serial`, how it was held, and which holder's
+/// stack it is on), once the fast path could not pop it: from the stack loaded here, or with
+/// the `tokio` feature from its holder's stack wherever that is (see `holder.rs`). Returns
+/// false, after a `BadUnlockBalance` report, if that stack holds no such entry.
+#[track_caller]
+pub(crate) fn release_token(
+    instance: Instance,
+    serial: u64,
+    read: Read,
+    _holder: HolderTag,
+    unrecorded: bool,
+    unlock_report: impl FnOnce() -> (String, &'static Location<'static>),
+) -> bool {
+    #[cfg(lockdep_tasks)]
+    {
+        use super::holder::{release_elsewhere, Elsewhere};
+        use crate::holder::loaded;
+        let mut unlock_report = Some(unlock_report);
+        let elsewhere = with_state(|s| {
+            if loaded(&s.held) == _holder {
+                return None; // on the stack loaded here: the usual release below
+            }
+            let pred = |h: &HeldLock| h.serial == serial;
+            let done = release_elsewhere(s, _holder, instance, serial, |s| {
+                s.release(instance, &pred, Some(read))
+            });
+            Some(match done {
+                Elsewhere::Done(Some(outcomes)) => Ok(outcomes),
+                Elsewhere::Done(None) if !unrecorded => {
+                    let (name, class_site) = unlock_report.take().expect("called once")();
+                    Err(build::bad_unlock(&s.held, name, instance, None, class_site))
+                }
+                Elsewhere::Done(None) | Elsewhere::Posted | Elsewhere::Gone => Ok(Vec::new()),
+            })
+        })
+        .flatten();
+        if let Some(result) = elsewhere {
+            return finish_release(Some(result));
+        }
+        if let Some(unlock_report) = unlock_report {
+            return release(
+                instance,
+                &|h| h.serial == serial,
+                Some(read),
+                unrecorded,
+                unlock_report,
+                None,
+            );
+        }
+        true
+    }
+    #[cfg(not(lockdep_tasks))]
+    release(
+        instance,
+        &|h| h.serial == serial,
+        Some(read),
+        unrecorded,
+        unlock_report,
+        None,
+    )
+}
+
+/// Acts on a release's outcome (re-validations) or reports its bad unlock.
+#[track_caller]
+fn finish_release(result: Option<Result<Vec<Outcome>, (crate::report::Report, u64)>>) -> bool {
     match result {
         None => true, // thread state gone: nothing to check
         Some(Ok(outcomes)) => {
@@ -88,9 +157,17 @@ pub(crate) fn lock_freed(instance: Instance) {
     }
 }
 
-/// Was the entry with this serial forgotten by `reset()` (its guard outlived it)?
-pub(crate) fn forgotten(serial: u64) -> bool {
-    with_state(|s| serial <= s.held.forgotten_up_to).unwrap_or(false)
+/// Was the entry with this serial, on the stack of `holder`, forgotten by `reset()` (its guard
+/// outlived it)? (Another holder's stack is checked when the release gets there.)
+pub(crate) fn forgotten(serial: u64, _holder: HolderTag) -> bool {
+    with_state(|s| {
+        #[cfg(lockdep_tasks)]
+        if crate::holder::loaded(&s.held) != _holder {
+            return false;
+        }
+        serial <= s.held.forgotten_up_to
+    })
+    .unwrap_or(false)
 }
 
 /// A condvar's mutex while the thread waits: its entry, where it was, and whether it was
@@ -162,6 +239,7 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         site,
         fresh: false,
         no_merge: true,
+        sendable: e.sendable,
         timed: false,
     };
     let serial = super::acquire(e.class, e.instance, req)?.serial;
@@ -181,7 +259,7 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
 
 impl ThreadState {
     /// Removes the entry of `instance` (matching `pred`); puts back the entries above it.
-    fn release(
+    pub(crate) fn release(
         &mut self,
         instance: Instance,
         pred: &dyn Fn(&HeldLock) -> bool,
@@ -247,6 +325,7 @@ impl ThreadState {
                     site: e.site,
                     fresh: false,
                     no_merge: true,
+                    sendable: e.sendable,
                     timed: false,
                 };
                 outcomes.push(self.acquire(e.class, e.instance, &req));

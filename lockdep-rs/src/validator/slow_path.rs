@@ -49,10 +49,10 @@ impl ThreadState {
     fn replay_after_reset(&mut self, graph: &mut Graph) -> Vec<(Report, u64)> {
         let mut reports = Vec::new();
         let epoch = graph.epoch();
-        if self.graph_epoch == epoch {
+        if self.held.graph_epoch == epoch {
             return reports;
         }
-        self.graph_epoch = epoch;
+        self.held.graph_epoch = epoch;
         for i in 1..self.held.stack.len() {
             let (below, rest) = self.held.stack.split_at(i);
             let entry = &rest[0];
