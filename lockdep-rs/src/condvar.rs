@@ -188,7 +188,7 @@ impl Condvar {
     fn on_real<T: ?Sized, R>(
         &self,
         guard: &mut MutexGuard<'_, T>,
-        f: impl FnOnce(&sync::Condvar, &mut locks::MutexGuard<'_, crate::RawMutex, T>) -> R,
+        f: impl FnOnce(&sync::Condvar, &mut crate::raw::locks::MutexGuard<'_, crate::RawMutex, T>) -> R,
     ) -> R {
         f(&self.inner, &mut guard.inner)
     }

@@ -78,6 +78,9 @@ pub(crate) struct Outcome {
     watch: bool,
     /// A timed acquisition (see [`Request::timed`]).
     timed: bool,
+    /// For a chain whose problems were reported before: the first of them (Panic mode stops
+    /// every thread that reaches a known problem, with one line naming it).
+    known: Option<Report>,
 }
 
 impl Outcome {
@@ -89,6 +92,7 @@ impl Outcome {
             certain_deadlock: false,
             watch: false,
             timed: false,
+            known: None,
         }
     }
 }
@@ -131,13 +135,15 @@ pub(crate) fn acquire(
 pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     let mut must_panic = Vec::new();
     let mut printed = false;
+    let mut known = outcome.known.as_ref();
     for (report, key) in &outcome.reports {
         match sink::deliver(report.clone(), *key) {
             Delivery::MustPanic if fresh => must_panic.push(report),
             // A report that would panic while the lock is already held: print it instead.
             Delivery::MustPanic => sink::print(report, *key),
             Delivery::Printed => printed = true,
-            Delivery::Delivered | Delivery::Duplicate => {}
+            Delivery::Duplicate => known = known.or(Some(report)),
+            Delivery::Delivered => {}
         }
     }
     let may_panic = fresh && !crate::sync::panicking() && !exiting();
@@ -152,6 +158,11 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     if may_panic && !must_panic.is_empty() {
         let text: Vec<String> = must_panic.iter().map(|r| r.to_string()).collect();
         panic!("{}", text.join("\n"));
+    }
+    if let (true, Some(report)) = (may_panic && sink::would_panic(), known) {
+        // Reported before: Panic mode still stops every thread that reaches it (the second
+        // one would otherwise go on and really deadlock), with one line, not the report again.
+        panic!("{}", sink::same_problem(report));
     }
     if outcome.certain_deadlock {
         // Not panicking (already unwinding, or exiting): the lock is not taken, untracked.
@@ -236,6 +247,7 @@ impl ThreadState {
                 certain_deadlock: true,
                 watch: false,
                 timed: req.timed,
+                known: None,
             };
         }
 
@@ -265,7 +277,7 @@ impl ThreadState {
 
         // 3. A trylock cannot block: recorded, not validated.
         if req.trylock {
-            return self.record(entry, reports, req.fresh, false);
+            return self.record(entry, reports, req.fresh, None);
         }
 
         // 4. The chain caches.
@@ -289,16 +301,16 @@ impl ThreadState {
         if let Lookup::Hit(found) = lookup {
             // A known chain: its problems were reported; a capture passing through it gets
             // them again (deduplicated per capture), anything else would drop them.
-            let known_problems = found.is_some();
+            let known = found.as_ref().map(|f| f[0].0.clone());
             if let Some(found) = found.filter(|_| sink::capturing()) {
                 reports.extend(found.iter().cloned());
             }
-            return self.record(entry, reports, req.fresh, known_problems);
+            return self.record(entry, reports, req.fresh, known);
         }
 
         // 5. The slow path.
         reports.extend(self.validate(&entry, key, parent, last, recent));
-        self.record(entry, reports, req.fresh, false)
+        self.record(entry, reports, req.fresh, None)
     }
 
     /// Another instance of `new`'s lock key is held: records the instance order (held ->
@@ -346,10 +358,13 @@ impl ThreadState {
         entry: HeldLock,
         reports: Vec<(Report, u64)>,
         fresh: bool,
-        known_problems: bool,
+        known: Option<Report>,
     ) -> Outcome {
-        let watch = known_problems || !reports.is_empty();
-        if reports.is_empty() || !fresh {
+        let watch = known.is_some() || !reports.is_empty();
+        // A known problem stops this acquisition in Panic mode: then it is recorded only
+        // once it is known not to panic.
+        let may_stop = known.is_some() && sink::would_panic();
+        if (reports.is_empty() && !may_stop) || !fresh {
             let serial = self.held.push(entry);
             return Outcome {
                 pushed: Some(serial),
@@ -358,6 +373,7 @@ impl ThreadState {
                 certain_deadlock: false,
                 watch,
                 timed: false,
+                known,
             };
         }
         Outcome {
@@ -367,6 +383,7 @@ impl ThreadState {
             certain_deadlock: false,
             watch,
             timed: false,
+            known,
         }
     }
 }

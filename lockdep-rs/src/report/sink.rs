@@ -99,6 +99,23 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
     }
 }
 
+/// Would a report raised now on this thread panic (Panic mode, not captured, not unwinding)?
+pub(crate) fn would_panic() -> bool {
+    mode() == Mode::Panic && !capturing() && !crate::sync::panicking()
+}
+
+/// The one line a known problem panics with in Panic mode (see `validator::act`).
+pub(crate) fn same_problem(report: &Report) -> String {
+    let thread = report.thread();
+    let name = thread.rsplit_once('/').map_or(thread, |(name, _)| name);
+    format!(
+        "lockdep: {}: {} — the same problem reported before by thread `{name}` (Panic mode \
+         stops every thread that reaches it)",
+        report.kind().title(),
+        report.class_names().join(", ")
+    )
+}
+
 /// Prints a report to the process's real stderr (not through `eprintln!`, which `cargo test`
 /// captures and shows only for failing tests), and counts it against the run.
 pub(crate) fn print(report: &Report, key: u64) {
