@@ -11,17 +11,25 @@ step "format"
 cargo fmt --all --check
 
 step "lints"
+# The root package's dev-dependencies turn lockdep's `tokio` feature on in workspace builds
+# with tests; the second run lints lockdep without it.
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p lockdep --all-targets -- -D warnings
 
 step "tests (validation on)"
 cargo test --workspace --all-targets
 
+step "async: lockdep::tokio, the task as the holder (feature tokio)"
+cargo test -p lockdep --features tokio --test 'tokio_*'
+
 step "doc tests and docs"
 cargo test --workspace --doc
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p lockdep --features tokio --quiet
 
 step "lockdep with validation compiled out"
-cargo test -p lockdep --features disabled --lib --test compiled_out
+cargo test -p lockdep --features disabled --lib --test compiled_out --test compiled_out_dropin
+cargo test -p lockdep --features disabled,tokio --test tokio_compiled_out
 
 step "loom model checking (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:=2})"
 export LOOM_MAX_PREEMPTIONS

@@ -1,108 +1,184 @@
-//! The broken variants of the KSM hot-remove lockout (§11 of the case note), and what catches
-//! each: a lockdep report, a violation the model records, or — for the real deadlocks — the
-//! loom suite. Then two ways of telling lockdep about the `KSM_RUN_OFFLINE` bit: the model's
-//! `lockdep::Event` (armed by the offliner at `MEM_GOING_OFFLINE`, signalled at `MEM_OFFLINE`,
-//! waited for by `wait_on_bit()`), and the naive pseudo-lock held from `MEM_GOING_OFFLINE` to
-//! `MEM_OFFLINE`, which brings the original false positive back.
+//! What goes wrong in the KSM hot-remove lockout, kernel by kernel, and what catches each: the
+//! era's own lockdep (its kernel log, printed as it printed it), lockdep-rs's additions
+//! (marked `[lockdep-rs]`), a violation the model records (`[model]`), or — for the real
+//! deadlocks — the loom suite.
+//!
+//! In order:
+//! - 2.6.33–2.6.36: without `CONFIG_HIBERNATION` two offliners overlap (KOSAKI's real
+//!   deadlock, one notifier registration away); and the veto bug: a `MEM_CANCEL_OFFLINE`
+//!   after a veto unlocks `ksm_thread_mutex` under ksmd, and a second task gets in beside it.
+//! - 3.3: the same veto bug.
+//! - 3.9: the fix's broken variants (waiting under the mutex, no lockout, an unlocked flag, a
+//!   lost wake-up), each against the fix through the same script; the veto made harmless;
+//!   and two ways of telling lockdep about the `KSM_RUN_OFFLINE` bit (lockdep-rs's
+//!   `Event`, and a naive pseudo-lock that brings the original false positive back).
 //!
 //! Every run is bounded. `WaitUnderMutex` really deadlocks here; the model's hung-task
-//! watchdog gives up ksmd's wait after a moment so the run can finish. Lockdep's event tracking
-//! reports it from the order of events alone, as ksmd is about to sleep. `NoHotplugMutex`'s
-//! real deadlock needs a notifier registration queued between two overlapping offliners; the
-//! script stops one step short of it. Both deadlocks are model-checked by the loom tests.
-//! `LostWakeup`'s lost wake-up needs ksmd to be preempted between its test of the bit and its
-//! enqueue, which the script practically never hits (should it, the watchdog ends the wait);
-//! the loom test `lost_wakeup_leaves_ksmd_asleep_forever` (tests/loom_ksm.rs) finds it.
+//! watchdog gives up ksmd's wait after a moment so the run can finish. The three-actor
+//! deadlock needs a notifier registration queued between the two offliners; the script
+//! stops one step short of it. `LostWakeup`'s race is practically never hit by a script.
+//! The loom tests (tests/loom_ksm.rs) find all three.
 //!
 //! Run with `cargo run --example ksm_variants`.
 
 use ksm_model::scenario::{self, Outcome};
-use ksm_model::{Design, Violation};
+use ksm_model::{Design, Era, Violation};
 use lockdep::ReportKind;
 
-/// What this example can show for a design, beyond the run itself.
-fn beyond_this_run(design: Design) -> &'static str {
-    match design {
-        Design::WaitUnderMutex => {
-            "real deadlock (ksmd sleeps on the bit holding the mutex the offliner needs to \
-             clear it). 2013's lockdep could not see bit waits; lockdep's event tracking \
-             reports ksm_thread_mutex -> KSM_RUN_OFFLINE event -> ksm_thread_mutex as a \
-             CircularWait from the order alone, before anything hangs; the loom suite \
-             model-checks the hang itself"
-        }
-        Design::NoHotplugMutex => {
-            "real deadlock with a register_memory_notifier() queued between the two \
-             offliners (KOSAKI's three actors); model-checked by the loom suite"
-        }
-        Design::UnlockedFlag => {
-            "also: run_store's plain store can erase KSM_RUN_OFFLINE (a race for the loom suite)"
-        }
-        Design::LostWakeup => {
-            "lost wakeup (ksmd tests the bit outside the wait-queue lock; the offliner clears \
-             it and wakes an empty queue before ksmd enqueues; ksmd then sleeps forever). A \
-             narrow race this run practically never hits, invisible to lockdep; the loom test \
-             lost_wakeup_leaves_ksmd_asleep_forever finds the waiter that never wakes"
-        }
-        _ => "",
-    }
-}
-
 fn main() {
-    println!("Broken variants of the KSM hot-remove lockout, and what catches each.");
+    println!("What goes wrong in the KSM hot-remove lockout, kernel by kernel.");
+    println!(
+        "Kernel logs are printed as each era's lockdep printed them; [lockdep-rs] marks this \
+         validator's additions, [model] what the model itself observed."
+    );
     let mut rows: Vec<Outcome> = Vec::new();
+
+    section("2.6.33-2.6.36: the original design");
+    for out in [
+        scenario::overlapping_offlines(Era::ORIGINAL_WITHOUT_HIBERNATION),
+        scenario::overlapping_offlines(Era::ORIGINAL),
+        scenario::veto(Era::ORIGINAL),
+    ] {
+        show(&out);
+        rows.push(out);
+    }
+
+    section("3.3: mem_hotplug_mutex and the mutex_lock_nested annotation");
+    let out = scenario::veto(Era::NESTED_3_3);
+    show(&out);
+    rows.push(out);
+
+    section("3.9: the fix, and what breaks it");
     for design in Design::BROKEN {
         let broken = scenario::exposing(design);
-        print_outcome(&broken);
-        let extra = beyond_this_run(design);
-        if !extra.is_empty() {
-            println!("beyond this run: {extra}");
-        }
+        show(&broken);
         let compared = rows
             .iter()
             .any(|row| row.design == Design::RunOffline && row.scenario == broken.scenario);
         rows.push(broken);
         if !compared {
-            // The fix, through the same script.
-            let fixed = rerun(rows.last().unwrap(), Design::RunOffline);
-            print_outcome(&fixed);
+            let fixed = rerun(rows.last().unwrap(), Era::FIX);
+            show(&fixed);
             rows.push(fixed);
         }
     }
-    for design in [Design::Original, Design::RunOffline] {
-        let out = scenario::veto(design);
-        print_outcome(&out);
-        rows.push(out);
-    }
-    println!();
-    println!("=== Annotating KSM_RUN_OFFLINE for lockdep: an event, or a naive pseudo-lock");
+    let out = scenario::veto(Era::FIX);
+    show(&out);
+    rows.push(out);
+
+    section("3.9: annotating KSM_RUN_OFFLINE for lockdep (lockdep-rs only)");
     println!(
-        "The fix's bit is annotated as a lockdep::Event in every run above: RunOffline's \
-         waiters hold nothing while they wait, so nothing leads back to the event and lockdep \
-         stays silent; WaitUnderMutex's ksmd waits holding ksm_thread_mutex, which the \
-         offliner takes while the event is armed: a CircularWait."
+        "[lockdep-rs] The fix's bit is annotated as a lockdep::Event in every 3.9 run above: \
+         the fix's waiters hold nothing while they wait, so nothing leads back to the event; \
+         WaitUnderMutex's ksmd waits holding ksm_thread_mutex, which the offliner takes while \
+         the event is armed: a CircularWait. 2013's lockdep had no such annotation."
     );
     for design in [Design::NaivePseudoLock, Design::RunOffline] {
         let out = scenario::before_after(design);
-        print_outcome(&out);
+        show(&out);
         println!("annotation: {}", annotation_verdict(&out));
         rows.push(out);
     }
+
     println!();
     println!("=== Summary");
     println!(
-        "{:<16} {:<22} {:<20} {:<11} caught by",
-        "design", "scenario", "lockdep", "violations"
+        "{:<14} {:<19} {:<21} {:<21} {:<34} caught by",
+        "kernel", "design", "scenario", "2013 lockdep printed", "lockdep-rs"
     );
     for out in &rows {
         println!(
-            "{:<16} {:<22} {:<20} {:<11} {}",
-            out.design.name(),
+            "{:<14} {:<19} {:<21} {:<21} {:<34} {}",
+            out.era.release.span(),
+            format!(
+                "{}{}",
+                out.design.name(),
+                if out.era.hibernation {
+                    ""
+                } else {
+                    " (no hib.)"
+                }
+            ),
             out.scenario,
-            lockdep_column(out),
-            out.violations.len(),
+            kernel_column(out),
+            lockdep_rs_column(out),
             caught_by(out)
         );
     }
+}
+
+fn section(title: &str) {
+    println!();
+    println!("##### {title}");
+}
+
+/// The same script, on another kernel.
+fn rerun(like: &Outcome, era: Era) -> Outcome {
+    match like.scenario {
+        "window_scan" => scenario::window_scan(era),
+        "mid_batch" => scenario::mid_batch(era),
+        "overlapping_offlines" => scenario::overlapping_offlines(era),
+        "veto" => scenario::veto(era),
+        _ => scenario::before_after(era),
+    }
+}
+
+fn show(out: &Outcome) {
+    println!();
+    println!("=== {} / {}", out.era.name(), out.scenario);
+    println!("    {}", out.design.summary());
+    for note in &out.notes {
+        println!("    {note}");
+    }
+    if out.hung_waits > 0 {
+        println!(
+            "    hung-task watchdog gave up {} wait(s) on KSM_RUN_OFFLINE after {:?}",
+            out.hung_waits,
+            scenario::HUNG_TASK_TIMEOUT
+        );
+    }
+    if out.max_concurrent_offlines > 1 {
+        println!(
+            "[model] {} offlines were inside their notification window at once",
+            out.max_concurrent_offlines
+        );
+    } else if out.scenario == "overlapping_offlines" {
+        println!("[model] the second offliner waited outside: one offline in its window at a time");
+    }
+    let log = out.kernel_log();
+    if log.text().is_empty() {
+        println!(
+            "--- kernel log ({}): nothing ---",
+            out.era.release.version()
+        );
+    } else {
+        println!(
+            "--- kernel log, as {} printed it ---",
+            out.era.release.version()
+        );
+        print!("{log}");
+        println!("--- end of kernel log ---");
+    }
+    for report in log.unseen() {
+        let why = if report.kind() == ReportKind::CircularWait {
+            "a wait on an event, which 2013's lockdep could not see"
+        } else {
+            "after the first report, when 2013's lockdep was off"
+        };
+        println!(
+            "[lockdep-rs] {:?}: {} ({why})",
+            report.kind(),
+            report.class_names().join(", ")
+        );
+    }
+    const SHOWN: usize = 3;
+    for violation in out.violations.iter().take(SHOWN) {
+        println!("[model] violation: {violation}");
+    }
+    if out.violations.len() > SHOWN {
+        println!("[model] ... and {} more", out.violations.len() - SHOWN);
+    }
+    println!("verdict: {}; caught by: {}", out.verdict(), caught_by(out));
 }
 
 /// What an annotation run shows: the naive pseudo-lock's false positive, and the event's
@@ -116,8 +192,7 @@ fn annotation_verdict(out: &Outcome) -> String {
     };
     match out.reports_of(ReportKind::CircularDependency).first() {
         Some(report) => format!(
-            "false positive reproduced: {:?} between {} (gates: {}); {event}",
-            report.kind(),
+            "false positive reproduced: {} (gates: {}); {event}",
             report.class_names().join(" and "),
             if report.gates().is_empty() {
                 "none".to_string()
@@ -129,109 +204,69 @@ fn annotation_verdict(out: &Outcome) -> String {
     }
 }
 
-/// The same script, under another design.
-fn rerun(like: &Outcome, design: Design) -> Outcome {
-    match like.scenario {
-        "window_scan" => scenario::window_scan(design),
-        "mid_batch" => scenario::mid_batch(design),
-        "overlapping_offlines" => scenario::overlapping_offlines(design),
-        "veto" => scenario::veto(design),
-        _ => scenario::before_after(design),
+fn kernel_column(out: &Outcome) -> String {
+    match out.kernel_log().printed() {
+        None => "nothing".to_string(),
+        Some(report) => match report.kind() {
+            ReportKind::CircularDependency => "circular dependency".to_string(),
+            ReportKind::BadUnlockBalance => "bad unlock balance".to_string(),
+            kind => format!("{kind:?}"),
+        },
     }
 }
 
-fn print_outcome(out: &Outcome) {
-    println!();
-    println!(
-        "=== {} / {}: {}",
-        out.design,
-        out.scenario,
-        out.design.summary()
-    );
-    for note in &out.notes {
-        println!("    {note}");
+fn lockdep_rs_column(out: &Outcome) -> String {
+    let unseen = out.kernel_log().unseen().len();
+    let gates = out
+        .reports
+        .first()
+        .map(|r| r.gates())
+        .filter(|g| !g.is_empty());
+    match (unseen, gates) {
+        (0, None) => "-".to_string(),
+        (0, Some(gates)) => format!("gated: {}", gates.join("+")),
+        (n, _) => format!("+{n} report(s)"),
     }
-    if out.hung_waits > 0 {
-        println!(
-            "    hung-task watchdog gave up {} wait(s) on KSM_RUN_OFFLINE after {:?}",
-            out.hung_waits,
-            scenario::HUNG_TASK_TIMEOUT
-        );
-    }
-    if out.max_concurrent_offlines > 1 {
-        println!(
-            "    {} offlines were inside their notification window at once",
-            out.max_concurrent_offlines
-        );
-    }
-    for report in &out.reports {
-        println!("--- lockdep report ---");
-        println!("{report}");
-    }
-    const SHOWN: usize = 3;
-    for violation in out.violations.iter().take(SHOWN) {
-        println!("violation: {violation}");
-    }
-    if out.violations.len() > SHOWN {
-        println!("... and {} more", out.violations.len() - SHOWN);
-    }
-    println!("caught by: {}", caught_by(out));
-}
-
-fn lockdep_column(out: &Outcome) -> String {
-    if out.reports.is_empty() {
-        return "silent".to_string();
-    }
-    let mut kinds: Vec<(ReportKind, usize)> = Vec::new();
-    for report in &out.reports {
-        match kinds.iter_mut().find(|(kind, _)| *kind == report.kind()) {
-            Some((_, n)) => *n += 1,
-            None => kinds.push((report.kind(), 1)),
-        }
-    }
-    let kinds: Vec<String> = kinds
-        .iter()
-        .map(|(kind, n)| match n {
-            1 => format!("{kind:?}"),
-            n => format!("{kind:?} x{n}"),
-        })
-        .collect();
-    kinds.join(", ")
 }
 
 fn caught_by(out: &Outcome) -> String {
     let mut by = Vec::new();
-    if !out.reports.is_empty() {
-        let who = if out.reports_of(ReportKind::CircularWait).is_empty() {
-            "lockdep"
-        } else {
-            "lockdep's event tracking"
-        };
-        let naive = if out.design == Design::NaivePseudoLock {
-            ": a false positive of the naive annotation"
-        } else {
-            ""
-        };
-        by.push(format!("{who} ({}{naive})", lockdep_column(out)));
+    if out.kernel_log().printed().is_some() {
+        by.push("lockdep".to_string());
+    }
+    if !out.reports_of(ReportKind::CircularWait).is_empty() {
+        by.push("lockdep-rs's event tracking".to_string());
     }
     let count = |pred: fn(&Violation) -> bool| out.violations.iter().filter(|v| pred(v)).count();
-    let uaf = count(|v| matches!(v, Violation::UseAfterFree { .. }));
-    let hung = count(|v| matches!(v, Violation::HungTask { .. }));
-    let unbalanced = count(|v| matches!(v, Violation::UnbalancedUnlock { .. }));
-    if uaf > 0 {
-        by.push(format!("model: {uaf} use-after-free"));
+    for (what, n) in [
+        (
+            "use-after-free",
+            count(|v| matches!(v, Violation::UseAfterFree { .. })),
+        ),
+        (
+            "hung task",
+            count(|v| matches!(v, Violation::HungTask { .. })),
+        ),
+        (
+            "unbalanced unlock",
+            count(|v| matches!(v, Violation::UnbalancedUnlock { .. })),
+        ),
+        (
+            "two holders",
+            count(|v| matches!(v, Violation::MutualExclusion { .. })),
+        ),
+    ] {
+        if n > 0 {
+            by.push(format!("model: {n} {what}"));
+        }
     }
-    if hung > 0 {
-        by.push(format!("watchdog: {hung} hung task(s)"));
-    }
-    if unbalanced > 0 {
-        by.push(format!("model: {unbalanced} unbalanced unlock"));
-    }
-    if matches!(out.design, Design::WaitUnderMutex | Design::NoHotplugMutex) {
-        by.push("loom suite (the real deadlock)".to_string());
+    if out.design == Design::WaitUnderMutex
+        || (out.era == Era::ORIGINAL_WITHOUT_HIBERNATION && out.scenario == "overlapping_offlines")
+    {
+        by.push("loom (the real deadlock)".to_string());
     }
     if out.design == Design::LostWakeup {
-        by.push("loom: lost_wakeup_leaves_ksmd_asleep_forever (the lost wakeup)".to_string());
+        by.push("loom: lost_wakeup_leaves_ksmd_asleep_forever".to_string());
     }
     if by.is_empty() {
         "nothing to catch".to_string()

@@ -5,14 +5,23 @@
 //! - else on exactly when the build has `debug_assertions` (debug and test builds), off in
 //!   release builds: a library that depends on lockdep never turns validation on in its
 //!   dependents' release builds, and a test build never forgets it.
+//!
+//! And `cfg(lockdep_tasks)`: validation on, the `tokio` feature, and not a loom build (the
+//! tokio support is left out of loom's model): the holder of a lock is the tokio task that
+//! takes it (`src/holder.rs`).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(lockdep_enabled)");
+    println!("cargo::rustc-check-cfg=cfg(lockdep_tasks)");
     println!("cargo::rerun-if-changed=build.rs");
     let feature = |name: &str| std::env::var_os(format!("CARGO_FEATURE_{name}")).is_some();
     let debug_assertions = std::env::var_os("CARGO_CFG_DEBUG_ASSERTIONS").is_some();
     let on = feature("ENABLED") || (!feature("DISABLED") && debug_assertions);
     if on {
         println!("cargo::rustc-cfg=lockdep_enabled");
+    }
+    let loom = std::env::var_os("CARGO_CFG_LOOM").is_some();
+    if on && feature("TOKIO") && !loom {
+        println!("cargo::rustc-cfg=lockdep_tasks");
     }
 }

@@ -1,6 +1,8 @@
 //! The designs the model can run: the three that shipped in Linux, the broken variants of
-//! §11 of the case note, and one way of annotating the fix for lockdep.
+//! §11 of the case note, and one way of annotating the fix for lockdep. Which kernel a design
+//! runs on (its hotplug locking, its other notifiers) is its [`Era`](crate::Era).
 
+use crate::Release;
 use std::fmt;
 
 /// How KSM keeps ksmd and its sysfs stores away from memory that is going offline.
@@ -9,16 +11,20 @@ use std::fmt;
 /// hotplug, the notifier chain, ksmd's scan) is the same for all of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Design {
-    /// 62b61f611e (2.6.33): `mutex_lock(&ksm_thread_mutex)` at `MEM_GOING_OFFLINE`, held
-    /// until `MEM_OFFLINE` / `MEM_CANCEL_OFFLINE`. Lockdep reports a (false) circular
-    /// dependency on `(memory_chain).rwsem`.
+    /// 62b61f611e "ksm: memory hotremove migration only" (2.6.33 to 2.6.36):
+    /// `mutex_lock(&ksm_thread_mutex)` at `MEM_GOING_OFFLINE`, held until `MEM_OFFLINE` /
+    /// `MEM_CANCEL_OFFLINE`. Lockdep reports a circular dependency on `(memory_chain).rwsem`:
+    /// a real deadlock without `CONFIG_HIBERNATION` (nothing serialises two offliners), a
+    /// false positive with it (`pm_mutex` does).
     Original,
-    /// a0b0f58 (2.6.37-rc4): the same, with `mutex_lock_nested(.., SINGLE_DEPTH_NESTING)`.
-    /// The cycle is still there, now through `ksm_thread_mutex/1`.
+    /// a0b0f58 "ksm: annotate ksm_thread_mutex is no deadlock source" (2.6.37-rc5 to 3.8):
+    /// the same, with `mutex_lock_nested(.., SINGLE_DEPTH_NESTING)`, merged with 20d6c96b5f's
+    /// `mem_hotplug_mutex`, which made the report a false positive on every build. The cycle
+    /// is still reported, now through `ksm_thread_mutex/1`.
     NestedAnnotation,
-    /// ef4d43a8 (3.9-rc1), the fix: `KSM_RUN_OFFLINE` is set and cleared under the mutex,
-    /// which is never held across notifications; ksmd, `run_store` and
-    /// `merge_across_nodes_store` wait for the bit with the mutex dropped.
+    /// ef4d43a8 "ksm: stop hotremove lockdep warning" (3.9-rc1), the fix: `KSM_RUN_OFFLINE`
+    /// is set and cleared under the mutex, which is never held across notifications; ksmd,
+    /// `run_store` and `merge_across_nodes_store` wait for the bit with the mutex dropped.
     RunOffline,
     /// Broken (§11.1): `wait_while_offlining()` waits for the bit still holding the mutex,
     /// which the offliner needs to clear the bit. A real deadlock that 2013's lockdep could
@@ -31,10 +37,6 @@ pub enum Design {
     /// Broken (§11.3): the flag is flipped without the mutex, so `MEM_GOING_OFFLINE` does not
     /// wait for a ksmd batch in progress, and `run_store`'s plain store can erase the bit.
     UnlockedFlag,
-    /// Broken (§11.4, §10.1): `Original` without the outer `mem_hotplug_mutex` (and
-    /// `pm_mutex`), as before `lock_memory_hotplug()`: two offliners and a notifier
-    /// registration can really deadlock.
-    NoHotplugMutex,
     /// Broken (a lost-wakeup flavour of §11.2): [`RunOffline`](Design::RunOffline), but
     /// `wait_on_bit()` tests `KSM_RUN_OFFLINE` only outside its wait-queue lock and then
     /// sleeps without testing it again after enqueueing (no `prepare_to_wait()` / re-test). If
@@ -55,14 +57,13 @@ pub enum Design {
 
 impl Design {
     /// Every design, the shipped ones first, then the broken variants, then the annotation.
-    pub const ALL: [Design; 9] = [
+    pub const ALL: [Design; 8] = [
         Design::Original,
         Design::NestedAnnotation,
         Design::RunOffline,
         Design::WaitUnderMutex,
         Design::NoLockout,
         Design::UnlockedFlag,
-        Design::NoHotplugMutex,
         Design::LostWakeup,
         Design::NaivePseudoLock,
     ];
@@ -74,12 +75,13 @@ impl Design {
         Design::RunOffline,
     ];
 
-    /// The broken variants of §11.
-    pub const BROKEN: [Design; 5] = [
+    /// The broken variants of the fix (§11). (The original design without
+    /// `CONFIG_HIBERNATION`, §11.4, is not a variant: it is how 2.6.33–2.6.36 shipped, see
+    /// [`Era::ORIGINAL_WITHOUT_HIBERNATION`](crate::Era::ORIGINAL_WITHOUT_HIBERNATION).)
+    pub const BROKEN: [Design; 4] = [
         Design::WaitUnderMutex,
         Design::NoLockout,
         Design::UnlockedFlag,
-        Design::NoHotplugMutex,
         Design::LostWakeup,
     ];
 
@@ -92,7 +94,6 @@ impl Design {
             Design::WaitUnderMutex => "WaitUnderMutex",
             Design::NoLockout => "NoLockout",
             Design::UnlockedFlag => "UnlockedFlag",
-            Design::NoHotplugMutex => "NoHotplugMutex",
             Design::LostWakeup => "LostWakeup",
             Design::NaivePseudoLock => "NaivePseudoLock",
         }
@@ -102,16 +103,17 @@ impl Design {
     pub fn summary(self) -> &'static str {
         match self {
             Design::Original => {
-                "62b61f611e (2.6.33): mutex_lock(&ksm_thread_mutex) at MEM_GOING_OFFLINE, \
-                 held until MEM_OFFLINE / MEM_CANCEL_OFFLINE"
+                "62b61f611e \"ksm: memory hotremove migration only\": \
+                 mutex_lock(&ksm_thread_mutex) at MEM_GOING_OFFLINE, held until MEM_OFFLINE / \
+                 MEM_CANCEL_OFFLINE"
             }
             Design::NestedAnnotation => {
-                "a0b0f58 (2.6.37-rc4): the same with mutex_lock_nested(&ksm_thread_mutex, \
-                 SINGLE_DEPTH_NESTING)"
+                "a0b0f58 \"ksm: annotate ksm_thread_mutex is no deadlock source\": the same \
+                 with mutex_lock_nested(&ksm_thread_mutex, SINGLE_DEPTH_NESTING)"
             }
             Design::RunOffline => {
-                "ef4d43a8 (3.9-rc1): KSM_RUN_OFFLINE set and cleared under the mutex; \
-                 wait_while_offlining() with the mutex dropped"
+                "ef4d43a8 \"ksm: stop hotremove lockdep warning\": KSM_RUN_OFFLINE set and \
+                 cleared under the mutex; wait_while_offlining() with the mutex dropped"
             }
             Design::WaitUnderMutex => {
                 "broken: wait_while_offlining() waits for KSM_RUN_OFFLINE still holding \
@@ -119,9 +121,6 @@ impl Design {
             }
             Design::NoLockout => "broken: MEM_GOING_OFFLINE does nothing; ksmd keeps scanning",
             Design::UnlockedFlag => "broken: KSM_RUN_OFFLINE set and cleared without the mutex",
-            Design::NoHotplugMutex => {
-                "broken: the original without the outer mem_hotplug_mutex / pm_mutex"
-            }
             Design::LostWakeup => {
                 "broken: the fix, but wait_on_bit() tests KSM_RUN_OFFLINE outside its \
                  wait-queue lock and sleeps without re-testing it: a wake-up can be lost"
@@ -136,10 +135,7 @@ impl Design {
     /// True if `MEM_GOING_OFFLINE` takes `ksm_thread_mutex` and keeps it until `MEM_OFFLINE`
     /// or `MEM_CANCEL_OFFLINE` (the pre-fix kernels).
     pub fn holds_mutex_across_notifications(self) -> bool {
-        matches!(
-            self,
-            Design::Original | Design::NestedAnnotation | Design::NoHotplugMutex
-        )
+        matches!(self, Design::Original | Design::NestedAnnotation)
     }
 
     /// True if the design uses the `KSM_RUN_OFFLINE` bit and `wait_while_offlining()`.
@@ -160,9 +156,19 @@ impl Design {
         self == Design::NaivePseudoLock
     }
 
-    /// True if `lock_memory_hotplug()` takes `mem_hotplug_mutex` then `pm_mutex`.
-    pub fn takes_hotplug_mutex(self) -> bool {
-        self != Design::NoHotplugMutex
+    /// The release the design shipped in; the broken variants and the annotation are
+    /// variants of the fix, so 3.9.
+    pub fn release(self) -> Release {
+        match self {
+            Design::Original => Release::V2_6_36,
+            Design::NestedAnnotation => Release::V3_3,
+            Design::RunOffline
+            | Design::WaitUnderMutex
+            | Design::NoLockout
+            | Design::UnlockedFlag
+            | Design::LostWakeup
+            | Design::NaivePseudoLock => Release::V3_9,
+        }
     }
 
     /// The lockdep subclass `MEM_GOING_OFFLINE` takes `ksm_thread_mutex` with.

@@ -106,10 +106,20 @@ pub enum Violation {
         holding: Option<&'static str>,
     },
     /// `MEM_OFFLINE` / `MEM_CANCEL_OFFLINE` unlocked `ksm_thread_mutex` although this offline's
-    /// `MEM_GOING_OFFLINE` never locked it (the pre-fix veto bug, §11.7).
+    /// `MEM_GOING_OFFLINE` never locked it (the pre-fix veto bug, §11.7). The unlock really
+    /// happened: whoever held the mutex lost it (see [`Violation::MutualExclusion`]).
     UnbalancedUnlock {
         /// The event whose callback did the unlock.
         action: MemAction,
+    },
+    /// Two tasks inside `ksm_thread_mutex`'s critical section at once: `intruder` locked it
+    /// while `holder` was still inside, because an unbalanced unlock had released it under
+    /// the holder.
+    MutualExclusion {
+        /// The task that was inside.
+        holder: Actor,
+        /// The task that got in beside it.
+        intruder: Actor,
     },
 }
 
@@ -150,6 +160,13 @@ impl fmt::Display for Violation {
                 "unbalanced unlock: {} unlocked ksm_thread_mutex that this offline never \
                  locked (MEM_GOING_OFFLINE was vetoed before KSM's callback ran)",
                 action.name()
+            ),
+            Violation::MutualExclusion { holder, intruder } => write!(
+                f,
+                "mutual exclusion broken: {} got into ksm_thread_mutex's critical section \
+                 while {} was still inside",
+                intruder.name(),
+                holder.name()
             ),
         }
     }
@@ -249,12 +266,17 @@ impl Memmap {
             .count()
     }
 
-    /// True if some frame outside `range` is present (so `range` is not the last memory).
-    pub(crate) fn present_outside(&self, range: &Range<Pfn>) -> bool {
-        self.frames
+    /// How many frames are present (the node's present pages: the model has one node).
+    pub(crate) fn present_pages(&self) -> usize {
+        self.present_in(0..self.frames.len())
+    }
+
+    /// How many frames of `range` are present.
+    pub(crate) fn present_in(&self, range: Range<Pfn>) -> usize {
+        self.frames[range]
             .iter()
-            .enumerate()
-            .any(|(pfn, f)| !range.contains(&pfn) && f.state == FrameState::Present)
+            .filter(|f| f.state == FrameState::Present)
+            .count()
     }
 
     /// `start_isolate_page_range()`: nothing may be allocated in `range` any more.
@@ -262,7 +284,13 @@ impl Memmap {
         self.isolated.push(range);
     }
 
-    fn unisolate(&mut self, range: &Range<Pfn>) {
+    /// True if `pfn` lies in a range isolated for an offline (nothing may be allocated there).
+    pub fn is_isolated(&self, pfn: Pfn) -> bool {
+        self.isolated.iter().any(|r| r.contains(&pfn))
+    }
+
+    /// `undo_isolate_page_range()`.
+    pub(crate) fn unisolate(&mut self, range: &Range<Pfn>) {
         if let Some(at) = self.isolated.iter().position(|r| r == range) {
             self.isolated.remove(at);
         }
@@ -317,10 +345,11 @@ impl Memmap {
         self.unisolate(range);
     }
 
-    /// The failure path: the pages stay where they are and the range is usable again.
-    pub(crate) fn cancel_offline(&mut self, range: &Range<Pfn>) {
+    /// The failure path, once the offline has given up: the pages never left, so their
+    /// struct pages stay. (The range stays isolated until `MEM_CANCEL_OFFLINE` has been sent:
+    /// see [`unisolate`](Self::unisolate).)
+    pub(crate) fn abort_offlining(&mut self, range: &Range<Pfn>) {
         self.set_state(range, FrameState::Present);
-        self.unisolate(range);
     }
 
     /// `online_pages()`: fresh, free frames.

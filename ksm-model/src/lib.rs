@@ -1,24 +1,29 @@
-//! # ksm-model: the 2013 KSM memory hot-remove episode, on lockdep's locks
+//! # ksm-model: the KSM memory hot-remove episode (2.6.33 to 3.9), on lockdep's locks
 //!
-//! A small, executable model of Linux 3.9-era memory hot-remove and KSM, built on the
-//! `lockdep` crate's [`Mutex`](lockdep::Mutex), [`RwLock`](lockdep::RwLock) and
-//! [`Condvar`](lockdep::Condvar), with the kernel's lock names. It reproduces the lockdep
-//! report that a plain `mutex_lock(&ksm_thread_mutex)` in `ksm_memory_callback` caused from
-//! 2.6.33 on, shows that the `mutex_lock_nested` annotation of 2.6.37 did not silence it, and
-//! runs Hugh Dickins' fix (ef4d43a8, 3.9-rc1) silently. Broken variants show what the lockout
-//! protects against.
+//! A small, executable model of Linux memory hot-remove and KSM, built on the `lockdep`
+//! crate's [`Mutex`](lockdep::Mutex), [`RwLock`](lockdep::RwLock), [`Condvar`](lockdep::Condvar)
+//! and [`LockMap`](lockdep::LockMap), with the kernel's lock names, in each kernel of the
+//! episode ([`Era::HISTORY`]): the plain `mutex_lock(&ksm_thread_mutex)` in
+//! `ksm_memory_callback` of 2.6.33–2.6.36, a real deadlock without `CONFIG_HIBERNATION` and a
+//! false positive with it; 2.6.37's `mem_hotplug_mutex` with the `mutex_lock_nested`
+//! annotation, which did not silence the report; 3.3, where the 2012 report came from; and Hugh
+//! Dickins' fix (ef4d43a8, 3.9-rc1), silent. Broken variants show what the lockout protects
+//! against, and [`kernel_log`] prints each run's reports as that era's lockdep printed them.
 //!
 //! One [`Kernel`] holds all the state of one run: memory blocks ([`hotplug`]), the memory
-//! notifier chain ([`notifier`]), KSM ([`ksm`]) and the page frames ([`frames`]), for one
-//! [`Design`]. Actors are step-wise methods that tests (and loom) run on their own threads:
+//! notifier chain ([`notifier`]) with the era's other notifiers ([`other_notifiers`]), KSM
+//! ([`ksm`]), the merging process ([`mm`]) and the page frames ([`frames`]), for one [`Era`].
+//! Actors are step-wise methods that tests (and loom) run on their own threads:
 //! [`Kernel::ksmd_scan_step`], [`Kernel::run_store`], [`Kernel::merge_across_nodes_store`],
 //! [`Kernel::offline_pages`], [`Kernel::online_pages`],
 //! [`Kernel::register_memory_notifier`]. Nothing loops forever.
 //!
 //! Lock classes are fixed by construction site, so every `Kernel` in a process shares them (as
-//! a kernel's static locks would): capture reports per run with [`lockdep::capture`]. The one
-//! exception is `ksm_thread_mutex`, whose class is per [`Design`] (each design is a different
-//! kernel build), so runs of different designs in one process can't combine into a cycle.
+//! a kernel's static locks would): capture reports per run with [`lockdep::capture`]. The
+//! exceptions are `ksm_thread_mutex`, whose class is per kernel build (each [`Era`] of the
+//! pre-fix designs, each [`Design`] of the fix), so runs of different builds in one process
+//! can't combine into a cycle, and the locks whose name changed between releases (one class
+//! per name).
 //!
 //! ```
 //! use ksm_model::{Config, Design, Kernel, Migration, KSM_RUN_MERGE};
@@ -35,23 +40,44 @@
 //! assert!(reports.is_empty());
 //! assert!(kernel.violations().is_empty());
 //! ```
+//!
+//! A design on another kernel is [`Kernel::boot`] with an [`Era`]; 3.3 prints the 2012 report:
+//!
+//! ```
+//! use ksm_model::{Config, Era, Kernel, Migration};
+//!
+//! let kernel = Kernel::boot(Era::NESTED_3_3, Config::default());
+//! let (result, reports) = lockdep::capture(|| kernel.offline_pages(1, Migration::Succeed));
+//! assert_eq!(result, Ok(()));
+//! assert_eq!(reports[0].holding().as_deref(), Some("ksm_thread_mutex/1"));
+//! assert_eq!(reports[0].held_locks().len(), 6);
+//! ```
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+mod annotated_lock;
 pub mod design;
+pub mod era;
 pub mod frames;
 pub mod hotplug;
+pub mod kernel_log;
+mod kernel_mutex;
 pub mod ksm;
+pub mod lock_graph;
+pub mod mm;
 pub mod notifier;
+pub mod other_notifiers;
 pub mod rt;
 #[cfg(not(loom))]
 pub mod scenario;
+mod sysfs;
 pub mod waitbit;
 
 pub use design::Design;
+pub use era::{Era, Release};
 pub use frames::{Actor, Content, Frame, FrameState, Memmap, NodeId, Pfn, StableNode, Violation};
-pub use hotplug::{BlockState, Migration};
+pub use hotplug::{BlockState, Migration, Zone};
 pub use ksm::{KsmdStep, KSM_RUN_MERGE, KSM_RUN_OFFLINE, KSM_RUN_STOP, KSM_RUN_UNMERGE};
 pub use notifier::{Callback, MemAction, NotifierBlock, NotifyResult};
 
@@ -68,18 +94,26 @@ pub struct Config {
     pub pages_per_block: usize,
     /// Pages ksmd scans per batch (`/sys/kernel/mm/ksm/pages_to_scan`).
     pub pages_to_scan: usize,
-    /// `CONFIG_NUMA`: whether `merge_across_nodes` exists.
+    /// `CONFIG_NUMA`: whether `merge_across_nodes` exists (in 3.9).
     pub numa: bool,
+    /// How many of the last blocks are `ZONE_MOVABLE` (the rest are `ZONE_NORMAL`).
+    pub movable_blocks: usize,
+    /// An s390 machine (Gerald Schaefer's): `sclp_mem_notifier` is registered, and a stack
+    /// dump ends with the task's held locks, so lockdep's reports end with "INFO: lockdep is
+    /// turned off." (see [`kernel_log`]).
+    pub s390: bool,
 }
 
 impl Default for Config {
-    /// 4 blocks of 8 pages, batches of 4 pages, NUMA.
+    /// 4 normal blocks of 8 pages, batches of 4 pages, NUMA, not s390.
     fn default() -> Self {
         Config {
             blocks: 4,
             pages_per_block: 8,
             pages_to_scan: 4,
             numa: true,
+            movable_blocks: 0,
+            s390: false,
         }
     }
 }
@@ -92,7 +126,7 @@ impl Config {
             blocks: 2,
             pages_per_block: 4,
             pages_to_scan: 1,
-            numa: true,
+            ..Config::default()
         }
     }
 }
@@ -100,7 +134,8 @@ impl Config {
 /// The errors the modelled syscalls return (as the kernel's negative errnos).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Errno {
-    /// `-EINVAL`: bad value, or a block not in the expected state.
+    /// `-EINVAL`: bad value, a block not in the expected state, or (3.8 on) a node's last
+    /// normal memory while it has movable memory.
     Inval,
     /// `-EBUSY`: migration failed, or `merge_across_nodes` can't change while pages are
     /// shared.
@@ -111,6 +146,8 @@ pub enum Errno {
     NoEnt,
     /// `-EINTR`: the watchdog gave up a wait that would never have ended.
     Intr,
+    /// `-ENODEV`: a sysfs attribute being removed (`sysfs_get_active()` failed).
+    NoDev,
 }
 
 impl fmt::Display for Errno {
@@ -121,6 +158,7 @@ impl fmt::Display for Errno {
             Errno::Perm => "EPERM",
             Errno::NoEnt => "ENOENT",
             Errno::Intr => "EINTR",
+            Errno::NoDev => "ENODEV",
         })
     }
 }
@@ -138,37 +176,63 @@ pub enum Point {
         /// The block being offlined.
         block: usize,
     },
+    /// `offline_pages`: the offline failed, `MEM_CANCEL_OFFLINE` has been sent to every
+    /// notifier, and the range is still isolated (the kernel undoes the isolation next).
+    OfflineCancelled {
+        /// The block whose offline failed.
+        block: usize,
+    },
     /// `ksmd_scan_step`: between two pages of a batch, holding `ksm_thread_mutex`.
     KsmdMidBatch,
 }
 
-/// The whole modelled kernel for one run of one [`Design`].
+/// The whole modelled kernel for one run of one [`Era`].
 pub struct Kernel {
-    design: Design,
+    era: Era,
     config: Config,
     hotplug: hotplug::Hotplug,
     ksm: ksm::Ksm,
+    mm: mm::Mm,
+    other_notifiers: other_notifiers::OtherNotifierLocks,
     memmap: PlainMutex<Memmap>,
     violations: PlainMutex<Vec<Violation>>,
 }
 
 impl Kernel {
-    /// Boots a kernel: every block online, KSM's notifier registered (priority 100), ksm_run
-    /// `KSM_RUN_STOP`, a populated stable tree.
+    /// Boots `design` in the release it shipped in ([`Era::from`]), with
+    /// `CONFIG_HIBERNATION`.
     pub fn new(design: Design, config: Config) -> Kernel {
+        Kernel::boot(Era::from(design), config)
+    }
+
+    /// Boots a kernel of `era`: every block online, KSM's notifier (priority 100) and the
+    /// era's other notifiers registered, ksm_run `KSM_RUN_STOP`, a populated stable tree.
+    pub fn boot(era: Era, config: Config) -> Kernel {
         Kernel {
-            design,
+            era,
             config,
-            hotplug: hotplug::Hotplug::new(&config),
-            ksm: ksm::Ksm::new(design),
+            hotplug: hotplug::Hotplug::new(era, &config),
+            ksm: ksm::Ksm::new(era),
+            mm: mm::Mm::new(era.release),
+            other_notifiers: other_notifiers::OtherNotifierLocks::new(era.release),
             memmap: PlainMutex::new(Memmap::new(&config)),
             violations: PlainMutex::new(Vec::new()),
         }
     }
 
-    /// The design this kernel runs.
+    /// The kernel build this is.
+    pub fn era(&self) -> Era {
+        self.era
+    }
+
+    /// The release it runs.
+    pub fn release(&self) -> Release {
+        self.era.release
+    }
+
+    /// The KSM design it runs.
     pub fn design(&self) -> Design {
-        self.design
+        self.era.design
     }
 
     /// The configuration it was booted with.

@@ -79,6 +79,14 @@ impl NotifyResult {
 pub enum Callback {
     /// `ksm_memory_callback`, registered at boot with priority 100.
     Ksm,
+    /// The cpuset notifier, priority 10 (see [`other_notifiers`](crate::other_notifiers)).
+    Cpuset,
+    /// slub's notifier, priority 1.
+    Slab,
+    /// `/proc/kcore`'s notifier, priority 0.
+    Kcore,
+    /// s390's `sclp_mem_notifier`, priority 0.
+    Sclp,
     /// Like `lib/memory-notifier-error-inject`: returns `NOTIFY_BAD` for every action whose
     /// bit is in the mask, `NOTIFY_OK` otherwise.
     ErrorInject {
@@ -106,6 +114,35 @@ impl NotifierBlock {
         name: "ksm_memory_callback",
         priority: 100,
         callback: Callback::Ksm,
+    };
+
+    /// The cpuset notifier: `hotplug_memory_notifier(cpuset_track_online_nodes, 10)`.
+    pub const CPUSET: NotifierBlock = NotifierBlock {
+        name: "cpuset_track_online_nodes",
+        priority: 10,
+        callback: Callback::Cpuset,
+    };
+
+    /// slub's notifier: `hotplug_memory_notifier(slab_memory_callback, SLAB_CALLBACK_PRI)`,
+    /// priority 1.
+    pub const SLAB: NotifierBlock = NotifierBlock {
+        name: "slab_memory_callback",
+        priority: 1,
+        callback: Callback::Slab,
+    };
+
+    /// `/proc/kcore`'s notifier: `hotplug_memory_notifier(kcore_callback, 0)`.
+    pub const KCORE: NotifierBlock = NotifierBlock {
+        name: "kcore_callback",
+        priority: 0,
+        callback: Callback::Kcore,
+    };
+
+    /// s390's `sclp_mem_nb`, registered with the default priority 0.
+    pub const SCLP: NotifierBlock = NotifierBlock {
+        name: "sclp_mem_notifier",
+        priority: 0,
+        callback: Callback::Sclp,
     };
 
     /// An error injector that vetoes `actions` (e.g. the error-inject module loaded with

@@ -313,6 +313,68 @@ mod enabled {
         nested2(&mut c.benchmark_group("nested2"));
         nested4(&mut c.benchmark_group("nested4"));
         rw(c);
+        dropin(&mut c.benchmark_group("dropin"));
+    }
+
+    /// The drop-in paths (issue 16), each against its twin: upgradable read + upgrade, a timed
+    /// lock, a reentrant mutex taken twice, and `stdsync::Mutex` against `std::sync::Mutex`.
+    fn dropin(g: &mut Group) {
+        use std::time::Duration;
+        let (pl, ld) = (
+            parking_lot::RwLock::new(0u64),
+            lockdep::RwLock::named("bench up", 0u64),
+        );
+        g.bench_function("upgrade_twin", |b| {
+            b.iter(|| {
+                *parking_lot::RwLockUpgradableReadGuard::upgrade(
+                    black_box(&pl).upgradable_read(),
+                ) += 1
+            })
+        });
+        g.bench_function("upgrade_lockdep", |b| {
+            b.iter(|| {
+                *lockdep::RwLockUpgradableReadGuard::upgrade(black_box(&ld).upgradable_read()) += 1
+            })
+        });
+        let (pl, ld) = (
+            parking_lot::Mutex::new(0u64),
+            lockdep::Mutex::named("bench timed", 0u64),
+        );
+        let t = Duration::from_secs(1);
+        g.bench_function("timed_twin", |b| {
+            b.iter(|| *black_box(&pl).try_lock_for(t).unwrap() += 1)
+        });
+        g.bench_function("timed_lockdep", |b| {
+            b.iter(|| *black_box(&ld).try_lock_for(t).unwrap() += 1)
+        });
+        let (pl, ld) = (
+            parking_lot::ReentrantMutex::new(0u64),
+            lockdep::ReentrantMutex::named("bench re", 0u64),
+        );
+        g.bench_function("reentrant_twin", |b| {
+            b.iter(|| {
+                let outer = black_box(&pl).lock();
+                let inner = black_box(&pl).lock();
+                black_box((*outer, *inner))
+            })
+        });
+        g.bench_function("reentrant_lockdep", |b| {
+            b.iter(|| {
+                let outer = black_box(&ld).lock();
+                let inner = black_box(&ld).lock();
+                black_box((*outer, *inner))
+            })
+        });
+        let (st, ld) = (
+            std::sync::Mutex::new(0u64),
+            lockdep::stdsync::Mutex::named("bench std", 0u64),
+        );
+        g.bench_function("stdsync_twin", |b| {
+            b.iter(|| *black_box(&st).lock().unwrap() += 1)
+        });
+        g.bench_function("stdsync_lockdep", |b| {
+            b.iter(|| *black_box(&ld).lock().unwrap() += 1)
+        });
     }
 
     fn single(g: &mut Group) {

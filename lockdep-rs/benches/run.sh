@@ -8,7 +8,9 @@
 # Three invocations of the one criterion benchmark (lockdep-rs/benches/locks.rs):
 #   1. validation on: every case, with edge backtraces (the default);
 #   2. LOCKDEP_BACKTRACE=0 (read once per process): the new-edge and memory cases again;
-#   3. validation compiled out (--features disabled): lockdep's types against parking_lot.
+#   3. validation compiled out (--features disabled): lockdep's types against parking_lot;
+#   4. the async benchmark (lockdep-rs/benches/tokio.rs, features enabled,tokio): lockdep::tokio
+#      against tokio's locks, and the blocking locks with the `tokio` feature on.
 # Each ratio divides two numbers measured in the same process. Takes about five minutes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -46,6 +48,7 @@ if [ "$RUN" = 1 ]; then
   # below 0.7: two-thread scaling cannot show while other work holds a core.
   cargo bench -p lockdep --features enabled --bench locks --no-run -j 1
   cargo bench -p lockdep --features disabled --bench locks --no-run -j 1
+  cargo bench -p lockdep --features enabled,tokio --bench tokio --no-run -j 1
   waited=0
   while awk '{exit !($1 >= 0.7)}' /proc/loadavg && [ "$waited" -lt "${WAIT_IDLE:-180}" ]; do
     sleep 10
@@ -55,6 +58,7 @@ if [ "$RUN" = 1 ]; then
   cargo bench -p lockdep --features enabled --bench locks 2>&1 | tee "$LOGS/run1.log"
   LOCKDEP_BACKTRACE=0 cargo bench -p lockdep --features enabled --bench locks -- 'new_edge|memory' 2>&1 | tee "$LOGS/run2.log"
   cargo bench -p lockdep --features disabled --bench locks -- compiled_out 2>&1 | tee "$LOGS/run3.log"
+  cargo bench -p lockdep --features enabled,tokio --bench tokio 2>&1 | tee "$LOGS/run4.log"
   echo "load_after: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$LOGS/machine.txt"
 fi
 
@@ -159,6 +163,46 @@ out.append("")
 out.append("std and no_deadlocks have no separate recursive reader. no_deadlocks captures a backtrace "
            "and takes a global lock on every acquisition. The last column compares what each validator "
            "adds to parking_lot's own time.")
+out.append("")
+
+def le13(r):
+    return None if r is None else r <= 1.3
+
+# ---- drop-in paths (issue 16) ------------------------------------------------------------
+out.append("### Drop-in paths (issue 16): each against its twin, same run")
+out.append("")
+out.append("| path | twin | twin time | lockdep time | lockdep / twin | goal ≤ 1.3× |")
+out.append("|---|---|---:|---:|---:|---|")
+for fn, label, twin in (("upgrade", "`upgradable_read` + `upgrade` + unlock", "parking_lot"),
+                        ("timed", "`try_lock_for` + unlock", "parking_lot"),
+                        ("reentrant", "`ReentrantMutex`: lock twice, unlock twice", "parking_lot"),
+                        ("stdsync", "`stdsync::Mutex` lock + unlock", "std::sync")):
+    a, b = est("dropin", f"{fn}_twin"), est("dropin", f"{fn}_lockdep")
+    r = ratio(b, a)
+    out.append(f"| {label} | {twin} | {ns(a)} | {ns(b)} | {x(r)} | {met(None if r is None else r <= 1.3)} |")
+out.append("")
+
+# ---- async (issue 14) ----------------------------------------------------------------------
+out.append("### Async (issue 14, feature `tokio`): each against its twin, same run")
+out.append("")
+out.append("| case | twin | twin time | lockdep time | lockdep / twin | goal |")
+out.append("|---|---|---:|---:|---:|---|")
+for fn_t, fn_l, label, twin in (("tokio", "lockdep", "`Mutex::lock().await` + drop, uncontended, in a task", "tokio::sync::Mutex"),
+                                ("tokio_rw_write", "lockdep_rw_write", "`RwLock::write().await` + drop", "tokio::sync::RwLock")):
+    a, b = est("async_lock", fn_t), est("async_lock", fn_l)
+    r = ratio(b, a)
+    out.append(f"| {label} | {twin} | {ns(a)} | {ns(b)} | {x(r)} | ≤ 1.3×: {met(le13(r))} |")
+for grp, fn, label, goal in (("sync_outside_tasks", "single", "blocking `Mutex`, single lock, outside tasks", 1.10),
+                             ("sync_outside_tasks", "nested2", "blocking `Mutex`, nested A→B, outside tasks", 1.30),
+                             ("sync_in_task", "single", "blocking `Mutex`, single lock, inside a task", None)):
+    a, b = est(grp, f"parking_lot_{fn}"), est(grp, f"lockdep_{fn}")
+    r = ratio(b, a)
+    goal_txt = "–" if goal is None else f"≤ {goal:.2f}×: {met(None if r is None else r <= goal)}"
+    out.append(f"| {label} (`tokio` feature on) | parking_lot | {ns(a)} | {ns(b)} | {x(r)} | {goal_txt} |")
+out.append("")
+out.append("The blocking rows are lockdep built with the `tokio` feature, whose fast path also asks tokio "
+           "which task is running (one thread-local read) before an acquisition; the warm table above "
+           "is the same code without the feature.")
 out.append("")
 
 # ---- scaling -----------------------------------------------------------------------------

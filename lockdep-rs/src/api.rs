@@ -18,7 +18,13 @@ pub fn is_validating() -> bool {
 /// kept here).
 pub fn take_reports() -> Vec<Report> {
     #[cfg(lockdep_enabled)]
-    return crate::report::sink::take();
+    {
+        // (Not under loom: `take_reports` is called outside the model too, where loom's
+        // thread-locals cannot be reached; deferred reports come at the next validation.)
+        #[cfg(not(loom))]
+        crate::validator::deliver_deferred();
+        crate::report::sink::take()
+    }
     #[cfg(not(lockdep_enabled))]
     Vec::new()
 }
@@ -31,6 +37,7 @@ pub fn reset() {
     #[cfg(lockdep_enabled)]
     {
         crate::dependency_graph::GRAPH.lock().clear();
+        crate::instance_order::clear();
         crate::chain_cache::clear();
         crate::report::sink::clear();
         crate::validator::forget_held();
@@ -44,7 +51,12 @@ pub fn reset() {
 /// This makes tests that run in parallel independent: each sees only its own reports.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
     #[cfg(lockdep_enabled)]
-    return crate::report::sink::capture(f);
+    return crate::report::capture::capture(|| {
+        let r = f();
+        // Problems found while this thread released locks belong to this capture too.
+        crate::validator::deliver_deferred();
+        r
+    });
     #[cfg(not(lockdep_enabled))]
     (f(), Vec::new())
 }
@@ -75,6 +87,9 @@ pub struct Stats {
     pub cache_hits: u64,
     /// Acquisitions that went to the slow path.
     pub cache_misses: u64,
+    /// Orders recorded between locks of one class held together (instance pairs; forgotten
+    /// when a lock is dropped).
+    pub instance_orders: usize,
 }
 
 impl Stats {
@@ -103,6 +118,7 @@ pub fn stats() -> Stats {
             chains,
             cache_hits,
             cache_misses,
+            instance_orders: crate::instance_order::len(),
         }
     }
     #[cfg(not(lockdep_enabled))]

@@ -123,6 +123,17 @@ impl LocalChains {
         }
     }
 
+    /// The held stack whose pushes count this thread's fast-path hits changes (with the `tokio`
+    /// feature: another holder's stack is loaded): the hits counted on the old one (`before`)
+    /// are added, and counting goes on from the new one's count (`after`).
+    /// `before` is `None` when the old stack may not be read (another thread took it over):
+    /// its uncounted hits are lost.
+    #[cfg(lockdep_tasks)]
+    pub(crate) fn switch_stack(&mut self, before: Option<u64>, after: u64) {
+        self.flush_hits(before.unwrap_or(self.flushed_fast_hits));
+        self.flushed_fast_hits = after;
+    }
+
     /// Looks the chain `key` (= `parent` + `last`) up in the global table; on a hit,
     /// remembers it locally.
     pub(crate) fn adopt_global(

@@ -7,7 +7,7 @@
 //! the process (as in the kernel, classes are never freed).
 
 #[cfg(lockdep_enabled)]
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 #[cfg(lockdep_enabled)]
 use once_cell::race::OnceRef;
@@ -55,6 +55,22 @@ impl std::fmt::Debug for LockClass {
     }
 }
 
+/// What kind of lock a site class is of (`"Mutex"`, `"RwLock"`, …): a `Mutex` and an `RwLock`
+/// built at one site are never one class.
+#[cfg_attr(not(lockdep_enabled), allow(dead_code))]
+pub(crate) type LockKind = &'static str;
+
+/// What built a lock whose site cannot tell its locks apart.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[cfg_attr(not(lockdep_enabled), allow(dead_code))]
+pub(crate) enum Maker {
+    /// `Default::default()` (e.g. every field of a `#[derive(Default)]` struct comes from the
+    /// derive's one site).
+    Default,
+    /// `From::from` / `.into()`.
+    From,
+}
+
 #[cfg(lockdep_enabled)]
 pub(crate) use registry::*;
 
@@ -73,8 +89,11 @@ mod registry {
     /// Where a lock's class comes from.
     #[derive(Clone, Copy)]
     pub(crate) enum ClassSource {
-        Site(&'static Location<'static>),
-        Named(&'static Location<'static>, &'static str),
+        Site(&'static Location<'static>, LockKind),
+        Named(&'static Location<'static>, &'static str, LockKind),
+        /// Built by `Default` or `From` at this site: one class for the site, but its distinct
+        /// instances may nest (see [`ClassInfo::lenient`]).
+        Made(&'static Location<'static>, LockKind, Maker),
         /// A pseudo-lock ([`LockMap`](crate::LockMap)) named at its construction site: it is
         /// validated like a lock but never blocks.
         Pseudo(&'static Location<'static>, &'static str),
@@ -82,12 +101,18 @@ mod registry {
         /// the exit events of nested `lockdep::thread`s spawned at one site.
         Event(&'static Location<'static>, &'static str, u32),
         Static(&'static LockClass),
+        /// Drop-in addition: a raw `lock_api` lock (`RawMutex::INIT`) has no construction
+        /// site, so each instance is its own class (the kernel keys static locks by address),
+        /// named `kind#instance`. Resolved by [`instance_class`].
+        #[cfg_attr(loom, allow(dead_code))]
+        // used by the drop-in API, which loom builds leave out
+        Instance(&'static str),
     }
 
     /// What a site class stands for.
     #[derive(Clone, Copy, PartialEq, Eq, Hash)]
     enum SiteKind {
-        Lock,
+        Lock(LockKind, Option<Maker>),
         Pseudo,
         Event { depth: u32 },
     }
@@ -102,6 +127,7 @@ mod registry {
             kind: SiteKind,
         },
         Static(usize),
+        Instance(usize),
     }
 
     #[derive(Clone, PartialEq, Eq, Hash)]
@@ -132,8 +158,11 @@ mod registry {
         pub(crate) event: bool,
         /// A pseudo-lock: validated like a lock, but taking it never blocks.
         pub(crate) pseudo: bool,
-        /// Usage bits: 1 = taken exclusively, 2 = taken shared.
-        usage: AtomicU8,
+        /// Two distinct locks of this class may be held at once without an annotation: their
+        /// site cannot tell them apart (built by `Default`/`From`, or any site under the
+        /// lenient class policy), so their nesting is validated per instance instead of
+        /// being reported as recursive locking.
+        pub(crate) lenient: bool,
         key: ClassKey,
     }
 
@@ -144,23 +173,6 @@ mod registry {
                 self.name.to_string()
             } else {
                 format!("{}/{}", self.name, self.subclass)
-            }
-        }
-
-        /// Kernel-style usage string: `{+.+.}` exclusive, `{.+.+}` shared, `{++++}` both.
-        pub(crate) fn usage_string(&self) -> &'static str {
-            match self.usage.load(Ordering::Relaxed) {
-                1 => "{+.+.}",
-                2 => "{.+.+}",
-                3 => "{++++}",
-                _ => "{....}",
-            }
-        }
-
-        pub(crate) fn note_usage(&self, shared: bool) {
-            let bit = if shared { 2 } else { 1 };
-            if self.usage.load(Ordering::Relaxed) & bit == 0 {
-                self.usage.fetch_or(bit, Ordering::Relaxed);
             }
         }
 
@@ -272,7 +284,14 @@ mod registry {
                         ..
                     }
                 ),
-                usage: AtomicU8::new(0),
+                lenient: match key.kind {
+                    KeyKind::Site {
+                        kind: SiteKind::Lock(_, made),
+                        name,
+                        ..
+                    } => made.is_some() || (name.is_none() && crate::mode::lenient_sites()),
+                    _ => false,
+                },
                 key,
             }));
             by_id.push(info);
@@ -296,11 +315,19 @@ mod registry {
         /// Resolves the subclass-0 class of this source (registering it on first use).
         pub(crate) fn resolve(self) -> &'static ClassInfo {
             match self {
-                ClassSource::Site(loc) => {
-                    register(site_key(loc, None, SiteKind::Lock), loc_name(loc), 0, None)
+                ClassSource::Site(loc, kind) => {
+                    let key = site_key(loc, None, SiteKind::Lock(kind, None));
+                    register(key, loc_name(loc, None), 0, None)
                 }
-                ClassSource::Named(loc, name) => {
-                    register(site_key(loc, Some(name), SiteKind::Lock), name, 0, None)
+                ClassSource::Named(loc, name, kind) => register(
+                    site_key(loc, Some(name), SiteKind::Lock(kind, None)),
+                    name,
+                    0,
+                    None,
+                ),
+                ClassSource::Made(loc, kind, maker) => {
+                    let key = site_key(loc, None, SiteKind::Lock(kind, Some(maker)));
+                    register(key, loc_name(loc, Some((kind, maker))), 0, None)
                 }
                 ClassSource::Pseudo(loc, name) => {
                     register(site_key(loc, Some(name), SiteKind::Pseudo), name, 0, None)
@@ -326,19 +353,39 @@ mod registry {
                     let _ = class.cached.set(info);
                     info
                 }
+                // Only reached without an instance id; `DepMap` calls `instance_class`.
+                ClassSource::Instance(kind) => instance_class(kind, 0),
             }
         }
 
         /// The name a lock of this source shows, without registering anything.
         pub(crate) fn name(self) -> String {
             match self {
-                ClassSource::Site(loc) => format!("{}:{}", loc.file(), loc.line()),
-                ClassSource::Named(_, name)
+                ClassSource::Site(loc, _) => loc_name(loc, None).to_string(),
+                ClassSource::Made(loc, kind, maker) => {
+                    loc_name(loc, Some((kind, maker))).to_string()
+                }
+                ClassSource::Named(_, name, _)
                 | ClassSource::Pseudo(_, name)
                 | ClassSource::Event(_, name, _) => name.to_string(),
                 ClassSource::Static(class) => class.name.to_string(),
+                ClassSource::Instance(kind) => format!("{kind}#?"),
             }
         }
+    }
+
+    /// Drop-in addition: the class of one raw-lock instance, `kind#instance`, registered on
+    /// its first acquisition (each instance its own class, never shared).
+    pub(crate) fn instance_class(kind: &'static str, instance: usize) -> &'static ClassInfo {
+        let key = ClassKey {
+            kind: KeyKind::Instance(instance),
+            subclass: 0,
+        };
+        let name: &'static str = {
+            let _section = Section::enter();
+            Box::leak(format!("{kind}#{instance}").into_boxed_str())
+        };
+        register(key, name, 0, None)
     }
 
     fn site_key(
@@ -358,13 +405,39 @@ mod registry {
         }
     }
 
-    /// A site class is named `file:line`; the string is made once per class and leaked.
-    fn loc_name(loc: &'static Location<'static>) -> &'static str {
-        static NAMES: Lazy<DashMap<(&'static str, u32, u32), &'static str>> =
-            Lazy::new(DashMap::new);
+    /// A site class is named `file:line:column` (two locks built on one line are two classes
+    /// with two names); one built by `Default` / `From` is named `Kind::default() at
+    /// file:line:column` (a derive's fields all share its site). Made once per class, leaked.
+    fn loc_name(loc: &'static Location<'static>, made: Option<(LockKind, Maker)>) -> &'static str {
+        type Names = DashMap<(&'static str, u32, u32, Option<(LockKind, Maker)>), &'static str>;
+        static NAMES: Lazy<Names> = Lazy::new(DashMap::new);
         let _section = Section::enter();
         *NAMES
-            .entry((loc.file(), loc.line(), loc.column()))
-            .or_insert_with(|| Box::leak(format!("{}:{}", loc.file(), loc.line()).into_boxed_str()))
+            .entry((loc.file(), loc.line(), loc.column(), made))
+            .or_insert_with(|| {
+                let at = format!("{}:{}:{}", loc.file(), loc.line(), loc.column());
+                let name = match made {
+                    None => at,
+                    Some((kind, Maker::Default)) => format!("{kind}::default() at {at}"),
+                    Some((kind, Maker::From)) => format!("{kind}::from() at {at}"),
+                };
+                Box::leak(name.into_boxed_str())
+            })
+    }
+
+    impl ClassInfo {
+        /// For a class of a plain construction site (`Mutex::new`): where it is.
+        pub(crate) fn construction_site(&self) -> Option<(&'static str, u32)> {
+            match self.key.kind {
+                KeyKind::Site {
+                    file,
+                    line,
+                    kind: SiteKind::Lock(_, None),
+                    name: None,
+                    ..
+                } => Some((file, line)),
+                _ => None,
+            }
+        }
     }
 }

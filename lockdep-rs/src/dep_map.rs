@@ -12,6 +12,19 @@ pub(crate) use crate::read::Read;
 #[cfg(lockdep_enabled)]
 pub(crate) type NotSend = std::sync::MutexGuard<'static, ()>;
 
+/// The kind of a blocking lock's guard ([`Guard`](crate::guard::Guard)'s default): `!Send` while validation is on,
+/// since the acquisition is recorded on its holder — the thread, or the tokio task, that took
+/// it — and must be released there.
+pub struct Local {
+    #[cfg(lockdep_enabled)]
+    _not_send: std::marker::PhantomData<NotSend>,
+}
+
+/// The kind of an async lock's guard (`lockdep::tokio`): `Send`, like tokio's; its release finds
+/// the record on its holder (the task that took it) from any thread or task, even after that
+/// task ended.
+pub struct Sendable(());
+
 #[cfg(not(lockdep_enabled))]
 pub(crate) use disabled::*;
 #[cfg(lockdep_enabled)]
@@ -29,12 +42,21 @@ mod enabled {
     /// Source of instance ids (0 means "not assigned yet").
     static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(1);
 
+    /// Where a token's serial starts, above the watch bit and the two read bits.
+    const SERIAL_SHIFT: u32 = 3;
+    /// A token's watch bit.
+    const WATCH_BIT: u64 = 1 << 2;
+
     /// Set in a lock's id word once it was taken while the mode was `Off` (unrecorded): a
     /// release the validator cannot match may then be that acquisition's.
     const TAKEN_WHILE_OFF: usize = 1 << (usize::BITS - 1);
 
-    use super::{NotSend, Read};
-    use crate::class::{ClassInfo, ClassSource, LockClass, MAX_SUBCLASSES};
+    use super::Local;
+    use super::Read;
+    #[cfg(all(feature = "tokio", not(loom)))]
+    use super::Sendable;
+    use crate::class::{ClassInfo, ClassSource, LockClass, LockKind, Maker, MAX_SUBCLASSES};
+    use crate::fast_path::HolderTag;
     use crate::held_locks::Instance;
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request, WaitingEntry};
@@ -50,11 +72,23 @@ mod enabled {
     }
 
     impl DepMap {
-        pub(crate) const fn site(loc: &'static Location<'static>) -> DepMap {
-            DepMap::with_source(ClassSource::Site(loc))
+        pub(crate) const fn site(loc: &'static Location<'static>, kind: LockKind) -> DepMap {
+            DepMap::with_source(ClassSource::Site(loc, kind))
         }
-        pub(crate) const fn named(loc: &'static Location<'static>, name: &'static str) -> DepMap {
-            DepMap::with_source(ClassSource::Named(loc, name))
+        pub(crate) const fn named(
+            loc: &'static Location<'static>,
+            name: &'static str,
+            kind: LockKind,
+        ) -> DepMap {
+            DepMap::with_source(ClassSource::Named(loc, name, kind))
+        }
+        /// A lock built by `Default` or `From` at `loc` (see [`Maker`]).
+        pub(crate) const fn made(
+            loc: &'static Location<'static>,
+            kind: LockKind,
+            maker: Maker,
+        ) -> DepMap {
+            DepMap::with_source(ClassSource::Made(loc, kind, maker))
         }
         pub(crate) const fn class(class: &'static LockClass) -> DepMap {
             DepMap::with_source(ClassSource::Static(class))
@@ -70,6 +104,24 @@ mod enabled {
             depth: u32,
         ) -> DepMap {
             DepMap::with_source(ClassSource::Event(loc, name, depth))
+        }
+        /// Drop-in addition: a raw lock's handle; each instance is its own class `kind#id`.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) const fn per_instance(kind: &'static str) -> DepMap {
+            DepMap::with_source(ClassSource::Instance(kind))
+        }
+        /// Drop-in addition (`const_new(raw, ..)`): this handle if its class has a source,
+        /// else (a raw lock made by `INIT`, per-instance) a handle whose class is `site`.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) const fn or_site(self, site: &'static Location<'static>) -> DepMap {
+            match self.source {
+                ClassSource::Instance(kind) => {
+                    // Never used: nothing to release (its class is resolved on first use).
+                    std::mem::forget(self);
+                    DepMap::site(site, kind)
+                }
+                _ => self,
+            }
         }
         const fn with_source(source: ClassSource) -> DepMap {
             DepMap {
@@ -141,7 +193,10 @@ mod enabled {
 
         #[cold]
         fn resolve_slow(&self) -> &'static ClassInfo {
-            let info = self.source.resolve();
+            let info = match self.source {
+                ClassSource::Instance(kind) => crate::class::instance_class(kind, self.instance()),
+                source => source.resolve(),
+            };
             match self.class.set(info) {
                 Ok(()) => {
                     if info.instance_born() {
@@ -155,7 +210,7 @@ mod enabled {
         }
 
         /// Validates an acquisition before the caller blocks on the real lock.
-        #[inline]
+        #[inline(always)]
         #[track_caller]
         pub(crate) fn acquire(
             &self,
@@ -164,7 +219,23 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
-            self.record(read, subclass, false, nest, site)
+            self.record(read, subclass, false, nest, site, false)
+        }
+
+        /// Validates a timed acquisition (`try_lock_for`) before the caller blocks with a
+        /// deadline: as [`acquire`](Self::acquire), but re-locking a lock this thread holds
+        /// is reported without a panic and left unrecorded (the real wait times out).
+        #[track_caller]
+        #[cfg_attr(loom, allow(dead_code))] // loom's locks have no clock
+        pub(crate) fn acquire_timed(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_> {
+            if mode() == Mode::Off {
+                return self.record(read, 0, false, None, site, false);
+            }
+            self.record_slow_timed(read, site, true)
         }
 
         /// Records a successful trylock (no validation: a trylock cannot block).
@@ -175,19 +246,62 @@ mod enabled {
             read: Read,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
-            self.record(read, 0, true, None, site)
+            self.record(read, 0, true, None, site, false)
         }
 
+        /// An async lock's acquisition (`lockdep::tokio`), validated before the caller waits:
+        /// its token is `Send`, and releases the entry from its holder's stack wherever it is
+        /// dropped.
+        #[cfg(all(feature = "tokio", not(loom)))]
         #[inline]
         #[track_caller]
-        fn record(
+        pub(crate) fn acquire_async(
+            &self,
+            read: Read,
+            subclass: u8,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_, Sendable> {
+            self.record(read, subclass, false, None, site, true)
+        }
+
+        /// A successful async trylock, recorded (not validated).
+        #[cfg(all(feature = "tokio", not(loom)))]
+        #[inline]
+        #[track_caller]
+        pub(crate) fn acquired_try_async(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+        ) -> Tracked<'_, Sendable> {
+            self.record(read, 0, true, None, site, true)
+        }
+
+        /// Drop-in addition (`make_*_guard_unchecked`): this thread holds the lock already,
+        /// through a forgotten guard or the raw lock, and a new guard takes it over. The record
+        /// of it (if any) is taken off and the lock recorded again on top of the held stack,
+        /// as a trylock (the guard's creation does not block); with no record (the lock was
+        /// taken while the mode was `Off`) it is simply recorded now. The guard's drop
+        /// releases it as any guard's.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        #[track_caller]
+        pub(crate) fn adopt(&self, read: Read, site: &'static Location<'static>) -> Tracked<'_> {
+            if self.is_held() {
+                let _ = self.force_release(Some(read.is_shared()), site);
+            }
+            self.acquired_try(read, site)
+        }
+
+        #[inline(always)]
+        #[track_caller]
+        fn record<M>(
             &self,
             read: Read,
             subclass: u8,
             trylock: bool,
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
-        ) -> Tracked<'_> {
+            sendable: bool,
+        ) -> Tracked<'_, M> {
             // Kept tiny so `lock()` inlines: `Off` costs two loads and two branches.
             if mode() == Mode::Off {
                 if !self.taken_while_off() {
@@ -195,45 +309,74 @@ mod enabled {
                 }
                 return Tracked::untracked();
             }
-            self.record_on(read, subclass, trylock, nest, site)
+            self.record_on(read, subclass, trylock, nest, site, sendable)
         }
 
         /// Kept apart from `record`: merged, the compiler lays out `lock()` worse and
         /// `Mode::Off` costs 1.18x parking_lot instead of 1.07x. A plain acquisition of a
         /// resolved lock tries the fast path inline; everything else is one call away.
-        #[inline]
+        #[inline(always)]
         #[track_caller]
-        fn record_on(
+        fn record_on<M>(
             &self,
             read: Read,
             subclass: u8,
             trylock: bool,
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
-        ) -> Tracked<'_> {
+            sendable: bool,
+        ) -> Tracked<'_, M> {
             if subclass == 0 && !trylock && nest.is_none() {
                 let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
                 if let (Some(class), true) = (self.class.get(), id != 0) {
-                    if let Some(serial) = crate::fast_path::acquire_fast(class, id, read, site) {
-                        return Tracked::new(self, serial, read);
+                    let fast = crate::fast_path::acquire_fast(class, id, read, site, sendable);
+                    if let Some((serial, holder)) = fast {
+                        return Tracked::new(self, serial, read, holder);
                     }
                 }
             }
-            self.record_slow(read, subclass, trylock, nest, site)
+            self.record_slow(read, subclass, trylock, nest, site, sendable)
         }
 
         /// Everything but the fast path: resolving the class and instance, subclasses,
         /// trylocks, nest locks, the chain caches and validation.
         #[inline(never)]
         #[track_caller]
-        fn record_slow(
+        fn record_slow<M>(
             &self,
             read: Read,
             subclass: u8,
             trylock: bool,
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
+            sendable: bool,
+        ) -> Tracked<'_, M> {
+            self.record_request(read, subclass, trylock, nest, site, false, sendable)
+        }
+
+        #[track_caller]
+        #[cfg_attr(loom, allow(dead_code))]
+        fn record_slow_timed(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+            timed: bool,
         ) -> Tracked<'_> {
+            self.record_request(read, 0, false, None, site, timed, false)
+        }
+
+        #[track_caller]
+        #[allow(clippy::too_many_arguments)]
+        fn record_request<M>(
+            &self,
+            read: Read,
+            subclass: u8,
+            trylock: bool,
+            nest: Option<&DepMap>,
+            site: &'static Location<'static>,
+            timed: bool,
+            sendable: bool,
+        ) -> Tracked<'_, M> {
             if crate::sync::internal::inside() {
                 // Re-entered from inside lockdep (an allocator taking lockdep locks): stand
                 // aside, untracked, rather than resolve or validate on top of ourselves.
@@ -257,10 +400,12 @@ mod enabled {
                     site,
                     fresh: true,
                     no_merge: false,
+                    timed,
+                    sendable,
                 },
             );
             match tracked {
-                Some(serial) => Tracked::new(self, serial, read),
+                Some(a) => Tracked::new(self, a.serial, read, current_tag()).watched(a.watch),
                 None => Tracked::untracked(),
             }
         }
@@ -290,6 +435,12 @@ mod enabled {
             validator::is_held(self.instance())
         }
 
+        /// What the public `is_held` says: `Some(held)`, or `None` when lockdep cannot tell
+        /// (the mode is `Off`, so acquisitions are not recorded).
+        pub(crate) fn held_state(&self) -> Option<bool> {
+            (mode() != Mode::Off).then(|| self.is_held())
+        }
+
         /// An event: about to wait for it (edges from every held lock; not kept held).
         #[track_caller]
         pub(crate) fn wait_event(&self, site: &'static Location<'static>) {
@@ -301,7 +452,7 @@ mod enabled {
         #[track_caller]
         pub(crate) fn arm_event(&self, site: &'static Location<'static>) {
             if !self.is_held() {
-                let _ = self.record(Read::Recursive, 0, true, None, site);
+                let _ = self.record::<Local>(Read::Recursive, 0, true, None, site, false);
             }
         }
 
@@ -322,28 +473,63 @@ mod enabled {
                 let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
                 if id != 0 {
                     validator::lock_freed(id);
+                    crate::instance_order::forget(id);
                 }
             }
         }
     }
 
-    /// What a guard keeps to report its release: the lock's handle if the acquisition was
-    /// tracked (it is not in `Off` mode), and the entry's serial and read mode packed in one
-    /// word (`serial << 2 | read`; serials start at 1, so the word is never 0). It is `!Send`
-    /// whatever parking_lot's features say: an entry lives on its thread's held stack, and
-    /// only that thread may release it.
-    pub(crate) struct Tracked<'a>(Option<(&'a DepMap, NonZeroU64)>, PhantomData<NotSend>);
+    /// The holder tag of a token made now (the stack loaded for the calling context).
+    #[inline]
+    fn current_tag() -> HolderTag {
+        #[cfg(lockdep_tasks)]
+        return crate::validator::current_tag();
+        #[cfg(not(lockdep_tasks))]
+        HolderTag
+    }
 
-    impl<'a> Tracked<'a> {
+    /// What a guard keeps to report its release: the lock's handle if the acquisition was
+    /// tracked (it is not in `Off` mode), and the entry's serial, a watch bit and the read mode
+    /// packed in one word (`serial << 3 | watch << 2 | read`; serials start at 1, so the word
+    /// is never 0); with the `tokio` feature also the holder whose stack the entry is on. `M`
+    /// is [`Local`]: `!Send` whatever parking_lot's features say, since the entry's holder is
+    /// its thread (or the task it runs); or [`Sendable`], an async lock's token, released from
+    /// its holder's stack wherever it is dropped.
+    pub(crate) struct Tracked<'a, M = Local>(
+        Option<(&'a DepMap, NonZeroU64)>,
+        HolderTag,
+        PhantomData<M>,
+    );
+
+    impl<'a, M> Tracked<'a, M> {
         #[inline]
-        fn new(map: &'a DepMap, serial: u64, read: Read) -> Tracked<'a> {
-            let packed = NonZeroU64::new(serial << 2 | read as u64);
-            Tracked(packed.map(|p| (map, p)), PhantomData)
+        fn new(map: &'a DepMap, serial: u64, read: Read, holder: HolderTag) -> Tracked<'a, M> {
+            let packed = NonZeroU64::new(serial << SERIAL_SHIFT | read as u64);
+            Tracked(packed.map(|p| (map, p)), holder, PhantomData)
         }
 
+        /// Sets the watch bit: the acquisition's order has known problems, so the caller must
+        /// not block on the real lock for ever (see `guard::block`).
         #[inline]
-        fn untracked() -> Tracked<'a> {
-            Tracked(None, PhantomData)
+        fn watched(mut self, watch: bool) -> Tracked<'a, M> {
+            if let (true, Some((_, packed))) = (watch, self.0.as_mut()) {
+                *packed = packed.saturating_add(WATCH_BIT);
+            }
+            self
+        }
+
+        /// Does the acquisition's order have known problems (a report, now or before)?
+        #[inline]
+        #[cfg_attr(loom, allow(dead_code))] // loom's locks have no clock to wait with
+        pub(crate) fn watch(&self) -> bool {
+            self.0.is_some_and(|(_, p)| p.get() & WATCH_BIT != 0)
+        }
+
+        /// A token for an acquisition that is not tracked (`Off` mode; a `ReentrantMutex`
+        /// re-acquired by its holder, which is not a new acquisition).
+        #[inline]
+        pub(crate) fn untracked() -> Tracked<'a, M> {
+            Tracked(None, crate::fast_path::NO_HOLDER, PhantomData)
         }
 
         /// Reports the release of the guarded lock; the token is cleared, so a second call
@@ -359,28 +545,81 @@ mod enabled {
         #[inline]
         pub(crate) fn release_on_drop(&self) {
             if let Some((map, packed)) = self.0 {
-                let serial = packed.get() >> 2;
-                if !crate::fast_path::release_serial(serial) {
-                    Self::release_slow(map, serial, Read::from_bits(packed.get()));
+                let serial = packed.get() >> SERIAL_SHIFT;
+                // Serial 0: a borrowed token, which releases nothing (see `borrowed`).
+                if serial != 0 && !crate::fast_path::release_serial(serial, self.1) {
+                    release_slow(map, serial, Read::from_bits(packed.get()), self.1);
                 }
             }
         }
 
-        /// This guard's own entry when it is not on top (several entries of one instance can
-        /// be held, e.g. two read guards; a merged nest-lock entry holds several instances).
-        #[inline(never)]
-        fn release_slow(map: &DepMap, serial: u64, read: Read) {
-            if validator::forgotten(serial) {
-                return; // `reset()` already forgot this acquisition
+        /// The lock's handle, if tracked.
+        pub(crate) fn map(&self) -> Option<&'a DepMap> {
+            self.0.map(|(map, _)| map)
+        }
+
+        /// Drop-in addition: the held entry of this guard changes its read kind in place
+        /// (`downgrade`: write to read), keeping its position and serial.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) fn change_read(&mut self, read: Read) {
+            if let Some((map, packed)) = self.0 {
+                let serial = packed.get() >> SERIAL_SHIFT;
+                validator::change_read(map.instance(), serial, read);
+                self.0 = Tracked::<M>::new(map, serial, read, self.1).0;
             }
-            validator::release(
-                map.instance(),
-                &|h| h.serial == serial,
-                Some(read),
-                map.taken_while_off(),
-                || (map.name(), Location::caller()),
-                None,
-            );
+        }
+    }
+
+    /// This guard's own entry when it is not on top of the stack loaded here (several entries
+    /// of one instance can be held, e.g. two read guards; a merged nest-lock entry holds
+    /// several instances; another holder's entry).
+    #[inline(never)]
+    fn release_slow(map: &DepMap, serial: u64, read: Read, holder: HolderTag) {
+        if validator::forgotten(serial, holder) {
+            return; // `reset()` already forgot this acquisition
+        }
+        validator::release_token(
+            map.instance(),
+            serial,
+            read,
+            holder,
+            map.taken_while_off(),
+            || (map.name(), Location::caller()),
+        );
+    }
+
+    impl<'a> Tracked<'a> {
+        /// Drop-in addition: a token that names the lock (for [`Held`](crate::Held)) but owns
+        /// no entry, so its release does nothing: a `ReentrantMutex` guard, whose lock's
+        /// record is released with the mutex's last level, whichever guard that is.
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        #[inline]
+        pub(crate) fn borrowed(map: &'a DepMap) -> Tracked<'a> {
+            // Serial 0 (serials start at 1), read bits 2 so the packed word is non-zero.
+            Tracked::new(map, 0, Read::Recursive, crate::fast_path::NO_HOLDER)
+        }
+
+        /// Drop-in addition: the token as one word (0: untracked or borrowed), to be kept by
+        /// the lock (a `ReentrantMutex`'s record) and made a token again by
+        /// [`from_packed`](Self::from_packed).
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        #[inline]
+        pub(crate) fn into_packed(self) -> (u64, HolderTag) {
+            match self.0 {
+                Some((_, packed)) if packed.get() >> SERIAL_SHIFT != 0 => (packed.get(), self.1),
+                _ => (0, crate::fast_path::NO_HOLDER),
+            }
+        }
+
+        /// The token of `map`'s acquisition packed by [`into_packed`](Self::into_packed).
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        #[inline]
+        pub(crate) fn from_packed(map: &'a DepMap, packed: u64, holder: HolderTag) -> Tracked<'a> {
+            Tracked(
+                NonZeroU64::new(packed).map(|p| (map, p)),
+                holder,
+                PhantomData,
+            )
         }
 
         /// A condvar wait is about to release the lock: takes its entry out of the held
@@ -388,7 +627,7 @@ mod enabled {
         /// an untracked guard, which releases nothing).
         pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, WaitingEntry)> {
             let (map, packed) = self.0.take()?;
-            let waiting = validator::wait_begin(map.instance(), packed.get() >> 2)?;
+            let waiting = validator::wait_begin(map.instance(), packed.get() >> SERIAL_SHIFT)?;
             Some((map, waiting))
         }
 
@@ -406,14 +645,9 @@ mod enabled {
             }
             let read = waiting.read();
             match validator::wait_end(waiting, site) {
-                Some(serial) => Tracked::new(map, serial, read),
+                Some(serial) => Tracked::new(map, serial, read, current_tag()),
                 None => Tracked::untracked(),
             }
-        }
-
-        /// The lock's handle, if tracked.
-        pub(crate) fn map(&self) -> Option<&'a DepMap> {
-            self.0.map(|(map, _)| map)
         }
     }
 }
@@ -422,18 +656,33 @@ mod enabled {
 mod disabled {
     use std::panic::Location;
 
+    use super::Local;
     use super::Read;
+    #[cfg(all(feature = "tokio", not(loom)))]
+    use super::Sendable;
     use crate::class::LockClass;
+    use crate::class::Maker;
 
     /// Zero-sized: validation is compiled out.
     pub(crate) struct DepMap;
 
     #[allow(clippy::unused_self)]
     impl DepMap {
-        pub(crate) const fn site(_: &'static Location<'static>) -> DepMap {
+        pub(crate) const fn site(_: &'static Location<'static>, _: &'static str) -> DepMap {
             DepMap
         }
-        pub(crate) const fn named(_: &'static Location<'static>, _: &'static str) -> DepMap {
+        pub(crate) const fn named(
+            _: &'static Location<'static>,
+            _: &'static str,
+            _: &'static str,
+        ) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn made(
+            _: &'static Location<'static>,
+            _: &'static str,
+            _: Maker,
+        ) -> DepMap {
             DepMap
         }
         pub(crate) const fn class(_: &'static LockClass) -> DepMap {
@@ -449,6 +698,16 @@ mod disabled {
         ) -> DepMap {
             DepMap
         }
+        pub(crate) const fn per_instance(_: &'static str) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn or_site(self, _: &'static Location<'static>) -> DepMap {
+            self
+        }
+        #[inline(always)]
+        pub(crate) fn adopt(&self, _: Read, _: &'static Location<'static>) -> Tracked<'_> {
+            Tracked(std::marker::PhantomData)
+        }
         #[inline(always)]
         pub(crate) fn acquire(
             &self,
@@ -463,6 +722,29 @@ mod disabled {
         pub(crate) fn acquired_try(&self, _: Read, _: &'static Location<'static>) -> Tracked<'_> {
             Tracked(std::marker::PhantomData)
         }
+        #[cfg(all(feature = "tokio", not(loom)))]
+        #[inline(always)]
+        pub(crate) fn acquire_async(
+            &self,
+            _: Read,
+            _: u8,
+            _: &'static Location<'static>,
+        ) -> Tracked<'_, Sendable> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[cfg(all(feature = "tokio", not(loom)))]
+        #[inline(always)]
+        pub(crate) fn acquired_try_async(
+            &self,
+            _: Read,
+            _: &'static Location<'static>,
+        ) -> Tracked<'_, Sendable> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn acquire_timed(&self, _: Read, _: &'static Location<'static>) -> Tracked<'_> {
+            Tracked(std::marker::PhantomData)
+        }
         #[inline(always)]
         pub(crate) fn force_release(&self, _: Option<bool>, _: &'static Location<'static>) -> bool {
             true
@@ -470,6 +752,10 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn is_held(&self) -> bool {
             false
+        }
+        #[inline(always)]
+        pub(crate) fn held_state(&self) -> Option<bool> {
+            None
         }
         #[inline(always)]
         pub(crate) fn register(&self) {}
@@ -481,14 +767,31 @@ mod disabled {
         pub(crate) fn signal_event(&self, _: &'static Location<'static>) {}
     }
 
-    /// Zero-sized: nothing to report on release.
-    pub(crate) struct Tracked<'a>(std::marker::PhantomData<&'a ()>);
+    /// Zero-sized: nothing to report on release (and `Send` whatever `M` says: the real
+    /// guard alone decides).
+    pub(crate) struct Tracked<'a, M = Local>(Marker<'a, M>);
 
-    impl<'a> Tracked<'a> {
+    /// A lifetime and a kind, and nothing else.
+    type Marker<'a, M> = std::marker::PhantomData<(&'a (), fn() -> M)>;
+
+    impl<'a, M> Tracked<'a, M> {
         #[inline(always)]
         pub(crate) fn release(&mut self) {}
         #[inline(always)]
         pub(crate) fn release_on_drop(&self) {}
+        #[inline(always)]
+        pub(crate) fn map(&self) -> Option<&'a DepMap> {
+            None
+        }
+        #[inline(always)]
+        pub(crate) fn untracked() -> Tracked<'a, M> {
+            Tracked(std::marker::PhantomData)
+        }
+        #[inline(always)]
+        pub(crate) fn change_read(&mut self, _: Read) {}
+    }
+
+    impl<'a> Tracked<'a> {
         #[inline(always)]
         pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, std::convert::Infallible)> {
             None
@@ -502,8 +805,8 @@ mod disabled {
             match waiting {}
         }
         #[inline(always)]
-        pub(crate) fn map(&self) -> Option<&'a DepMap> {
-            None
+        pub(crate) fn borrowed(_: &'a DepMap) -> Tracked<'a> {
+            Tracked(std::marker::PhantomData)
         }
     }
 }

@@ -302,8 +302,14 @@ impl Graph {
 
     /// How many times the graph was cleared (read under the graph lock).
     pub(crate) fn epoch(&self) -> u64 {
-        EPOCH.load(Ordering::Relaxed)
+        current_epoch()
     }
+}
+
+/// How many times the graph was cleared (a new thread starts in the current epoch: it held
+/// nothing across a clear).
+pub(crate) fn current_epoch() -> u64 {
+    EPOCH.load(Ordering::Relaxed)
 }
 
 fn path_to(visits: &[Visit], mut i: usize) -> Vec<Step> {

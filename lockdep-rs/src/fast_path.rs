@@ -65,21 +65,57 @@ fn with_state_unguarded<R>(anywhere: bool, f: impl FnOnce(&mut ThreadState) -> R
     }
 }
 
+/// The holder a token names: the uid of the stack its entry is on (with the `tokio` feature;
+/// nothing otherwise).
+#[cfg(lockdep_tasks)]
+pub(crate) type HolderTag = u64;
+/// The holder a token names: the uid of the stack its entry is on (with the `tokio` feature;
+/// nothing otherwise).
+#[cfg(not(lockdep_tasks))]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HolderTag;
+
+/// The tag of an untracked token (no stack: uids start at 1).
+#[cfg(lockdep_tasks)]
+pub(crate) const NO_HOLDER: HolderTag = 0;
+/// The tag of an untracked token.
+#[cfg(not(lockdep_tasks))]
+pub(crate) const NO_HOLDER: HolderTag = HolderTag;
+
+#[inline(always)]
+fn tag_of(_s: &ThreadState) -> HolderTag {
+    #[cfg(lockdep_tasks)]
+    return crate::holder::loaded(&_s.held);
+    #[cfg(not(lockdep_tasks))]
+    HolderTag
+}
+
 /// The fast path: records a plain acquisition (no nest lock, subclass resolved, not a
 /// trylock) whose chain this thread validated recently, and returns its serial; `None` sends
 /// the caller to [`acquire`](crate::validator::acquire). Touches only this thread's state:
 /// one key mix, one probe of the recent-chain slots, one push; it calls nothing, so it
-/// inlines into `record_on`.
+/// inlines into `record_on`. `sendable`: an async lock's acquisition (its guard is `Send`).
 #[inline(always)]
 pub(crate) fn acquire_fast(
     class: &'static ClassInfo,
     instance: Instance,
     read: Read,
     site: &'static Location<'static>,
-) -> Option<u64> {
+    sendable: bool,
+) -> Option<(u64, HolderTag)> {
+    // With the `tokio` feature: the running task, asked first (a call into tokio, made while
+    // few values are live).
+    #[cfg(lockdep_tasks)]
+    let task = crate::holder::current_task();
     // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
     // locks): the slow path leaves such an acquisition untracked.
     with_state_unguarded(false, |s| {
+        // With the `tokio` feature: only if the loaded stack is the calling context's holder's
+        // (the same task, or no task) and still this thread's; else the slow path switches.
+        #[cfg(lockdep_tasks)]
+        if !crate::holder::settled_for(&s.held, &s.holding, task) {
+            return None;
+        }
         if s.held.stack.len() == s.held.stack.capacity() {
             return None; // the push would allocate
         }
@@ -88,24 +124,30 @@ pub(crate) fn acquire_fast(
         if !s.chains.recent_hit(key) {
             return None;
         }
-        Some(
-            s.held
-                .push_keyed(HeldLock::new(class, instance, read, false, None, site), key),
-        )
+        let mut entry = HeldLock::new(class, instance, read, false, None, site);
+        entry.sendable = sendable;
+        Some((s.held.push_keyed(entry, key), tag_of(s)))
     })
     .flatten()
 }
 
 /// A guard's release, fast path: pops its entry when it is on top (no re-acquisition, no
-/// merged references). Returns false when the general release must run.
+/// merged references) of the stack its token names. Returns false when the general release
+/// must run.
 #[inline]
-pub(crate) fn release_serial(serial: u64) -> bool {
+pub(crate) fn release_serial(serial: u64, _holder: HolderTag) -> bool {
     // Also inside lockdep's own synchronisation: popping takes no internal lock.
     with_state_unguarded(true, |s| {
+        // With the `tokio` feature: only an entry of the stack loaded here, and only while
+        // this thread may touch that stack (its own, or the running task's).
+        #[cfg(lockdep_tasks)]
+        if !crate::holder::may_pop(&s.held, &s.holding, _holder) {
+            return false;
+        }
         let held = &mut s.held;
         match held.stack.last() {
                 Some(top)
-                    // Serials are unique per thread: the top entry is this guard's.
+                    // Serials are unique per stack: the top entry is this guard's.
                     if top.serial == serial && top.merged.is_none() =>
                 {
                     held.stack.pop();

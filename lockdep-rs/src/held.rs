@@ -12,7 +12,7 @@ pub struct LockHandle<'a> {
 }
 
 impl<'a> LockHandle<'a> {
-    pub(crate) fn of_guard(t: &Tracked<'a>) -> Self {
+    pub(crate) fn of_guard<M>(t: &Tracked<'a, M>) -> Self {
         LockHandle {
             map: t.map(),
             tracked: t.map().is_some(),
@@ -29,9 +29,7 @@ impl<'a> LockHandle<'a> {
     }
 }
 
-/// Implementation detail: only this crate's guards and locks implement the traits below.
-#[doc(hidden)]
-pub trait Sealed {}
+pub use crate::sealed::Sealed;
 
 /// Implemented by every guard of this crate: "a lock this thread holds".
 pub trait Held: Sealed {
@@ -59,16 +57,26 @@ pub fn assert_held<G: Held>(guard: &G) {
     }
 }
 
-/// Is `lock` held by this thread, per the validator? Always `false` when validation is
-/// compiled out or the mode is `Off` (nothing is recorded then).
+/// Is `lock` held by this thread, as far as lockdep can tell? Like the kernel's
+/// `lockdep_is_held`, it answers `true` when lockdep cannot tell — validation compiled out (a
+/// release build) or the mode `Off` — so `debug_assert!(m.is_held())` and
+/// [`assert_held`] agree in every build. Meant for assertions: where an exact answer matters,
+/// see [`held_state`].
 pub fn is_held<L: TrackedLock + ?Sized>(lock: &L) -> bool {
-    lock.lock_handle().map.is_some_and(DepMap::is_held)
+    held_state(lock).unwrap_or(true)
 }
 
-/// Panics if `lock` is held by this thread (kernel `lockdep_assert_not_held`).
+/// Whether this thread holds `lock`: `Some(held)` while lockdep validates, `None` when it
+/// cannot tell (validation compiled out, or the mode `Off`).
+pub fn held_state<L: TrackedLock + ?Sized>(lock: &L) -> Option<bool> {
+    lock.lock_handle().map.and_then(DepMap::held_state)
+}
+
+/// Panics if `lock` is held by this thread (kernel `lockdep_assert_not_held`). Passes when
+/// lockdep cannot tell (see [`is_held`]).
 #[track_caller]
 pub fn assert_not_held<L: TrackedLock + ?Sized>(lock: &L) {
-    if is_held(lock) {
+    if held_state(lock) == Some(true) {
         panic!("lockdep: assert_not_held failed: this thread holds the lock");
     }
 }

@@ -37,6 +37,9 @@ pub(crate) struct HeldLock {
     /// Its acquisition recorded no edges (recursive locking, or exempt under its nest lock):
     /// put back after an out-of-order release, it is validated again.
     pub(crate) edgeless: bool,
+    /// Its guard is `Send` (an async lock's): it may be released on another thread, by
+    /// another holder, or after its holder ended; never a blocking lock held across `.await`.
+    pub(crate) sendable: bool,
     pub(crate) site: &'static Location<'static>,
     /// The chain key of the stack up to and including this entry.
     pub(crate) key: u64,
@@ -64,6 +67,7 @@ impl HeldLock {
             nest_pos: 0,
             merged: None,
             edgeless: false,
+            sendable: false,
             site,
             key: 0,
             serial: 0,
@@ -78,6 +82,14 @@ impl HeldLock {
     /// Does this entry hold `instance` (itself or merged)?
     pub(crate) fn holds(&self, instance: Instance) -> bool {
         self.instance == instance || self.merged.as_ref().is_some_and(|m| m.contains(&instance))
+    }
+
+    /// The instance last added to this entry (the merged ones come after its own).
+    pub(crate) fn last_instance(&self) -> Instance {
+        self.merged
+            .as_ref()
+            .and_then(|m| m.last().copied())
+            .unwrap_or(self.instance)
     }
 
     /// Instances merged into this entry besides its own.
@@ -118,6 +130,16 @@ pub(crate) fn chain_id(class: &ClassInfo, read: Read, trylock: bool) -> u64 {
     ((class.id as u64) << 3) | ((read as u64) << 1) | trylock as u64
 }
 
+/// Source of held-stack uids (a thread's or a task's stack; 0 is "none").
+#[cfg(lockdep_tasks)]
+static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A new process-unique held-stack uid (never 0).
+#[cfg(lockdep_tasks)]
+pub(crate) fn next_uid() -> u64 {
+    NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Key of the empty chain (kernel INITIAL_CHAIN_KEY).
 pub(crate) const INITIAL_CHAIN_KEY: u64 = !0;
 
@@ -130,9 +152,16 @@ pub(crate) fn mix_chain_key(key: u64, id: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The held-lock stack of one thread.
+/// The held-lock stack of one holder: a thread, or (`cfg(lockdep_tasks)`) a tokio task.
 pub(crate) struct HeldLocks {
     pub(crate) stack: Vec<HeldLock>,
+    /// The dependency graph's epoch the stack's edges were recorded in: after a `reset()` (a
+    /// new epoch) they are recorded again before the next validation.
+    pub(crate) graph_epoch: u64,
+    /// Which holder's stack this is (unique in the process): a guard's token names it, so its
+    /// release finds this stack wherever the guard is dropped.
+    #[cfg(lockdep_tasks)]
+    pub(crate) uid: u64,
     next_serial: u64,
     /// Serials handed out by [`push`](Self::push) (everything but the fast path).
     slow_serials: u64,
@@ -145,6 +174,9 @@ impl Default for HeldLocks {
     fn default() -> Self {
         HeldLocks {
             stack: Vec::new(),
+            graph_epoch: 0,
+            #[cfg(lockdep_tasks)]
+            uid: next_uid(),
             next_serial: 1,
             slow_serials: 0,
             forgotten_up_to: 0,
@@ -214,6 +246,14 @@ impl HeldLocks {
             let key = below.last().map_or(INITIAL_CHAIN_KEY, |h| h.key);
             entry.key = mix_chain_key(key, entry.chain_id());
         }
+    }
+
+    /// Forgets the entries matching `pred` (a task's leaked blocking locks, once it ended) and
+    /// recomputes the keys of the rest.
+    #[cfg(lockdep_tasks)]
+    pub(crate) fn forget_where(&mut self, pred: impl Fn(&HeldLock) -> bool) {
+        self.stack.retain(|h| !pred(h));
+        self.rekey_from(0);
     }
 
     /// Forgets every entry (`reset()`); serials keep counting, so a guard that outlives this

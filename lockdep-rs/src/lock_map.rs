@@ -63,9 +63,10 @@ impl LockMap {
         tracked.release();
     }
 
-    /// Is this pseudo-lock held by the calling thread?
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep.held_state().unwrap_or(true)
     }
 }
 

@@ -22,7 +22,7 @@ pub enum Mode {
 
 /// The `LOCKDEP` value could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown lockdep mode {0:?}: expected panic, warn, collect or off")]
+#[error("LOCKDEP={0:?} is not a lockdep mode: expected one of panic, warn, collect, off")]
 pub struct ParseModeError(pub String);
 
 impl FromStr for Mode {
@@ -30,9 +30,9 @@ impl FromStr for Mode {
     fn from_str(s: &str) -> Result<Mode, ParseModeError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "panic" => Ok(Mode::Panic),
-            "warn" | "" | "on" | "1" => Ok(Mode::Warn),
+            "warn" | "" => Ok(Mode::Warn),
             "collect" => Ok(Mode::Collect),
-            "off" | "0" => Ok(Mode::Off),
+            "off" => Ok(Mode::Off),
             _ => Err(ParseModeError(s.to_string())),
         }
     }
@@ -122,4 +122,35 @@ pub(crate) fn ignoring_gated() -> bool {
     static FROM_ENV: once_cell::sync::Lazy<bool> =
         once_cell::sync::Lazy::new(|| std::env::var("LOCKDEP_GATED").is_ok_and(|v| v == "ignore"));
     IGNORE_GATED.load(Ordering::Relaxed) || *FROM_ENV
+}
+
+/// Is the lenient class policy on? Then every site class (`Mutex::new`) lets two of its
+/// distinct locks nest without an annotation, their order validated per instance: for code
+/// written against parking_lot or std, switched over unchanged, whose constructor wrappers
+/// make many locks one class. On with the `drop-in` feature or `LOCKDEP_CLASSES=lenient`;
+/// `LOCKDEP_CLASSES=strict` (the kernel's rule, and the default) turns it off.
+#[cfg(lockdep_enabled)]
+pub(crate) fn lenient_sites() -> bool {
+    static LENIENT: once_cell::sync::Lazy<bool> =
+        once_cell::sync::Lazy::new(|| match std::env::var("LOCKDEP_CLASSES").as_deref() {
+            Ok("lenient") => true,
+            Ok("strict") => false,
+            _ => cfg!(feature = "drop-in"),
+        });
+    *LENIENT
+}
+
+/// How long an acquisition whose order has known problems waits for its lock before it gives
+/// up with a panic (`LOCKDEP_DEADLOCK_TIMEOUT`, seconds, default 10; `0`: wait for ever).
+#[cfg(all(lockdep_enabled, not(loom)))]
+pub(crate) fn deadlock_timeout() -> Option<std::time::Duration> {
+    static LIMIT: once_cell::sync::Lazy<Option<std::time::Duration>> =
+        once_cell::sync::Lazy::new(|| {
+            let secs = std::env::var("LOCKDEP_DEADLOCK_TIMEOUT")
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(10.0);
+            (secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+        });
+    *LIMIT
 }

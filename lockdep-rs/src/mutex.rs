@@ -1,57 +1,98 @@
-//! `Mutex`: parking_lot's mutex with every acquisition validated before it blocks.
+//! `Mutex` and `FairMutex`: parking_lot's mutexes with every acquisition validated before it
+//! blocks. Both are [`GenericMutex`] of a mutex kind ([`RawMutex`], [`RawFairMutex`]), as
+//! parking_lot's are `lock_api::Mutex` of a raw mutex; their guards are [`Guard`]s (the
+//! guard-specific methods are in `mutex_guard.rs`).
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 
-use crate::class::LockClass;
-use crate::dep_map::{DepMap, Read, Tracked};
+use crate::class::{LockClass, Maker};
+use crate::dep_map::{DepMap, Read};
+use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
-use crate::sync;
+use crate::raw::locks;
+use crate::raw::{MutexKind, RawFairMutex, RawMutex};
+
+#[cfg(not(loom))]
+use crate::sync::real::lock_api;
 
 /// A mutual-exclusion lock whose acquisitions are checked for lock-order problems.
 ///
-/// Its class is fixed at construction: the construction site ([`new`](Mutex::new)), the site
-/// with a name ([`named`](Mutex::named)), or a static key ([`with_class`](Mutex::with_class)).
-/// Every acquisition is validated *before* blocking, so a report (or, in `Panic` mode, a
-/// panic) comes before any hang.
+/// Its class is fixed at construction: the construction site ([`new`](GenericMutex::new)),
+/// the site with a name ([`named`](GenericMutex::named)), or a static key
+/// ([`with_class`](GenericMutex::with_class)). Every acquisition is validated *before*
+/// blocking, so a report (or, in `Panic` mode, a panic) comes before any hang.
 ///
 /// ```
 /// let m = lockdep::Mutex::named("counter", 0);
 /// *m.lock() += 1;
 /// assert_eq!(*m.lock(), 1);
 /// ```
-pub struct Mutex<T: ?Sized> {
-    dep: DepMap,
-    inner: sync::Mutex<T>,
-}
+pub type Mutex<T> = GenericMutex<RawMutex, T>;
+
+/// A mutex that always unlocks fairly (parking_lot's `FairMutex`), validated like [`Mutex`].
+pub type FairMutex<T> = GenericMutex<RawFairMutex, T>;
 
 /// RAII guard of a [`Mutex`]: the lock is released (and the release recorded) on drop.
-#[must_use = "if unused the Mutex will immediately unlock"]
-pub struct MutexGuard<'a, T: ?Sized> {
-    pub(crate) tracked: Tracked<'a>,
-    pub(crate) inner: sync::MutexGuard<'a, T>,
+pub type MutexGuard<'a, T> = Guard<'a, locks::MutexGuard<'a, RawMutex, T>>;
+
+/// RAII guard of a [`FairMutex`].
+pub type FairMutexGuard<'a, T> = Guard<'a, locks::MutexGuard<'a, RawFairMutex, T>>;
+
+/// A mutex of kind `K` ([`RawMutex`]: [`Mutex`]; [`RawFairMutex`]: [`FairMutex`]) holding a `T`.
+///
+/// It is lock_api's mutex over the raw lock [`Unchecked<K::Real>`](crate::raw::Unchecked),
+/// which holds the validator's handle next to parking_lot's raw lock (same layout rule as
+/// `lock_api::Mutex<K, T>`: with validation compiled out, exactly parking_lot's mutex).
+#[cfg_attr(not(loom), repr(transparent))]
+pub struct GenericMutex<K: MutexKind, T: ?Sized> {
+    #[cfg(loom)]
+    dep: DepMap,
+    pub(crate) inner: locks::Mutex<K, T>,
 }
 
 macro_rules! constructors {
     ($($const:ident)?) => {
-        impl<T> Mutex<T> {
+        impl<K: MutexKind, T> GenericMutex<K, T> {
             /// A mutex whose class is its construction site, shown as `file.rs:line`.
             #[track_caller]
-            pub $($const)? fn new(value: T) -> Mutex<T> {
-                Mutex { dep: DepMap::site(Location::caller()), inner: sync::Mutex::new(value) }
+            pub $($const)? fn new(value: T) -> Self {
+                Self::with_dep(DepMap::site(Location::caller(), "Mutex"), value)
             }
 
             /// A mutex whose class is its construction site, shown as `name`.
             #[track_caller]
-            pub $($const)? fn named(name: &'static str, value: T) -> Mutex<T> {
-                Mutex { dep: DepMap::named(Location::caller(), name), inner: sync::Mutex::new(value) }
+            pub $($const)? fn named(name: &'static str, value: T) -> Self {
+                Self::with_dep(DepMap::named(Location::caller(), name, "Mutex"), value)
             }
 
             /// A mutex of the class `class` (shown as `class.name()`), wherever it is built.
-            pub $($const)? fn with_class(class: &'static LockClass, value: T) -> Mutex<T> {
-                Mutex { dep: DepMap::class(class), inner: sync::Mutex::new(value) }
+            pub $($const)? fn with_class(class: &'static LockClass, value: T) -> Self {
+                Self::with_dep(DepMap::class(class), value)
             }
+
+            #[cfg(not(loom))]
+            pub(crate) const fn with_dep(dep: DepMap, value: T) -> Self {
+                let raw = crate::raw::Unchecked::new(crate::raw::imp_raw_mutex(dep));
+                GenericMutex { inner: lock_api::Mutex::const_new(raw, value) }
+            }
+
+            #[cfg(loom)]
+            fn with_dep(dep: DepMap, value: T) -> Self {
+                GenericMutex { dep, inner: <locks::Mutex<K, T>>::new(value) }
+            }
+        }
+
+        /// A [`Mutex`] whose class is its construction site (parking_lot's `const_mutex`).
+        #[track_caller]
+        pub $($const)? fn const_mutex<T>(value: T) -> Mutex<T> {
+            Mutex::new(value)
+        }
+
+        /// A [`FairMutex`] whose class is its construction site (parking_lot's `const_fair_mutex`).
+        #[track_caller]
+        pub $($const)? fn const_fair_mutex<T>(value: T) -> FairMutex<T> {
+            FairMutex::new(value)
         }
     };
 }
@@ -60,69 +101,69 @@ constructors!(const);
 #[cfg(loom)]
 constructors!();
 
-impl<T> Mutex<T> {
+impl<K: MutexKind, T> GenericMutex<K, T> {
     /// Consumes the mutex, returning its value.
     pub fn into_inner(self) -> T {
-        let Mutex { dep: _dep, inner } = self; // `_dep` checks "held lock freed" as it drops
-        inner.into_inner()
+        // Dropping the validator's handle (inside the raw lock, or beside it under loom)
+        // checks "held lock freed".
+        self.inner.into_inner()
     }
 }
 
-impl<T: ?Sized> Mutex<T> {
+impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
+    #[inline]
+    #[track_caller]
+    fn guard_with(
+        &self,
+        read_site: (u8, Option<&DepMap>),
+        site: &'static Location<'static>,
+    ) -> MutexGuardOf<'_, K, T> {
+        let mut tracked = self
+            .dep_map()
+            .acquire(Read::Exclusive, read_site.0, read_site.1, site);
+        let inner = crate::guard::block(
+            &mut tracked,
+            || self.inner.lock(),
+            |d| locks::timed::try_lock_for::<K, T>(&self.inner, d),
+        );
+        Guard::new(tracked, inner)
+    }
+
     /// Acquires the mutex, blocking until it is available; validated first.
     #[track_caller]
-    pub fn lock(&self) -> MutexGuard<'_, T> {
-        let tracked = self
-            .dep
-            .acquire(Read::Exclusive, 0, None, Location::caller());
-        MutexGuard {
-            tracked,
-            inner: self.inner.lock(),
-        }
+    #[inline]
+    pub fn lock(&self) -> MutexGuardOf<'_, K, T> {
+        self.guard_with((0, None), Location::caller())
     }
 
     /// Acquires the mutex as subclass `subclass` (0..=7) of its class, shown as `name/n`:
     /// the kernel's `mutex_lock_nested`, for taking two locks of one class in a fixed order.
     #[track_caller]
-    pub fn lock_nested(&self, subclass: u8) -> MutexGuard<'_, T> {
-        let tracked = self
-            .dep
-            .acquire(Read::Exclusive, subclass, None, Location::caller());
-        MutexGuard {
-            tracked,
-            inner: self.inner.lock(),
-        }
+    pub fn lock_nested(&self, subclass: u8) -> MutexGuardOf<'_, K, T> {
+        self.guard_with((subclass, None), Location::caller())
     }
 
     /// Acquires the mutex under the held lock `nest` (kernel `mutex_lock_nest_lock`): several
     /// locks of this class may be held at once as long as `nest` serialises them. Reports
     /// `NestLockNotHeld` if this thread does not hold `nest`.
     #[track_caller]
-    pub fn lock_nest_lock<G: Held>(&self, nest: &G) -> MutexGuard<'_, T> {
-        let tracked = self.dep.acquire(
-            Read::Exclusive,
-            0,
-            nest.held_handle().dep_map(),
-            Location::caller(),
-        );
-        MutexGuard {
-            tracked,
-            inner: self.inner.lock(),
-        }
+    pub fn lock_nest_lock<G: Held>(&self, nest: &G) -> MutexGuardOf<'_, K, T> {
+        self.guard_with((0, nest.held_handle().dep_map()), Location::caller())
     }
 
     /// Attempts to acquire the mutex without blocking. A success is held like any lock (it
     /// gets no incoming edge: a trylock cannot deadlock); a failure leaves no trace.
     #[track_caller]
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+    pub fn try_lock(&self) -> Option<MutexGuardOf<'_, K, T>> {
         let inner = self.inner.try_lock()?;
-        Some(MutexGuard {
-            tracked: self.dep.acquired_try(Read::Exclusive, Location::caller()),
+        Some(Guard::new(
+            self.dep_map()
+                .acquired_try(Read::Exclusive, Location::caller()),
             inner,
-        })
+        ))
     }
 
-    /// Releases a lock whose guard was forgotten (e.g. with `mem::forget`).
+    /// Releases a lock whose guard was forgotten (e.g. with `mem::forget` or `leak`).
     ///
     /// With validation enabled, if this thread does not hold the mutex (per the validator),
     /// this reports `BadUnlockBalance` and leaves the mutex untouched.
@@ -133,7 +174,7 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub unsafe fn force_unlock(&self) {
-        if self.dep.force_release(None, Location::caller()) {
+        if self.dep_map().force_release(None, Location::caller()) {
             // SAFETY: the caller promises a forgotten guard of this thread holds the lock;
             // with validation on, the validator confirmed this thread holds it.
             unsafe { self.inner.force_unlock() }
@@ -151,24 +192,70 @@ impl<T: ?Sized> Mutex<T> {
     /// this where many locks of one class are built (one per object, in a loop) so they are
     /// known before any of them is taken. Does nothing when validation is compiled out.
     pub fn register(&self) {
-        self.dep.register();
+        self.dep_map().register();
     }
 
-    /// Is this mutex held by the calling thread, per the validator? (`false` when validation
-    /// is compiled out or the mode is `Off`.)
+    /// Is this lock held by the calling thread, as far as lockdep can tell? (`true` when it
+    /// cannot tell: see [`is_held`](crate::is_held).)
     pub fn is_held(&self) -> bool {
-        self.dep.is_held()
+        self.dep_map().held_state().unwrap_or(true)
+    }
+
+    /// The validator's handle of this mutex.
+    #[inline]
+    pub(crate) fn dep_map(&self) -> &DepMap {
+        #[cfg(not(loom))]
+        // SAFETY: only reads the raw lock's validator handle.
+        #[allow(unsafe_code)]
+        return unsafe { self.inner.raw() }.dep();
+        #[cfg(loom)]
+        &self.dep
     }
 }
 
-impl<T: Default> Default for Mutex<T> {
+#[cfg(not(loom))]
+impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
+    /// The mutex whose real lock is `inner` (a guard's `lock_api` mutex).
+    #[inline]
+    pub(crate) fn from_real(inner: &locks::Mutex<K, T>) -> &Self {
+        #[allow(unsafe_code)]
+        // SAFETY: `GenericMutex` is `repr(transparent)` over this one field.
+        unsafe {
+            &*(inner as *const locks::Mutex<K, T> as *const Self)
+        }
+    }
+}
+
+/// The guard of a [`GenericMutex`] of kind `K` ([`MutexGuard`] or [`FairMutexGuard`]).
+pub type MutexGuardOf<'a, K, T> = Guard<'a, locks::MutexGuard<'a, K, T>>;
+
+#[cfg(not(loom))]
+mod timed;
+#[cfg(not(loom))]
+pub use timed::ArcMutexGuard;
+
+impl<K: MutexKind, T: Default> Default for GenericMutex<K, T> {
     #[track_caller]
-    fn default() -> Mutex<T> {
-        Mutex::new(T::default())
+    fn default() -> Self {
+        Self::with_dep(
+            DepMap::made(Location::caller(), "Mutex", Maker::Default),
+            T::default(),
+        )
     }
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+impl<K: MutexKind, T> From<T> for GenericMutex<K, T> {
+    /// A mutex whose class is the site of the conversion.
+    #[track_caller]
+    fn from(value: T) -> Self {
+        Self::with_dep(
+            DepMap::made(Location::caller(), "Mutex", Maker::From),
+            value,
+        )
+    }
+}
+
+impl<K: MutexKind, T: ?Sized + fmt::Debug> fmt::Debug for GenericMutex<K, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.inner.try_lock() {
             Some(g) => f.debug_struct("Mutex").field("data", &&*g).finish(),
@@ -180,48 +267,9 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     }
 }
 
-impl<T: ?Sized> Deref for MutexGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.inner
-    }
-}
-
-impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.inner
-    }
-}
-
-impl<T: ?Sized> Drop for MutexGuard<'_, T> {
-    fn drop(&mut self) {
-        // Record the release first; the real unlock follows when `inner` drops.
-        self.tracked.release_on_drop();
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&**self, f)
-    }
-}
-
-impl<T: ?Sized> Sealed for MutexGuard<'_, T> {}
-impl<T: ?Sized> Held for MutexGuard<'_, T> {
-    fn held_handle(&self) -> LockHandle<'_> {
-        LockHandle::of_guard(&self.tracked)
-    }
-}
-
-impl<T: ?Sized> Sealed for Mutex<T> {}
-impl<T: ?Sized> TrackedLock for Mutex<T> {
+impl<K: MutexKind, T: ?Sized> Sealed for GenericMutex<K, T> {}
+impl<K: MutexKind, T: ?Sized> TrackedLock for GenericMutex<K, T> {
     fn lock_handle(&self) -> LockHandle<'_> {
-        LockHandle::of_lock(&self.dep)
+        LockHandle::of_lock(self.dep_map())
     }
 }

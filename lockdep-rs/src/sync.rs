@@ -7,16 +7,27 @@
 //! user code runs, and never held across a loom operation, so loom does not need to see them.
 
 #[cfg(not(loom))]
-pub(crate) use parking_lot::{
-    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
-};
+pub(crate) use parking_lot::Condvar;
+
+/// parking_lot's names the rest of the crate uses: lock_api, the raw locks, `Once`, … (the real
+/// locks under this crate's safe locks are built from them in `raw::locks`).
+#[cfg(not(loom))]
+pub(crate) mod real {
+    pub use parking_lot::lock_api;
+    pub use parking_lot::{
+        Once, OnceState, RawFairMutex, RawMutex, RawRwLock, RawThreadId, WaitTimeoutResult,
+    };
+}
 
 #[cfg(loom)]
 mod loom_locks;
 #[cfg(loom)]
-pub(crate) use loom_locks::{
-    Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
-};
+pub(crate) use loom_locks::{Condvar, RwLock, RwLockReadGuard, RwLockWriteGuard};
+/// Under loom every mutex kind is the one loom-modelled mutex (fairness is not modelled).
+#[cfg(loom)]
+pub(crate) type Mutex<K, T> = loom_locks::Mutex<T, K>;
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, K, T> = loom_locks::MutexGuard<'a, T, K>;
 
 #[cfg(loom)]
 pub(crate) use loom::thread;

@@ -33,36 +33,191 @@ pub struct JoinHandle<T> {
     exit: Arc<DepMap>,
 }
 
+/// What a thread started through this module takes from its parent: its exit event (one
+/// level deeper), and the parent's `capture`, which the child's reports join.
+struct Child {
+    site: &'static Location<'static>,
+    depth: u32,
+    exit: Arc<DepMap>,
+    #[cfg(lockdep_enabled)]
+    capture: Option<Arc<crate::report::capture::CaptureSink>>,
+    /// The starting thread's name, which an unnamed child is shown by.
+    #[cfg(lockdep_enabled)]
+    starter: String,
+}
+
+impl Child {
+    #[track_caller]
+    fn new() -> Child {
+        let site = Location::caller();
+        let depth = nesting::current() + 1;
+        Child {
+            site,
+            depth,
+            exit: Arc::new(DepMap::event(site, "(thread exit)", depth)),
+            #[cfg(lockdep_enabled)]
+            capture: crate::report::capture::current(),
+            #[cfg(lockdep_enabled)]
+            starter: crate::report::thread_name(),
+        }
+    }
+
+    /// Runs the thread's body `f` on the new thread.
+    fn run<T>(self, f: impl FnOnce() -> T) -> T {
+        nesting::set(self.depth);
+        // The exit event stays armed until the thread's thread-locals are gone, so it must
+        // outlive them: a thread-local made before lockdep's own state keeps it.
+        nesting::keep_exit(self.exit.clone());
+        #[cfg(lockdep_enabled)]
+        let _joined = {
+            crate::report::set_started_by(self.starter);
+            self.capture.map(crate::report::capture::join)
+        };
+        // Arming first makes lockdep's thread state this thread's first thread-local, so it
+        // is destroyed last: the exit stays armed while the others' destructors run, and
+        // the locks they take are validated against joiners.
+        self.exit.arm_event(self.site);
+        let result = f();
+        // The thread's own work is done: problems found from here on (thread-local
+        // destructors) are reported but never panic, which would abort the process.
+        nesting::exiting();
+        result
+    }
+}
+
 /// Spawns a thread (std's, or loom's under `cfg(loom)`) whose whole life is the *armed span*
 /// of its exit event: the locks it takes — in `f`, and in its thread-local destructors, which
 /// run before the thread is joinable — are what a joiner must not hold.
 ///
 /// A thread spawned from a `lockdep::thread` is one level deeper, and its exit event is a class
 /// of its own per depth: a parent that joins its child waits for an event nested inside its
-/// own, so recursive fork-join from one spawn site is not a cycle.
+/// own, so recursive fork-join from one spawn site is not a cycle. A thread spawned inside a
+/// [`capture`](crate::capture) reports into it.
 #[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let site = Location::caller();
-    let depth = nesting::current() + 1;
-    let exit = Arc::new(DepMap::event(site, "(thread exit)", depth));
-    let armed = exit.clone();
-    let inner = sync::thread::spawn(move || {
-        nesting::set(depth);
-        // Arming first makes lockdep's thread state this thread's first thread-local, so it
-        // is destroyed last: the exit stays armed while the others' destructors run, and
-        // the locks they take are validated against joiners.
-        armed.arm_event(site);
-        let result = f();
-        // The thread's own work is done: problems found from here on (thread-local
-        // destructors) are reported but never panic, which would abort the process.
-        nesting::exiting();
-        result
-    });
+    let child = Child::new();
+    let exit = child.exit.clone();
+    let inner = sync::thread::spawn(move || child.run(f));
     JoinHandle { inner, exit }
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the thread to finish, after validating the wait: the locks held now must
+    /// not be ones the thread takes.
+    #[track_caller]
+    pub fn join(self) -> std::thread::Result<T> {
+        self.exit.wait_event(Location::caller());
+        self.inner.join()
+    }
+
+    /// The underlying thread (std's, or loom's under `cfg(loom)`).
+    pub fn thread(&self) -> &sync::thread::Thread {
+        self.inner.thread()
+    }
+
+    /// Has the thread finished?
+    #[cfg(not(loom))]
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+}
+
+#[cfg(not(loom))]
+pub use scoped::{scope, Scope, ScopedJoinHandle};
+
+/// `std::thread::scope` with lockdep's threads: each scoped thread's join is a validated wait,
+/// and it reports into the `capture` its scope runs in.
+#[cfg(not(loom))]
+mod scoped {
+    use std::panic::Location;
+    use std::sync::Arc;
+
+    use super::Child;
+    use crate::dep_map::DepMap;
+
+    /// A scope to spawn threads in: std's, seen through lockdep (see [`scope`]).
+    #[repr(transparent)]
+    pub struct Scope<'scope, 'env: 'scope> {
+        inner: std::thread::Scope<'scope, 'env>,
+    }
+
+    /// Handle of a scoped thread; joining it is a validated wait (like std's, it may be
+    /// dropped: the thread is joined at the end of its scope anyway).
+    pub struct ScopedJoinHandle<'scope, T> {
+        inner: std::thread::ScopedJoinHandle<'scope, T>,
+        exit: Arc<DepMap>,
+    }
+
+    /// Like [`std::thread::scope`]: runs `f` with a scope whose threads all end before this
+    /// returns. Threads spawned in it report into the [`capture`](crate::capture) the scope
+    /// runs in, and [`ScopedJoinHandle::join`] is a validated wait. (The implicit joins at the
+    /// end of the scope are not validated: join explicitly where locks are held.)
+    ///
+    /// ```
+    /// use lockdep::{Mutex, ReportKind};
+    /// let (a, b) = (Mutex::named("scope.A", ()), Mutex::named("scope.B", ()));
+    /// let (_, reports) = lockdep::capture(|| {
+    ///     lockdep::thread::scope(|s| {
+    ///         s.spawn(|| drop((a.lock(), b.lock()))).join().unwrap();
+    ///         s.spawn(|| drop((b.lock(), a.lock()))).join().unwrap();
+    ///     })
+    /// });
+    /// assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+    /// ```
+    #[track_caller]
+    pub fn scope<'env, F, T>(f: F) -> T
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+    {
+        std::thread::scope(|s| f(Scope::wrap(s)))
+    }
+
+    impl<'scope, 'env> Scope<'scope, 'env> {
+        #[allow(unsafe_code)]
+        fn wrap<'a>(s: &'a std::thread::Scope<'scope, 'env>) -> &'a Scope<'scope, 'env> {
+            // SAFETY: `Scope` is `repr(transparent)` over `std::thread::Scope`: same layout,
+            // and the reference keeps the lifetime and mutability it had.
+            unsafe {
+                &*(s as *const std::thread::Scope<'scope, 'env> as *const Scope<'scope, 'env>)
+            }
+        }
+
+        /// Spawns a scoped thread (see [`std::thread::Scope::spawn`]).
+        #[track_caller]
+        pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+        where
+            F: FnOnce() -> T + Send + 'scope,
+            T: Send + 'scope,
+        {
+            let child = Child::new();
+            let exit = child.exit.clone();
+            let inner = self.inner.spawn(move || child.run(f));
+            ScopedJoinHandle { inner, exit }
+        }
+    }
+
+    impl<T> ScopedJoinHandle<'_, T> {
+        /// Waits for the thread to finish, after validating the wait.
+        #[track_caller]
+        pub fn join(self) -> std::thread::Result<T> {
+            self.exit.wait_event(Location::caller());
+            self.inner.join()
+        }
+
+        /// The underlying thread.
+        pub fn thread(&self) -> &std::thread::Thread {
+            self.inner.thread()
+        }
+
+        /// Has the thread finished?
+        pub fn is_finished(&self) -> bool {
+            self.inner.is_finished()
+        }
+    }
 }
 
 /// How deep the current thread is in a tree of `lockdep::thread`s (0: not one of them).
@@ -72,6 +227,16 @@ mod nesting {
         // Not `const`: loom's `thread_local!` does not take a const initialiser.
         #[allow(clippy::missing_const_for_thread_local)]
         static DEPTH: std::cell::Cell<u32> = std::cell::Cell::new(0);
+        /// This thread's exit event, kept until the thread's thread-locals are destroyed (it
+        /// is made first, so it is destroyed last).
+        #[allow(clippy::missing_const_for_thread_local)]
+        static EXIT: std::cell::RefCell<Option<std::sync::Arc<crate::dep_map::DepMap>>> =
+            std::cell::RefCell::new(None);
+    }
+
+    pub(super) fn keep_exit(_exit: std::sync::Arc<crate::dep_map::DepMap>) {
+        #[cfg(lockdep_enabled)]
+        let _ = EXIT.try_with(|e| *e.borrow_mut() = Some(_exit));
     }
 
     pub(super) fn current() -> u32 {
@@ -89,15 +254,5 @@ mod nesting {
     pub(super) fn exiting() {
         #[cfg(lockdep_enabled)]
         crate::validator::set_exiting();
-    }
-}
-
-impl<T> JoinHandle<T> {
-    /// Waits for the thread to finish, after validating the wait: the locks held now must
-    /// not be ones the thread takes.
-    #[track_caller]
-    pub fn join(self) -> std::thread::Result<T> {
-        self.exit.wait_event(Location::caller());
-        self.inner.join()
     }
 }

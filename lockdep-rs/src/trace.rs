@@ -63,6 +63,9 @@ const HIDDEN_PATHS: &[&str] = &[
     "parking_lot_core",
     "lock_api",
     "test",
+    // The async runtime's scheduler frames (feature `tokio`): between every task's poll and
+    // the worker thread's start.
+    "tokio",
 ];
 
 /// Runtime entry points and shims, matched exactly.
@@ -81,7 +84,7 @@ const HIDDEN_NAMES: &[&str] = &[
 /// Is a frame of the function `name` (demangled, without hash) one to leave out?
 #[cfg(lockdep_enabled)]
 pub(crate) fn is_hidden(name: &str) -> bool {
-    if HIDDEN_NAMES.contains(&name) || name.starts_with("__rust") {
+    if HIDDEN_NAMES.contains(&name) || name.starts_with("__rust") || name.starts_with("__libc_") {
         return true;
     }
     // `<T as Trait>::f` belongs to the crate of the type `T` (`<F as FnOnce>` shims: `F` is
@@ -160,6 +163,7 @@ mod tests {
             "<lockdep::mutex::Mutex<T>>::lock",
             "parking_lot::raw_mutex::RawMutex::lock_slow",
             "test::run_test",
+            "tokio::runtime::task::raw::poll",
             "__rust_begin_short_backtrace",
             "<F as core::ops::function::FnOnce<A>>::call_once",
         ] {
@@ -171,6 +175,7 @@ mod tests {
             "clone_store::get",
             "cloned::x",
             "testing_utils::setup",
+            "tokio_app::serve",
             "stdx::thing",
             "lockdep_helpers::wrap",
             "my_app::main",

@@ -10,6 +10,8 @@
 //! after delivery, once it is known not to panic: a hook or a mode change in between never
 //! leaves a stale entry.
 
+#[cfg(lockdep_tasks)]
+pub(crate) mod holder;
 mod release;
 mod slow_path;
 
@@ -19,12 +21,23 @@ use std::panic::Location;
 use crate::chain_cache::Lookup;
 use crate::class::ClassInfo;
 use crate::held_locks::{HeldLock, Instance, Read};
+use crate::instance_order::{self, InstanceLink};
 use crate::report::sink::{self, Delivery};
 use crate::report::{build, Report};
-use crate::thread_state::{with_state, ThreadState};
+use crate::thread_state::ThreadState;
 
+/// Runs `f` on this thread's state (see `thread_state::with_state`), with the `tokio` feature
+/// after making its loaded stack the calling context's holder's.
+pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    #[cfg(lockdep_tasks)]
+    holder::settle_here(false);
+    crate::thread_state::with_state(f)
+}
+
+#[cfg(lockdep_tasks)]
+pub(crate) use holder::current_tag;
 pub(crate) use release::{
-    forgotten, is_held, lock_freed, release, wait_begin, wait_end, WaitingEntry,
+    forgotten, is_held, lock_freed, release, release_token, wait_begin, wait_end, WaitingEntry,
 };
 
 /// One acquisition as the lock wrappers describe it.
@@ -44,6 +57,12 @@ pub(crate) struct Request<'a> {
     pub(crate) fresh: bool,
     /// Never merge into the top entry (an entry restored after a condvar wait).
     pub(crate) no_merge: bool,
+    /// An async lock's acquisition: its guard is `Send` (see [`HeldLock::sendable`]).
+    pub(crate) sendable: bool,
+    /// A timed acquisition (`try_lock_for`): re-locking a lock this thread holds is reported
+    /// but does not panic — the real acquisition times out rather than hangs — and is not
+    /// recorded.
+    pub(crate) timed: bool,
 }
 
 /// The verdict of one acquisition, acted on after the thread state is released.
@@ -55,6 +74,13 @@ pub(crate) struct Outcome {
     reports: Vec<(Report, u64)>,
     /// Re-locking an instance this thread holds exclusively: it can never succeed.
     certain_deadlock: bool,
+    /// The acquisition's chain has known problems: the caller should not block for ever.
+    watch: bool,
+    /// A timed acquisition (see [`Request::timed`]).
+    timed: bool,
+    /// For a chain whose problems were reported before: the first of them (Panic mode stops
+    /// every thread that reaches a known problem, with one line naming it).
+    known: Option<Report>,
 }
 
 impl Outcome {
@@ -64,8 +90,19 @@ impl Outcome {
             pending: None,
             reports: Vec::new(),
             certain_deadlock: false,
+            watch: false,
+            timed: false,
+            known: None,
         }
     }
+}
+
+/// A recorded acquisition: its entry's serial, and whether its order has known problems (a
+/// report was raised for it, now or before): then the caller blocks on the real lock with a
+/// deadline (see `guard::block`), since the deadlock predicted may really happen.
+pub(crate) struct Acquired {
+    pub(crate) serial: u64,
+    pub(crate) watch: bool,
 }
 
 /// Validates and records an acquisition of `instance` (class `class`): the self-deadlock
@@ -75,11 +112,21 @@ impl Outcome {
 /// real lock.
 #[inline(never)]
 #[track_caller]
-pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Request) -> Option<u64> {
+pub(crate) fn acquire(
+    class: &'static ClassInfo,
+    instance: Instance,
+    req: Request,
+) -> Option<Acquired> {
     report_env_error_once();
+    deliver_deferred();
     let fresh = req.fresh;
+    // The calling context's holder first (with the `tokio` feature): a report found while
+    // switching (a blocking lock held across `.await`) may panic before this one blocks.
+    #[cfg(lockdep_tasks)]
+    holder::settle_here(fresh);
     let outcome = with_state(|s| s.acquire(class, instance, &req))?;
-    act(outcome, fresh)
+    let watch = outcome.watch;
+    act(outcome, fresh).map(|serial| Acquired { serial, watch })
 }
 
 /// Delivers an outcome's reports; panics where the mode or a certain deadlock demands it
@@ -88,17 +135,19 @@ pub(crate) fn acquire(class: &'static ClassInfo, instance: Instance, req: Reques
 pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     let mut must_panic = Vec::new();
     let mut printed = false;
+    let mut known = outcome.known.as_ref();
     for (report, key) in &outcome.reports {
         match sink::deliver(report.clone(), *key) {
             Delivery::MustPanic if fresh => must_panic.push(report),
             // A report that would panic while the lock is already held: print it instead.
-            Delivery::MustPanic => sink::print(report),
+            Delivery::MustPanic => sink::print(report, *key),
             Delivery::Printed => printed = true,
-            Delivery::Delivered | Delivery::Duplicate => {}
+            Delivery::Duplicate => known = known.or(Some(report)),
+            Delivery::Delivered => {}
         }
     }
     let may_panic = fresh && !crate::sync::panicking() && !exiting();
-    if may_panic && outcome.certain_deadlock {
+    if may_panic && outcome.certain_deadlock && !outcome.timed {
         let why = "lockdep: certain self-deadlock: this thread already holds the lock it is \
                    acquiring, which can never succeed";
         match (printed, outcome.reports.first()) {
@@ -110,6 +159,11 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
         let text: Vec<String> = must_panic.iter().map(|r| r.to_string()).collect();
         panic!("{}", text.join("\n"));
     }
+    if let (true, Some(report)) = (may_panic && sink::would_panic(), known) {
+        // Reported before: Panic mode still stops every thread that reaches it (the second
+        // one would otherwise go on and really deadlock), with one line, not the report again.
+        panic!("{}", sink::same_problem(report));
+    }
     if outcome.certain_deadlock {
         // Not panicking (already unwinding, or exiting): the lock is not taken, untracked.
         return None;
@@ -117,6 +171,23 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     match outcome.pending {
         Some(entry) => with_state(|s| s.held.push(entry)),
         None => outcome.pushed,
+    }
+}
+
+/// Delivers the problems found while this thread released locks (see
+/// `ThreadState::deferred`): printed, kept or captured now, never panicking.
+pub(crate) fn deliver_deferred() {
+    let deferred = with_state(|s| {
+        if s.deferred.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut s.deferred)
+        }
+    });
+    for (report, key) in deferred.into_iter().flatten() {
+        if sink::deliver(report.clone(), key) == Delivery::MustPanic {
+            sink::print(&report, key);
+        }
     }
 }
 
@@ -146,6 +217,7 @@ impl ThreadState {
             req.site,
         );
         entry.serial = req.reserial;
+        entry.sendable = req.sendable;
         let mut reports = Vec::new();
 
         // 1. This very instance held in a conflicting mode: certain self-deadlock, whatever
@@ -173,7 +245,15 @@ impl ThreadState {
                 pending: None,
                 reports,
                 certain_deadlock: true,
+                watch: false,
+                timed: req.timed,
+                known: None,
             };
+        }
+
+        // The order of this class's instances, which the class graph cannot see.
+        if same_key && req.fresh && !req.trylock {
+            reports.extend(self.check_instance_order(&entry));
         }
 
         // 2. Nest lock: it must be held; a lock of the top entry's class taken under it is
@@ -185,7 +265,10 @@ impl ThreadState {
                 }
                 entry.nest = None;
             } else if let Some(top) = self.held.stack.last_mut() {
-                if std::ptr::eq(top.class, class) && !req.trylock && !req.no_merge {
+                // (Not when something was reported: the entry is then recorded only after
+                // delivery, as its own entry, still exempt under the nest lock.)
+                let mergeable = !req.trylock && !req.no_merge && reports.is_empty();
+                if std::ptr::eq(top.class, class) && top.read == req.read && mergeable {
                     top.merge(instance);
                     return Outcome::pushed(top.serial);
                 }
@@ -194,15 +277,17 @@ impl ThreadState {
 
         // 3. A trylock cannot block: recorded, not validated.
         if req.trylock {
-            return self.record(entry, reports, req.fresh);
+            return self.record(entry, reports, req.fresh, None);
         }
 
         // 4. The chain caches.
         self.held.place(&mut entry);
         if same_key {
             let stack = &self.held.stack;
-            entry.edgeless = slow_path::same_class_conflict(stack, &entry).is_some()
-                || slow_path::exempt_by_nest(stack, &entry);
+            entry.edgeless = !matches!(
+                slow_path::same_class(stack, &entry),
+                slow_path::SameClass::Clear
+            );
         }
         let parent = self.held.key();
         let last = entry.chain_id();
@@ -216,27 +301,79 @@ impl ThreadState {
         if let Lookup::Hit(found) = lookup {
             // A known chain: its problems were reported; a capture passing through it gets
             // them again (deduplicated per capture), anything else would drop them.
+            let known = found.as_ref().map(|f| f[0].0.clone());
             if let Some(found) = found.filter(|_| sink::capturing()) {
                 reports.extend(found.iter().cloned());
             }
-            return self.record(entry, reports, req.fresh);
+            return self.record(entry, reports, req.fresh, known);
         }
 
         // 5. The slow path.
         reports.extend(self.validate(&entry, key, parent, last, recent));
-        self.record(entry, reports, req.fresh)
+        self.record(entry, reports, req.fresh, None)
+    }
+
+    /// Another instance of `new`'s lock key is held: records the instance order (held ->
+    /// new) and reports it if it reverses an order recorded before.
+    fn check_instance_order(&self, new: &HeldLock) -> Option<(Report, u64)> {
+        let stack = &self.held.stack;
+        if let slow_path::SameClass::Conflict(_) = slow_path::same_class(stack, new) {
+            return None; // plain recursive locking: the class check reports it
+        }
+        let idx = stack.iter().rposition(|h| {
+            std::ptr::eq(h.class.base(), new.class.base()) && !h.holds(new.instance)
+        })?;
+        let outer = &stack[idx];
+        let gates = slow_path::gates_below(&stack[..idx]);
+        let link = InstanceLink {
+            outer: outer.last_instance(),
+            inner: new.instance,
+            outer_class: outer.class.id,
+            inner_class: new.class.id,
+            outer_site: outer.site,
+            inner_site: new.site,
+            thread: crate::report::thread_label(),
+            gates: gates.clone(),
+        };
+        let path = instance_order::record(link.clone())?;
+        if instance_order::seen_by_classes(&link, &path) {
+            return None; // the class check reports this cycle
+        }
+        let mut common = gates;
+        for l in &path {
+            common.retain(|g| l.gates.contains(g));
+        }
+        if !common.is_empty() && crate::mode::ignoring_gated() {
+            return None;
+        }
+        Some(build::instance_inversion(
+            &self.held, outer, new, &path, &common,
+        ))
     }
 
     /// Records `entry` now if nothing was found or it is not a fresh acquisition; otherwise
     /// leaves it pending until the reports are delivered.
-    fn record(&mut self, entry: HeldLock, reports: Vec<(Report, u64)>, fresh: bool) -> Outcome {
-        if reports.is_empty() || !fresh {
+    fn record(
+        &mut self,
+        entry: HeldLock,
+        reports: Vec<(Report, u64)>,
+        fresh: bool,
+        known: Option<Report>,
+    ) -> Outcome {
+        let watch = known.is_some() || !reports.is_empty();
+        // A known problem stops this acquisition in Panic mode: then it is recorded only
+        // once it is known not to panic.
+        let may_stop = known.is_some() && sink::would_panic();
+        if (reports.is_empty() && !may_stop) || !fresh {
             let serial = self.held.push(entry);
             return Outcome {
                 pushed: Some(serial),
                 pending: None,
                 reports,
                 certain_deadlock: false,
+                watch,
+                timed: false,
+                known,
             };
         }
         Outcome {
@@ -244,6 +381,9 @@ impl ThreadState {
             pending: Some(entry),
             reports,
             certain_deadlock: false,
+            watch,
+            timed: false,
+            known,
         }
     }
 }
@@ -255,7 +395,7 @@ fn report_env_error_once() {
         && !DONE.swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         if let Some(e) = crate::mode::take_env_error() {
-            sink::config_error(&format!("lockdep: LOCKDEP: {e}; using warn"));
+            sink::config_error(&format!("lockdep: {e} (using warn meanwhile)"));
         }
     }
 }
@@ -279,4 +419,28 @@ pub(crate) fn forget_held() {
 /// Adds this thread's fast-path hits to the statistics now.
 pub(crate) fn flush_hits() {
     with_state(|s| s.chains.flush_hits(s.held.fast_pushes()));
+}
+
+/// Drop-in addition (`downgrade`): the entry `serial` of `instance` is now held in mode
+/// `read`, at the same position. The chain keys of it and of the entries above it are
+/// recomputed; nothing is validated (a downgrade never blocks). Returns false if this thread
+/// holds no such entry.
+#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> bool {
+    with_state(|s| {
+        let Some(idx) = s.held.find(instance, |h| h.serial == serial) else {
+            return false;
+        };
+        // Re-push the entry and those above it: `push` keeps their serials and recomputes
+        // each chain key.
+        let above = s.held.stack.split_off(idx);
+        for (i, mut e) in above.into_iter().enumerate() {
+            if i == 0 {
+                e.read = read;
+            }
+            s.held.push(e);
+        }
+        true
+    })
+    .unwrap_or(false)
 }

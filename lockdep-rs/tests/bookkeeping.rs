@@ -89,34 +89,38 @@ fn a_cached_chain_still_catches_a_certain_self_deadlock() {
     );
 }
 
-/// Item 1, the nest-lock variant: a chain cached as nest-exempt hid the re-locking of a lock
-/// merged under the nest lock.
+/// Item 1, the nest-lock variant: `[N, B1, C, B2]` with `B2` under the nest lock is exempt and
+/// was cached; `[N, B1, C, B1]` is the same chain, and re-locking `B1` then hung.
 #[test]
 fn a_nest_exempt_chain_still_catches_a_certain_self_deadlock() {
     setup();
     let s = Scope::new("bk1n");
-    let list = std::sync::Arc::new((
+    let all = std::sync::Arc::new((
         s.mutex("list"),
         Mutex::with_class(s.class("item"), ()),
         Mutex::with_class(s.class("item"), ()),
+        s.mutex("C"),
     ));
     let reports = within(10, move || {
-        let (n, a, b) = (&list.0, &list.1, &list.2);
+        let (n, b1, b2, c) = (&all.0, &all.1, &all.2, &all.3);
         let (_, none) = lockdep::capture(|| {
             for _ in 0..3 {
                 let gn = n.lock();
-                let _ga = a.lock_nest_lock(&gn);
-                let _gb = b.lock_nest_lock(&gn);
+                let _g1 = b1.lock_nest_lock(&gn);
+                let _gc = c.lock();
+                let _g2 = b2.lock_nest_lock(&gn); // not on top of B1: exempt, not merged
             }
         });
         assert!(none.is_empty(), "{none:?}");
         expect_certain_deadlock(|| {
             let gn = n.lock();
-            let _ga = a.lock_nest_lock(&gn);
-            let _again = a.lock_nest_lock(&gn);
+            let _g1 = b1.lock_nest_lock(&gn);
+            let _gc = c.lock();
+            let _again = b1.lock_nest_lock(&gn);
         })
     });
     assert_eq!(reports[0].kind(), ReportKind::RecursiveLocking);
+    assert_eq!(reports[0].class_names(), [s.name("item")]);
 }
 
 /// Item 2: a lock merged into another entry under a nest lock disappeared from the held
@@ -408,11 +412,11 @@ fn capture_in_a_thread_local_destructor_does_not_abort() {
     }
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        // Taking a lock first makes sure lockdep's own thread state exists (and may be gone
-        // by the time this destructor runs).
-        let m = Mutex::named("bk12.m", ());
-        drop(m.lock());
         LATE.with(|l| *l.borrow_mut() = Some(Late(tx)));
+        // Lockdep's per-thread capture state is made after LATE, so it is destroyed first:
+        // LATE's destructor runs when it is gone.
+        let (_, none) = lockdep::capture(|| drop(Mutex::named("bk12.m", ()).lock()));
+        assert!(none.is_empty());
     })
     .join()
     .unwrap();
@@ -438,4 +442,19 @@ fn a_certain_self_deadlock_report_is_shown_once_and_without_the_annotation_hint(
     );
     // Captured (not printed): the panic message carries the report. Printed (Warn mode,
     // no capture), it only points at it: see `bookkeeping_global.rs`.
+}
+
+/// A timed acquisition of a lock this thread holds times out rather than hangs: it is reported
+/// (recursive locking, the very instance) without a panic, and leaves nothing recorded.
+#[test]
+fn a_timed_relock_of_a_held_lock_is_reported_not_panicked() {
+    setup();
+    let m = Mutex::named("bk.timed", ());
+    let g = m.lock();
+    let (again, reports) = lockdep::capture(|| m.try_lock_for(Duration::from_millis(20)).is_some());
+    assert!(!again, "it timed out");
+    let kinds: Vec<ReportKind> = reports.iter().map(Report::kind).collect();
+    assert_eq!(kinds, [ReportKind::RecursiveLocking], "{reports:?}");
+    drop(g);
+    assert_eq!(lockdep::held_state(&m), Some(false), "no entry left behind");
 }

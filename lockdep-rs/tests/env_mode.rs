@@ -32,6 +32,11 @@ fn child_reports_its_mode() {
 }
 
 fn run_child(value: &str) -> (String, String) {
+    let (stdout, stderr, _) = run_child_status(value);
+    (stdout, stderr)
+}
+
+fn run_child_status(value: &str) -> (String, String, Option<i32>) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -46,6 +51,7 @@ fn run_child(value: &str) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
     )
 }
 
@@ -79,14 +85,30 @@ fn lockdep_variable_sets_the_initial_mode() {
     }
 }
 
+/// An unknown value (a typo, or `1` / `true` / `false`, which name no mode) cannot be missed:
+/// it is printed on the real stderr at once, listing the valid values, and fails the run
+/// (exit status 101) even though everything else passed; meanwhile lockdep warns.
 #[test]
-fn an_unknown_value_means_warn_and_says_so() {
+fn an_unknown_value_fails_the_run_and_lists_the_modes() {
     if std::env::var_os(CHILD).is_some() {
         return;
     }
-    let (stdout, stderr) = run_child("loud");
-    assert!(stdout.contains("MODE Warn"), "{stdout}");
-    assert!(stderr.contains("unknown lockdep mode \"loud\""), "{stderr}");
+    for value in ["panik", "1", "true", "false"] {
+        let (stdout, stderr, status) = run_child_status(value);
+        assert!(stdout.contains("MODE Warn"), "{stdout}");
+        let expected = format!(
+            "LOCKDEP={value:?} is not a lockdep mode: expected one of panic, warn, collect, off"
+        );
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert!(
+            stderr.contains("1 problem was reported in this run"),
+            "{stderr}"
+        );
+        assert_eq!(status, Some(101), "LOCKDEP={value}: {stderr}");
+    }
+    // A valid value whose reports the program took itself passes.
+    let (_, stderr, status) = run_child_status("warn");
+    assert_eq!(status, Some(0), "{stderr}");
 }
 
 #[test]

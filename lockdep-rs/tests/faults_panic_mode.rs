@@ -165,6 +165,13 @@ fn a_thread_exiting_with_locks_held_does_not_abort() {
             .join()
             .expect("the thread ends normally: the report is printed, not panicked");
     });
+    // Printed (it would fail the run at exit): this test takes it as its own.
+    let exits: Vec<lockdep::Report> = lockdep::take_reports()
+        .into_iter()
+        .filter(|r| r.kind() == lockdep::ReportKind::LocksHeldAtExit)
+        .collect();
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert_eq!(exits[0].class_names(), ["fpm.exit"]);
 }
 
 #[test]

@@ -5,7 +5,9 @@ use std::hash::{Hash, Hasher};
 use std::panic::Location;
 use std::sync::Arc;
 
-use super::{push_unique, thread_label, Link, LockLine, Report, ReportData, ReportKind};
+use super::{
+    push_unique, task_label, thread_label, Link, LockLine, Report, ReportData, ReportKind,
+};
 use crate::class::ClassInfo;
 use crate::held_locks::{HeldLock, HeldLocks};
 use crate::trace::EdgeOrigin;
@@ -20,7 +22,6 @@ fn key_of(parts: impl Hash) -> u64 {
 pub(crate) fn lock_line(h: &HeldLock) -> LockLine {
     LockLine {
         class: h.class.display_name(),
-        usage: h.class.usage_string(),
         read: h.read as u8,
         instance: h.instance,
         site: h.site,
@@ -35,6 +36,7 @@ fn base(kind: ReportKind, held: &HeldLocks) -> ReportData {
     ReportData {
         kind,
         thread: thread_label(),
+        task: task_label(),
         acquiring: None,
         holding: None,
         chain: Vec::new(),
@@ -47,10 +49,12 @@ fn base(kind: ReportKind, held: &HeldLocks) -> ReportData {
         notes: Vec::new(),
         at: None,
         same_instance: false,
+        key: 0,
     }
 }
 
-fn finish(d: ReportData, key: u64) -> (Report, u64) {
+fn finish(mut d: ReportData, key: u64) -> (Report, u64) {
+    d.key = key;
     (Report(Arc::new(d)), key)
 }
 
@@ -67,6 +71,12 @@ pub(crate) fn recursive(
     push_unique(&mut d.class_names, new.class.display_name());
     push_unique(&mut d.class_names, prev.class.display_name());
     d.same_instance = prev.holds(new.instance);
+    if !d.same_instance && std::ptr::eq(prev.class, new.class) {
+        if let Some((file, line)) = new.class.construction_site() {
+            d.notes
+                .push(super::site_hint::one_site_many_locks(file, line));
+        }
+    }
     if certain {
         d.notes.push(
             "This thread already holds this very lock instance: the acquisition can never succeed\n\
@@ -122,9 +132,8 @@ pub(crate) fn circular(
         let o = &e.origin;
         links.push(Link {
             class: e.to.display_name(),
-            usage: e.to.usage_string(),
             what: format!(
-                "{} taken at {}:{} while holding {} (taken at {}:{}), thread {} [{}]",
+                "{} taken at {}:{} while holding {} (taken at {}:{}), thread {}; {}",
                 e.to.display_name(),
                 o.next_site.file(),
                 o.next_site.line(),
@@ -132,7 +141,7 @@ pub(crate) fn circular(
                 o.prev_site.file(),
                 o.prev_site.line(),
                 o.thread,
-                e.edge_types,
+                edge_words(&e.edge_types, &e.from.display_name(), &e.to.display_name()),
             ),
             trace: o.trace.clone(),
         });
@@ -141,7 +150,6 @@ pub(crate) fn circular(
     links.reverse();
     links.push(Link {
         class: new.class.display_name(),
-        usage: new.class.usage_string(),
         what: format!(
             "{} being taken at {}:{} while holding {} (taken at {}:{}): this acquisition",
             new.class.display_name(),
@@ -196,6 +204,25 @@ pub(crate) fn circular(
     finish(d, key)
 }
 
+/// A dependency's types (`EN|SR`, see `Report::cycle`) in words: how `from` was held, and
+/// how `to` was taken when that matters (as a recursive reader).
+fn edge_words(types: &str, from: &str, to: &str) -> String {
+    let tags: Vec<&str> = types.split('|').collect();
+    let held = |c: char| tags.iter().any(|t| t.starts_with(c));
+    let how = match (held('E'), held('S')) {
+        (true, true) => "exclusively or shared",
+        (false, true) => "shared",
+        _ => "exclusively",
+    };
+    let recursive = tags.iter().all(|t| t.ends_with('R'));
+    let taken = if recursive {
+        format!(", {to} taken as a recursive reader")
+    } else {
+        String::new()
+    };
+    format!("{from} held {how}{taken}")
+}
+
 /// Explains a cycle through events: for each event, which lock its waiter holds and which
 /// lock its signaller needs first (the cycle's edges into and out of the event).
 fn event_notes(cycle: &[(String, String, String)], events: &[String]) -> Vec<String> {
@@ -231,7 +258,6 @@ pub(crate) fn bad_unlock(
     let mut d = base(ReportKind::BadUnlockBalance, held);
     d.acquiring = Some(LockLine {
         class: name.clone(),
-        usage: "",
         read: 0,
         instance,
         site: class_site,
@@ -265,7 +291,6 @@ pub(crate) fn nest_not_held(held: &HeldLocks, new: &HeldLock, nest_name: String)
     d.acquiring = Some(lock_line(new));
     d.holding = Some(LockLine {
         class: nest_name.clone(),
-        usage: "",
         read: 0,
         instance: 0,
         site: new.site,
@@ -302,6 +327,44 @@ pub(crate) fn held_at_exit(held: &HeldLocks) -> (Report, u64) {
     finish(d, key)
 }
 
+/// A holder (`holder`: its label; `task`: the task part) is suspended at an `.await` while
+/// `held` holds the blocking locks `blocking`; `waiting`: the async lock it is about to wait
+/// for, when that is how it was found.
+#[cfg(lockdep_tasks)]
+pub(crate) fn held_across_await(
+    held: &HeldLocks,
+    blocking: &[&HeldLock],
+    holder: String,
+    task: Option<String>,
+    waiting: Option<String>,
+) -> (Report, u64) {
+    let mut d = base(ReportKind::HeldAcrossAwait, held);
+    d.thread = holder;
+    d.task = task;
+    d.acquiring = Some(lock_line(blocking[0]));
+    for h in blocking {
+        push_unique(&mut d.class_names, h.class.display_name());
+    }
+    if let Some(name) = waiting {
+        d.notes.push(format!(
+            "It is about to wait for the async lock ({name}), and every blocking lock above stays held\n\
+             while it is suspended."
+        ));
+    }
+    d.notes.push(
+        "A blocking lock held while its holder is suspended blocks every other task that needs it\n\
+         (and its worker thread) until the holder is polled again; on a current-thread runtime or a\n\
+         LocalSet, a task of the same thread that takes it deadlocks. Release it before the .await, or\n\
+         use an async lock (lockdep::tokio::Mutex)."
+            .into(),
+    );
+    let sites: Vec<(u32, &str, u32)> = blocking
+        .iter()
+        .map(|h| (h.class.id, h.site.file(), h.site.line()))
+        .collect();
+    finish(d, key_of(("across await", sites)))
+}
+
 /// A subclass outside `0..=7` was asked for.
 pub(crate) fn invalid_subclass(
     held: &HeldLocks,
@@ -312,7 +375,6 @@ pub(crate) fn invalid_subclass(
     let mut d = base(ReportKind::InvalidSubclass, held);
     d.acquiring = Some(LockLine {
         class: format!("{name}/{subclass}"),
-        usage: "",
         read: 0,
         instance: 0,
         site,
@@ -325,4 +387,69 @@ pub(crate) fn invalid_subclass(
         d,
         key_of(("subclass", name, subclass, site.file(), site.line())),
     )
+}
+
+/// Taking `new` while holding `prev` (same class, another instance) reverses the instance
+/// order `path` (`new ->* prev`); `gates`: held across every occurrence.
+pub(crate) fn instance_inversion(
+    held: &HeldLocks,
+    prev: &HeldLock,
+    new: &HeldLock,
+    path: &[crate::instance_order::InstanceLink],
+    gates: &[u32],
+) -> (Report, u64) {
+    let mut d = base(ReportKind::InstanceInversion, held);
+    d.acquiring = Some(lock_line(new));
+    d.holding = Some(lock_line(prev));
+    push_unique(&mut d.class_names, new.class.display_name());
+    push_unique(&mut d.class_names, prev.class.display_name());
+    let name = |i: usize| format!("lock#{i}");
+    let mut sites = vec![(prev.site, new.site)];
+    for l in path {
+        d.chain.push(Link {
+            class: new.class.base().display_name(),
+            what: format!(
+                "{} taken at {}:{} while holding {} (taken at {}:{}), thread {}",
+                name(l.inner),
+                l.inner_site.file(),
+                l.inner_site.line(),
+                name(l.outer),
+                l.outer_site.file(),
+                l.outer_site.line(),
+                l.thread,
+            ),
+            trace: Trace::default(),
+        });
+        d.cycle.push((name(l.outer), name(l.inner), String::new()));
+        sites.push((l.outer_site, l.inner_site));
+    }
+    d.cycle
+        .insert(0, (name(prev.instance), name(new.instance), String::new()));
+    d.gates = gates
+        .iter()
+        .map(|&g| crate::class::class_by_id(g))
+        .filter(|c| c.can_gate())
+        .map(|c| c.display_name())
+        .collect();
+    d.notes.push(format!(
+        "Both locks are of class {base}, held together through {how}, so the class graph\n\
+         cannot order them; their instances were taken in the opposite order before. Take\n\
+         the locks of this class in one global order (by address, or by an id), as the\n\
+         kernel's double_lock helpers do.",
+        base = new.class.base().display_name(),
+        how = if new.class.lenient {
+            "a lenient class (its site cannot tell its locks apart)"
+        } else if new.nest.is_some() {
+            "a nest lock"
+        } else {
+            "a subclass annotation (lock_nested)"
+        },
+    ));
+    let mut site_keys: Vec<(&str, u32, &str, u32)> = sites
+        .iter()
+        .map(|(a, b)| (a.file(), a.line(), b.file(), b.line()))
+        .collect();
+    site_keys.sort_unstable();
+    let key = key_of(("instances", new.class.base().id, site_keys, d.gates.clone()));
+    finish(d, key)
 }

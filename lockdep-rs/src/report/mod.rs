@@ -10,10 +10,18 @@ use std::sync::Arc;
 
 #[cfg(lockdep_enabled)]
 pub(crate) mod build;
+#[cfg(lockdep_enabled)]
+pub(crate) mod capture;
 pub(crate) mod dot;
+#[cfg(lockdep_enabled)]
+mod exit_status;
 mod render;
+#[cfg(lockdep_tasks)]
+pub(crate) mod runtime_capture;
 #[cfg(lockdep_enabled)]
 pub(crate) mod sink;
+#[cfg(lockdep_enabled)]
+mod site_hint;
 
 use crate::trace::Trace;
 
@@ -39,6 +47,15 @@ pub enum ReportKind {
     /// A cycle through an event ([`Event`](crate::Event)): a thread waits for the event while
     /// holding a lock that the thread which will signal it must take first.
     CircularWait,
+    /// Two (or more) locks of one class, held together through a subclass (`lock_nested`), a
+    /// nest lock or a lenient class (built by `Default`), taken in both orders: the class
+    /// check cannot see it (both ends are one class), the instance order can.
+    InstanceInversion,
+    /// A blocking (sync) lock held by a tokio task — or by a thread's `block_on` future —
+    /// while it is suspended at an `.await` (feature `tokio`): every other task that needs the
+    /// lock blocks its worker thread, and a task of the same current-thread runtime or
+    /// `LocalSet` that takes it deadlocks.
+    HeldAcrossAwait,
 }
 
 impl ReportKind {
@@ -57,6 +74,10 @@ impl ReportKind {
             ReportKind::CircularWait => {
                 "WARNING: possible deadlock: a waiter holds a lock its waker needs"
             }
+            ReportKind::InstanceInversion => {
+                "WARNING: possible deadlock: two locks of one class taken in both orders"
+            }
+            ReportKind::HeldAcrossAwait => "WARNING: blocking lock held across an await point",
         }
     }
 }
@@ -65,7 +86,6 @@ impl ReportKind {
 #[derive(Clone, Debug)]
 pub(crate) struct LockLine {
     pub(crate) class: String,
-    pub(crate) usage: &'static str,
     /// Kernel read value: 0 exclusive, 1 shared, 2 recursive shared.
     pub(crate) read: u8,
     pub(crate) instance: usize,
@@ -76,7 +96,6 @@ pub(crate) struct LockLine {
 #[derive(Clone)]
 pub(crate) struct Link {
     pub(crate) class: String,
-    pub(crate) usage: &'static str,
     /// What this link records, e.g. "taken at a.rs:3 while holding B (taken at a.rs:2), thread t/1".
     pub(crate) what: String,
     pub(crate) trace: Trace,
@@ -86,8 +105,11 @@ pub(crate) struct Link {
 #[derive(Clone)]
 pub(crate) struct ReportData {
     pub(crate) kind: ReportKind,
-    /// `name/id` of the thread that found the problem.
+    /// `name/id` of the thread that found the problem; with the `tokio` feature, inside a
+    /// task: `task <id> (spawned at ..) on name/id`.
     pub(crate) thread: String,
+    /// `task <id>` (and where it was spawned, if known) when the holder is a tokio task.
+    pub(crate) task: Option<String>,
     /// The lock being acquired (or released, or freed).
     pub(crate) acquiring: Option<LockLine>,
     /// The held lock the problem is with.
@@ -109,6 +131,9 @@ pub(crate) struct ReportData {
     pub(crate) at: Option<&'static Location<'static>>,
     /// For recursive locking: the very instance is held (no annotation can help).
     pub(crate) same_instance: bool,
+    /// The problem's dedupe key (one per distinct problem; `capture_async` merges by it).
+    #[cfg_attr(not(lockdep_tasks), allow(dead_code))]
+    pub(crate) key: u64,
 }
 
 /// A problem found by the validator.
@@ -154,13 +179,25 @@ impl Report {
         self.0.gates.clone()
     }
 
-    /// `name/id` of the thread that found the problem.
+    /// Who found the problem: `name/id` of the thread; with the `tokio` feature, inside a task,
+    /// `task <id> (spawned at <site>) on name/id` (the site when the task was spawned with
+    /// `lockdep::tokio::spawn`). For [`ReportKind::HeldAcrossAwait`], the suspended holder.
     pub fn thread(&self) -> &str {
         &self.0.thread
     }
 
+    /// The tokio task the report is about (`task <id>`, with `(spawned at <site>)` when known),
+    /// or `None` when the holder is a thread (always without the `tokio` feature).
+    pub fn task(&self) -> Option<&str> {
+        self.0.task.as_deref()
+    }
+
     /// For a cycle: its edges as (from class, to class, dependency types), starting with the
-    /// edge this acquisition closed.
+    /// edge this acquisition closed. The types are the kernel's: a first letter for how the
+    /// `from` lock was held (`E` exclusively, `S` shared), a second for how the `to` lock was
+    /// taken (`R` as a recursive reader, `N` any other way), several joined by `|` (e.g.
+    /// `EN|SR`). For an instance inversion the edges are lock instances (`lock#3`) and the
+    /// types are empty.
     pub fn cycle(&self) -> Vec<(String, String, String)> {
         self.0.cycle.clone()
     }
@@ -183,25 +220,14 @@ impl fmt::Debug for Report {
 
 impl std::error::Error for Report {}
 
-/// `eprintln!` that never panics: a report must not fail because stderr is closed.
-///
-/// It goes through `eprintln!` so that `cargo test` captures it like any test output (shown
-/// only for failing tests); `eprintln!` panics when stderr is broken, so that panic is caught —
-/// except while the thread is already unwinding, where a second panic would abort: then the
-/// text goes to stderr directly.
+/// Writes to the process's real stderr, never panicking (a report must not fail because
+/// stderr is closed). Not through `eprintln!`: `cargo test` captures that, and shows it only
+/// for failing tests.
 #[cfg(lockdep_enabled)]
-macro_rules! print_err {
-    ($($arg:tt)*) => {{
-        if std::thread::panicking() {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), $($arg)*);
-        } else {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| eprintln!($($arg)*)));
-        }
-    }};
+pub(crate) fn write_stderr(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
-#[cfg(lockdep_enabled)]
-pub(crate) use print_err;
 
 /// Adds `name` to `names` unless present.
 #[cfg(lockdep_enabled)]
@@ -211,13 +237,62 @@ pub(crate) fn push_unique(names: &mut Vec<String>, name: String) {
     }
 }
 
-/// `name/id` of the current thread, kernel `comm/pid` style.
+#[cfg(lockdep_enabled)]
+crate::sync::thread_local! {
+    /// For an unnamed thread started through `lockdep::thread`: the name of the thread that
+    /// started it (a worker is shown as its test's).
+    // Not `const`: loom's `thread_local!` does not take a const initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static STARTED_BY: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+}
+
+/// The name the current thread is shown by: its own, or for an unnamed thread started through
+/// `lockdep::thread`, `<starter>>worker` (so a test's workers name the test).
+#[cfg(lockdep_enabled)]
+pub(crate) fn thread_name() -> String {
+    let t = std::thread::current();
+    if let Some(name) = t.name() {
+        return name.to_string();
+    }
+    STARTED_BY
+        .try_with(|s| s.borrow().as_ref().map(|p| format!("{p}>worker")))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "<unnamed>".to_string())
+}
+
+/// Records which thread started the current one (`lockdep::thread`).
+#[cfg(lockdep_enabled)]
+pub(crate) fn set_started_by(starter: String) {
+    let _ = STARTED_BY.try_with(|s| *s.borrow_mut() = Some(starter));
+}
+
+/// Who is acting, kernel `comm/pid` style: `name/id` of the current thread, or with the
+/// `tokio` feature inside a task `task <id> (spawned at ..) on name/id`.
 #[cfg(lockdep_enabled)]
 pub(crate) fn thread_label() -> String {
-    let t = std::thread::current();
-    let id = format!("{:?}", t.id());
+    #[cfg(lockdep_tasks)]
+    if let Some(task) = task_label() {
+        return format!("{task} on {}", os_thread_label());
+    }
+    os_thread_label()
+}
+
+/// The task acting, `task <id> (spawned at ..)`, if any.
+#[cfg(lockdep_enabled)]
+pub(crate) fn task_label() -> Option<String> {
+    #[cfg(lockdep_tasks)]
+    return crate::holder::current_task().map(|id| crate::holder::task_label(Some(id)));
+    #[cfg(not(lockdep_tasks))]
+    None
+}
+
+/// `name/id` of the current thread.
+#[cfg(lockdep_enabled)]
+pub(crate) fn os_thread_label() -> String {
+    let id = format!("{:?}", std::thread::current().id());
     let id = id.trim_start_matches("ThreadId(").trim_end_matches(')');
-    format!("{}/{}", t.name().unwrap_or("<unnamed>"), id)
+    format!("{}/{}", thread_name(), id)
 }
 
 impl fmt::Display for Report {

@@ -19,12 +19,25 @@ pub(super) fn render(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result 
     writeln!(f, "{}", rule('-'))?;
     match r.kind {
         ReportKind::CircularDependency | ReportKind::CircularWait => circular(r, f)?,
+        ReportKind::InstanceInversion => instances(r, f)?,
         ReportKind::RecursiveLocking => recursive(r, f)?,
         ReportKind::BadUnlockBalance => bad_unlock(r, f)?,
         ReportKind::HeldLockFreed => freed(r, f)?,
         ReportKind::NestLockNotHeld => nest(r, f)?,
         ReportKind::LocksHeldAtExit => {
             writeln!(f, "{} is exiting with locks still held!", r.thread)?;
+            held_list(r, f)?;
+        }
+        ReportKind::HeldAcrossAwait => {
+            writeln!(
+                f,
+                "{} is suspended at an .await while holding the blocking lock:",
+                r.thread
+            )?;
+            lock_line(r.acquiring.as_ref(), f)?;
+            writeln!(f)?;
+            notes(r, f)?;
+            writeln!(f)?;
             held_list(r, f)?;
         }
         ReportKind::InvalidSubclass => {
@@ -46,19 +59,26 @@ fn lock_line(l: Option<&LockLine>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     }
 }
 
+/// `lock#9 (A) [read], at: src/x.rs:17:5`: the lock instance (`lock#`: which lock of its
+/// class, numbered in the order locks are first used), its class, how it is held (nothing:
+/// exclusively), and where it was taken.
 fn fmt_lock(l: &LockLine) -> String {
     let mode = match l.read {
         0 => "",
         1 => " [read]",
         _ => " [recursive read]",
     };
+    let at = if l.instance == 0 {
+        String::new()
+    } else {
+        format!("lock#{} ", l.instance)
+    };
     format!(
-        "lock#{} ({}){}{mode}, at: {}:{}",
-        l.instance,
+        "{at}({}){mode}, at: {}:{}:{}",
         l.class,
-        l.usage,
         l.site.file(),
-        l.site.line()
+        l.site.line(),
+        l.site.column()
     )
 }
 
@@ -100,7 +120,7 @@ fn verb(l: Option<&LockLine>) -> &'static str {
 }
 
 fn link(i: usize, l: &Link, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    writeln!(f, "-> #{i} ({}){}:", l.class, l.usage)?;
+    writeln!(f, "-> #{i} ({}):", l.class)?;
     writeln!(f, "       {}", l.what)?;
     trace_lines(l.trace.frames(), 7, f)?;
     writeln!(f)
@@ -192,7 +212,14 @@ fn gates(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f,
         "likely a false positive. If the gate is meant to protect this order,"
     )?;
-    writeln!(f, "document it; if not, fix the order.")?;
+    writeln!(
+        f,
+        "document it; if not, fix the order. To stop reporting cycles that every"
+    )?;
+    writeln!(
+        f,
+        "occurrence took under one gate: LOCKDEP_GATED=ignore (or lockdep::set_ignore_gated)."
+    )?;
     writeln!(f)
 }
 
@@ -270,4 +297,38 @@ mod tests {
             .unwrap();
         assert!(line.contains("a guard's drop"), "{text}");
     }
+}
+
+fn instances(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    trying_while_holding(r, f)?;
+    writeln!(
+        f,
+        "which reverses an order these locks of one class were taken in before:"
+    )?;
+    writeln!(f)?;
+    for l in &r.chain {
+        writeln!(f, "  {}", l.what)?;
+    }
+    writeln!(f)?;
+    let (next, prev) = (r.acquiring.as_ref(), r.holding.as_ref());
+    let inst = |l: Option<&LockLine>| {
+        l.map(|l| format!("lock#{}", l.instance))
+            .unwrap_or_default()
+    };
+    writeln!(f, " Possible unsafe locking scenario:")?;
+    writeln!(f)?;
+    writeln!(f, "       CPU0                    CPU1")?;
+    writeln!(f, "       ----                    ----")?;
+    writeln!(f, "  lock({});", inst(prev))?;
+    writeln!(f, "                               lock({});", inst(next))?;
+    writeln!(f, "                               lock({});", inst(prev))?;
+    writeln!(f, "  lock({});", inst(next))?;
+    writeln!(f)?;
+    writeln!(f, " *** DEADLOCK ***")?;
+    writeln!(f)?;
+    if !r.gates.is_empty() {
+        gates(r, f)?;
+    }
+    notes(r, f)?;
+    held_list(r, f)
 }

@@ -1,16 +1,27 @@
-//! Where reports go: a `capture` buffer of the current thread, else the report hook and the
-//! mode's action (print, panic, keep). Each distinct problem is delivered once per process,
-//! or once per `capture` for captured reports (so parallel tests each see their own).
+//! Where reports go: a `capture` of the current thread (see `capture.rs`), else the report
+//! hook and the mode's action (print to the process's real stderr and fail the run at exit;
+//! panic; keep). Each distinct problem is delivered once per process, or once per `capture`
+//! for captured reports (so parallel tests each see their own).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use super::Report;
+use super::{capture, exit_status, Report};
 use crate::mode::{mode, Mode};
 use crate::sync::internal::{Mutex, RwLock};
 use crate::sync::thread_local;
+
+#[cfg(not(lockdep_tasks))]
+pub(crate) use capture::capturing;
+
+/// Is this thread inside a capture (or, with the `tokio` feature, in a runtime whose reports a
+/// `capture_async` takes)?
+#[cfg(lockdep_tasks)]
+pub(crate) fn capturing() -> bool {
+    capture::capturing() || super::runtime_capture::capturing()
+}
 
 /// Reports kept for `take_reports` (bounded; the oldest are dropped past this).
 const MAX_KEPT: usize = 10_000;
@@ -20,27 +31,19 @@ type Hook = Arc<dyn Fn(&Report) + Send + Sync>;
 #[derive(Default)]
 struct Global {
     seen: HashSet<u64>,
-    kept: Vec<Report>,
+    /// Reports kept for `take_reports`, with their problem keys.
+    kept: Vec<(Report, u64)>,
     dropped: usize,
 }
 
 static GLOBAL: Mutex<Global> = Mutex::new();
 static HOOK: RwLock<Option<Hook>> = RwLock::new();
 
-#[derive(Default)]
-struct Capture {
-    seen: HashSet<u64>,
-    reports: Vec<Report>,
-}
-
-#[derive(Default)]
-struct Local {
-    captures: Vec<Capture>,
-    in_hook: bool,
-}
-
 thread_local! {
-    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+    /// This thread is running the report hook (a report the hook raises does not re-enter it).
+    // Not `const`: loom's `thread_local!` does not take a const initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static IN_HOOK: Cell<bool> = Cell::new(false);
 }
 
 /// How a delivered report should affect the caller.
@@ -50,35 +53,24 @@ pub(crate) enum Delivery {
     Duplicate,
     /// Captured or kept, not printed; the caller carries on.
     Delivered,
-    /// Printed (Warn mode); the caller carries on.
+    /// Printed (Warn mode); the caller carries on, the run fails at exit.
     Printed,
     /// The mode is `Panic` and nothing captured it: the caller must panic with it.
     MustPanic,
 }
 
-/// Is this thread inside a [`capture`]?
-pub(crate) fn capturing() -> bool {
-    LOCAL
-        .try_with(|l| l.try_borrow().is_ok_and(|l| !l.captures.is_empty()))
-        .unwrap_or(false)
-}
-
 /// Delivers a report whose problem is identified by `key`. Never panics itself and never
 /// holds an internal lock while user code (the hook) runs.
 pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
-    // 1. A capture on this thread takes it.
-    let captured = LOCAL.try_with(|l| {
-        let Ok(mut l) = l.try_borrow_mut() else {
-            return None;
-        };
-        let cap = l.captures.last_mut()?;
-        if !cap.seen.insert(key) {
-            return Some(Delivery::Duplicate);
-        }
-        cap.reports.push(report.clone());
-        Some(Delivery::Delivered)
-    });
-    if let Ok(Some(d)) = captured {
+    // 1. A capture of this thread takes it.
+    match capture::offer(&report, key) {
+        Some(true) => return Delivery::Delivered,
+        Some(false) => return Delivery::Duplicate,
+        None => {}
+    }
+    // 1b. With the `tokio` feature: a `capture_async` of this thread's runtime takes it.
+    #[cfg(lockdep_tasks)]
+    if let Some(d) = super::runtime_capture::deliver(&report, key) {
         return d;
     }
     // 2. Process-wide dedupe and keeping.
@@ -92,7 +84,7 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
             g.kept.remove(0);
             g.dropped += 1;
         }
-        g.kept.push(report.clone());
+        g.kept.push((report.clone(), key));
     }
     // 3. The hook (user code: no internal lock held; a panic in it is contained).
     call_hook(&report);
@@ -101,46 +93,55 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
         Mode::Panic if !crate::sync::panicking() => Delivery::MustPanic,
         Mode::Collect | Mode::Off => Delivery::Delivered,
         _ => {
-            print(&report);
+            print(&report, key);
             Delivery::Printed
         }
     }
 }
 
-/// Prints a report (Warn mode's action, or a report that could not panic).
-pub(crate) fn print(report: &Report) {
-    crate::report::print_err!("{report}");
+/// Would a report raised now on this thread panic (Panic mode, not captured, not unwinding)?
+pub(crate) fn would_panic() -> bool {
+    mode() == Mode::Panic && !capturing() && !crate::sync::panicking()
 }
 
-/// Prints a configuration error (an unknown `LOCKDEP` value).
+/// The one line a known problem panics with in Panic mode (see `validator::act`).
+pub(crate) fn same_problem(report: &Report) -> String {
+    let thread = report.thread();
+    let name = thread.rsplit_once('/').map_or(thread, |(name, _)| name);
+    format!(
+        "lockdep: {}: {} — the same problem reported before by thread `{name}` (Panic mode \
+         stops every thread that reaches it)",
+        report.kind().title(),
+        report.class_names().join(", ")
+    )
+}
+
+/// Prints a report to the process's real stderr (not through `eprintln!`, which `cargo test`
+/// captures and shows only for failing tests), and counts it against the run.
+pub(crate) fn print(report: &Report, key: u64) {
+    super::write_stderr(&format!("{report}\n"));
+    let (title, classes) = (report.kind().title(), report.class_names());
+    exit_status::record(key, title, &classes, report.thread());
+}
+
+/// Reports a configuration error (an unknown `LOCKDEP` value): printed at once, and it fails
+/// the run.
 pub(crate) fn config_error(message: &str) {
-    crate::report::print_err!("{message}");
+    super::write_stderr(&format!("{message}\n"));
+    exit_status::record_config_error(message);
 }
 
 fn call_hook(report: &Report) {
     let hook = HOOK.read().clone();
     let Some(hook) = hook else { return };
-    let entered = LOCAL
-        .try_with(|l| {
-            let Ok(mut l) = l.try_borrow_mut() else {
-                return false;
-            };
-            !std::mem::replace(&mut l.in_hook, true)
-        })
-        .unwrap_or(false);
+    let entered = IN_HOOK.try_with(|h| !h.replace(true)).unwrap_or(false);
     if !entered {
         return; // a report raised by the hook itself: don't re-enter it
     }
     if panic::catch_unwind(AssertUnwindSafe(|| hook(report))).is_err() {
-        crate::report::print_err!(
-            "lockdep: the report hook panicked; the report was still recorded"
-        );
+        super::write_stderr("lockdep: the report hook panicked; the report was still recorded\n");
     }
-    let _ = LOCAL.try_with(|l| {
-        if let Ok(mut l) = l.try_borrow_mut() {
-            l.in_hook = false;
-        }
-    });
+    let _ = IN_HOOK.try_with(|h| h.set(false));
 }
 
 /// Sets (or removes) the hook called for each new report that is not captured.
@@ -149,51 +150,21 @@ pub(crate) fn set_hook(hook: Option<Box<dyn Fn(&Report) + Send + Sync>>) {
     *HOOK.write() = hook.map(Arc::from);
 }
 
-/// Runs `f`, returning the reports raised on this thread meanwhile. Where this thread's
-/// capture state is gone (a thread-local destructor running late), `f` just runs and no
-/// reports are returned.
-pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
-    let pushed = LOCAL
-        .try_with(|l| {
-            l.try_borrow_mut()
-                .map(|mut l| l.captures.push(Capture::default()))
-                .is_ok()
-        })
-        .unwrap_or(false);
-    if !pushed {
-        return (f(), Vec::new());
-    }
-    struct Pop;
-    impl Drop for Pop {
-        fn drop(&mut self) {
-            // Only reached on unwind (forgotten otherwise): discard this capture level so
-            // the stack stays balanced.
-            let _ = LOCAL.try_with(|l| l.try_borrow_mut().map(|mut l| l.captures.pop()));
-        }
-    }
-    let guard = Pop;
-    let r = f();
-    std::mem::forget(guard);
-    let reports = LOCAL
-        .try_with(|l| l.try_borrow_mut().ok().and_then(|mut l| l.captures.pop()))
-        .ok()
-        .flatten()
-        .map(|c| c.reports)
-        .unwrap_or_default();
-    (r, reports)
-}
-
 /// Drains the reports kept so far.
 pub(crate) fn take() -> Vec<Report> {
     let mut g = GLOBAL.lock();
     if g.dropped > 0 {
-        crate::report::print_err!(
-            "lockdep: {} older reports were dropped (more than {MAX_KEPT} kept)",
+        super::write_stderr(&format!(
+            "lockdep: {} older reports were dropped (more than {MAX_KEPT} kept)\n",
             g.dropped
-        );
+        ));
         g.dropped = 0;
     }
-    std::mem::take(&mut g.kept)
+    let kept = std::mem::take(&mut g.kept);
+    drop(g);
+    let keys: Vec<u64> = kept.iter().map(|(_, k)| *k).collect();
+    exit_status::forgive(&keys);
+    kept.into_iter().map(|(r, _)| r).collect()
 }
 
 /// Forgets kept reports and which problems were already reported.

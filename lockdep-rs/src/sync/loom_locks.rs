@@ -7,27 +7,31 @@
 #![allow(unsafe_code)]
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use loom::sync::{Condvar as LoomCondvar, Mutex as LoomMutex};
 
-/// A blocking mutual-exclusion lock modelled by loom.
-pub(crate) struct Mutex<T: ?Sized> {
+/// A blocking mutual-exclusion lock modelled by loom. `K` is lockdep's mutex kind (plain or
+/// fair); loom models both the same way.
+pub struct Mutex<T: ?Sized, K = ()> {
     locked: LoomMutex<bool>,
     wake: LoomCondvar,
+    kind: PhantomData<fn() -> K>,
     data: UnsafeCell<T>,
 }
 
 // SAFETY: like parking_lot::Mutex, the lock hands out `&mut T` to one thread at a time.
-unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
+unsafe impl<T: ?Sized + Send, K> Send for Mutex<T, K> {}
 // SAFETY: as above; access to `data` is serialised by `locked`.
-unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+unsafe impl<T: ?Sized + Send, K> Sync for Mutex<T, K> {}
 
-impl<T> Mutex<T> {
+impl<T, K> Mutex<T, K> {
     pub(crate) fn new(value: T) -> Self {
         Mutex {
             locked: LoomMutex::new(false),
             wake: LoomCondvar::new(),
+            kind: PhantomData,
             data: UnsafeCell::new(value),
         }
     }
@@ -36,12 +40,12 @@ impl<T> Mutex<T> {
     }
 }
 
-impl<T: ?Sized> Mutex<T> {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+impl<T: ?Sized, K> Mutex<T, K> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T, K> {
         self.raw_lock();
         MutexGuard { mutex: self }
     }
-    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T, K>> {
         let mut locked = self.locked.lock().unwrap();
         if *locked {
             return None;
@@ -71,24 +75,24 @@ impl<T: ?Sized> Mutex<T> {
 }
 
 /// Guard of the loom-modelled [`Mutex`].
-pub(crate) struct MutexGuard<'a, T: ?Sized> {
-    mutex: &'a Mutex<T>,
+pub struct MutexGuard<'a, T: ?Sized, K = ()> {
+    mutex: &'a Mutex<T, K>,
 }
 
-impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+impl<T: ?Sized, K> Deref for MutexGuard<'_, T, K> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the guard proves this thread holds the lock.
         unsafe { &*self.mutex.data.get() }
     }
 }
-impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+impl<T: ?Sized, K> DerefMut for MutexGuard<'_, T, K> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the guard proves this thread holds the lock exclusively.
         unsafe { &mut *self.mutex.data.get() }
     }
 }
-impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+impl<T: ?Sized, K> Drop for MutexGuard<'_, T, K> {
     fn drop(&mut self) {
         self.mutex.raw_unlock();
     }
@@ -103,7 +107,7 @@ struct RwState {
 
 /// A task-fair reader-writer lock modelled by loom: `read` waits behind a waiting writer,
 /// `read_recursive` only behind a writer that holds the lock (parking_lot's semantics).
-pub(crate) struct RwLock<T: ?Sized> {
+pub struct RwLock<T: ?Sized> {
     state: LoomMutex<RwState>,
     wake: LoomCondvar,
     data: UnsafeCell<T>,
@@ -193,11 +197,11 @@ impl<T: ?Sized> RwLock<T> {
 }
 
 /// Shared guard of the loom-modelled [`RwLock`].
-pub(crate) struct RwLockReadGuard<'a, T: ?Sized> {
+pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
 }
 /// Exclusive guard of the loom-modelled [`RwLock`].
-pub(crate) struct RwLockWriteGuard<'a, T: ?Sized> {
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
 }
 
@@ -236,7 +240,7 @@ impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
 ///
 /// A generation counter under the condvar's own loom mutex makes the wait race-free: the
 /// waiter registers before it releases the user's mutex, so a notify in between is not lost.
-pub(crate) struct Condvar {
+pub struct Condvar {
     state: LoomMutex<(u64, usize)>,
     wake: LoomCondvar,
 }
@@ -248,7 +252,7 @@ impl Condvar {
             wake: LoomCondvar::new(),
         }
     }
-    pub(crate) fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
+    pub(crate) fn wait<T: ?Sized, K>(&self, guard: &mut MutexGuard<'_, T, K>) {
         let mut s = self.state.lock().unwrap();
         let generation = s.0;
         s.1 += 1;

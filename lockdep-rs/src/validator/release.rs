@@ -10,11 +10,12 @@
 
 use std::panic::Location;
 
-use super::{act, Outcome, Request};
+use super::{with_state, Outcome, Request};
+use crate::fast_path::HolderTag;
 use crate::held_locks::{HeldLock, Instance, Read};
 use crate::report::build;
 use crate::report::sink::{self, Delivery};
-use crate::thread_state::{with_state, ThreadState};
+use crate::thread_state::ThreadState;
 
 /// Records the release of a tracked `instance`: the topmost entry holding it that matches
 /// `pred`. A guard whose own entry went with a `force_unlock` (which cannot know which of
@@ -39,12 +40,78 @@ pub(crate) fn release(
             Err(build::bad_unlock(&s.held, name, instance, site, class_site))
         }
     });
+    finish_release(result)
+}
+
+/// A guard's release (its token: the entry's `serial`, how it was held, and which holder's
+/// stack it is on), once the fast path could not pop it: from the stack loaded here, or with
+/// the `tokio` feature from its holder's stack wherever that is (see `holder.rs`). Returns
+/// false, after a `BadUnlockBalance` report, if that stack holds no such entry.
+#[track_caller]
+pub(crate) fn release_token(
+    instance: Instance,
+    serial: u64,
+    read: Read,
+    _holder: HolderTag,
+    unrecorded: bool,
+    unlock_report: impl FnOnce() -> (String, &'static Location<'static>),
+) -> bool {
+    #[cfg(lockdep_tasks)]
+    {
+        use super::holder::{release_elsewhere, Elsewhere};
+        use crate::holder::loaded;
+        let mut unlock_report = Some(unlock_report);
+        let elsewhere = with_state(|s| {
+            if loaded(&s.held) == _holder {
+                return None; // on the stack loaded here: the usual release below
+            }
+            let pred = |h: &HeldLock| h.serial == serial;
+            let done = release_elsewhere(s, _holder, instance, serial, |s| {
+                s.release(instance, &pred, Some(read))
+            });
+            Some(match done {
+                Elsewhere::Done(Some(outcomes)) => Ok(outcomes),
+                Elsewhere::Done(None) if !unrecorded => {
+                    let (name, class_site) = unlock_report.take().expect("called once")();
+                    Err(build::bad_unlock(&s.held, name, instance, None, class_site))
+                }
+                Elsewhere::Done(None) | Elsewhere::Posted | Elsewhere::Gone => Ok(Vec::new()),
+            })
+        })
+        .flatten();
+        if let Some(result) = elsewhere {
+            return finish_release(Some(result));
+        }
+        if let Some(unlock_report) = unlock_report {
+            return release(
+                instance,
+                &|h| h.serial == serial,
+                Some(read),
+                unrecorded,
+                unlock_report,
+                None,
+            );
+        }
+        true
+    }
+    #[cfg(not(lockdep_tasks))]
+    release(
+        instance,
+        &|h| h.serial == serial,
+        Some(read),
+        unrecorded,
+        unlock_report,
+        None,
+    )
+}
+
+/// Acts on a release's outcome (re-validations) or reports its bad unlock.
+#[track_caller]
+fn finish_release(result: Option<Result<Vec<Outcome>, (crate::report::Report, u64)>>) -> bool {
     match result {
         None => true, // thread state gone: nothing to check
         Some(Ok(outcomes)) => {
-            for o in outcomes {
-                act(o, false);
-            }
+            defer(outcomes);
             true
         }
         Some(Err((report, key))) => {
@@ -55,6 +122,16 @@ pub(crate) fn release(
             }
             false
         }
+    }
+}
+
+/// The outcomes of entries put back by a release: recorded already (they were held); their
+/// reports wait for this thread's next validation (see `ThreadState::deferred`).
+fn defer(outcomes: Vec<Outcome>) {
+    let reports: Vec<(crate::report::Report, u64)> =
+        outcomes.into_iter().flat_map(|o| o.reports).collect();
+    if !reports.is_empty() {
+        with_state(|s| s.deferred.extend(reports));
     }
 }
 
@@ -73,18 +150,24 @@ pub(crate) fn lock_freed(instance: Instance) {
     })
     .flatten();
     if let Some(((report, key), outcomes)) = found {
-        for o in outcomes {
-            act(o, false);
-        }
+        defer(outcomes);
         if sink::deliver(report.clone(), key) == Delivery::MustPanic && !crate::sync::panicking() {
             panic!("{report}");
         }
     }
 }
 
-/// Was the entry with this serial forgotten by `reset()` (its guard outlived it)?
-pub(crate) fn forgotten(serial: u64) -> bool {
-    with_state(|s| serial <= s.held.forgotten_up_to).unwrap_or(false)
+/// Was the entry with this serial, on the stack of `holder`, forgotten by `reset()` (its guard
+/// outlived it)? (Another holder's stack is checked when the release gets there.)
+pub(crate) fn forgotten(serial: u64, _holder: HolderTag) -> bool {
+    with_state(|s| {
+        #[cfg(lockdep_tasks)]
+        if crate::holder::loaded(&s.held) != _holder {
+            return false;
+        }
+        serial <= s.held.forgotten_up_to
+    })
+    .unwrap_or(false)
 }
 
 /// A condvar's mutex while the thread waits: its entry, where it was, and whether it was
@@ -122,16 +205,17 @@ pub(crate) fn wait_begin(instance: Instance, serial: u64) -> Option<WaitingEntry
         ))
     })
     .flatten()?;
-    for o in outcomes {
-        act(o, false);
-    }
+    defer(outcomes);
     Some(waiting)
 }
 
 /// The wait is over (validated before the thread sleeps: the locks it holds cannot change
 /// meanwhile): re-acquires the mutex exactly as it was held — class and subclass, read kind,
 /// nest lock — validated as an acquisition on top of the locks now held, then put back at its
-/// old position. Returns the entry's serial (unchanged), if tracked.
+/// old position. Returns the entry's serial (unchanged), if tracked. The mutex is really still
+/// locked while this runs, so the entry is recorded before any report is delivered (a hook
+/// that takes the mutex is then caught as a certain self-deadlock), and a report here never
+/// panics (it is printed instead, in `Panic` mode).
 #[track_caller]
 pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Option<u64> {
     let e = &w.entry;
@@ -153,10 +237,12 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         nest_name: None,
         reserial: e.serial,
         site,
-        fresh: true,
+        fresh: false,
         no_merge: true,
+        sendable: e.sendable,
+        timed: false,
     };
-    let serial = super::acquire(e.class, e.instance, req)?;
+    let serial = super::acquire(e.class, e.instance, req)?.serial;
     with_state(|s| {
         if s.held.stack.last().is_some_and(|h| h.serial == serial)
             && w.index + 1 < s.held.stack.len()
@@ -173,7 +259,7 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
 
 impl ThreadState {
     /// Removes the entry of `instance` (matching `pred`); puts back the entries above it.
-    fn release(
+    pub(crate) fn release(
         &mut self,
         instance: Instance,
         pred: &dyn Fn(&HeldLock) -> bool,
@@ -220,7 +306,8 @@ impl ThreadState {
         let mut outcomes = Vec::new();
         for e in above {
             let nest_gone = e.nest.is_some_and(|n| removed.holds(n.get()));
-            if nest_gone || (e.edgeless && !e.trylock) {
+            let validating = crate::mode::mode() != crate::mode::Mode::Off;
+            if validating && (nest_gone || (e.edgeless && !e.trylock)) {
                 // Its acquisition recorded no edges (recursive locking, or exempt under a
                 // nest lock), or its nest lock is gone with the exemption: validate it again
                 // on the stack as it is now.
@@ -238,6 +325,8 @@ impl ThreadState {
                     site: e.site,
                     fresh: false,
                     no_merge: true,
+                    sendable: e.sendable,
+                    timed: false,
                 };
                 outcomes.push(self.acquire(e.class, e.instance, &req));
                 if let Some(top) = self.held.stack.last_mut() {
@@ -246,6 +335,10 @@ impl ThreadState {
                     }
                 }
             } else {
+                let mut e = e;
+                if nest_gone {
+                    e.nest = None;
+                }
                 self.held.push(e);
             }
         }

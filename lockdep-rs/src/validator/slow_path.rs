@@ -27,14 +27,13 @@ impl ThreadState {
     ) -> Vec<(Report, u64)> {
         let mut graph = GRAPH.lock();
         let mut reports = self.replay_after_reset(&mut graph);
-        new.class.note_usage(new.read.is_shared());
         let stack = &self.held.stack;
-        match same_class_conflict(stack, new) {
-            Some(prev) => reports.push(build::recursive(&self.held, prev, new, false)),
-            None if !exempt_by_nest(stack, new) => {
-                add_edges(&mut graph, stack, new, &mut reports, &self.held)
+        match same_class(stack, new) {
+            SameClass::Conflict(prev) => {
+                reports.push(build::recursive(&self.held, prev, new, false))
             }
-            None => {}
+            SameClass::Clear => add_edges(&mut graph, stack, new, &mut reports, &self.held),
+            SameClass::Exempt => {}
         }
         // Published after validation, under the graph lock; problems are reported once, so
         // the chain is cached whatever was found.
@@ -50,17 +49,14 @@ impl ThreadState {
     fn replay_after_reset(&mut self, graph: &mut Graph) -> Vec<(Report, u64)> {
         let mut reports = Vec::new();
         let epoch = graph.epoch();
-        if self.graph_epoch == epoch {
+        if self.held.graph_epoch == epoch {
             return reports;
         }
-        self.graph_epoch = epoch;
+        self.held.graph_epoch = epoch;
         for i in 1..self.held.stack.len() {
             let (below, rest) = self.held.stack.split_at(i);
             let entry = &rest[0];
-            if entry.trylock || same_class_conflict(below, entry).is_some() {
-                continue;
-            }
-            if !exempt_by_nest(below, entry) {
+            if !entry.trylock && matches!(same_class(below, entry), SameClass::Clear) {
                 add_edges(graph, below, entry, &mut reports, &self.held);
             }
         }
@@ -68,13 +64,21 @@ impl ThreadState {
     }
 }
 
-/// The held entry of `new`'s class that makes taking `new` recursive locking, if any (kernel
-/// `check_deadlock`): recursive readers may share a class with readers; a nest lock held
-/// below the first same-class entry exempts it (see [`exempt_by_nest`]).
-pub(super) fn same_class_conflict<'a>(
-    stack: &'a [HeldLock],
-    new: &HeldLock,
-) -> Option<&'a HeldLock> {
+/// How `new` relates to the held locks of its own class (kernel `check_deadlock`).
+pub(super) enum SameClass<'a> {
+    /// No held lock of its class stands in the way.
+    Clear,
+    /// Taking `new` while holding this entry is recursive locking.
+    Conflict(&'a HeldLock),
+    /// Another lock of its class is held, and that is allowed: under the nest lock, or a
+    /// lenient class's distinct instance. The acquisition adds no class edges (its order is
+    /// checked per instance).
+    Exempt,
+}
+
+/// The first held entry of `new`'s class decides: recursive readers may share a class with
+/// readers; a nest lock held below it, or a lenient class (another instance), exempts `new`.
+pub(super) fn same_class<'a>(stack: &'a [HeldLock], new: &HeldLock) -> SameClass<'a> {
     let mut nest_seen = false;
     for h in stack {
         if new.nest.is_some_and(|n| h.holds(n.get())) {
@@ -86,22 +90,12 @@ pub(super) fn same_class_conflict<'a>(
         if new.read == Read::Recursive && h.read != Read::Exclusive {
             continue;
         }
-        if nest_seen {
-            return None;
+        if nest_seen || (new.class.lenient && !h.holds(new.instance)) {
+            return SameClass::Exempt;
         }
-        return Some(h);
+        return SameClass::Conflict(h);
     }
-    None
-}
-
-/// Is `new` exempt from getting edges because it is another lock of a class already held
-/// under its nest lock (kernel: a nest-locked acquisition validates no dependencies)?
-pub(super) fn exempt_by_nest(stack: &[HeldLock], new: &HeldLock) -> bool {
-    let Some(nest) = new.nest else { return false };
-    let Some(n) = stack.iter().position(|h| h.holds(nest.get())) else {
-        return false;
-    };
-    stack[n..].iter().any(|h| std::ptr::eq(h.class, new.class))
+    SameClass::Clear
 }
 
 /// Adds the edges `held -> new` (from the top entry down through trylocked and recursively
@@ -180,7 +174,7 @@ const MAX_GATES: usize = 16;
 
 /// The exclusive lock instances in `below` that can serialise what is done above them (the
 /// outermost [`MAX_GATES`] of them).
-fn gates_below(below: &[HeldLock]) -> Vec<Gate> {
+pub(super) fn gates_below(below: &[HeldLock]) -> Vec<Gate> {
     below
         .iter()
         .filter(|h| h.read == Read::Exclusive && h.class.can_gate())

@@ -1,0 +1,407 @@
+//! The one guard layer every lock of this crate shares (as lock_api's guards share one raw-lock
+//! trait): a [`Guard`] is the real lock's guard plus the validator's token for the acquisition.
+//!
+//! Every public guard type is an alias of `Guard<'a, G>` for some real guard `G` (parking_lot's
+//! `MutexGuard`, `RwLockUpgradableReadGuard`, a mapped guard, an [`ArcLocked`] lock, std's
+//! `MutexGuard`, …). `Deref`, `DerefMut`, `Debug`, `Display`, [`Held`] and the release on drop
+//! are written once, here; each lock module adds only what is particular to its guards
+//! (`map`, `upgrade`, `unlocked`, …) as inherent methods of its own instantiations.
+//!
+//! Semantics shared by every guard:
+//! - dropping it records the release, then unlocks (a mapped or arc guard too: exactly once);
+//! - `unlocked*` / `bump` take the acquisition out of the held state and put it back exactly as
+//!   it was, validated *before* the real lock is taken again;
+//! - `leak` keeps the acquisition held (the lock stays locked by this thread; `force_unlock`
+//!   releases both).
+
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+
+use crate::dep_map::{DepMap, Read, Tracked};
+use crate::held::{Held, LockHandle, Sealed};
+
+/// A lock guard: the real guard `G` and the validator's record of the acquisition.
+///
+/// Every guard type of this crate is an alias of this one (e.g.
+/// [`MutexGuard<'a, T>`](crate::MutexGuard)); its methods (`map`, `upgrade`, `unlocked`, …)
+/// are listed here, each on the instantiation it applies to. Like parking_lot's guards, most
+/// are associated functions (`MutexGuard::map(guard, f)`), so they never shadow methods of `T`.
+///
+/// `M` says where the guard may go: [`Local`] (the blocking locks' guards: `!Send`, released by
+/// the holder that took them) or [`Sendable`] (`lockdep::tokio`'s guards: `Send` like tokio's,
+/// released from their holder's record wherever they are dropped).
+///
+/// A [`Local`] guard is `!Send` whatever features are on (parking_lot's `send_guard`
+/// included): its acquisition is an entry of its thread's held-lock stack.
+#[must_use = "if unused the lock will immediately unlock"]
+pub struct Guard<'a, G, M = Local> {
+    pub(crate) tracked: Tracked<'a, M>,
+    pub(crate) inner: G,
+}
+
+pub use crate::dep_map::{Local, Sendable};
+
+impl<'a, G, M> Guard<'a, G, M> {
+    #[inline]
+    pub(crate) fn new(tracked: Tracked<'a, M>, inner: G) -> Self {
+        Guard { tracked, inner }
+    }
+
+    /// Takes the guard apart without releasing anything (for `map`, `upgrade`, …).
+    #[inline]
+    #[allow(unsafe_code)]
+    pub(crate) fn into_parts(self) -> (Tracked<'a, M>, G) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, and each field is read exactly once,
+        // so both values are moved out exactly once.
+        unsafe { (std::ptr::read(&this.tracked), std::ptr::read(&this.inner)) }
+    }
+}
+
+#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+impl<'a, G> Guard<'a, G> {
+    /// Records that the lock is about to be released by `unlocked*`; returns the lock's handle
+    /// (if the acquisition was tracked) for [`reacquired`](Self::reacquired).
+    #[inline]
+    pub(crate) fn release_record(&mut self) -> Option<&'a DepMap> {
+        let map = self.tracked.map();
+        self.tracked.release();
+        map
+    }
+
+    /// The re-acquisition after `unlocked*` / `bump`, validated before the caller relocks.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn reacquired(
+        map: Option<&'a DepMap>,
+        read: Read,
+        site: &'static Location<'static>,
+    ) -> Tracked<'a> {
+        match map {
+            Some(map) => map.acquire(read, 0, None, site),
+            None => Tracked::untracked(),
+        }
+    }
+
+    /// `unlocked*` for any guard: takes the acquisition out of the held state, runs
+    /// `unlock(inner, body)` where `body` runs `f` and then restores the acquisition exactly as
+    /// it was (class, subclass, read kind, nest lock, position), validated before the real
+    /// relock.
+    pub(crate) fn unlocked_with<U>(
+        &mut self,
+        site: &'static Location<'static>,
+        unlock: impl FnOnce(&mut G, &mut dyn FnMut()),
+        f: impl FnOnce() -> U,
+    ) -> U {
+        let mut suspended = self.tracked.suspend();
+        let tracked = &mut self.tracked;
+        let mut f = Some(f);
+        let mut out = None;
+        unlock(&mut self.inner, &mut || {
+            if let Some(f) = f.take() {
+                out = Some(f());
+            }
+            if let Some((map, waiting)) = suspended.take() {
+                *tracked = Tracked::resume(map, waiting, site);
+            }
+        });
+        out.expect("unlocked: the closure ran")
+    }
+
+    /// `bump` for any guard: the release and the re-acquisition are recorded (and validated)
+    /// first, then the real lock is handed over to a waiting thread and taken back.
+    pub(crate) fn bump_with(
+        &mut self,
+        site: &'static Location<'static>,
+        bump: impl FnOnce(&mut G),
+    ) {
+        if let Some((map, waiting)) = self.tracked.suspend() {
+            self.tracked = Tracked::resume(map, waiting, site);
+        }
+        bump(&mut self.inner);
+    }
+
+    /// `unlocked*` for a guard that unlocks through its raw lock (the arc guards): `unlock`
+    /// releases the real lock, `relock` takes it back (also if `f` panics: the guard still
+    /// owns the lock when it unwinds), with the held state as in
+    /// [`unlocked_with`](Self::unlocked_with).
+    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    pub(crate) fn unlocked_raw<U>(
+        &mut self,
+        site: &'static Location<'static>,
+        unlock: impl FnOnce(&G),
+        relock: impl FnOnce(&G),
+        f: impl FnOnce() -> U,
+    ) -> U {
+        self.unlocked_with(
+            site,
+            |g, body| {
+                let g = &*g;
+                unlock(g);
+                let _relock = Defer::new(|| relock(g));
+                body();
+            },
+            f,
+        )
+    }
+
+    /// Ends the guard without unlocking: the acquisition stays recorded as held.
+    pub(crate) fn leak_inner(self) -> G {
+        self.into_parts().1
+    }
+}
+
+/// Runs a closure when dropped (on return or unwind).
+#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+pub(crate) struct Defer<F: FnOnce()>(Option<F>);
+
+#[cfg_attr(loom, allow(dead_code))]
+impl<F: FnOnce()> Defer<F> {
+    pub(crate) fn new(f: F) -> Self {
+        Defer(Some(f))
+    }
+}
+
+impl<F: FnOnce()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
+impl<G: Deref, M> Deref for Guard<'_, G, M> {
+    type Target = G::Target;
+    #[inline]
+    fn deref(&self) -> &G::Target {
+        &self.inner
+    }
+}
+
+impl<G: DerefMut, M> DerefMut for Guard<'_, G, M> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut G::Target {
+        &mut self.inner
+    }
+}
+
+impl<G, M> Drop for Guard<'_, G, M> {
+    #[inline]
+    fn drop(&mut self) {
+        // Record the release first; the real unlock follows when `inner` drops.
+        self.tracked.release_on_drop();
+    }
+}
+
+impl<G: Deref, M> fmt::Debug for Guard<'_, G, M>
+where
+    G::Target: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<G: Deref, M> fmt::Display for Guard<'_, G, M>
+where
+    G::Target: fmt::Display,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<G, M> Sealed for Guard<'_, G, M> {}
+impl<G, M> Held for Guard<'_, G, M> {
+    fn held_handle(&self) -> LockHandle<'_> {
+        LockHandle::of_guard(&self.tracked)
+    }
+}
+
+#[cfg(not(loom))]
+pub use arc::{ArcLockable, ArcLocked, Exclusive, Reentrant, Shared, Upgradable};
+
+/// Guards that own an `Arc` of their lock (parking_lot's `arc_lock` feature): the guard is a
+/// [`Guard`] over an [`ArcLocked`], which keeps the lock alive and unlocks it on drop.
+#[cfg(not(loom))]
+mod arc {
+    use std::marker::PhantomData;
+    use std::mem::ManuallyDrop;
+    use std::ops::{Deref, DerefMut};
+    use std::sync::Arc;
+
+    use crate::dep_map::Tracked;
+
+    /// Mode marker of an arc guard: held exclusively.
+    #[derive(Debug)]
+    pub struct Exclusive;
+    /// Mode marker of an arc guard: held shared (a read guard).
+    #[derive(Debug)]
+    pub struct Shared;
+    /// Mode marker of an arc guard: held as an upgradable reader.
+    #[derive(Debug)]
+    pub struct Upgradable;
+    /// Mode marker of an arc guard: one level of a reentrant mutex (shared access only).
+    #[derive(Debug)]
+    pub struct Reentrant;
+
+    /// A lock that an arc guard can hold in mode `M` (implemented by this crate's locks).
+    #[doc(hidden)]
+    #[allow(unsafe_code)]
+    pub trait ArcLockable<M> {
+        /// The data type.
+        type Target: ?Sized;
+        /// Pointer to the data.
+        fn data(&self) -> *mut Self::Target;
+        /// Unlocks the real lock held in mode `M`.
+        ///
+        /// # Safety
+        /// The lock must be held in mode `M` by the guard calling this.
+        unsafe fn unlock_mode(&self);
+    }
+
+    /// The real part of an arc guard: the `Arc` of a lock held in mode `M`. Dropping it
+    /// unlocks the lock.
+    pub struct ArcLocked<L: ArcLockable<M> + ?Sized, M> {
+        lock: ManuallyDrop<Arc<L>>,
+        /// Not `Send` (the raw lock is unlocked by the thread that locked it), like
+        /// parking_lot's arc guards without its `send_guard` feature.
+        mode: PhantomData<(M, *const ())>,
+    }
+
+    impl<L: ArcLockable<M> + ?Sized, M> ArcLocked<L, M> {
+        /// # Safety
+        /// `lock` must be held in mode `M`; the result unlocks it once.
+        #[allow(unsafe_code)]
+        pub(crate) unsafe fn new(lock: Arc<L>) -> Self {
+            ArcLocked {
+                lock: ManuallyDrop::new(lock),
+                mode: PhantomData,
+            }
+        }
+
+        pub(crate) fn lock(&self) -> &Arc<L> {
+            &self.lock
+        }
+
+        /// The `Arc`, without unlocking (the caller takes over the lock's state).
+        #[allow(unsafe_code)]
+        pub(crate) fn into_arc_locked(self) -> Arc<L> {
+            let mut this = ManuallyDrop::new(self);
+            // SAFETY: `this` is never dropped, so the Arc is moved out exactly once.
+            unsafe { ManuallyDrop::take(&mut this.lock) }
+        }
+
+        /// The token of an acquisition of the lock in this `Arc`, made valid for as long as
+        /// the arc guard that will own it (which releases it before dropping the `Arc`).
+        #[allow(unsafe_code)]
+        pub(crate) fn extend(lock: &Arc<L>, t: Tracked<'_>) -> Tracked<'static> {
+            let _ = lock;
+            // SAFETY: the DepMap lives in the Arc's allocation, which does not move, and the
+            // guard holding this token keeps the Arc alive until after it has released the
+            // token (`Guard::drop` releases before its fields drop).
+            unsafe { std::mem::transmute::<Tracked<'_>, Tracked<'static>>(t) }
+        }
+    }
+
+    impl<L: ArcLockable<M> + ?Sized, M> Drop for ArcLocked<L, M> {
+        #[allow(unsafe_code)]
+        fn drop(&mut self) {
+            // SAFETY: constructed holding the lock in mode `M` (see `new`); unlocked once here.
+            unsafe {
+                self.lock.unlock_mode();
+                ManuallyDrop::drop(&mut self.lock);
+            }
+        }
+    }
+
+    impl<L: ArcLockable<M> + ?Sized, M> Deref for ArcLocked<L, M> {
+        type Target = L::Target;
+        #[allow(unsafe_code)]
+        fn deref(&self) -> &L::Target {
+            // SAFETY: the lock is held (in a mode that allows reading) while this exists.
+            unsafe { &*self.lock.data() }
+        }
+    }
+
+    impl<L: ArcLockable<Exclusive> + ?Sized> DerefMut for ArcLocked<L, Exclusive> {
+        #[allow(unsafe_code)]
+        fn deref_mut(&mut self) -> &mut L::Target {
+            // SAFETY: the lock is held exclusively while this exists.
+            unsafe { &mut *self.lock.data() }
+        }
+    }
+
+    // SAFETY: like lock_api's arc guards: sharing the guard shares `&T` (and the `Arc`).
+    #[allow(unsafe_code)]
+    unsafe impl<L: ArcLockable<M> + ?Sized + Send + Sync, M> Sync for ArcLocked<L, M> where
+        L::Target: Sync
+    {
+    }
+}
+
+/// Blocks on the real lock: `lock()`, unless the acquisition's order has known problems (a
+/// report was raised for it, now or before). Then the deadlock the report predicts may really
+/// be happening: this waits at most the deadlock timeout (`LOCKDEP_DEADLOCK_TIMEOUT`, seconds,
+/// 10 by default; `0` waits for ever) through `try_for`, and panics — after recording the
+/// release — if the lock has not come by then. A test that hit a real deadlock fails instead
+/// of hanging the run.
+#[inline]
+#[track_caller]
+pub(crate) fn block<G>(
+    tracked: &mut Tracked<'_>,
+    lock: impl FnOnce() -> G,
+    try_for: impl FnOnce(std::time::Duration) -> Option<G>,
+) -> G {
+    #[cfg(all(not(loom), lockdep_enabled))]
+    if tracked.watch() {
+        if let Some(done) = block_watched(tracked, try_for) {
+            return done.expect("a watched block returns the lock or panics");
+        }
+    }
+    #[cfg(any(loom, not(lockdep_enabled)))]
+    let _ = (tracked, try_for);
+    lock()
+}
+
+/// [`block`] with the deadline: `None` when there is no deadline (wait for ever).
+#[cfg(all(not(loom), lockdep_enabled))]
+#[cold]
+#[track_caller]
+fn block_watched<G>(
+    tracked: &mut Tracked<'_>,
+    try_for: impl FnOnce(std::time::Duration) -> Option<G>,
+) -> Option<Option<G>> {
+    let limit = crate::mode::deadlock_timeout()?;
+    if let Some(g) = try_for(limit) {
+        return Some(Some(g));
+    }
+    let name = tracked.map().map(DepMap::name).unwrap_or_default();
+    tracked.release();
+    panic!(
+        "lockdep: deadlock: this thread waited {} s for {name}, taken in an order reported above \
+         as a possible deadlock; giving up (LOCKDEP_DEADLOCK_TIMEOUT sets the wait, 0 waits for \
+         ever)",
+        limit.as_secs_f64()
+    );
+}
+
+/// `try_for` for a lock with only a `try_lock`: polls until the deadline.
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn poll_for<G>(
+    limit: std::time::Duration,
+    mut try_lock: impl FnMut() -> Option<G>,
+) -> Option<G> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(g) = try_lock() {
+            return Some(g);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}

@@ -1,0 +1,333 @@
+//! The holder of a lock: the thread that takes it, or — inside a tokio task — the task
+//! (`cfg(lockdep_tasks)`: validation on and the `tokio` feature).
+//!
+//! A tokio task is polled by one thread at a time, but by any worker over its life, and one
+//! worker polls many tasks in turn. So the held-lock stack belongs to the task: every lock a
+//! task takes, async or sync, is on its stack, which goes wherever the task is polled next, and
+//! a task polled on the same thread never sees another's locks. Outside a task (a plain thread,
+//! a `block_on` future, which has no task id) the holder is the thread.
+//!
+//! **Switching.** Every stack — a thread's own, each task's — is a heap [`Stack`] with a
+//! process-unique id; the thread state holds a handle on the one it has *loaded*
+//! ([`HeldRef`]). At each lockdep call the thread checks that the loaded stack is the calling
+//! context's: the fast path compares the task id tokio reports (`tokio::task::try_id`, one
+//! thread-local read) with the loaded stack's and checks that the stack is still this
+//! thread's; on a mismatch the slow path *settles*: it parks the outgoing stack (or drops it,
+//! if a task's and empty) and loads the incoming one from the process-wide registry (a new
+//! one for a task's first lock). Nothing happens at task switches that make no lockdep call.
+//!
+//! **Ownership.** A stack is touched outside the registry's lock only by the thread that has
+//! it loaded, while that thread runs its holder (the checks above). A task that moves to
+//! another worker while its stack is still loaded on the old one (that worker made no lockdep
+//! call since) has its stack *taken over* by the new worker, under the registry's lock; the old
+//! worker finds out at its next call (the stack's owner is no longer it) and lets go without
+//! touching it. Tokio's own hand-over of the task orders the two threads' accesses.
+//!
+//! **Guards that move.** A guard's token names its stack, so a release finds the entry wherever
+//! the guard is dropped: on the stack loaded here; on a parked stack (taken out here, under the
+//! registry's lock); or, if the stack is loaded on another thread, posted to it and applied by
+//! that thread at its next slow-path call or when it parks the stack (until then the entry
+//! can only make the fast path find chains that were validated anyway: no edge comes from it).
+//!
+//! **Held across `.await`.** A stack left while it holds a blocking (sync) lock belongs to a
+//! holder that is suspended with that lock held: it blocks every other task that needs it,
+//! and deadlocks a current-thread runtime or `LocalSet` if one of its tasks does. Found when the
+//! stack is parked or taken over with such a lock, and when an async acquisition of the holder
+//! waits (returns `Pending`) with one held: [`ReportKind::HeldAcrossAwait`](crate::ReportKind).
+//!
+//! This module holds the data (stacks, the registry, the thread's handles, spawn sites) and
+//! what the fast path and the thread state need; switching, releases meant for another
+//! holder and the reports are the validator's (`validator/holder.rs`).
+
+use std::cell::UnsafeCell;
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use tokio::task::Id as TaskId;
+
+use crate::held_locks::{HeldLocks, Instance};
+use crate::sync::internal::Mutex;
+
+/// The task a lockdep call runs in (`None`: not in a task; the thread is the holder).
+pub(crate) type Task = Option<TaskId>;
+
+/// The calling context's task.
+#[inline(always)]
+pub(crate) fn current_task() -> Task {
+    tokio::task::try_id()
+}
+
+/// One holder's held-lock stack.
+pub(crate) struct Stack {
+    pub(crate) held: UnsafeCell<HeldLocks>,
+    pub(crate) uid: u64,
+    /// The task it belongs to (`None`: a thread's own stack).
+    pub(crate) task: Task,
+    /// The thread that has it loaded (its own stack's uid); 0 while parked. Changed only under
+    /// the registry's lock.
+    pub(crate) owner: AtomicU64,
+    /// Releases were posted to it (in the registry's inbox).
+    pub(crate) pending: AtomicBool,
+    /// A thread's own stack whose thread exited, kept for its async guards still alive.
+    pub(crate) orphan: AtomicBool,
+}
+
+// `held` is only accessed by the thread that owns the stack (`owner`, checked by every access
+// path: the fast path's `settled`, `settle` under the registry's lock) or, while it is parked,
+// under the registry's lock; ownership moves only under that lock, and a task's stack is taken
+// over only by a thread polling the task, after tokio's hand-over of the task from the previous
+// thread (which then no longer runs that holder). So no two threads access it at once.
+#[allow(unsafe_code)]
+// SAFETY: as above.
+unsafe impl Sync for Stack {}
+
+impl Stack {
+    pub(crate) fn new(task: Task) -> Arc<Stack> {
+        let held = HeldLocks::default();
+        let uid = held.uid;
+        Arc::new(Stack {
+            held: UnsafeCell::new(held),
+            uid,
+            task,
+            owner: AtomicU64::new(0),
+            pending: AtomicBool::new(false),
+            orphan: AtomicBool::new(false),
+        })
+    }
+
+    /// The stack, for the registry's holder: the caller holds the registry's lock and the
+    /// stack is parked (no thread has it loaded) or loaded by the caller's thread.
+    #[allow(unsafe_code, clippy::mut_from_ref)]
+    pub(crate) fn parked<'r>(&self, _registry: &'r mut Registry) -> &'r mut HeldLocks {
+        // SAFETY: see the caller's contract; the registry's lock (borrowed for 'r) keeps every
+        // other thread from loading or touching a parked stack meanwhile.
+        unsafe { &mut *self.held.get() }
+    }
+}
+
+/// The thread state's handle on the stack it has loaded: dereferences to it. Dereferenced only
+/// by the owning thread after the holder was settled (`with_state`) or checked (`settled`).
+pub(crate) struct HeldRef(pub(crate) Arc<Stack>);
+
+impl Deref for HeldRef {
+    type Target = HeldLocks;
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn deref(&self) -> &HeldLocks {
+        // SAFETY: the thread state is thread-local, and this thread owns the loaded stack
+        // while it runs its holder (see `Stack`'s `Sync`).
+        unsafe { &*self.0.held.get() }
+    }
+}
+
+impl DerefMut for HeldRef {
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn deref_mut(&mut self) -> &mut HeldLocks {
+        // SAFETY: as in `deref`; `&mut self` is the only handle this thread uses on it.
+        unsafe { &mut *self.0.held.get() }
+    }
+}
+
+/// Which holder a thread's state has loaded, and the thread's own stack.
+pub(crate) struct Holding {
+    pub(crate) task: Task,
+    /// The uid of the thread's own stack: this thread, as a stack owner.
+    pub(crate) me: u64,
+    pub(crate) own: Arc<Stack>,
+    /// An empty task stack this thread dropped, kept for the next task it loads (no allocation,
+    /// and its capacity lets the fast path push at once).
+    pub(crate) spare: Option<Arc<Stack>>,
+}
+
+/// A release posted to a stack loaded on another thread.
+pub(crate) struct Posted {
+    pub(crate) instance: Instance,
+    pub(crate) serial: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) stacks: HashMap<u64, Arc<Stack>, Mix>,
+    pub(crate) tasks: HashMap<TaskId, u64, Mix>,
+    pub(crate) inbox: HashMap<u64, Vec<Posted>, Mix>,
+}
+
+/// The registry's keys are integers (stack uids, task ids: both counters): one multiply mixes
+/// them enough (SipHash would be most of a switch's cost).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Mix;
+
+impl std::hash::BuildHasher for Mix {
+    type Hasher = MixHasher;
+    fn build_hasher(&self) -> MixHasher {
+        MixHasher(0)
+    }
+}
+
+pub(crate) struct MixHasher(u64);
+
+impl std::hash::Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+impl Registry {
+    pub(crate) fn remove(&mut self, stack: &Stack) {
+        self.stacks.remove(&stack.uid);
+        self.inbox.remove(&stack.uid);
+        if let Some(id) = stack.task {
+            if self.tasks.get(&id) == Some(&stack.uid) {
+                self.tasks.remove(&id);
+            }
+        }
+    }
+
+    /// Parks `stack` (this thread had it loaded); a task's empty stack, or an exited thread's,
+    /// is dropped instead.
+    pub(crate) fn park(&mut self, stack: &Arc<Stack>) {
+        stack.owner.store(0, Relaxed);
+        self.drop_if_done(stack);
+    }
+
+    pub(crate) fn drop_if_done(&mut self, stack: &Arc<Stack>) {
+        let done = stack.task.is_some() || stack.orphan.load(Relaxed);
+        if done && stack.parked(self).stack.is_empty() {
+            self.remove(stack);
+        }
+    }
+}
+
+/// Every parked stack, and every thread's own.
+pub(crate) static REGISTRY: Mutex<Registry> = Mutex::new();
+
+/// A new thread's state: its own stack, loaded and registered (an async guard it holds may be
+/// released from another thread).
+pub(crate) fn new_thread() -> (HeldRef, Holding) {
+    let own = Stack::new(None);
+    own.owner.store(own.uid, Relaxed);
+    REGISTRY.lock().stacks.insert(own.uid, own.clone());
+    let holding = Holding {
+        task: None,
+        me: own.uid,
+        own: own.clone(),
+        spare: None,
+    };
+    (HeldRef(own), holding)
+}
+
+/// Is the loaded stack `held` the calling context's, and still this thread's? (The fast path's
+/// check: one thread-local read through tokio, two compares.)
+#[inline(always)]
+pub(crate) fn settled(held: &HeldRef, holding: &Holding) -> bool {
+    settled_for(held, holding, current_task())
+}
+
+/// [`settled`] for the calling context's task `task`.
+#[inline(always)]
+pub(crate) fn settled_for(held: &HeldRef, holding: &Holding, task: Task) -> bool {
+    match holding.task {
+        // The thread's own stack: only this thread ever has it loaded.
+        None => task.is_none(),
+        mine => task == mine && held.0.owner.load(Relaxed) == holding.me,
+    }
+}
+
+/// May the fast path pop an entry of the stack `holder` here? Only if it is the stack loaded
+/// here, and this thread may touch it now: its own stack (no other thread ever touches a
+/// loaded own stack), or the stack of the task it is running. A thread's own stack needs no
+/// task id: a release outside tasks pays no call into tokio.
+#[inline(always)]
+pub(crate) fn may_pop(held: &HeldRef, holding: &Holding, holder: u64) -> bool {
+    held.0.uid == holder && (holder == holding.me || settled(held, holding))
+}
+
+/// The uid of the loaded stack (the holder a new entry belongs to).
+#[inline(always)]
+pub(crate) fn loaded(held: &HeldRef) -> u64 {
+    held.0.uid
+}
+
+/// Does this thread still own its loaded stack (no other thread took it over)?
+pub(crate) fn owned(held: &HeldRef, holding: &Holding) -> bool {
+    held.0.owner.load(Relaxed) == holding.me
+}
+
+/// The thread is exiting: a task's stack it has loaded is parked for the task's next poll,
+/// and its own stack is loaded again, with the releases posted to it taken off (not validated
+/// again: the thread is going away).
+pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) {
+    let mut reg = REGISTRY.lock();
+    let me = holding.me;
+    if holding.task.is_some() || held.0.uid != me {
+        if held.0.owner.load(Relaxed) == me {
+            reg.park(&held.0);
+        }
+        holding.own.owner.store(me, Relaxed);
+        *held = HeldRef(holding.own.clone());
+        holding.task = None;
+    }
+    if held.0.pending.swap(false, Relaxed) {
+        let posted = reg.inbox.remove(&held.0.uid).unwrap_or_default();
+        held.forget_where(|h| posted.iter().any(|p| p.serial == h.serial));
+    }
+}
+
+/// After the exit's leak check: the thread's own stack is kept (parked, as an orphan) while it
+/// holds async guards that may still be released elsewhere, and forgotten otherwise.
+pub(crate) fn thread_exited(held: &mut HeldRef, holding: &mut Holding) {
+    let mut reg = REGISTRY.lock();
+    let own = holding.own.clone();
+    let keep = held.stack.iter().any(|h| h.sendable);
+    if keep {
+        // Leaked blocking locks were reported: only the async guards are waited for.
+        held.forget_where(|h| !h.sendable);
+    }
+    own.orphan.store(true, Relaxed);
+    own.owner.store(0, Relaxed);
+    if !keep {
+        reg.remove(&own);
+    }
+}
+
+/// Where tasks spawned by `lockdep::tokio::spawn` were spawned.
+pub(crate) static SITES: Mutex<HashMap<TaskId, &'static Location<'static>, Mix>> = Mutex::new();
+
+/// Records where the task `id` was spawned (shown in reports that name it).
+pub(crate) fn spawned(id: TaskId, site: &'static Location<'static>) {
+    SITES.lock().insert(id, site);
+}
+
+/// `task 12 (spawned at src/lib.rs:3:5)`, or `task 12`.
+pub(crate) fn task_label(task: Task) -> String {
+    let Some(id) = task else {
+        return String::new();
+    };
+    let site = SITES.lock().get(&id).copied();
+    match site {
+        Some(l) => format!(
+            "task {id} (spawned at {}:{}:{})",
+            l.file(),
+            l.line(),
+            l.column()
+        ),
+        None => format!("task {id}"),
+    }
+}
+
+/// Forgets where the task `id` was spawned (it ended).
+pub(crate) fn forget_site(id: TaskId) {
+    SITES.lock().remove(&id);
+}

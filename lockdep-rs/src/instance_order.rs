@@ -1,0 +1,177 @@
+//! Instance order: when two locks of one class are held together — nested through a subclass
+//! (`lock_nested`), a nest lock, or a lenient class (built by `Default`, or any site under the
+//! lenient policy) — the class graph cannot see their order, since both ends are one class.
+//! This graph records it per *instance*: an edge `x -> y` means "instance `y` was taken while
+//! instance `x`, of the same class, was held". An acquisition that closes a cycle here is two
+//! threads away from a deadlock the class check misses (`transfer(a, b)` and `transfer(b, a)`
+//! in code that does not sort its locks); code that always takes such locks in one global
+//! order (by address, by id) never closes one.
+//!
+//! Memory is bounded by the live locks: a lock's edges go when the lock is dropped.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::Location;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::held_locks::Instance;
+use crate::sync::internal::Mutex;
+
+/// A class id held as a gate below an occurrence (see `dependency_graph::Gate`).
+pub(crate) type Gate = u32;
+
+/// One recorded order `outer -> inner`.
+#[derive(Clone)]
+pub(crate) struct InstanceLink {
+    pub(crate) outer: Instance,
+    pub(crate) inner: Instance,
+    /// The classes they were taken as (ids): different subclasses of one lock key, or one
+    /// class for a nest-lock or lenient exemption.
+    pub(crate) outer_class: u32,
+    pub(crate) inner_class: u32,
+    /// Where the outer lock had been taken, and where the inner one was taken.
+    pub(crate) outer_site: &'static Location<'static>,
+    pub(crate) inner_site: &'static Location<'static>,
+    pub(crate) thread: String,
+    /// Gates held at every occurrence of this order (the intersection).
+    pub(crate) gates: Vec<Gate>,
+}
+
+#[derive(Default)]
+struct InstanceGraph {
+    out: HashMap<Instance, HashMap<Instance, InstanceLink>>,
+    inn: HashMap<Instance, HashSet<Instance>>,
+}
+
+static GRAPH: Mutex<InstanceGraph> = Mutex::new();
+
+/// How many instances have edges (lets a dropped lock skip the graph when it is empty).
+static TRACKED: AtomicUsize = AtomicUsize::new(0);
+
+/// Records `link` (taking `link.inner` while holding `link.outer`). If the graph already had a
+/// path `inner ->* outer`, returns it: with `link`, a cycle of instances.
+pub(crate) fn record(link: InstanceLink) -> Option<Vec<InstanceLink>> {
+    let mut g = GRAPH.lock();
+    let found = g.path(link.inner, link.outer);
+    g.insert(link);
+    found
+}
+
+/// Does the cycle of `links` (with the closing `link`) go round the *class* graph too? Then
+/// the class check reports it (its class edges were recorded: distinct subclasses), and the
+/// instance report would repeat it. Links within one class (exempt: nest lock, lenient
+/// class) are no class edges.
+pub(crate) fn seen_by_classes(link: &InstanceLink, path: &[InstanceLink]) -> bool {
+    let edges: Vec<(u32, u32)> = std::iter::once(link)
+        .chain(path)
+        .map(|l| (l.outer_class, l.inner_class))
+        .filter(|(a, b)| a != b)
+        .collect();
+    // A cycle among at most a handful of classes: follow edges from each start.
+    edges.iter().any(|&(start, first)| {
+        let mut seen = vec![first];
+        let mut i = 0;
+        while i < seen.len() {
+            let c = seen[i];
+            if c == start {
+                return true;
+            }
+            for &(a, b) in &edges {
+                if a == c && !seen.contains(&b) {
+                    seen.push(b);
+                }
+            }
+            i += 1;
+        }
+        false
+    })
+}
+
+/// Forgets every order involving `instance` (its lock is being dropped).
+pub(crate) fn forget(instance: Instance) {
+    if TRACKED.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let mut g = GRAPH.lock();
+    if let Some(targets) = g.out.remove(&instance) {
+        for t in targets.keys() {
+            g.unlink_in(*t, instance);
+        }
+        TRACKED.fetch_sub(1, Ordering::Relaxed);
+    }
+    if let Some(sources) = g.inn.remove(&instance) {
+        for s in sources {
+            if let Some(outs) = g.out.get_mut(&s) {
+                outs.remove(&instance);
+                if outs.is_empty() {
+                    g.out.remove(&s);
+                    TRACKED.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Forgets every order (`reset()`).
+pub(crate) fn clear() {
+    let mut g = GRAPH.lock();
+    *g = InstanceGraph::default();
+    TRACKED.store(0, Ordering::Relaxed);
+}
+
+/// How many orders are recorded (for tests of the memory bound).
+pub(crate) fn len() -> usize {
+    GRAPH.lock().out.values().map(HashMap::len).sum()
+}
+
+impl InstanceGraph {
+    fn insert(&mut self, link: InstanceLink) {
+        let (outer, inner) = (link.outer, link.inner);
+        let outs = self.out.entry(outer).or_insert_with(|| {
+            TRACKED.fetch_add(1, Ordering::Relaxed);
+            HashMap::new()
+        });
+        match outs.get_mut(&inner) {
+            Some(existing) => existing.gates.retain(|g| link.gates.contains(g)),
+            None => {
+                outs.insert(inner, link);
+                self.inn.entry(inner).or_default().insert(outer);
+            }
+        }
+    }
+
+    fn unlink_in(&mut self, target: Instance, source: Instance) {
+        if let Some(sources) = self.inn.get_mut(&target) {
+            sources.remove(&source);
+            if sources.is_empty() {
+                self.inn.remove(&target);
+            }
+        }
+    }
+
+    /// A path `from ->* to` (breadth first: the shortest), as its links.
+    fn path(&self, from: Instance, to: Instance) -> Option<Vec<InstanceLink>> {
+        let mut parent: HashMap<Instance, Instance> = HashMap::new();
+        let mut queue = std::collections::VecDeque::from([from]);
+        parent.insert(from, from);
+        while let Some(x) = queue.pop_front() {
+            if x == to {
+                let mut links = Vec::new();
+                let mut cur = to;
+                while cur != from {
+                    let prev = parent[&cur];
+                    links.push(self.out[&prev][&cur].clone());
+                    cur = prev;
+                }
+                links.reverse();
+                return Some(links);
+            }
+            for &y in self.out.get(&x).into_iter().flat_map(HashMap::keys) {
+                if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(y) {
+                    e.insert(x);
+                    queue.push_back(y);
+                }
+            }
+        }
+        None
+    }
+}

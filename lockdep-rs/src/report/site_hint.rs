@@ -1,0 +1,79 @@
+//! The hint a recursive-locking report gives when two distinct locks built by one
+//! `Mutex::new` call nest: most often that call sits in a helper (a constructor wrapper), which
+//! makes every lock it builds one class. The report names the helper, read off the source
+//! file (when it can be found from the working directory), and says the one-line fix.
+
+use std::path::{Path, PathBuf};
+
+/// The hint for two locks of the class built at `file:line`.
+pub(crate) fn one_site_many_locks(file: &str, line: u32) -> String {
+    let helper = enclosing_fn(file, line);
+    let at = match &helper {
+        Some(name) => format!("in `fn {name}`, at {file}:{line}"),
+        None => format!("at {file}:{line}"),
+    };
+    let fix = match &helper {
+        Some(name) => format!("put `#[track_caller]` on `fn {name}`"),
+        None => "if that call is in a helper function, put `#[track_caller]` on it".to_string(),
+    };
+    format!(
+        "Both locks were built by one `new` call {at}, so they are one class. If they are\n\
+         different kinds of lock (a constructor helper builds them all): {fix}, so that\n\
+         each caller's site is the class; or give them names (`Mutex::named`) or classes\n\
+         (`Mutex::with_class`). If they are two locks of one kind nested on purpose, say so:\n\
+         `lock_nested(1)` for the inner one, or `lock_nest_lock(&outer_guard)`."
+    )
+}
+
+/// The name of the `fn` whose body holds `file:line`, if the source can be read.
+fn enclosing_fn(file: &str, line: u32) -> Option<String> {
+    let text = candidates(file).find_map(|p| std::fs::read_to_string(p).ok())?;
+    text.lines()
+        .take(line as usize)
+        .filter_map(fn_name)
+        .last()
+        .map(str::to_string)
+}
+
+/// Where `file` (as `Location::file()` gives it: relative to the workspace or the package)
+/// may be found from here.
+fn candidates(file: &str) -> impl Iterator<Item = PathBuf> + '_ {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().map(Path::to_path_buf));
+    }
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        roots.extend(Path::new(&dir).ancestors().map(Path::to_path_buf));
+    }
+    roots.into_iter().map(move |r| r.join(file))
+}
+
+/// `fn name` declared on this line, if any.
+fn fn_name(line: &str) -> Option<&str> {
+    let code = line.split("//").next()?;
+    let at = code.find("fn ")?;
+    if at > 0 && !code[..at].ends_with(|c: char| c.is_whitespace()) {
+        return None;
+    }
+    let rest = &code[at + 3..];
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fn_name;
+
+    #[test]
+    fn finds_function_names() {
+        assert_eq!(
+            fn_name("pub fn shared<T>(v: T) -> Arc<Mutex<T>> {"),
+            Some("shared")
+        );
+        assert_eq!(fn_name("    fn new() -> Self {"), Some("new"));
+        assert_eq!(fn_name("    let f = |x| x; // fn not"), None);
+        assert_eq!(fn_name("let defn = 3;"), None);
+    }
+}

@@ -1,0 +1,287 @@
+//! `stdsync::{Once, OnceLock, LazyLock}`: std's one-time initialisation, where waiting for
+//! another thread's initializer is a validated wait on the cell's event and the initializer's
+//! run is the event's armed span. Once complete, each is std's single atomic load.
+#![allow(unsafe_code)] // LazyLock keeps std's layout: a `Once` and a union of `F` and `T`
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::panic::Location;
+
+use super::OnceState;
+use crate::dep_map::DepMap;
+
+/// Ends an initializer's armed span however it ends (returns or unwinds).
+struct Armed<'a>(&'a DepMap, &'static Location<'static>);
+impl<'a> Armed<'a> {
+    fn new(event: &'a DepMap, site: &'static Location<'static>) -> Self {
+        event.arm_event(site);
+        Armed(event, site)
+    }
+}
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        self.0.signal_event(self.1);
+    }
+}
+
+/// std's `Once`, validated: see the [module docs](crate::stdsync).
+pub struct Once {
+    event: DepMap,
+    inner: std::sync::Once,
+}
+
+impl Once {
+    /// A new `Once`; its event's class is the construction site.
+    #[track_caller]
+    #[allow(clippy::new_without_default)] // as std's
+    pub const fn new() -> Once {
+        Once {
+            event: DepMap::event(Location::caller(), "Once", 0),
+            inner: std::sync::Once::new(),
+        }
+    }
+
+    /// Runs `f` unless an initializer completed; else may wait for the running one.
+    #[track_caller]
+    pub fn call_once<F: FnOnce()>(&self, f: F) {
+        if self.inner.is_completed() {
+            return;
+        }
+        let site = Location::caller();
+        self.event.wait_event(site);
+        self.inner.call_once(|| {
+            let _armed = Armed::new(&self.event, site);
+            f()
+        });
+    }
+
+    /// As [`call_once`](Self::call_once), also after a panicked initializer.
+    #[track_caller]
+    pub fn call_once_force<F: FnOnce(&OnceState)>(&self, f: F) {
+        if self.inner.is_completed() {
+            return;
+        }
+        let site = Location::caller();
+        self.event.wait_event(site);
+        self.inner.call_once_force(|state| {
+            let _armed = Armed::new(&self.event, site);
+            f(state)
+        });
+    }
+
+    /// Has an initializer completed?
+    pub fn is_completed(&self) -> bool {
+        self.inner.is_completed()
+    }
+}
+
+impl fmt::Debug for Once {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Once").finish_non_exhaustive()
+    }
+}
+
+/// std's `OnceLock`, validated: `get_or_init` and `set` before the cell is complete may wait
+/// for another thread's initializer.
+pub struct OnceLock<T> {
+    event: DepMap,
+    inner: std::sync::OnceLock<T>,
+}
+
+impl<T> OnceLock<T> {
+    /// An empty cell; its event's class is the construction site.
+    #[track_caller]
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> OnceLock<T> {
+        OnceLock {
+            event: DepMap::event(Location::caller(), "OnceLock", 0),
+            inner: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The value, if initialized (never blocks).
+    pub fn get(&self) -> Option<&T> {
+        self.inner.get()
+    }
+
+    /// Mutable access to the value, if initialized.
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        self.inner.get_mut()
+    }
+
+    /// Sets the value if the cell is empty (may wait for a running initializer).
+    #[track_caller]
+    pub fn set(&self, value: T) -> Result<(), T> {
+        if self.inner.get().is_some() {
+            return Err(value);
+        }
+        self.event.wait_event(Location::caller());
+        self.inner.set(value)
+    }
+
+    /// The value, running `f` to initialize it if the cell is empty (see the module docs).
+    #[track_caller]
+    pub fn get_or_init<F: FnOnce() -> T>(&self, f: F) -> &T {
+        if let Some(v) = self.inner.get() {
+            return v;
+        }
+        let site = Location::caller();
+        self.event.wait_event(site);
+        self.inner.get_or_init(|| {
+            let _armed = Armed::new(&self.event, site);
+            f()
+        })
+    }
+
+    /// The value, if initialized, consuming the cell.
+    pub fn into_inner(self) -> Option<T> {
+        self.inner.into_inner()
+    }
+
+    /// Takes the value out, leaving the cell empty.
+    pub fn take(&mut self) -> Option<T> {
+        self.inner.take()
+    }
+}
+
+impl<T> Default for OnceLock<T> {
+    #[track_caller]
+    fn default() -> OnceLock<T> {
+        OnceLock::new()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl<T: Clone> Clone for OnceLock<T> {
+    #[track_caller]
+    fn clone(&self) -> OnceLock<T> {
+        let cell = OnceLock::new();
+        if let Some(v) = self.get() {
+            let _ = cell.inner.set(v.clone());
+        }
+        cell
+    }
+}
+
+impl<T> From<T> for OnceLock<T> {
+    #[track_caller]
+    fn from(value: T) -> OnceLock<T> {
+        let cell = OnceLock::new();
+        let _ = cell.inner.set(value);
+        cell
+    }
+}
+
+impl<T: PartialEq> PartialEq for OnceLock<T> {
+    fn eq(&self, other: &OnceLock<T>) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl<T: Eq> Eq for OnceLock<T> {}
+
+/// The initializer, then the value (std's layout).
+union Data<T, F> {
+    value: ManuallyDrop<T>,
+    f: ManuallyDrop<F>,
+}
+
+/// std's `LazyLock`, validated: forcing it before it is complete may wait for another
+/// thread's initializer. Same layout as std's (a `Once` and a union of `F` and `T`).
+pub struct LazyLock<T, F = fn() -> T> {
+    event: DepMap,
+    once: std::sync::Once,
+    data: UnsafeCell<Data<T, F>>,
+}
+
+// SAFETY: as std's: the value is shared (`T: Sync`), and created by whichever thread forces
+// it first (`T: Send`, `F: Send`).
+unsafe impl<T: Sync + Send, F: Send> Sync for LazyLock<T, F> {}
+
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// A lazy value that `f` will initialize; its event's class is the construction site.
+    #[track_caller]
+    pub const fn new(f: F) -> LazyLock<T, F> {
+        LazyLock {
+            event: DepMap::event(Location::caller(), "LazyLock", 0),
+            once: std::sync::Once::new(),
+            data: UnsafeCell::new(Data {
+                f: ManuallyDrop::new(f),
+            }),
+        }
+    }
+
+    /// Forces the evaluation and returns the value (a validated wait if another thread is
+    /// initializing it). Panics if the initializer panicked before.
+    #[track_caller]
+    pub fn force(this: &LazyLock<T, F>) -> &T {
+        if !this.once.is_completed() {
+            let site = Location::caller();
+            this.event.wait_event(site);
+            this.once.call_once(|| {
+                let _armed = Armed::new(&this.event, site);
+                // SAFETY: inside `call_once` only this thread touches `data`, which still
+                // holds the initializer (it is taken exactly once, here).
+                let data = unsafe { &mut *this.data.get() };
+                let f = unsafe { ManuallyDrop::take(&mut data.f) };
+                let value = f();
+                data.value = ManuallyDrop::new(value);
+            });
+        }
+        // SAFETY: the `Once` completed, so `data` holds the value, never written again.
+        unsafe { &(*this.data.get()).value }
+    }
+}
+
+impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
+    type Target = T;
+    #[track_caller]
+    fn deref(&self) -> &T {
+        LazyLock::force(self)
+    }
+}
+
+impl<T, F> Drop for LazyLock<T, F> {
+    fn drop(&mut self) {
+        let data = self.data.get_mut();
+        if self.once.is_completed() {
+            // SAFETY: complete: `data` holds the value.
+            unsafe { ManuallyDrop::drop(&mut data.value) }
+        } else {
+            // Not complete: the initializer is still there unless one panicked (poisoned).
+            self.once.call_once_force(|state| {
+                if !state.is_poisoned() {
+                    // SAFETY: never started: `data` holds the initializer.
+                    unsafe { ManuallyDrop::drop(&mut data.f) }
+                }
+            });
+        }
+    }
+}
+
+impl<T: Default> Default for LazyLock<T> {
+    #[track_caller]
+    fn default() -> LazyLock<T> {
+        LazyLock::new(T::default)
+    }
+}
+
+impl<T: fmt::Debug, F> fmt::Debug for LazyLock<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("LazyLock");
+        if self.once.is_completed() {
+            // SAFETY: complete: `data` holds the value.
+            d.field(unsafe { &*(*self.data.get()).value });
+        } else {
+            d.field(&format_args!("<uninit>"));
+        }
+        d.finish()
+    }
+}

@@ -1,0 +1,61 @@
+//! [`capture_async`]: `capture` for async code and tests.
+//!
+//! While its future runs, the reports raised by the future itself go to it (a `capture` around
+//! each of its polls, on whatever thread polls it), and so do the reports raised by any other
+//! task or blocking thread of the same tokio runtime that no `capture` of its own takes: a
+//! runtime-wide capture, keyed by the runtime's id. A `#[tokio::test]` has a runtime of its own,
+//! so parallel tests never see each other's reports.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+
+use crate::report::Report;
+
+/// Runs `future` and returns its output with the reports raised meanwhile by it and by every
+/// other task of its tokio runtime (they are not printed, panicked on, passed to the hook or
+/// kept for [`take_reports`](crate::take_reports)); each distinct problem appears once.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() {
+/// use lockdep::{tokio::Mutex, ReportKind};
+/// let m = std::sync::Arc::new(Mutex::named("m", ()));
+/// let (_, reports) = lockdep::tokio::capture_async(async {
+///     let m = m.clone();
+///     tokio::spawn(async move {
+///         let _g = m.lock().await;
+///         let g2 = m.try_lock(); // fails: no trace, no report
+///         assert!(g2.is_err());
+///     })
+///     .await
+///     .unwrap();
+/// })
+/// .await;
+/// assert!(reports.is_empty());
+/// # }
+/// ```
+pub async fn capture_async<F: Future>(future: F) -> (F::Output, Vec<Report>) {
+    #[cfg(lockdep_tasks)]
+    {
+        let scope = crate::report::runtime_capture::Scope::enter();
+        let mut future = pin!(future);
+        let out = poll_fn(|cx| {
+            let (poll, reports) = crate::capture(|| future.as_mut().poll(cx));
+            scope.add(reports);
+            poll
+        })
+        .await;
+        (out, scope.finish())
+    }
+    #[cfg(not(lockdep_tasks))]
+    {
+        let mut future = pin!(future);
+        let out = poll_fn(|cx| {
+            let (poll, reports) = crate::capture(|| future.as_mut().poll(cx));
+            drop(reports); // nothing without the holder machinery (validation compiled out)
+            poll
+        })
+        .await;
+        (out, Vec::new())
+    }
+}

@@ -1,0 +1,110 @@
+//! tokio's async locks, validated, with the **task** as the holder (feature `tokio`).
+//!
+//! [`Mutex`] and [`RwLock`] are `tokio::sync`'s, with the names and signatures of tokio's
+//! (`lock().await`, `try_lock`, `lock_owned`, `blocking_lock`, `read().await`,
+//! `write().await`, owned and mapped guards) and the class rules of lockdep's blocking locks
+//! (`new` by construction site, `named`, `with_class`, `lock_nested`). Each acquisition is
+//! validated when its future is first polled, before it waits, so a possible deadlock is
+//! reported — and in `Panic` mode, or for a certain self-deadlock, panics — instead of hanging.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::sync::Arc;
+//! use lockdep::tokio::Mutex;
+//! use lockdep::ReportKind;
+//!
+//! let a = Arc::new(Mutex::named("A", 0));
+//! let b = Arc::new(Mutex::named("B", 0));
+//! let ((), reports) = lockdep::tokio::capture_async(async {
+//!     let (a1, b1) = (a.clone(), b.clone());
+//!     tokio::spawn(async move {
+//!         let _a = a1.lock().await;
+//!         let _b = b1.lock().await; // A -> B
+//!     })
+//!     .await
+//!     .unwrap();
+//!     let _b = b.lock().await;
+//!     let _a = a.lock().await; // B -> A: reported here, before it could ever hang
+//! })
+//! .await;
+//! assert_eq!(reports.len(), 1);
+//! assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+//! assert_eq!(reports[0].class_names(), ["A", "B"]);
+//! # }
+//! ```
+//!
+//! # The holder is the task
+//!
+//! Inside a tokio task every lock it takes — async *and* blocking (lockdep's `Mutex`,
+//! `RwLock`, …) — is held by the task: it stays with the task across `.await` and across
+//! worker threads, and another task polled on the same thread never inherits it. Outside a
+//! task (a plain thread, a `block_on` future such as a `#[tokio::test]` body) the holder is
+//! the thread, as without this feature. Reports name the task (`task 12 on
+//! tokio-runtime-worker/3`, with `spawned at <site>` for tasks started by [`spawn`],
+//! [`spawn_local`] or [`spawn_blocking`]); see [`Report::task`](crate::Report::task).
+//!
+//! How: each holder has its own held-lock stack. At every lockdep call the thread compares
+//! the task tokio says it is polling (`tokio::task::try_id()`, one thread-local read) with the
+//! holder of the stack it has loaded; when they differ it parks the outgoing stack and loads
+//! the task's from a process-wide registry (a task moving to another worker is taken over
+//! there). Guards are `Send`, like tokio's: a guard dropped in another task, on another
+//! thread, or after its task ended releases the entry from its holder's stack (posted to the
+//! thread that has it loaded, if any). A task's stack is dropped once it is empty.
+//!
+//! # What is reported
+//!
+//! - two tasks taking async locks in opposite orders: `CircularDependency`, naming the tasks
+//!   (this acquisition's and, per edge, the one that recorded it); also for mixed orders, an
+//!   async lock under a blocking one and the reverse elsewhere;
+//! - branches of one task (`join!`, `select!`) taking A then B and B then A: one holder, one
+//!   cycle;
+//! - a task re-locking an async mutex it holds: `RecursiveLocking`, then a panic rather than
+//!   waiting for itself forever;
+//! - a blocking lock held while its holder is suspended at an `.await`: `HeldAcrossAwait`,
+//!   naming the lock and where it was taken — found when the thread goes on to another holder
+//!   with the lock still held (a `LocalSet` or current-thread runtime, a `block_on` future), or
+//!   when an async acquisition of the holder has to wait;
+//! - a task spawned with [`spawn`] (or `spawn_local`, `spawn_blocking`) that ends with
+//!   blocking locks still held (leaked guards): `LocksHeldAtExit`.
+//!
+//! # Tests
+//!
+//! [`capture_async`] is [`capture`](crate::capture) for async code: it returns the reports
+//! raised while its future runs, by the future itself and by every other task (and blocking
+//! thread) of the same runtime — in a `#[tokio::test]`, the test's own runtime, of either
+//! flavour, so parallel tests never see each other's reports.
+//!
+//! With validation compiled out every type here is tokio's own lock or guard with a
+//! zero-sized validator handle beside it: the same size (tested), nothing validated.
+//!
+//! # Limits
+//!
+//! - One holder per task: branches of one task (`join!`, `select!`, `FuturesUnordered`) that
+//!   contend for one async mutex — one branch waiting for a guard another branch of the same
+//!   task holds — are reported as the task re-locking it (and it panics); put such branches in
+//!   tasks of their own.
+//! - Owned guards need `T: 'static` (with validation on they keep tokio's borrowing guard of
+//!   the lock in their `Arc`).
+//! - A task spawned with tokio's own `spawn` that ends while it still holds a blocking lock
+//!   (a leaked guard) is not seen ending: use [`spawn`] for that check and for spawn sites.
+//! - With the feature on, every blocking acquisition also asks tokio which task is running (one
+//!   thread-local read, a few nanoseconds), and a thread that goes on to another task after a
+//!   lockdep call pays a switch (a process-wide registry lock) at its next lockdep call.
+
+mod capture;
+mod mutex;
+#[cfg(lockdep_enabled)]
+mod owned;
+mod rwlock;
+mod spawn;
+mod watch;
+
+pub use ::tokio::sync::TryLockError;
+pub use capture::capture_async;
+pub use mutex::{MappedMutexGuard, Mutex, MutexGuard, OwnedMappedMutexGuard, OwnedMutexGuard};
+pub use rwlock::{
+    OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock,
+    RwLockMappedWriteGuard, RwLockReadGuard, RwLockWriteGuard,
+};
+pub use spawn::{spawn, spawn_blocking, spawn_local};

@@ -1,0 +1,75 @@
+//! tokio's `spawn`, `spawn_local` and `spawn_blocking`, plus what lockdep learns from them:
+//! where each task was spawned (shown in the reports that name it), and when it ends, so that
+//! blocking locks it still holds then — leaked guards — are reported (`LocksHeldAtExit`).
+//! Tasks spawned with tokio's own functions are validated the same way; only these two extras
+//! need the wrapper.
+
+use std::future::Future;
+use std::panic::Location;
+
+use ::tokio::task::JoinHandle;
+
+/// Lives as long as the task's future (or blocking closure) runs: created at its first poll,
+/// dropped when it completes or is aborted (tokio drops a task's future inside the task).
+struct TaskLife;
+
+impl TaskLife {
+    fn begin(_site: &'static Location<'static>) -> TaskLife {
+        #[cfg(lockdep_tasks)]
+        if let Some(id) = crate::holder::current_task() {
+            crate::holder::spawned(id, _site);
+        }
+        TaskLife
+    }
+}
+
+impl Drop for TaskLife {
+    fn drop(&mut self) {
+        #[cfg(lockdep_tasks)]
+        crate::validator::holder::task_ended();
+    }
+}
+
+/// `tokio::spawn`, recording where the task was spawned and checking, when it ends, that it
+/// holds no blocking lock.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let site = Location::caller();
+    ::tokio::spawn(async move {
+        let _life = TaskLife::begin(site);
+        future.await
+    })
+}
+
+/// `tokio::task::spawn_local` (inside a `LocalSet`), as [`spawn`].
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let site = Location::caller();
+    ::tokio::task::spawn_local(async move {
+        let _life = TaskLife::begin(site);
+        future.await
+    })
+}
+
+/// `tokio::task::spawn_blocking`, as [`spawn`]: the closure runs as a task of the blocking
+/// pool, which holds what it locks.
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let site = Location::caller();
+    ::tokio::task::spawn_blocking(move || {
+        let _life = TaskLife::begin(site);
+        f()
+    })
+}

@@ -1,0 +1,265 @@
+//! Switching holders (`cfg(lockdep_tasks)`; the data and the design are in `src/holder.rs`):
+//! making the stack loaded on a thread the calling context's, applying the releases posted to
+//! it, releasing an entry of another holder's stack, reporting blocking locks held across an
+//! `.await`, and a task's end.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use super::{act, Outcome};
+use crate::held_locks::{HeldLocks, Instance};
+use crate::holder::{current_task, task_label, HeldRef, Posted, Registry, Stack, Task, REGISTRY};
+use crate::report::sink::{self, Delivery};
+use crate::report::{build, Report};
+use crate::thread_state::{with_state as with_state_raw, ThreadState};
+
+/// How reports name `task`'s holder: `task 12 (spawned at ..) on <thread>`, or the thread.
+fn label(task: Task) -> String {
+    let thread = crate::report::os_thread_label();
+    match task {
+        Some(_) => format!("{} on {thread}", task_label(task)),
+        None => thread,
+    }
+}
+
+/// The holder tag of a token made now: the uid of the stack loaded for the calling context.
+pub(crate) fn current_tag() -> u64 {
+    with_state_raw(|s| crate::holder::loaded(&s.held)).unwrap_or(0)
+}
+
+/// What settling found, acted on once the thread state is released.
+#[derive(Default)]
+pub(crate) struct Settled {
+    reports: Vec<(Report, u64)>,
+    outcomes: Vec<Outcome>,
+}
+
+impl Settled {
+    /// Delivers the reports; `fresh`: an acquisition is about to block, so a report may panic
+    /// (Panic mode) before it does.
+    #[track_caller]
+    fn act(self, fresh: bool) {
+        for o in self.outcomes {
+            act(o, false);
+        }
+        for (report, key) in self.reports {
+            if sink::deliver(report.clone(), key) == Delivery::MustPanic {
+                if fresh && !crate::sync::panicking() {
+                    panic!("{report}");
+                }
+                sink::print(&report, key);
+            }
+        }
+    }
+}
+
+/// Makes this thread's loaded stack the calling context's holder's, and applies the releases
+/// posted to it. `fresh`: called by an acquisition before it blocks (its reports may panic).
+#[track_caller]
+pub(crate) fn settle_here(fresh: bool) {
+    let task = current_task();
+    let settled = with_state_raw(|s| {
+        let needed = s.holding.task != task
+            || s.held.0.owner.load(Relaxed) != s.holding.me
+            || s.held.0.pending.load(Relaxed);
+        needed.then(|| settle(s, task))
+    })
+    .flatten();
+    if let Some(settled) = settled {
+        settled.act(fresh);
+    }
+}
+
+fn settle(s: &mut ThreadState, task: Task) -> Settled {
+    let mut out = Settled::default();
+    let mut reg = REGISTRY.lock();
+    let me = s.holding.me;
+    let owned = s.held.0.owner.load(Relaxed) == me;
+    if s.holding.task != task || !owned {
+        if owned {
+            // Leaving a stack this thread has: its holder is suspended (or done).
+            drain(&mut reg, s, &mut out);
+            out.reports
+                .extend(across_await(&s.held, s.holding.task, None));
+            reg.park(&s.held.0);
+        }
+        let incoming = match task {
+            None => s.holding.own.clone(),
+            Some(id) => match reg.tasks.get(&id).and_then(|uid| reg.stacks.get(uid)) {
+                Some(stack) => stack.clone(),
+                None => {
+                    let stack = fresh_stack(s.holding.spare.take(), task);
+                    reg.tasks.insert(id, stack.uid);
+                    reg.stacks.insert(stack.uid, stack.clone());
+                    stack
+                }
+            },
+        };
+        let was = incoming.owner.swap(me, Relaxed);
+        let outgoing = load(s, incoming, owned);
+        s.holding.task = task;
+        if owned && outgoing.0.task.is_some() && !reg.stacks.contains_key(&outgoing.0.uid) {
+            // A task's empty stack, dropped from the registry: kept as the spare if no other
+            // thread still has a handle on it (one that lost it to a take-over).
+            let mut outgoing = outgoing.0;
+            if Arc::get_mut(&mut outgoing).is_some() {
+                s.holding.spare = Some(outgoing);
+            }
+        }
+        if was != 0 && was != me {
+            // Taken over from the thread the task last ran on, which left it loaded: the task
+            // was suspended since.
+            out.reports.extend(across_await(&s.held, task, None));
+        }
+    }
+    drain(&mut reg, s, &mut out);
+    out
+}
+
+/// Loads `stack` (this thread owns it) in place of the stack loaded here (returned); the
+/// fast-path hit count follows. `owned`: this thread still owns the outgoing stack (else another
+/// thread took it over and may be using it: it is not read).
+fn load(s: &mut ThreadState, stack: Arc<Stack>, owned: bool) -> HeldRef {
+    let incoming = HeldRef(stack);
+    let before = owned.then(|| s.held.fast_pushes());
+    s.chains.switch_stack(before, incoming.fast_pushes());
+    std::mem::replace(&mut s.held, incoming)
+}
+
+/// A stack for a task's first lock: the spare, given a new identity (no handle on it exists
+/// anywhere else, so it can be changed in place), or a new one.
+fn fresh_stack(spare: Option<Arc<Stack>>, task: Task) -> Arc<Stack> {
+    if let Some(mut stack) = spare {
+        if let Some(st) = Arc::get_mut(&mut stack) {
+            let uid = crate::held_locks::next_uid();
+            st.uid = uid;
+            st.task = task;
+            st.held.get_mut().uid = uid;
+            *st.pending.get_mut() = false;
+            *st.owner.get_mut() = 0;
+            return stack;
+        }
+    }
+    Stack::new(task)
+}
+
+/// Applies the releases posted to the loaded stack.
+fn drain(reg: &mut Registry, s: &mut ThreadState, out: &mut Settled) {
+    if !s.held.0.pending.load(Relaxed) || !s.held.0.pending.swap(false, Relaxed) {
+        return;
+    }
+    for p in reg.inbox.remove(&s.held.0.uid).unwrap_or_default() {
+        if p.serial <= s.held.forgotten_up_to {
+            continue; // `reset()` forgot it
+        }
+        if let Some(o) = s.release(p.instance, &|h| h.serial == p.serial, None) {
+            out.outcomes.extend(o);
+        }
+    }
+}
+
+/// A `HeldAcrossAwait` report if `held` (of `task`) holds blocking locks; `waiting`: the async
+/// lock the holder is about to wait for.
+fn across_await(held: &HeldLocks, task: Task, waiting: Option<String>) -> Option<(Report, u64)> {
+    let blocking: Vec<_> = held
+        .stack
+        .iter()
+        .filter(|h| !h.sendable && h.class.blocks())
+        .collect();
+    if blocking.is_empty() || crate::mode::mode() == crate::mode::Mode::Off {
+        return None;
+    }
+    Some(build::held_across_await(
+        held,
+        &blocking,
+        label(task),
+        task.map(|_| task_label(task)),
+        waiting,
+    ))
+}
+
+/// An async acquisition of the calling holder is about to wait for `name` (its future returned
+/// `Pending`): a blocking lock it holds stays held while it is suspended.
+#[track_caller]
+pub(crate) fn suspending(name: String) {
+    settle_here(true);
+    let found = with_state_raw(|s| across_await(&s.held, s.holding.task, Some(name))).flatten();
+    if let Some(r) = found {
+        Settled {
+            reports: vec![r],
+            outcomes: Vec::new(),
+        }
+        .act(true);
+    }
+}
+
+/// What became of a release meant for another holder's stack.
+pub(crate) enum Elsewhere {
+    /// Done on that stack here: the outcomes, or `None` if it holds no such entry.
+    Done(Option<Vec<Outcome>>),
+    /// Posted to the thread that has the stack loaded.
+    Posted,
+    /// No such stack any more (its entries were forgotten).
+    Gone,
+}
+
+/// Runs `release` on the stack `uid`, which is not the one loaded here (a guard dropped by
+/// another holder than its own): here, under the registry's lock, if it is parked; otherwise
+/// posted to the thread that has it loaded.
+pub(crate) fn release_elsewhere(
+    s: &mut ThreadState,
+    uid: u64,
+    instance: Instance,
+    serial: u64,
+    release: impl FnOnce(&mut ThreadState) -> Option<Vec<Outcome>>,
+) -> Elsewhere {
+    let mut reg = REGISTRY.lock();
+    let Some(stack) = reg.stacks.get(&uid).cloned() else {
+        return Elsewhere::Gone;
+    };
+    if stack.owner.load(Relaxed) != 0 {
+        reg.inbox
+            .entry(uid)
+            .or_default()
+            .push(Posted { instance, serial });
+        stack.pending.store(true, Relaxed);
+        return Elsewhere::Posted;
+    }
+    if serial <= stack.parked(&mut reg).forgotten_up_to {
+        return Elsewhere::Done(Some(Vec::new()));
+    }
+    // Parked: release it here, with the stack standing in for this thread's for the call.
+    let mine = load(s, stack, true);
+    let result = release(s);
+    let HeldRef(stack) = load(s, mine.0, true);
+    reg.drop_if_done(&stack);
+    Elsewhere::Done(result)
+}
+
+/// The task calling this is ending (`lockdep::tokio::spawn`'s wrapper is being dropped, with
+/// the task's future): blocking locks it still holds were leaked (reported like a thread's
+/// `LocksHeldAtExit`, then forgotten, so they never look held by a suspended task); its async
+/// guards may be alive elsewhere and stay on its stack until they are dropped.
+pub(crate) fn task_ended() {
+    settle_here(false);
+    let found = with_state_raw(|s| {
+        let leaked = s.held.stack.iter().any(|h| !h.sendable && !h.class.event);
+        if !leaked || crate::mode::mode() == crate::mode::Mode::Off {
+            return None;
+        }
+        let report = build::held_at_exit(&s.held);
+        s.held.forget_where(|h| !h.sendable && !h.class.event);
+        Some(report)
+    })
+    .flatten();
+    if let Some(r) = found {
+        Settled {
+            reports: vec![r],
+            outcomes: Vec::new(),
+        }
+        .act(false);
+    }
+    if let Some(id) = current_task() {
+        crate::holder::forget_site(id);
+    }
+}

@@ -1,0 +1,123 @@
+//! `lockdep::stdsync`: std's signatures and poisoning, with validation (exact kinds and classes).
+#![cfg(all(lockdep_enabled, not(loom)))] // the drop-in API beyond the basic locks is not built under loom
+
+use std::time::Duration;
+
+use lockdep::stdsync::{Arc, Condvar, LazyLock, Mutex, OnceLock, RwLock, TryLockError};
+use lockdep::{capture, Report, ReportKind};
+
+fn kinds(reports: &[Report]) -> Vec<ReportKind> {
+    reports.iter().map(Report::kind).collect()
+}
+
+#[test]
+fn abba_on_std_locks_is_reported() {
+    let a = Mutex::named("std.A", 0);
+    let b = RwLock::named("std.B", 0);
+    let (_, r) = capture(|| {
+        {
+            let _a = a.lock().unwrap();
+            let _b = b.write().unwrap();
+        }
+        let _b = b.read().unwrap();
+        let _a = a.lock().unwrap();
+    });
+    assert_eq!(kinds(&r), [ReportKind::CircularDependency]);
+    let mut names = r[0].class_names();
+    names.sort();
+    assert_eq!(names, ["std.A", "std.B"]);
+}
+
+/// A panic while holding the lock poisons it; the poisoned acquisition is held like any
+/// other (the error carries the guard) and `clear_poison` ends it.
+#[test]
+fn poisoning_is_std_s_and_the_poisoned_guard_is_held() {
+    let m = Arc::new(Mutex::named("std.poison", 1));
+    let m2 = m.clone();
+    let _ = std::thread::spawn(move || {
+        let _g = m2.lock().unwrap();
+        panic!("poison it");
+    })
+    .join();
+    assert!(m.is_poisoned());
+    let (_, r) = capture(|| {
+        let err = m.lock().unwrap_err();
+        let g = err.into_inner();
+        assert!(m.is_held());
+        assert_eq!(*g, 1);
+        assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+        drop(g);
+        assert!(!m.is_held());
+    });
+    assert!(r.is_empty(), "{r:?}");
+    m.clear_poison();
+    assert!(!m.is_poisoned());
+    assert_eq!(*m.lock().unwrap(), 1);
+}
+
+/// `Condvar::wait(guard)` by value, `wait_timeout`, `wait_timeout_while`: the mutex is
+/// released while waiting and held again after.
+#[test]
+fn condvar_waits_take_the_guard_by_value() {
+    let pair = Arc::new((Mutex::named("std.cv", false), Condvar::new()));
+    let p = pair.clone();
+    let t = std::thread::spawn(move || {
+        *p.0.lock().unwrap() = true;
+        p.1.notify_all();
+    });
+    let (_, r) = capture(|| {
+        let g = pair.0.lock().unwrap();
+        let (g, _) = pair.1.wait_timeout(g, Duration::from_millis(1)).unwrap();
+        assert!(pair.0.is_held());
+        let g = pair.1.wait_while(g, |ready| !*ready).unwrap();
+        assert!(*g);
+        let (g, res) = pair
+            .1
+            .wait_timeout_while(g, Duration::from_millis(1), |_| true)
+            .unwrap();
+        assert!(res.timed_out());
+        assert!(pair.0.is_held());
+        drop(g);
+        assert!(!pair.0.is_held());
+    });
+    assert!(r.is_empty(), "{r:?}");
+    t.join().unwrap();
+}
+
+/// `OnceLock::get_or_init` may wait for another thread's initializer: a waiter holding a
+/// lock the initializer needs is a `CircularWait` (two cells of one site share the event
+/// class, so both sides are seen without a real hang).
+#[test]
+fn oncelock_initializer_needing_a_held_lock_is_a_circular_wait() {
+    fn cell() -> OnceLock<u32> {
+        OnceLock::new()
+    }
+    let (first, second) = (cell(), cell());
+    let state = Mutex::named("std.once.state", 3);
+    let (_, r) = capture(|| {
+        assert_eq!(*first.get_or_init(|| *state.lock().unwrap()), 3);
+        let _held = state.lock().unwrap();
+        assert_eq!(*second.get_or_init(|| 4), 4);
+    });
+    assert_eq!(kinds(&r), [ReportKind::CircularWait]);
+    assert!(r[0].class_names().contains(&"std.once.state".to_string()));
+}
+
+/// The same for `LazyLock` forcing.
+#[test]
+fn lazylock_forcing_is_a_tracked_wait() {
+    static STATE: Mutex<u32> = Mutex::named("std.lazy.state", 5);
+    fn lazy(init: fn() -> u32) -> LazyLock<u32> {
+        LazyLock::new(init)
+    }
+    let first = lazy(|| *STATE.lock().unwrap()); // its initializer needs STATE
+    let second = lazy(|| 6);
+    let (_, r) = capture(|| {
+        assert_eq!(*first, 5);
+        let _held = STATE.lock().unwrap();
+        assert_eq!(*LazyLock::force(&second), 6); // may wait for an initializer, holding STATE
+        assert_eq!(*first, 5); // complete: no wait, nothing recorded
+    });
+    assert_eq!(kinds(&r), [ReportKind::CircularWait]);
+    assert!(r[0].class_names().contains(&"std.lazy.state".to_string()));
+}

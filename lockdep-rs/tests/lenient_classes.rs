@@ -1,0 +1,63 @@
+//! The lenient class policy (`LOCKDEP_CLASSES=lenient`, or the `drop-in` feature): for code
+//! switched over from parking_lot or std unchanged, whose constructor wrapper (quick_cache's
+//! `RwLock::new`, tracing-subscriber's `sync::RwLock::new`) makes every lock of the crate one
+//! class. Two distinct locks of such a site may nest; their order is checked per instance, so
+//! a real inversion between them is still found. The policy is read once per process: the
+//! test runs itself in a child process with the variable set.
+#![cfg(lockdep_enabled)]
+
+use std::process::Command;
+
+use lockdep::{ReportKind, RwLock};
+
+/// A crate's own constructor wrapper: every lock it builds comes from this one site.
+struct Shard(RwLock<Vec<u32>>);
+
+impl Shard {
+    fn new() -> Shard {
+        Shard(RwLock::new(Vec::new()))
+    }
+}
+
+#[test]
+fn constructor_wrappers_under_the_lenient_policy() {
+    if std::env::var("LOCKDEP_CLASSES").as_deref() != Ok("lenient") {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "constructor_wrappers_under_the_lenient_policy"])
+            .env("LOCKDEP_CLASSES", "lenient")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("1 passed"), "{stdout}");
+        return;
+    }
+    let shards: Vec<Shard> = (0..3).map(|_| Shard::new()).collect();
+    // Two shards nested (quick_cache's `test_entry_actions`): no recursive locking.
+    let (_, reports) = lockdep::capture(|| {
+        let _a = shards[0].0.write();
+        let _b = shards[1].0.write();
+        let _c = shards[2].0.read();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    // The same two shards the other way round: an inversion between instances, found.
+    let (_, reports) = lockdep::capture(|| {
+        let _b = shards[1].0.write();
+        let _a = shards[0].0.write();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::InstanceInversion);
+    // The very same lock twice is still a certain self-deadlock.
+    let (r, reports) = lockdep::capture(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _a = shards[0].0.write();
+            let _again = shards[0].0.write();
+        }))
+    });
+    assert!(r.is_err());
+    assert_eq!(reports[0].kind(), ReportKind::RecursiveLocking);
+}

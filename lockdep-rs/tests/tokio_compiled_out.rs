@@ -1,0 +1,91 @@
+//! With validation compiled out (feature `disabled`, or a release build) every type of
+//! `lockdep::tokio` is tokio's own lock or guard beside a zero-sized handle: the same size, no
+//! validation, no reports. Run by
+//! `cargo test -p lockdep --features tokio,disabled --test tokio_compiled_out` (the README's
+//! test command does); with validation on this file is empty.
+#![cfg(all(feature = "tokio", not(lockdep_enabled)))]
+
+use std::mem::size_of;
+use std::sync::Arc;
+
+use lockdep::tokio as ld;
+use tokio::sync as tk;
+
+#[test]
+fn same_size_as_tokio() {
+    assert_eq!(size_of::<ld::Mutex<u64>>(), size_of::<tk::Mutex<u64>>());
+    assert_eq!(
+        size_of::<ld::Mutex<[u8; 3]>>(),
+        size_of::<tk::Mutex<[u8; 3]>>()
+    );
+    assert_eq!(size_of::<ld::RwLock<u64>>(), size_of::<tk::RwLock<u64>>());
+    assert_eq!(
+        size_of::<ld::MutexGuard<'static, u64>>(),
+        size_of::<tk::MutexGuard<'static, u64>>()
+    );
+    assert_eq!(
+        size_of::<ld::MappedMutexGuard<'static, u64>>(),
+        size_of::<tk::MappedMutexGuard<'static, u64>>()
+    );
+    assert_eq!(
+        size_of::<ld::OwnedMutexGuard<u64>>(),
+        size_of::<tk::OwnedMutexGuard<u64>>()
+    );
+    assert_eq!(
+        size_of::<ld::OwnedMappedMutexGuard<u64, u8>>(),
+        size_of::<tk::OwnedMappedMutexGuard<u64, u8>>()
+    );
+    assert_eq!(
+        size_of::<ld::RwLockReadGuard<'static, u64>>(),
+        size_of::<tk::RwLockReadGuard<'static, u64>>()
+    );
+    assert_eq!(
+        size_of::<ld::RwLockWriteGuard<'static, u64>>(),
+        size_of::<tk::RwLockWriteGuard<'static, u64>>()
+    );
+    assert_eq!(
+        size_of::<ld::RwLockMappedWriteGuard<'static, u64>>(),
+        size_of::<tk::RwLockMappedWriteGuard<'static, u64>>()
+    );
+    assert_eq!(
+        size_of::<ld::OwnedRwLockReadGuard<u64>>(),
+        size_of::<tk::OwnedRwLockReadGuard<u64>>()
+    );
+    assert_eq!(
+        size_of::<ld::OwnedRwLockWriteGuard<u64>>(),
+        size_of::<tk::OwnedRwLockWriteGuard<u64>>()
+    );
+    assert_eq!(
+        size_of::<ld::OwnedRwLockMappedWriteGuard<u64, u8>>(),
+        size_of::<tk::OwnedRwLockMappedWriteGuard<u64, u8>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locks_work_and_nothing_is_validated() {
+    let a = Arc::new(ld::Mutex::named("A", (1u64, 2u8)));
+    let b = Arc::new(ld::RwLock::named("B", 10u64));
+    let (sum, reports) = ld::capture_async(async {
+        let x = {
+            let ga = a.lock().await;
+            let gb = b.read().await;
+            ga.0 + *gb
+        };
+        let gb = b.write().await;
+        let ga = a.lock().await; // an inversion: not validated when compiled out
+        let y = *gb + ga.0;
+        drop((ga, gb));
+        let owned = a.clone().lock_owned().await;
+        let part = ld::OwnedMutexGuard::map(owned, |p| &mut p.1);
+        let z = u64::from(*part);
+        drop(part);
+        let w = b.clone().write_owned().await.downgrade();
+        x + y + z + *w
+    })
+    .await;
+    assert_eq!(sum, 11 + 11 + 2 + 10);
+    assert!(reports.is_empty());
+    assert!(!a.is_held());
+    assert!(a.try_lock().is_ok() && b.try_write().is_ok());
+    assert_eq!(Arc::try_unwrap(a).unwrap().into_inner(), (1, 2));
+}

@@ -1,0 +1,280 @@
+//! What lockdep reports in async code (feature `tokio`): each problem from one run in which
+//! nothing hangs, with exact kinds, classes and the task named.
+//!
+//! `cargo test -p lockdep --features tokio --test 'tokio_*'` (the README's test command runs it).
+#![cfg(lockdep_tasks)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lockdep::tokio::{capture_async, Mutex};
+use lockdep::ReportKind;
+use tokio::task::yield_now;
+
+fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
+    reports.iter().map(|r| r.kind()).collect()
+}
+
+/// Two tasks take async locks A→B and B→A (the first one finished before the second starts,
+/// so nothing can hang): `CircularDependency`, naming both tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tasks_in_opposite_orders_are_a_cycle_naming_the_tasks() {
+    let a = Arc::new(Mutex::named("abba.A", ()));
+    let b = Arc::new(Mutex::named("abba.B", ()));
+    let (first_id, reports) = capture_async(async {
+        let (a1, b1) = (a.clone(), b.clone());
+        let first = lockdep::tokio::spawn(async move {
+            let _a = a1.lock().await;
+            yield_now().await; // may move to the other worker, holding A
+            let _b = b1.lock().await; // A -> B
+        });
+        let first_id = first.id();
+        first.await.unwrap();
+        let (a2, b2) = (a.clone(), b.clone());
+        lockdep::tokio::spawn(async move {
+            let _b = b2.lock().await;
+            yield_now().await;
+            let _a = a2.lock().await; // B -> A: reported before it waits
+        })
+        .await
+        .unwrap();
+        first_id
+    })
+    .await;
+    assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
+    let r = &reports[0];
+    assert_eq!(r.class_names(), ["abba.A", "abba.B"]);
+    assert_eq!(r.acquiring().as_deref(), Some("abba.A"));
+    assert_eq!(r.holding().as_deref(), Some("abba.B"));
+    let task = r.task().expect("the holder is a task");
+    assert!(task.starts_with("task "), "{task}");
+    assert!(
+        task.contains("(spawned at lockdep-rs/tests/tokio_reports.rs:"),
+        "{task}"
+    );
+    assert!(r.thread().starts_with(task), "{}", r.thread());
+    let text = r.to_string();
+    // The edge A -> B was recorded by the first task, which the chain names.
+    assert!(
+        text.contains(&format!("thread task {first_id} (spawned at")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{task} on ")), "{text}");
+}
+
+/// A task re-locking an async mutex it holds would wait for itself forever: reported as
+/// recursive locking of that very lock, and the task panics instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_relocking_its_mutex_is_reported_and_panics() {
+    let m = Arc::new(Mutex::named("self.M", 0));
+    let (joined, reports) = capture_async(async {
+        let m = m.clone();
+        tokio::spawn(async move {
+            let _g = m.lock().await;
+            yield_now().await;
+            let _again = m.lock().await; // never completes: panics first
+        })
+        .await
+    })
+    .await;
+    let err = joined.expect_err("the task panicked");
+    assert!(err.is_panic());
+    let msg = err.into_panic();
+    let msg = msg
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(msg.contains("certain self-deadlock"), "{msg}");
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert_eq!(reports[0].class_names(), ["self.M"]);
+    assert!(reports[0].task().is_some());
+    // The panicking task's guard was released: the mutex is free.
+    assert!(m.try_lock().is_ok());
+}
+
+/// A blocking lock held across an `.await` by a task of a `LocalSet`: when the thread goes on
+/// to another task, the lock is still held by the suspended one — `HeldAcrossAwait`, naming
+/// the lock, where it was taken and the task.
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocking_lock_held_across_await_is_reported() {
+    let s = Arc::new(lockdep::Mutex::named("await.S", ()));
+    let other = Arc::new(Mutex::named("await.other", ()));
+    let local = tokio::task::LocalSet::new();
+    let (site, reports) = local
+        .run_until(capture_async(async {
+            let s1 = s.clone();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let holder = lockdep::tokio::spawn_local(async move {
+                let site_line = line!() + 1;
+                let g = s1.lock();
+                yield_now().await; // suspended with S held
+                drop(g);
+                site_line
+            });
+            let o = other.clone();
+            let bystander = tokio::task::spawn_local(async move {
+                let _o = o.lock().await; // this task runs while the first one is suspended
+                let _ = tx.send(());
+            });
+            bystander.await.unwrap();
+            rx.await.unwrap();
+            holder.await.unwrap()
+        }))
+        .await;
+    assert_eq!(kinds(&reports), [ReportKind::HeldAcrossAwait]);
+    let r = &reports[0];
+    assert_eq!(r.class_names(), ["await.S"]);
+    assert_eq!(r.acquiring().as_deref(), Some("await.S"));
+    let text = r.to_string();
+    assert!(
+        text.contains(&format!("at: lockdep-rs/tests/tokio_reports.rs:{site}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("is suspended at an .await while holding"),
+        "{text}"
+    );
+    let task = r.task().expect("a task holds it");
+    assert!(
+        task.contains("spawned at lockdep-rs/tests/tokio_reports.rs:"),
+        "{task}"
+    );
+}
+
+/// A task that has to wait for an async lock while it holds a blocking one: reported as soon
+/// as its acquisition returns `Pending`.
+#[tokio::test(flavor = "current_thread")]
+async fn waiting_for_an_async_lock_while_holding_a_blocking_one_is_reported() {
+    let s = Arc::new(lockdep::Mutex::named("pending.S", ()));
+    let m = Arc::new(Mutex::named("pending.M", ()));
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = local
+        .run_until(capture_async(async {
+            let guard = m.lock().await; // held by the test body: the task will wait
+            let (s1, m1) = (s.clone(), m.clone());
+            let waiter = tokio::task::spawn_local(async move {
+                let _s = s1.lock();
+                let _m = m1.lock().await; // Pending: S stays held while it waits
+            });
+            yield_now().await; // the waiter runs and waits
+            drop(guard);
+            waiter.await.unwrap();
+        }))
+        .await;
+    assert_eq!(kinds(&reports), [ReportKind::HeldAcrossAwait]);
+    assert_eq!(reports[0].class_names(), ["pending.S"]);
+    assert!(
+        reports[0]
+            .to_string()
+            .contains("wait for the async lock (pending.M)"),
+        "{}",
+        reports[0]
+    );
+}
+
+/// Mixed orders: a blocking lock under an async one in one task, the async one under the
+/// blocking one elsewhere (a blocking thread of the pool): a cycle across both kinds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_blocking_and_async_orders_are_a_cycle() {
+    let a = Arc::new(Mutex::named("mixed.A", ()));
+    let s = Arc::new(lockdep::Mutex::named("mixed.S", ()));
+    let ((), reports) = capture_async(async {
+        let (a1, s1) = (a.clone(), s.clone());
+        tokio::spawn(async move {
+            let _a = a1.lock().await;
+            let _s = s1.lock(); // A -> S
+        })
+        .await
+        .unwrap();
+        let (a2, s2) = (a.clone(), s.clone());
+        tokio::task::spawn_blocking(move || {
+            let _s = s2.lock();
+            let _a = a2.blocking_lock(); // S -> A
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+    assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
+    assert_eq!(reports[0].class_names(), ["mixed.A", "mixed.S"]);
+    assert!(reports[0].task().is_some(), "a blocking task holds S");
+}
+
+/// Branches of one task (`join!`) taking A then B and B then A: one holder, one cycle.
+#[tokio::test(flavor = "current_thread")]
+async fn join_branches_of_one_task_in_opposite_orders_are_a_cycle() {
+    let a = Mutex::named("join.A", ());
+    let b = Mutex::named("join.B", ());
+    let ((), reports) = capture_async(async {
+        tokio::join!(
+            async {
+                let _a = a.lock().await;
+                let _b = b.lock().await;
+            },
+            async {
+                yield_now().await; // after the first branch
+                let _b = b.lock().await;
+                let _a = a.lock().await;
+            }
+        );
+    })
+    .await;
+    assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
+    assert_eq!(reports[0].class_names(), ["join.A", "join.B"]);
+    assert_eq!(
+        reports[0].task(),
+        None,
+        "the test body is the holder: a thread"
+    );
+}
+
+/// The same with `select!` inside a spawned task: its branches are the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn select_branches_of_one_task_in_opposite_orders_are_a_cycle() {
+    let a = Arc::new(Mutex::named("select.A", ()));
+    let b = Arc::new(Mutex::named("select.B", ()));
+    let ((), reports) = capture_async(async {
+        let (a1, b1) = (a.clone(), b.clone());
+        tokio::spawn(async move {
+            {
+                let _a = a1.lock().await;
+                let _b = b1.lock().await; // A -> B
+            }
+            tokio::select! {
+                _ = async { let _b = b1.lock().await; let _a = a1.lock().await; } => {}
+                _ = tokio::time::sleep(Duration::from_secs(60)) => unreachable!(),
+            }
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+    assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
+    assert_eq!(reports[0].class_names(), ["select.A", "select.B"]);
+    assert!(reports[0].task().is_some());
+}
+
+/// A task spawned with `lockdep::tokio::spawn` that ends with a blocking lock still held (a
+/// leaked guard): `LocksHeldAtExit`, naming the task; its record is then forgotten, so the
+/// next task on the thread is not blamed for it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_task_ending_with_a_blocking_lock_held_is_a_leak() {
+    let s = Arc::new(lockdep::Mutex::named("leak.S", ()));
+    let ((), reports) = capture_async(async {
+        let s1 = s.clone();
+        lockdep::tokio::spawn(async move {
+            std::mem::forget(s1.lock());
+        })
+        .await
+        .unwrap();
+        let other = Mutex::named("leak.other", ());
+        tokio::spawn(async move {
+            let _o = other.lock().await;
+        })
+        .await
+        .unwrap();
+    })
+    .await;
+    assert_eq!(kinds(&reports), [ReportKind::LocksHeldAtExit]);
+    assert_eq!(reports[0].class_names(), ["leak.S"]);
+    assert!(reports[0].task().unwrap().contains("spawned at"));
+}
