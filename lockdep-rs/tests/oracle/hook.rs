@@ -102,7 +102,9 @@ impl Runner {
         } else {
             rd
         };
+        let site = world::lock_site(self.world.locks[inst as usize].is_mutex(), rd);
         let req = Req {
+            site,
             class: world::lock_class(inst, 0),
             rd,
             inst: inst as Inst,
@@ -138,9 +140,17 @@ impl Runner {
     }
     pub(crate) fn hook_hazard(&self, t: usize) -> bool {
         self.hook_target().is_some_and(|(inst, rd)| {
+            let class = world::lock_class(inst, 0);
+            let plain_reader = rd == Rd::R2
+                && self
+                    .oracle
+                    .stack(t)
+                    .iter()
+                    .any(|h| h.class == class && !h.holds(inst as Inst));
             self.hazard(t, inst, rd)
                 || (skip("release-hook")
                     && (self.waited == Some(inst) || self.released == Some(inst)))
+                || (skip("reader-instances") && plain_reader)
         })
     }
 }

@@ -102,6 +102,8 @@ pub struct Held {
     nest_pos: Option<usize>,
     /// Its acquisition recorded no edges (same-class conflict, or exempt under its nest lock).
     edgeless: bool,
+    /// Where it was taken (a harness call site; part of instance-order report identities).
+    pub site: u8,
 }
 
 impl Held {
@@ -117,7 +119,17 @@ impl Held {
             nest,
             nest_pos: None,
             edgeless: false,
+            site: 0,
         }
+    }
+
+    /// Takes acquisition `j` out of a merged entry, as main does: the entry's own is replaced
+    /// by the last merged one, a merged one by the last (order matters: the last instance of
+    /// an entry is the outer end of an instance order).
+    fn unmerge(&mut self, j: usize) -> Acq {
+        let last = self.acqs.len() - 1;
+        self.acqs.swap(j, last);
+        self.acqs.pop().expect("merged")
     }
 }
 
@@ -151,6 +163,16 @@ pub enum Problem {
         /// ... and this one may be seen through a gated path: lockdep may stay silent.
         optional: bool,
     },
+    /// Closing a cycle of instances of one lock key (see `instances.rs`).
+    Instance {
+        acquiring: Class,
+        holding: Class,
+        held: Vec<Class>,
+        /// The length of the shortest paths closing it.
+        path_len: usize,
+        /// Per shortest path: the report's identity, or `None` if that path is not reported.
+        candidates: Vec<Option<super::instances::Key>>,
+    },
     BadUnlock {
         class: Class,
     },
@@ -178,6 +200,8 @@ pub struct Req {
     /// The nest lock, its class (subclass 0: what the report names), and which call site of
     /// the harness passes it (part of a nest report's identity).
     pub nest: Option<(Inst, Class, u8)>,
+    /// The harness call site (see `steps.rs`, `site`).
+    pub site: u8,
 }
 
 /// What committing an acquisition does to the stack.
@@ -232,17 +256,11 @@ pub struct Oracle {
     /// Triage only (`ORACLE_SKIP=rule13`): every entry above an out-of-order release is
     /// validated again (the old rule 13).
     pub old_rule13: bool,
-    /// Triage only (`ORACLE_SKIP=off-validate`): releases in `Off` mode validate the entries
-    /// they put back (what main does at cf56191).
-    pub off_validates: bool,
-    /// Triage only (`ORACLE_SKIP=replay-new-threads`): after a `reset()`, every OS thread
-    /// replays its held stack at its first validation, threads started later too (what main
-    /// does at cf56191). `epoch` counts resets, `epochs` is each OS thread's, `os` maps thread
-    /// slots to OS threads.
-    pub replay_all: bool,
-    pub epoch: u64,
-    pub epochs: HashMap<usize, u64>,
-    pub os: HashMap<usize, usize>,
+    /// The instance order of locks of one key held together.
+    pub inst: super::instances::Instances,
+    /// The last validation found a chain cached with problems (a known problem: Panic mode
+    /// stops the acquisition).
+    pub last_known: bool,
     /// A lock out of the stack but still really held by thread `.0` while lockdep reports
     /// what it found: a lock being released (lockdep's bookkeeping comes before the real
     /// unlock), a condvar's mutex while the wait is validated (before the thread sleeps):
@@ -265,13 +283,9 @@ impl Oracle {
             capturing,
             old_rule6: super::run::skip("rule6"),
             old_rule13: super::run::skip("rule13"),
-            off_validates: super::run::skip("off-validate"),
-            replay_all: super::run::skip("replay-new-threads"),
-            // Programs outside a capture start after a `reset()`.
-            epoch: u64::from(!capturing),
-            epochs: HashMap::new(),
-            os: HashMap::new(),
             held_outside: None,
+            inst: Default::default(),
+            last_known: false,
         }
     }
 
@@ -282,8 +296,8 @@ impl Oracle {
         self.gates.clear();
         self.chains.clear();
         self.suppressed.clear();
+        self.inst = Default::default();
         self.stack_mut(t).clear();
-        self.epoch += 1;
         self.stale = (0..self.stacks.len())
             .filter(|&u| u != t && !self.stacks[u].is_empty())
             .collect();
@@ -347,6 +361,7 @@ impl Oracle {
     /// An acquisition by thread `t` (validation on; the caller handles `Off`). Records edges and
     /// chains; the entry is pushed by [`commit`](Self::commit) if the acquisition goes ahead.
     pub fn acquire(&mut self, t: usize, req: Req, kind: Kind) -> Verdict {
+        self.last_known = false;
         let acq = Acq {
             inst: req.inst,
             rd: req.rd,
@@ -390,6 +405,12 @@ impl Oracle {
             }
         }
         let mut problems = Vec::new();
+        // The order of this key's instances (not for a trylock).
+        let same_key = stack.iter().any(|h| h.class.base == req.class.base);
+        if same_key && !req.trylock {
+            problems.extend(self.check_instances(t, &req));
+        }
+        let stack = self.stack(t);
         let mut nest = req.nest.map(|n| n.0);
         if let Some((n, nest_class, site)) = req.nest {
             if !stack.iter().any(|h| h.holds(n)) {
@@ -401,7 +422,11 @@ impl Oracle {
                     site,
                 });
                 nest = None;
-            } else if stack.last().is_some_and(|top| top.class == req.class) && !req.trylock {
+            } else if stack.last().is_some_and(|top| {
+                // A merge joins an entry of the class held the same way, if nothing was found.
+                top.class == req.class && top.rd == req.rd && problems.is_empty()
+            }) && !req.trylock
+            {
                 return Verdict {
                     problems,
                     certain: false,
@@ -410,6 +435,7 @@ impl Oracle {
             }
         }
         let mut entry = Held::new(req.class, req.rd, req.trylock, vec![acq], nest);
+        entry.site = req.site;
         if req.trylock {
             return Verdict {
                 problems,
@@ -424,6 +450,66 @@ impl Oracle {
             certain: false,
             plan: Plan::Push(entry),
         }
+    }
+
+    /// The instance order (`instances.rs`): records `outer -> new` for an annotated nesting
+    /// (a subclass, or a nest lock's exemption; not plain same-class recursive locking, which
+    /// the class check reports) and tells whether it closes a cycle to report.
+    fn check_instances(&mut self, t: usize, req: &Req) -> Option<Problem> {
+        use super::instances::{class_cycle, Link};
+        let stack = self.stack(t);
+        let new = Held::new(req.class, req.rd, false, Vec::new(), req.nest.map(|n| n.0));
+        if same_class_conflict(stack, &new).is_some() {
+            return None;
+        }
+        let idx = stack
+            .iter()
+            .rposition(|h| h.class.base == req.class.base && !h.holds(req.inst))?;
+        let outer = &stack[idx];
+        if outer.class == req.class && !exempt_by_nest(stack, &new) {
+            return None; // not annotated
+        }
+        let outer_inst = outer.acqs.last().expect("an acquisition").inst;
+        let link = Link {
+            outer_class: outer.class,
+            inner_class: req.class,
+            sites: (outer.site, req.site),
+            gated: self.gated_below(&stack[..idx]),
+        };
+        let holding = outer.class;
+        let held = self.held_classes(t);
+        let paths = self.inst.shortest_paths(req.inst, outer_inst);
+        self.inst.insert(outer_inst, req.inst, link.clone());
+        let path_len = paths.first()?.len();
+        let candidates = paths
+            .iter()
+            .map(|p| {
+                let links: Vec<&Link> = p.iter().map(|(a, b)| &self.inst.links[a][b]).collect();
+                let mut classes = vec![(link.outer_class, link.inner_class)];
+                classes.extend(links.iter().map(|l| (l.outer_class, l.inner_class)));
+                if class_cycle(&classes) {
+                    return None; // the class check reports it
+                }
+                let gated = link.gated && links.iter().all(|l| l.gated);
+                if gated && self.ignoring {
+                    return None;
+                }
+                let mut sites = vec![link.sites];
+                sites.extend(links.iter().map(|l| l.sites));
+                sites.sort_unstable();
+                Some((req.class.base, sites, gated))
+            })
+            .collect::<Vec<_>>();
+        if candidates.iter().all(Option::is_none) {
+            return None;
+        }
+        Some(Problem::Instance {
+            acquiring: req.class,
+            holding,
+            held,
+            path_len,
+            candidates,
+        })
     }
 
     /// Pushes (or merges) what `acquire` decided. Returns the serial of the acquisition.
@@ -474,7 +560,9 @@ impl Oracle {
     fn validate(&mut self, t: usize, new: &Held) -> Vec<Problem> {
         self.stack_mut(t); // (allocated)
         let chain = self.chain_with(t, new);
+        self.last_known = false;
         if let Some(found) = self.chains.get(&chain) {
+            self.last_known = !found.is_empty();
             return if self.capturing {
                 found.clone()
             } else {
@@ -483,13 +571,7 @@ impl Oracle {
         }
         let mut problems = Vec::new();
         let mut suppressed = false;
-        let replay = if self.replay_all {
-            let os = self.os.get(&t).copied().unwrap_or(0);
-            self.epochs.insert(os, self.epoch) != Some(self.epoch)
-        } else {
-            self.stale.remove(&t)
-        };
-        if replay {
+        if self.stale.remove(&t) {
             let held = self.held_classes(t);
             for i in 1..self.stack(t).len() {
                 let e = self.stack(t)[i].clone();
@@ -629,7 +711,7 @@ impl Oracle {
         let (idx, j) = self.find(t, sel)?;
         let stack = self.stack_mut(t);
         if stack[idx].acqs.len() > 1 {
-            return Some((stack[idx].acqs.remove(j), Vec::new()));
+            return Some((stack[idx].unmerge(j), Vec::new()));
         }
         // Of a run of identical adjacent entries (one instance, class, mode), the topmost
         // goes, like the kernel's; the entry that stays takes the released one's serial.
@@ -655,7 +737,7 @@ impl Oracle {
                 e.nest = None; // the exemption is gone
             }
             let again = nest_gone || (e.edgeless && !e.trylock) || self.old_rule13;
-            if again && (!off || self.off_validates) {
+            if again && !off {
                 // Validated again on the stack as it is now.
                 if e.trylock {
                     e.edgeless = false;
@@ -708,16 +790,28 @@ impl Oracle {
         self.validate(t, &e)
     }
 
-    /// Puts the waiting entry back where it was (or into the entry it was merged into).
-    pub fn wait_end(&mut self, t: usize, w: Waiting) {
+    /// Records the re-acquired entry (before its problems are delivered): on top of the stack,
+    /// or back into the entry it was merged into.
+    pub fn wait_push(&mut self, t: usize, w: &Waiting) {
         if let Some(s) = w.merged_into {
             let (i, _) = self.find(t, Sel::Serial(s)).expect("checked");
-            self.stack_mut(t)[i].acqs.extend(w.entry.acqs);
+            self.stack_mut(t)[i]
+                .acqs
+                .extend(w.entry.acqs.iter().copied());
+            return;
+        }
+        self.push(t, w.entry.clone());
+    }
+
+    /// Moves the re-acquired entry from the top back to where it was.
+    pub fn wait_settle(&mut self, t: usize, w: &Waiting) {
+        if w.merged_into.is_some() {
             return;
         }
         let stack = self.stack_mut(t);
-        let idx = w.idx.min(stack.len());
-        stack.insert(idx, w.entry);
+        let idx = w.idx.min(stack.len() - 1);
+        let e = stack.pop().expect("pushed");
+        stack.insert(idx, e);
         for i in idx..stack.len() {
             let pos = nest_pos(&stack[..i], stack[i].nest);
             stack[i].nest_pos = pos;

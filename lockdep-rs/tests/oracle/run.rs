@@ -31,7 +31,10 @@ pub enum Env {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Delivery {
     Delivered,
+    /// Reported before: a known problem.
     Duplicate,
+    /// Not reported (seen through a path lockdep does not report): nothing happens.
+    Silent,
     MustPanic,
 }
 
@@ -144,11 +147,6 @@ impl Runner {
         format!("{what}\nprogram as executed:\n{}", self.log)
     }
 
-    /// Thread slot `t` runs on an OS thread of its own (slots share OS thread 0 otherwise).
-    pub(crate) fn new_os_thread(&mut self, t: usize) {
-        self.oracle.os.insert(t, usize::MAX - t);
-    }
-
     pub(crate) fn new_thread(&mut self) -> Th {
         let t = self.next_thread;
         self.next_thread += 1;
@@ -236,7 +234,8 @@ impl Runner {
                 .filter(|s| matches(&self.oracle, s, &p).is_ok())
                 .map(|_| 0)
         };
-        let found = found.filter(|_| !dup || matches!(p, Problem::Circular { .. }));
+        let ambiguous = matches!(p, Problem::Circular { .. } | Problem::Instance { .. });
+        let found = found.filter(|_| !dup || ambiguous);
         let what = self.describe(&p);
         self.step_trace.push(format!(
             "{}{}",
@@ -260,8 +259,13 @@ impl Runner {
                 Delivery::Delivered
             });
         }
-        if matches!(p, Problem::Circular { optional: true, .. }) {
-            return Ok(Delivery::Duplicate); // shown through a gated path: ignored
+        let optional = match &p {
+            Problem::Circular { optional, .. } => *optional,
+            Problem::Instance { candidates, .. } => candidates.contains(&None),
+            _ => false,
+        };
+        if optional {
+            return Ok(Delivery::Silent); // lockdep may have found it through a silent path
         }
         if dup {
             return Ok(Delivery::Duplicate); // one problem, one report, in every mode
@@ -335,6 +339,22 @@ impl Runner {
                 verify::graph_text(&self.oracle, graph)
             ),
             Problem::BadUnlock { class } => format!("BadUnlockBalance of {}", n(*class)),
+            Problem::Instance {
+                acquiring,
+                holding,
+                held,
+                path_len,
+                candidates,
+            } => format!(
+                "InstanceInversion: acquiring {} holding {}, held {:?}, closing a cycle of {} \
+                 instance orders ({} of {} shortest paths reported)",
+                n(*acquiring),
+                n(*holding),
+                ns(held),
+                path_len + 1,
+                candidates.iter().flatten().count(),
+                candidates.len()
+            ),
             Problem::NestNotHeld {
                 acquiring, nest, ..
             } => {
@@ -363,16 +383,34 @@ impl Runner {
             return Ok((false, None));
         }
         let v = self.oracle.acquire(t, req, kind);
-        let mut panic = v.certain;
-        for p in v.problems {
-            if self.deliver(t, p, in_hook)? == Delivery::MustPanic {
-                panic = true;
-            }
-        }
+        let known = self.oracle.last_known;
+        let panic = v.certain | self.deliver_all(t, v.problems, in_hook, known)?;
         if panic {
             return Ok((true, None));
         }
         Ok((false, self.oracle.commit(t, v.plan)))
+    }
+
+    /// Delivers the problems of a fresh acquisition; returns whether it panics: a new report in
+    /// `Panic` mode, or a known problem (its chain cached with problems, `known`, or a report
+    /// that is a duplicate) in `Panic` mode outside a capture — lockdep stops every thread that
+    /// reaches a known problem again.
+    fn deliver_all(
+        &mut self,
+        t: usize,
+        problems: Vec<Problem>,
+        in_hook: bool,
+        mut known: bool,
+    ) -> Result<bool, String> {
+        let mut panic = false;
+        for p in problems {
+            match self.deliver(t, p, in_hook)? {
+                Delivery::MustPanic => panic = true,
+                Delivery::Duplicate => known = true,
+                Delivery::Delivered | Delivery::Silent => {}
+            }
+        }
+        Ok(panic || (known && self.env == Env::Global && self.mode == Mode::Panic))
     }
 
     /// Validation without holding (event wait, `might_acquire`, a condvar's event).
@@ -380,11 +418,9 @@ impl Runner {
         if self.mode == Mode::Off {
             return Ok(false);
         }
-        let mut panic = false;
-        for p in self.oracle.validate_only(t, class, Rd::W) {
-            panic |= self.deliver(t, p, false)? == Delivery::MustPanic;
-        }
-        Ok(panic)
+        let problems = self.oracle.validate_only(t, class, Rd::W);
+        let known = self.oracle.last_known;
+        self.deliver_all(t, problems, false, known)
     }
 
     /// A release as the oracle sees it; `None` if nothing is held that matches (a bad unlock,
@@ -593,11 +629,12 @@ pub fn supervise<T: Send + 'static>(
 /// Is check `what` skipped? For triage only (never set by the tests themselves): with
 /// `ORACLE_SKIP=rule1,rule6,...` (any of them) a run looks past known, pending disagreements
 /// to the next one: `rule1` generates no certain self-deadlocks, `rule6` and `rule13` make the
-/// oracle follow the old rules, `panic-location` accepts a lockdep panic that points into
-/// lockdep, `merged-mode` merges no exclusive acquisition into a shared entry, `off-validate`
-/// and `replay-new-threads` make the oracle do what main does at cf56191 (see the tests named
-/// after them), `release-hook` keeps a report hook from taking the lock being released (or
-/// the mutex of the condvar wait) whose release raised the report.
+/// oracle follow the old rules (before issue 12), `panic-location` accepts a lockdep panic that
+/// points into lockdep, `merged-mode` merges no exclusive acquisition into a shared entry,
+/// `release-hook` keeps a report hook from taking the lock whose release (or condvar wait)
+/// raised the report, `reader-instances` keeps plain same-class recursive readers from
+/// taking locks of one class in both orders, `instance-cycle-name` accepts an instance
+/// inversion whose shown cycle is not a closed walk.
 pub fn skip(what: &str) -> bool {
     std::env::var("ORACLE_SKIP").is_ok_and(|v| v.split(',').any(|s| s.trim() == what))
 }

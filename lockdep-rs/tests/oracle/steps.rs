@@ -10,7 +10,7 @@ use lockdep::Mode;
 use super::hook::conflicts;
 use super::model::{Class, Inst, Kind, Rd, Req, Sel};
 use super::program::{EvAct, How, MapAct, Op};
-use super::run::{skip, Delivery, GuardRec, Runner, Th};
+use super::run::{skip, GuardRec, Runner, Th};
 use super::world::{
     self, catching, event_inst, map_inst, Guard, Pending, B_CV, B_EVENT, B_MAP, LOCKS,
 };
@@ -176,6 +176,13 @@ impl Runner {
             return Ok(()); // a real deadlock: not a program
         }
         let certain = conflicts(&own, rd);
+        if skip("reader-instances") && rd == Rd::R2 && !certain {
+            // Triage: no plain same-class recursive read of another instance.
+            let other = |h: &super::model::Held| h.class == class && !h.holds(inst as Inst);
+            if self.oracle.stack(th.t).iter().any(other) {
+                return Ok(());
+            }
+        }
         if nest.is_some() && skip("merged-mode") {
             // Triage: no exclusive merge into a shared entry of the class.
             let top = self.oracle.stack(th.t).last();
@@ -221,11 +228,24 @@ impl Runner {
             drop(g); // the rescued acquisition's guard: its lock is really held now
             return self.check(th.t, false, (false, Vec::new()));
         }
+        let site = match how {
+            How::Block => world::lock_site(l.is_mutex(), rd),
+            How::Try => world::try_site(l.is_mutex(), rd),
+            How::Nest(_) => {
+                let guard = match th.guards[nest.expect("nest")].guard {
+                    Guard::M(_) => 0,
+                    Guard::R(_) => 1,
+                    Guard::W(_) => 2,
+                };
+                world::nest_site(l.is_mutex(), guard)
+            }
+        };
         let req = Req {
             class,
             rd,
             inst: inst as Inst,
             trylock,
+            site,
             nest: nest_inst.map(|i| {
                 let guard = match th.guards[nest.expect("nest")].guard {
                     Guard::M(_) => 0,
@@ -305,14 +325,8 @@ impl Runner {
             } else {
                 Sel::Serial(s)
             };
-            let class = self
-                .oracle
-                .find(th.t, Sel::Serial(s))
-                .map(|(i, _)| self.oracle.stack(th.t)[i].class);
-            self.oracle.held_outside = class.map(|c| (th.t, inst as Inst, c, rd));
-            let released = self.sim_release(th.t, sel, None);
-            self.oracle.held_outside = None;
-            let (acq, panic) = released?;
+            // (What the release finds is delivered after it, the lock really released.)
+            let (acq, panic) = self.sim_release(th.t, sel, None)?;
             expect_panic = panic;
             if let Some(acq) = acq {
                 if acq.serial != s {
@@ -346,8 +360,9 @@ impl Runner {
         let mut expect_panic = false;
         let off = self.mode == Mode::Off;
         // The guard's entry comes out (the entries above are put back, some validated
-        // again), the wait on the condvar's event is validated, then the re-acquisition (not
-        // in `Off` mode: the guard is untracked from then on), put back where it was.
+        // again; what that finds is delivered at the next validation, the wait on the
+        // condvar's event, while the mutex is still really held), the wait is validated, then
+        // the re-acquisition (not in `Off` mode: the guard is untracked from then on).
         self.waited = None;
         let waiting = serial.and_then(|s| self.oracle.wait_begin(th.t, s, off));
         th.guards[g].serial = None;
@@ -360,14 +375,17 @@ impl Runner {
             if !off {
                 expect_panic = self.sim_validate_only(th.t, Class { base: B_CV, sub: 0 })?;
             }
+            self.oracle.held_outside = None;
             if !off && !expect_panic {
-                for p in self.oracle.wait_validate(th.t, &mut w) {
-                    expect_panic |= self.deliver(th.t, p, false)? == Delivery::MustPanic;
+                // Validated on top of the stack and recorded there before its problems are
+                // delivered (never panicking), then put back where it was.
+                let problems = self.oracle.wait_validate(th.t, &mut w);
+                self.oracle.wait_push(th.t, &w);
+                th.guards[g].serial = serial;
+                for p in problems {
+                    self.deliver(th.t, p, false)?;
                 }
-                if !expect_panic {
-                    th.guards[g].serial = serial;
-                    self.oracle.wait_end(th.t, w);
-                }
+                self.oracle.wait_settle(th.t, &w);
             }
         }
         self.oracle.held_outside = None;
@@ -388,6 +406,13 @@ impl Runner {
             self.oracle.name(class)
         );
         self.outcome.steps += 1;
+        if skip("reader-instances") && act == MapAct::AcquireRead {
+            // Triage: no plain same-class recursive read of another instance.
+            let other = |h: &super::model::Held| h.class == class && !h.holds(inst);
+            if self.oracle.stack(th.t).iter().any(other) {
+                return Ok(());
+            }
+        }
         if act != MapAct::Release {
             self.note_off(inst);
         }
@@ -410,6 +435,11 @@ impl Runner {
                     inst,
                     trylock: false,
                     nest: None,
+                    site: if rd == Rd::W {
+                        world::SITE_MAP
+                    } else {
+                        world::SITE_MAP_READ
+                    },
                 };
                 self.sim_acquire(th.t, req, Kind::Map, false)?.0
             }
@@ -453,6 +483,7 @@ impl Runner {
                         inst,
                         trylock: true,
                         nest: None,
+                        site: world::SITE_ARM,
                     };
                     self.sim_acquire(t, req, Kind::Event, false)?.0
                 } else {
@@ -545,11 +576,8 @@ impl Runner {
     }
 
     /// Runs the ops of one thread, then releases what it holds.
-    pub(crate) fn thread(&mut self, ops: &[Op], real_thread: bool) -> Result<(), String> {
+    pub(crate) fn thread(&mut self, ops: &[Op], _real_thread: bool) -> Result<(), String> {
         let mut th = self.new_thread();
-        if real_thread {
-            self.new_os_thread(th.t);
-        }
         let _ = writeln!(self.log, "thread {}:", th.t);
         self.body(&mut th, ops)
     }

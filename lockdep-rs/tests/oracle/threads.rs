@@ -77,7 +77,6 @@ impl Runner {
             sub: th.depth + 1,
         };
         let child = self.new_thread();
-        self.new_os_thread(child.t);
         let (child_t, depth) = (child.t, th.depth + 1);
         drop(child);
         let _ = writeln!(
@@ -94,6 +93,7 @@ impl Runner {
                 inst: EXIT_INST + child_t as Inst,
                 trylock: true,
                 nest: None,
+                site: world::SITE_ARM,
             };
             exit_serial = self.sim_acquire(child_t, req, Kind::Event, false)?.1;
         }
@@ -154,6 +154,7 @@ impl Runner {
                 inst: inst as Inst,
                 trylock: false,
                 nest: None,
+                site: world::lock_site(self.world.locks[inst as usize].is_mutex(), rd),
             };
             let v = self.oracle.acquire(child_t, req, Kind::Lock);
             let panic = v.certain;
@@ -235,6 +236,7 @@ impl Runner {
             inst: map_inst(m),
             trylock: false,
             nest: None,
+            site: world::SITE_LEAK,
         };
         let (panic, serial) = self.sim_acquire(th.t, req, Kind::Map, false)?;
         th.leaked.extend(serial);

@@ -180,6 +180,36 @@ pub fn matches(o: &Oracle, s: &Seen, p: &Problem) -> Result<(), String> {
             }
             want(shown == order, "class_names (the cycle's classes in order)")
         }
+        Problem::Instance {
+            acquiring,
+            holding,
+            held,
+            path_len,
+            candidates,
+        } => {
+            want(s.kind == ReportKind::InstanceInversion, "kind")?;
+            want(
+                s.acquiring.as_deref() == Some(&name(*acquiring)),
+                "acquiring",
+            )?;
+            want(s.holding.as_deref() == Some(&name(*holding)), "holding")?;
+            want(s.held == names(o, held), "held locks")?;
+            let c = &s.cycle;
+            want(
+                c.len() == path_len + 1,
+                "the cycle's length (a shortest path, and the closing order)",
+            )?;
+            want(
+                (0..c.len()).all(|i| c[i].1 == c[(i + 1) % c.len()].0)
+                    || super::run::skip("instance-cycle-name"),
+                "the cycle is a closed walk of instances",
+            )?;
+            let gated = !s.gates.is_empty();
+            want(
+                candidates.iter().flatten().any(|k| k.2 == gated),
+                "gates (a gated report iff the gate is held across every order)",
+            )
+        }
         Problem::BadUnlock { class } => {
             want(s.kind == ReportKind::BadUnlockBalance, "kind")?;
             text_ok(s, false)?;
@@ -369,6 +399,9 @@ pub fn reported_before(o: &Oracle, p: &Problem, delivered: &[(Problem, Seen)]) -
             a1 == a2 && r1 == r2 && c1 == c2 && h1.iter().any(|h| shown.contains(&h))
         }
         (Problem::BadUnlock { class: c1 }, Problem::BadUnlock { class: c2 }) => c1 == c2,
+        (Problem::Instance { candidates: k1, .. }, Problem::Instance { candidates: k2, .. }) => {
+            k1.iter().flatten().any(|k| k2.contains(&Some(k.clone())))
+        }
         (
             Problem::NestNotHeld {
                 acquiring: a1,

@@ -66,6 +66,36 @@ pub fn lock_class(inst: u8, sub: u8) -> super::model::Class {
     }
 }
 
+/// Which call site of this file an acquisition goes through (lockdep keys some reports by
+/// the sites of the acquisitions involved): `Lock::lock`'s four, `try_lock`'s three,
+/// `lock_nest`'s six, then the pseudo-lock and event calls.
+pub fn lock_site(mutex: bool, rd: Rd) -> u8 {
+    match (mutex, rd) {
+        (true, _) => 1,
+        (false, Rd::W) => 2,
+        (false, Rd::R1) => 3,
+        (false, Rd::R2) => 4,
+    }
+}
+pub fn try_site(mutex: bool, rd: Rd) -> u8 {
+    match (mutex, rd) {
+        (true, _) => 5,
+        (false, Rd::W) => 6,
+        (false, _) => 7,
+    }
+}
+/// `guard`: 0 a mutex guard, 1 a read guard, 2 a write guard.
+pub fn nest_site(mutex: bool, guard: u8) -> u8 {
+    8 + guard + if mutex { 0 } else { 3 }
+}
+pub const SITE_MAP: u8 = 14;
+pub const SITE_MAP_READ: u8 = 15;
+pub const SITE_LEAK: u8 = 16;
+pub const SITE_MIGHT: u8 = 17;
+pub const SITE_ARM: u8 = 18;
+pub const SITE_WAIT: u8 = 19;
+pub const SITE_CV: u8 = 20;
+
 pub enum Lock {
     M(Mutex<()>),
     Rw(RwLock<()>),

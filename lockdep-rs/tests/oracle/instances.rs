@@ -1,0 +1,106 @@
+//! The instance order: when two locks of one lock key (class and its subclasses) are held
+//! together through an annotation (a subclass, or a nest lock's exemption), the class graph
+//! cannot order them; lockdep records the order of the *instances* (`outer -> inner`), and
+//! an acquisition that closes a cycle of instances is an `InstanceInversion` (unless the cycle
+//! also goes round the class graph, whose check reports it, or it is gated and gated cycles
+//! are ignored).
+//!
+//! Which shortest path lockdep shows is its choice (its search order is a hash map's), so the
+//! oracle keeps every shortest path's verdict and report identity.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::model::{Class, Inst};
+
+/// One recorded order `outer -> inner`.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub outer_class: Class,
+    pub inner_class: Class,
+    /// Where the outer entry was taken, where the inner lock was taken (harness call sites).
+    pub sites: (u8, u8),
+    /// The gate was held below the outer entry at every occurrence.
+    pub gated: bool,
+}
+
+/// A report's identity: the lock key (base class), the sorted call-site pairs of the cycle's
+/// links, whether it is gated.
+pub type Key = (u8, Vec<(u8, u8)>, bool);
+
+#[derive(Clone, Default)]
+pub struct Instances {
+    pub links: BTreeMap<Inst, BTreeMap<Inst, Link>>,
+}
+
+impl Instances {
+    /// Records `outer -> inner` (an existing order keeps the gate only if this one has it).
+    pub fn insert(&mut self, outer: Inst, inner: Inst, link: Link) {
+        self.links
+            .entry(outer)
+            .or_default()
+            .entry(inner)
+            .and_modify(|l| l.gated &= link.gated)
+            .or_insert(link);
+    }
+
+    /// Every shortest path `from ->* to`, as lists of orders.
+    pub fn shortest_paths(&self, from: Inst, to: Inst) -> Vec<Vec<(Inst, Inst)>> {
+        // Distances by breadth-first search, then every way back along them.
+        let mut dist: BTreeMap<Inst, usize> = BTreeMap::from([(from, 0)]);
+        let mut queue = VecDeque::from([from]);
+        while let Some(x) = queue.pop_front() {
+            for &y in self.links.get(&x).into_iter().flat_map(BTreeMap::keys) {
+                if !dist.contains_key(&y) {
+                    dist.insert(y, dist[&x] + 1);
+                    queue.push_back(y);
+                }
+            }
+        }
+        let Some(&n) = dist.get(&to) else {
+            return Vec::new();
+        };
+        let mut paths = vec![vec![to]];
+        for d in (0..n).rev() {
+            let mut next = Vec::new();
+            for p in paths {
+                let head = p[0];
+                for (&x, outs) in &self.links {
+                    if dist.get(&x) == Some(&d) && outs.contains_key(&head) {
+                        let mut q = vec![x];
+                        q.extend(&p);
+                        next.push(q);
+                    }
+                }
+            }
+            paths = next;
+        }
+        paths
+            .into_iter()
+            .map(|p| p.windows(2).map(|w| (w[0], w[1])).collect())
+            .collect()
+    }
+}
+
+/// Does a cycle of these class edges (self-loops left out) exist?
+pub fn class_cycle(edges: &[(Class, Class)]) -> bool {
+    let edges: BTreeSet<(Class, Class)> = edges.iter().copied().filter(|(a, b)| a != b).collect();
+    edges.iter().any(|&(start, first)| {
+        let mut seen = vec![first];
+        let mut i = 0;
+        while i < seen.len() {
+            let c = seen[i];
+            if c == start {
+                return true;
+            }
+            for &(a, b) in &edges {
+                if a == c && !seen.contains(&b) {
+                    seen.push(b);
+                }
+            }
+            i += 1;
+        }
+        false
+    })
+}
