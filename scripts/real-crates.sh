@@ -8,7 +8,7 @@
 # a fresh clone with network access to crates.io), copy it to target/real-crates/src/, apply
 # the one-line switch, run `cargo test` with validation on and LOCKDEP=warn, and write the log
 # and a summary line to target/real-crates/results.txt. The switch is the README's:
-# - parking_lot users: the dependency renamed, `parking_lot = { package = "lockdep", path, features = ["enabled"] }`;
+# - parking_lot users: the dependency renamed, `parking_lot = { package = "lockdep", path, features = ["enabled", "drop-in"] }`;
 # - std users: the path `std::sync` replaced by `lockdep::stdsync`, lockdep added as a dependency.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -54,9 +54,9 @@ text = open(path).read()
 def fix(m):
     body = re.sub(r'(?m)^version = .*\n', '', m.group(2))
     body = re.sub(r'(?m)^features = .*\n', '', body)
-    return (m.group(1) + f'package = "lockdep"\npath = "{lockdep}"\nfeatures = ["enabled"]\n' + body)
+    return (m.group(1) + f'package = "lockdep"\npath = "{lockdep}"\nfeatures = ["enabled", "drop-in"]\n' + body)
 text, n = re.subn(r'(?ms)^(\[(?:dev-)?dependencies\.parking_lot\]\n)(.*?)(?=^\[|\Z)', fix, text)
-text2, n2 = re.subn(r'(?m)^parking_lot = (.*)$', f'parking_lot = {{ package = "lockdep", path = "{lockdep}", features = ["enabled"] }}', text)
+text2, n2 = re.subn(r'(?m)^parking_lot = (.*)$', f'parking_lot = {{ package = "lockdep", path = "{lockdep}", features = ["enabled", "drop-in"] }}', text)
 if n + n2 == 0:
     sys.exit("no parking_lot dependency found")
 open(path, "w").write(text2 + "\n[workspace]\n")
@@ -74,7 +74,7 @@ switch_std() { # crate dir: std::sync -> lockdep::stdsync, lockdep added
 import sys
 path, lockdep = sys.argv[1], sys.argv[2]
 text = open(path).read()
-text = text.replace("[dependencies]", f'[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = ["enabled"]\n\n[dependencies]', 1) if "[dependencies]" in text else text + f'\n[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = ["enabled"]\n'
+text = text.replace("[dependencies]", f'[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = ["enabled", "drop-in"]\n\n[dependencies]', 1) if "[dependencies]" in text else text + f'\n[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = ["enabled", "drop-in"]\n'
 open(path, "w").write(text + "\n[workspace]\n")
 PY
 }

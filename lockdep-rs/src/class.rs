@@ -140,6 +140,10 @@ mod registry {
     pub(crate) struct ClassInfo {
         /// Dense index, used by the dependency graph and chain keys.
         pub(crate) id: u32,
+        /// The chain key of a stack holding only a lock of this class, per read mode
+        /// (`Read as usize`): what the fast path pushes for a lock taken with nothing held,
+        /// which needs no validation at all.
+        pub(crate) solo_keys: [u64; 3],
         /// Base name (without `/n`).
         pub(crate) name: &'static str,
         pub(crate) subclass: u8,
@@ -261,8 +265,14 @@ mod registry {
                                          // The entry API makes concurrent first registrations of one key yield one class.
         *REGISTRY.by_key.entry(key.clone()).or_insert_with(|| {
             let mut by_id = REGISTRY.by_id.write();
+            let id = by_id.len() as u32;
+            let solo = |read: u64| {
+                let chain_id = ((id as u64) << 3) | (read << 1);
+                crate::chain_key::mix_chain_key(crate::chain_key::INITIAL_CHAIN_KEY, chain_id)
+            };
             let info: &'static ClassInfo = Box::leak(Box::new(ClassInfo {
-                id: by_id.len() as u32,
+                id,
+                solo_keys: [solo(0), solo(1), solo(2)],
                 name,
                 subclass,
                 subclasses: Default::default(),

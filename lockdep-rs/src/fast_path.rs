@@ -119,11 +119,19 @@ pub(crate) fn acquire_fast(
         if s.held.stack.len() == s.held.stack.capacity() {
             return None; // the push would allocate
         }
-        let id = crate::held_locks::chain_id(class, read, false);
-        let key = crate::held_locks::mix_chain_key(s.held.key(), id);
-        if !s.chains.recent_hit(key) {
-            return None;
-        }
+        let key = match s.held.stack.last() {
+            // Nothing held: nothing to validate (no edge, no class held twice); the key of
+            // this one-lock chain was computed with the class.
+            None => class.solo_keys[read as usize],
+            Some(top) => {
+                let id = crate::held_locks::chain_id(class, read, false);
+                let key = crate::held_locks::mix_chain_key(top.key, id);
+                if !s.chains.recent_hit(key) {
+                    return None;
+                }
+                key
+            }
+        };
         let mut entry = HeldLock::new(class, instance, read, false, None, site);
         entry.sendable = sendable;
         Some((s.held.push_keyed(entry, key), tag_of(s)))

@@ -140,17 +140,7 @@ pub(crate) fn next_uid() -> u64 {
     NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Key of the empty chain (kernel INITIAL_CHAIN_KEY).
-pub(crate) const INITIAL_CHAIN_KEY: u64 = !0;
-
-/// Mixes one entry id into a chain key (a splitmix64 round).
-#[inline]
-pub(crate) fn mix_chain_key(key: u64, id: u64) -> u64 {
-    let mut z = key.rotate_left(17) ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub(crate) use crate::chain_key::{mix_chain_key, INITIAL_CHAIN_KEY};
 
 /// The held-lock stack of one holder: a thread, or (`cfg(lockdep_tasks)`) a tokio task.
 pub(crate) struct HeldLocks {

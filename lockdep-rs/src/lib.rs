@@ -192,6 +192,8 @@ mod trace;
 #[cfg(lockdep_enabled)]
 mod chain_cache;
 #[cfg(lockdep_enabled)]
+mod chain_key;
+#[cfg(lockdep_enabled)]
 mod dependency_graph;
 #[cfg(lockdep_enabled)]
 mod fast_path;

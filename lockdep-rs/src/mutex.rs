@@ -111,7 +111,7 @@ impl<K: MutexKind, T> GenericMutex<K, T> {
 }
 
 impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     fn guard_with(
         &self,

@@ -104,7 +104,7 @@ impl<K: RwLockKind, T> GenericRwLock<K, T> {
 }
 
 impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     fn write_with(
         &self,
@@ -132,7 +132,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
 
     /// Non-recursive shared acquisition (rwsem `down_read`, read=1), validated first.
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         let mut tracked = self
             .dep_map()
@@ -147,7 +147,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
 
     /// Recursive shared acquisition (rwlock_t `read_lock`, read=2), validated first.
     #[track_caller]
-    #[inline]
+    #[inline(always)]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
         let mut tracked = self
             .dep_map()
