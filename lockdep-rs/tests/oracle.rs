@@ -21,10 +21,10 @@
 //!
 //! Generators: `locks` (real locks), `mixed` (with pseudo-locks and events), `deep` (stacks of
 //! up to 40 locks, released in any order). `PROPTEST_CASES` sets the number of programs of each
-//! generator (defaults: 3,500 + 3,500 + 1,200 here, 1,500 + 600 + 800 + 200 in
-//! `oracle_global.rs`: 11,300 in all, about 30 s in a debug build on two cores); for a soak,
+//! generator (defaults: 5,000 + 5,000 + 1,800 here, 2,200 + 900 + 1,200 + 300 in
+//! `oracle_global.rs`: 16,400 in all, about 25 s in a debug build on two cores). For a soak,
 //! `PROPTEST_CASES=20000 cargo test -p lockdep --test oracle --test oracle_global` runs 140,000
-//! programs (about 105 s and 330 s). `PROPTEST_RNG_SEED` fixes the programs.
+//! programs (see the README for how long). `PROPTEST_RNG_SEED` fixes the programs.
 //!
 //! `ORACLE_SKIP` (see `oracle/run.rs`, `skip`) is for triage only: it steers the generators
 //! around (or makes the oracle accept) a known, pending disagreement, to look for the next one.
@@ -116,17 +116,17 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
 
 #[test]
 fn generated_lock_programs_agree_with_the_oracle() {
-    generate("locks", 3_500, program::program(program::lock_ops(), 16));
+    generate("locks", 5_000, program::program(program::lock_ops(), 16));
 }
 
 #[test]
 fn generated_mixed_programs_agree_with_the_oracle() {
-    generate("mixed", 3_500, program::program(program::mixed_ops(), 16));
+    generate("mixed", 5_000, program::program(program::mixed_ops(), 16));
 }
 
 #[test]
 fn generated_deep_programs_agree_with_the_oracle() {
-    generate("deep", 1_200, program::deep_program(40));
+    generate("deep", 1_800, program::deep_program(40));
 }
 
 /// Runs one program (segments of one thread, then real threads), panicking with the

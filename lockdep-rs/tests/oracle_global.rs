@@ -259,22 +259,22 @@ fn thread_program() -> impl Strategy<Value = Program> {
 
 #[test]
 fn generated_mode_and_hook_programs_agree_with_the_oracle() {
-    generate("modes and hooks", 1_500, mode_program());
+    generate("modes and hooks", 2_200, mode_program());
 }
 
 #[test]
 fn generated_gate_programs_agree_with_the_oracle() {
-    generate("gates", 600, gate_program());
+    generate("gates", 900, gate_program());
 }
 
 #[test]
 fn generated_thread_programs_agree_with_the_oracle() {
-    generate("threads", 800, thread_program());
+    generate("threads", 1_200, thread_program());
 }
 
 #[test]
 fn generated_deep_programs_keep_linear_chains() {
-    generate("deep (chains)", 200, program::deep_program(60));
+    generate("deep (chains)", 300, program::deep_program(60));
 }
 
 /// Runs one global program, panicking with the disagreement if there is one.
@@ -282,7 +282,10 @@ fn check(p: Program) -> Vec<ReportKind> {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     match run_global(&p) {
         Ok(out) => out.reports,
-        Err(e) => panic!("{e}"),
+        Err(e) => {
+            renew_world_if_stuck();
+            panic!("{e}")
+        }
     }
 }
 
@@ -550,6 +553,32 @@ fn hook_taking_the_mutex_of_a_condvar_wait() {
             Op::Map {
                 m: 0,
                 act: MapAct::Acquire,
+            },
+            Op::Wait { from_top: 0 },
+        ]])
+    });
+}
+
+/// The same through the wait's release (main at a908cc2 still blocks): X2, exempt under its
+/// nest lock (the condvar's mutex MZ), loses the exemption when the wait takes MZ out;
+/// validated again it is recursive locking, delivered at the wait's validation before the
+/// thread sleeps, with MZ still locked and out of the stack: a hook that takes MZ must be
+/// stopped as a certain self-deadlock; lockdep validates it as an ordinary acquisition and it
+/// blocks.
+#[test]
+#[ignore = "found by the generator (hook during a condvar wait's release): fix pending on main"]
+fn hook_taking_the_mutex_of_a_condvar_wait_through_its_release() {
+    check(Program {
+        hook: Some(HookAct::Take(MZ, W)),
+        ..Program::new(vec![vec![
+            lock(MZ, W),
+            lock(X, W),
+            lock(Y, W),
+            Op::Lock {
+                inst: 2,
+                sub: 0,
+                rd: W,
+                how: How::Nest(2),
             },
             Op::Wait { from_top: 0 },
         ]])

@@ -141,12 +141,7 @@ impl Runner {
     pub(crate) fn hook_hazard(&self, t: usize) -> bool {
         self.hook_target().is_some_and(|(inst, rd)| {
             let class = world::lock_class(inst, 0);
-            let plain_reader = rd == Rd::R2
-                && self
-                    .oracle
-                    .stack(t)
-                    .iter()
-                    .any(|h| h.class == class && !h.holds(inst as Inst));
+            let plain_reader = rd == Rd::R2 && self.plain_reader(t, class, inst as Inst);
             self.hazard(t, inst, rd)
                 || (skip("release-hook")
                     && (self.waited == Some(inst) || self.released == Some(inst)))
