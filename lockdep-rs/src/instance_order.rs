@@ -89,14 +89,16 @@ pub(crate) fn seen_by_classes(link: &InstanceLink, path: &[InstanceLink]) -> boo
     })
 }
 
-/// Can the cycle of `link` then `path` (back to `link.outer`) really deadlock? At each lock
-/// of it, the thread that takes it must be blocked by the thread that holds it: one of the two
-/// is exclusive. Readers never block readers (recursive readers, or two holders both shared).
+/// Can the cycle of `link` then `path` (back to `link.outer`) really deadlock? The kernel's
+/// strong-path rule, per lock of the cycle: the thread that takes it is blocked by the thread
+/// that holds it unless it takes it as a recursive reader while the holder holds it shared
+/// (a recursive reader waits only for a writer that holds the lock; a non-recursive reader
+/// also waits behind a writer that is waiting).
 pub(crate) fn blocks(link: &InstanceLink, path: &[InstanceLink]) -> bool {
     let cycle: Vec<&InstanceLink> = std::iter::once(link).chain(path).collect();
     (0..cycle.len()).all(|i| {
         let (taken, held) = (cycle[i], cycle[(i + 1) % cycle.len()]);
-        taken.inner_read == Read::Exclusive || held.outer_read == Read::Exclusive
+        !(taken.inner_read == Read::Recursive && held.outer_read != Read::Exclusive)
     })
 }
 
