@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::panic::Location;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::held_locks::Instance;
+use crate::held_locks::{Instance, Read};
 use crate::sync::internal::Mutex;
 
 /// A class id held as a gate below an occurrence (see `dependency_graph::Gate`).
@@ -28,6 +28,9 @@ pub(crate) struct InstanceLink {
     /// class for a nest-lock or lenient exemption.
     pub(crate) outer_class: u32,
     pub(crate) inner_class: u32,
+    /// How the outer lock was held, and how the inner one was taken.
+    pub(crate) outer_read: Read,
+    pub(crate) inner_read: Read,
     /// Where the outer lock had been taken, and where the inner one was taken.
     pub(crate) outer_site: &'static Location<'static>,
     pub(crate) inner_site: &'static Location<'static>,
@@ -83,6 +86,19 @@ pub(crate) fn seen_by_classes(link: &InstanceLink, path: &[InstanceLink]) -> boo
             i += 1;
         }
         false
+    })
+}
+
+/// Can the cycle of `link` then `path` (back to `link.outer`) really deadlock? The kernel's
+/// strong-path rule, per lock of the cycle: the thread that takes it is blocked by the thread
+/// that holds it unless it takes it as a recursive reader while the holder holds it shared
+/// (a recursive reader waits only for a writer that holds the lock; a non-recursive reader
+/// also waits behind a writer that is waiting).
+pub(crate) fn blocks(link: &InstanceLink, path: &[InstanceLink]) -> bool {
+    let cycle: Vec<&InstanceLink> = std::iter::once(link).chain(path).collect();
+    (0..cycle.len()).all(|i| {
+        let (taken, held) = (cycle[i], cycle[(i + 1) % cycle.len()]);
+        !(taken.inner_read == Read::Recursive && held.outer_read != Read::Exclusive)
     })
 }
 

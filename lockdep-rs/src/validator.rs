@@ -330,14 +330,16 @@ impl ThreadState {
             inner: new.instance,
             outer_class: outer.class.id,
             inner_class: new.class.id,
+            outer_read: outer.read,
+            inner_read: new.read,
             outer_site: outer.site,
             inner_site: new.site,
             thread: crate::report::thread_label(),
             gates: gates.clone(),
         };
         let path = instance_order::record(link.clone())?;
-        if instance_order::seen_by_classes(&link, &path) {
-            return None; // the class check reports this cycle
+        if instance_order::seen_by_classes(&link, &path) || !instance_order::blocks(&link, &path) {
+            return None; // the class check reports this cycle, or readers never block readers
         }
         let mut common = gates;
         for l in &path {

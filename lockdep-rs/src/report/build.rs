@@ -423,8 +423,10 @@ pub(crate) fn instance_inversion(
         d.cycle.push((name(l.outer), name(l.inner), String::new()));
         sites.push((l.outer_site, l.inner_site));
     }
-    d.cycle
-        .insert(0, (name(prev.instance), name(new.instance), String::new()));
+    // The order recorded is from the held entry's last instance (a nest-lock merged entry
+    // holds several): the cycle starts there, so it is a closed walk.
+    let from = name(prev.last_instance());
+    d.cycle.insert(0, (from, name(new.instance), String::new()));
     d.gates = gates
         .iter()
         .map(|&g| crate::class::class_by_id(g))
