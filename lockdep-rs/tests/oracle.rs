@@ -509,12 +509,11 @@ fn issue12_item8_reentered_lock_map() {
     assert_eq!(kinds, [ReportKind::RecursiveLocking]);
 }
 
-/// Found by the generator on main at ce1dea7 (the instance-order check): two recursive readers
-/// of one class, taken in both orders by two threads, are reported as an instance inversion;
-/// readers never block each other (and plain same-class nesting is the class check's, per
-/// main's ff7bcbe). Also with a non-recursive reader first.
+/// Found by the generator on main at ce1dea7 (the instance-order check, fixed in ab6f42f): two
+/// recursive readers of one class, taken in both orders by two threads, were reported as an
+/// instance inversion; recursive readers never block readers. Also with a non-recursive
+/// reader first.
 #[test]
-#[ignore = "found by the generator (reader instances): fix pending on main"]
 fn recursive_readers_of_one_class_in_both_orders() {
     check(vec![
         vec![lock(X, R2), lock(X2, R2)],
@@ -526,12 +525,11 @@ fn recursive_readers_of_one_class_in_both_orders() {
     ]);
 }
 
-/// Found by the generator on main at ce1dea7: the outer lock of an instance inversion is a
-/// nest-lock merged entry ({6, 7}); the order recorded is from its last instance (7 -> 8), but
-/// the report's cycle starts with the entry's own (6 -> 8), so the cycle shown is no closed
-/// walk (6 -> 8, 8 -> 6, 6 -> 7).
+/// Found by the generator on main at ce1dea7 (fixed in 1eef9a3): the outer lock of an
+/// instance inversion is a nest-lock merged entry ({6, 7}); the order recorded is from its last
+/// instance (7 -> 8), but the report's cycle started with the entry's own (6 -> 8), so the
+/// cycle shown was no closed walk (6 -> 8, 8 -> 6, 6 -> 7).
 #[test]
-#[ignore = "found by the generator (instance cycle shown): fix pending on main"]
 fn instance_inversion_from_a_merged_entry_shows_a_closed_cycle() {
     check(vec![vec![
         lock(8, R1),

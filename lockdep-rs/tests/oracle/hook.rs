@@ -140,12 +140,9 @@ impl Runner {
     }
     pub(crate) fn hook_hazard(&self, t: usize) -> bool {
         self.hook_target().is_some_and(|(inst, rd)| {
-            let class = world::lock_class(inst, 0);
-            let plain_reader = rd == Rd::R2 && self.plain_reader(t, class, inst as Inst);
             self.hazard(t, inst, rd)
                 || (skip("release-hook")
                     && (self.waited == Some(inst) || self.released == Some(inst)))
-                || (skip("reader-instances") && plain_reader)
         })
     }
 }

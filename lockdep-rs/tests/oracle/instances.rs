@@ -1,9 +1,10 @@
 //! The instance order: when two locks of one lock key (class and its subclasses) are held
-//! together through an annotation (a subclass, or a nest lock's exemption), the class graph
-//! cannot order them; lockdep records the order of the *instances* (`outer -> inner`), and
-//! an acquisition that closes a cycle of instances is an `InstanceInversion` (unless the cycle
-//! also goes round the class graph, whose check reports it, or it is gated and gated cycles
-//! are ignored).
+//! together (not as recursive locking, which the class check reports), the class graph cannot
+//! order them; lockdep records the order of the *instances* (`outer -> inner`), and an
+//! acquisition that closes a cycle of instances that can really block is an
+//! `InstanceInversion` (unless the cycle also goes round the class graph, whose check reports
+//! it, or it is gated and gated cycles are ignored). It blocks unless some lock of it is taken
+//! as a recursive reader where it is held shared (the kernel's strong-path rule, per lock).
 //!
 //! Which shortest path lockdep shows is its choice (its search order is a hash map's), so the
 //! oracle keeps every shortest path's verdict and report identity.
@@ -12,13 +13,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use super::model::{Class, Inst};
+use super::model::{Class, Inst, Rd};
 
 /// One recorded order `outer -> inner`.
 #[derive(Clone, Debug)]
 pub struct Link {
     pub outer_class: Class,
     pub inner_class: Class,
+    /// How the outer lock was held, how the inner one was taken.
+    pub outer_rd: Rd,
+    pub inner_rd: Rd,
     /// Where the outer entry was taken, where the inner lock was taken (harness call sites).
     pub sites: (u8, u8),
     /// The gate was held below the outer entry at every occurrence.
@@ -102,5 +106,14 @@ pub fn class_cycle(edges: &[(Class, Class)]) -> bool {
             i += 1;
         }
         false
+    })
+}
+
+/// Can the cycle `links` (each link's inner lock the next one's outer, round) deadlock? Every
+/// lock of it must block the thread taking it: not a recursive reader where it is held shared.
+pub fn blocks(links: &[&Link]) -> bool {
+    (0..links.len()).all(|i| {
+        let (taken, held) = (links[i], links[(i + 1) % links.len()]);
+        !(taken.inner_rd == Rd::R2 && held.outer_rd != Rd::W)
     })
 }

@@ -250,12 +250,6 @@ pub struct Oracle {
     pub stale: BTreeSet<usize>,
     /// Acquisitions run inside a `capture` (which gets a cached chain's problems again).
     pub capturing: bool,
-    /// Triage only (`ORACLE_SKIP=rule6`): only the first problem of an acquisition is
-    /// reported, and a chain with a problem is not cached (the old rule 6).
-    pub old_rule6: bool,
-    /// Triage only (`ORACLE_SKIP=rule13`): every entry above an out-of-order release is
-    /// validated again (the old rule 13).
-    pub old_rule13: bool,
     /// The instance order of locks of one key held together.
     pub inst: super::instances::Instances,
     /// The last validation found a chain cached with problems (a known problem: Panic mode
@@ -281,8 +275,6 @@ impl Oracle {
             next_serial: 1,
             stale: BTreeSet::new(),
             capturing,
-            old_rule6: super::run::skip("rule6"),
-            old_rule13: super::run::skip("rule13"),
             held_outside: None,
             inst: Default::default(),
             last_known: false,
@@ -452,11 +444,10 @@ impl Oracle {
         }
     }
 
-    /// The instance order (`instances.rs`): records `outer -> new` for an annotated nesting
-    /// (a subclass, or a nest lock's exemption; not plain same-class recursive locking, which
-    /// the class check reports) and tells whether it closes a cycle to report.
+    /// The instance order (`instances.rs`): records `outer -> new` (not for recursive locking,
+    /// which the class check reports) and tells whether it closes a cycle to report.
     fn check_instances(&mut self, t: usize, req: &Req) -> Option<Problem> {
-        use super::instances::{class_cycle, Link};
+        use super::instances::{blocks, class_cycle, Link};
         let stack = self.stack(t);
         let new = Held::new(req.class, req.rd, false, Vec::new(), req.nest.map(|n| n.0));
         if same_class_conflict(stack, &new).is_some() {
@@ -466,13 +457,12 @@ impl Oracle {
             .iter()
             .rposition(|h| h.class.base == req.class.base && !h.holds(req.inst))?;
         let outer = &stack[idx];
-        if outer.class == req.class && !exempt_by_nest(stack, &new) {
-            return None; // not annotated
-        }
         let outer_inst = outer.acqs.last().expect("an acquisition").inst;
         let link = Link {
             outer_class: outer.class,
             inner_class: req.class,
+            outer_rd: outer.rd,
+            inner_rd: req.rd,
             sites: (outer.site, req.site),
             gated: self.gated_below(&stack[..idx]),
         };
@@ -487,8 +477,10 @@ impl Oracle {
                 let links: Vec<&Link> = p.iter().map(|(a, b)| &self.inst.links[a][b]).collect();
                 let mut classes = vec![(link.outer_class, link.inner_class)];
                 classes.extend(links.iter().map(|l| (l.outer_class, l.inner_class)));
-                if class_cycle(&classes) {
-                    return None; // the class check reports it
+                let mut cycle = vec![&link];
+                cycle.extend(links.iter().copied());
+                if class_cycle(&classes) || !blocks(&cycle) {
+                    return None; // the class check reports it, or readers never block readers
                 }
                 let gated = link.gated && links.iter().all(|l| l.gated);
                 if gated && self.ignoring {
@@ -588,13 +580,6 @@ impl Oracle {
         let (p, s) = self.check(t, below, new, &held);
         problems.extend(p);
         suppressed |= s;
-        if self.old_rule6 {
-            problems.truncate(1);
-            if problems.is_empty() {
-                self.chains.insert(chain, Vec::new());
-            }
-            return problems;
-        }
         if suppressed {
             self.suppressed.insert(chain.clone());
         }
@@ -736,7 +721,7 @@ impl Oracle {
             if nest_gone {
                 e.nest = None; // the exemption is gone
             }
-            let again = nest_gone || (e.edgeless && !e.trylock) || self.old_rule13;
+            let again = nest_gone || (e.edgeless && !e.trylock);
             if again && !off {
                 // Validated again on the stack as it is now.
                 if e.trylock {

@@ -627,14 +627,10 @@ pub fn supervise<T: Send + 'static>(
 }
 
 /// Is check `what` skipped? For triage only (never set by the tests themselves): with
-/// `ORACLE_SKIP=rule1,rule6,...` (any of them) a run looks past known, pending disagreements
-/// to the next one: `rule1` generates no certain self-deadlocks, `rule6` and `rule13` make the
-/// oracle follow the old rules (before issue 12), `panic-location` accepts a lockdep panic that
-/// points into lockdep, `merged-mode` merges no exclusive acquisition into a shared entry,
-/// `release-hook` keeps a report hook from taking the lock whose release (or condvar wait)
-/// raised the report, `reader-instances` keeps plain same-class recursive readers from
-/// taking locks of one class in both orders, `instance-cycle-name` accepts an instance
-/// inversion whose shown cycle is not a closed walk.
+/// `ORACLE_SKIP=rule1,panic-location,release-hook` (any of them) a run looks past a known,
+/// pending disagreement to the next one: `rule1` generates no certain self-deadlocks,
+/// `panic-location` accepts a lockdep panic that points into lockdep, `release-hook` keeps a
+/// report hook from taking the lock whose release (or condvar wait) raised the report.
 pub fn skip(what: &str) -> bool {
     std::env::var("ORACLE_SKIP").is_ok_and(|v| v.split(',').any(|s| s.trim() == what))
 }

@@ -58,14 +58,6 @@ impl Runner {
         conflicts(&own, rd) && !known
     }
 
-    /// Would a recursive read of `inst` (class `class`) be a plain same-class nesting under
-    /// another instance of its class (read-held only: a writer makes it recursive locking)?
-    pub(crate) fn plain_reader(&self, t: usize, class: Class, inst: Inst) -> bool {
-        let stack = self.oracle.stack(t);
-        stack.iter().any(|h| h.class == class && !h.holds(inst))
-            && !stack.iter().any(|h| h.class == class && h.rd == Rd::W)
-    }
-
     /// Index of the guard `from_top` places below the top, if any.
     fn pick(th: &Th, from_top: u8) -> Option<usize> {
         let n = th.guards.len();
@@ -184,17 +176,6 @@ impl Runner {
             return Ok(()); // a real deadlock: not a program
         }
         let certain = conflicts(&own, rd);
-        if skip("reader-instances") && rd == Rd::R2 && self.plain_reader(th.t, class, inst as Inst)
-        {
-            return Ok(()); // triage: no plain same-class recursive read of another instance
-        }
-        if nest.is_some() && skip("merged-mode") {
-            // Triage: no exclusive merge into a shared entry of the class.
-            let top = self.oracle.stack(th.t).last();
-            if top.is_some_and(|h| h.class == class && h.rd != Rd::W) {
-                return Ok(());
-            }
-        }
         let nest_inst = nest.and_then(|g| th.guards[g].serial.map(|_| th.guards[g].inst));
         let _ = writeln!(
             self.log,
@@ -411,12 +392,6 @@ impl Runner {
             self.oracle.name(class)
         );
         self.outcome.steps += 1;
-        if skip("reader-instances")
-            && act == MapAct::AcquireRead
-            && self.plain_reader(th.t, class, inst)
-        {
-            return Ok(()); // triage: no plain same-class recursive read of another instance
-        }
         if act != MapAct::Release {
             self.note_off(inst);
         }
