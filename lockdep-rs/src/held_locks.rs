@@ -226,6 +226,15 @@ impl HeldLocks {
         self.rekey_from(index);
     }
 
+    /// Removes the topmost entry with serial `serial`, if any, without putting back (or
+    /// validating again) the entries above it: their chain keys are recomputed.
+    pub(crate) fn withdraw(&mut self, serial: u64) {
+        if let Some(i) = self.stack.iter().rposition(|h| h.serial == serial) {
+            self.stack.remove(i);
+            self.rekey_from(i);
+        }
+    }
+
     /// Recomputes nest positions and chain keys from entry `from` up (the entries below
     /// changed).
     fn rekey_from(&mut self, from: usize) {

@@ -35,6 +35,10 @@ pub(crate) struct ThreadState {
     /// where the lock being released is still really locked (a hook that takes it would
     /// block for real).
     pub(crate) deferred: Vec<(crate::report::Report, u64)>,
+    /// A condvar's mutex while its wait is validated: out of the stack (the validations of
+    /// the wait do not see it) but still really locked, and where it was. A report hook run
+    /// meanwhile sees it held again (see `validator::deliver`).
+    pub(crate) suspended: Option<(crate::held_locks::HeldLock, usize)>,
 }
 
 impl Default for ThreadState {
@@ -48,6 +52,7 @@ impl Default for ThreadState {
             chains: LocalChains::default(),
             exiting: false,
             deferred: Vec::new(),
+            suspended: None,
             #[cfg(lockdep_tasks)]
             holding,
         };

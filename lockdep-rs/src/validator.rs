@@ -137,7 +137,7 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     let mut printed = false;
     let mut known = outcome.known.as_ref();
     for (report, key) in &outcome.reports {
-        match sink::deliver(report.clone(), *key) {
+        match deliver(report.clone(), *key) {
             Delivery::MustPanic if fresh => must_panic.push(report),
             // A report that would panic while the lock is already held: print it instead.
             Delivery::MustPanic => sink::print(report, *key),
@@ -174,6 +174,25 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     }
 }
 
+/// Delivers one report (see [`sink::deliver`]). While a condvar wait is validated, its mutex
+/// (out of the stack, still really locked) is put back on the stack for the delivery, so a
+/// report hook that takes it is stopped as a certain self-deadlock and what else the hook
+/// takes is ordered after it, as it really is.
+pub(crate) fn deliver(report: crate::report::Report, key: u64) -> Delivery {
+    let back = with_state(|s| {
+        let (entry, index) = s.suspended.clone()?;
+        let serial = entry.serial;
+        s.held.insert(index, entry);
+        Some(serial)
+    })
+    .flatten();
+    let delivery = sink::deliver(report, key);
+    if let Some(serial) = back {
+        with_state(|s| s.held.withdraw(serial));
+    }
+    delivery
+}
+
 /// Delivers the problems found while this thread released locks (see
 /// `ThreadState::deferred`): printed, kept or captured now, never panicking.
 pub(crate) fn deliver_deferred() {
@@ -185,7 +204,7 @@ pub(crate) fn deliver_deferred() {
         }
     });
     for (report, key) in deferred.into_iter().flatten() {
-        if sink::deliver(report.clone(), key) == Delivery::MustPanic {
+        if deliver(report.clone(), key) == Delivery::MustPanic {
             sink::print(&report, key);
         }
     }
@@ -407,7 +426,7 @@ fn report_env_error_once() {
 pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Location<'static>) {
     let report = with_state(|s| build::invalid_subclass(&s.held, name, subclass, site));
     if let Some((report, key)) = report {
-        if sink::deliver(report.clone(), key) == Delivery::MustPanic {
+        if deliver(report.clone(), key) == Delivery::MustPanic {
             panic!("{report}");
         }
     }

@@ -566,7 +566,6 @@ fn hook_taking_the_mutex_of_a_condvar_wait() {
 /// stopped as a certain self-deadlock; lockdep validates it as an ordinary acquisition and it
 /// blocks.
 #[test]
-#[ignore = "found by the generator (hook during a condvar wait's release): fix pending on main"]
 fn hook_taking_the_mutex_of_a_condvar_wait_through_its_release() {
     check(Program {
         hook: Some(HookAct::Take(MZ, W)),

@@ -43,7 +43,7 @@ impl Settled {
             act(o, false);
         }
         for (report, key) in self.reports {
-            if sink::deliver(report.clone(), key) == Delivery::MustPanic {
+            if super::deliver(report.clone(), key) == Delivery::MustPanic {
                 if fresh && !crate::sync::panicking() {
                     panic!("{report}");
                 }

@@ -14,7 +14,7 @@ use super::{with_state, Outcome, Request};
 use crate::fast_path::HolderTag;
 use crate::held_locks::{HeldLock, Instance, Read};
 use crate::report::build;
-use crate::report::sink::{self, Delivery};
+use crate::report::sink::Delivery;
 use crate::thread_state::ThreadState;
 
 /// Records the release of a tracked `instance`: the topmost entry holding it that matches
@@ -115,7 +115,7 @@ fn finish_release(result: Option<Result<Vec<Outcome>, (crate::report::Report, u6
             true
         }
         Some(Err((report, key))) => {
-            if sink::deliver(report.clone(), key) == Delivery::MustPanic
+            if super::deliver(report.clone(), key) == Delivery::MustPanic
                 && !crate::sync::panicking()
             {
                 panic!("{report}");
@@ -151,7 +151,7 @@ pub(crate) fn lock_freed(instance: Instance) {
     .flatten();
     if let Some(((report, key), outcomes)) = found {
         defer(outcomes);
-        if sink::deliver(report.clone(), key) == Delivery::MustPanic && !crate::sync::panicking() {
+        if super::deliver(report.clone(), key) == Delivery::MustPanic && !crate::sync::panicking() {
             panic!("{report}");
         }
     }
@@ -205,8 +205,17 @@ pub(crate) fn wait_begin(instance: Instance, serial: u64) -> Option<WaitingEntry
         ))
     })
     .flatten()?;
+    with_state(|s| s.suspended = Some((waiting.entry.clone(), waiting.index)));
     defer(outcomes);
     Some(waiting)
+}
+
+impl Drop for WaitingEntry {
+    /// The wait's validation is over (re-acquired, or a panic unwinds out of it): the mutex
+    /// is no longer held out of the stack.
+    fn drop(&mut self) {
+        with_state(|s| s.suspended = None);
+    }
 }
 
 /// The wait is over (validated before the thread sleeps: the locks it holds cannot change
@@ -218,6 +227,7 @@ pub(crate) fn wait_begin(instance: Instance, serial: u64) -> Option<WaitingEntry
 /// panics (it is printed instead, in `Panic` mode).
 #[track_caller]
 pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Option<u64> {
+    with_state(|s| s.suspended = None);
     let e = &w.entry;
     if w.merged {
         let merged = with_state(|s| {

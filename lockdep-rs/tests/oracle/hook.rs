@@ -112,6 +112,18 @@ impl Runner {
             nest: None,
         };
         let _ = writeln!(self.log, "    (hook takes inst {inst} {rd:?})");
+        // A condvar's mutex held out of the stack while its wait is validated is back on it
+        // while the hook runs.
+        let outside = self.oracle.outside_back(t);
+        let r = self.hook_acquire(t, req);
+        if let Some(serial) = outside {
+            self.oracle.outside_away(t, serial);
+        }
+        r
+    }
+
+    /// The hook's acquisition and release of its lock, as the oracle sees them.
+    fn hook_acquire(&mut self, t: usize, req: Req) -> Result<(), String> {
         if let (false, Some(s)) = self.sim_acquire(t, req, Kind::Lock, true)? {
             let off = self.mode == Mode::Off;
             let (_, problems) = self

@@ -255,11 +255,11 @@ pub struct Oracle {
     /// The last validation found a chain cached with problems (a known problem: Panic mode
     /// stops the acquisition).
     pub last_known: bool,
-    /// A lock out of the stack but still really held by thread `.0` while lockdep reports
-    /// what it found: a lock being released (lockdep's bookkeeping comes before the real
-    /// unlock), a condvar's mutex while the wait is validated (before the thread sleeps):
-    /// (thread, instance, class, how held).
-    pub held_outside: Option<(usize, Inst, Class, Rd)>,
+    /// A condvar's mutex while its wait is validated (before the thread sleeps): out of
+    /// thread `.0`'s stack but still really locked, at position `.2`. The validations of the
+    /// wait do not see it; a report hook run meanwhile does (lockdep puts it back for the
+    /// hook: see [`Oracle::outside_back`]).
+    pub held_outside: Option<(usize, Held, usize)>,
 }
 
 impl Oracle {
@@ -325,6 +325,35 @@ impl Oracle {
         }
     }
 
+    /// A report hook runs on thread `t`: the lock held outside the stack (if `t`'s) goes
+    /// back to where it was for the hook's duration. Returns its serial, for
+    /// [`outside_away`](Self::outside_away).
+    pub fn outside_back(&mut self, t: usize) -> Option<u64> {
+        let (ht, entry, idx) = self.held_outside.clone()?;
+        if ht != t {
+            return None;
+        }
+        let serial = entry.acqs[0].serial;
+        let stack = self.stack_mut(t);
+        let idx = idx.min(stack.len());
+        stack.insert(idx, entry);
+        renest(stack, idx);
+        Some(serial)
+    }
+
+    /// The hook is done: the lock put back by [`outside_back`](Self::outside_back) is out
+    /// of the stack again.
+    pub fn outside_away(&mut self, t: usize, serial: u64) {
+        let stack = self.stack_mut(t);
+        if let Some(i) = stack
+            .iter()
+            .rposition(|h| h.acqs.first().is_some_and(|a| a.serial == serial))
+        {
+            stack.remove(i);
+            renest(stack, i);
+        }
+    }
+
     pub fn stack(&self, t: usize) -> &[Held] {
         self.stacks.get(t).map_or(&[], |s| &s[..])
     }
@@ -374,13 +403,6 @@ impl Oracle {
                 .map(|h| (h.class, h.rd))
                 .into_iter()
                 .collect();
-            let mut holding = holding;
-            if let Some((ht, hi, hc, hrd)) = self.held_outside {
-                let conflict = hrd == Rd::W || req.rd == Rd::W;
-                if ht == t && hi == req.inst && conflict && holding.is_empty() {
-                    holding.push((hc, hrd)); // not really released yet
-                }
-            }
             if !holding.is_empty() {
                 let p = Problem::Recursive {
                     acquiring: req.class,
@@ -797,10 +819,7 @@ impl Oracle {
         let idx = w.idx.min(stack.len() - 1);
         let e = stack.pop().expect("pushed");
         stack.insert(idx, e);
-        for i in idx..stack.len() {
-            let pos = nest_pos(&stack[..i], stack[i].nest);
-            stack[i].nest_pos = pos;
-        }
+        renest(stack, idx);
     }
 
     /// Thread `t` exits: the report for what it still holds (if any lock or pseudo-lock;
@@ -825,6 +844,15 @@ pub struct Waiting {
     pub idx: usize,
     pub merged_into: Option<u64>,
     pub problems: Vec<Problem>,
+}
+
+/// Recomputes the nest positions of `stack`'s entries from `from` up (the entries below
+/// changed).
+fn renest(stack: &mut [Held], from: usize) {
+    for i in from..stack.len() {
+        let pos = nest_pos(&stack[..i], stack[i].nest);
+        stack[i].nest_pos = pos;
+    }
 }
 
 /// Where the (lowest) entry holding `nest` is in `stack`.

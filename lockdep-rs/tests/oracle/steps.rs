@@ -352,9 +352,8 @@ impl Runner {
         self.waited = None;
         let waiting = serial.and_then(|s| self.oracle.wait_begin(th.t, s, off));
         th.guards[g].serial = None;
-        let inst = th.guards[g].inst;
         if let Some(mut w) = waiting {
-            self.oracle.held_outside = Some((th.t, inst as Inst, w.entry.class, Rd::W));
+            self.oracle.held_outside = Some((th.t, w.entry.clone(), w.idx));
             for p in std::mem::take(&mut w.problems) {
                 self.deliver(th.t, p, false)?;
             }
