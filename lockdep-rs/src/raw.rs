@@ -1,5 +1,5 @@
 //! The raw layer: [`RawMutex`], [`RawFairMutex`] and [`RawRwLock`] are validated raw locks
-//! implementing [`lock_api`](crate::lock_api)'s raw traits, so code generic over lock_api
+//! implementing [`lock_api`]'s raw traits, so code generic over lock_api
 //! (`lock_api::Mutex<parking_lot::RawMutex, T>`, a crate's own lock types built on
 //! `lock_api`) compiles under the switch and is validated. The same types name the lock
 //! *kind* of this crate's own locks ([`Mutex`](crate::Mutex) is
