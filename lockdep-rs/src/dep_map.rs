@@ -542,7 +542,7 @@ mod enabled {
 
         /// Reports the release of the guarded lock from the guard's `Drop`: nothing reads the
         /// token afterwards, so it is left as it is (one store less on the hot path).
-        #[inline]
+        #[inline(always)]
         pub(crate) fn release_on_drop(&self) {
             if let Some((map, packed)) = self.0 {
                 let serial = packed.get() >> SERIAL_SHIFT;

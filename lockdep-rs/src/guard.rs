@@ -188,7 +188,7 @@ impl<G: DerefMut, M> DerefMut for Guard<'_, G, M> {
 }
 
 impl<G, M> Drop for Guard<'_, G, M> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // Record the release first; the real unlock follows when `inner` drops.
         self.tracked.release_on_drop();
@@ -350,33 +350,39 @@ mod arc {
 /// of hanging the run.
 #[inline]
 #[track_caller]
-pub(crate) fn block<G>(
-    tracked: &mut Tracked<'_>,
+pub(crate) fn block<'a, G>(
+    tracked: Tracked<'a>,
     lock: impl FnOnce() -> G,
     try_for: impl FnOnce(std::time::Duration) -> Option<G>,
-) -> G {
+) -> (Tracked<'a>, G) {
+    // The token goes in and out by value: taking its address would keep it in memory, and
+    // moving it into the guard would then cost a store-forwarding stall on the hot path.
     #[cfg(all(not(loom), lockdep_enabled))]
     if tracked.watch() {
-        if let Some(done) = block_watched(tracked, try_for) {
-            return done.expect("a watched block returns the lock or panics");
-        }
+        return block_watched(tracked, lock, try_for);
     }
     #[cfg(any(loom, not(lockdep_enabled)))]
-    let _ = (tracked, try_for);
-    lock()
+    let _ = try_for;
+    let guard = lock();
+    (tracked, guard)
 }
 
-/// [`block`] with the deadline: `None` when there is no deadline (wait for ever).
+/// [`block`] with the deadline (none: wait for ever).
 #[cfg(all(not(loom), lockdep_enabled))]
 #[cold]
+#[inline(never)]
 #[track_caller]
-fn block_watched<G>(
-    tracked: &mut Tracked<'_>,
+fn block_watched<'a, G>(
+    mut tracked: Tracked<'a>,
+    lock: impl FnOnce() -> G,
     try_for: impl FnOnce(std::time::Duration) -> Option<G>,
-) -> Option<Option<G>> {
-    let limit = crate::mode::deadlock_timeout()?;
-    if let Some(g) = try_for(limit) {
-        return Some(Some(g));
+) -> (Tracked<'a>, G) {
+    let Some(limit) = crate::mode::deadlock_timeout() else {
+        let guard = lock();
+        return (tracked, guard);
+    };
+    if let Some(guard) = try_for(limit) {
+        return (tracked, guard);
     }
     let name = tracked.map().map(DepMap::name).unwrap_or_default();
     tracked.release();

@@ -118,11 +118,11 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
         read_site: (u8, Option<&DepMap>),
         site: &'static Location<'static>,
     ) -> MutexGuardOf<'_, K, T> {
-        let mut tracked = self
+        let tracked = self
             .dep_map()
             .acquire(Read::Exclusive, read_site.0, read_site.1, site);
-        let inner = crate::guard::block(
-            &mut tracked,
+        let (tracked, inner) = crate::guard::block(
+            tracked,
             || self.inner.lock(),
             |d| locks::timed::try_lock_for::<K, T>(&self.inner, d),
         );

@@ -112,11 +112,11 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         nest: Option<&DepMap>,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
-        let mut tracked = self
+        let tracked = self
             .dep_map()
             .acquire(Read::Exclusive, subclass, nest, site);
-        let inner = crate::guard::block(
-            &mut tracked,
+        let (tracked, inner) = crate::guard::block(
+            tracked,
             || self.inner.write(),
             |d| locks::timed::try_write_for(&self.inner, d),
         );
@@ -134,11 +134,11 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline(always)]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        let mut tracked = self
+        let tracked = self
             .dep_map()
             .acquire(Read::Shared, 0, None, Location::caller());
-        let inner = crate::guard::block(
-            &mut tracked,
+        let (tracked, inner) = crate::guard::block(
+            tracked,
             || self.inner.read(),
             |d| locks::timed::try_read_for(&self.inner, d),
         );
@@ -149,11 +149,11 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[track_caller]
     #[inline(always)]
     pub fn read_recursive(&self) -> RwLockReadGuard<'_, T> {
-        let mut tracked = self
+        let tracked = self
             .dep_map()
             .acquire(Read::Recursive, 0, None, Location::caller());
-        let inner = crate::guard::block(
-            &mut tracked,
+        let (tracked, inner) = crate::guard::block(
+            tracked,
             || self.inner.read_recursive(),
             |d| locks::timed::try_read_recursive_for(&self.inner, d),
         );

@@ -57,11 +57,11 @@ impl<T: ?Sized> Mutex<T> {
     #[track_caller]
     #[inline]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        let mut tracked = self
+        let tracked = self
             .dep
             .acquire(Read::Exclusive, 0, None, Location::caller());
-        let r = crate::guard::block(
-            &mut tracked,
+        let (tracked, r) = crate::guard::block(
+            tracked,
             || self.inner.lock(),
             |d| poll(d, || self.inner.try_lock()),
         );

@@ -59,9 +59,9 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     #[inline]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        let mut tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
-        let r = crate::guard::block(
-            &mut tracked,
+        let tracked = self.dep.acquire(Read::Shared, 0, None, Location::caller());
+        let (tracked, r) = crate::guard::block(
+            tracked,
             || self.inner.read(),
             |d| super::mutex::poll(d, || self.inner.try_read()),
         );
@@ -72,11 +72,11 @@ impl<T: ?Sized> RwLock<T> {
     #[track_caller]
     #[inline]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        let mut tracked = self
+        let tracked = self
             .dep
             .acquire(Read::Exclusive, 0, None, Location::caller());
-        let r = crate::guard::block(
-            &mut tracked,
+        let (tracked, r) = crate::guard::block(
+            tracked,
             || self.inner.write(),
             |d| super::mutex::poll(d, || self.inner.try_write()),
         );
