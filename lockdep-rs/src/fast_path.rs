@@ -122,7 +122,11 @@ pub(crate) fn acquire_fast(
         let key = match s.held.stack.last() {
             // Nothing held: nothing to validate (no edge, no class held twice); the key of
             // this one-lock chain was computed with the class.
-            None => class.solo_keys[read as usize],
+            None => {
+                // Nothing is held across any reset so far: nothing to replay later.
+                s.held.graph_epoch = crate::dependency_graph::current_epoch();
+                class.solo_keys[read as usize]
+            }
             Some(top) => {
                 let id = crate::held_locks::chain_id(class, read, false);
                 let key = crate::held_locks::mix_chain_key(top.key, id);

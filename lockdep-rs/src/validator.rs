@@ -238,6 +238,10 @@ impl ThreadState {
         entry.serial = req.reserial;
         entry.sendable = req.sendable;
         let mut reports = Vec::new();
+        if self.held.stack.is_empty() {
+            // Nothing is held across any `reset()` so far: nothing to replay later.
+            self.held.graph_epoch = crate::dependency_graph::current_epoch();
+        }
 
         // 1. This very instance held in a conflicting mode: certain self-deadlock, whatever
         //    the subclass, nest lock or cached chain. One scan also tells whether the thread
@@ -434,7 +438,12 @@ pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Locati
 
 /// Forgets this thread's held locks (used by `reset()` on the calling thread).
 pub(crate) fn forget_held() {
-    with_state(|s| s.held.forget());
+    with_state(|s| {
+        s.held.forget();
+        // It holds nothing across the reset: nothing of it is to be replayed later (its
+        // later acquisitions may all be cache hits, which never look at the epoch).
+        s.held.graph_epoch = crate::dependency_graph::current_epoch();
+    });
 }
 
 /// Adds this thread's fast-path hits to the statistics now.
