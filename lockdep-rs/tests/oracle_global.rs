@@ -111,6 +111,14 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// Notes the first failing program: (programs passed so far, first failure's number).
+fn first_failure(tried: &StdMutex<(usize, Option<usize>)>) {
+    let mut t = tried.lock().unwrap();
+    if t.1.is_none() {
+        t.1 = Some(t.0 + 1);
+    }
+}
+
 fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cases = cases(default);
@@ -125,10 +133,15 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
     let start = Instant::now();
     let mut runner = TestRunner::new(config);
     let stats = StdMutex::new((0usize, Outcome::default()));
+    let tried = StdMutex::new((0usize, None));
     let result = runner.run(&strategy, |p| {
         let out = run_global(&p)
-            .inspect_err(|_| renew_world_if_stuck())
+            .inspect_err(|_| {
+                renew_world_if_stuck();
+                first_failure(&tried);
+            })
             .map_err(TestCaseError::fail)?;
+        tried.lock().unwrap().0 += 1;
         let mut s = stats.lock().unwrap();
         s.0 += 1;
         s.1.steps += out.steps;
@@ -151,6 +164,9 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
         start.elapsed()
     );
     if let Err(e) = result {
+        if let (_, Some(k)) = *tried.lock().unwrap() {
+            println!("{name}: the first failure was program {k}");
+        }
         panic!("{e}");
     }
     assert!(n >= cases as usize);
