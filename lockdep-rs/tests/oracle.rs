@@ -71,14 +71,6 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-/// Notes the first failing program: (programs passed so far, first failure's number).
-fn first_failure(tried: &std::sync::Mutex<(usize, Option<usize>)>) {
-    let mut t = tried.lock().unwrap();
-    if t.1.is_none() {
-        t.1 = Some(t.0 + 1);
-    }
-}
-
 /// Runs `cases` programs of `strategy`, printing what they did.
 fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) {
     setup();
@@ -94,12 +86,11 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
     let start = Instant::now();
     let mut runner = TestRunner::new(config);
     let stats = std::sync::Mutex::new((0usize, Outcome::default()));
-    let tried = std::sync::Mutex::new((0usize, None));
+    let first = run::FirstFailure::default();
     let result = runner.run(&strategy, |p| {
-        let out = run::run(&p)
-            .inspect_err(|_| first_failure(&tried))
-            .map_err(TestCaseError::fail)?;
-        tried.lock().unwrap().0 += 1;
+        first.start();
+        let out = run::run(&p).map_err(TestCaseError::fail)?;
+        first.pass();
         let mut s = stats.lock().unwrap();
         s.0 += 1;
         s.1.steps += out.steps;
@@ -121,8 +112,8 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
         start.elapsed()
     );
     if let Err(e) = result {
-        if let (_, Some(k)) = *tried.lock().unwrap() {
-            println!("{name}: the first failure was program {k}");
+        if let Some((k, why)) = first.first() {
+            println!("{name}: the first failure was program {k}: {why}");
         }
         panic!("{e}");
     }

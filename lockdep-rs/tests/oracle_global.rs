@@ -111,14 +111,6 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-/// Notes the first failing program: (programs passed so far, first failure's number).
-fn first_failure(tried: &StdMutex<(usize, Option<usize>)>) {
-    let mut t = tried.lock().unwrap();
-    if t.1.is_none() {
-        t.1 = Some(t.0 + 1);
-    }
-}
-
 fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cases = cases(default);
@@ -133,15 +125,14 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
     let start = Instant::now();
     let mut runner = TestRunner::new(config);
     let stats = StdMutex::new((0usize, Outcome::default()));
-    let tried = StdMutex::new((0usize, None));
+    let first = run::FirstFailure::default();
     let result = runner.run(&strategy, |p| {
+        first.start();
         let out = run_global(&p)
-            .inspect_err(|_| {
-                renew_world_if_stuck();
-                first_failure(&tried);
-            })
+            .inspect_err(|_| renew_world_if_stuck())
+            .inspect_err(|e| first.fail(e))
             .map_err(TestCaseError::fail)?;
-        tried.lock().unwrap().0 += 1;
+        first.pass();
         let mut s = stats.lock().unwrap();
         s.0 += 1;
         s.1.steps += out.steps;
@@ -164,8 +155,8 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
         start.elapsed()
     );
     if let Err(e) = result {
-        if let (_, Some(k)) = *tried.lock().unwrap() {
-            println!("{name}: the first failure was program {k}");
+        if let Some((k, why)) = first.first() {
+            println!("{name}: the first failure was program {k}: {why}");
         }
         panic!("{e}");
     }
