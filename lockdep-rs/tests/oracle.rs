@@ -89,7 +89,9 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
     let first = run::FirstFailure::default();
     let result = runner.run(&strategy, |p| {
         first.start();
-        let out = run::run(&p).map_err(TestCaseError::fail)?;
+        let out = run::run(&p)
+            .inspect_err(|e| first.fail(e))
+            .map_err(TestCaseError::fail)?;
         first.pass();
         let mut s = stats.lock().unwrap();
         s.0 += 1;

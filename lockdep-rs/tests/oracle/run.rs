@@ -662,13 +662,12 @@ impl FirstFailure {
     pub fn fail(&self, why: &str) {
         let mut t = self.tally();
         if t.first.is_none() {
-            let line = why.lines().next().unwrap_or_default().to_string();
-            t.first = Some((t.started, line));
+            t.first = Some((t.started, why.to_string()));
         }
         t.passed = t.started; // not a panic
     }
 
-    /// The first failure: the program's number and the first line of what failed.
+    /// The first failure: the program's number and what failed.
     pub fn first(&self) -> Option<(usize, String)> {
         let t = self.tally();
         t.first
