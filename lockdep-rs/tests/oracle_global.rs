@@ -271,7 +271,7 @@ fn generated_mode_and_hook_programs_agree_with_the_oracle() {
 
 #[test]
 fn generated_gate_programs_agree_with_the_oracle() {
-    generate("gates", 900, gate_program());
+    generate("gates", 2_500, gate_program());
 }
 
 #[test]
