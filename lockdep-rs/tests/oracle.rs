@@ -67,7 +67,8 @@
 //! | 11 | no replay of held locks' edges after `reset()` | threads 67 |
 //!
 //! Item 13 (performance) is not the generators' (`oracle_global.rs` checks the chain count
-//! only). To repeat: put one defect back, run `cargo test -p lockdep --test oracle generated --
+//! only); item 4's read kind has no defect to put back (a condvar waits on a mutex guard,
+//! always exclusive). To repeat: put one defect back, run `cargo test -p lockdep --test oracle generated --
 //! --nocapture` and the same with `--test oracle_global`, and read each failing generator's
 //! `NAME: the first failure was program K: ...` line (the whole failure, before shrinking);
 //! then `git checkout lockdep-rs/src`. The named `issue12_item*` tests show each defect's shape.
