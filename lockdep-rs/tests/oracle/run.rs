@@ -581,7 +581,7 @@ pub fn run(program: &Program) -> Result<Outcome, String> {
 }
 
 /// Runs `f` on a thread of its own while this one wakes its condvar waits and rescues it from
-/// blocked self-deadlocks; fails after a minute.
+/// blocked self-deadlocks; fails after 20 s (the program thread is left blocked).
 pub fn supervise<T: Send + 'static>(
     world: &'static World,
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
@@ -618,11 +618,61 @@ pub fn supervise<T: Send + 'static>(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            panic!(
+            // The program thread stays blocked; a global run renews its world.
+            return Err(format!(
                 "a program hung for 20 s (a real deadlock lockdep did not prevent?)\n\
                  program so far:\n{log}"
-            );
+            ));
         }
+    }
+}
+
+/// Which program of a generator's run failed first, and how (proptest goes on to shrink it,
+/// running more programs, and shows only the last failure): counted from 1.
+#[derive(Default)]
+pub struct FirstFailure(std::sync::Mutex<Tally>);
+
+#[derive(Default)]
+struct Tally {
+    started: usize,
+    passed: usize,
+    first: Option<(usize, String)>,
+}
+
+impl FirstFailure {
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A program starts (the one before it panicked if it neither passed nor failed).
+    pub fn start(&self) {
+        let mut t = self.tally();
+        if t.started > t.passed && t.first.is_none() {
+            t.first = Some((t.started, "(the test panicked)".into()));
+        }
+        t.started += 1;
+    }
+
+    /// The program started last passed.
+    pub fn pass(&self) {
+        self.tally().passed += 1;
+    }
+
+    /// The program started last failed with `why`.
+    pub fn fail(&self, why: &str) {
+        let mut t = self.tally();
+        if t.first.is_none() {
+            t.first = Some((t.started, why.to_string()));
+        }
+        t.passed = t.started; // not a panic
+    }
+
+    /// The first failure: the program's number and what failed.
+    pub fn first(&self) -> Option<(usize, String)> {
+        let t = self.tally();
+        t.first
+            .clone()
+            .or_else(|| (t.started > t.passed).then(|| (t.started, "(the test panicked)".into())))
     }
 }
 
