@@ -653,8 +653,8 @@ fn thread_started_after_reset_replays_nothing() {
 }
 
 /// Found by the thread generator in the soak on `oracle-revert` at cef2c6e (program 19 of
-/// 20,000; pending): a thread's held stack is replayed after a `reset()` although it held
-/// nothing across it. Thread d1 (body 2) calls `reset()`, which forgets its own stack, and
+/// 20,000; fixed on main: a thread's graph epoch now catches up whenever its stack is empty):
+/// a thread's held stack was replayed after a `reset()` although it held nothing across it. Thread d1 (body 2) calls `reset()`, which forgets its own stack, and
 /// its descendants d2 and d3 reset again; d1 then takes c0 and m1 with cache hits only (d3
 /// validated the chain `c0, m1` first, before d2's join of a body-1 child recorded
 /// `m1 -> exit/3 -> c0`), so its graph epoch stays stale. Its next slow-path validation, the
@@ -662,7 +662,6 @@ fn thread_started_after_reset_replays_nothing() {
 /// `c0 -> m1 -> exit/3 -> c0` and reports it as "acquiring m1" at the join. Rule 11 replays
 /// only what was held across a reset (see `thread_started_after_reset_replays_nothing`).
 #[test]
-#[ignore = "pending: a thread that reset() replays locks taken after the reset"]
 fn thread_that_reset_replays_locks_taken_after_it() {
     check(Program {
         bodies: vec![
