@@ -235,6 +235,11 @@ mod enabled {
             if mode() == Mode::Off {
                 return self.record(read, 0, false, None, site, false);
             }
+            // A fast-path hit is never a lock this thread holds (see `record_fast`), the one
+            // case a timed acquisition treats differently.
+            if let Some((packed, holder)) = self.record_fast(read, site, false) {
+                return Tracked(packed.map(|p| (self, p)), holder, PhantomData);
+            }
             self.record_slow_timed(read, site, true)
         }
 
@@ -326,23 +331,47 @@ mod enabled {
             site: &'static Location<'static>,
             sendable: bool,
         ) -> Tracked<'_, M> {
-            if subclass == 0 && !trylock && nest.is_none() {
-                let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
-                if let (Some(class), true) = (self.class.get(), id != 0) {
-                    let fast = crate::fast_path::acquire_fast(class, id, read, site, sendable);
-                    if let Some((serial, holder)) = fast {
-                        return Tracked::new(self, serial, read, holder);
-                    }
-                }
-            }
-            self.record_slow(read, subclass, trylock, nest, site, sendable)
+            // Both paths give the token's words as scalars and the token is built here: a
+            // token returned through memory (the slow path's, 24 bytes with the `tokio`
+            // feature) and then moved into the guard costs a store-forwarding stall.
+            let fast = if subclass == 0 && !trylock && nest.is_none() {
+                self.record_fast(read, site, sendable)
+            } else {
+                None
+            };
+            let (packed, holder) = match fast {
+                Some(words) => words,
+                None => self.record_slow(read, subclass, trylock, nest, site, sendable),
+            };
+            Tracked(packed.map(|p| (self, p)), holder, PhantomData)
+        }
+
+        /// The fast path for a plain acquisition of a resolved lock: the token's words, or
+        /// `None` for the slow path. A hit means this thread holds no lock of this class (a
+        /// chain holding one class twice never enters the recent slots), so it cannot be a
+        /// re-acquisition of a held lock.
+        #[inline(always)]
+        fn record_fast(
+            &self,
+            read: Read,
+            site: &'static Location<'static>,
+            sendable: bool,
+        ) -> Option<(Option<NonZeroU64>, HolderTag)> {
+            let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
+            let class = self.class.get().filter(|_| id != 0)?;
+            let (serial, holder) = crate::fast_path::acquire_fast(class, id, read, site, sendable)?;
+            Some((
+                NonZeroU64::new(serial << SERIAL_SHIFT | read as u64),
+                holder,
+            ))
         }
 
         /// Everything but the fast path: resolving the class and instance, subclasses,
-        /// trylocks, nest locks, the chain caches and validation.
+        /// trylocks, nest locks, the chain caches and validation. Returns the token's words
+        /// (two registers; the caller builds the token).
         #[inline(never)]
         #[track_caller]
-        fn record_slow<M>(
+        fn record_slow(
             &self,
             read: Read,
             subclass: u8,
@@ -350,8 +379,10 @@ mod enabled {
             nest: Option<&DepMap>,
             site: &'static Location<'static>,
             sendable: bool,
-        ) -> Tracked<'_, M> {
-            self.record_request(read, subclass, trylock, nest, site, false, sendable)
+        ) -> (Option<NonZeroU64>, HolderTag) {
+            let t: Tracked<'_> =
+                self.record_request(read, subclass, trylock, nest, site, false, sendable);
+            (t.0.map(|(_, p)| p), t.1)
         }
 
         #[track_caller]

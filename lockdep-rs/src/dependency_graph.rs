@@ -308,6 +308,7 @@ impl Graph {
 
 /// How many times the graph was cleared (a new thread starts in the current epoch: it held
 /// nothing across a clear).
+#[inline]
 pub(crate) fn current_epoch() -> u64 {
     EPOCH.load(Ordering::Relaxed)
 }

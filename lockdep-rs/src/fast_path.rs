@@ -110,63 +110,88 @@ pub(crate) fn acquire_fast(
     // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
     // locks): the slow path leaves such an acquisition untracked.
     with_state_unguarded(false, |s| {
-        // With the `tokio` feature: only if the loaded stack is the calling context's holder's
-        // (the same task, or no task) and still this thread's; else the slow path switches.
-        #[cfg(lockdep_tasks)]
-        if !crate::holder::settled_for(&s.held, &s.holding, task) {
-            return None;
-        }
-        if s.held.stack.len() == s.held.stack.capacity() {
-            return None; // the push would allocate
-        }
-        let key = match s.held.stack.last() {
-            // Nothing held: nothing to validate (no edge, no class held twice); the key of
-            // this one-lock chain was computed with the class.
-            None => {
-                // Nothing is held across any reset so far: nothing to replay later.
-                s.held.graph_epoch = crate::dependency_graph::current_epoch();
-                class.solo_keys[read as usize]
-            }
-            Some(top) => {
-                let id = crate::held_locks::chain_id(class, read, false);
-                let key = crate::held_locks::mix_chain_key(top.key, id);
-                if !s.chains.recent_hit(key) {
-                    return None;
-                }
-                key
-            }
-        };
-        let mut entry = HeldLock::new(class, instance, read, false, None, site);
-        entry.sendable = sendable;
-        Some((s.held.push_keyed(entry, key), tag_of(s)))
+        push_fast(
+            s,
+            class,
+            instance,
+            read,
+            site,
+            sendable,
+            #[cfg(lockdep_tasks)]
+            task,
+        )
     })
     .flatten()
+}
+
+/// The body of [`acquire_fast`] on this thread's state (a function of its own, forced inline:
+/// as a closure the compiler may leave it out of line, with its arguments in memory).
+#[inline(always)]
+fn push_fast(
+    s: &mut ThreadState,
+    class: &'static ClassInfo,
+    instance: Instance,
+    read: Read,
+    site: &'static Location<'static>,
+    sendable: bool,
+    #[cfg(lockdep_tasks)] task: crate::holder::Task,
+) -> Option<(u64, HolderTag)> {
+    // With the `tokio` feature: only if the loaded stack is the calling context's holder's
+    // (the same task, or no task) and still this thread's; else the slow path switches.
+    #[cfg(lockdep_tasks)]
+    if !crate::holder::settled_for(&s.held, &s.holding, task) {
+        return None;
+    }
+    if s.held.stack.len() == s.held.stack.capacity() {
+        return None; // the push would allocate
+    }
+    let key = match s.held.stack.last() {
+        // Nothing held: nothing to validate (no edge, no class held twice); the key of
+        // this one-lock chain was computed with the class.
+        None => {
+            // Nothing is held across any reset so far: nothing to replay later.
+            s.held.graph_epoch = crate::dependency_graph::current_epoch();
+            class.solo_keys[read as usize]
+        }
+        Some(top) => {
+            let id = crate::held_locks::chain_id(class, read, false);
+            let key = crate::held_locks::mix_chain_key(top.key, id);
+            if !s.chains.recent_hit(key) {
+                return None;
+            }
+            key
+        }
+    };
+    let mut entry = HeldLock::new(class, instance, read, false, None, site);
+    entry.sendable = sendable;
+    Some((s.held.push_keyed(entry, key), tag_of(s)))
 }
 
 /// A guard's release, fast path: pops its entry when it is on top (no re-acquisition, no
 /// merged references) of the stack its token names. Returns false when the general release
 /// must run.
-#[inline]
-pub(crate) fn release_serial(serial: u64, _holder: HolderTag) -> bool {
+#[inline(always)]
+pub(crate) fn release_serial(serial: u64, holder: HolderTag) -> bool {
     // Also inside lockdep's own synchronisation: popping takes no internal lock.
-    with_state_unguarded(true, |s| {
-        // With the `tokio` feature: only an entry of the stack loaded here, and only while
-        // this thread may touch that stack (its own, or the running task's).
-        #[cfg(lockdep_tasks)]
-        if !crate::holder::may_pop(&s.held, &s.holding, _holder) {
-            return false;
+    with_state_unguarded(true, |s| pop_fast(s, serial, holder)).unwrap_or(false)
+}
+
+/// The body of [`release_serial`] (forced inline, like [`push_fast`]).
+#[inline(always)]
+fn pop_fast(s: &mut ThreadState, serial: u64, _holder: HolderTag) -> bool {
+    // With the `tokio` feature: only an entry of the stack loaded here, and only while this
+    // thread may touch that stack (its own, or the running task's).
+    #[cfg(lockdep_tasks)]
+    if !crate::holder::may_pop(&s.held, &s.holding, _holder) {
+        return false;
+    }
+    let held = &mut s.held;
+    match held.stack.last() {
+        // Serials are unique per stack: the top entry is this guard's.
+        Some(top) if top.serial == serial && top.merged.is_none() => {
+            held.stack.pop();
+            true
         }
-        let held = &mut s.held;
-        match held.stack.last() {
-                Some(top)
-                    // Serials are unique per stack: the top entry is this guard's.
-                    if top.serial == serial && top.merged.is_none() =>
-                {
-                    held.stack.pop();
-                    true
-                }
-                _ => false,
-            }
-    })
-    .unwrap_or(false)
+        _ => false,
+    }
 }
