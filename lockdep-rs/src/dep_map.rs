@@ -225,6 +225,7 @@ mod enabled {
         /// Validates a timed acquisition (`try_lock_for`) before the caller blocks with a
         /// deadline: as [`acquire`](Self::acquire), but re-locking a lock this thread holds
         /// is reported without a panic and left unrecorded (the real wait times out).
+        #[inline(always)]
         #[track_caller]
         #[cfg_attr(loom, allow(dead_code))] // loom's locks have no clock
         pub(crate) fn acquire_timed(
@@ -237,10 +238,11 @@ mod enabled {
             }
             // A fast-path hit is never a lock this thread holds (see `record_fast`), the one
             // case a timed acquisition treats differently.
-            if let Some((packed, holder)) = self.record_fast(read, site, false) {
-                return Tracked(packed.map(|p| (self, p)), holder, PhantomData);
-            }
-            self.record_slow_timed(read, site, true)
+            let (packed, holder) = match self.record_fast(read, site, false) {
+                Some(words) => words,
+                None => self.record_slow_timed(read, site, true),
+            };
+            Tracked(packed.map(|p| (self, p)), holder, PhantomData)
         }
 
         /// Records a successful trylock (no validation: a trylock cannot block).
@@ -385,6 +387,8 @@ mod enabled {
             (t.0.map(|(_, p)| p), t.1)
         }
 
+        /// The slow path of a timed acquisition (its token's words, as `record_slow`).
+        #[inline(never)]
         #[track_caller]
         #[cfg_attr(loom, allow(dead_code))]
         fn record_slow_timed(
@@ -392,8 +396,9 @@ mod enabled {
             read: Read,
             site: &'static Location<'static>,
             timed: bool,
-        ) -> Tracked<'_> {
-            self.record_request(read, 0, false, None, site, timed, false)
+        ) -> (Option<NonZeroU64>, HolderTag) {
+            let t: Tracked<'_> = self.record_request(read, 0, false, None, site, timed, false);
+            (t.0.map(|(_, p)| p), t.1)
         }
 
         #[track_caller]

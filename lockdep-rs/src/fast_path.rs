@@ -149,8 +149,12 @@ fn push_fast(
         // Nothing held: nothing to validate (no edge, no class held twice); the key of
         // this one-lock chain was computed with the class.
         None => {
-            // Nothing is held across any reset so far: nothing to replay later.
-            s.held.graph_epoch = crate::dependency_graph::current_epoch();
+            // Nothing is held across any reset so far: nothing to replay later. (Written only
+            // when it changed: a store before the lock's locked instruction costs.)
+            let epoch = crate::dependency_graph::current_epoch();
+            if s.held.graph_epoch != epoch {
+                s.held.graph_epoch = epoch;
+            }
             class.solo_keys[read as usize]
         }
         Some(top) => {
