@@ -278,3 +278,41 @@ async fn a_task_ending_with_a_blocking_lock_held_is_a_leak() {
     assert_eq!(reports[0].class_names(), ["leak.S"]);
     assert!(reports[0].task().unwrap().contains("spawned at"));
 }
+
+/// `with_max_readers` / `const_with_max_readers` (tokio's names): the reader limit is tokio's
+/// (a reader beyond it waits), and the class is the construction site as for `new`: two such
+/// locks built on different lines, taken in both orders, are a `CircularDependency` naming
+/// both sites.
+#[tokio::test(flavor = "current_thread")]
+async fn with_max_readers_limits_readers_and_classes_by_site() {
+    static LIMITED: lockdep::tokio::RwLock<u32> =
+        lockdep::tokio::RwLock::const_with_max_readers(1, 8);
+    let a = lockdep::tokio::RwLock::with_max_readers(0u32, 1);
+    let b = lockdep::tokio::RwLock::with_max_readers(0u32, 2);
+    let (_, reports) = lockdep::tokio::capture_async(async {
+        let r1 = a.read().await;
+        assert!(
+            a.try_read().is_err(),
+            "one reader at most: a second one must wait"
+        );
+        drop(r1);
+        {
+            let _a = a.write().await;
+            let _b = b.write().await;
+        }
+        {
+            let _b = b.write().await;
+            let _a = a.write().await;
+        }
+        assert_eq!(*LIMITED.read().await, 1);
+    })
+    .await;
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert_eq!(reports[0].kind(), lockdep::ReportKind::CircularDependency);
+    let names = reports[0].class_names();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().all(|n| n.contains("tokio_reports.rs")),
+        "classes named by their construction sites: {names:?}"
+    );
+}

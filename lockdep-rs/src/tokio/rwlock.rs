@@ -97,6 +97,26 @@ impl<T> RwLock<T> {
         Self::with_dep(DepMap::class(class), value)
     }
 
+    /// tokio's `with_max_readers`: at most `max_reads` readers at once (tokio panics above
+    /// its own limit); the class is the construction site, as for [`new`](Self::new).
+    #[track_caller]
+    pub fn with_max_readers(value: T, max_reads: u32) -> Self {
+        RwLock {
+            dep: DepMap::site(Location::caller(), "tokio::RwLock"),
+            inner: real::RwLock::with_max_readers(value, max_reads),
+        }
+    }
+
+    /// tokio's `const_with_max_readers`: [`with_max_readers`](Self::with_max_readers), usable
+    /// in a `static`.
+    #[track_caller]
+    pub const fn const_with_max_readers(value: T, max_reads: u32) -> Self {
+        RwLock {
+            dep: DepMap::site(Location::caller(), "tokio::RwLock"),
+            inner: real::RwLock::const_with_max_readers(value, max_reads),
+        }
+    }
+
     const fn with_dep(dep: DepMap, value: T) -> Self {
         RwLock {
             dep,
