@@ -471,6 +471,13 @@ mod enabled {
             validator::is_held(self.instance())
         }
 
+        /// Does the calling task (or thread) hold this lock in a mode an acquisition in mode
+        /// `read` would wait for? (Async locks: see `tokio::watch::other_branch`.)
+        #[cfg(all(feature = "tokio", not(loom)))]
+        pub(crate) fn held_conflicting(&self, read: Read) -> bool {
+            mode() != Mode::Off && validator::holder::holds_conflicting(self.instance(), read)
+        }
+
         /// What the public `is_held` says: `Some(held)`, or `None` when lockdep cannot tell
         /// (the mode is `Off`, so acquisitions are not recorded).
         pub(crate) fn held_state(&self) -> Option<bool> {
@@ -789,6 +796,7 @@ mod disabled {
         pub(crate) fn is_held(&self) -> bool {
             false
         }
+
         #[inline(always)]
         pub(crate) fn held_state(&self) -> Option<bool> {
             None

@@ -316,3 +316,34 @@ async fn with_max_readers_limits_readers_and_classes_by_site() {
         "classes named by their construction sites: {names:?}"
     );
 }
+
+/// Branches of one task (`join!`) contending for one async mutex: one branch waits while the
+/// other holds it across an `.await`. The task is one holder, but this is no self-deadlock:
+/// the waiting branch gets the lock once the other releases it, and nothing is reported (the
+/// wait for another branch lasts up to a grace period before it counts as a re-lock).
+#[tokio::test(flavor = "current_thread")]
+async fn branches_of_one_task_contending_for_a_mutex_are_silent() {
+    let m = Mutex::named("branches.M", 0u32);
+    let rw = lockdep::tokio::RwLock::named("branches.RW", 0u32);
+    let (_, reports) = capture_async(async {
+        tokio::join!(
+            async {
+                let mut g = m.lock().await;
+                let mut w = rw.write().await;
+                yield_now().await; // the other branch now waits for `m`
+                *g += 1;
+                *w += 1;
+            },
+            async {
+                yield_now().await;
+                *m.lock().await += 1;
+                *rw.write().await += 1;
+                *rw.read().await
+            },
+        )
+    })
+    .await;
+    assert!(reports.is_empty(), "{reports:#?}");
+    assert_eq!(*m.lock().await, 2);
+    assert_eq!(*rw.read().await, 2);
+}

@@ -81,9 +81,12 @@
 //! # Limits
 //!
 //! - One holder per task: branches of one task (`join!`, `select!`, `FuturesUnordered`) that
-//!   contend for one async mutex — one branch waiting for a guard another branch of the same
-//!   task holds — are reported as the task re-locking it (and it panics); put such branches in
-//!   tasks of their own.
+//!   contend for one async lock — one branch waiting for a guard another branch of the same
+//!   task holds — cannot be told from the task re-locking it. Such a wait is given a grace
+//!   period (one second): if the lock comes, nothing is reported; if not, it is reported as
+//!   the task re-locking it (`RecursiveLocking`) and the task panics. So a real re-lock panics
+//!   a second late, and a branch that keeps a lock its sibling awaits for over a second is
+//!   reported: put such branches in tasks of their own.
 //! - Owned guards need `T: 'static` (with validation on they keep tokio's borrowing guard of
 //!   the lock in their `Arc`).
 //! - A task spawned with tokio's own `spawn` that ends while it still holds a blocking lock

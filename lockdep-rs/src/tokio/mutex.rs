@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ::tokio::sync as real;
 
-use super::watch::{wait_for, Waiting};
+use super::watch::{other_branch, wait_for, Waiting};
 use super::TryLockError;
 use crate::class::LockClass;
 use crate::dep_map::{DepMap, Read};
@@ -102,8 +102,10 @@ impl<T> Mutex<T> {
 impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex, waiting (asynchronously) until it is available. The acquisition is
     /// validated when the future is first polled, before it waits: a report (or a panic, in
-    /// `Panic` mode or for a certain self-deadlock) comes instead of a hang. Cancel-safe like
-    /// tokio's: dropping the future before it completes leaves no record.
+    /// `Panic` mode) comes instead of a hang. If the task already holds the mutex, another
+    /// branch of it (`join!`, `select!`) may release it: that is waited for one second, then
+    /// reported as the task re-locking it, and the task panics. Cancel-safe like tokio's:
+    /// dropping the future before it completes leaves no record.
     #[track_caller]
     pub fn lock(&self) -> impl Future<Output = MutexGuard<'_, T>> + '_ {
         self.lock_with(0, Location::caller())
@@ -117,10 +119,14 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     async fn lock_with(&self, subclass: u8, site: &'static Location<'static>) -> MutexGuard<'_, T> {
+        let released = other_branch(&self.dep, Read::Exclusive, || self.inner.lock()).await;
         let waiting = Waiting::new(self.dep.acquire_async(Read::Exclusive, subclass, site));
-        let inner = match self.inner.try_lock() {
-            Ok(inner) => inner, // uncontended: no wait, no future
-            Err(_) => wait_for(&self.dep, self.inner.lock()).await,
+        let inner = match released {
+            Some(inner) => inner, // another branch released it
+            None => match self.inner.try_lock() {
+                Ok(inner) => inner, // uncontended: no wait, no future
+                Err(_) => wait_for(&self.dep, self.inner.lock()).await,
+            },
         };
         Guard::new(waiting.acquired(), inner)
     }
@@ -175,10 +181,14 @@ impl<T: ?Sized + 'static> Mutex<T> {
         async move {
             let lock = self; // declared first: outlives every borrow of it below
             let this = super::owned::Owned::<Self, ()>::borrow(&lock);
+            let released = other_branch(&this.dep, Read::Exclusive, || this.inner.lock()).await;
             let waiting = Waiting::new(this.dep.acquire_async(Read::Exclusive, 0, site));
-            let inner = match this.inner.try_lock() {
-                Ok(inner) => inner, // uncontended: no wait, no future
-                Err(_) => wait_for(&this.dep, this.inner.lock()).await,
+            let inner = match released {
+                Some(inner) => inner, // another branch released it
+                None => match this.inner.try_lock() {
+                    Ok(inner) => inner, // uncontended: no wait, no future
+                    Err(_) => wait_for(&this.dep, this.inner.lock()).await,
+                },
             };
             Guard::new(waiting.acquired(), super::owned::Owned::new(lock, inner))
         }

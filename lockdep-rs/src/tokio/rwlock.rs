@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ::tokio::sync as real;
 
-use super::watch::{wait_for, Waiting};
+use super::watch::{other_branch, wait_for, Waiting};
 use super::TryLockError;
 use crate::class::LockClass;
 use crate::dep_map::{DepMap, Read};
@@ -154,10 +154,14 @@ impl<T: ?Sized> RwLock<T> {
         subclass: u8,
         site: &'static Location<'static>,
     ) -> RwLockReadGuard<'_, T> {
+        let released = other_branch(&self.dep, Read::Shared, || self.inner.read()).await;
         let waiting = self.acquire(Read::Shared, subclass, site);
-        let inner = match self.inner.try_read() {
-            Ok(inner) => inner, // uncontended: no wait, no future
-            Err(_) => wait_for(&self.dep, self.inner.read()).await,
+        let inner = match released {
+            Some(inner) => inner, // another branch released it
+            None => match self.inner.try_read() {
+                Ok(inner) => inner, // uncontended: no wait, no future
+                Err(_) => wait_for(&self.dep, self.inner.read()).await,
+            },
         };
         Guard::new(waiting.acquired(), inner)
     }
@@ -179,10 +183,14 @@ impl<T: ?Sized> RwLock<T> {
         subclass: u8,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
+        let released = other_branch(&self.dep, Read::Exclusive, || self.inner.write()).await;
         let waiting = self.acquire(Read::Exclusive, subclass, site);
-        let inner = match self.inner.try_write() {
-            Ok(inner) => inner, // uncontended: no wait, no future
-            Err(_) => wait_for(&self.dep, self.inner.write()).await,
+        let inner = match released {
+            Some(inner) => inner, // another branch released it
+            None => match self.inner.try_write() {
+                Ok(inner) => inner, // uncontended: no wait, no future
+                Err(_) => wait_for(&self.dep, self.inner.write()).await,
+            },
         };
         Guard::new(waiting.acquired(), inner)
     }
@@ -249,10 +257,14 @@ impl<T: ?Sized + 'static> RwLock<T> {
         async move {
             let lock = self; // declared first: outlives every borrow of it below
             let this = Owned::<T, ()>::borrow(&lock);
+            let released = other_branch(&this.dep, Read::Shared, || this.inner.read()).await;
             let waiting = this.acquire(Read::Shared, 0, site);
-            let inner = match this.inner.try_read() {
-                Ok(inner) => inner, // uncontended: no wait, no future
-                Err(_) => wait_for(&this.dep, this.inner.read()).await,
+            let inner = match released {
+                Some(inner) => inner, // another branch released it
+                None => match this.inner.try_read() {
+                    Ok(inner) => inner, // uncontended: no wait, no future
+                    Err(_) => wait_for(&this.dep, this.inner.read()).await,
+                },
             };
             Guard::new(waiting.acquired(), Owned::new(lock, inner))
         }
@@ -265,10 +277,14 @@ impl<T: ?Sized + 'static> RwLock<T> {
         async move {
             let lock = self;
             let this = Owned::<T, ()>::borrow(&lock);
+            let released = other_branch(&this.dep, Read::Exclusive, || this.inner.write()).await;
             let waiting = this.acquire(Read::Exclusive, 0, site);
-            let inner = match this.inner.try_write() {
-                Ok(inner) => inner, // uncontended: no wait, no future
-                Err(_) => wait_for(&this.dep, this.inner.write()).await,
+            let inner = match released {
+                Some(inner) => inner, // another branch released it
+                None => match this.inner.try_write() {
+                    Ok(inner) => inner, // uncontended: no wait, no future
+                    Err(_) => wait_for(&this.dep, this.inner.write()).await,
+                },
             };
             Guard::new(waiting.acquired(), Owned::new(lock, inner))
         }

@@ -5,9 +5,14 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
+#[cfg(lockdep_enabled)]
+use std::task::{Poll, Waker};
+#[cfg(lockdep_enabled)]
+use std::time::{Duration, Instant};
 
 use crate::dep_map::{DepMap, Tracked};
 use crate::guard::Sendable;
+use crate::read::Read;
 
 /// An async acquisition's token while it waits for the real lock: released on drop (the wait
 /// was cancelled), handed to the guard by [`acquired`](Self::acquired).
@@ -47,4 +52,97 @@ pub(super) async fn wait_for<F: Future>(_dep: &DepMap, wait: F) -> F::Output {
         poll
     })
     .await
+}
+
+/// How long an async acquisition of a lock its own task holds waits for another branch of the
+/// task to release it before it is reported as the task re-locking it.
+#[cfg(lockdep_enabled)]
+pub(super) const OTHER_BRANCH_GRACE: Duration = Duration::from_secs(1);
+
+/// An async acquisition of a lock the calling task already holds in a conflicting mode: in
+/// sequential code a certain self-deadlock, but branches of one task (`join!`, `select!`,
+/// `FuturesUnordered`) may just be waiting for each other. So the real lock is awaited first,
+/// for at most [`OTHER_BRANCH_GRACE`]: `Some(guard)` if another branch released it meanwhile
+/// (the caller then validates the acquisition as a plain one); `None` at once if the task does
+/// not hold the lock, or after the grace (the caller's validation then reports the re-lock
+/// and panics).
+pub(super) async fn other_branch<F: Future>(
+    dep: &DepMap,
+    read: Read,
+    lock: impl FnOnce() -> F,
+) -> Option<F::Output> {
+    #[cfg(lockdep_enabled)]
+    if dep.held_conflicting(read) {
+        return within(OTHER_BRANCH_GRACE, lock()).await;
+    }
+    #[cfg(not(lockdep_enabled))]
+    let _ = (dep, read, lock);
+    None
+}
+
+/// `fut`'s output if it completes within `grace` (it is dropped, cancelled, otherwise).
+#[cfg(lockdep_enabled)]
+async fn within<F: Future>(grace: Duration, fut: F) -> Option<F::Output> {
+    let deadline = Instant::now() + grace;
+    let mut fut = pin!(fut);
+    let mut armed = false;
+    poll_fn(move |cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if Instant::now() >= deadline {
+            return Poll::Ready(None);
+        }
+        if !std::mem::replace(&mut armed, true) {
+            alarm::set(deadline, cx.waker().clone());
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Wakes a task at a deadline without a runtime timer (the runtime may have none): one thread,
+/// started on first use, wakes each registered waker when its time comes.
+#[cfg(lockdep_enabled)]
+mod alarm {
+    use super::{Instant, Waker};
+    use crate::sync::internal::Mutex;
+
+    static ALARMS: Mutex<Vec<(Instant, Waker)>> = Mutex::new();
+    static THREAD: once_cell::sync::OnceCell<std::thread::Thread> =
+        once_cell::sync::OnceCell::new();
+
+    /// Wakes `waker` at `at`.
+    pub(super) fn set(at: Instant, waker: Waker) {
+        ALARMS.lock().push((at, waker));
+        let thread = THREAD.get_or_init(|| {
+            std::thread::Builder::new()
+                .name("lockdep-alarm".into())
+                .spawn(run)
+                .expect("lockdep: cannot start its alarm thread")
+                .thread()
+                .clone()
+        });
+        thread.unpark();
+    }
+
+    fn run() {
+        loop {
+            let now = Instant::now();
+            let (due, next) = {
+                let mut alarms = ALARMS.lock();
+                let (due, rest): (Vec<_>, Vec<_>) = alarms.drain(..).partition(|(t, _)| *t <= now);
+                *alarms = rest;
+                (due, alarms.iter().map(|(t, _)| *t).min())
+            };
+            // Woken outside the lock: waking runs the runtime's code.
+            for (_, waker) in due {
+                waker.wake();
+            }
+            match next {
+                Some(t) => std::thread::park_timeout(t.saturating_duration_since(now)),
+                None => std::thread::park(),
+            }
+        }
+    }
 }

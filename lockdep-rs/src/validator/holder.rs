@@ -27,6 +27,22 @@ pub(crate) fn current_tag() -> u64 {
     with_state_raw(|s| crate::holder::loaded(&s.held)).unwrap_or(0)
 }
 
+/// Does the calling context's holder (settled first: the running task's stack) hold
+/// `instance` in a mode that an acquisition in mode `read` conflicts with (either side
+/// exclusive)?
+pub(crate) fn holds_conflicting(instance: Instance, read: crate::held_locks::Read) -> bool {
+    use crate::held_locks::Read;
+    settle_here(false);
+    with_state_raw(|s| {
+        s.held
+            .find(instance, |h| {
+                h.read == Read::Exclusive || read == Read::Exclusive
+            })
+            .is_some()
+    })
+    .unwrap_or(false)
+}
+
 /// What settling found, acted on once the thread state is released.
 #[derive(Default)]
 pub(crate) struct Settled {
