@@ -119,14 +119,16 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     async fn lock_with(&self, subclass: u8, site: &'static Location<'static>) -> MutexGuard<'_, T> {
+        if let Ok(inner) = self.inner.try_lock() {
+            // Uncontended (so not held by this task): validated now, nothing waits.
+            let waiting = Waiting::new(self.dep.acquire_async(Read::Exclusive, subclass, site));
+            return Guard::new(waiting.acquired(), inner);
+        }
         let released = other_branch(&self.dep, Read::Exclusive, || self.inner.lock()).await;
         let waiting = Waiting::new(self.dep.acquire_async(Read::Exclusive, subclass, site));
         let inner = match released {
-            Some(inner) => inner, // another branch released it
-            None => match self.inner.try_lock() {
-                Ok(inner) => inner, // uncontended: no wait, no future
-                Err(_) => wait_for(&self.dep, self.inner.lock()).await,
-            },
+            Some(inner) => inner, // another branch of this task released it
+            None => wait_for(&self.dep, self.inner.lock()).await,
         };
         Guard::new(waiting.acquired(), inner)
     }
@@ -181,14 +183,16 @@ impl<T: ?Sized + 'static> Mutex<T> {
         async move {
             let lock = self; // declared first: outlives every borrow of it below
             let this = super::owned::Owned::<Self, ()>::borrow(&lock);
+            if let Ok(inner) = this.inner.try_lock() {
+                // Uncontended (so not held by this task): validated now, nothing waits.
+                let waiting = Waiting::new(this.dep.acquire_async(Read::Exclusive, 0, site));
+                return Guard::new(waiting.acquired(), super::owned::Owned::new(lock, inner));
+            }
             let released = other_branch(&this.dep, Read::Exclusive, || this.inner.lock()).await;
             let waiting = Waiting::new(this.dep.acquire_async(Read::Exclusive, 0, site));
             let inner = match released {
-                Some(inner) => inner, // another branch released it
-                None => match this.inner.try_lock() {
-                    Ok(inner) => inner, // uncontended: no wait, no future
-                    Err(_) => wait_for(&this.dep, this.inner.lock()).await,
-                },
+                Some(inner) => inner, // another branch of this task released it
+                None => wait_for(&this.dep, this.inner.lock()).await,
             };
             Guard::new(waiting.acquired(), super::owned::Owned::new(lock, inner))
         }

@@ -154,14 +154,16 @@ impl<T: ?Sized> RwLock<T> {
         subclass: u8,
         site: &'static Location<'static>,
     ) -> RwLockReadGuard<'_, T> {
+        if let Ok(inner) = self.inner.try_read() {
+            // Uncontended (so not held by this task): validated now, nothing waits.
+            let waiting = self.acquire(Read::Shared, subclass, site);
+            return Guard::new(waiting.acquired(), inner);
+        }
         let released = other_branch(&self.dep, Read::Shared, || self.inner.read()).await;
         let waiting = self.acquire(Read::Shared, subclass, site);
         let inner = match released {
-            Some(inner) => inner, // another branch released it
-            None => match self.inner.try_read() {
-                Ok(inner) => inner, // uncontended: no wait, no future
-                Err(_) => wait_for(&self.dep, self.inner.read()).await,
-            },
+            Some(inner) => inner, // another branch of this task released it
+            None => wait_for(&self.dep, self.inner.read()).await,
         };
         Guard::new(waiting.acquired(), inner)
     }
@@ -183,14 +185,16 @@ impl<T: ?Sized> RwLock<T> {
         subclass: u8,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
+        if let Ok(inner) = self.inner.try_write() {
+            // Uncontended (so not held by this task): validated now, nothing waits.
+            let waiting = self.acquire(Read::Exclusive, subclass, site);
+            return Guard::new(waiting.acquired(), inner);
+        }
         let released = other_branch(&self.dep, Read::Exclusive, || self.inner.write()).await;
         let waiting = self.acquire(Read::Exclusive, subclass, site);
         let inner = match released {
-            Some(inner) => inner, // another branch released it
-            None => match self.inner.try_write() {
-                Ok(inner) => inner, // uncontended: no wait, no future
-                Err(_) => wait_for(&self.dep, self.inner.write()).await,
-            },
+            Some(inner) => inner, // another branch of this task released it
+            None => wait_for(&self.dep, self.inner.write()).await,
         };
         Guard::new(waiting.acquired(), inner)
     }
@@ -257,14 +261,16 @@ impl<T: ?Sized + 'static> RwLock<T> {
         async move {
             let lock = self; // declared first: outlives every borrow of it below
             let this = Owned::<T, ()>::borrow(&lock);
+            if let Ok(inner) = this.inner.try_read() {
+                // Uncontended (so not held by this task): validated now, nothing waits.
+                let waiting = this.acquire(Read::Shared, 0, site);
+                return Guard::new(waiting.acquired(), Owned::new(lock, inner));
+            }
             let released = other_branch(&this.dep, Read::Shared, || this.inner.read()).await;
             let waiting = this.acquire(Read::Shared, 0, site);
             let inner = match released {
-                Some(inner) => inner, // another branch released it
-                None => match this.inner.try_read() {
-                    Ok(inner) => inner, // uncontended: no wait, no future
-                    Err(_) => wait_for(&this.dep, this.inner.read()).await,
-                },
+                Some(inner) => inner, // another branch of this task released it
+                None => wait_for(&this.dep, this.inner.read()).await,
             };
             Guard::new(waiting.acquired(), Owned::new(lock, inner))
         }
@@ -277,14 +283,16 @@ impl<T: ?Sized + 'static> RwLock<T> {
         async move {
             let lock = self;
             let this = Owned::<T, ()>::borrow(&lock);
+            if let Ok(inner) = this.inner.try_write() {
+                // Uncontended (so not held by this task): validated now, nothing waits.
+                let waiting = this.acquire(Read::Exclusive, 0, site);
+                return Guard::new(waiting.acquired(), Owned::new(lock, inner));
+            }
             let released = other_branch(&this.dep, Read::Exclusive, || this.inner.write()).await;
             let waiting = this.acquire(Read::Exclusive, 0, site);
             let inner = match released {
-                Some(inner) => inner, // another branch released it
-                None => match this.inner.try_write() {
-                    Ok(inner) => inner, // uncontended: no wait, no future
-                    Err(_) => wait_for(&this.dep, this.inner.write()).await,
-                },
+                Some(inner) => inner, // another branch of this task released it
+                None => wait_for(&this.dep, this.inner.write()).await,
             };
             Guard::new(waiting.acquired(), Owned::new(lock, inner))
         }
