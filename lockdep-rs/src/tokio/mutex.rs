@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ::tokio::sync as real;
 
-use super::watch::{other_branch, wait_for, Waiting};
+use super::watch::{lock_async, Waiting};
 use super::TryLockError;
 use crate::class::LockClass;
 use crate::dep_map::{DepMap, Read};
@@ -119,18 +119,14 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     async fn lock_with(&self, subclass: u8, site: &'static Location<'static>) -> MutexGuard<'_, T> {
-        if let Ok(inner) = self.inner.try_lock() {
-            // Uncontended (so not held by this task): validated now, nothing waits.
-            let waiting = Waiting::new(self.dep.acquire_async(Read::Exclusive, subclass, site));
-            return Guard::new(waiting.acquired(), inner);
-        }
-        let released = other_branch(&self.dep, Read::Exclusive, || self.inner.lock()).await;
-        let waiting = Waiting::new(self.dep.acquire_async(Read::Exclusive, subclass, site));
-        let inner = match released {
-            Some(inner) => inner, // another branch of this task released it
-            None => wait_for(&self.dep, self.inner.lock()).await,
-        };
-        Guard::new(waiting.acquired(), inner)
+        let (tracked, inner) = lock_async(
+            &self.dep,
+            (Read::Exclusive, subclass, site),
+            || self.inner.try_lock().ok(),
+            || self.inner.lock(),
+        )
+        .await;
+        Guard::new(tracked, inner)
     }
 
     /// Locks the mutex from blocking code (tokio's `blocking_lock`; panics in an async
@@ -183,18 +179,14 @@ impl<T: ?Sized + 'static> Mutex<T> {
         async move {
             let lock = self; // declared first: outlives every borrow of it below
             let this = super::owned::Owned::<Self, ()>::borrow(&lock);
-            if let Ok(inner) = this.inner.try_lock() {
-                // Uncontended (so not held by this task): validated now, nothing waits.
-                let waiting = Waiting::new(this.dep.acquire_async(Read::Exclusive, 0, site));
-                return Guard::new(waiting.acquired(), super::owned::Owned::new(lock, inner));
-            }
-            let released = other_branch(&this.dep, Read::Exclusive, || this.inner.lock()).await;
-            let waiting = Waiting::new(this.dep.acquire_async(Read::Exclusive, 0, site));
-            let inner = match released {
-                Some(inner) => inner, // another branch of this task released it
-                None => wait_for(&this.dep, this.inner.lock()).await,
-            };
-            Guard::new(waiting.acquired(), super::owned::Owned::new(lock, inner))
+            let (tracked, inner) = lock_async(
+                &this.dep,
+                (Read::Exclusive, 0, site),
+                || this.inner.try_lock().ok(),
+                || this.inner.lock(),
+            )
+            .await;
+            Guard::new(tracked, super::owned::Owned::new(lock, inner))
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ::tokio::sync as real;
 
-use super::watch::{other_branch, wait_for, Waiting};
+use super::watch::{lock_async, Waiting};
 use super::TryLockError;
 use crate::class::LockClass;
 use crate::dep_map::{DepMap, Read};
@@ -154,18 +154,14 @@ impl<T: ?Sized> RwLock<T> {
         subclass: u8,
         site: &'static Location<'static>,
     ) -> RwLockReadGuard<'_, T> {
-        if let Ok(inner) = self.inner.try_read() {
-            // Uncontended (so not held by this task): validated now, nothing waits.
-            let waiting = self.acquire(Read::Shared, subclass, site);
-            return Guard::new(waiting.acquired(), inner);
-        }
-        let released = other_branch(&self.dep, Read::Shared, || self.inner.read()).await;
-        let waiting = self.acquire(Read::Shared, subclass, site);
-        let inner = match released {
-            Some(inner) => inner, // another branch of this task released it
-            None => wait_for(&self.dep, self.inner.read()).await,
-        };
-        Guard::new(waiting.acquired(), inner)
+        let (tracked, inner) = lock_async(
+            &self.dep,
+            (Read::Shared, subclass, site),
+            || self.inner.try_read().ok(),
+            || self.inner.read(),
+        )
+        .await;
+        Guard::new(tracked, inner)
     }
 
     /// Exclusive (write) access, waiting until the lock is free; validated when first polled.
@@ -185,18 +181,14 @@ impl<T: ?Sized> RwLock<T> {
         subclass: u8,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
-        if let Ok(inner) = self.inner.try_write() {
-            // Uncontended (so not held by this task): validated now, nothing waits.
-            let waiting = self.acquire(Read::Exclusive, subclass, site);
-            return Guard::new(waiting.acquired(), inner);
-        }
-        let released = other_branch(&self.dep, Read::Exclusive, || self.inner.write()).await;
-        let waiting = self.acquire(Read::Exclusive, subclass, site);
-        let inner = match released {
-            Some(inner) => inner, // another branch of this task released it
-            None => wait_for(&self.dep, self.inner.write()).await,
-        };
-        Guard::new(waiting.acquired(), inner)
+        let (tracked, inner) = lock_async(
+            &self.dep,
+            (Read::Exclusive, subclass, site),
+            || self.inner.try_write().ok(),
+            || self.inner.write(),
+        )
+        .await;
+        Guard::new(tracked, inner)
     }
 
     /// [`read`](Self::read) from blocking code (tokio's `blocking_read`).
@@ -261,18 +253,14 @@ impl<T: ?Sized + 'static> RwLock<T> {
         async move {
             let lock = self; // declared first: outlives every borrow of it below
             let this = Owned::<T, ()>::borrow(&lock);
-            if let Ok(inner) = this.inner.try_read() {
-                // Uncontended (so not held by this task): validated now, nothing waits.
-                let waiting = this.acquire(Read::Shared, 0, site);
-                return Guard::new(waiting.acquired(), Owned::new(lock, inner));
-            }
-            let released = other_branch(&this.dep, Read::Shared, || this.inner.read()).await;
-            let waiting = this.acquire(Read::Shared, 0, site);
-            let inner = match released {
-                Some(inner) => inner, // another branch of this task released it
-                None => wait_for(&this.dep, this.inner.read()).await,
-            };
-            Guard::new(waiting.acquired(), Owned::new(lock, inner))
+            let (tracked, inner) = lock_async(
+                &this.dep,
+                (Read::Shared, 0, site),
+                || this.inner.try_read().ok(),
+                || this.inner.read(),
+            )
+            .await;
+            Guard::new(tracked, Owned::new(lock, inner))
         }
     }
 
@@ -283,18 +271,14 @@ impl<T: ?Sized + 'static> RwLock<T> {
         async move {
             let lock = self;
             let this = Owned::<T, ()>::borrow(&lock);
-            if let Ok(inner) = this.inner.try_write() {
-                // Uncontended (so not held by this task): validated now, nothing waits.
-                let waiting = this.acquire(Read::Exclusive, 0, site);
-                return Guard::new(waiting.acquired(), Owned::new(lock, inner));
-            }
-            let released = other_branch(&this.dep, Read::Exclusive, || this.inner.write()).await;
-            let waiting = this.acquire(Read::Exclusive, 0, site);
-            let inner = match released {
-                Some(inner) => inner, // another branch of this task released it
-                None => wait_for(&this.dep, this.inner.write()).await,
-            };
-            Guard::new(waiting.acquired(), Owned::new(lock, inner))
+            let (tracked, inner) = lock_async(
+                &this.dep,
+                (Read::Exclusive, 0, site),
+                || this.inner.try_write().ok(),
+                || this.inner.write(),
+            )
+            .await;
+            Guard::new(tracked, Owned::new(lock, inner))
         }
     }
 

@@ -4,6 +4,7 @@
 //! blocking lock is reported (`HeldAcrossAwait`).
 
 use std::future::{poll_fn, Future};
+use std::panic::Location;
 use std::pin::pin;
 #[cfg(lockdep_enabled)]
 use std::task::{Poll, Waker};
@@ -37,10 +38,33 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// An async acquisition of the lock `dep` in mode `read`, whole; returns its token and the real
+/// guard. The uncontended case is tried first (`try_now`): it cannot be a lock this task holds,
+/// so it is validated at once and nothing waits. Otherwise a lock this task holds is left to
+/// another branch of the task for a while ([`other_branch`]), and the acquisition is validated
+/// before it waits for the real lock (`lock`, through [`wait_for`]).
+pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
+    dep: &'a DepMap,
+    (read, subclass, site): (Read, u8, &'static Location<'static>),
+    try_now: impl FnOnce() -> Option<G>,
+    lock: impl Fn() -> F,
+) -> (Tracked<'a, Sendable>, G) {
+    if let Some(guard) = try_now() {
+        return (dep.acquire_async(read, subclass, site), guard);
+    }
+    let released = other_branch(dep, read, &lock).await;
+    let waiting = Waiting::new(dep.acquire_async(read, subclass, site));
+    let guard = match released {
+        Some(guard) => guard, // another branch of this task released it
+        None => wait_for(dep, lock()).await,
+    };
+    (waiting.acquired(), guard)
+}
+
 /// Awaits `wait` (the real lock's future, after a `try_*` failed: tokio's own acquisition tries
 /// the same first, so fairness is unchanged); if it has to wait, first reports the blocking
 /// locks the holder keeps while it is suspended.
-pub(super) async fn wait_for<F: Future>(_dep: &DepMap, wait: F) -> F::Output {
+async fn wait_for<F: Future>(_dep: &DepMap, wait: F) -> F::Output {
     let mut wait = pin!(wait);
     let mut first = true;
     poll_fn(move |cx| {
@@ -57,7 +81,7 @@ pub(super) async fn wait_for<F: Future>(_dep: &DepMap, wait: F) -> F::Output {
 /// How long an async acquisition of a lock its own task holds waits for another branch of the
 /// task to release it before it is reported as the task re-locking it.
 #[cfg(lockdep_enabled)]
-pub(super) const OTHER_BRANCH_GRACE: Duration = Duration::from_secs(1);
+const OTHER_BRANCH_GRACE: Duration = Duration::from_secs(1);
 
 /// An async acquisition of a lock the calling task already holds in a conflicting mode: in
 /// sequential code a certain self-deadlock, but branches of one task (`join!`, `select!`,
@@ -66,7 +90,7 @@ pub(super) const OTHER_BRANCH_GRACE: Duration = Duration::from_secs(1);
 /// (the caller then validates the acquisition as a plain one); `None` at once if the task does
 /// not hold the lock, or after the grace (the caller's validation then reports the re-lock
 /// and panics).
-pub(super) async fn other_branch<F: Future>(
+async fn other_branch<F: Future>(
     dep: &DepMap,
     read: Read,
     lock: impl FnOnce() -> F,
