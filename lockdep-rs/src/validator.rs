@@ -438,12 +438,8 @@ pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Locati
 
 /// Forgets this thread's held locks (used by `reset()` on the calling thread).
 pub(crate) fn forget_held() {
-    with_state(|s| {
-        s.held.forget();
-        // It holds nothing across the reset: nothing of it is to be replayed later (its
-        // later acquisitions may all be cache hits, which never look at the epoch).
-        s.held.graph_epoch = crate::dependency_graph::current_epoch();
-    });
+    // (Its graph epoch catches up at its next acquisition onto the now empty stack.)
+    with_state(|s| s.held.forget());
 }
 
 /// Adds this thread's fast-path hits to the statistics now.
