@@ -587,12 +587,32 @@ mod enabled {
         /// token afterwards, so it is left as it is (one store less on the hot path).
         #[inline(always)]
         pub(crate) fn release_on_drop(&self) {
+            if !self.release_fast() {
+                self.release_slow_path();
+            }
+        }
+
+        /// The release's common case: nothing to release (untracked or borrowed token), or
+        /// the entry popped from the top of this thread's stack. False: call
+        /// [`release_slow_path`](Self::release_slow_path). Never reports, never unwinds.
+        #[inline(always)]
+        pub(crate) fn release_fast(&self) -> bool {
+            match self.0 {
+                // Serial 0: a borrowed token, which releases nothing (see `borrowed`).
+                Some((_, packed)) => {
+                    let serial = packed.get() >> SERIAL_SHIFT;
+                    serial == 0 || crate::fast_path::release_serial(serial, self.1)
+                }
+                None => true,
+            }
+        }
+
+        /// The release when [`release_fast`](Self::release_fast) did not apply (may report).
+        #[inline]
+        pub(crate) fn release_slow_path(&self) {
             if let Some((map, packed)) = self.0 {
                 let serial = packed.get() >> SERIAL_SHIFT;
-                // Serial 0: a borrowed token, which releases nothing (see `borrowed`).
-                if serial != 0 && !crate::fast_path::release_serial(serial, self.1) {
-                    release_slow(map, serial, Read::from_bits(packed.get()), self.1);
-                }
+                release_slow(map, serial, Read::from_bits(packed.get()), self.1);
             }
         }
 
@@ -822,7 +842,11 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn release(&mut self) {}
         #[inline(always)]
-        pub(crate) fn release_on_drop(&self) {}
+        pub(crate) fn release_fast(&self) -> bool {
+            true
+        }
+        #[inline(always)]
+        pub(crate) fn release_slow_path(&self) {}
         #[inline(always)]
         pub(crate) fn map(&self) -> Option<&'a DepMap> {
             None

@@ -38,7 +38,8 @@ use crate::held::{Held, LockHandle, Sealed};
 #[must_use = "if unused the lock will immediately unlock"]
 pub struct Guard<'a, G, M = Local> {
     pub(crate) tracked: Tracked<'a, M>,
-    pub(crate) inner: G,
+    /// Dropped by hand in `Drop`, after the release is recorded (see there).
+    pub(crate) inner: ManuallyDrop<G>,
 }
 
 pub use crate::dep_map::{Local, Sendable};
@@ -46,7 +47,10 @@ pub use crate::dep_map::{Local, Sendable};
 impl<'a, G, M> Guard<'a, G, M> {
     #[inline]
     pub(crate) fn new(tracked: Tracked<'a, M>, inner: G) -> Self {
-        Guard { tracked, inner }
+        Guard {
+            tracked,
+            inner: ManuallyDrop::new(inner),
+        }
     }
 
     /// Takes the guard apart without releasing anything (for `map`, `upgrade`, …).
@@ -56,7 +60,12 @@ impl<'a, G, M> Guard<'a, G, M> {
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, and each field is read exactly once,
         // so both values are moved out exactly once.
-        unsafe { (std::ptr::read(&this.tracked), std::ptr::read(&this.inner)) }
+        unsafe {
+            (
+                std::ptr::read(&this.tracked),
+                ManuallyDrop::into_inner(std::ptr::read(&this.inner)),
+            )
+        }
     }
 }
 
@@ -189,10 +198,36 @@ impl<G: DerefMut, M> DerefMut for Guard<'_, G, M> {
 
 impl<G, M> Drop for Guard<'_, G, M> {
     #[inline(always)]
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
-        // Record the release first; the real unlock follows when `inner` drops.
-        self.tracked.release_on_drop();
+        // Record the release first, then unlock. The common case (the entry on top of this
+        // thread's stack, popped in place) is inline and cannot unwind, so the whole drop
+        // inlines into the caller as parking_lot's does (drop glue with an unwinding edge
+        // stayed out of line: the guard went through memory, a store-forwarding stall per
+        // lock). Anything else (which may report and run the report hook) goes out of line,
+        // where the unlock is made unwind-safe.
+        if self.tracked.release_fast() {
+            // SAFETY: `inner` is dropped exactly once, here, and never used again.
+            unsafe { ManuallyDrop::drop(&mut self.inner) }
+        } else {
+            release_slow_then_unlock(&self.tracked, &mut self.inner);
+        }
     }
+}
+
+/// The guard's drop when the fast release did not apply: records the release (which may
+/// report), then unlocks, also if the release unwinds.
+#[cold]
+#[inline(never)]
+#[allow(unsafe_code)]
+fn release_slow_then_unlock<G, M>(tracked: &Tracked<'_, M>, inner: &mut ManuallyDrop<G>) {
+    let unlock = Defer::new(|| {
+        // SAFETY: `inner` is dropped exactly once (the guard's `Drop` never touches it
+        // again): when `unlock` drops, after the release or while unwinding from it.
+        unsafe { ManuallyDrop::drop(inner) }
+    });
+    tracked.release_slow_path();
+    drop(unlock);
 }
 
 impl<G: Deref, M> fmt::Debug for Guard<'_, G, M>
