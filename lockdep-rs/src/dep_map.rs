@@ -458,7 +458,7 @@ mod enabled {
         ) -> bool {
             validator::release(
                 self.instance(),
-                &|h| shared.is_none_or(|s| s == h.read.is_shared()),
+                &|h| shared.is_none_or(|s| s == h.read().is_shared()),
                 None,
                 self.taken_while_off() || mode() == Mode::Off,
                 || (self.name(), site),

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::panic::Location;
 
 use crate::class::ClassInfo;
-use crate::held_locks::{HeldLock, Instance, Read};
+use crate::held_locks::{Instance, Read};
 use crate::thread_state::ThreadState;
 #[cfg(loom)]
 use crate::thread_state::STATE;
@@ -142,10 +142,10 @@ fn push_fast(
     if !crate::holder::settled_for(&s.held, &s.holding, task) {
         return None;
     }
-    if s.held.stack.len() == s.held.stack.capacity() {
+    if !s.held.stack.has_spare_slot() {
         return None; // the push would allocate
     }
-    let key = match s.held.stack.last() {
+    let key = match s.held.stack.top() {
         // Nothing held: nothing to validate (no edge, no class held twice); the key of
         // this one-lock chain was computed with the class.
         None => {
@@ -166,9 +166,8 @@ fn push_fast(
             key
         }
     };
-    let mut entry = HeldLock::new(class, instance, read, false, None, site);
-    entry.sendable = sendable;
-    Some((s.held.push_keyed(entry, key), tag_of(s)))
+    let serial = s.held.push_hot(class, instance, read, sendable, site, key);
+    Some((serial, tag_of(s)))
 }
 
 /// A guard's release, fast path: pops its entry when it is on top (no re-acquisition, no
@@ -190,10 +189,10 @@ fn pop_fast(s: &mut ThreadState, serial: u64, _holder: HolderTag) -> bool {
         return false;
     }
     let held = &mut s.held;
-    match held.stack.last() {
+    match held.stack.top() {
         // Serials are unique per stack: the top entry is this guard's.
-        Some(top) if top.serial == serial && top.merged.is_none() => {
-            held.stack.pop();
+        Some(top) if top.is_whole_entry_of(serial) => {
+            held.stack.pop_in_place();
             true
         }
         _ => false,

@@ -281,7 +281,7 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) {
     }
     if held.0.pending.swap(false, Relaxed) {
         let posted = reg.inbox.remove(&held.0.uid).unwrap_or_default();
-        held.forget_where(|h| posted.iter().any(|p| p.serial == h.serial));
+        held.forget_where(|h| posted.iter().any(|p| p.serial == h.serial()));
     }
 }
 
@@ -290,10 +290,10 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) {
 pub(crate) fn thread_exited(held: &mut HeldRef, holding: &mut Holding) {
     let mut reg = REGISTRY.lock();
     let own = holding.own.clone();
-    let keep = held.stack.iter().any(|h| h.sendable);
+    let keep = held.stack.iter().any(|h| h.sendable());
     if keep {
         // Leaked blocking locks were reported: only the async guards are waited for.
-        held.forget_where(|h| !h.sendable);
+        held.forget_where(|h| !h.sendable());
     }
     own.orphan.store(true, Relaxed);
     own.owner.store(0, Relaxed);

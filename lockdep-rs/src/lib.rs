@@ -198,7 +198,11 @@ mod dependency_graph;
 #[cfg(lockdep_enabled)]
 mod fast_path;
 #[cfg(lockdep_enabled)]
+mod held_lock;
+#[cfg(lockdep_enabled)]
 mod held_locks;
+#[cfg(lockdep_enabled)]
+mod held_stack;
 #[cfg(lockdep_tasks)]
 mod holder;
 #[cfg(lockdep_enabled)]

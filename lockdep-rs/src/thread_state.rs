@@ -92,7 +92,7 @@ impl Drop for ThreadState {
             .held
             .stack
             .iter()
-            .any(|h| !h.class.event && !h.sendable);
+            .any(|h| !h.class.event && !h.sendable());
         if leaked && crate::mode::mode() != crate::mode::Mode::Off {
             let (report, key) = build::held_at_exit(&self.held);
             if sink::deliver(report.clone(), key) == Delivery::MustPanic {

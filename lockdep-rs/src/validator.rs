@@ -181,7 +181,7 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
 pub(crate) fn deliver(report: crate::report::Report, key: u64) -> Delivery {
     let back = with_state(|s| {
         let (entry, index) = s.suspended.clone()?;
-        let serial = entry.serial;
+        let serial = entry.serial();
         s.held.insert(index, entry);
         Some(serial)
     })
@@ -235,8 +235,8 @@ impl ThreadState {
             req.nest.and_then(NonZeroUsize::new),
             req.site,
         );
-        entry.serial = req.reserial;
-        entry.sendable = req.sendable;
+        entry.set_serial(req.reserial);
+        entry.set_sendable(req.sendable);
         let mut reports = Vec::new();
         if self.held.stack.is_empty() {
             // Nothing is held across any `reset()` so far: nothing to replay later.
@@ -254,7 +254,7 @@ impl ThreadState {
                 same_key = true;
                 if h.holds(instance)
                     && class.blocks()
-                    && (h.read == Read::Exclusive || req.read == Read::Exclusive)
+                    && (h.read() == Read::Exclusive || req.read == Read::Exclusive)
                 {
                     conflict = Some(i);
                 }
@@ -281,19 +281,19 @@ impl ThreadState {
 
         // 2. Nest lock: it must be held; a lock of the top entry's class taken under it is
         //    merged into that entry (kernel `references`), unvalidated.
-        if let Some(nest) = entry.nest {
+        if let Some(nest) = entry.nest() {
             if !self.held.stack.iter().any(|h| h.holds(nest.get())) {
                 if let Some(name) = req.nest_name {
                     reports.push(build::nest_not_held(&self.held, &entry, name()));
                 }
-                entry.nest = None;
+                entry.nesting_mut().nest = None;
             } else if let Some(top) = self.held.stack.last_mut() {
                 // (Not when something was reported: the entry is then recorded only after
                 // delivery, as its own entry, still exempt under the nest lock.)
                 let mergeable = !req.trylock && !req.no_merge && reports.is_empty();
-                if std::ptr::eq(top.class, class) && top.read == req.read && mergeable {
+                if std::ptr::eq(top.class, class) && top.read() == req.read && mergeable {
                     top.merge(instance);
-                    return Outcome::pushed(top.serial);
+                    return Outcome::pushed(top.serial());
                 }
             }
         }
@@ -307,10 +307,10 @@ impl ThreadState {
         self.held.place(&mut entry);
         if same_key {
             let stack = &self.held.stack;
-            entry.edgeless = !matches!(
+            entry.set_edgeless(!matches!(
                 slow_path::same_class(stack, &entry),
                 slow_path::SameClass::Clear
-            );
+            ));
         }
         let parent = self.held.key();
         let last = entry.chain_id();
@@ -353,8 +353,8 @@ impl ThreadState {
             inner: new.instance,
             outer_class: outer.class.id,
             inner_class: new.class.id,
-            outer_read: outer.read,
-            inner_read: new.read,
+            outer_read: outer.read(),
+            inner_read: new.read(),
             outer_site: outer.site,
             inner_site: new.site,
             thread: crate::report::thread_label(),
@@ -454,7 +454,7 @@ pub(crate) fn flush_hits() {
 #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
 pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> bool {
     with_state(|s| {
-        let Some(idx) = s.held.find(instance, |h| h.serial == serial) else {
+        let Some(idx) = s.held.find(instance, |h| h.serial() == serial) else {
             return false;
         };
         // Re-push the entry and those above it: `push` keeps their serials and recomputes
@@ -462,7 +462,7 @@ pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> bool {
         let above = s.held.stack.split_off(idx);
         for (i, mut e) in above.into_iter().enumerate() {
             if i == 0 {
-                e.read = read;
+                e.set_read(read);
             }
             s.held.push(e);
         }

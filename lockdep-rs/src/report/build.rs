@@ -22,7 +22,7 @@ fn key_of(parts: impl Hash) -> u64 {
 pub(crate) fn lock_line(h: &HeldLock) -> LockLine {
     LockLine {
         class: h.class.display_name(),
-        read: h.read as u8,
+        read: h.read() as u8,
         instance: h.instance,
         site: h.site,
     }
@@ -87,9 +87,9 @@ pub(crate) fn recursive(
     let key = key_of((
         "recursive",
         new.class.id,
-        new.read,
+        new.read(),
         prev.class.id,
-        prev.read,
+        prev.read(),
         certain,
     ));
     finish(d, key)
@@ -313,7 +313,7 @@ pub(crate) fn nest_not_held(held: &HeldLocks, new: &HeldLock, nest_name: String)
 pub(crate) fn held_at_exit(held: &HeldLocks) -> (Report, u64) {
     let mut d = base(ReportKind::LocksHeldAtExit, held);
     d.stack = Trace::default();
-    for h in &held.stack {
+    for h in held.stack.iter() {
         push_unique(&mut d.class_names, h.class.display_name());
     }
     // One problem per set of leaked locks (classes and where they were taken), not per
@@ -441,7 +441,7 @@ pub(crate) fn instance_inversion(
         base = new.class.base().display_name(),
         how = if new.class.lenient {
             "a lenient class (its site cannot tell its locks apart)"
-        } else if new.nest.is_some() {
+        } else if new.nest().is_some() {
             "a nest lock"
         } else {
             "a subclass annotation (lock_nested)"

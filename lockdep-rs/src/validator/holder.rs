@@ -36,7 +36,7 @@ pub(crate) fn holds_conflicting(instance: Instance, read: crate::held_locks::Rea
     with_state_raw(|s| {
         s.held
             .find(instance, |h| {
-                h.read == Read::Exclusive || read == Read::Exclusive
+                h.read() == Read::Exclusive || read == Read::Exclusive
             })
             .is_some()
     })
@@ -168,7 +168,7 @@ fn drain(reg: &mut Registry, s: &mut ThreadState, out: &mut Settled) {
         if p.serial <= s.held.forgotten_up_to {
             continue; // `reset()` forgot it
         }
-        if let Some(o) = s.release(p.instance, &|h| h.serial == p.serial, None) {
+        if let Some(o) = s.release(p.instance, &|h| h.serial() == p.serial, None) {
             out.outcomes.extend(o);
         }
     }
@@ -180,7 +180,7 @@ fn across_await(held: &HeldLocks, task: Task, waiting: Option<String>) -> Option
     let blocking: Vec<_> = held
         .stack
         .iter()
-        .filter(|h| !h.sendable && h.class.blocks())
+        .filter(|h| !h.sendable() && h.class.blocks())
         .collect();
     if blocking.is_empty() || crate::mode::mode() == crate::mode::Mode::Off {
         return None;
@@ -259,12 +259,12 @@ pub(crate) fn release_elsewhere(
 pub(crate) fn task_ended() {
     settle_here(false);
     let found = with_state_raw(|s| {
-        let leaked = s.held.stack.iter().any(|h| !h.sendable && !h.class.event);
+        let leaked = s.held.stack.iter().any(|h| !h.sendable() && !h.class.event);
         if !leaked || crate::mode::mode() == crate::mode::Mode::Off {
             return None;
         }
         let report = build::held_at_exit(&s.held);
-        s.held.forget_where(|h| !h.sendable && !h.class.event);
+        s.held.forget_where(|h| !h.sendable() && !h.class.event);
         Some(report)
     })
     .flatten();

@@ -65,7 +65,7 @@ pub(crate) fn release_token(
             if loaded(&s.held) == _holder {
                 return None; // on the stack loaded here: the usual release below
             }
-            let pred = |h: &HeldLock| h.serial == serial;
+            let pred = |h: &HeldLock| h.serial() == serial;
             let done = release_elsewhere(s, _holder, instance, serial, |s| {
                 s.release(instance, &pred, Some(read))
             });
@@ -85,7 +85,7 @@ pub(crate) fn release_token(
         if let Some(unlock_report) = unlock_report {
             return release(
                 instance,
-                &|h| h.serial == serial,
+                &|h| h.serial() == serial,
                 Some(read),
                 unrecorded,
                 unlock_report,
@@ -97,7 +97,7 @@ pub(crate) fn release_token(
     #[cfg(not(lockdep_tasks))]
     release(
         instance,
-        &|h| h.serial == serial,
+        &|h| h.serial() == serial,
         Some(read),
         unrecorded,
         unlock_report,
@@ -181,7 +181,7 @@ pub(crate) struct WaitingEntry {
 impl WaitingEntry {
     /// How the mutex was held.
     pub(crate) fn read(&self) -> Read {
-        self.entry.read
+        self.entry.read()
     }
 }
 
@@ -189,10 +189,10 @@ impl WaitingEntry {
 /// takes its entry out of the held stack.
 pub(crate) fn wait_begin(instance: Instance, serial: u64) -> Option<WaitingEntry> {
     let (waiting, outcomes) = with_state(|s| {
-        let idx = s.held.find(instance, |h| h.serial == serial)?;
+        let idx = s.held.find(instance, |h| h.serial() == serial)?;
         let mut entry = s.held.stack[idx].clone();
         entry.instance = instance;
-        entry.merged = None;
+        entry.set_merged(None);
         let merged = s.held.stack[idx].merged_count() > 0;
         let outcomes = s.take_out(idx, instance);
         Some((
@@ -231,9 +231,13 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
     let e = &w.entry;
     if w.merged {
         let merged = with_state(|s| {
-            let top = s.held.stack.iter_mut().rfind(|h| h.serial == e.serial)?;
+            let top = s
+                .held
+                .stack
+                .iter_mut()
+                .rfind(|h| h.serial() == e.serial())?;
             top.merge(e.instance);
-            Some(top.serial)
+            Some(top.serial())
         })
         .flatten();
         if merged.is_some() {
@@ -241,20 +245,20 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         }
     }
     let req = Request {
-        read: e.read,
+        read: e.read(),
         trylock: false,
-        nest: e.nest.map(|n| n.get()),
+        nest: e.nest().map(|n| n.get()),
         nest_name: None,
-        reserial: e.serial,
+        reserial: e.serial(),
         site,
         fresh: false,
         no_merge: true,
-        sendable: e.sendable,
+        sendable: e.sendable(),
         timed: false,
     };
     let serial = super::acquire(e.class, e.instance, req)?.serial;
     with_state(|s| {
-        if s.held.stack.last().is_some_and(|h| h.serial == serial)
+        if s.held.stack.last().is_some_and(|h| h.serial() == serial)
             && w.index + 1 < s.held.stack.len()
         {
             let mut entry = s.held.stack.pop().expect("non-empty");
@@ -278,7 +282,7 @@ impl ThreadState {
         let idx = self.held.find(instance, pred).or_else(|| {
             let read = any_entry?;
             self.held
-                .find(instance, |h| h.read.is_shared() == read.is_shared())
+                .find(instance, |h| h.read().is_shared() == read.is_shared())
                 .or_else(|| self.held.find(instance, |_| true))
         })?;
         // Of a run of identical adjacent entries (same instance, class and mode), release the
@@ -286,10 +290,10 @@ impl ThreadState {
         let same = |a: &HeldLock, b: &HeldLock| {
             a.instance == b.instance
                 && std::ptr::eq(a.class, b.class)
-                && a.read == b.read
-                && a.trylock == b.trylock
-                && a.merged.is_none()
-                && b.merged.is_none()
+                && a.read() == b.read()
+                && a.trylock() == b.trylock()
+                && !a.is_merged()
+                && !b.is_merged()
         };
         let own = idx;
         let mut idx = idx;
@@ -301,7 +305,8 @@ impl ThreadState {
         if idx != own {
             // The entry that stays takes over the removed one's serial, so the guard that
             // owned the removed entry still finds "its" entry later.
-            self.held.stack[own].serial = self.held.stack[idx].serial;
+            let serial = self.held.stack[idx].serial();
+            self.held.stack[own].set_serial(serial);
         }
         Some(self.take_out(idx, instance))
     }
@@ -315,39 +320,39 @@ impl ThreadState {
         let (removed, above) = self.held.remove(idx);
         let mut outcomes = Vec::new();
         for e in above {
-            let nest_gone = e.nest.is_some_and(|n| removed.holds(n.get()));
+            let nest_gone = e.nest().is_some_and(|n| removed.holds(n.get()));
             let validating = crate::mode::mode() != crate::mode::Mode::Off;
-            if validating && (nest_gone || (e.edgeless && !e.trylock)) {
+            if validating && (nest_gone || (e.edgeless() && !e.trylock())) {
                 // Its acquisition recorded no edges (recursive locking, or exempt under a
                 // nest lock), or its nest lock is gone with the exemption: validate it again
                 // on the stack as it is now.
-                let merged = e.merged.clone();
+                let merged = e.merged_clone();
                 let req = Request {
-                    read: e.read,
-                    trylock: e.trylock,
+                    read: e.read(),
+                    trylock: e.trylock(),
                     nest: if nest_gone {
                         None
                     } else {
-                        e.nest.map(|n| n.get())
+                        e.nest().map(|n| n.get())
                     },
                     nest_name: None,
-                    reserial: e.serial,
+                    reserial: e.serial(),
                     site: e.site,
                     fresh: false,
                     no_merge: true,
-                    sendable: e.sendable,
+                    sendable: e.sendable(),
                     timed: false,
                 };
                 outcomes.push(self.acquire(e.class, e.instance, &req));
                 if let Some(top) = self.held.stack.last_mut() {
-                    if top.serial == e.serial {
-                        top.merged = merged;
+                    if top.serial() == e.serial() {
+                        top.set_merged(merged);
                     }
                 }
             } else {
                 let mut e = e;
                 if nest_gone {
-                    e.nest = None;
+                    e.nesting_mut().nest = None;
                 }
                 self.held.push(e);
             }

@@ -56,7 +56,7 @@ impl ThreadState {
         for i in 1..self.held.stack.len() {
             let (below, rest) = self.held.stack.split_at(i);
             let entry = &rest[0];
-            if !entry.trylock && matches!(same_class(below, entry), SameClass::Clear) {
+            if !entry.trylock() && matches!(same_class(below, entry), SameClass::Clear) {
                 add_edges(graph, below, entry, &mut reports, &self.held);
             }
         }
@@ -81,13 +81,13 @@ pub(super) enum SameClass<'a> {
 pub(super) fn same_class<'a>(stack: &'a [HeldLock], new: &HeldLock) -> SameClass<'a> {
     let mut nest_seen = false;
     for h in stack {
-        if new.nest.is_some_and(|n| h.holds(n.get())) {
+        if new.nest().is_some_and(|n| h.holds(n.get())) {
             nest_seen = true;
         }
         if !std::ptr::eq(h.class, new.class) {
             continue;
         }
-        if new.read == Read::Recursive && h.read != Read::Exclusive {
+        if new.read() == Read::Recursive && h.read() != Read::Exclusive {
             continue;
         }
         if nest_seen || (new.class.lenient && !h.holds(new.instance)) {
@@ -109,16 +109,16 @@ fn add_edges(
 ) {
     let mut trace: Option<Trace> = None;
     for (i, h) in stack.iter().enumerate().rev() {
-        let ty = edge_type(h.read, new.read);
+        let ty = edge_type(h.read(), new.read());
         let gates = gates_below(&stack[..i]);
         let path = if graph.surely_no_path(new.class.id, h.class.id) {
             None
         } else {
             graph.strong_path(
                 new.class.id,
-                new.read == Read::Recursive,
+                new.read() == Read::Recursive,
                 h.class.id,
-                h.read,
+                h.read(),
             )
         };
         if let Some(path) = path {
@@ -136,7 +136,7 @@ fn add_edges(
         });
         // Stop after the first entry that is neither a trylock nor a recursive reader:
         // entries below it already reach the new lock through a strong path.
-        if !new.class.event && !h.trylock && h.read != Read::Recursive {
+        if !new.class.event && !h.trylock() && h.read() != Read::Recursive {
             break;
         }
     }
@@ -177,7 +177,7 @@ const MAX_GATES: usize = 16;
 pub(super) fn gates_below(below: &[HeldLock]) -> Vec<Gate> {
     below
         .iter()
-        .filter(|h| h.read == Read::Exclusive && h.class.can_gate())
+        .filter(|h| h.read() == Read::Exclusive && h.class.can_gate())
         .take(MAX_GATES)
         .map(|h| {
             h.class.note_gate_use();
