@@ -89,3 +89,46 @@ async fn locks_work_and_nothing_is_validated() {
     assert!(a.try_lock().is_ok() && b.try_write().is_ok());
     assert_eq!(Arc::try_unwrap(a).unwrap().into_inner(), (1, 2));
 }
+
+/// Data aligned beyond a pointer (the compiled-out mutex is tokio's, at offset 0 all the same).
+#[repr(align(64))]
+struct Aligned64(u8);
+
+/// Compiled out, the guards' `mutex()` / `rwlock()` give this crate's lock — the very lock,
+/// or the very `Arc` — from tokio's (unsized data too).
+#[tokio::test(flavor = "current_thread")]
+async fn guard_accessors_give_this_crates_lock() {
+    use ld::{
+        MutexGuard, OwnedMutexGuard, OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard,
+        OwnedRwLockWriteGuard,
+    };
+
+    let m = ld::Mutex::named("M", Aligned64(1));
+    let g = m.lock().await;
+    assert!(std::ptr::eq(MutexGuard::mutex(&g), &m));
+    assert_eq!(g.0, 1);
+    drop(g);
+    let slice: Box<ld::Mutex<[u8]>> = Box::new(ld::Mutex::new([1u8, 2, 3]));
+    let g = slice.lock().await;
+    assert!(std::ptr::eq(MutexGuard::mutex(&g), &*slice));
+    drop(g);
+    let am = Arc::new(ld::Mutex::named("OM", 0u32));
+    let g = am.clone().lock_owned().await;
+    assert!(Arc::ptr_eq(OwnedMutexGuard::mutex(&g), &am));
+    assert!(
+        OwnedMutexGuard::mutex(&g).try_lock().is_err(),
+        "the locked one"
+    );
+    drop(g);
+
+    let rw = Arc::new(ld::RwLock::named("RW", (1u32, 2u32)));
+    let r = rw.clone().read_owned().await;
+    assert!(Arc::ptr_eq(OwnedRwLockReadGuard::rwlock(&r), &rw));
+    drop(r);
+    let w = rw.clone().write_owned().await;
+    assert!(Arc::ptr_eq(OwnedRwLockWriteGuard::rwlock(&w), &rw));
+    let part = OwnedRwLockWriteGuard::map(w, |p| &mut p.0);
+    assert!(Arc::ptr_eq(OwnedRwLockMappedWriteGuard::rwlock(&part), &rw));
+    drop(part);
+    assert!(rw.try_write().is_ok());
+}

@@ -470,3 +470,81 @@ fn an_async_guard_outliving_its_thread_releases_cleanly() {
         .iter()
         .all(|r| !r.class_names().iter().any(|c| c.starts_with("orphan."))));
 }
+
+/// Data aligned beyond the validator handle: the mutex's data then starts past padding.
+#[repr(align(64))]
+#[derive(Debug)]
+struct Aligned64(u8);
+
+/// `MutexGuard::mutex` and the owned guards' `mutex()` / `rwlock()` (tokio's names) give
+/// back this crate's lock the guard holds — the very lock, or the very `Arc` — whatever the
+/// data's alignment or size (unsized data too), and the lock they give is the validator's:
+/// held while the guard lives.
+#[tokio::test(flavor = "current_thread")]
+async fn guards_give_back_the_lock_they_hold() {
+    use lockdep::tokio::{
+        MutexGuard, OwnedMutexGuard, OwnedRwLockMappedWriteGuard, OwnedRwLockReadGuard,
+        OwnedRwLockWriteGuard,
+    };
+    use std::fmt::Debug;
+
+    let ((), reports) = capture_async(async {
+        let m = Mutex::named("owner.M", 1u8);
+        let g = m.lock().await;
+        assert!(std::ptr::eq(MutexGuard::mutex(&g), &m));
+        assert!(MutexGuard::mutex(&g).is_held());
+        drop(g);
+        let g = m.try_lock().unwrap();
+        assert!(std::ptr::eq(MutexGuard::mutex(&g), &m));
+        drop(g);
+        assert!(!m.is_held());
+
+        let aligned = Mutex::named("owner.aligned", Aligned64(7));
+        let g = aligned.lock().await;
+        assert!(std::ptr::eq(MutexGuard::mutex(&g), &aligned));
+        assert_eq!(g.0, 7);
+        drop(g);
+
+        let slice: Box<Mutex<[u16]>> = Box::new(Mutex::named("owner.slice", [1u16, 2, 3]));
+        let g = slice.lock().await;
+        let back: &Mutex<[u16]> = MutexGuard::mutex(&g);
+        assert!(std::ptr::eq(back, &*slice), "same address and length");
+        assert!(back.is_held());
+        drop(g);
+
+        let dynamic: Box<Mutex<dyn Debug + Send>> =
+            Box::new(Mutex::named("owner.dyn", Aligned64(9)));
+        let g = dynamic.lock().await;
+        assert!(std::ptr::eq(MutexGuard::mutex(&g), &*dynamic));
+        assert_eq!(format!("{:?}", &*g), "Aligned64(9)");
+        drop(g);
+
+        let am = Arc::new(Mutex::named("owner.owned", 0u32));
+        let g = am.clone().lock_owned().await;
+        assert!(Arc::ptr_eq(OwnedMutexGuard::mutex(&g), &am));
+        assert!(OwnedMutexGuard::mutex(&g).is_held());
+        assert_eq!(Arc::strong_count(&am), 2, "borrowed, not cloned");
+        drop(g);
+        let g = am.clone().try_lock_owned().unwrap();
+        assert!(Arc::ptr_eq(OwnedMutexGuard::mutex(&g), &am));
+        drop(g);
+
+        let rw = Arc::new(RwLock::named("owner.rw", (1u32, 2u32)));
+        let r = rw.clone().read_owned().await;
+        assert!(Arc::ptr_eq(OwnedRwLockReadGuard::rwlock(&r), &rw));
+        let part = OwnedRwLockReadGuard::map(r, |p| &p.1);
+        assert!(Arc::ptr_eq(OwnedRwLockReadGuard::rwlock(&part), &rw));
+        assert!(OwnedRwLockReadGuard::rwlock(&part).is_held());
+        drop(part);
+        let w = rw.clone().write_owned().await;
+        assert!(Arc::ptr_eq(OwnedRwLockWriteGuard::rwlock(&w), &rw));
+        let part = OwnedRwLockWriteGuard::map(w, |p| &mut p.0);
+        assert!(Arc::ptr_eq(OwnedRwLockMappedWriteGuard::rwlock(&part), &rw));
+        assert!(OwnedRwLockMappedWriteGuard::rwlock(&part).is_held());
+        drop(part);
+        assert!(!rw.is_held());
+        assert_eq!(Arc::strong_count(&rw), 1);
+    })
+    .await;
+    assert!(reports.is_empty(), "{reports:?}");
+}

@@ -27,7 +27,9 @@ use crate::held::{LockHandle, Sealed, TrackedLock};
 /// # }
 /// ```
 // With validation compiled out the handle is zero-sized: the layout is tokio's (owned guards
-// rely on it, see `into_real`).
+// rely on it, see `into_real`). With validation on, `repr(C)` fixes where `inner` is (after
+// `dep`), which `from_inner` relies on.
+#[cfg_attr(lockdep_enabled, repr(C))]
 #[cfg_attr(not(lockdep_enabled), repr(transparent))]
 pub struct Mutex<T: ?Sized> {
     dep: DepMap,
@@ -166,6 +168,28 @@ impl<T: ?Sized> Mutex<T> {
     pub fn is_held(&self) -> bool {
         self.dep.is_held()
     }
+
+    /// The mutex whose tokio mutex is `inner` (tokio's guard keeps only that): a
+    /// container-of, from a reference to the field to the struct around it. (Tree Borrows
+    /// allows that; Stacked Borrows, Miri's default, would not: there `inner`'s reference
+    /// covers only `inner`.)
+    ///
+    /// # Safety
+    /// `inner` must be the `inner` field of a `Mutex<T>`.
+    #[allow(unsafe_code)]
+    unsafe fn from_inner(inner: &real::Mutex<T>) -> &Mutex<T> {
+        // Where `inner` is in a `Mutex<T>`: after `dep`, aligned for tokio's mutex (its dynamic
+        // alignment if `T` is unsized), by `repr(C)`; compiled out, `dep` is zero-sized and
+        // `repr(transparent)` puts `inner` at 0, which this also gives.
+        let align = std::mem::align_of_val(inner);
+        let offset = std::mem::size_of::<DepMap>().next_multiple_of(align);
+        // The same address and metadata (that of the unsized tail `T` of both types).
+        let inner = inner as *const real::Mutex<T> as *const Mutex<T>;
+        // SAFETY: `inner` is the field at `offset` of a `Mutex<T>` (the caller's promise), so
+        // that mutex starts `offset` bytes before it, in the same allocation, and lives as
+        // long as the field's borrow.
+        unsafe { &*inner.byte_sub(offset) }
+    }
 }
 
 #[cfg(lockdep_enabled)]
@@ -269,6 +293,14 @@ impl<'a, T: ?Sized> Guard<'a, real::MutexGuard<'a, T>, Sendable> {
             Err(inner) => Err(Guard::new(tracked, inner)),
         }
     }
+
+    /// The mutex this guard holds (tokio's `MutexGuard::mutex`).
+    #[allow(unsafe_code)]
+    pub fn mutex(this: &Self) -> &'a Mutex<T> {
+        // SAFETY: every `MutexGuard` is made of a guard of the tokio mutex inside one of this
+        // crate's mutexes (`lock`, `blocking_lock`, `try_lock`: `self.inner`).
+        unsafe { Mutex::from_inner(real::MutexGuard::mutex(&this.inner)) }
+    }
 }
 
 impl<'a, T: ?Sized> Guard<'a, real::MappedMutexGuard<'a, T>, Sendable> {
@@ -317,6 +349,11 @@ mod owned_guards {
                 Err(inner) => Err(Guard::new(tracked, inner)),
             }
         }
+
+        /// The mutex this guard holds: the `Arc` it keeps (tokio's `OwnedMutexGuard::mutex`).
+        pub fn mutex(this: &Self) -> &Arc<Mutex<T>> {
+            this.inner.arc()
+        }
     }
 
     impl<T: ?Sized + 'static, U: ?Sized + 'static>
@@ -352,6 +389,26 @@ mod owned_guards {
 mod owned_guards {
     use super::*;
 
+    /// This crate's `Arc<Mutex<T>>` in place of tokio's (the owned guard's `mutex()`).
+    #[allow(unsafe_code)]
+    fn arc_of_real<T: ?Sized>(real: &Arc<real::Mutex<T>>) -> &Arc<Mutex<T>> {
+        const {
+            assert!(
+                std::mem::size_of::<Arc<real::Mutex<T>>>() == std::mem::size_of::<Arc<Mutex<T>>>()
+            );
+            assert!(
+                std::mem::align_of::<Arc<real::Mutex<T>>>()
+                    == std::mem::align_of::<Arc<Mutex<T>>>()
+            );
+        }
+        let real: *const Arc<real::Mutex<T>> = real;
+        // SAFETY: `Mutex<T>` is `repr(transparent)` over `real::Mutex<T>` (see `into_real`),
+        // so an `Arc` of one is an `Arc` of the other: a pointer to the same `ArcInner`
+        // layout, with the same metadata (the tail `T`); the sizes and alignments are
+        // asserted above. The reference lives as long as `real`'s borrow.
+        unsafe { &*real.cast::<Arc<Mutex<T>>>() }
+    }
+
     impl<T: ?Sized> Guard<'static, real::OwnedMutexGuard<T>, Sendable> {
         /// An owned guard of a part of the data; the mutex stays locked until it drops.
         pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(
@@ -372,6 +429,11 @@ mod owned_guards {
                 Ok(mapped) => Ok(Guard::new(tracked, mapped)),
                 Err(inner) => Err(Guard::new(tracked, inner)),
             }
+        }
+
+        /// The mutex this guard holds: the `Arc` it keeps (tokio's `OwnedMutexGuard::mutex`).
+        pub fn mutex(this: &Self) -> &Arc<Mutex<T>> {
+            arc_of_real(real::OwnedMutexGuard::mutex(&this.inner))
         }
     }
 

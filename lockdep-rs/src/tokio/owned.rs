@@ -35,6 +35,11 @@ impl<L: ?Sized + 'static, G> Owned<L, G> {
         }
     }
 
+    /// The `Arc` of the lock this guard keeps (the owned guards' `mutex()` / `rwlock()`).
+    pub(super) fn arc(&self) -> &Arc<L> {
+        &self.lock
+    }
+
     /// The same lock under another guard made from this one (`map`, `downgrade`).
     pub(super) fn map_guard<H>(self, f: impl FnOnce(G) -> H) -> Owned<L, H> {
         let (lock, guard) = self.into_parts();

@@ -450,6 +450,11 @@ mod owned_guards {
                 Err(inner) => Err(Guard::new(tracked, inner)),
             }
         }
+
+        /// The lock this guard holds: the `Arc` it keeps (tokio's `OwnedRwLockReadGuard::rwlock`).
+        pub fn rwlock(this: &Self) -> &Arc<RwLock<T>> {
+            this.inner.arc()
+        }
     }
 
     impl<T: ?Sized + 'static> Guard<'static, Owned<T, real::RwLockWriteGuard<'static, T>>, Sendable> {
@@ -483,6 +488,11 @@ mod owned_guards {
             tracked.change_read(Read::Shared);
             Guard::new(tracked, inner.map_guard(real::RwLockWriteGuard::downgrade))
         }
+
+        /// The lock this guard holds: the `Arc` it keeps (tokio's `OwnedRwLockWriteGuard::rwlock`).
+        pub fn rwlock(this: &Self) -> &Arc<RwLock<T>> {
+            this.inner.arc()
+        }
     }
 
     impl<T: ?Sized + 'static, U: ?Sized + 'static>
@@ -511,12 +521,39 @@ mod owned_guards {
                 Err(inner) => Err(Guard::new(tracked, inner)),
             }
         }
+
+        /// The lock this guard holds: the `Arc` it keeps (tokio's
+        /// `OwnedRwLockMappedWriteGuard::rwlock`).
+        pub fn rwlock(this: &Self) -> &Arc<RwLock<T>> {
+            this.inner.arc()
+        }
     }
 }
 
 #[cfg(not(lockdep_enabled))]
 mod owned_guards {
     use super::*;
+
+    /// This crate's `Arc<RwLock<T>>` in place of tokio's (the owned guards' `rwlock()`).
+    #[allow(unsafe_code)]
+    fn arc_of_real<T: ?Sized>(real: &Arc<real::RwLock<T>>) -> &Arc<RwLock<T>> {
+        const {
+            assert!(
+                std::mem::size_of::<Arc<real::RwLock<T>>>()
+                    == std::mem::size_of::<Arc<RwLock<T>>>()
+            );
+            assert!(
+                std::mem::align_of::<Arc<real::RwLock<T>>>()
+                    == std::mem::align_of::<Arc<RwLock<T>>>()
+            );
+        }
+        let real: *const Arc<real::RwLock<T>> = real;
+        // SAFETY: `RwLock<T>` is `repr(transparent)` over `real::RwLock<T>` (see
+        // `into_real`), so an `Arc` of one is an `Arc` of the other: a pointer to the same
+        // `ArcInner` layout, with the same metadata (the tail `T`); the sizes and alignments
+        // are asserted above. The reference lives as long as `real`'s borrow.
+        unsafe { &*real.cast::<Arc<RwLock<T>>>() }
+    }
 
     impl<T: ?Sized, U: ?Sized> Guard<'static, real::OwnedRwLockReadGuard<T, U>, Sendable> {
         /// An owned shared guard of a part of the data.
@@ -535,6 +572,11 @@ mod owned_guards {
                 Ok(mapped) => Ok(Guard::new(tracked, mapped)),
                 Err(inner) => Err(Guard::new(tracked, inner)),
             }
+        }
+
+        /// The lock this guard holds: the `Arc` it keeps (tokio's `OwnedRwLockReadGuard::rwlock`).
+        pub fn rwlock(this: &Self) -> &Arc<RwLock<T>> {
+            arc_of_real(real::OwnedRwLockReadGuard::rwlock(&this.inner))
         }
     }
 
@@ -565,6 +607,11 @@ mod owned_guards {
             let (tracked, inner) = self.into_parts();
             Guard::new(tracked, inner.downgrade())
         }
+
+        /// The lock this guard holds: the `Arc` it keeps (tokio's `OwnedRwLockWriteGuard::rwlock`).
+        pub fn rwlock(this: &Self) -> &Arc<RwLock<T>> {
+            arc_of_real(real::OwnedRwLockWriteGuard::rwlock(&this.inner))
+        }
     }
 
     impl<T: ?Sized, U: ?Sized> Guard<'static, real::OwnedRwLockMappedWriteGuard<T, U>, Sendable> {
@@ -587,6 +634,12 @@ mod owned_guards {
                 Ok(mapped) => Ok(Guard::new(tracked, mapped)),
                 Err(inner) => Err(Guard::new(tracked, inner)),
             }
+        }
+
+        /// The lock this guard holds: the `Arc` it keeps (tokio's
+        /// `OwnedRwLockMappedWriteGuard::rwlock`).
+        pub fn rwlock(this: &Self) -> &Arc<RwLock<T>> {
+            arc_of_real(real::OwnedRwLockMappedWriteGuard::rwlock(&this.inner))
         }
     }
 }
