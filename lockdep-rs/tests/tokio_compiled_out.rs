@@ -132,3 +132,43 @@ async fn guard_accessors_give_this_crates_lock() {
     drop(part);
     assert!(rw.try_write().is_ok());
 }
+
+/// Compiled out, `downgrade_map` / `try_downgrade_map` are tokio's: a reader of the part, or
+/// (`None`) the writer back.
+#[tokio::test(flavor = "current_thread")]
+async fn downgrade_map_is_tokios() {
+    use ld::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLockWriteGuard};
+
+    let rw = Arc::new(ld::RwLock::named("RW", (1u32, 2u32)));
+    let part = RwLockWriteGuard::downgrade_map(rw.write().await, |p| &p.1);
+    assert_eq!(*part, 2);
+    assert!(rw.try_read().is_ok() && rw.try_write().is_err());
+    drop(part);
+    let Err(mut w) = RwLockWriteGuard::try_downgrade_map(rw.write().await, |_| None::<&u32>) else {
+        panic!("None: the writer back");
+    };
+    w.0 += 10;
+    assert!(rw.try_read().is_err());
+    let part = RwLockWriteGuard::try_downgrade_map(w, |p| Some(&p.0))
+        .ok()
+        .unwrap();
+    assert_eq!(*part, 11);
+    drop(part);
+
+    let part = OwnedRwLockWriteGuard::downgrade_map(rw.clone().write_owned().await, |p| &p.1);
+    assert_eq!(*part, 2);
+    assert!(rw.try_read().is_ok() && rw.try_write().is_err());
+    drop(part);
+    let w = rw.clone().write_owned().await;
+    let Err(w) = OwnedRwLockWriteGuard::try_downgrade_map(w, |_| None::<&u32>) else {
+        panic!("None: the writer back");
+    };
+    assert!(rw.try_read().is_err());
+    let part = OwnedRwLockWriteGuard::try_downgrade_map(w, |p| Some(&p.0))
+        .ok()
+        .unwrap();
+    assert_eq!(*part, 11);
+    assert!(Arc::ptr_eq(OwnedRwLockReadGuard::rwlock(&part), &rw));
+    drop(part);
+    assert!(rw.try_write().is_ok());
+}

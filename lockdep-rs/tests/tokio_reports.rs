@@ -347,3 +347,138 @@ async fn branches_of_one_task_contending_for_a_mutex_are_silent() {
     assert_eq!(*m.lock().await, 2);
     assert_eq!(*rw.read().await, 2);
 }
+
+/// The edge `from -> to` of the report's cycle and its dependency type (`EN`: `from` held
+/// exclusively, `SN`: held shared).
+fn edge_type(r: &lockdep::Report, from: &str, to: &str) -> String {
+    let cycle = r.cycle();
+    cycle
+        .iter()
+        .find(|(f, t, _)| f == from && t == to)
+        .unwrap_or_else(|| panic!("no edge {from} -> {to} in {cycle:?}"))
+        .2
+        .clone()
+}
+
+/// `downgrade_map` (tokio's name, borrowed and owned guards): the read guard is of the mapped
+/// part; the lock is held for reading (another reader may join, a writer may not) and so is
+/// the held entry, changed in place: a lock taken under it records a dependency on a *shared*
+/// hold (`SN`), seen in the cycle the opposite order then closes; the read guard's drop
+/// releases it (no unlock report).
+#[tokio::test(flavor = "current_thread")]
+async fn downgrade_map_holds_the_part_as_a_reader() {
+    use lockdep::tokio::{OwnedRwLockWriteGuard, RwLock, RwLockWriteGuard};
+    let rw = Arc::new(RwLock::named("dmap.RW", (1u32, 2u32)));
+    let orw = Arc::new(RwLock::named("dmap.ORW", (3u32, 4u32)));
+    let m = Mutex::named("dmap.M", ());
+    let (_, reports) = capture_async(async {
+        let w = rw.write().await;
+        let part = RwLockWriteGuard::downgrade_map(w, |p| &p.1);
+        assert_eq!(*part, 2);
+        {
+            let other = rw.try_read().expect("a reader joins the downgraded lock");
+            assert_eq!(other.0, 1);
+        }
+        assert!(rw.try_write().is_err(), "still held for reading");
+        assert!(rw.is_held());
+        drop(m.lock().await); // dmap.RW (shared) -> dmap.M
+        drop(part);
+        assert!(!rw.is_held());
+
+        let w = orw.clone().write_owned().await;
+        let part = OwnedRwLockWriteGuard::downgrade_map(w, |p| &p.0);
+        assert_eq!(*part, 3);
+        drop(orw.clone().try_read_owned().expect("a reader joins"));
+        assert!(orw.try_write().is_err());
+        assert!(orw.is_held());
+        drop(m.lock().await); // dmap.ORW (shared) -> dmap.M
+        drop(part);
+        assert!(!orw.is_held());
+
+        // The opposite orders: each closes a cycle through the shared dependency.
+        {
+            let _m = m.lock().await;
+            drop(rw.write().await);
+            drop(orw.write().await);
+        }
+        assert!(rw.try_write().is_ok() && orw.try_write().is_ok());
+    })
+    .await;
+    assert_eq!(
+        kinds(&reports),
+        [
+            ReportKind::CircularDependency,
+            ReportKind::CircularDependency
+        ],
+        "{reports:#?}"
+    );
+    assert_eq!(edge_type(&reports[0], "dmap.RW", "dmap.M"), "SN");
+    assert_eq!(edge_type(&reports[1], "dmap.ORW", "dmap.M"), "SN");
+}
+
+/// `try_downgrade_map` (borrowed and owned): `None` gives the write guard back as it was —
+/// usable, the lock still write-locked, the entry still exclusive (a lock taken under it
+/// records `EN`); `Some` downgrades like `downgrade_map` (`SN`).
+#[tokio::test(flavor = "current_thread")]
+async fn try_downgrade_map_none_keeps_the_writer() {
+    use lockdep::tokio::{OwnedRwLockWriteGuard, RwLock, RwLockWriteGuard};
+    let rw = RwLock::named("tdmap.RW", (1u32, 2u32));
+    let orw = Arc::new(RwLock::named("tdmap.ORW", (3u32, 4u32)));
+    let kept = Mutex::named("tdmap.kept", ());
+    let down = Mutex::named("tdmap.down", ());
+    let (_, reports) = capture_async(async {
+        let w = rw.write().await;
+        let Err(mut w) = RwLockWriteGuard::try_downgrade_map(w, |_| None::<&u32>) else {
+            panic!("None: the write guard back");
+        };
+        w.0 += 10;
+        assert!(rw.try_read().is_err(), "still held for writing");
+        assert!(rw.is_held());
+        drop(kept.lock().await); // tdmap.RW (exclusive) -> tdmap.kept
+        let Ok(part) = RwLockWriteGuard::try_downgrade_map(w, |p| Some(&p.0)) else {
+            panic!("Some: downgraded");
+        };
+        assert_eq!(*part, 11);
+        drop(rw.try_read().expect("a reader joins"));
+        drop(down.lock().await); // tdmap.RW (shared) -> tdmap.down
+        drop(part);
+        assert!(!rw.is_held());
+
+        let w = orw.clone().write_owned().await;
+        let Err(mut w) = OwnedRwLockWriteGuard::try_downgrade_map(w, |_| None::<&u32>) else {
+            panic!("None: the write guard back");
+        };
+        w.1 += 10;
+        assert!(orw.try_read().is_err());
+        drop(kept.lock().await); // tdmap.ORW (exclusive) -> tdmap.kept
+        let Ok(part) = OwnedRwLockWriteGuard::try_downgrade_map(w, |p| Some(&p.1)) else {
+            panic!("Some: downgraded");
+        };
+        assert_eq!(*part, 14);
+        drop(orw.try_read().expect("a reader joins"));
+        drop(down.lock().await); // tdmap.ORW (shared) -> tdmap.down
+        drop(part);
+        assert!(!orw.is_held());
+
+        {
+            let _k = kept.lock().await;
+            drop(rw.write().await);
+            drop(orw.write().await);
+        }
+        {
+            let _d = down.lock().await;
+            drop(rw.write().await);
+            drop(orw.write().await);
+        }
+    })
+    .await;
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::CircularDependency; 4],
+        "{reports:#?}"
+    );
+    assert_eq!(edge_type(&reports[0], "tdmap.RW", "tdmap.kept"), "EN");
+    assert_eq!(edge_type(&reports[1], "tdmap.ORW", "tdmap.kept"), "EN");
+    assert_eq!(edge_type(&reports[2], "tdmap.RW", "tdmap.down"), "SN");
+    assert_eq!(edge_type(&reports[3], "tdmap.ORW", "tdmap.down"), "SN");
+}

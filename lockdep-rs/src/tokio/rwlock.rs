@@ -395,6 +395,35 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockWriteGuard<'a, T>, Sendable> {
         tracked.change_read(Read::Shared);
         Guard::new(tracked, inner.downgrade())
     }
+
+    /// A shared guard of a part of the data (`f` runs with exclusive access), the write lock
+    /// turned into a read lock atomically as by [`downgrade`](Self::downgrade); the held entry
+    /// becomes a reader in place.
+    pub fn downgrade_map<F, U: ?Sized>(this: Self, f: F) -> RwLockReadGuard<'a, U>
+    where
+        F: FnOnce(&T) -> &U,
+    {
+        let (mut tracked, inner) = this.into_parts();
+        let inner = real::RwLockWriteGuard::downgrade_map(inner, f);
+        tracked.change_read(Read::Shared);
+        Guard::new(tracked, inner)
+    }
+
+    /// As [`downgrade_map`](Self::downgrade_map) if `f` returns `Some`; else the original
+    /// guard, still held for writing (neither unlocked nor downgraded).
+    pub fn try_downgrade_map<F, U: ?Sized>(this: Self, f: F) -> Result<RwLockReadGuard<'a, U>, Self>
+    where
+        F: FnOnce(&T) -> Option<&U>,
+    {
+        let (mut tracked, inner) = this.into_parts();
+        match real::RwLockWriteGuard::try_downgrade_map(inner, f) {
+            Ok(read) => {
+                tracked.change_read(Read::Shared);
+                Ok(Guard::new(tracked, read))
+            }
+            Err(inner) => Err(Guard::new(tracked, inner)),
+        }
+    }
 }
 
 impl<'a, T: ?Sized> Guard<'a, real::RwLockMappedWriteGuard<'a, T>, Sendable> {
@@ -487,6 +516,37 @@ mod owned_guards {
             let (mut tracked, inner) = self.into_parts();
             tracked.change_read(Read::Shared);
             Guard::new(tracked, inner.map_guard(real::RwLockWriteGuard::downgrade))
+        }
+
+        /// An owned shared guard of a part of the data, the write lock turned into a read lock
+        /// atomically (`f` run with exclusive access); the entry becomes a reader.
+        pub fn downgrade_map<F, U: ?Sized + 'static>(this: Self, f: F) -> OwnedRwLockReadGuard<T, U>
+        where
+            F: FnOnce(&T) -> &U,
+        {
+            let (mut tracked, inner) = this.into_parts();
+            let inner = inner.map_guard(|g| real::RwLockWriteGuard::downgrade_map(g, f));
+            tracked.change_read(Read::Shared);
+            Guard::new(tracked, inner)
+        }
+
+        /// As [`downgrade_map`](Self::downgrade_map) if `f` returns `Some`; else the original
+        /// guard, still held for writing.
+        pub fn try_downgrade_map<F, U: ?Sized + 'static>(
+            this: Self,
+            f: F,
+        ) -> Result<OwnedRwLockReadGuard<T, U>, Self>
+        where
+            F: FnOnce(&T) -> Option<&U>,
+        {
+            let (mut tracked, inner) = this.into_parts();
+            match inner.try_map_guard(|g| real::RwLockWriteGuard::try_downgrade_map(g, f)) {
+                Ok(read) => {
+                    tracked.change_read(Read::Shared);
+                    Ok(Guard::new(tracked, read))
+                }
+                Err(inner) => Err(Guard::new(tracked, inner)),
+            }
         }
 
         /// The lock this guard holds: the `Arc` it keeps (tokio's `OwnedRwLockWriteGuard::rwlock`).
@@ -606,6 +666,35 @@ mod owned_guards {
         pub fn downgrade(self) -> OwnedRwLockReadGuard<T> {
             let (tracked, inner) = self.into_parts();
             Guard::new(tracked, inner.downgrade())
+        }
+
+        /// An owned shared guard of a part of the data, the write lock turned into a read lock
+        /// atomically (`f` run with exclusive access).
+        pub fn downgrade_map<F, U: ?Sized>(this: Self, f: F) -> OwnedRwLockReadGuard<T, U>
+        where
+            F: FnOnce(&T) -> &U,
+        {
+            let (tracked, inner) = this.into_parts();
+            Guard::new(
+                tracked,
+                real::OwnedRwLockWriteGuard::downgrade_map(inner, f),
+            )
+        }
+
+        /// As [`downgrade_map`](Self::downgrade_map) if `f` returns `Some`; else the original
+        /// guard, still held for writing.
+        pub fn try_downgrade_map<F, U: ?Sized>(
+            this: Self,
+            f: F,
+        ) -> Result<OwnedRwLockReadGuard<T, U>, Self>
+        where
+            F: FnOnce(&T) -> Option<&U>,
+        {
+            let (tracked, inner) = this.into_parts();
+            match real::OwnedRwLockWriteGuard::try_downgrade_map(inner, f) {
+                Ok(read) => Ok(Guard::new(tracked, read)),
+                Err(inner) => Err(Guard::new(tracked, inner)),
+            }
         }
 
         /// The lock this guard holds: the `Arc` it keeps (tokio's `OwnedRwLockWriteGuard::rwlock`).
