@@ -95,7 +95,7 @@ async fn locks_work_and_nothing_is_validated() {
 struct Aligned64(u8);
 
 /// Compiled out, the guards' `mutex()` / `rwlock()` give this crate's lock — the very lock,
-/// or the very `Arc` — from tokio's (unsized data too).
+/// or the very `Arc` — from tokio's (unsized data too); `into_mapped` is tokio's.
 #[tokio::test(flavor = "current_thread")]
 async fn guard_accessors_give_this_crates_lock() {
     use ld::{
@@ -130,6 +130,14 @@ async fn guard_accessors_give_this_crates_lock() {
     let part = OwnedRwLockWriteGuard::map(w, |p| &mut p.0);
     assert!(Arc::ptr_eq(OwnedRwLockMappedWriteGuard::rwlock(&part), &rw));
     drop(part);
+    let all = OwnedRwLockWriteGuard::into_mapped(rw.clone().write_owned().await);
+    assert!(Arc::ptr_eq(OwnedRwLockMappedWriteGuard::rwlock(&all), &rw));
+    assert!(rw.try_read().is_err());
+    drop(all);
+    let all = ld::RwLockWriteGuard::into_mapped(rw.write().await);
+    assert_eq!(all.1, 2);
+    assert!(rw.try_read().is_err());
+    drop(all);
     assert!(rw.try_write().is_ok());
 }
 

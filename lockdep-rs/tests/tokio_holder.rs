@@ -548,3 +548,36 @@ async fn guards_give_back_the_lock_they_hold() {
     .await;
     assert!(reports.is_empty(), "{reports:?}");
 }
+
+/// `into_mapped` (tokio's name, borrowed and owned): the same exclusive hold as a mapped
+/// guard of all the data — still write-locked, still held, mappable further — released once,
+/// by the mapped guard's drop (no unlock report).
+#[tokio::test(flavor = "current_thread")]
+async fn into_mapped_keeps_the_exclusive_hold() {
+    use lockdep::tokio::{
+        OwnedRwLockMappedWriteGuard, OwnedRwLockWriteGuard, RwLockMappedWriteGuard,
+        RwLockWriteGuard,
+    };
+    let rw = Arc::new(RwLock::named("into_mapped.RW", (1u32, 2u32)));
+    let ((), reports) = capture_async(async {
+        let mut all = RwLockWriteGuard::into_mapped(rw.write().await);
+        all.0 += 10;
+        assert!(rw.try_read().is_err() && rw.is_held());
+        let mut second = RwLockMappedWriteGuard::map(all, |p| &mut p.1);
+        *second += 10;
+        assert!(rw.is_held());
+        drop(second);
+        assert!(!rw.is_held());
+
+        let w = rw.clone().write_owned().await;
+        let mut all = OwnedRwLockWriteGuard::into_mapped(w);
+        all.0 += 100;
+        assert!(Arc::ptr_eq(OwnedRwLockMappedWriteGuard::rwlock(&all), &rw));
+        assert!(rw.try_read().is_err() && rw.is_held());
+        drop(all);
+        assert!(!rw.is_held());
+    })
+    .await;
+    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(*rw.try_read().unwrap(), (111, 12));
+}

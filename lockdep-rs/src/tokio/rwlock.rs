@@ -388,6 +388,12 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockWriteGuard<'a, T>, Sendable> {
         }
     }
 
+    /// The same exclusive guard as a mapped one, of all the data (tokio's `into_mapped`).
+    pub fn into_mapped(this: Self) -> RwLockMappedWriteGuard<'a, T> {
+        let (tracked, inner) = this.into_parts();
+        Guard::new(tracked, real::RwLockWriteGuard::into_mapped(inner))
+    }
+
     /// Turns the write lock into a read lock without letting a writer in (atomic, like
     /// tokio's); the held entry becomes a reader in place (a downgrade never blocks).
     pub fn downgrade(self) -> RwLockReadGuard<'a, T> {
@@ -509,6 +515,15 @@ mod owned_guards {
                 Ok(mapped) => Ok(Guard::new(tracked, mapped)),
                 Err(inner) => Err(Guard::new(tracked, inner)),
             }
+        }
+
+        /// The same exclusive guard as a mapped one, of all the data (tokio's `into_mapped`).
+        pub fn into_mapped(this: Self) -> OwnedRwLockMappedWriteGuard<T> {
+            let (tracked, inner) = this.into_parts();
+            Guard::new(
+                tracked,
+                inner.map_guard(real::RwLockWriteGuard::into_mapped),
+            )
         }
 
         /// Turns the write lock into a read lock atomically; the entry becomes a reader.
@@ -660,6 +675,12 @@ mod owned_guards {
                 Ok(mapped) => Ok(Guard::new(tracked, mapped)),
                 Err(inner) => Err(Guard::new(tracked, inner)),
             }
+        }
+
+        /// The same exclusive guard as a mapped one, of all the data (tokio's `into_mapped`).
+        pub fn into_mapped(this: Self) -> OwnedRwLockMappedWriteGuard<T> {
+            let (tracked, inner) = this.into_parts();
+            Guard::new(tracked, real::OwnedRwLockWriteGuard::into_mapped(inner))
         }
 
         /// Turns the write lock into a read lock atomically.
