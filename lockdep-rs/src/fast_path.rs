@@ -25,7 +25,7 @@ fn fast_state(anywhere: bool) -> Option<*const RefCell<ThreadState>> {
     #[cfg(not(loom))]
     {
         let p = if anywhere {
-            crate::sync::internal::fast_or_parked()
+            crate::sync::internal::state_anywhere()
         } else {
             crate::sync::internal::fast()
         };

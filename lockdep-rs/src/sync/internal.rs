@@ -24,9 +24,9 @@ use std::ptr::null;
 std::thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     /// The validator's fast-path pointer to this thread's state (opaque here), null while the
-    /// thread is inside a section; `PARKED` keeps it meanwhile.
+    /// thread is inside a section; `STATE` keeps it always (one load for the releases).
     static FAST: Cell<*const ()> = const { Cell::new(null()) };
-    static PARKED: Cell<*const ()> = const { Cell::new(null()) };
+    static STATE: Cell<*const ()> = const { Cell::new(null()) };
 }
 
 #[cfg(not(loom))]
@@ -39,22 +39,16 @@ pub(crate) fn fast() -> *const () {
 #[cfg(not(loom))]
 /// The validator's pointer even inside a section (for releases: popping this thread's own
 /// entry takes no internal lock, and an entry pushed outside must still come off).
-#[inline]
-pub(crate) fn fast_or_parked() -> *const () {
-    let p = fast();
-    if p.is_null() {
-        PARKED.with(Cell::get)
-    } else {
-        p
-    }
+#[inline(always)]
+pub(crate) fn state_anywhere() -> *const () {
+    STATE.with(Cell::get)
 }
 
 #[cfg(not(loom))]
 /// Sets the validator's fast-path pointer (parked if the thread is inside a section).
 pub(crate) fn set_fast(p: *const ()) {
-    if inside() {
-        let _ = PARKED.try_with(|c| c.set(p));
-    } else {
+    let _ = STATE.try_with(|c| c.set(p));
+    if !inside() {
         let _ = FAST.try_with(|c| c.set(p));
     }
 }
@@ -71,7 +65,7 @@ impl Section {
     pub(crate) fn enter() -> Section {
         let _ = DEPTH.try_with(|d| {
             if d.replace(d.get() + 1) == 0 {
-                PARKED.with(|p| p.set(FAST.with(|f| f.replace(null()))));
+                FAST.with(|f| f.set(null()));
             }
         });
         Section(())
@@ -83,7 +77,7 @@ impl Drop for Section {
         let _ = DEPTH.try_with(|d| {
             d.set(d.get() - 1);
             if d.get() == 0 {
-                FAST.with(|f| f.set(PARKED.with(|p| p.replace(null()))));
+                FAST.with(|f| f.set(STATE.with(Cell::get)));
             }
         });
     }
