@@ -242,7 +242,7 @@ mod enabled {
                 Some(words) => words,
                 None => self.record_slow_timed(read, site, true),
             };
-            Tracked(packed.map(|p| (self, p)), holder, PhantomData)
+            Tracked::from_words(self, packed, holder)
         }
 
         /// Records a successful trylock (no validation: a trylock cannot block).
@@ -345,7 +345,7 @@ mod enabled {
                 Some(words) => words,
                 None => self.record_slow(read, subclass, trylock, nest, site, sendable),
             };
-            Tracked(packed.map(|p| (self, p)), holder, PhantomData)
+            Tracked::from_words(self, packed, holder)
         }
 
         /// The fast path for a plain acquisition of a resolved lock: the token's words, or
@@ -384,7 +384,7 @@ mod enabled {
         ) -> (Option<NonZeroU64>, HolderTag) {
             let t: Tracked<'_> =
                 self.record_request(read, subclass, trylock, nest, site, false, sendable);
-            (t.0.map(|(_, p)| p), t.1)
+            (NonZeroU64::new(t.1), t.2)
         }
 
         /// The slow path of a timed acquisition (its token's words, as `record_slow`).
@@ -398,7 +398,7 @@ mod enabled {
             timed: bool,
         ) -> (Option<NonZeroU64>, HolderTag) {
             let t: Tracked<'_> = self.record_request(read, 0, false, None, site, timed, false);
-            (t.0.map(|(_, p)| p), t.1)
+            (NonZeroU64::new(t.1), t.2)
         }
 
         #[track_caller]
@@ -538,25 +538,48 @@ mod enabled {
     /// is [`Local`]: `!Send` whatever parking_lot's features say, since the entry's holder is
     /// its thread (or the task it runs); or [`Sendable`], an async lock's token, released from
     /// its holder's stack wherever it is dropped.
-    pub(crate) struct Tracked<'a, M = Local>(
-        Option<(&'a DepMap, NonZeroU64)>,
-        HolderTag,
-        PhantomData<M>,
-    );
+    ///
+    /// The packed word is kept beside the handle, 0 when untracked (then the handle is
+    /// `None`), so the release's common case tests one word: serial 0 (untracked, or a
+    /// borrowed token) releases nothing.
+    pub(crate) struct Tracked<'a, M = Local>(Option<&'a DepMap>, u64, HolderTag, PhantomData<M>);
 
     impl<'a, M> Tracked<'a, M> {
         #[inline]
         fn new(map: &'a DepMap, serial: u64, read: Read, holder: HolderTag) -> Tracked<'a, M> {
-            let packed = NonZeroU64::new(serial << SERIAL_SHIFT | read as u64);
-            Tracked(packed.map(|p| (map, p)), holder, PhantomData)
+            Tracked(
+                Some(map),
+                serial << SERIAL_SHIFT | read as u64,
+                holder,
+                PhantomData,
+            )
+        }
+
+        /// A token from the acquisition's words (`None`: untracked).
+        #[inline(always)]
+        fn from_words(
+            map: &'a DepMap,
+            packed: Option<NonZeroU64>,
+            holder: HolderTag,
+        ) -> Tracked<'a, M> {
+            match packed {
+                Some(p) => Tracked(Some(map), p.get(), holder, PhantomData),
+                None => Tracked::untracked(),
+            }
+        }
+
+        /// The handle and the packed word, if tracked.
+        #[inline(always)]
+        fn parts(&self) -> Option<(&'a DepMap, u64)> {
+            self.0.filter(|_| self.1 != 0).map(|m| (m, self.1))
         }
 
         /// Sets the watch bit: the acquisition's order has known problems, so the caller must
         /// not block on the real lock for ever (see `guard::block`).
         #[inline]
         fn watched(mut self, watch: bool) -> Tracked<'a, M> {
-            if let (true, Some((_, packed))) = (watch, self.0.as_mut()) {
-                *packed = packed.saturating_add(WATCH_BIT);
+            if watch && self.1 != 0 {
+                self.1 |= WATCH_BIT;
             }
             self
         }
@@ -565,14 +588,14 @@ mod enabled {
         #[inline]
         #[cfg_attr(loom, allow(dead_code))] // loom's locks have no clock to wait with
         pub(crate) fn watch(&self) -> bool {
-            self.0.is_some_and(|(_, p)| p.get() & WATCH_BIT != 0)
+            self.1 & WATCH_BIT != 0
         }
 
         /// A token for an acquisition that is not tracked (`Off` mode; a `ReentrantMutex`
         /// re-acquired by its holder, which is not a new acquisition).
         #[inline]
         pub(crate) fn untracked() -> Tracked<'a, M> {
-            Tracked(None, crate::fast_path::NO_HOLDER, PhantomData)
+            Tracked(None, 0, crate::fast_path::NO_HOLDER, PhantomData)
         }
 
         /// Reports the release of the guarded lock; the token is cleared, so a second call
@@ -580,7 +603,7 @@ mod enabled {
         #[inline]
         pub(crate) fn release(&mut self) {
             self.release_on_drop();
-            self.0 = None;
+            *self = Tracked::untracked();
         }
 
         /// Reports the release of the guarded lock from the guard's `Drop`: nothing reads the
@@ -597,38 +620,33 @@ mod enabled {
         /// [`release_slow_path`](Self::release_slow_path). Never reports, never unwinds.
         #[inline(always)]
         pub(crate) fn release_fast(&self) -> bool {
-            match self.0 {
-                // Serial 0: a borrowed token, which releases nothing (see `borrowed`).
-                Some((_, packed)) => {
-                    let serial = packed.get() >> SERIAL_SHIFT;
-                    serial == 0 || crate::fast_path::release_serial(serial, self.1)
-                }
-                None => true,
-            }
+            // Serial 0: untracked, or a borrowed token (see `borrowed`): nothing to release.
+            let serial = self.1 >> SERIAL_SHIFT;
+            serial == 0 || crate::fast_path::release_serial(serial, self.2)
         }
 
         /// The release when [`release_fast`](Self::release_fast) did not apply (may report).
         #[inline]
         pub(crate) fn release_slow_path(&self) {
-            if let Some((map, packed)) = self.0 {
-                let serial = packed.get() >> SERIAL_SHIFT;
-                release_slow(map, serial, Read::from_bits(packed.get()), self.1);
+            if let Some((map, packed)) = self.parts() {
+                let serial = packed >> SERIAL_SHIFT;
+                release_slow(map, serial, Read::from_bits(packed), self.2);
             }
         }
 
         /// The lock's handle, if tracked.
         pub(crate) fn map(&self) -> Option<&'a DepMap> {
-            self.0.map(|(map, _)| map)
+            self.parts().map(|(map, _)| map)
         }
 
         /// Drop-in addition: the held entry of this guard changes its read kind in place
         /// (`downgrade`: write to read), keeping its position and serial.
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         pub(crate) fn change_read(&mut self, read: Read) {
-            if let Some((map, packed)) = self.0 {
-                let serial = packed.get() >> SERIAL_SHIFT;
+            if let Some((map, packed)) = self.parts() {
+                let serial = packed >> SERIAL_SHIFT;
                 validator::change_read(map.instance(), serial, read);
-                self.0 = Tracked::<M>::new(map, serial, read, self.1).0;
+                *self = Tracked::<M>::new(map, serial, read, self.2);
             }
         }
     }
@@ -668,8 +686,8 @@ mod enabled {
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         #[inline]
         pub(crate) fn into_packed(self) -> (u64, HolderTag) {
-            match self.0 {
-                Some((_, packed)) if packed.get() >> SERIAL_SHIFT != 0 => (packed.get(), self.1),
+            match self.parts() {
+                Some((_, packed)) if packed >> SERIAL_SHIFT != 0 => (packed, self.2),
                 _ => (0, crate::fast_path::NO_HOLDER),
             }
         }
@@ -678,19 +696,16 @@ mod enabled {
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         #[inline]
         pub(crate) fn from_packed(map: &'a DepMap, packed: u64, holder: HolderTag) -> Tracked<'a> {
-            Tracked(
-                NonZeroU64::new(packed).map(|p| (map, p)),
-                holder,
-                PhantomData,
-            )
+            Tracked::from_words(map, NonZeroU64::new(packed), holder)
         }
 
         /// A condvar wait is about to release the lock: takes its entry out of the held
         /// stack, and the token with it (a panic before [`resume`](Self::resume) then leaves
         /// an untracked guard, which releases nothing).
         pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, WaitingEntry)> {
-            let (map, packed) = self.0.take()?;
-            let waiting = validator::wait_begin(map.instance(), packed.get() >> SERIAL_SHIFT)?;
+            let (map, packed) = self.parts()?;
+            *self = Tracked::untracked();
+            let waiting = validator::wait_begin(map.instance(), packed >> SERIAL_SHIFT)?;
             Some((map, waiting))
         }
 
