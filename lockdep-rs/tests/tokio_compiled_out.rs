@@ -108,6 +108,12 @@ async fn guard_accessors_give_this_crates_lock() {
     assert!(std::ptr::eq(MutexGuard::mutex(&g), &m));
     assert_eq!(g.0, 1);
     drop(g);
+    let g = MutexGuard::try_map(m.lock().await, |_| None::<&mut u8>).unwrap_err();
+    assert!(
+        std::ptr::eq(MutexGuard::mutex(&g), &m),
+        "given back by try_map"
+    );
+    drop(g);
     let slice: Box<ld::Mutex<[u8]>> = Box::new(ld::Mutex::new([1u8, 2, 3]));
     let g = slice.lock().await;
     assert!(std::ptr::eq(MutexGuard::mutex(&g), &*slice));

@@ -497,6 +497,14 @@ async fn guards_give_back_the_lock_they_hold() {
         let g = m.try_lock().unwrap();
         assert!(std::ptr::eq(MutexGuard::mutex(&g), &m));
         drop(g);
+        let g = m.lock().await;
+        assert!(std::ptr::eq(MutexGuard::mutex(&g), &m));
+        let g = MutexGuard::try_map(g, |_| None::<&mut u8>).unwrap_err();
+        assert!(
+            std::ptr::eq(MutexGuard::mutex(&g), &m),
+            "given back by try_map"
+        );
+        assert_eq!(*MutexGuard::map(g, |v| v), 1);
         assert!(!m.is_held());
 
         let aligned = Mutex::named("owner.aligned", Aligned64(7));

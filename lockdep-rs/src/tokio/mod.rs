@@ -97,6 +97,8 @@
 //!   feature (BENCHMARKS.md); and a thread that goes on to another task after a lockdep call
 //!   pays a switch (a process-wide registry lock) at its next lockdep call.
 
+#[cfg(lockdep_enabled)]
+mod borrowed;
 mod capture;
 mod mutex;
 #[cfg(lockdep_enabled)]

@@ -26,10 +26,8 @@ use crate::held::{LockHandle, Sealed, TrackedLock};
 /// assert_eq!(*m.lock().await, 1);
 /// # }
 /// ```
-// With validation compiled out the handle is zero-sized: the layout is tokio's (owned guards
-// rely on it, see `into_real`). With validation on, `repr(C)` fixes where `inner` is (after
-// `dep`), which `from_inner` relies on.
-#[cfg_attr(lockdep_enabled, repr(C))]
+// With validation compiled out the handle is zero-sized: the layout is tokio's (the guards'
+// `mutex()` and the owned guards rely on it, see `into_real`).
 #[cfg_attr(not(lockdep_enabled), repr(transparent))]
 pub struct Mutex<T: ?Sized> {
     dep: DepMap,
@@ -38,7 +36,21 @@ pub struct Mutex<T: ?Sized> {
 
 /// The guard of [`Mutex::lock`]: `Send` like tokio's; dropping it releases the lock, and its
 /// record on the holder that took it, from any task or thread.
+#[cfg(lockdep_enabled)]
+pub type MutexGuard<'a, T> =
+    Guard<'a, super::borrowed::Borrowed<'a, Mutex<T>, real::MutexGuard<'a, T>>, Sendable>;
+/// The guard of [`Mutex::lock`]: `Send` like tokio's; dropping it releases the lock, and its
+/// record on the holder that took it, from any task or thread.
+#[cfg(not(lockdep_enabled))]
 pub type MutexGuard<'a, T> = Guard<'a, real::MutexGuard<'a, T>, Sendable>;
+
+/// The real part of a [`MutexGuard`]: with validation on, tokio's guard and the mutex it holds
+/// (tokio's guard gives back only the tokio mutex inside, see `mutex()`); compiled out, tokio's
+/// guard.
+#[cfg(lockdep_enabled)]
+type Locked<'a, T> = super::borrowed::Borrowed<'a, Mutex<T>, real::MutexGuard<'a, T>>;
+#[cfg(not(lockdep_enabled))]
+type Locked<'a, T> = real::MutexGuard<'a, T>;
 
 /// A guard of part of a [`Mutex`]'s data ([`MutexGuard::map`](Guard::map)).
 pub type MappedMutexGuard<'a, T> = Guard<'a, real::MappedMutexGuard<'a, T>, Sendable>;
@@ -128,7 +140,7 @@ impl<T: ?Sized> Mutex<T> {
             || self.inner.lock(),
         )
         .await;
-        Guard::new(tracked, inner)
+        Guard::new(tracked, self.locked(inner))
     }
 
     /// Locks the mutex from blocking code (tokio's `blocking_lock`; panics in an async
@@ -140,7 +152,7 @@ impl<T: ?Sized> Mutex<T> {
                 .acquire_async(Read::Exclusive, 0, Location::caller()),
         );
         let inner = self.inner.blocking_lock();
-        Guard::new(waiting.acquired(), inner)
+        Guard::new(waiting.acquired(), self.locked(inner))
     }
 
     /// Attempts to lock the mutex without waiting. A success is held like any lock (it gets no
@@ -151,7 +163,21 @@ impl<T: ?Sized> Mutex<T> {
         let tracked = self
             .dep
             .acquired_try_async(Read::Exclusive, Location::caller());
-        Ok(Guard::new(tracked, inner))
+        Ok(Guard::new(tracked, self.locked(inner)))
+    }
+
+    /// The real part of a [`MutexGuard`] from tokio's guard of `self.inner`.
+    #[cfg(lockdep_enabled)]
+    #[inline]
+    fn locked<'a>(&'a self, inner: real::MutexGuard<'a, T>) -> Locked<'a, T> {
+        super::borrowed::Borrowed::new(self, inner)
+    }
+
+    /// The real part of a [`MutexGuard`] from tokio's guard of `self.inner`: that guard.
+    #[cfg(not(lockdep_enabled))]
+    #[inline]
+    fn locked<'a>(&'a self, inner: real::MutexGuard<'a, T>) -> Locked<'a, T> {
+        inner
     }
 
     /// Mutable access without locking: the `&mut` proves no one else can hold it.
@@ -167,28 +193,6 @@ impl<T: ?Sized> Mutex<T> {
     /// Is this mutex held by the calling holder (task, or thread), per the validator?
     pub fn is_held(&self) -> bool {
         self.dep.is_held()
-    }
-
-    /// The mutex whose tokio mutex is `inner` (tokio's guard keeps only that): a
-    /// container-of, from a reference to the field to the struct around it. (Tree Borrows
-    /// allows that; Stacked Borrows, Miri's default, would not: there `inner`'s reference
-    /// covers only `inner`.)
-    ///
-    /// # Safety
-    /// `inner` must be the `inner` field of a `Mutex<T>`.
-    #[allow(unsafe_code)]
-    unsafe fn from_inner(inner: &real::Mutex<T>) -> &Mutex<T> {
-        // Where `inner` is in a `Mutex<T>`: after `dep`, aligned for tokio's mutex (its dynamic
-        // alignment if `T` is unsized), by `repr(C)`; compiled out, `dep` is zero-sized and
-        // `repr(transparent)` puts `inner` at 0, which this also gives.
-        let align = std::mem::align_of_val(inner);
-        let offset = std::mem::size_of::<DepMap>().next_multiple_of(align);
-        // The same address and metadata (that of the unsized tail `T` of both types).
-        let inner = inner as *const real::Mutex<T> as *const Mutex<T>;
-        // SAFETY: `inner` is the field at `offset` of a `Mutex<T>` (the caller's promise), so
-        // that mutex starts `offset` bytes before it, in the same allocation, and lives as
-        // long as the field's borrow.
-        unsafe { &*inner.byte_sub(offset) }
     }
 }
 
@@ -272,14 +276,14 @@ impl<T: ?Sized + 'static> Mutex<T> {
     }
 }
 
-impl<'a, T: ?Sized> Guard<'a, real::MutexGuard<'a, T>, Sendable> {
+impl<'a, T: ?Sized> Guard<'a, Locked<'a, T>, Sendable> {
     /// A guard of a part of the data; the mutex stays locked until the new guard drops.
     pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(
         this: Self,
         f: F,
     ) -> MappedMutexGuard<'a, U> {
         let (tracked, inner) = this.into_parts();
-        Guard::new(tracked, real::MutexGuard::map(inner, f))
+        Guard::new(tracked, real::MutexGuard::map(real_guard(inner), f))
     }
 
     /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -288,19 +292,65 @@ impl<'a, T: ?Sized> Guard<'a, real::MutexGuard<'a, T>, Sendable> {
         f: F,
     ) -> Result<MappedMutexGuard<'a, U>, Self> {
         let (tracked, inner) = this.into_parts();
-        match real::MutexGuard::try_map(inner, f) {
+        match try_map_real_guard(inner, |g| real::MutexGuard::try_map(g, f)) {
             Ok(mapped) => Ok(Guard::new(tracked, mapped)),
             Err(inner) => Err(Guard::new(tracked, inner)),
         }
     }
 
     /// The mutex this guard holds (tokio's `MutexGuard::mutex`).
+    #[cfg(lockdep_enabled)]
+    pub fn mutex(this: &Self) -> &'a Mutex<T> {
+        this.inner.lock()
+    }
+
+    /// The mutex this guard holds (tokio's `MutexGuard::mutex`).
+    #[cfg(not(lockdep_enabled))]
     #[allow(unsafe_code)]
     pub fn mutex(this: &Self) -> &'a Mutex<T> {
-        // SAFETY: every `MutexGuard` is made of a guard of the tokio mutex inside one of this
-        // crate's mutexes (`lock`, `blocking_lock`, `try_lock`: `self.inner`).
-        unsafe { Mutex::from_inner(real::MutexGuard::mutex(&this.inner)) }
+        // Every guard holds the tokio mutex inside one of ours (`locked`), borrowed for `'a`.
+        let real: *const real::Mutex<T> = real::MutexGuard::mutex(&this.inner);
+        // SAFETY: compiled out, `Mutex<T>` is `repr(transparent)` over `real::Mutex<T>` (the
+        // handle is zero-sized): tokio's mutex is the whole of ours (same address, size and
+        // metadata, that of the tail `T`), so its reference covers all of ours, for `'a`.
+        unsafe { &*(real as *const Mutex<T>) }
     }
+}
+
+/// tokio's guard in the real part of a [`MutexGuard`] (`map`).
+#[cfg(lockdep_enabled)]
+#[inline]
+fn real_guard<T: ?Sized>(inner: Locked<'_, T>) -> real::MutexGuard<'_, T> {
+    inner.into_guard()
+}
+
+/// tokio's guard in the real part of a [`MutexGuard`] (`map`): that guard.
+#[cfg(not(lockdep_enabled))]
+#[inline]
+fn real_guard<T: ?Sized>(inner: Locked<'_, T>) -> real::MutexGuard<'_, T> {
+    inner
+}
+
+/// tokio's guard in the real part of a [`MutexGuard`] made into another by `f`, which may give
+/// it back: then that real part again (`try_map`).
+#[cfg(lockdep_enabled)]
+#[inline]
+fn try_map_real_guard<'a, T: ?Sized, H>(
+    inner: Locked<'a, T>,
+    f: impl FnOnce(real::MutexGuard<'a, T>) -> Result<H, real::MutexGuard<'a, T>>,
+) -> Result<H, Locked<'a, T>> {
+    inner.try_map_guard(f)
+}
+
+/// tokio's guard in the real part of a [`MutexGuard`] made into another by `f`, which may give
+/// it back (`try_map`): `f` on that guard.
+#[cfg(not(lockdep_enabled))]
+#[inline]
+fn try_map_real_guard<'a, T: ?Sized, H>(
+    inner: Locked<'a, T>,
+    f: impl FnOnce(real::MutexGuard<'a, T>) -> Result<H, real::MutexGuard<'a, T>>,
+) -> Result<H, Locked<'a, T>> {
+    f(inner)
 }
 
 impl<'a, T: ?Sized> Guard<'a, real::MappedMutexGuard<'a, T>, Sendable> {
