@@ -97,7 +97,8 @@ impl Clone for HeldLock {
 }
 
 impl HeldLock {
-    /// A fresh entry (no serial, key or nest position yet: [`HeldLocks::push`] sets them).
+    /// A fresh entry (no serial, key or nest position yet:
+    /// [`HeldLocks::push`](crate::held_locks::HeldLocks::push) sets them).
     pub(crate) fn new(
         class: &'static ClassInfo,
         instance: Instance,
@@ -133,6 +134,7 @@ impl HeldLock {
         self.word >> FLAG_BITS
     }
 
+    /// Gives the entry serial `serial` (its flags unchanged).
     pub(crate) fn set_serial(&mut self, serial: u64) {
         self.word = serial << FLAG_BITS | (self.word & ((1 << FLAG_BITS) - 1));
     }
@@ -143,6 +145,7 @@ impl HeldLock {
         Read::from_bits(self.word & READ_MASK)
     }
 
+    /// Changes how the lock is held (`downgrade` and friends).
     pub(crate) fn set_read(&mut self, read: Read) {
         self.word = (self.word & !READ_MASK) | read as u64;
     }
@@ -158,6 +161,7 @@ impl HeldLock {
         self.word & EDGELESS != 0
     }
 
+    /// See [`EDGELESS`].
     pub(crate) fn set_edgeless(&mut self, edgeless: bool) {
         self.set_flag(EDGELESS, edgeless);
     }
@@ -168,6 +172,7 @@ impl HeldLock {
         self.word & SENDABLE != 0
     }
 
+    /// See [`SENDABLE`].
     pub(crate) fn set_sendable(&mut self, sendable: bool) {
         self.set_flag(SENDABLE, sendable);
     }
