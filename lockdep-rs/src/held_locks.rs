@@ -155,7 +155,7 @@ impl HeldLocks {
 
     /// How many acquisitions the fast path has pushed on this thread (its chain-cache hits).
     pub(crate) fn fast_pushes(&self) -> u64 {
-        self.stack.issued() - self.slow_serials
+        self.stack.acquisitions() - self.slow_serials
     }
 
     /// Index of the topmost entry holding `instance` that matches `pred`.

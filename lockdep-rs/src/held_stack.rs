@@ -5,8 +5,10 @@
 //! instance, site, chain key, serial and flags: five stores) instead of writing a whole entry:
 //! each store before the lock's atomic instruction waits to drain, and this is the hottest
 //! write of the validator. The rest of a kept slot (its nest-lock fields) is stale and marked
-//! so by the flags (see [`HeldLock::nesting`]). Every other change (insert, remove, split)
-//! first drops the leftovers, so they are never seen or moved.
+//! so by the flags (see [`HeldLock::nesting`]). The other changes (insert, remove, split,
+//! retain) keep every slot too (a removed entry is handed out as a copy and its slot stays
+//! above the top), so a thread keeps its fast pushes after an out-of-order release, and a
+//! task's reused stack keeps them too.
 
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
@@ -27,6 +29,8 @@ pub(crate) struct HeldStack {
     issued: u64,
     /// `issued - len`.
     gone: u64,
+    /// Serials skipped by [`set_count`](Self::set_count) (issued to no acquisition).
+    skipped: u64,
 }
 
 impl HeldStack {
@@ -41,8 +45,16 @@ impl HeldStack {
     /// nested report is delivered, or one from another stack) moves the serial counter on:
     /// serials stay unique, a few go unused.
     fn set_count(&mut self, n: usize) {
-        self.issued = self.issued.max(n as u64);
+        if n as u64 > self.issued {
+            self.skipped += n as u64 - self.issued;
+            self.issued = n as u64;
+        }
         self.gone = self.issued - n as u64;
+    }
+
+    /// Serials issued to acquisitions (the last serial issued, less those skipped).
+    pub(crate) fn acquisitions(&self) -> u64 {
+        self.issued - self.skipped
     }
 
     /// The last serial issued (0: none yet).
@@ -120,40 +132,54 @@ impl HeldStack {
         self.gone = self.issued;
     }
 
-    /// Removes and returns the top entry.
+    /// Removes and returns (a copy of) the top entry; its slot is kept.
     pub(crate) fn pop(&mut self) -> Option<HeldLock> {
-        self.edit(Vec::pop)
+        let n = self.count().checked_sub(1)?;
+        let entry = self.slots[n].clone();
+        self.set_count(n);
+        Some(entry)
     }
 
     /// Inserts `entry` (which has its serial) at `index` (at most the length), shifting the
     /// entries above it up.
     pub(crate) fn insert(&mut self, index: usize, entry: HeldLock) {
-        self.edit(|v| v.insert(index, entry));
+        let n = self.count();
+        self.slots.insert(index.min(n), entry);
+        self.set_count(n + 1);
     }
 
-    /// Removes and returns entry `index`, shifting the entries above it down.
+    /// Removes and returns (a copy of) entry `index`, shifting the entries above it down; the
+    /// slot is kept above the top.
     pub(crate) fn remove(&mut self, index: usize) -> HeldLock {
-        self.edit(|v| v.remove(index))
+        let n = self.count();
+        self.slots[index..n].rotate_left(1);
+        let entry = self.slots[n - 1].clone();
+        self.set_count(n - 1);
+        entry
     }
 
-    /// Splits off the entries from `at` up, bottom first.
+    /// Splits off (copies of) the entries from `at` up, bottom first; their slots are kept.
     pub(crate) fn split_off(&mut self, at: usize) -> Vec<HeldLock> {
-        self.edit(|v| v.split_off(at))
+        let n = self.count();
+        let at = at.min(n);
+        let above = self.slots[at..n].to_vec();
+        self.set_count(at);
+        above
     }
 
-    /// Keeps only the entries for which `keep` is true, in order.
+    /// Keeps only the entries for which `keep` is true, in order; the others' slots are
+    /// kept above the top.
     #[cfg(lockdep_tasks)]
-    pub(crate) fn retain(&mut self, keep: impl FnMut(&HeldLock) -> bool) {
-        self.edit(|v| v.retain(keep));
-    }
-
-    /// Runs `f` on the entries as a `Vec` (the leftovers dropped first); `f` adds no fresh
-    /// acquisitions (their entries already have serials).
-    fn edit<R>(&mut self, f: impl FnOnce(&mut Vec<HeldLock>) -> R) -> R {
-        self.slots.truncate(self.count());
-        let out = f(&mut self.slots);
-        self.set_count(self.slots.len());
-        out
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&HeldLock) -> bool) {
+        let n = self.count();
+        let mut kept = 0;
+        for i in 0..n {
+            if keep(&self.slots[i]) {
+                self.slots.swap(kept, i);
+                kept += 1;
+            }
+        }
+        self.set_count(kept);
     }
 }
 
@@ -163,6 +189,7 @@ impl Clone for HeldStack {
             slots: self.to_vec(),
             issued: self.issued,
             gone: self.gone,
+            skipped: self.skipped,
         }
     }
 }
@@ -180,5 +207,96 @@ impl DerefMut for HeldStack {
     fn deref_mut(&mut self) -> &mut [HeldLock] {
         let n = self.count();
         &mut self.slots[..n]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::Location;
+
+    use super::*;
+
+    fn class(i: usize) -> &'static ClassInfo {
+        crate::class::instance_class("held_stack test", i)
+    }
+
+    fn entry(i: usize) -> HeldLock {
+        HeldLock::new(
+            class(i),
+            i,
+            Read::Exclusive,
+            false,
+            None,
+            Location::caller(),
+        )
+    }
+
+    fn instances(s: &HeldStack) -> Vec<usize> {
+        s.iter().map(|h| h.instance).collect()
+    }
+
+    #[test]
+    fn out_of_order_changes_keep_the_slots_above_the_top() {
+        let mut s = HeldStack::default();
+        for i in 1..=4 {
+            s.push(entry(i));
+        }
+        assert!(!s.has_spare_slot());
+        assert_eq!(s.remove(1).instance, 2);
+        assert_eq!(instances(&s), [1, 3, 4]);
+        assert!(s.has_spare_slot(), "a removal keeps the slot");
+        assert_eq!(s.split_off(1).len(), 2);
+        assert_eq!(instances(&s), [1]);
+        s.insert(0, entry(5));
+        assert_eq!(instances(&s), [5, 1]);
+        assert_eq!(s.pop().map(|e| e.instance), Some(1));
+        s.clear();
+        assert!(s.has_spare_slot(), "cleared, the slots stay");
+        // The fast path's push reuses a kept slot: hot fields and word only, stale nest-lock
+        // fields unseen.
+        let mut nested = entry(6);
+        nested.nesting_mut().nest = std::num::NonZeroUsize::new(1);
+        s.push(nested);
+        s.pop_in_place();
+        let serial = s.push_in_place(class(7), 7, Location::caller(), 42, Read::Shared, true);
+        let top = s.top().expect("pushed");
+        assert_eq!((top.instance, top.key, top.serial()), (7, 42, serial));
+        assert_eq!(
+            (top.read(), top.sendable(), top.nest()),
+            (Read::Shared, true, None)
+        );
+        assert!(top.is_whole_entry_of(serial));
+    }
+
+    #[test]
+    fn an_entry_put_back_twice_skips_serials_without_counting_acquisitions() {
+        let mut s = HeldStack::default();
+        let first = s.push(entry(1));
+        let again = s.top().cloned().expect("pushed");
+        s.insert(0, again.clone());
+        s.insert(0, again);
+        assert_eq!(instances(&s), [1, 1, 1]);
+        assert_eq!(
+            s.acquisitions(),
+            1,
+            "one acquisition, however often it is shown held"
+        );
+        let next = s.push(entry(2));
+        assert!(next > 3 && next != first, "serials stay unique: {next}");
+        assert_eq!(s.acquisitions(), 2);
+    }
+
+    #[cfg(lockdep_tasks)]
+    #[test]
+    fn retain_keeps_the_order_and_the_slots() {
+        let mut s = HeldStack::default();
+        for i in 1..=5 {
+            s.push(entry(i));
+        }
+        s.retain(|h| h.instance % 2 == 1);
+        assert_eq!(instances(&s), [1, 3, 5]);
+        assert!(s.has_spare_slot());
+        s.retain(|_| false);
+        assert!(s.is_empty() && s.has_spare_slot());
     }
 }

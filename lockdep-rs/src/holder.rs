@@ -139,7 +139,7 @@ pub(crate) struct Holding {
     pub(crate) me: u64,
     pub(crate) own: Arc<Stack>,
     /// An empty task stack this thread dropped, kept for the next task it loads (no allocation,
-    /// and its capacity lets the fast path push at once).
+    /// and its kept slots let the fast path push at once).
     pub(crate) spare: Option<Arc<Stack>>,
 }
 
