@@ -22,6 +22,7 @@
 //! graphs are tiny, so the benchmark builds and runs in the test suite without timing anything.
 
 use std::hint::black_box;
+#[cfg(lockdep_enabled)]
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use criterion::Criterion;
 // Heap accounting for the memory figures (shared with the other benchmark).
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
+#[cfg(lockdep_enabled)]
 use counting_alloc::{COUNTING, LIVE_BYTES};
 
 // ---------------------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
 //! What the kernel's lockdep does not do: gate locks, waits on events, pictures of cycles.
+// Validation must be on (debug build, or `--features enabled`): compiled out, the locks are
+// parking_lot's and nothing here would be reported (the oracle would wait out its hang guard).
+#![cfg(lockdep_enabled)]
 
 use lockdep::{Event, LockClass, Mutex, ReportKind, RwLock};
 

@@ -5,6 +5,9 @@
 //! Everything here runs inside `lockdep::capture` and uses classes of its own, so the tests run
 //! in parallel with any mode. What needs the global mode, the report hook or reports delivered
 //! outside a capture lives in `faults_global.rs` and `faults_panic_mode.rs`.
+// Validation must be on (debug build, or `--features enabled`): compiled out, the locks are
+// parking_lot's and nothing here would be reported (the oracle would wait out its hang guard).
+#![cfg(lockdep_enabled)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Command, Stdio};

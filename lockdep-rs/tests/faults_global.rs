@@ -1,6 +1,9 @@
 //! Faults that involve the process-wide state: the report hook (user code run while a report is
 //! delivered), reports delivered outside any capture (thread exit), the `Off` mode. The tests
 //! of this binary change the global mode and hook, so they run one at a time (`serial()`).
+// Validation must be on (debug build, or `--features enabled`): compiled out, the locks are
+// parking_lot's and nothing here would be reported (the oracle would wait out its hang guard).
+#![cfg(lockdep_enabled)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};

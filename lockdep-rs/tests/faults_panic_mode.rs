@@ -2,6 +2,9 @@
 //! parallel, several of them on many threads. Each problem must panic exactly the thread that
 //! found it, with its own report, before the offending lock is taken; the validator's state
 //! must stay right for everyone else; nothing may abort or deadlock.
+// Validation must be on (debug build, or `--features enabled`): compiled out, the locks are
+// parking_lot's and nothing here would be reported (the oracle would wait out its hang guard).
+#![cfg(lockdep_enabled)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -72,6 +72,9 @@
 //! --nocapture` and the same with `--test oracle_global`, and read each failing generator's
 //! `NAME: the first failure was program K: ...` line (the whole failure, before shrinking);
 //! then `git checkout lockdep-rs/src`. The named `issue12_item*` tests show each defect's shape.
+// Validation must be on (debug build, or `--features enabled`): compiled out, the locks are
+// parking_lot's and nothing here would be reported (the oracle would wait out its hang guard).
+#![cfg(lockdep_enabled)]
 
 mod oracle {
     pub mod graph;

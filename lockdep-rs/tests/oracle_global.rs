@@ -10,6 +10,9 @@
 //! One program at a time, each after `lockdep::reset()`, on one world of locks reused by all
 //! (a fresh one if a failed program left a lock locked). `PROPTEST_CASES` sets the number of
 //! programs of each generator; see `oracle.rs` for the defaults, the soak and `ORACLE_SKIP`.
+// Validation must be on (debug build, or `--features enabled`): compiled out, the locks are
+// parking_lot's and nothing here would be reported (the oracle would wait out its hang guard).
+#![cfg(lockdep_enabled)]
 
 mod oracle {
     pub mod graph;

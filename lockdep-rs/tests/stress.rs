@@ -6,6 +6,9 @@
 //! 13,000 distinct chains and 3,000 edges in all) and releases them. Reports are delivered
 //! outside any capture (the mode is `Collect`), so the two tests run one at a time.
 //! `LOCKDEP_STRESS_ACQUISITIONS` overrides the per-thread count (default 1,000,000).
+// Validation must be on (debug build, or `--features enabled`): compiled out, the locks are
+// parking_lot's and nothing here would be reported (the oracle would wait out its hang guard).
+#![cfg(lockdep_enabled)]
 
 use std::sync::Mutex as StdMutex;
 use std::time::Instant;
