@@ -53,6 +53,30 @@ impl<'a, G, M> Guard<'a, G, M> {
         }
     }
 
+    /// The same acquisition over the real guard `f` makes from this one (`map`, `downgrade`,
+    /// …): nothing is released or recorded.
+    #[inline]
+    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    pub(crate) fn map_inner<H>(self, f: impl FnOnce(G) -> H) -> Guard<'a, H, M> {
+        let (tracked, inner) = self.into_parts();
+        Guard::new(tracked, f(inner))
+    }
+
+    /// As [`map_inner`](Self::map_inner) when `f` may give the real guard back (`try_map`,
+    /// `try_downgrade_map`, …): then this guard comes back unchanged.
+    #[inline]
+    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    pub(crate) fn try_map_inner<H>(
+        self,
+        f: impl FnOnce(G) -> Result<H, G>,
+    ) -> Result<Guard<'a, H, M>, Self> {
+        let (tracked, inner) = self.into_parts();
+        match f(inner) {
+            Ok(mapped) => Ok(Guard::new(tracked, mapped)),
+            Err(inner) => Err(Guard::new(tracked, inner)),
+        }
+    }
+
     /// Takes the guard apart without releasing anything (for `map`, `upgrade`, …).
     #[inline]
     #[allow(unsafe_code)]

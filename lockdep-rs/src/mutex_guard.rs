@@ -31,8 +31,7 @@ impl<'a, P: RawMutex + 'a, T: ?Sized + 'a> Guard<'a, Inner<'a, P, T>> {
         s: Self,
         f: F,
     ) -> Guard<'a, Mapped<'a, P, U>> {
-        let (tracked, inner) = s.into_parts();
-        Guard::new(tracked, Inner::map(inner, f))
+        s.map_inner(|inner| Inner::map(inner, f))
     }
 
     /// As [`map`](Self::map), if `f` returns `Some`; else the original guard.
@@ -41,11 +40,7 @@ impl<'a, P: RawMutex + 'a, T: ?Sized + 'a> Guard<'a, Inner<'a, P, T>> {
         s: Self,
         f: F,
     ) -> Result<Guard<'a, Mapped<'a, P, U>>, Self> {
-        let (tracked, inner) = s.into_parts();
-        match Inner::try_map(inner, f) {
-            Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-            Err(inner) => Err(Guard::new(tracked, inner)),
-        }
+        s.try_map_inner(|inner| Inner::try_map(inner, f))
     }
 
     /// As [`try_map`](Self::try_map), passing `f`'s error back with the original guard.
@@ -106,8 +101,7 @@ impl<'a, P: RawMutex + 'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, P, T>> {
         s: Self,
         f: F,
     ) -> Guard<'a, Mapped<'a, P, U>> {
-        let (tracked, inner) = s.into_parts();
-        Guard::new(tracked, Mapped::map(inner, f))
+        s.map_inner(|inner| Mapped::map(inner, f))
     }
 
     /// As [`map`](Self::map), if `f` returns `Some`.
@@ -116,11 +110,7 @@ impl<'a, P: RawMutex + 'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, P, T>> {
         s: Self,
         f: F,
     ) -> Result<Guard<'a, Mapped<'a, P, U>>, Self> {
-        let (tracked, inner) = s.into_parts();
-        match Mapped::try_map(inner, f) {
-            Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-            Err(inner) => Err(Guard::new(tracked, inner)),
-        }
+        s.try_map_inner(|inner| Mapped::try_map(inner, f))
     }
 
     /// As [`try_map`](Self::try_map), passing `f`'s error back.

@@ -432,8 +432,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
 
     /// A guard of a part of the data; the lock stays held until the new guard drops.
     pub fn map<U: ?Sized, F: FnOnce(&T) -> &U>(s: Self, f: F) -> Guard<'a, Mapped<'a, U>> {
-        let (tracked, inner) = s.into_parts();
-        Guard::new(tracked, Inner::map(inner, f))
+        s.map_inner(|inner| Inner::map(inner, f))
     }
 
     /// As `map`, if `f` returns `Some`; else the original guard.
@@ -441,11 +440,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
         s: Self,
         f: F,
     ) -> Result<Guard<'a, Mapped<'a, U>>, Self> {
-        let (tracked, inner) = s.into_parts();
-        match Inner::try_map(inner, f) {
-            Ok(m) => Ok(Guard::new(tracked, m)),
-            Err(inner) => Err(Guard::new(tracked, inner)),
-        }
+        s.try_map_inner(|inner| Inner::try_map(inner, f))
     }
 
     /// As `try_map`, passing `f`'s error back with the original guard.
@@ -490,8 +485,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
 impl<'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, T>> {
     /// Maps further.
     pub fn map<U: ?Sized, F: FnOnce(&T) -> &U>(s: Self, f: F) -> Guard<'a, Mapped<'a, U>> {
-        let (tracked, inner) = s.into_parts();
-        Guard::new(tracked, Mapped::map(inner, f))
+        s.map_inner(|inner| Mapped::map(inner, f))
     }
 
     /// As `map`, if `f` returns `Some`; else the original guard.
@@ -499,11 +493,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, T>> {
         s: Self,
         f: F,
     ) -> Result<Guard<'a, Mapped<'a, U>>, Self> {
-        let (tracked, inner) = s.into_parts();
-        match Mapped::try_map(inner, f) {
-            Ok(m) => Ok(Guard::new(tracked, m)),
-            Err(inner) => Err(Guard::new(tracked, inner)),
-        }
+        s.try_map_inner(|inner| Mapped::try_map(inner, f))
     }
 
     /// As `try_map`, passing `f`'s error back with the original guard.

@@ -42,8 +42,7 @@ macro_rules! mapping {
         impl<'a, T: ?Sized + 'a> Guard<'a, $g<'a, T>> {
             /// A guard of a part of the data; the lock stays held until the new guard drops.
             pub fn map<U: ?Sized, F: FnOnce($f) -> $fu>(s: Self, f: F) -> Guard<'a, $m<'a, U>> {
-                let (tracked, inner) = s.into_parts();
-                Guard::new(tracked, $g::map(inner, f))
+                s.map_inner(|inner| $g::map(inner, f))
             }
 
             /// As `map`, if `f` returns `Some`; else the original guard.
@@ -52,11 +51,7 @@ macro_rules! mapping {
                 s: Self,
                 f: F,
             ) -> Result<Guard<'a, $m<'a, U>>, Self> {
-                let (tracked, inner) = s.into_parts();
-                match $g::try_map(inner, f) {
-                    Ok(m) => Ok(Guard::new(tracked, m)),
-                    Err(inner) => Err(Guard::new(tracked, inner)),
-                }
+                s.try_map_inner(|inner| $g::try_map(inner, f))
             }
 
             /// As `try_map`, passing `f`'s error back with the original guard.
@@ -164,8 +159,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
     pub fn upgrade(mut s: Self) -> Guard<'a, WriteG<'a, T>> {
         let map = s.release_record();
         s.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
-        let (tracked, inner) = s.into_parts();
-        Guard::new(tracked, UpgG::upgrade(inner))
+        s.map_inner(|inner| UpgG::upgrade(inner))
     }
 
     /// Upgrades if no reader holds the lock (a trylock: no validation); else gives the
@@ -220,8 +214,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
 
     /// Turns the upgradable guard into a read guard (both are readers to the validator).
     pub fn downgrade(s: Self) -> Guard<'a, ReadG<'a, T>> {
-        let (tracked, inner) = s.into_parts();
-        Guard::new(tracked, UpgG::downgrade(inner))
+        s.map_inner(|inner| UpgG::downgrade(inner))
     }
 
     /// Runs `f` with the lock upgraded (validated as a write acquisition), then downgrades.

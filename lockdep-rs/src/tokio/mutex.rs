@@ -282,8 +282,7 @@ impl<'a, T: ?Sized> Guard<'a, Locked<'a, T>, Sendable> {
         this: Self,
         f: F,
     ) -> MappedMutexGuard<'a, U> {
-        let (tracked, inner) = this.into_parts();
-        Guard::new(tracked, real::MutexGuard::map(real_guard(inner), f))
+        this.map_inner(|inner| real::MutexGuard::map(real_guard(inner), f))
     }
 
     /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -291,11 +290,7 @@ impl<'a, T: ?Sized> Guard<'a, Locked<'a, T>, Sendable> {
         this: Self,
         f: F,
     ) -> Result<MappedMutexGuard<'a, U>, Self> {
-        let (tracked, inner) = this.into_parts();
-        match try_map_real_guard(inner, |g| real::MutexGuard::try_map(g, f)) {
-            Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-            Err(inner) => Err(Guard::new(tracked, inner)),
-        }
+        this.try_map_inner(|inner| try_map_real_guard(inner, |g| real::MutexGuard::try_map(g, f)))
     }
 
     /// The mutex this guard holds (tokio's `MutexGuard::mutex`).
@@ -356,8 +351,7 @@ fn try_map_real_guard<'a, T: ?Sized, H>(
 impl<'a, T: ?Sized> Guard<'a, real::MappedMutexGuard<'a, T>, Sendable> {
     /// Maps a mapped guard further.
     pub fn map<U, F: FnOnce(&mut T) -> &mut U>(this: Self, f: F) -> MappedMutexGuard<'a, U> {
-        let (tracked, inner) = this.into_parts();
-        Guard::new(tracked, real::MappedMutexGuard::map(inner, f))
+        this.map_inner(|inner| real::MappedMutexGuard::map(inner, f))
     }
 
     /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -365,11 +359,7 @@ impl<'a, T: ?Sized> Guard<'a, real::MappedMutexGuard<'a, T>, Sendable> {
         this: Self,
         f: F,
     ) -> Result<MappedMutexGuard<'a, U>, Self> {
-        let (tracked, inner) = this.into_parts();
-        match real::MappedMutexGuard::try_map(inner, f) {
-            Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-            Err(inner) => Err(Guard::new(tracked, inner)),
-        }
+        this.try_map_inner(|inner| real::MappedMutexGuard::try_map(inner, f))
     }
 }
 
@@ -384,8 +374,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> OwnedMappedMutexGuard<T, U> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, inner.map_guard(|g| real::MutexGuard::map(g, f)))
+            this.map_inner(|inner| inner.map_guard(|g| real::MutexGuard::map(g, f)))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -393,11 +382,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedMappedMutexGuard<T, U>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match inner.try_map_guard(|g| real::MutexGuard::try_map(g, f)) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| inner.try_map_guard(|g| real::MutexGuard::try_map(g, f)))
         }
 
         /// The mutex this guard holds: the `Arc` it keeps (tokio's `OwnedMutexGuard::mutex`).
@@ -414,11 +399,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> OwnedMappedMutexGuard<T, S> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(
-                tracked,
-                inner.map_guard(|g| real::MappedMutexGuard::map(g, f)),
-            )
+            this.map_inner(|inner| inner.map_guard(|g| real::MappedMutexGuard::map(g, f)))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -426,11 +407,9 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedMappedMutexGuard<T, S>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match inner.try_map_guard(|g| real::MappedMutexGuard::try_map(g, f)) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| {
+                inner.try_map_guard(|g| real::MappedMutexGuard::try_map(g, f))
+            })
         }
     }
 }
@@ -465,8 +444,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> OwnedMappedMutexGuard<T, U> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, real::OwnedMutexGuard::map(inner, f))
+            this.map_inner(|inner| real::OwnedMutexGuard::map(inner, f))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -474,11 +452,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedMappedMutexGuard<T, U>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match real::OwnedMutexGuard::try_map(inner, f) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| real::OwnedMutexGuard::try_map(inner, f))
         }
 
         /// The mutex this guard holds: the `Arc` it keeps (tokio's `OwnedMutexGuard::mutex`).
@@ -493,8 +467,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> OwnedMappedMutexGuard<T, S> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, real::OwnedMappedMutexGuard::map(inner, f))
+            this.map_inner(|inner| real::OwnedMappedMutexGuard::map(inner, f))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -502,11 +475,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedMappedMutexGuard<T, S>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match real::OwnedMappedMutexGuard::try_map(inner, f) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| real::OwnedMappedMutexGuard::try_map(inner, f))
         }
     }
 }

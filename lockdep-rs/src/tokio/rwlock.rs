@@ -349,8 +349,7 @@ impl<T: ?Sized + 'static> RwLock<T> {
 impl<'a, T: ?Sized> Guard<'a, real::RwLockReadGuard<'a, T>, Sendable> {
     /// A shared guard of a part of the data.
     pub fn map<U: ?Sized, F: FnOnce(&T) -> &U>(this: Self, f: F) -> RwLockReadGuard<'a, U> {
-        let (tracked, inner) = this.into_parts();
-        Guard::new(tracked, real::RwLockReadGuard::map(inner, f))
+        this.map_inner(|inner| real::RwLockReadGuard::map(inner, f))
     }
 
     /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -358,11 +357,7 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockReadGuard<'a, T>, Sendable> {
         this: Self,
         f: F,
     ) -> Result<RwLockReadGuard<'a, U>, Self> {
-        let (tracked, inner) = this.into_parts();
-        match real::RwLockReadGuard::try_map(inner, f) {
-            Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-            Err(inner) => Err(Guard::new(tracked, inner)),
-        }
+        this.try_map_inner(|inner| real::RwLockReadGuard::try_map(inner, f))
     }
 }
 
@@ -372,8 +367,7 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockWriteGuard<'a, T>, Sendable> {
         this: Self,
         f: F,
     ) -> RwLockMappedWriteGuard<'a, U> {
-        let (tracked, inner) = this.into_parts();
-        Guard::new(tracked, real::RwLockWriteGuard::map(inner, f))
+        this.map_inner(|inner| real::RwLockWriteGuard::map(inner, f))
     }
 
     /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -381,17 +375,12 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockWriteGuard<'a, T>, Sendable> {
         this: Self,
         f: F,
     ) -> Result<RwLockMappedWriteGuard<'a, U>, Self> {
-        let (tracked, inner) = this.into_parts();
-        match real::RwLockWriteGuard::try_map(inner, f) {
-            Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-            Err(inner) => Err(Guard::new(tracked, inner)),
-        }
+        this.try_map_inner(|inner| real::RwLockWriteGuard::try_map(inner, f))
     }
 
     /// The same exclusive guard as a mapped one, of all the data (tokio's `into_mapped`).
     pub fn into_mapped(this: Self) -> RwLockMappedWriteGuard<'a, T> {
-        let (tracked, inner) = this.into_parts();
-        Guard::new(tracked, real::RwLockWriteGuard::into_mapped(inner))
+        this.map_inner(|inner| real::RwLockWriteGuard::into_mapped(inner))
     }
 
     /// Turns the write lock into a read lock without letting a writer in (atomic, like
@@ -438,8 +427,7 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockMappedWriteGuard<'a, T>, Sendable> {
         this: Self,
         f: F,
     ) -> RwLockMappedWriteGuard<'a, U> {
-        let (tracked, inner) = this.into_parts();
-        Guard::new(tracked, real::RwLockMappedWriteGuard::map(inner, f))
+        this.map_inner(|inner| real::RwLockMappedWriteGuard::map(inner, f))
     }
 
     /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -447,11 +435,7 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockMappedWriteGuard<'a, T>, Sendable> {
         this: Self,
         f: F,
     ) -> Result<RwLockMappedWriteGuard<'a, U>, Self> {
-        let (tracked, inner) = this.into_parts();
-        match real::RwLockMappedWriteGuard::try_map(inner, f) {
-            Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-            Err(inner) => Err(Guard::new(tracked, inner)),
-        }
+        this.try_map_inner(|inner| real::RwLockMappedWriteGuard::try_map(inner, f))
     }
 }
 
@@ -467,11 +451,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> OwnedRwLockReadGuard<T, V> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(
-                tracked,
-                inner.map_guard(|g| real::RwLockReadGuard::map(g, f)),
-            )
+            this.map_inner(|inner| inner.map_guard(|g| real::RwLockReadGuard::map(g, f)))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -479,11 +459,9 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockReadGuard<T, V>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match inner.try_map_guard(|g| real::RwLockReadGuard::try_map(g, f)) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| {
+                inner.try_map_guard(|g| real::RwLockReadGuard::try_map(g, f))
+            })
         }
 
         /// The lock this guard holds: the `Arc` it keeps (tokio's `OwnedRwLockReadGuard::rwlock`).
@@ -498,11 +476,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> OwnedRwLockMappedWriteGuard<T, U> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(
-                tracked,
-                inner.map_guard(|g| real::RwLockWriteGuard::map(g, f)),
-            )
+            this.map_inner(|inner| inner.map_guard(|g| real::RwLockWriteGuard::map(g, f)))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -510,20 +484,14 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockMappedWriteGuard<T, U>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match inner.try_map_guard(|g| real::RwLockWriteGuard::try_map(g, f)) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| {
+                inner.try_map_guard(|g| real::RwLockWriteGuard::try_map(g, f))
+            })
         }
 
         /// The same exclusive guard as a mapped one, of all the data (tokio's `into_mapped`).
         pub fn into_mapped(this: Self) -> OwnedRwLockMappedWriteGuard<T> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(
-                tracked,
-                inner.map_guard(real::RwLockWriteGuard::into_mapped),
-            )
+            this.map_inner(|inner| inner.map_guard(real::RwLockWriteGuard::into_mapped))
         }
 
         /// Turns the write lock into a read lock atomically; the entry becomes a reader.
@@ -578,11 +546,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> OwnedRwLockMappedWriteGuard<T, V> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(
-                tracked,
-                inner.map_guard(|g| real::RwLockMappedWriteGuard::map(g, f)),
-            )
+            this.map_inner(|inner| inner.map_guard(|g| real::RwLockMappedWriteGuard::map(g, f)))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -590,11 +554,9 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockMappedWriteGuard<T, V>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match inner.try_map_guard(|g| real::RwLockMappedWriteGuard::try_map(g, f)) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| {
+                inner.try_map_guard(|g| real::RwLockMappedWriteGuard::try_map(g, f))
+            })
         }
 
         /// The lock this guard holds: the `Arc` it keeps (tokio's
@@ -633,8 +595,7 @@ mod owned_guards {
     impl<T: ?Sized, U: ?Sized> Guard<'static, real::OwnedRwLockReadGuard<T, U>, Sendable> {
         /// An owned shared guard of a part of the data.
         pub fn map<V: ?Sized, F: FnOnce(&U) -> &V>(this: Self, f: F) -> OwnedRwLockReadGuard<T, V> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, real::OwnedRwLockReadGuard::map(inner, f))
+            this.map_inner(|inner| real::OwnedRwLockReadGuard::map(inner, f))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -642,11 +603,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockReadGuard<T, V>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match real::OwnedRwLockReadGuard::try_map(inner, f) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| real::OwnedRwLockReadGuard::try_map(inner, f))
         }
 
         /// The lock this guard holds: the `Arc` it keeps (tokio's `OwnedRwLockReadGuard::rwlock`).
@@ -661,8 +618,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> OwnedRwLockMappedWriteGuard<T, U> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, real::OwnedRwLockWriteGuard::map(inner, f))
+            this.map_inner(|inner| real::OwnedRwLockWriteGuard::map(inner, f))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -670,23 +626,17 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockMappedWriteGuard<T, U>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match real::OwnedRwLockWriteGuard::try_map(inner, f) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| real::OwnedRwLockWriteGuard::try_map(inner, f))
         }
 
         /// The same exclusive guard as a mapped one, of all the data (tokio's `into_mapped`).
         pub fn into_mapped(this: Self) -> OwnedRwLockMappedWriteGuard<T> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, real::OwnedRwLockWriteGuard::into_mapped(inner))
+            this.map_inner(|inner| real::OwnedRwLockWriteGuard::into_mapped(inner))
         }
 
         /// Turns the write lock into a read lock atomically.
         pub fn downgrade(self) -> OwnedRwLockReadGuard<T> {
-            let (tracked, inner) = self.into_parts();
-            Guard::new(tracked, inner.downgrade())
+            self.map_inner(|inner| inner.downgrade())
         }
 
         /// An owned shared guard of a part of the data, the write lock turned into a read lock
@@ -695,11 +645,7 @@ mod owned_guards {
         where
             F: FnOnce(&T) -> &U,
         {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(
-                tracked,
-                real::OwnedRwLockWriteGuard::downgrade_map(inner, f),
-            )
+            this.map_inner(|inner| real::OwnedRwLockWriteGuard::downgrade_map(inner, f))
         }
 
         /// As [`downgrade_map`](Self::downgrade_map) if `f` returns `Some`; else the original
@@ -711,11 +657,7 @@ mod owned_guards {
         where
             F: FnOnce(&T) -> Option<&U>,
         {
-            let (tracked, inner) = this.into_parts();
-            match real::OwnedRwLockWriteGuard::try_downgrade_map(inner, f) {
-                Ok(read) => Ok(Guard::new(tracked, read)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| real::OwnedRwLockWriteGuard::try_downgrade_map(inner, f))
         }
 
         /// The lock this guard holds: the `Arc` it keeps (tokio's `OwnedRwLockWriteGuard::rwlock`).
@@ -730,8 +672,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> OwnedRwLockMappedWriteGuard<T, V> {
-            let (tracked, inner) = this.into_parts();
-            Guard::new(tracked, real::OwnedRwLockMappedWriteGuard::map(inner, f))
+            this.map_inner(|inner| real::OwnedRwLockMappedWriteGuard::map(inner, f))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
@@ -739,11 +680,7 @@ mod owned_guards {
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockMappedWriteGuard<T, V>, Self> {
-            let (tracked, inner) = this.into_parts();
-            match real::OwnedRwLockMappedWriteGuard::try_map(inner, f) {
-                Ok(mapped) => Ok(Guard::new(tracked, mapped)),
-                Err(inner) => Err(Guard::new(tracked, inner)),
-            }
+            this.try_map_inner(|inner| real::OwnedRwLockMappedWriteGuard::try_map(inner, f))
         }
 
         /// The lock this guard holds: the `Arc` it keeps (tokio's
