@@ -610,7 +610,7 @@ mod enabled {
         /// token afterwards, so it is left as it is (one store less on the hot path).
         #[inline(always)]
         pub(crate) fn release_on_drop(&self) {
-            if !self.release_fast() {
+            if !self.release_fast() && !self.release_task_fast() {
                 self.release_slow_path();
             }
         }
@@ -623,6 +623,18 @@ mod enabled {
             // Serial 0: untracked, or a borrowed token (see `borrowed`): nothing to release.
             let serial = self.1 >> SERIAL_SHIFT;
             serial == 0 || crate::fast_path::release_serial(serial, self.2)
+        }
+
+        /// With the `tokio` feature, the release's common case in a task (left out of
+        /// [`release_fast`](Self::release_fast), which is inlined into every guard's drop):
+        /// the entry popped from the top of the running task's stack loaded here. False:
+        /// call [`release_slow_path`](Self::release_slow_path). Never reports, never unwinds.
+        #[inline(always)]
+        pub(crate) fn release_task_fast(&self) -> bool {
+            #[cfg(lockdep_tasks)]
+            return crate::fast_path::release_task_entry(self.1 >> SERIAL_SHIFT, self.2);
+            #[cfg(not(lockdep_tasks))]
+            false
         }
 
         /// The release when [`release_fast`](Self::release_fast) did not apply (may report).
@@ -858,6 +870,10 @@ mod disabled {
         pub(crate) fn release(&mut self) {}
         #[inline(always)]
         pub(crate) fn release_fast(&self) -> bool {
+            true
+        }
+        #[inline(always)]
+        pub(crate) fn release_task_fast(&self) -> bool {
             true
         }
         #[inline(always)]

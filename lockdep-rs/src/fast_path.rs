@@ -42,26 +42,30 @@ fn fast_state(anywhere: bool) -> Option<*const RefCell<ThreadState>> {
     }
 }
 
-/// Runs `f` on this thread's state without marking it borrowed: the fast paths' access.
-/// `None` if the state is not set up, gone, or borrowed (the slow path is running below us,
-/// e.g. a user allocator took a lock while the slow path allocated), or if the thread is
-/// inside lockdep's own synchronisation, unless `anywhere`.
+/// This thread's state, without marking it borrowed: the fast paths' access. `None` if the
+/// state is not set up, gone, or borrowed (the slow path is running below us, e.g. a user
+/// allocator took a lock while the slow path allocated), or if the thread is inside lockdep's
+/// own synchronisation, unless `anywhere`.
 ///
-/// `f` must not allocate, free, print, or call anything else that could re-enter lockdep on
-/// this thread: nothing marks the state busy while it runs.
+/// # Safety
+///
+/// The caller uses the reference only until it returns, and meanwhile does not allocate,
+/// free, print, or call anything else that could re-enter lockdep on this thread: nothing
+/// marks the state busy. (A function returning the reference, not one taking a closure: the
+/// closure's body could be left out of line, with its captures in memory.)
 #[inline(always)]
 #[allow(unsafe_code)]
-fn with_state_unguarded<R>(anywhere: bool, f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+unsafe fn state_unguarded<'a>(anywhere: bool) -> Option<&'a mut ThreadState> {
     let state = fast_state(anywhere)?;
     // The pointer is this thread's live `STATE`: `FAST` is set from a live reference and
     // cleared as the destructor starts. `try_borrow_unguarded` succeeding means no `RefMut` is
     // live (the state is only ever borrowed mutably), so no other reference to it exists on
     // this thread, and it is thread-local, so none exists on another.
-    // SAFETY: as above; and `f` re-enters nothing (its contract), so no other reference is
-    // created while `f`'s lives.
+    // SAFETY: as above; and the caller re-enters nothing while it uses the reference (the
+    // contract), so no other reference is created meanwhile.
     unsafe {
         (*state).try_borrow_unguarded().ok()?;
-        Some(f(&mut *(*state).as_ptr()))
+        Some(&mut *(*state).as_ptr())
     }
 }
 
@@ -82,19 +86,11 @@ pub(crate) const NO_HOLDER: HolderTag = 0;
 #[cfg(not(lockdep_tasks))]
 pub(crate) const NO_HOLDER: HolderTag = HolderTag;
 
-#[inline(always)]
-fn tag_of(_s: &ThreadState) -> HolderTag {
-    #[cfg(lockdep_tasks)]
-    return crate::holder::loaded(&_s.held);
-    #[cfg(not(lockdep_tasks))]
-    HolderTag
-}
-
 /// The fast path: records a plain acquisition (no nest lock, subclass resolved, not a
 /// trylock) whose chain this thread validated recently, and returns its serial; `None` sends
 /// the caller to [`acquire`](crate::validator::acquire). Touches only this thread's state:
-/// one key mix, one probe of the recent-chain slots, one push; it calls nothing, so it
-/// inlines into `record_on`. `sendable`: an async lock's acquisition (its guard is `Send`).
+/// one key mix, one probe of the recent-chain slots, one push; it calls nothing (but tokio's
+/// task id, with the `tokio` feature), so it inlines into `record_on`. `sendable`: an async lock's acquisition (its guard is `Send`).
 #[inline(always)]
 pub(crate) fn acquire_fast(
     class: &'static ClassInfo,
@@ -104,70 +100,71 @@ pub(crate) fn acquire_fast(
     sendable: bool,
 ) -> Option<(u64, HolderTag)> {
     // With the `tokio` feature: the running task, asked first (a call into tokio, made while
-    // few values are live).
+    // few values are live). Outside tasks, the push goes on the thread's own stack (inline in
+    // the state, no pointer to follow; only this thread touches it) if it is the one loaded;
+    // in a task, on the task's stack if it is loaded and still this thread's. Otherwise the
+    // slow path switches stacks.
     #[cfg(lockdep_tasks)]
     let task = crate::holder::current_task();
     // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
     // locks): the slow path leaves such an acquisition untracked.
-    with_state_unguarded(false, |s| {
-        push_fast(
-            s,
-            class,
-            instance,
-            read,
-            site,
-            sendable,
-            #[cfg(lockdep_tasks)]
-            task,
-        )
-    })
-    .flatten()
+    // SAFETY: `push_on` calls nothing (stores and compares on the state only).
+    #[allow(unsafe_code)]
+    let s = unsafe { state_unguarded(false) }?;
+    #[cfg(lockdep_tasks)]
+    let (held, tag) = if task.is_none() {
+        (s.held.own_mut()?, s.holding.me)
+    } else {
+        if !crate::holder::settled_for(&s.held, &s.holding, task) {
+            return None;
+        }
+        let tag = crate::holder::loaded(&s.held);
+        (&mut *s.held, tag)
+    };
+    #[cfg(not(lockdep_tasks))]
+    let (held, tag) = (&mut s.held, HolderTag);
+    let serial = push_on(held, &mut s.chains, class, instance, read, site, sendable)?;
+    Some((serial, tag))
 }
 
-/// The body of [`acquire_fast`] on this thread's state (a function of its own, forced inline:
-/// as a closure the compiler may leave it out of line, with its arguments in memory).
+/// The fast path's push: records the acquisition on `held` if its chain is one `chains` knows
+/// (or nothing is held), and returns its serial. Calls nothing, so it inlines (as a closure
+/// the compiler may leave it out of line, with its arguments in memory).
 #[inline(always)]
-fn push_fast(
-    s: &mut ThreadState,
+fn push_on(
+    held: &mut crate::held_locks::HeldLocks,
+    chains: &mut crate::chain_cache::LocalChains,
     class: &'static ClassInfo,
     instance: Instance,
     read: Read,
     site: &'static Location<'static>,
     sendable: bool,
-    #[cfg(lockdep_tasks)] task: crate::holder::Task,
-) -> Option<(u64, HolderTag)> {
-    // With the `tokio` feature: only if the loaded stack is the calling context's holder's
-    // (the same task, or no task) and still this thread's; else the slow path switches.
-    #[cfg(lockdep_tasks)]
-    if !crate::holder::settled_for(&s.held, &s.holding, task) {
-        return None;
-    }
-    if !s.held.stack.has_spare_slot() {
+) -> Option<u64> {
+    if !held.stack.has_spare_slot() {
         return None; // the push would allocate
     }
-    let key = match s.held.stack.top() {
+    let key = match held.stack.top() {
         // Nothing held: nothing to validate (no edge, no class held twice); the key of
         // this one-lock chain was computed with the class.
         None => {
             // Nothing is held across any reset so far: nothing to replay later. (Written only
             // when it changed: a store before the lock's locked instruction costs.)
             let epoch = crate::dependency_graph::current_epoch();
-            if s.held.graph_epoch != epoch {
-                s.held.graph_epoch = epoch;
+            if held.graph_epoch != epoch {
+                held.graph_epoch = epoch;
             }
             class.solo_keys[read as usize]
         }
         Some(top) => {
             let id = crate::held_locks::chain_id(class, read, false);
             let key = crate::held_locks::mix_chain_key(top.key, id);
-            if !s.chains.recent_hit(key) {
+            if !chains.recent_hit(key) {
                 return None;
             }
             key
         }
     };
-    let serial = s.held.push_hot(class, instance, read, sendable, site, key);
-    Some((serial, tag_of(s)))
+    Some(held.push_hot(class, instance, read, sendable, site, key))
 }
 
 /// A guard's release, fast path: pops its entry when it is on top (no re-acquisition, no
@@ -176,25 +173,54 @@ fn push_fast(
 #[inline(always)]
 pub(crate) fn release_serial(serial: u64, holder: HolderTag) -> bool {
     // Also inside lockdep's own synchronisation: popping takes no internal lock.
-    with_state_unguarded(true, |s| pop_fast(s, serial, holder)).unwrap_or(false)
+    // SAFETY: `pop_fast` calls nothing (compares and one store on the state).
+    #[allow(unsafe_code)]
+    let state = unsafe { state_unguarded(true) };
+    state.is_some_and(|s| pop_fast(s, serial, holder))
 }
 
-/// The body of [`release_serial`] (forced inline, like [`push_fast`]).
+/// The body of [`release_serial`] (forced inline, like [`push_on`]).
 #[inline(always)]
 fn pop_fast(s: &mut ThreadState, serial: u64, _holder: HolderTag) -> bool {
-    // With the `tokio` feature: only an entry of the stack loaded here, and only while this
-    // thread may touch that stack (its own, or the running task's).
+    // With the `tokio` feature: an entry of this thread's own stack comes off here if that
+    // stack is loaded (only this thread ever touches it); a task's entry is left to
+    // `release_task_entry`, which the guard's out-of-line release tries first (a second call
+    // here would keep the guards' drops out of line).
     #[cfg(lockdep_tasks)]
-    if !crate::holder::may_pop(&s.held, &s.holding, _holder) {
+    if _holder != s.holding.me {
         return false;
     }
+    #[cfg(lockdep_tasks)]
+    let Some(held) = s.held.own_mut() else {
+        return false;
+    };
+    #[cfg(not(lockdep_tasks))]
     let held = &mut s.held;
+    pop_top(held, serial)
+}
+
+/// Pops the top entry of `held` if it is the one with `serial` (serials are unique per stack).
+#[inline(always)]
+fn pop_top(held: &mut crate::held_locks::HeldLocks, serial: u64) -> bool {
     match held.stack.top() {
-        // Serials are unique per stack: the top entry is this guard's.
         Some(top) if top.is_whole_entry_of(serial) => {
             held.stack.pop_in_place();
             true
         }
         _ => false,
     }
+}
+
+/// The release of a task's entry (with the `tokio` feature), tried when [`release_serial`]
+/// did not apply: pops it if it is on top of that task's stack, the stack is loaded here and
+/// this thread runs the task now (asks tokio).
+#[cfg(lockdep_tasks)]
+#[inline(always)]
+pub(crate) fn release_task_entry(serial: u64, holder: HolderTag) -> bool {
+    // SAFETY: nothing below re-enters lockdep (tokio's task id is a thread-local read).
+    #[allow(unsafe_code)]
+    let Some(s) = (unsafe { state_unguarded(true) }) else {
+        return false;
+    };
+    crate::holder::may_pop_task(&s.held, &s.holding, holder) && pop_top(&mut s.held, serial)
 }

@@ -7,14 +7,17 @@
 //! a task polled on the same thread never sees another's locks. Outside a task (a plain thread,
 //! a `block_on` future, which has no task id) the holder is the thread.
 //!
-//! **Switching.** Every stack — a thread's own, each task's — is a heap [`Stack`] with a
-//! process-unique id; the thread state holds a handle on the one it has *loaded*
-//! ([`HeldRef`]). At each lockdep call the thread checks that the loaded stack is the calling
-//! context's: the fast path compares the task id tokio reports (`tokio::task::try_id`, one
-//! thread-local read) with the loaded stack's and checks that the stack is still this
-//! thread's; on a mismatch the slow path *settles*: it parks the outgoing stack (or drops it,
-//! if a task's and empty) and loads the incoming one from the process-wide registry (a new
-//! one for a task's first lock). Nothing happens at task switches that make no lockdep call.
+//! **Switching.** Every stack — a thread's own, each task's — has a record ([`Stack`]) with a
+//! process-unique id in the process-wide registry; the thread state has one stack *loaded*
+//! ([`HeldRef`]). A task's stack lives in its record; the thread's own stack lives inline in
+//! the thread state (outside tasks the fast path follows no pointer to reach it, as without
+//! the `tokio` feature) and moves into its record only when the thread exits. At each
+//! lockdep call the thread checks that the loaded stack is the calling context's: the fast
+//! path asks tokio for the running task (`tokio::task::try_id`, one thread-local read) and
+//! compares it with the loaded stack's, and for a task's stack checks that it is still this
+//! thread's; on a mismatch the slow path *settles*: it parks the outgoing task stack (or drops
+//! it, if empty) and loads the incoming one from the registry (a new one for a task's first
+//! lock). Nothing happens at task switches that make no lockdep call.
 //!
 //! **Ownership.** A stack is touched outside the registry's lock only by the thread that has
 //! it loaded, while that thread runs its holder (the checks above). A task that moves to
@@ -24,10 +27,11 @@
 //! touching it. Tokio's own hand-over of the task orders the two threads' accesses.
 //!
 //! **Guards that move.** A guard's token names its stack, so a release finds the entry wherever
-//! the guard is dropped: on the stack loaded here; on a parked stack (taken out here, under the
-//! registry's lock); or, if the stack is loaded on another thread, posted to it and applied by
-//! that thread at its next slow-path call or when it parks the stack (until then the entry
-//! can only make the fast path find chains that were validated anyway: no edge comes from it).
+//! the guard is dropped: on the stack loaded here; on a parked task stack (taken out here,
+//! under the registry's lock); or, if the stack is loaded on another thread or is a live
+//! thread's own (never parked: only its thread touches it), posted to it and applied by that
+//! thread at its next slow-path call on it or when it parks it (until then the entry can only
+//! make the fast path find chains that were validated anyway: no edge comes from it).
 //!
 //! **Held across `.await`.** A stack left while it holds a blocking (sync) lock belongs to a
 //! holder that is suspended with that lock held: it blocks every other task that needs it,
@@ -79,7 +83,9 @@ pub(crate) struct Stack {
 // path: the fast path's `settled`, `settle` under the registry's lock) or, while it is parked,
 // under the registry's lock; ownership moves only under that lock, and a task's stack is taken
 // over only by a thread polling the task, after tokio's hand-over of the task from the previous
-// thread (which then no longer runs that holder). So no two threads access it at once.
+// thread (which then no longer runs that holder). So no two threads access it at once. (A
+// thread's own record keeps `held` empty and owned by the thread while it lives: its stack is
+// inline in the thread state; it is parked only once the thread is gone.)
 #[allow(unsafe_code)]
 // SAFETY: as above.
 unsafe impl Sync for Stack {}
@@ -108,18 +114,67 @@ impl Stack {
     }
 }
 
-/// The thread state's handle on the stack it has loaded: dereferences to it. Dereferenced only
+/// The thread state's hold on the stack it has loaded: dereferences to it. Dereferenced only
 /// by the owning thread after the holder was settled (`with_state`) or checked (`settled`).
-pub(crate) struct HeldRef(pub(crate) Arc<Stack>);
+///
+/// The thread's own stack is kept *inline* here, not in its record: outside tasks (most
+/// code), the fast path reaches the top entry with no pointer to follow, as without the
+/// `tokio` feature. Its record (in the registry, for the guards that name it) keeps an empty
+/// `held` while the thread lives and is never parked: other threads post their releases to it
+/// rather than touch it. When the thread exits, the inline stack moves into the record
+/// ([`thread_exited`]), where it stays for the async guards still alive.
+pub(crate) struct HeldRef {
+    /// The loaded stack's record: the thread's own record while `own` is loaded.
+    pub(crate) rec: Arc<Stack>,
+    /// The thread's own stack.
+    own: HeldLocks,
+    /// `own` is the loaded stack (`rec` is its record).
+    own_loaded: bool,
+}
+
+impl HeldRef {
+    /// Loads the stack of `rec` (the thread's own if it is `own_uid`'s) and returns the record
+    /// that was loaded.
+    pub(crate) fn swap_loaded(&mut self, rec: Arc<Stack>, own_uid: u64) -> Arc<Stack> {
+        self.own_loaded = rec.uid == own_uid;
+        std::mem::replace(&mut self.rec, rec)
+    }
+
+    /// The thread is going away: its own stack (loaded) moves into its record, which the
+    /// registry may keep for the async guards still alive; `self` then shows the record's.
+    #[allow(unsafe_code)]
+    fn move_own_into_record(&mut self) {
+        debug_assert!(self.own_loaded);
+        // SAFETY: the record is this thread's own, still owned by it (its `owner` is this
+        // thread until the caller parks it, after this): no other thread touches its `held`.
+        unsafe { std::ptr::swap(self.rec.held.get(), &mut self.own) };
+        self.own_loaded = false;
+    }
+
+    /// The thread's own stack, if it is the loaded one.
+    #[inline(always)]
+    pub(crate) fn own_mut(&mut self) -> Option<&mut HeldLocks> {
+        self.own_loaded.then_some(&mut self.own)
+    }
+
+    /// Is the thread's own stack the loaded one?
+    #[inline(always)]
+    pub(crate) fn own_loaded(&self) -> bool {
+        self.own_loaded
+    }
+}
 
 impl Deref for HeldRef {
     type Target = HeldLocks;
     #[inline(always)]
     #[allow(unsafe_code)]
     fn deref(&self) -> &HeldLocks {
+        if self.own_loaded {
+            return &self.own;
+        }
         // SAFETY: the thread state is thread-local, and this thread owns the loaded stack
         // while it runs its holder (see `Stack`'s `Sync`).
-        unsafe { &*self.0.held.get() }
+        unsafe { &*self.rec.held.get() }
     }
 }
 
@@ -127,8 +182,11 @@ impl DerefMut for HeldRef {
     #[inline(always)]
     #[allow(unsafe_code)]
     fn deref_mut(&mut self) -> &mut HeldLocks {
+        if self.own_loaded {
+            return &mut self.own;
+        }
         // SAFETY: as in `deref`; `&mut self` is the only handle this thread uses on it.
-        unsafe { &mut *self.0.held.get() }
+        unsafe { &mut *self.rec.held.get() }
     }
 }
 
@@ -216,16 +274,23 @@ pub(crate) static REGISTRY: Mutex<Registry> = Mutex::new();
 /// A new thread's state: its own stack, loaded and registered (an async guard it holds may be
 /// released from another thread).
 pub(crate) fn new_thread() -> (HeldRef, Holding) {
-    let own = Stack::new(None);
-    own.owner.store(own.uid, Relaxed);
-    REGISTRY.lock().stacks.insert(own.uid, own.clone());
+    let rec = Stack::new(None);
+    rec.owner.store(rec.uid, Relaxed);
+    REGISTRY.lock().stacks.insert(rec.uid, rec.clone());
+    let mut own = HeldLocks::default();
+    own.uid = rec.uid;
     let holding = Holding {
         task: None,
-        me: own.uid,
-        own: own.clone(),
+        me: rec.uid,
+        own: rec.clone(),
         spare: None,
     };
-    (HeldRef(own), holding)
+    let held = HeldRef {
+        rec,
+        own,
+        own_loaded: true,
+    };
+    (held, holding)
 }
 
 /// Is the loaded stack `held` the calling context's, and still this thread's? (The fast path's
@@ -241,28 +306,27 @@ pub(crate) fn settled_for(held: &HeldRef, holding: &Holding, task: Task) -> bool
     match holding.task {
         // The thread's own stack: only this thread ever has it loaded.
         None => task.is_none(),
-        mine => task == mine && held.0.owner.load(Relaxed) == holding.me,
+        mine => task == mine && held.rec.owner.load(Relaxed) == holding.me,
     }
 }
 
-/// May the fast path pop an entry of the stack `holder` here? Only if it is the stack loaded
-/// here, and this thread may touch it now: its own stack (no other thread ever touches a
-/// loaded own stack), or the stack of the task it is running. A thread's own stack needs no
-/// task id: a release outside tasks pays no call into tokio.
+/// May the fast path pop an entry of the task stack `holder` here? Only if it is the stack
+/// loaded here and this thread runs that task now (asks tokio). (The thread's own stack needs
+/// neither: only this thread ever touches it.)
 #[inline(always)]
-pub(crate) fn may_pop(held: &HeldRef, holding: &Holding, holder: u64) -> bool {
-    held.0.uid == holder && (holder == holding.me || settled(held, holding))
+pub(crate) fn may_pop_task(held: &HeldRef, holding: &Holding, holder: u64) -> bool {
+    held.rec.uid == holder && settled(held, holding)
 }
 
 /// The uid of the loaded stack (the holder a new entry belongs to).
 #[inline(always)]
 pub(crate) fn loaded(held: &HeldRef) -> u64 {
-    held.0.uid
+    held.uid
 }
 
 /// Does this thread still own its loaded stack (no other thread took it over)?
 pub(crate) fn owned(held: &HeldRef, holding: &Holding) -> bool {
-    held.0.owner.load(Relaxed) == holding.me
+    held.rec.owner.load(Relaxed) == holding.me
 }
 
 /// The thread is exiting: a task's stack it has loaded is parked for the task's next poll,
@@ -271,16 +335,15 @@ pub(crate) fn owned(held: &HeldRef, holding: &Holding) -> bool {
 pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) {
     let mut reg = REGISTRY.lock();
     let me = holding.me;
-    if holding.task.is_some() || held.0.uid != me {
-        if held.0.owner.load(Relaxed) == me {
-            reg.park(&held.0);
+    if holding.task.is_some() || !held.own_loaded {
+        if held.rec.owner.load(Relaxed) == me {
+            reg.park(&held.rec);
         }
-        holding.own.owner.store(me, Relaxed);
-        *held = HeldRef(holding.own.clone());
+        held.swap_loaded(holding.own.clone(), me);
         holding.task = None;
     }
-    if held.0.pending.swap(false, Relaxed) {
-        let posted = reg.inbox.remove(&held.0.uid).unwrap_or_default();
+    if held.rec.pending.swap(false, Relaxed) {
+        let posted = reg.inbox.remove(&held.rec.uid).unwrap_or_default();
         held.forget_where(|h| posted.iter().any(|p| p.serial == h.serial()));
     }
 }
@@ -295,6 +358,7 @@ pub(crate) fn thread_exited(held: &mut HeldRef, holding: &mut Holding) {
         // Leaked blocking locks were reported: only the async guards are waited for.
         held.forget_where(|h| !h.sendable());
     }
+    held.move_own_into_record();
     own.orphan.store(true, Relaxed);
     own.owner.store(0, Relaxed);
     if !keep {

@@ -324,6 +324,57 @@ async fn current_thread_runtime_separates_the_body_and_its_tasks() {
     assert!(reports.is_empty(), "{reports:?}");
 }
 
+/// A thread's own stack (its locks outside tasks) stays with the thread — never handed to
+/// another, only this thread touches it — and guards of it that its tasks drop still leave
+/// it: a blocking guard dropped by a local task before the task takes anything (popped from
+/// the thread's stack, still the one loaded), and an async guard dropped by a task that holds a
+/// lock of its own (the release is posted to the thread's stack and applied when the body
+/// resumes). Both are seen free by the body, with no `BadUnlockBalance` and nothing stale
+/// under the body's next locks.
+#[test]
+fn a_threads_guards_dropped_by_its_tasks_leave_its_stack() {
+    let m = Arc::new(Mutex::named("inline.M", ()));
+    let n = Arc::new(Mutex::named("inline.N", ()));
+    let s: &'static lockdep::Mutex<()> = Box::leak(Box::new(lockdep::Mutex::named("inline.S", ())));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = local.block_on(
+        &rt,
+        capture_async(async {
+            let gs = s.lock();
+            assert!(lockdep::is_held(s));
+            tokio::task::spawn_local(async move { drop(gs) })
+                .await
+                .unwrap();
+            assert!(!lockdep::is_held(s), "dropped by the local task");
+
+            let gm = m.clone().lock_owned().await;
+            let n1 = n.clone();
+            tokio::spawn(async move {
+                let _n = n1.lock().await; // the task's stack is loaded now
+                drop(gm); // the body's entry: posted to the body's stack
+                assert!(n1.is_held());
+            })
+            .await
+            .unwrap();
+            assert!(
+                !m.is_held(),
+                "the posted release is applied when the body resumes"
+            );
+            assert!(!n.is_held(), "the task's lock is not the body's");
+
+            // N -> M, then S alone: nothing stale makes them nested under M or S.
+            let _n = n.lock().await;
+            let _m = m.lock().await;
+            drop((_m, _n));
+            let _s = s.lock();
+        }),
+    );
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
 /// A `LocalSet`: local tasks are holders like any task; an AB/BA between two of them is found.
 #[tokio::test(flavor = "current_thread")]
 async fn local_set_tasks_are_holders() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{act, Outcome};
 use crate::held_locks::{HeldLocks, Instance};
-use crate::holder::{current_task, task_label, HeldRef, Posted, Registry, Stack, Task, REGISTRY};
+use crate::holder::{current_task, task_label, Posted, Registry, Stack, Task, REGISTRY};
 use crate::report::sink::{self, Delivery};
 use crate::report::{build, Report};
 use crate::thread_state::{with_state as with_state_raw, ThreadState};
@@ -76,8 +76,8 @@ pub(crate) fn settle_here(fresh: bool) {
     let task = current_task();
     let settled = with_state_raw(|s| {
         let needed = s.holding.task != task
-            || s.held.0.owner.load(Relaxed) != s.holding.me
-            || s.held.0.pending.load(Relaxed);
+            || s.held.rec.owner.load(Relaxed) != s.holding.me
+            || s.held.rec.pending.load(Relaxed);
         needed.then(|| settle(s, task))
     })
     .flatten();
@@ -90,14 +90,18 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
     let mut out = Settled::default();
     let mut reg = REGISTRY.lock();
     let me = s.holding.me;
-    let owned = s.held.0.owner.load(Relaxed) == me;
+    let owned = s.held.rec.owner.load(Relaxed) == me;
     if s.holding.task != task || !owned {
         if owned {
             // Leaving a stack this thread has: its holder is suspended (or done).
             drain(&mut reg, s, &mut out);
             out.reports
                 .extend(across_await(&s.held, s.holding.task, None));
-            reg.park(&s.held.0);
+            if !s.held.own_loaded() {
+                // The thread's own stack stays inline, owned by the thread: never parked
+                // (other threads post their releases to it).
+                reg.park(&s.held.rec);
+            }
         }
         let incoming = match task {
             None => s.holding.own.clone(),
@@ -114,10 +118,10 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
         let was = incoming.owner.swap(me, Relaxed);
         let outgoing = load(s, incoming, owned);
         s.holding.task = task;
-        if owned && outgoing.0.task.is_some() && !reg.stacks.contains_key(&outgoing.0.uid) {
+        if owned && outgoing.task.is_some() && !reg.stacks.contains_key(&outgoing.uid) {
             // A task's empty stack, dropped from the registry: kept as the spare if no other
             // thread still has a handle on it (one that lost it to a take-over).
-            let mut outgoing = outgoing.0;
+            let mut outgoing = outgoing;
             if Arc::get_mut(&mut outgoing).is_some() {
                 s.holding.spare = Some(outgoing);
             }
@@ -132,14 +136,14 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
     out
 }
 
-/// Loads `stack` (this thread owns it) in place of the stack loaded here (returned); the
-/// fast-path hit count follows. `owned`: this thread still owns the outgoing stack (else another
-/// thread took it over and may be using it: it is not read).
-fn load(s: &mut ThreadState, stack: Arc<Stack>, owned: bool) -> HeldRef {
-    let incoming = HeldRef(stack);
+/// Loads `stack` (this thread owns it) in place of the stack loaded here (whose record is
+/// returned); the fast-path hit count follows. `owned`: this thread still owns the outgoing
+/// stack (else another thread took it over and may be using it: it is not read).
+fn load(s: &mut ThreadState, stack: Arc<Stack>, owned: bool) -> Arc<Stack> {
     let before = owned.then(|| s.held.fast_pushes());
-    s.chains.switch_stack(before, incoming.fast_pushes());
-    std::mem::replace(&mut s.held, incoming)
+    let outgoing = s.held.swap_loaded(stack, s.holding.me);
+    s.chains.switch_stack(before, s.held.fast_pushes());
+    outgoing
 }
 
 /// A stack for a task's first lock: the spare, given a new identity (no handle on it exists
@@ -161,10 +165,10 @@ fn fresh_stack(spare: Option<Arc<Stack>>, task: Task) -> Arc<Stack> {
 
 /// Applies the releases posted to the loaded stack.
 fn drain(reg: &mut Registry, s: &mut ThreadState, out: &mut Settled) {
-    if !s.held.0.pending.load(Relaxed) || !s.held.0.pending.swap(false, Relaxed) {
+    if !s.held.rec.pending.load(Relaxed) || !s.held.rec.pending.swap(false, Relaxed) {
         return;
     }
-    for p in reg.inbox.remove(&s.held.0.uid).unwrap_or_default() {
+    for p in reg.inbox.remove(&s.held.rec.uid).unwrap_or_default() {
         if p.serial <= s.held.forgotten_up_to {
             continue; // `reset()` forgot it
         }
@@ -247,7 +251,7 @@ pub(crate) fn release_elsewhere(
     // Parked: release it here, with the stack standing in for this thread's for the call.
     let mine = load(s, stack, true);
     let result = release(s);
-    let HeldRef(stack) = load(s, mine.0, true);
+    let stack = load(s, mine, true);
     reg.drop_if_done(&stack);
     Elsewhere::Done(result)
 }
