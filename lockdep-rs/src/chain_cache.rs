@@ -29,9 +29,6 @@ use crate::sync::internal::Section;
 /// The problems a chain's validation found, with their dedupe keys.
 pub(crate) type Found = Arc<[(Report, u64)]>;
 
-/// Bumped by `reset()`: every thread's local set is stale once it changes.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
 /// A validated chain: its parent chain's key, its last entry's id, and what was found.
 struct Chain {
     parent: u64,
@@ -57,14 +54,17 @@ pub(crate) enum Lookup {
 
 /// One thread's validated chain keys.
 #[derive(Default)]
+#[repr(C)] // the stamp first: next to the held stack in the thread state, in its cache line
 pub(crate) struct LocalChains {
+    /// This thread's copy of the fast path's stamp (`crate::stamp`): everything below is
+    /// stale, and the fast path closed, while it differs.
+    stamp: u64,
     keys: HashSet<u64, BuildKeyHasher>,
     /// The problems of the known chains that had some.
     found: HashMap<u64, Found, BuildKeyHasher>,
     /// Direct-mapped cache of recent hits in front of `keys` (cheaper than a hash probe);
     /// only chains without problems whose new lock's class the thread did not hold.
     recent: [u64; RECENT],
-    generation: u64,
     /// The thread's fast-path hits already added to the global statistics.
     flushed_fast_hits: u64,
     /// Hits found in `keys` (out of the fast path) not yet added to the statistics.
@@ -72,24 +72,34 @@ pub(crate) struct LocalChains {
 }
 
 impl LocalChains {
-    /// True if `key` is among the chains this thread hit recently (the fast path: one load of
-    /// the generation, one slot compared).
+    /// May the fast path run: is this thread's copy of the stamp current (no `reset()` and no
+    /// mode change since its slow path last ran, and not in `Off` mode)?
+    #[inline(always)]
+    pub(crate) fn fresh(&self) -> bool {
+        crate::stamp::current() == self.stamp
+    }
+
+    /// True if `key` is among the chains this thread hit recently (the fast path, once
+    /// [`fresh`](Self::fresh): one slot compared).
     #[inline(always)]
     pub(crate) fn recent_hit(&self, key: u64) -> bool {
-        GENERATION.load(Ordering::Relaxed) == self.generation
-            && self.recent[key as usize % RECENT] == key
+        self.recent[key as usize % RECENT] == key
     }
 
     /// Does this thread already know `key` as validated (out of the fast path)? On a hit it
     /// remembers it as recent (if `recent` and it had no problems) and counts the hit,
     /// thread-locally, for the next [`flush_hits`](Self::flush_hits).
     pub(crate) fn lookup(&mut self, key: u64, recent: bool) -> Lookup {
-        let generation = GENERATION.load(Ordering::Relaxed);
-        if generation != self.generation {
+        let stamp = crate::stamp::current();
+        if stamp != self.stamp {
             self.keys.clear();
             self.found.clear();
             self.recent = [0; RECENT];
-            self.generation = generation;
+            // In `Off` mode the copy stays stale: the fast path (which checks no mode) must
+            // not record anything.
+            if crate::mode::mode() != crate::mode::Mode::Off {
+                self.stamp = stamp;
+            }
             return Lookup::Miss;
         }
         if self.recent[key as usize % RECENT] != key && !self.keys.contains(&key) {
@@ -190,7 +200,7 @@ impl LocalChains {
 pub(crate) fn clear() {
     let _section = Section::enter();
     GLOBAL.clear();
-    GENERATION.fetch_add(1, Ordering::Relaxed);
+    crate::stamp::bump();
 }
 
 /// (validated chains, hits, misses) so far; fast-path hits of other threads are counted when

@@ -309,41 +309,28 @@ mod enabled {
             site: &'static Location<'static>,
             sendable: bool,
         ) -> Tracked<'_, M> {
-            // Kept tiny so `lock()` inlines: `Off` costs two loads and two branches.
-            if mode() == Mode::Off {
-                if !self.taken_while_off() {
-                    self.note_taken_while_off();
-                }
-                return Tracked::untracked();
-            }
-            self.record_on(read, subclass, trylock, nest, site, sendable)
-        }
-
-        /// Kept apart from `record`: merged, the compiler lays out `lock()` worse and
-        /// `Mode::Off` costs 1.18x parking_lot instead of 1.07x. A plain acquisition of a
-        /// resolved lock tries the fast path inline; everything else is one call away.
-        #[inline(always)]
-        #[track_caller]
-        fn record_on<M>(
-            &self,
-            read: Read,
-            subclass: u8,
-            trylock: bool,
-            nest: Option<&DepMap>,
-            site: &'static Location<'static>,
-            sendable: bool,
-        ) -> Tracked<'_, M> {
-            // Both paths give the token's words as scalars and the token is built here: a
-            // token returned through memory (the slow path's, 24 bytes with the `tokio`
-            // feature) and then moved into the guard costs a store-forwarding stall.
+            // A plain acquisition of a resolved lock tries the fast path inline; everything
+            // else is one call away. The fast path checks no mode: it is closed in `Off` mode
+            // (see `crate::stamp`), so the mode is looked at only when it misses.
             let fast = if subclass == 0 && !trylock && nest.is_none() {
                 self.record_fast(read, site, sendable)
             } else {
                 None
             };
+            // Both paths give the token's words as scalars and the token is built here: a
+            // token returned through memory (the slow path's, 24 bytes with the `tokio`
+            // feature) and then moved into the guard costs a store-forwarding stall.
             let (packed, holder) = match fast {
                 Some(words) => words,
-                None => self.record_slow(read, subclass, trylock, nest, site, sendable),
+                None => {
+                    if mode() == Mode::Off {
+                        if !self.taken_while_off() {
+                            self.note_taken_while_off();
+                        }
+                        return Tracked::untracked();
+                    }
+                    self.record_slow(read, subclass, trylock, nest, site, sendable)
+                }
             };
             Tracked::from_words(self, packed, holder)
         }

@@ -4,10 +4,11 @@
 //!
 //! Its way in is `sync::internal::fast()`: the address of this thread's `STATE` from its
 //! first slow-path use until it starts being destroyed, and not while the thread is inside
-//! lockdep's own synchronisation (null otherwise). One `%fs`-relative load with no
-//! lazy-initialisation check and no call, so the fast path needs no saved registers.
-//! The state is reached without marking its `RefCell` borrowed (a load checks that nobody
-//! holds it): the one `unsafe` block of the validator, justified below.
+//! lockdep's own synchronisation or the slow path has the state borrowed (null otherwise).
+//! One `%fs`-relative load with no lazy-initialisation check and no call, so the fast path
+//! needs no saved registers, and no borrow flag to check: a non-null pointer means nobody
+//! holds the state. The state is reached without marking its `RefCell` borrowed: the one
+//! `unsafe` block of the validator, justified below.
 
 use std::cell::RefCell;
 use std::panic::Location;
@@ -57,13 +58,16 @@ fn fast_state(anywhere: bool) -> Option<*const RefCell<ThreadState>> {
 #[allow(unsafe_code)]
 unsafe fn state_unguarded<'a>(anywhere: bool) -> Option<&'a mut ThreadState> {
     let state = fast_state(anywhere)?;
-    // The pointer is this thread's live `STATE`: `FAST` is set from a live reference and
-    // cleared as the destructor starts. `try_borrow_unguarded` succeeding means no `RefMut` is
-    // live (the state is only ever borrowed mutably), so no other reference to it exists on
-    // this thread, and it is thread-local, so none exists on another.
+    // The pointer is this thread's live `STATE`: it is set from a live reference and cleared
+    // as the destructor starts. It is also null while the state is borrowed: the only borrow
+    // is `thread_state::with_state`'s, which clears the pointers for as long as it holds it
+    // (loom's thread-locals give no such pointer: there the borrow flag is checked). So no
+    // other reference to the state exists on this thread, and it is thread-local, so none
+    // exists on another.
     // SAFETY: as above; and the caller re-enters nothing while it uses the reference (the
     // contract), so no other reference is created meanwhile.
     unsafe {
+        #[cfg(loom)]
         (*state).try_borrow_unguarded().ok()?;
         Some(&mut *(*state).as_ptr())
     }
@@ -111,6 +115,11 @@ pub(crate) fn acquire_fast(
     // SAFETY: `push_on` calls nothing (stores and compares on the state only).
     #[allow(unsafe_code)]
     let s = unsafe { state_unguarded(false) }?;
+    // No `reset()` and no mode change since this thread's slow path last ran, and not `Off`
+    // (one compare for all three: see `crate::stamp`).
+    if !s.chains.fresh() {
+        return None;
+    }
     #[cfg(lockdep_tasks)]
     let (held, tag) = if task.is_none() {
         (s.held.own_mut()?, s.holding.me)
@@ -145,16 +154,9 @@ fn push_on(
     }
     let key = match held.stack.top() {
         // Nothing held: nothing to validate (no edge, no class held twice); the key of
-        // this one-lock chain was computed with the class.
-        None => {
-            // Nothing is held across any reset so far: nothing to replay later. (Written only
-            // when it changed: a store before the lock's locked instruction costs.)
-            let epoch = crate::dependency_graph::current_epoch();
-            if held.graph_epoch != epoch {
-                held.graph_epoch = epoch;
-            }
-            class.solo_keys[read as usize]
-        }
+        // this one-lock chain was computed with the class. (The stack's graph epoch is
+        // current: the graph's epoch changes only with a `reset()`, which changes the stamp.)
+        None => class.solo_keys[read as usize],
         Some(top) => {
             let id = crate::held_locks::chain_id(class, read, false);
             let key = crate::held_locks::mix_chain_key(top.key, id);

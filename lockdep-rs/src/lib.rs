@@ -208,6 +208,8 @@ mod holder;
 #[cfg(lockdep_enabled)]
 mod instance_order;
 #[cfg(lockdep_enabled)]
+mod stamp;
+#[cfg(lockdep_enabled)]
 mod thread_state;
 #[cfg(lockdep_enabled)]
 mod validator;

@@ -62,6 +62,9 @@ fn decode(v: u8) -> Mode {
 /// Sets the mode for the whole process (overrides `LOCKDEP`).
 pub fn set_mode(mode: Mode) {
     MODE.store(encode(mode), Ordering::Relaxed);
+    // Every thread's fast path (which checks no mode) misses until its slow path has seen it.
+    #[cfg(lockdep_enabled)]
+    crate::stamp::bump();
 }
 
 /// The current mode: `LOCKDEP=panic|warn|collect|off` at first use, `Warn` if unset. An

@@ -116,9 +116,17 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> 
     }
     STATE
         .try_with(|s| {
+            let mut state = s.try_borrow_mut().ok()?;
+            // While it is borrowed here the fast paths must not find it (they check no
+            // borrow flag); afterwards they may. (A panic in `f` leaves them closed until
+            // this thread's next slow-path call.)
+            #[cfg(not(loom))]
+            crate::sync::internal::set_fast(std::ptr::null());
+            let r = f(&mut state);
+            drop(state);
             #[cfg(not(loom))]
             crate::sync::internal::set_fast(s as *const RefCell<ThreadState> as *const ());
-            s.try_borrow_mut().ok().map(|mut s| f(&mut s))
+            Some(r)
         })
         .ok()
         .flatten()

@@ -260,3 +260,52 @@ fn off_mode_and_mode_changes_while_holding_locks() {
     assert!(!m.is_held());
     assert!(reports_about("fg.off.").is_empty());
 }
+
+/// The fast path checks no mode: a mode change closes it (it changes the stamp every thread's
+/// fast path compares). A chain the fast path knows well, taken in `Off` mode, is recorded
+/// nowhere (seen once back in `Collect`, while still held); back in `Collect` the same chain
+/// is recorded again (and hits the chain cache) and an inversion is found.
+#[test]
+fn a_mode_change_closes_the_fast_path_to_chains_it_knows() {
+    let _s = serial(Mode::Collect);
+    let a = mutex("fastoff.a");
+    let b = mutex("fastoff.b");
+    for _ in 0..3 {
+        let _a = a.lock();
+        let _b = b.lock(); // A -> B: a fast-path hit from the second round on
+    }
+    lockdep::set_mode(Mode::Off);
+    let (ga, gb) = (a.lock(), b.lock());
+    lockdep::set_mode(Mode::Collect);
+    assert_ne!(
+        lockdep::held_state(&a),
+        Some(true),
+        "taken in Off: not recorded"
+    );
+    assert_ne!(
+        lockdep::held_state(&b),
+        Some(true),
+        "taken in Off: not recorded"
+    );
+    drop(gb);
+    drop(ga);
+    let hits = lockdep::stats().cache_hits;
+    {
+        let _a = a.lock();
+        let _b = b.lock();
+        assert_eq!(lockdep::held_state(&a), Some(true));
+        assert_eq!(lockdep::held_state(&b), Some(true));
+    }
+    assert!(
+        lockdep::stats().cache_hits > hits,
+        "the known chain hits again"
+    );
+    assert!(reports_about("fg.fastoff.").is_empty());
+    {
+        let _b = b.lock();
+        let _a = a.lock(); // B -> A against A -> B
+    }
+    let reports = reports_about("fg.fastoff.");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+}

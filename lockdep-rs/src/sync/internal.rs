@@ -24,7 +24,8 @@ use std::ptr::null;
 std::thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     /// The validator's fast-path pointer to this thread's state (opaque here), null while the
-    /// thread is inside a section; `STATE` keeps it always (one load for the releases).
+    /// thread is inside a section; `STATE` keeps it also inside sections (one load for the
+    /// releases). The validator clears both while its slow path has the state borrowed.
     static FAST: Cell<*const ()> = const { Cell::new(null()) };
     static STATE: Cell<*const ()> = const { Cell::new(null()) };
 }
