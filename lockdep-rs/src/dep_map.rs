@@ -233,13 +233,14 @@ mod enabled {
             read: Read,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
-            if mode() == Mode::Off {
-                return self.record(read, 0, false, None, site, false);
-            }
             // A fast-path hit is never a lock this thread holds (see `record_fast`), the one
-            // case a timed acquisition treats differently.
+            // case a timed acquisition treats differently. (The fast path is closed in `Off`
+            // mode: see `record`.)
             let (packed, holder) = match self.record_fast(read, site, false) {
                 Some(words) => words,
+                None if mode() == Mode::Off => {
+                    return self.record(read, 0, false, None, site, false);
+                }
                 None => self.record_slow_timed(read, site, true),
             };
             Tracked::from_words(self, packed, holder)
