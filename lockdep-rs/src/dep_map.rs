@@ -61,6 +61,16 @@ mod enabled {
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request, WaitingEntry};
 
+    /// What [`Tracked::suspend`] took out of the held state.
+    pub(crate) enum Suspended {
+        /// The entry, to be put back exactly as it was.
+        Entry(WaitingEntry),
+        /// Nothing: the entry was on another holder's stack and was released there; the lock
+        /// (held with this read kind) is taken again as a fresh acquisition.
+        #[cfg(lockdep_tasks)]
+        Released(Read),
+    }
+
     /// A lock's validator handle.
     pub(crate) struct DepMap {
         source: ClassSource,
@@ -702,11 +712,21 @@ mod enabled {
         /// A condvar wait is about to release the lock: takes its entry out of the held
         /// stack, and the token with it (a panic before [`resume`](Self::resume) then leaves
         /// an untracked guard, which releases nothing).
-        pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, WaitingEntry)> {
+        ///
+        /// With the `tokio` feature the entry may be on another holder's stack (a guard the
+        /// thread took, waited on by a local task, or the reverse): it is then released
+        /// there, and [`resume`](Self::resume) takes the lock as a fresh acquisition of the
+        /// calling holder.
+        pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, Suspended)> {
             let (map, packed) = self.parts()?;
+            #[cfg(lockdep_tasks)]
+            if !validator::is_calling_holder(self.2) {
+                self.release();
+                return Some((map, Suspended::Released(Read::from_bits(packed))));
+            }
             *self = Tracked::untracked();
             let waiting = validator::wait_begin(map.instance(), packed >> SERIAL_SHIFT)?;
-            Some((map, waiting))
+            Some((map, Suspended::Entry(waiting)))
         }
 
         /// The wait is over: the entry taken out by [`suspend`](Self::suspend) is validated
@@ -715,12 +735,18 @@ mod enabled {
         #[track_caller]
         pub(crate) fn resume(
             map: &'a DepMap,
-            waiting: WaitingEntry,
+            waiting: Suspended,
             site: &'static Location<'static>,
         ) -> Tracked<'a> {
             if mode() == Mode::Off {
                 return Tracked::untracked();
             }
+            #[cfg_attr(not(lockdep_tasks), allow(clippy::infallible_destructuring_match))]
+            let waiting = match waiting {
+                Suspended::Entry(w) => w,
+                #[cfg(lockdep_tasks)]
+                Suspended::Released(read) => return map.acquire(read, 0, None, site),
+            };
             let read = waiting.read();
             match validator::wait_end(waiting, site) {
                 Some(serial) => Tracked::new(map, serial, read, current_tag()),

@@ -342,6 +342,12 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) {
         held.swap_loaded(holding.own.clone(), me);
         holding.task = None;
     }
+    forget_posted(&mut reg, held);
+}
+
+/// Takes the releases posted to the loaded stack off it (not validated again: the thread is
+/// going away).
+fn forget_posted(reg: &mut Registry, held: &mut HeldRef) {
     if held.rec.pending.swap(false, Relaxed) {
         let posted = reg.inbox.remove(&held.rec.uid).unwrap_or_default();
         held.forget_where(|h| posted.iter().any(|p| p.serial == h.serial()));
@@ -353,6 +359,8 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) {
 pub(crate) fn thread_exited(held: &mut HeldRef, holding: &mut Holding) {
     let mut reg = REGISTRY.lock();
     let own = holding.own.clone();
+    // Releases posted since `thread_exit` took them off (e.g. by a report hook run meanwhile).
+    forget_posted(&mut reg, held);
     let keep = held.stack.iter().any(|h| h.sendable());
     if keep {
         // Leaked blocking locks were reported: only the async guards are waited for.

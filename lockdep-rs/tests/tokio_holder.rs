@@ -375,6 +375,85 @@ fn a_threads_guards_dropped_by_its_tasks_leave_its_stack() {
     assert!(reports.is_empty(), "{reports:?}");
 }
 
+/// `unlocked` (the `Condvar`-wait path: the entry out, then back exactly as it was) on a
+/// thread's blocking guard, called by a local task of that thread: the entry is on the
+/// thread's stack, not the task's. It is released there and the lock taken again as the
+/// task's fresh acquisition; the thread's entry does not stay behind (it did: `is_held` true
+/// after the drop, and `LocksHeldAtExit` when the thread ended). Found by review, 2026-12-07.
+#[test]
+fn unlocked_by_a_local_task_on_a_threads_guard_leaves_no_entry_behind() {
+    let s: &'static lockdep::Mutex<()> =
+        Box::leak(Box::new(lockdep::Mutex::named("unlocked.S", ())));
+    let t: &'static lockdep::Mutex<()> =
+        Box::leak(Box::new(lockdep::Mutex::named("unlocked.T", ())));
+    let (rt, local) = local_runtime();
+    let ((), reports) = local.block_on(
+        &rt,
+        capture_async(async move {
+            let mut gs = s.lock();
+            tokio::task::spawn_local(async move {
+                drop(t.lock()); // the task's stack is loaded now
+                lockdep::MutexGuard::unlocked(&mut gs, || {});
+                assert!(lockdep::is_held(s), "held by the task after `unlocked`");
+                drop(gs);
+                assert!(!lockdep::is_held(s));
+            })
+            .await
+            .unwrap();
+            assert!(!lockdep::is_held(s), "nothing left on the thread's stack");
+            let _t = t.lock();
+            let _s = s.lock(); // T -> S: nothing stale under it
+        }),
+    );
+    assert!(but_held_across_await(&reports).is_empty(), "{reports:?}");
+}
+
+/// As above, with a task entry of the same serial (serials count per stack: the thread's
+/// first entry and the task's first are both 1): `unlocked` never takes the task's entry for
+/// the thread's (it did: the thread's entry stayed, and the task's guard then found none, a
+/// false `BadUnlockBalance`).
+#[test]
+fn unlocked_by_a_local_task_never_takes_its_own_entry_of_the_same_serial() {
+    let x: &'static lockdep::RwLock<()> =
+        Box::leak(Box::new(lockdep::RwLock::named("unlocked.X", ())));
+    let (rt, local) = local_runtime();
+    let ((), reports) = local.block_on(
+        &rt,
+        capture_async(async move {
+            let mut r1 = x.read_recursive(); // the thread's first entry
+            tokio::task::spawn_local(async move {
+                let r2 = x.read(); // the task's first entry
+                lockdep::RwLockReadGuard::unlocked(&mut r1, || {}); // taken again: recursive
+                drop(r1);
+                assert!(lockdep::is_held(x), "the task's own read is still held");
+                drop(r2);
+                assert!(!lockdep::is_held(x));
+            })
+            .await
+            .unwrap();
+            assert!(!lockdep::is_held(x), "nothing left on the thread's stack");
+        }),
+    );
+    assert!(but_held_across_await(&reports).is_empty(), "{reports:?}");
+}
+
+/// A current-thread runtime and a `LocalSet` to run `!Send` tasks on.
+fn local_runtime() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    (rt, tokio::task::LocalSet::new())
+}
+
+/// The reports but `HeldAcrossAwait`: a thread whose blocking guard moved into its local task
+/// still holds it as far as the validator can see while the task runs (expected).
+fn but_held_across_await(reports: &[lockdep::Report]) -> Vec<ReportKind> {
+    kinds(reports)
+        .into_iter()
+        .filter(|k| *k != ReportKind::HeldAcrossAwait)
+        .collect()
+}
+
 /// A `LocalSet`: local tasks are holders like any task; an AB/BA between two of them is found.
 #[tokio::test(flavor = "current_thread")]
 async fn local_set_tasks_are_holders() {

@@ -27,6 +27,13 @@ pub(crate) fn current_tag() -> u64 {
     with_state_raw(|s| crate::holder::loaded(&s.held)).unwrap_or(0)
 }
 
+/// Is `tag` the calling context's holder (settled first)? A blocking guard is released by
+/// the thread that took it, but not always by the same holder: a local task may have it.
+pub(crate) fn is_calling_holder(tag: u64) -> bool {
+    settle_here(false);
+    with_state_raw(|s| crate::holder::loaded(&s.held) == tag).unwrap_or(false)
+}
+
 /// Does the calling context's holder (settled first: the running task's stack) hold
 /// `instance` in a mode that an acquisition in mode `read` conflicts with (either side
 /// exclusive)?
