@@ -386,25 +386,21 @@ fn unlocked_by_a_local_task_on_a_threads_guard_leaves_no_entry_behind() {
         Box::leak(Box::new(lockdep::Mutex::named("unlocked.S", ())));
     let t: &'static lockdep::Mutex<()> =
         Box::leak(Box::new(lockdep::Mutex::named("unlocked.T", ())));
-    let (rt, local) = local_runtime();
-    let ((), reports) = local.block_on(
-        &rt,
-        capture_async(async move {
-            let mut gs = s.lock();
-            tokio::task::spawn_local(async move {
-                drop(t.lock()); // the task's stack is loaded now
-                lockdep::MutexGuard::unlocked(&mut gs, || {});
-                assert!(lockdep::is_held(s), "held by the task after `unlocked`");
-                drop(gs);
-                assert!(!lockdep::is_held(s));
-            })
-            .await
-            .unwrap();
-            assert!(!lockdep::is_held(s), "nothing left on the thread's stack");
-            let _t = t.lock();
-            let _s = s.lock(); // T -> S: nothing stale under it
-        }),
-    );
+    let reports = run_local(async move {
+        let mut gs = s.lock();
+        tokio::task::spawn_local(async move {
+            drop(t.lock()); // the task's stack is loaded now
+            lockdep::MutexGuard::unlocked(&mut gs, || {});
+            assert!(lockdep::is_held(s), "held by the task after `unlocked`");
+            drop(gs);
+            assert!(!lockdep::is_held(s));
+        })
+        .await
+        .unwrap();
+        assert!(!lockdep::is_held(s), "nothing left on the thread's stack");
+        let _t = t.lock();
+        let _s = s.lock(); // T -> S: nothing stale under it
+    });
     assert!(but_held_across_await(&reports).is_empty(), "{reports:?}");
 }
 
@@ -416,33 +412,31 @@ fn unlocked_by_a_local_task_on_a_threads_guard_leaves_no_entry_behind() {
 fn unlocked_by_a_local_task_never_takes_its_own_entry_of_the_same_serial() {
     let x: &'static lockdep::RwLock<()> =
         Box::leak(Box::new(lockdep::RwLock::named("unlocked.X", ())));
-    let (rt, local) = local_runtime();
-    let ((), reports) = local.block_on(
-        &rt,
-        capture_async(async move {
-            let mut r1 = x.read_recursive(); // the thread's first entry
-            tokio::task::spawn_local(async move {
-                let r2 = x.read(); // the task's first entry
-                lockdep::RwLockReadGuard::unlocked(&mut r1, || {}); // taken again: recursive
-                drop(r1);
-                assert!(lockdep::is_held(x), "the task's own read is still held");
-                drop(r2);
-                assert!(!lockdep::is_held(x));
-            })
-            .await
-            .unwrap();
-            assert!(!lockdep::is_held(x), "nothing left on the thread's stack");
-        }),
-    );
+    let reports = run_local(async move {
+        let mut r1 = x.read_recursive(); // the thread's first entry
+        tokio::task::spawn_local(async move {
+            let r2 = x.read(); // the task's first entry
+            lockdep::RwLockReadGuard::unlocked(&mut r1, || {}); // taken again: recursive
+            drop(r1);
+            assert!(lockdep::is_held(x), "the task's own read is still held");
+            drop(r2);
+            assert!(!lockdep::is_held(x));
+        })
+        .await
+        .unwrap();
+        assert!(!lockdep::is_held(x), "nothing left on the thread's stack");
+    });
     assert!(but_held_across_await(&reports).is_empty(), "{reports:?}");
 }
 
-/// A current-thread runtime and a `LocalSet` to run `!Send` tasks on.
-fn local_runtime() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
+/// Runs `body` on a current-thread runtime with a `LocalSet` (for `!Send` tasks); the
+/// reports raised meanwhile.
+fn run_local(body: impl std::future::Future<Output = ()>) -> Vec<lockdep::Report> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    (rt, tokio::task::LocalSet::new())
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, capture_async(body)).1
 }
 
 /// The reports but `HeldAcrossAwait`: a thread whose blocking guard moved into its local task
