@@ -1,0 +1,251 @@
+//! Generated programs for the holder bookkeeping (feature `tokio`): a thread and two local
+//! tasks on one current-thread runtime (a `LocalSet`) take blocking locks, hand their guards
+//! to each other, drop them and call `unlocked` on them (the `Condvar`-wait path) — each step
+//! run by a chosen holder. A model says which holder's stack each guard's entry is on; after
+//! every step the holder that ran it must see exactly the locks whose entries are its own
+//! (`is_held`), and at the end every lock is free for every holder, with no
+//! `BadUnlockBalance` or `LocksHeldAtExit` and no stale entry (each lock taken again by each
+//! holder is recorded, then released).
+//!
+//! This is the family of the review findings of 2026-12-07 (an entry left behind, or another
+//! holder's entry of the same serial taken, when a guard moved between a thread and its local
+//! tasks): the oracle of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of
+//! programs (default 200).
+#![cfg(lockdep_tasks)]
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+use lockdep::ReportKind;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestRunner};
+
+/// The locks of every program (leaked once: guards of them are `'static`).
+const LOCKS: usize = 3;
+/// The holders: 0 is the thread (the runtime's body), 1 and 2 are local tasks.
+const HOLDERS: usize = 3;
+/// Places a guard can be kept in, reachable by every holder.
+const SLOTS: usize = 4;
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// Holder `h` takes lock `l` into slot `s` (skipped if the slot is taken or the lock held).
+    Lock { h: usize, l: usize, s: usize },
+    /// Holder `h` drops the guard in slot `s`, whoever took it.
+    Drop { h: usize, s: usize },
+    /// Holder `h` calls `MutexGuard::unlocked` on the guard in slot `s`: released and taken
+    /// again, now by `h`.
+    Unlocked { h: usize, s: usize },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let h = 0..HOLDERS;
+    let s = 0..SLOTS;
+    prop_oneof![
+        3 => (h.clone(), 0..LOCKS, s.clone()).prop_map(|(h, l, s)| Op::Lock { h, l, s }),
+        2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Drop { h, s }),
+        2 => (h, s).prop_map(|(h, s)| Op::Unlocked { h, s }),
+    ]
+}
+
+type Guard = lockdep::MutexGuard<'static, ()>;
+
+/// The guards, shared by the holders, and which lock each is of.
+type Slots = Rc<RefCell<[Option<(usize, Guard)>; SLOTS]>>;
+
+fn locks() -> &'static [lockdep::Mutex<()>; LOCKS] {
+    static LOCKS_: std::sync::OnceLock<[lockdep::Mutex<()>; LOCKS]> = std::sync::OnceLock::new();
+    LOCKS_.get_or_init(|| {
+        [
+            lockdep::Mutex::named("gen.holder.0", ()),
+            lockdep::Mutex::named("gen.holder.1", ()),
+            lockdep::Mutex::named("gen.holder.2", ()),
+        ]
+    })
+}
+
+/// Runs `op` in the calling holder (`h`); `owner` is the model: for each slot, the holder
+/// whose stack the guard's entry is on.
+fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
+    let locks = locks();
+    match op {
+        Op::Lock { h, l, s } => {
+            let held = slots.borrow().iter().flatten().any(|(k, _)| *k == l);
+            if held || slots.borrow()[s].is_some() {
+                return;
+            }
+            let g = locks[l].lock();
+            slots.borrow_mut()[s] = Some((l, g));
+            owner.borrow_mut()[s] = Some(h);
+        }
+        Op::Drop { s, .. } => {
+            let g = slots.borrow_mut()[s].take();
+            drop(g);
+            owner.borrow_mut()[s] = None;
+        }
+        Op::Unlocked { h, s } => {
+            let mut slots = slots.borrow_mut();
+            if let Some((_, g)) = slots[s].as_mut() {
+                lockdep::MutexGuard::unlocked(g, || {});
+                owner.borrow_mut()[s] = Some(h);
+            }
+        }
+    }
+}
+
+/// What holder `h` must see held: the locks whose entries are on its stack.
+fn check_view(h: usize, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>, step: usize) {
+    let slots = slots.borrow();
+    let owner = owner.borrow();
+    for (l, lock) in locks().iter().enumerate() {
+        let mine = (0..SLOTS).any(|s| owner[s] == Some(h) && slots[s].as_ref().unwrap().0 == l);
+        assert_eq!(
+            lockdep::is_held(lock),
+            mine,
+            "step {step}: holder {h} sees lock {l} held: {}",
+            !mine
+        );
+    }
+}
+
+/// A panic's message.
+fn panic_text(e: &(dyn Any + Send)) -> String {
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// A command for a task: run this op (or check the view at the end), then say so.
+enum Cmd {
+    Op(Op, usize),
+    Finish,
+}
+
+fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let body = async {
+        let slots: Slots = Rc::new(RefCell::new(Default::default()));
+        let owner = Rc::new(RefCell::new([None; SLOTS]));
+        let mut senders = Vec::new();
+        let mut tasks = Vec::new();
+        // Each command's outcome: a task's failed check comes back to the thread as a panic
+        // (a task that died would leave the thread waiting for ever).
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), String>>();
+        for h in 1..HOLDERS {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Cmd>();
+            senders.push(tx);
+            let (slots, owner, done) = (slots.clone(), owner.clone(), done_tx.clone());
+            tasks.push(tokio::task::spawn_local(async move {
+                while let Some(cmd) = rx.recv().await {
+                    let outcome = catch_unwind(AssertUnwindSafe(|| match cmd {
+                        Cmd::Op(op, step) => {
+                            run_op(op, &slots, &owner);
+                            check_view(h, &slots, &owner, step);
+                        }
+                        Cmd::Finish => {
+                            for lock in locks() {
+                                assert!(!lockdep::is_held(lock), "holder {h}: stale at the end");
+                                let g = lock.lock();
+                                assert!(lockdep::is_held(lock));
+                                drop(g);
+                                assert!(!lockdep::is_held(lock));
+                            }
+                        }
+                    }));
+                    done.send(outcome.map_err(|e| panic_text(&*e))).unwrap();
+                }
+            }));
+        }
+        let holder_of = |op: &Op| match *op {
+            Op::Lock { h, .. } | Op::Drop { h, .. } | Op::Unlocked { h, .. } => h,
+        };
+        for (step, op) in ops.iter().enumerate() {
+            match holder_of(op) {
+                0 => {
+                    run_op(*op, &slots, &owner);
+                    check_view(0, &slots, &owner, step);
+                }
+                h => {
+                    senders[h - 1].send(Cmd::Op(*op, step)).ok().unwrap();
+                    done_rx
+                        .recv()
+                        .await
+                        .unwrap()
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+            }
+        }
+        // Every guard dropped by the thread, then every holder finds every lock free.
+        for s in 0..SLOTS {
+            drop(slots.borrow_mut()[s].take());
+        }
+        for tx in &senders {
+            tx.send(Cmd::Finish).ok().unwrap();
+            done_rx
+                .recv()
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        drop(senders);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        for lock in locks() {
+            assert!(!lockdep::is_held(lock), "the thread: stale at the end");
+        }
+    };
+    local.block_on(&rt, lockdep::tokio::capture_async(body)).1
+}
+
+#[test]
+fn generated_guard_moves_between_a_thread_and_its_local_tasks_keep_every_stack_exact() {
+    lockdep::set_mode(lockdep::Mode::Collect);
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        rng_algorithm: RngAlgorithm::XorShift,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&prop::collection::vec(op(), 1..24), |ops| {
+        // Each program on a thread of its own: its exit is checked too.
+        let reports = std::thread::spawn(move || run_program(&ops))
+            .join()
+            .map_err(|e| TestCaseError::fail(panic_text(&*e)))?;
+        // Orders between the holders are real findings here (random orders); what must never
+        // appear is a bookkeeping error.
+        let bad: Vec<_> = reports
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.kind(),
+                    ReportKind::BadUnlockBalance
+                        | ReportKind::LocksHeldAtExit
+                        | ReportKind::RecursiveLocking
+                )
+            })
+            .collect();
+        prop_assert!(bad.is_empty(), "{bad:?}");
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let exits: Vec<_> = lockdep::take_reports()
+        .into_iter()
+        .filter(|r| r.class_names().iter().any(|c| c.starts_with("gen.holder.")))
+        .filter(|r| r.kind() == ReportKind::LocksHeldAtExit)
+        .collect();
+    assert!(exits.is_empty(), "{exits:?}");
+}
