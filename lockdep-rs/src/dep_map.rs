@@ -659,6 +659,24 @@ mod enabled {
                 *self = Tracked::<M>::new(map, serial, read, self.2);
             }
         }
+
+        /// Drop-in addition (`upgrade`): this guard's entry is now held in mode `read`, changed
+        /// in place by the fast path if it can be (see `fast_path::rekind_top`: what releasing
+        /// it and acquiring the lock again would record). False: nothing changed; the caller
+        /// releases and acquires again.
+        #[inline]
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) fn rekind_fast(&mut self, read: Read) -> bool {
+            let Some((map, packed)) = self.parts() else {
+                return false;
+            };
+            let serial = packed >> SERIAL_SHIFT;
+            if !crate::fast_path::rekind_top(serial, self.2, read) {
+                return false;
+            }
+            *self = Tracked::<M>::new(map, serial, read, self.2);
+            true
+        }
     }
 
     /// This guard's own entry when it is not on top of the stack loaded here (several entries
@@ -902,6 +920,10 @@ mod disabled {
         }
         #[inline(always)]
         pub(crate) fn change_read(&mut self, _: Read) {}
+        #[inline(always)]
+        pub(crate) fn rekind_fast(&mut self, _: Read) -> bool {
+            true
+        }
     }
 
     impl<'a> Tracked<'a> {

@@ -226,3 +226,53 @@ pub(crate) fn release_task_entry(serial: u64, holder: HolderTag) -> bool {
     };
     crate::holder::may_pop_task(&s.held, &s.holding, holder) && pop_top(&mut s.held, serial)
 }
+
+/// `upgrade`'s fast path: the entry of `serial` on top of this thread's own stack is now held
+/// in mode `read`, changed in place, if it is a plain entry (pushed by the fast path) and the
+/// chain with its lock in mode `read` on top of the entries below it was validated recently
+/// (exactly what releasing the entry and acquiring the lock again would record: that chain
+/// is known, and a chain holding one class twice never is). False: nothing changed.
+#[inline(always)]
+pub(crate) fn rekind_top(serial: u64, _holder: HolderTag, read: Read) -> bool {
+    // SAFETY: nothing below calls out (loads, compares and two stores on the state).
+    #[allow(unsafe_code)]
+    let Some(s) = (unsafe { state_unguarded(false) }) else {
+        return false;
+    };
+    if !s.chains.fresh() {
+        return false;
+    }
+    // With the `tokio` feature: the thread's own stack only (a blocking guard's entry
+    // usually is; any other goes the slow way).
+    #[cfg(lockdep_tasks)]
+    if _holder != s.holding.me {
+        return false;
+    }
+    #[cfg(lockdep_tasks)]
+    let Some(held) = s.held.own_mut() else {
+        return false;
+    };
+    #[cfg(not(lockdep_tasks))]
+    let held = &mut s.held;
+    let Some((top, below)) = held.stack.top_mut_with_key_below() else {
+        return false;
+    };
+    if !top.is_plain_entry_of(serial) {
+        return false;
+    }
+    let key = match below {
+        None => top.class.solo_keys[read as usize],
+        Some(below) => {
+            let key = crate::held_locks::mix_chain_key(
+                below,
+                crate::held_locks::chain_id(top.class, read, false),
+            );
+            if !s.chains.recent_hit(key) {
+                return false;
+            }
+            key
+        }
+    };
+    top.rekind(read, key);
+    true
+}

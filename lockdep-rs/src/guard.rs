@@ -104,6 +104,19 @@ impl<'a, G> Guard<'a, G> {
         map
     }
 
+    /// `upgrade`: the guard's acquisition becomes a write acquisition of the lock it holds
+    /// as an upgradable reader, validated (before the caller waits for the readers) as
+    /// releasing it and acquiring the lock again for writing — or, when that chain is one
+    /// the fast path knows, its entry changed in place (the same record).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn rerecord_exclusive(&mut self, site: &'static Location<'static>) {
+        if !self.tracked.rekind_fast(Read::Exclusive) {
+            let map = self.release_record();
+            self.tracked = Self::reacquired(map, Read::Exclusive, site);
+        }
+    }
+
     /// The re-acquisition after `unlocked*` / `bump`, validated before the caller relocks.
     #[inline]
     #[track_caller]

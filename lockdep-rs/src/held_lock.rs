@@ -221,6 +221,22 @@ impl HeldLock {
         self.word & RELEASE_MASK == serial << FLAG_BITS
     }
 
+    /// Is this the plain entry of serial `serial` — pushed by the fast path: no trylock, not
+    /// edgeless, not an async lock's, no nest-lock fields, nothing merged — whatever its read
+    /// mode? Only such an entry changes its kind in place ([`rekind`](Self::rekind)).
+    #[inline(always)]
+    pub(crate) fn is_plain_entry_of(&self, serial: u64) -> bool {
+        self.word & !READ_MASK == serial << FLAG_BITS
+    }
+
+    /// A plain entry ([`is_plain_entry_of`](Self::is_plain_entry_of)) is now held in mode
+    /// `read`, with `key` the chain key that goes with it.
+    #[inline(always)]
+    pub(crate) fn rekind(&mut self, read: Read, key: u64) {
+        self.word = (self.word & !READ_MASK) | read as u64;
+        self.key = key;
+    }
+
     /// A copy of the instances merged into this entry.
     #[allow(clippy::box_collection)]
     pub(crate) fn merged_clone(&self) -> Option<Box<Vec<Instance>>> {

@@ -102,6 +102,18 @@ impl HeldStack {
         self.slots.get(self.count().wrapping_sub(1))
     }
 
+    /// The top entry, and the chain key of the entries below it (`None`: nothing below).
+    #[inline(always)]
+    pub(crate) fn top_mut_with_key_below(&mut self) -> Option<(&mut HeldLock, Option<u64>)> {
+        let n = self.count();
+        let below = n
+            .checked_sub(2)
+            .and_then(|i| self.slots.get(i))
+            .map(|h| h.key);
+        let top = self.slots.get_mut(n.wrapping_sub(1))?;
+        Some((top, below))
+    }
+
     /// Removes the top entry, leaving it in its slot (nothing is dropped or moved). The
     /// caller saw the entry ([`top`](Self::top)).
     #[inline(always)]

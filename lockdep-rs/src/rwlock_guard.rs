@@ -157,8 +157,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
     #[track_caller]
     #[inline]
     pub fn upgrade(mut s: Self) -> Guard<'a, WriteG<'a, T>> {
-        let map = s.release_record();
-        s.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        s.rerecord_exclusive(Location::caller());
         s.map_inner(|inner| UpgG::upgrade(inner))
     }
 
@@ -426,8 +425,7 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub fn upgrade(mut s: Self) -> ArcG<K, T, Exclusive> {
-        let map = s.release_record();
-        s.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        s.rerecord_exclusive(Location::caller());
         // SAFETY: the guard holds the lock as an upgradable reader.
         unsafe { s.inner.lock().inner.raw().upgrade() };
         remode(s)

@@ -541,6 +541,55 @@ fn reentrant_unlocked_and_friends() {
 
 /// Limit removed: an upgradable reader taking a second upgradable read of the same lock can
 /// never succeed (upgradable reads exclude each other). It is caught as a certain
+/// `upgrade` on a chain the fast path knows changes the entry's kind in place: afterwards the
+/// entry is a writer's (a recursive read of the lock is then reported, where under the
+/// upgradable reader it was allowed), and it is released once. Where the written chain is
+/// not known (a lock held below), the upgrade is validated as a write acquisition though the
+/// upgradable chain was warm.
+#[test]
+fn a_warm_upgrade_changes_the_entry_in_place_and_a_new_one_is_validated() {
+    let l = RwLock::named("uprk.L", 0);
+    let (timed_out, r) = capture(|| {
+        for _ in 0..3 {
+            let w = RwLockUpgradableReadGuard::upgrade(l.upgradable_read());
+            drop(w); // [L upgradable] and [L write] now known to the fast path
+        }
+        let w = RwLockUpgradableReadGuard::upgrade(l.upgradable_read());
+        assert!(l.is_held());
+        // Timed: reported without a panic (a writer's entry), then times out for real.
+        let again = l.try_read_recursive_for(Duration::from_millis(10));
+        drop(w);
+        again.is_none()
+    });
+    assert!(timed_out);
+    assert_eq!(kinds(&r), [ReportKind::RecursiveLocking]);
+    assert_eq!(r[0].class_names(), ["uprk.L"]);
+    assert!(
+        !l.is_held() && !l.is_locked(),
+        "released once, by the write guard's drop"
+    );
+
+    // A chain the fast path does not know ([M, L write] after the warm [M, L upgradable]) is
+    // validated, not changed in place: the validated chains grow by it. (`stats()` is
+    // process-wide: other tests only add to it, so this can pass by luck, never fail by it.)
+    let m = Mutex::named("uprk.M", ());
+    let (_, r) = capture(|| {
+        for _ in 0..3 {
+            let _m = m.lock();
+            drop(l.upgradable_read()); // [M, L upgradable]: warm
+        }
+        let before = lockdep::stats().chains;
+        let _m = m.lock();
+        drop(RwLockUpgradableReadGuard::upgrade(l.upgradable_read())); // [M, L write]: new
+        assert!(
+            lockdep::stats().chains > before,
+            "the new chain was validated"
+        );
+    });
+    assert!(r.is_empty(), "{r:?}");
+    assert!(!l.is_held() && !m.is_held());
+}
+
 /// self-deadlock (`RecursiveLocking` on the class, then a panic) before the thread hangs,
 /// through the safe lock, its arc guards and its raw lock. A timed second upgradable read is
 /// reported without a panic (it times out). Not certain, and not caught: a plain reader taking
