@@ -184,21 +184,32 @@ pub(crate) fn release_serial(serial: u64, holder: HolderTag) -> bool {
 /// The body of [`release_serial`] (forced inline, like [`push_on`]).
 #[inline(always)]
 fn pop_fast(s: &mut ThreadState, serial: u64, _holder: HolderTag) -> bool {
-    // With the `tokio` feature: an entry of this thread's own stack comes off here if that
-    // stack is loaded (only this thread ever touches it); a task's entry is left to
-    // `release_task_entry`, which the guard's out-of-line release tries first (a second call
-    // here would keep the guards' drops out of line).
+    // With the `tokio` feature a task's entry is left to `release_task_entry`, which the
+    // guard's out-of-line release tries first (a second call here would keep the guards'
+    // drops out of line).
+    own_stack(s, _holder).is_some_and(|(held, _)| pop_top(held, serial))
+}
+
+/// The thread's own stack and chain cache, for an entry of the stack `holder`: with the
+/// `tokio` feature only if `holder` is the thread's own stack and it is the one loaded (only
+/// this thread ever touches it; a task's stack is handled out of line).
+#[inline(always)]
+fn own_stack(
+    s: &mut ThreadState,
+    _holder: HolderTag,
+) -> Option<(
+    &mut crate::held_locks::HeldLocks,
+    &mut crate::chain_cache::LocalChains,
+)> {
     #[cfg(lockdep_tasks)]
-    if _holder != s.holding.me {
-        return false;
+    {
+        if _holder != s.holding.me {
+            return None;
+        }
+        Some((s.held.own_mut()?, &mut s.chains))
     }
-    #[cfg(lockdep_tasks)]
-    let Some(held) = s.held.own_mut() else {
-        return false;
-    };
     #[cfg(not(lockdep_tasks))]
-    let held = &mut s.held;
-    pop_top(held, serial)
+    Some((&mut s.held, &mut s.chains))
 }
 
 /// Pops the top entry of `held` if it is the one with `serial` (serials are unique per stack).
@@ -244,16 +255,9 @@ pub(crate) fn rekind_top(serial: u64, _holder: HolderTag, read: Read) -> bool {
     }
     // With the `tokio` feature: the thread's own stack only (a blocking guard's entry
     // usually is; any other goes the slow way).
-    #[cfg(lockdep_tasks)]
-    if _holder != s.holding.me {
-        return false;
-    }
-    #[cfg(lockdep_tasks)]
-    let Some(held) = s.held.own_mut() else {
+    let Some((held, chains)) = own_stack(s, _holder) else {
         return false;
     };
-    #[cfg(not(lockdep_tasks))]
-    let held = &mut s.held;
     let Some((top, below)) = held.stack.top_mut_with_key_below() else {
         return false;
     };
@@ -267,7 +271,7 @@ pub(crate) fn rekind_top(serial: u64, _holder: HolderTag, read: Read) -> bool {
                 below,
                 crate::held_locks::chain_id(top.class, read, false),
             );
-            if !s.chains.recent_hit(key) {
+            if !chains.recent_hit(key) {
                 return false;
             }
             key
