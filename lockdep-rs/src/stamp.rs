@@ -14,13 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static STAMP: AtomicU64 = AtomicU64::new(1);
 
-/// The current stamp.
+/// The current stamp. (Acquire, paired with [`bump`]'s release: a slow path that reads the
+/// new stamp then reads the mode set before it was bumped, so it never refreshes its copy in
+/// `Off` mode. A plain load on x86, as relaxed.)
 #[inline(always)]
 pub(crate) fn current() -> u64 {
-    STAMP.load(Ordering::Relaxed)
+    STAMP.load(Ordering::Acquire)
 }
 
 /// Makes every thread's copy stale: their next acquisition takes the slow path.
 pub(crate) fn bump() {
-    STAMP.fetch_add(1, Ordering::Relaxed);
+    STAMP.fetch_add(1, Ordering::Release);
 }
