@@ -666,12 +666,12 @@ mod enabled {
         /// releases and acquires again.
         #[inline]
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
-        pub(crate) fn rekind_fast(&mut self, read: Read) -> bool {
+        pub(crate) fn rekind_fast(&mut self, read: Read, site: &'static Location<'static>) -> bool {
             let Some((map, packed)) = self.parts() else {
                 return false;
             };
             let serial = packed >> SERIAL_SHIFT;
-            if !crate::fast_path::rekind_top(serial, self.2, read) {
+            if !crate::fast_path::rekind_top(serial, self.2, read, site) {
                 return false;
             }
             *self = Tracked::<M>::new(map, serial, read, self.2);
@@ -921,7 +921,7 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn change_read(&mut self, _: Read) {}
         #[inline(always)]
-        pub(crate) fn rekind_fast(&mut self, _: Read) -> bool {
+        pub(crate) fn rekind_fast(&mut self, _: Read, _: &'static Location<'static>) -> bool {
             true
         }
     }

@@ -239,13 +239,26 @@ pub(crate) fn release_task_entry(serial: u64, holder: HolderTag) -> bool {
 }
 
 /// `upgrade`'s fast path: the entry of `serial` on top of this thread's own stack is now held
-/// in mode `read`, changed in place, if it is a plain entry (pushed by the fast path) and the
-/// chain with its lock in mode `read` on top of the entries below it was validated recently
-/// (exactly what releasing the entry and acquiring the lock again would record: that chain
-/// is known, and a chain holding one class twice never is). False: nothing changed.
+/// in mode `read`, taken at `site`, changed in place, if it is a plain entry (pushed by the
+/// fast path) and the chain with its lock in mode `read` on top of the entries below it was
+/// validated recently (exactly what releasing the entry and acquiring the lock again at
+/// `site` would record: that chain is known, and a chain holding one class twice never is).
+/// False: nothing changed.
 #[inline(always)]
-pub(crate) fn rekind_top(serial: u64, _holder: HolderTag, read: Read) -> bool {
-    // SAFETY: nothing below calls out (loads, compares and two stores on the state).
+pub(crate) fn rekind_top(
+    serial: u64,
+    _holder: HolderTag,
+    read: Read,
+    site: &'static Location<'static>,
+) -> bool {
+    // With the `tokio` feature: outside tasks only. In a task the upgrade is that task's
+    // acquisition (the slow way moves the entry to its stack), though the thread's own stack
+    // may still be the one loaded (the task made no lockdep call yet).
+    #[cfg(lockdep_tasks)]
+    if crate::holder::current_task().is_some() {
+        return false;
+    }
+    // SAFETY: nothing below calls out (loads, compares and three stores on the state).
     #[allow(unsafe_code)]
     let Some(s) = (unsafe { state_unguarded(false) }) else {
         return false;
@@ -277,6 +290,6 @@ pub(crate) fn rekind_top(serial: u64, _holder: HolderTag, read: Read) -> bool {
             key
         }
     };
-    top.rekind(read, key);
+    top.rekind(read, key, site);
     true
 }

@@ -111,7 +111,7 @@ impl<'a, G> Guard<'a, G> {
     #[inline]
     #[track_caller]
     pub(crate) fn rerecord_exclusive(&mut self, site: &'static Location<'static>) {
-        if !self.tracked.rekind_fast(Read::Exclusive) {
+        if !self.tracked.rekind_fast(Read::Exclusive, site) {
             let map = self.release_record();
             self.tracked = Self::reacquired(map, Read::Exclusive, site);
         }

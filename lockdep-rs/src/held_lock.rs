@@ -230,11 +230,12 @@ impl HeldLock {
     }
 
     /// A plain entry ([`is_plain_entry_of`](Self::is_plain_entry_of)) is now held in mode
-    /// `read`, with `key` the chain key that goes with it.
+    /// `read`, taken at `site`, with `key` the chain key that goes with it.
     #[inline(always)]
-    pub(crate) fn rekind(&mut self, read: Read, key: u64) {
+    pub(crate) fn rekind(&mut self, read: Read, key: u64, site: &'static Location<'static>) {
         self.word = (self.word & !READ_MASK) | read as u64;
         self.key = key;
+        self.site = site;
     }
 
     /// A copy of the instances merged into this entry.

@@ -429,6 +429,42 @@ fn unlocked_by_a_local_task_never_takes_its_own_entry_of_the_same_serial() {
     assert!(but_held_across_await(&reports).is_empty(), "{reports:?}");
 }
 
+/// `upgrade` of a thread's upgradable guard by a local task, as the task's first lockdep call
+/// (the thread's stack still loaded): the write acquisition is the task's (held by it, and
+/// its order X -> T recorded), not the thread's entry changed in place — the in-place upgrade
+/// of a warm chain is for the calling holder's own entry only. It was applied here: X looked
+/// free to the task, and the inversion T -> X below went unreported. Found by review,
+/// 2026-12-07.
+#[test]
+fn a_local_tasks_upgrade_of_a_threads_guard_is_the_tasks_acquisition() {
+    use lockdep::RwLockUpgradableReadGuard;
+    let x: &'static lockdep::RwLock<()> =
+        Box::leak(Box::new(lockdep::RwLock::named("upgrade.X", ())));
+    let t: &'static lockdep::Mutex<()> =
+        Box::leak(Box::new(lockdep::Mutex::named("upgrade.T", ())));
+    for _ in 0..3 {
+        drop(RwLockUpgradableReadGuard::upgrade(x.upgradable_read())); // warm: in place
+    }
+    let reports = run_local(async move {
+        let g = x.upgradable_read(); // the thread's entry
+        tokio::task::spawn_local(async move {
+            let w = RwLockUpgradableReadGuard::upgrade(g); // the task's first lockdep call
+            assert!(lockdep::is_held(x), "the task holds it");
+            drop(t.lock()); // X -> T, by the task
+            drop(w);
+        })
+        .await
+        .unwrap();
+        assert!(!lockdep::is_held(x), "nothing left on the thread's stack");
+        let _t = t.lock();
+        drop(x.write()); // T -> X: against the task's X -> T
+    });
+    assert_eq!(
+        but_held_across_await(&reports),
+        [ReportKind::CircularDependency]
+    );
+}
+
 /// Runs `body` on a current-thread runtime with a `LocalSet` (for `!Send` tasks); the
 /// reports raised meanwhile.
 fn run_local(body: impl std::future::Future<Output = ()>) -> Vec<lockdep::Report> {

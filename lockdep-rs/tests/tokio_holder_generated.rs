@@ -1,7 +1,7 @@
 //! Generated programs for the holder bookkeeping (feature `tokio`): a thread and two local
 //! tasks on one current-thread runtime (a `LocalSet`) take blocking locks, hand their guards
-//! to each other, drop them and call `unlocked` on them (the `Condvar`-wait path) — each step
-//! run by a chosen holder. A model says which holder's stack each guard's entry is on; after
+//! to each other, drop them, call `unlocked` on them (the `Condvar`-wait path) and upgrade
+//! upgradable reads (in place on a warm chain) — each step run by a chosen holder. A model says which holder's stack each guard's entry is on; after
 //! every step the holder that ran it must see exactly the locks whose entries are its own
 //! (`is_held`), and at the end every lock is free for every holder, with no
 //! `BadUnlockBalance` or `LocksHeldAtExit` and no stale entry (each lock taken again by each
@@ -9,8 +9,8 @@
 //!
 //! This is the family of the review findings of 2026-12-07 (an entry left behind, or another
 //! holder's entry of the same serial taken, when a guard moved between a thread and its local
-//! tasks): the oracle of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of
-//! programs (default 200).
+//! tasks; a task's upgrade applied in place to the thread's entry): the oracle of `oracle.rs`
+//! knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
 #![cfg(lockdep_tasks)]
 
 use std::any::Any;
@@ -22,7 +22,8 @@ use lockdep::ReportKind;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRunner};
 
-/// The locks of every program (leaked once: guards of them are `'static`).
+/// The mutexes of every program (leaked once: guards of them are `'static`); lock number
+/// `LOCKS` is a reader-writer lock, taken upgradable and upgraded.
 const LOCKS: usize = 3;
 /// The holders: 0 is the thread (the runtime's body), 1 and 2 are local tasks.
 const HOLDERS: usize = 3;
@@ -35,9 +36,12 @@ enum Op {
     Lock { h: usize, l: usize, s: usize },
     /// Holder `h` drops the guard in slot `s`, whoever took it.
     Drop { h: usize, s: usize },
-    /// Holder `h` calls `MutexGuard::unlocked` on the guard in slot `s`: released and taken
-    /// again, now by `h`.
+    /// Holder `h` calls `MutexGuard::unlocked` on the mutex guard in slot `s`: released and
+    /// taken again, now by `h`.
     Unlocked { h: usize, s: usize },
+    /// Holder `h` upgrades the upgradable guard in slot `s`: a write acquisition by `h` (on a
+    /// chain the fast path knows, of its own entry, changed in place).
+    Upgrade { h: usize, s: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -45,12 +49,20 @@ fn op() -> impl Strategy<Value = Op> {
     let s = 0..SLOTS;
     prop_oneof![
         3 => (h.clone(), 0..LOCKS, s.clone()).prop_map(|(h, l, s)| Op::Lock { h, l, s }),
+        2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Lock { h, l: LOCKS, s }),
         2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Drop { h, s }),
-        2 => (h, s).prop_map(|(h, s)| Op::Unlocked { h, s }),
+        2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Unlocked { h, s }),
+        3 => (h, s).prop_map(|(h, s)| Op::Upgrade { h, s }),
     ]
 }
 
-type Guard = lockdep::MutexGuard<'static, ()>;
+/// A guard kept in a slot (held for its drop).
+#[allow(dead_code)]
+enum Guard {
+    Mutex(lockdep::MutexGuard<'static, ()>),
+    Upgradable(lockdep::RwLockUpgradableReadGuard<'static, ()>),
+    Write(lockdep::RwLockWriteGuard<'static, ()>),
+}
 
 /// The guards, shared by the holders, and which lock each is of.
 type Slots = Rc<RefCell<[Option<(usize, Guard)>; SLOTS]>>;
@@ -66,6 +78,12 @@ fn locks() -> &'static [lockdep::Mutex<()>; LOCKS] {
     })
 }
 
+/// Lock number `LOCKS`.
+fn rw() -> &'static lockdep::RwLock<()> {
+    static RW: std::sync::OnceLock<lockdep::RwLock<()>> = std::sync::OnceLock::new();
+    RW.get_or_init(|| lockdep::RwLock::named("gen.holder.rw", ()))
+}
+
 /// Runs `op` in the calling holder (`h`); `owner` is the model: for each slot, the holder
 /// whose stack the guard's entry is on.
 fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
@@ -76,7 +94,10 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
             if held || slots.borrow()[s].is_some() {
                 return;
             }
-            let g = locks[l].lock();
+            let g = match locks.get(l) {
+                Some(m) => Guard::Mutex(m.lock()),
+                None => Guard::Upgradable(rw().upgradable_read()),
+            };
             slots.borrow_mut()[s] = Some((l, g));
             owner.borrow_mut()[s] = Some(h);
         }
@@ -87,8 +108,20 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
         }
         Op::Unlocked { h, s } => {
             let mut slots = slots.borrow_mut();
-            if let Some((_, g)) = slots[s].as_mut() {
+            if let Some((_, Guard::Mutex(g))) = slots[s].as_mut() {
                 lockdep::MutexGuard::unlocked(g, || {});
+                owner.borrow_mut()[s] = Some(h);
+            }
+        }
+        Op::Upgrade { h, s } => {
+            let mut slots = slots.borrow_mut();
+            if let Some((l, Guard::Upgradable(_))) = &slots[s] {
+                let l = *l;
+                let Some((_, Guard::Upgradable(u))) = slots[s].take() else {
+                    unreachable!()
+                };
+                let w = lockdep::RwLockUpgradableReadGuard::upgrade(u);
+                slots[s] = Some((l, Guard::Write(w)));
                 owner.borrow_mut()[s] = Some(h);
             }
         }
@@ -99,11 +132,14 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
 fn check_view(h: usize, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>, step: usize) {
     let slots = slots.borrow();
     let owner = owner.borrow();
-    for (l, lock) in locks().iter().enumerate() {
+    for l in 0..=LOCKS {
         let mine = (0..SLOTS).any(|s| owner[s] == Some(h) && slots[s].as_ref().unwrap().0 == l);
+        let held = match locks().get(l) {
+            Some(m) => lockdep::is_held(m),
+            None => lockdep::is_held(rw()),
+        };
         assert_eq!(
-            lockdep::is_held(lock),
-            mine,
+            held, mine,
             "step {step}: holder {h} sees lock {l} held: {}",
             !mine
         );
@@ -156,6 +192,8 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
                                 drop(g);
                                 assert!(!lockdep::is_held(lock));
                             }
+                            assert!(!lockdep::is_held(rw()), "holder {h}: stale at the end");
+                            drop(rw().write());
                         }
                     }));
                     done.send(outcome.map_err(|e| panic_text(&*e))).unwrap();
@@ -163,7 +201,10 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
             }));
         }
         let holder_of = |op: &Op| match *op {
-            Op::Lock { h, .. } | Op::Drop { h, .. } | Op::Unlocked { h, .. } => h,
+            Op::Lock { h, .. }
+            | Op::Drop { h, .. }
+            | Op::Unlocked { h, .. }
+            | Op::Upgrade { h, .. } => h,
         };
         for (step, op) in ops.iter().enumerate() {
             match holder_of(op) {
@@ -200,6 +241,7 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
         for lock in locks() {
             assert!(!lockdep::is_held(lock), "the thread: stale at the end");
         }
+        assert!(!lockdep::is_held(rw()), "the thread: stale at the end");
     };
     local.block_on(&rt, lockdep::tokio::capture_async(body)).1
 }
@@ -210,7 +252,7 @@ fn generated_guard_moves_between_a_thread_and_its_local_tasks_keep_every_stack_e
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(3000);
     let config = Config {
         cases,
         failure_persistence: None,

@@ -156,18 +156,21 @@ fn load(s: &mut ThreadState, stack: Arc<Stack>, owned: bool) -> Arc<Stack> {
 /// A stack for a task's first lock: the spare, given a new identity (no handle on it exists
 /// anywhere else, so it can be changed in place), or a new one.
 fn fresh_stack(spare: Option<Arc<Stack>>, task: Task) -> Arc<Stack> {
-    if let Some(mut stack) = spare {
-        if let Some(st) = Arc::get_mut(&mut stack) {
-            let uid = crate::held_locks::next_uid();
-            st.uid = uid;
-            st.task = task;
-            st.held.get_mut().uid = uid;
-            *st.pending.get_mut() = false;
-            *st.owner.get_mut() = 0;
-            return stack;
-        }
-    }
-    Stack::new(task)
+    let mut stack = spare
+        .filter(|s| Arc::strong_count(s) == 1 && Arc::weak_count(s) == 0)
+        .unwrap_or_else(|| Stack::new(task));
+    let st = Arc::get_mut(&mut stack).expect("a spare or a new stack: no other handle");
+    let uid = crate::held_locks::next_uid();
+    st.uid = uid;
+    st.task = task;
+    *st.pending.get_mut() = false;
+    *st.owner.get_mut() = 0;
+    let held = st.held.get_mut();
+    held.uid = uid;
+    // A new holder held nothing across any `reset()`: nothing to replay later (the fast path
+    // no longer records the epoch on an empty stack).
+    held.graph_epoch = crate::dependency_graph::current_epoch();
+    stack
 }
 
 /// Applies the releases posted to the loaded stack.
