@@ -61,14 +61,18 @@ mod enabled {
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request, WaitingEntry};
 
+    /// A nest lock's name, made when a report needs it.
+    type NestName<'a> = &'a dyn Fn() -> String;
+
     /// What [`Tracked::suspend`] took out of the held state.
     pub(crate) enum Suspended {
         /// The entry, to be put back exactly as it was.
         Entry(WaitingEntry),
         /// Nothing: the entry was on another holder's stack and was released there; the lock
-        /// (held with this read kind) is taken again as a fresh acquisition.
+        /// is taken again as a fresh acquisition as it was held: read kind, subclass, nest
+        /// lock's instance.
         #[cfg(lockdep_tasks)]
-        Released(Read),
+        Released(Read, u8, Option<Instance>),
     }
 
     /// A lock's validator handle.
@@ -380,6 +384,8 @@ mod enabled {
             site: &'static Location<'static>,
             sendable: bool,
         ) -> (Option<NonZeroU64>, HolderTag) {
+            let nest_name = || nest.map(DepMap::name).unwrap_or_default();
+            let nest = nest.map(|n| (n.instance(), Some(&nest_name as NestName<'_>)));
             let t: Tracked<'_> =
                 self.record_request(read, subclass, trylock, nest, site, false, sendable);
             (NonZeroU64::new(t.1), t.2)
@@ -399,6 +405,8 @@ mod enabled {
             (NonZeroU64::new(t.1), t.2)
         }
 
+        /// A fresh acquisition through the validator; `nest`: the nest lock's instance, and its
+        /// name for a report if it is not held (none: no such report).
         #[track_caller]
         #[allow(clippy::too_many_arguments)]
         fn record_request<M>(
@@ -406,7 +414,7 @@ mod enabled {
             read: Read,
             subclass: u8,
             trylock: bool,
-            nest: Option<&DepMap>,
+            nest: Option<(Instance, Option<NestName<'_>>)>,
             site: &'static Location<'static>,
             timed: bool,
             sendable: bool,
@@ -421,15 +429,14 @@ mod enabled {
                 return Tracked::untracked();
             }
             let class = self.base_class().subclass(subclass);
-            let nest_name = || nest.map(DepMap::name).unwrap_or_default();
             let tracked = validator::acquire(
                 class,
                 self.instance(),
                 Request {
                     read,
                     trylock,
-                    nest: nest.map(DepMap::instance),
-                    nest_name: Some(&nest_name),
+                    nest: nest.map(|(instance, _)| instance),
+                    nest_name: nest.and_then(|(_, name)| name),
                     reserial: 0,
                     site,
                     fresh: true,
@@ -739,8 +746,13 @@ mod enabled {
             let (map, packed) = self.parts()?;
             #[cfg(lockdep_tasks)]
             if !validator::is_calling_holder(self.2) {
+                // How it was taken (subclass, nest lock), from that stack, then released there.
+                let serial = packed >> SERIAL_SHIFT;
+                let (subclass, nest) =
+                    validator::peek_entry(self.2, map.instance(), serial).unwrap_or((0, None));
                 self.release();
-                return Some((map, Suspended::Released(Read::from_bits(packed))));
+                let read = Read::from_bits(packed);
+                return Some((map, Suspended::Released(read, subclass, nest)));
             }
             *self = Tracked::untracked();
             let waiting = validator::wait_begin(map.instance(), packed >> SERIAL_SHIFT)?;
@@ -763,7 +775,10 @@ mod enabled {
             let waiting = match waiting {
                 Suspended::Entry(w) => w,
                 #[cfg(lockdep_tasks)]
-                Suspended::Released(read) => return map.acquire(read, 0, None, site),
+                Suspended::Released(read, subclass, nest) => {
+                    let nest = nest.map(|n| (n, None));
+                    return map.record_request(read, subclass, false, nest, site, false, false);
+                }
             };
             let read = waiting.read();
             match validator::wait_end(waiting, site) {

@@ -151,6 +151,11 @@ impl HeldRef {
         self.own_loaded = false;
     }
 
+    /// The thread's own stack (loaded or not).
+    pub(crate) fn own(&self) -> &HeldLocks {
+        &self.own
+    }
+
     /// The thread's own stack, if it is the loaded one.
     #[inline(always)]
     pub(crate) fn own_mut(&mut self) -> Option<&mut HeldLocks> {

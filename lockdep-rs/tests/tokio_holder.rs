@@ -429,6 +429,29 @@ fn unlocked_by_a_local_task_never_takes_its_own_entry_of_the_same_serial() {
     assert!(but_held_across_await(&reports).is_empty(), "{reports:?}");
 }
 
+/// `unlocked` by a local task on the thread's guard taken with `lock_nested(1)`: taken again
+/// by the task as it was held — subclass 1 — so a subclass-0 lock of the class the task holds
+/// is no recursive locking (as on one holder). It came back as subclass 0: a false
+/// `RecursiveLocking`. Found by review, 2026-12-07.
+#[test]
+fn unlocked_by_a_local_task_keeps_the_subclass() {
+    let mk = || -> &'static lockdep::Mutex<()> { Box::leak(Box::new(lockdep::Mutex::new(()))) };
+    let (m1, m2) = (mk(), mk()); // one site: one class
+    let reports = run_local(async move {
+        let mut c = m2.lock_nested(1); // the thread's entry, subclass 1
+        tokio::task::spawn_local(async move {
+            let _p = m1.lock(); // the task's, subclass 0
+            lockdep::MutexGuard::unlocked(&mut c, || {});
+            assert!(lockdep::is_held(m2));
+            drop(c);
+        })
+        .await
+        .unwrap();
+        assert!(!lockdep::is_held(m2));
+    });
+    assert!(but_held_across_await(&reports).is_empty(), "{reports:?}");
+}
+
 /// `upgrade` of a thread's upgradable guard by a local task, as the task's first lockdep call
 /// (the thread's stack still loaded): the write acquisition is the task's (held by it, and
 /// its order X -> T recorded), not the thread's entry changed in place — the in-place upgrade

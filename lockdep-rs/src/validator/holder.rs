@@ -27,6 +27,36 @@ pub(crate) fn current_tag() -> u64 {
     with_state_raw(|s| crate::holder::loaded(&s.held)).unwrap_or(0)
 }
 
+/// How the entry of serial `serial` (of `instance`) on the stack `tag` is held: its subclass
+/// and nest lock's instance, if that stack can be read here — the thread's own (inline), or a
+/// parked task stack. (A blocking guard never leaves its thread: its entry is on one of these
+/// when another holder of the thread has the guard.)
+pub(crate) fn peek_entry(
+    tag: u64,
+    instance: Instance,
+    serial: u64,
+) -> Option<(u8, Option<Instance>)> {
+    let how = |held: &HeldLocks| {
+        let h = held
+            .stack
+            .iter()
+            .find(|h| h.serial() == serial && h.holds(instance))?;
+        Some((h.class.subclass, h.nest().map(|n| n.get())))
+    };
+    with_state_raw(|s| {
+        if tag == s.holding.me {
+            return how(s.held.own());
+        }
+        let mut reg = REGISTRY.lock();
+        let stack = reg.stacks.get(&tag).cloned()?;
+        if stack.owner.load(Relaxed) != 0 {
+            return None; // loaded on another thread
+        }
+        how(stack.parked(&mut reg))
+    })
+    .flatten()
+}
+
 /// Is `tag` the calling context's holder (settled first)? A blocking guard is released by
 /// the thread that took it, but not always by the same holder: a local task may have it.
 pub(crate) fn is_calling_holder(tag: u64) -> bool {
