@@ -9,8 +9,8 @@
 //!
 //! This is the family of the review findings of 2026-12-07 (an entry left behind, or another
 //! holder's entry of the same serial taken, when a guard moved between a thread and its local
-//! tasks; a task's upgrade applied in place to the thread's entry): the oracle of `oracle.rs`
-//! knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
+//! tasks; a task's upgrade applied in place to the thread's entry; a nested guard re-taken as
+//! subclass 0): the oracle of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
 #![cfg(lockdep_tasks)]
 
 use std::any::Any;
@@ -67,12 +67,16 @@ enum Guard {
 /// The guards, shared by the holders, and which lock each is of.
 type Slots = Rc<RefCell<[Option<(usize, Guard)>; SLOTS]>>;
 
+/// Mutexes 0 and 1 are of one class; 1 is always taken with `lock_nested(1)` (subclass 1), so
+/// a holder may hold both, and re-taking 1 must keep its subclass.
 fn locks() -> &'static [lockdep::Mutex<()>; LOCKS] {
     static LOCKS_: std::sync::OnceLock<[lockdep::Mutex<()>; LOCKS]> = std::sync::OnceLock::new();
     LOCKS_.get_or_init(|| {
+        let shared: &'static lockdep::LockClass =
+            Box::leak(Box::new(lockdep::LockClass::new("gen.holder.01")));
         [
-            lockdep::Mutex::named("gen.holder.0", ()),
-            lockdep::Mutex::named("gen.holder.1", ()),
+            lockdep::Mutex::with_class(shared, ()),
+            lockdep::Mutex::with_class(shared, ()),
             lockdep::Mutex::named("gen.holder.2", ()),
         ]
     })
@@ -95,6 +99,7 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
                 return;
             }
             let g = match locks.get(l) {
+                Some(m) if l == 1 => Guard::Mutex(m.lock_nested(1)),
                 Some(m) => Guard::Mutex(m.lock()),
                 None => Guard::Upgradable(rw().upgradable_read()),
             };
