@@ -92,10 +92,14 @@
 //!   the lock in their `Arc`).
 //! - A task spawned with tokio's own `spawn` that ends while it still holds a blocking lock
 //!   (a leaked guard) is not seen ending: use [`spawn`] for that check and for spawn sites.
+//! - A blocking guard moved from a thread into one of its local tasks (`spawn_local`) stays
+//!   the thread's until the task drops it, calls `unlocked` on it or upgrades it (then it is
+//!   the task's): while the task runs, the thread counts as holding it across an `.await`
+//!   (`HeldAcrossAwait`), since the validator cannot see a guard move.
 //! - With the feature on, every blocking acquisition also asks tokio which task is running (a
 //!   call and a thread-local read), and every guard carries one more word (the stack its entry
-//!   is on): outside tasks a warm blocking lock + unlock costs about 1.5× parking_lot's time
-//!   (a nested pair 1.8×), inside a task about 2.6×, against 1.07× / 1.4× without the feature
+//!   is on): outside tasks a warm blocking lock + unlock costs about 1.4× parking_lot's time
+//!   (a nested pair 1.7×), inside a task about 2.5×, against 1.0× / 1.3× without the feature
 //!   (BENCHMARKS.md); and a thread that goes on to another task after a lockdep call pays a
 //!   switch (a process-wide registry lock) at its next lockdep call.
 
