@@ -615,7 +615,7 @@ mod enabled {
         /// token afterwards, so it is left as it is (one store less on the hot path).
         #[inline(always)]
         pub(crate) fn release_on_drop(&self) {
-            if !self.release_fast() && !self.release_task_fast() {
+            if !self.release_fast() {
                 self.release_slow_path();
             }
         }
@@ -630,23 +630,18 @@ mod enabled {
             serial == 0 || crate::fast_path::release_serial(serial, self.2)
         }
 
-        /// With the `tokio` feature, the release's common case in a task (left out of
-        /// [`release_fast`](Self::release_fast), which is inlined into every guard's drop):
-        /// the entry popped from the top of the running task's stack loaded here. False:
-        /// call [`release_slow_path`](Self::release_slow_path). Never reports, never unwinds.
-        #[inline(always)]
-        pub(crate) fn release_task_fast(&self) -> bool {
-            #[cfg(lockdep_tasks)]
-            return crate::fast_path::release_task_entry(self.1 >> SERIAL_SHIFT, self.2);
-            #[cfg(not(lockdep_tasks))]
-            false
-        }
-
         /// The release when [`release_fast`](Self::release_fast) did not apply (may report).
+        /// With the `tokio` feature it first tries the release's common case in a task (left
+        /// out of `release_fast`, which is inlined into every guard's drop): the entry popped
+        /// from the top of the running task's stack loaded here.
         #[inline]
         pub(crate) fn release_slow_path(&self) {
             if let Some((map, packed)) = self.parts() {
                 let serial = packed >> SERIAL_SHIFT;
+                #[cfg(lockdep_tasks)]
+                if crate::fast_path::release_task_entry(serial, self.2) {
+                    return;
+                }
                 release_slow(map, serial, Read::from_bits(packed), self.2);
             }
         }
@@ -917,10 +912,6 @@ mod disabled {
         pub(crate) fn release(&mut self) {}
         #[inline(always)]
         pub(crate) fn release_fast(&self) -> bool {
-            true
-        }
-        #[inline(always)]
-        pub(crate) fn release_task_fast(&self) -> bool {
             true
         }
         #[inline(always)]

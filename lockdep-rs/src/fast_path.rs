@@ -94,7 +94,8 @@ pub(crate) const NO_HOLDER: HolderTag = HolderTag;
 /// trylock) whose chain this thread validated recently, and returns its serial; `None` sends
 /// the caller to [`acquire`](crate::validator::acquire). Touches only this thread's state:
 /// one key mix, one probe of the recent-chain slots, one push; it calls nothing (but tokio's
-/// task id, with the `tokio` feature), so it inlines into `record_on`. `sendable`: an async lock's acquisition (its guard is `Send`).
+/// task id, with the `tokio` feature), so it inlines into `DepMap::record`. `sendable`: an
+/// async lock's acquisition (its guard is `Send`).
 #[inline(always)]
 pub(crate) fn acquire_fast(
     class: &'static ClassInfo,
@@ -185,7 +186,7 @@ pub(crate) fn release_serial(serial: u64, holder: HolderTag) -> bool {
 #[inline(always)]
 fn pop_fast(s: &mut ThreadState, serial: u64, _holder: HolderTag) -> bool {
     // With the `tokio` feature a task's entry is left to `release_task_entry`, which the
-    // guard's out-of-line release tries first (a second call here would keep the guards'
+    // release's slow path tries first (a second call here would keep the guards'
     // drops out of line).
     own_stack(s, _holder).is_some_and(|(held, _)| pop_top(held, serial))
 }

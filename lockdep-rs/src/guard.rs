@@ -252,18 +252,12 @@ impl<G, M> Drop for Guard<'_, G, M> {
     }
 }
 
-/// The guard's drop when the fast release did not apply: in a task (`tokio` feature), the
-/// task's fast release; else records the release (which may report), then unlocks, also if
-/// the release unwinds.
+/// The guard's drop when the fast release did not apply: records the release (which may
+/// report), then unlocks, also if the release unwinds.
 #[cold]
 #[inline(never)]
 #[allow(unsafe_code)]
 fn release_slow_then_unlock<G, M>(tracked: &Tracked<'_, M>, inner: &mut ManuallyDrop<G>) {
-    if tracked.release_task_fast() {
-        // SAFETY: as in the guard's `Drop`.
-        unsafe { ManuallyDrop::drop(inner) };
-        return;
-    }
     let unlock = Defer::new(|| {
         // SAFETY: `inner` is dropped exactly once (the guard's `Drop` never touches it
         // again): when `unlock` drops, after the release or while unwinding from it.
