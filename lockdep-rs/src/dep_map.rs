@@ -25,6 +25,32 @@ pub struct Local {
 /// task ended.
 pub struct Sendable(());
 
+/// The kind of a [`ReentrantMutex`](crate::ReentrantMutex)'s guard: `!Send` like [`Local`],
+/// but its token owns no entry. The lock keeps the record of its first level and releases it
+/// with its last, whichever guard that is; so the guard's drop has nothing to release (known
+/// from the type, not looked up at run time).
+pub struct Level {
+    #[cfg(lockdep_enabled)]
+    _not_send: std::marker::PhantomData<NotSend>,
+}
+
+/// What a guard's kind says about its token (sealed): [`Local`], [`Sendable`], [`Level`].
+pub trait GuardKind: crate::sealed::Sealed {
+    /// Does the token own a held entry that the guard's drop releases? (Only [`Level`]'s
+    /// does not.)
+    #[doc(hidden)]
+    const OWNS_ENTRY: bool = true;
+}
+
+impl crate::sealed::Sealed for Local {}
+impl crate::sealed::Sealed for Sendable {}
+impl crate::sealed::Sealed for Level {}
+impl GuardKind for Local {}
+impl GuardKind for Sendable {}
+impl GuardKind for Level {
+    const OWNS_ENTRY: bool = false;
+}
+
 #[cfg(not(lockdep_enabled))]
 pub(crate) use disabled::*;
 #[cfg(lockdep_enabled)]
@@ -51,10 +77,10 @@ mod enabled {
     /// release the validator cannot match may then be that acquisition's.
     const TAKEN_WHILE_OFF: usize = 1 << (usize::BITS - 1);
 
-    use super::Local;
     use super::Read;
     #[cfg(all(feature = "tokio", not(loom)))]
     use super::Sendable;
+    use super::{GuardKind, Level, Local};
     use crate::class::{ClassInfo, ClassSource, LockClass, LockKind, Maker, MAX_SUBCLASSES};
     use crate::fast_path::HolderTag;
     use crate::held_locks::Instance;
@@ -603,33 +629,6 @@ mod enabled {
             Tracked(None, 0, crate::fast_path::NO_HOLDER, PhantomData)
         }
 
-        /// Reports the release of the guarded lock; the token is cleared, so a second call
-        /// does nothing.
-        #[inline]
-        pub(crate) fn release(&mut self) {
-            self.release_on_drop();
-            *self = Tracked::untracked();
-        }
-
-        /// Reports the release of the guarded lock from the guard's `Drop`: nothing reads the
-        /// token afterwards, so it is left as it is (one store less on the hot path).
-        #[inline(always)]
-        pub(crate) fn release_on_drop(&self) {
-            if !self.release_fast() {
-                self.release_slow_path();
-            }
-        }
-
-        /// The release's common case: nothing to release (untracked or borrowed token), or
-        /// the entry popped from the top of this thread's stack. False: call
-        /// [`release_slow_path`](Self::release_slow_path). Never reports, never unwinds.
-        #[inline(always)]
-        pub(crate) fn release_fast(&self) -> bool {
-            // Serial 0: untracked, or a borrowed token (see `borrowed`): nothing to release.
-            let serial = self.1 >> SERIAL_SHIFT;
-            serial == 0 || crate::fast_path::release_serial(serial, self.2)
-        }
-
         /// The release when [`release_fast`](Self::release_fast) did not apply (may report).
         /// With the `tokio` feature it first tries the release's common case in a task (left
         /// out of `release_fast`, which is inlined into every guard's drop): the entry popped
@@ -681,6 +680,36 @@ mod enabled {
         }
     }
 
+    impl<M: GuardKind> Tracked<'_, M> {
+        /// Reports the release of the guarded lock; the token is cleared, so a second call
+        /// does nothing.
+        #[inline]
+        pub(crate) fn release(&mut self) {
+            self.release_on_drop();
+            *self = Tracked::untracked();
+        }
+
+        /// Reports the release of the guarded lock from the guard's `Drop`: nothing reads the
+        /// token afterwards, so it is left as it is (one store less on the hot path).
+        #[inline(always)]
+        pub(crate) fn release_on_drop(&self) {
+            if !self.release_fast() {
+                self.release_slow_path();
+            }
+        }
+
+        /// The release's common case: nothing to release (untracked or borrowed token), or
+        /// the entry popped from the top of this thread's stack. False: call
+        /// [`release_slow_path`](Self::release_slow_path). Never reports, never unwinds.
+        #[inline(always)]
+        pub(crate) fn release_fast(&self) -> bool {
+            // A reentrant level owns no entry (known from the type: nothing to inline). Serial
+            // 0: untracked, or a borrowed token (see `borrowed`): nothing to release.
+            let serial = self.1 >> SERIAL_SHIFT;
+            !M::OWNS_ENTRY || serial == 0 || crate::fast_path::release_serial(serial, self.2)
+        }
+    }
+
     /// This guard's own entry when it is not on top of the stack loaded here (several entries
     /// of one instance can be held, e.g. two read guards; a merged nest-lock entry holds
     /// several instances; another holder's entry).
@@ -705,7 +734,7 @@ mod enabled {
         /// record is released with the mutex's last level, whichever guard that is.
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         #[inline]
-        pub(crate) fn borrowed(map: &'a DepMap) -> Tracked<'a> {
+        pub(crate) fn borrowed(map: &'a DepMap) -> Tracked<'a, Level> {
             // Serial 0 (serials start at 1), read bits 2 so the packed word is non-zero.
             Tracked::new(map, 0, Read::Recursive, crate::fast_path::NO_HOLDER)
         }
@@ -788,10 +817,10 @@ mod enabled {
 mod disabled {
     use std::panic::Location;
 
-    use super::Local;
     use super::Read;
     #[cfg(all(feature = "tokio", not(loom)))]
     use super::Sendable;
+    use super::{Level, Local};
     use crate::class::LockClass;
     use crate::class::Maker;
 
@@ -946,7 +975,7 @@ mod disabled {
             match waiting {}
         }
         #[inline(always)]
-        pub(crate) fn borrowed(_: &'a DepMap) -> Tracked<'a> {
+        pub(crate) fn borrowed(_: &'a DepMap) -> Tracked<'a, Level> {
             Tracked(std::marker::PhantomData)
         }
     }

@@ -29,22 +29,24 @@ use crate::held::{Held, LockHandle, Sealed};
 /// are listed here, each on the instantiation it applies to. Like parking_lot's guards, most
 /// are associated functions (`MutexGuard::map(guard, f)`), so they never shadow methods of `T`.
 ///
-/// `M` says where the guard may go: [`Local`] (the blocking locks' guards: `!Send`, released by
-/// the holder that took them) or [`Sendable`] (`lockdep::tokio`'s guards: `Send` like tokio's,
-/// released from their holder's record wherever they are dropped).
+/// `M` says where the guard may go and what it releases: [`Local`] (the blocking locks' guards:
+/// `!Send`, released by the holder that took them), [`Sendable`] (`lockdep::tokio`'s guards:
+/// `Send` like tokio's, released from their holder's record wherever they are dropped) or
+/// [`Level`] (a `ReentrantMutex`'s guards: `!Send`, and nothing to release: the lock's record
+/// goes with its last level).
 ///
 /// A [`Local`] guard is `!Send` whatever features are on (parking_lot's `send_guard`
 /// included): its acquisition is an entry of its thread's held-lock stack.
 #[must_use = "if unused the lock will immediately unlock"]
-pub struct Guard<'a, G, M = Local> {
+pub struct Guard<'a, G, M: GuardKind = Local> {
     pub(crate) tracked: Tracked<'a, M>,
     /// Dropped by hand in `Drop`, after the release is recorded (see there).
     pub(crate) inner: ManuallyDrop<G>,
 }
 
-pub use crate::dep_map::{Local, Sendable};
+pub use crate::dep_map::{GuardKind, Level, Local, Sendable};
 
-impl<'a, G, M> Guard<'a, G, M> {
+impl<'a, G, M: GuardKind> Guard<'a, G, M> {
     #[inline]
     pub(crate) fn new(tracked: Tracked<'a, M>, inner: G) -> Self {
         Guard {
@@ -218,7 +220,7 @@ impl<F: FnOnce()> Drop for Defer<F> {
     }
 }
 
-impl<G: Deref, M> Deref for Guard<'_, G, M> {
+impl<G: Deref, M: GuardKind> Deref for Guard<'_, G, M> {
     type Target = G::Target;
     #[inline]
     fn deref(&self) -> &G::Target {
@@ -226,14 +228,14 @@ impl<G: Deref, M> Deref for Guard<'_, G, M> {
     }
 }
 
-impl<G: DerefMut, M> DerefMut for Guard<'_, G, M> {
+impl<G: DerefMut, M: GuardKind> DerefMut for Guard<'_, G, M> {
     #[inline]
     fn deref_mut(&mut self) -> &mut G::Target {
         &mut self.inner
     }
 }
 
-impl<G, M> Drop for Guard<'_, G, M> {
+impl<G, M: GuardKind> Drop for Guard<'_, G, M> {
     #[inline(always)]
     #[allow(unsafe_code)]
     fn drop(&mut self) {
@@ -257,7 +259,10 @@ impl<G, M> Drop for Guard<'_, G, M> {
 #[cold]
 #[inline(never)]
 #[allow(unsafe_code)]
-fn release_slow_then_unlock<G, M>(tracked: &Tracked<'_, M>, inner: &mut ManuallyDrop<G>) {
+fn release_slow_then_unlock<G, M: GuardKind>(
+    tracked: &Tracked<'_, M>,
+    inner: &mut ManuallyDrop<G>,
+) {
     let unlock = Defer::new(|| {
         // SAFETY: `inner` is dropped exactly once (the guard's `Drop` never touches it
         // again): when `unlock` drops, after the release or while unwinding from it.
@@ -267,7 +272,7 @@ fn release_slow_then_unlock<G, M>(tracked: &Tracked<'_, M>, inner: &mut Manually
     drop(unlock);
 }
 
-impl<G: Deref, M> fmt::Debug for Guard<'_, G, M>
+impl<G: Deref, M: GuardKind> fmt::Debug for Guard<'_, G, M>
 where
     G::Target: fmt::Debug,
 {
@@ -276,7 +281,7 @@ where
     }
 }
 
-impl<G: Deref, M> fmt::Display for Guard<'_, G, M>
+impl<G: Deref, M: GuardKind> fmt::Display for Guard<'_, G, M>
 where
     G::Target: fmt::Display,
 {
@@ -285,8 +290,8 @@ where
     }
 }
 
-impl<G, M> Sealed for Guard<'_, G, M> {}
-impl<G, M> Held for Guard<'_, G, M> {
+impl<G, M: GuardKind> Sealed for Guard<'_, G, M> {}
+impl<G, M: GuardKind> Held for Guard<'_, G, M> {
     fn held_handle(&self) -> LockHandle<'_> {
         LockHandle::of_guard(&self.tracked)
     }
@@ -369,12 +374,12 @@ mod arc {
         /// The token of an acquisition of the lock in this `Arc`, made valid for as long as
         /// the arc guard that will own it (which releases it before dropping the `Arc`).
         #[allow(unsafe_code)]
-        pub(crate) fn extend(lock: &Arc<L>, t: Tracked<'_>) -> Tracked<'static> {
+        pub(crate) fn extend<K>(lock: &Arc<L>, t: Tracked<'_, K>) -> Tracked<'static, K> {
             let _ = lock;
             // SAFETY: the DepMap lives in the Arc's allocation, which does not move, and the
             // guard holding this token keeps the Arc alive until after it has released the
             // token (`Guard::drop` releases before its fields drop).
-            unsafe { std::mem::transmute::<Tracked<'_>, Tracked<'static>>(t) }
+            unsafe { std::mem::transmute::<Tracked<'_, K>, Tracked<'static, K>>(t) }
         }
     }
 

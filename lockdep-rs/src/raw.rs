@@ -62,7 +62,8 @@ pub use crate::sync::real::RawThreadId;
 pub(crate) use imp::{raw_mutex as imp_raw_mutex, raw_rwlock as imp_raw_rwlock};
 #[cfg(not(loom))]
 pub use imp::{
-    RawFairMutex, RawLock, RawMutex, RawRwLock, Unchecked, UncheckedReentrant, Upgrader,
+    RawFairMutex, RawLock, RawMutex, RawRwLock, ThreadIdentity, Unchecked, UncheckedReentrant,
+    Upgrader,
 };
 
 /// A parking_lot raw lock that a [`RawLock`] validates: parking_lot's `RawMutex`,

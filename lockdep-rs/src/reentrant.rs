@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read, Tracked};
-use crate::guard::{ArcLockable, ArcLocked, Defer, Guard, Reentrant};
+use crate::guard::{ArcLockable, ArcLocked, Defer, Guard, Level, Reentrant};
 use crate::held::{LockHandle, Sealed, TrackedLock};
-use crate::raw::{RawMutex, UncheckedReentrant};
+use crate::raw::{RawMutex, ThreadIdentity, UncheckedReentrant};
 use crate::sync::real::{lock_api, RawThreadId};
 
 /// A mutex the holding thread may lock again (parking_lot's `ReentrantMutex`).
@@ -41,15 +41,19 @@ use crate::sync::real::{lock_api, RawThreadId};
 pub type ReentrantMutex<T> = GenericReentrantMutex<RawMutex, RawThreadId, T>;
 
 /// Guard of a [`ReentrantMutex`] (shared access: the holder may have several).
-pub type ReentrantMutexGuard<'a, T> = Guard<'a, crate::raw::locks::ReentrantMutexGuard<'a, T>>;
+pub type ReentrantMutexGuard<'a, T> =
+    Guard<'a, crate::raw::locks::ReentrantMutexGuard<'a, T>, Level>;
 
 /// Guard of part of a [`ReentrantMutex`]'s data.
-pub type MappedReentrantMutexGuard<'a, T> =
-    Guard<'a, lock_api::MappedReentrantMutexGuard<'a, UncheckedReentrant, RawThreadId, T>>;
+pub type MappedReentrantMutexGuard<'a, T> = Guard<
+    'a,
+    lock_api::MappedReentrantMutexGuard<'a, UncheckedReentrant, ThreadIdentity, T>,
+    Level,
+>;
 
 /// An arc guard of a reentrant mutex (parking_lot's `ArcReentrantMutexGuard<RawMutex, RawThreadId, T>`).
 pub type ArcReentrantMutexGuard<R, G, T> =
-    Guard<'static, ArcLocked<GenericReentrantMutex<R, G, T>, Reentrant>>;
+    Guard<'static, ArcLocked<GenericReentrantMutex<R, G, T>, Reentrant>, Level>;
 
 /// A reentrant mutex; `R` and `G` name parking_lot's raw mutex and thread-id kinds.
 ///
@@ -91,7 +95,7 @@ impl<R, G, T> GenericReentrantMutex<R, G, T> {
             kind: PhantomData,
             inner: lock_api::ReentrantMutex::const_new(
                 UncheckedReentrant::new(raw),
-                RawThreadId,
+                ThreadIdentity,
                 value,
             ),
         }
@@ -146,12 +150,12 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     }
 
     /// Is an acquisition now a re-acquisition, with no record to make: does this thread hold
-    /// the mutex already (lockdep's own, cheaper copy of lock_api's owner)? Always, with
-    /// validation compiled out: nothing is ever recorded, and nothing asked.
+    /// the mutex already (lock_api's owner, compared with [`ThreadIdentity`]: inline)? Always,
+    /// with validation compiled out: nothing is ever recorded, and nothing asked.
     #[inline]
     fn held_here(&self) -> bool {
         #[cfg(lockdep_enabled)]
-        return self.unchecked().held_here();
+        return self.inner.is_owned_by_current_thread();
         #[cfg(not(lockdep_enabled))]
         true
     }
@@ -173,7 +177,7 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     /// The guard of a level now held; `first` (a first acquisition's record) is kept by the
     /// lock until its last level goes.
     #[inline]
-    fn level<'a, I>(&'a self, first: Option<Tracked<'a>>, inner: I) -> Guard<'a, I> {
+    fn level<'a, I>(&'a self, first: Option<Tracked<'a>>, inner: I) -> Guard<'a, I, Level> {
         if let Some(t) = first {
             self.unchecked().keep(t);
         }
@@ -417,9 +421,9 @@ impl<R, G, T: ?Sized> ArcLockable<Reentrant> for GenericReentrantMutex<R, G, T> 
 }
 
 type Inner<'a, T> = crate::raw::locks::ReentrantMutexGuard<'a, T>;
-type Mapped<'a, T> = lock_api::MappedReentrantMutexGuard<'a, UncheckedReentrant, RawThreadId, T>;
+type Mapped<'a, T> = lock_api::MappedReentrantMutexGuard<'a, UncheckedReentrant, ThreadIdentity, T>;
 
-impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
+impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>, Level> {
     /// The mutex this guard holds (lock_api's `ReentrantMutexGuard::remutex`).
     #[allow(unsafe_code)]
     pub fn remutex(s: &Self) -> &'a ReentrantMutex<T> {
@@ -431,7 +435,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
     }
 
     /// A guard of a part of the data; the lock stays held until the new guard drops.
-    pub fn map<U: ?Sized, F: FnOnce(&T) -> &U>(s: Self, f: F) -> Guard<'a, Mapped<'a, U>> {
+    pub fn map<U: ?Sized, F: FnOnce(&T) -> &U>(s: Self, f: F) -> Guard<'a, Mapped<'a, U>, Level> {
         s.map_inner(|inner| Inner::map(inner, f))
     }
 
@@ -439,7 +443,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
     pub fn try_map<U: ?Sized, F: FnOnce(&T) -> Option<&U>>(
         s: Self,
         f: F,
-    ) -> Result<Guard<'a, Mapped<'a, U>>, Self> {
+    ) -> Result<Guard<'a, Mapped<'a, U>, Level>, Self> {
         s.try_map_inner(|inner| Inner::try_map(inner, f))
     }
 
@@ -448,7 +452,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
     pub fn try_map_or_err<U: ?Sized, E, F: FnOnce(&T) -> Result<&U, E>>(
         s: Self,
         f: F,
-    ) -> Result<Guard<'a, Mapped<'a, U>>, (Self, E)> {
+    ) -> Result<Guard<'a, Mapped<'a, U>, Level>, (Self, E)> {
         let (tracked, inner) = s.into_parts();
         match Inner::try_map_or_err(inner, f) {
             Ok(m) => Ok(Guard::new(tracked, m)),
@@ -482,9 +486,9 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Inner<'a, T>> {
     }
 }
 
-impl<'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, T>> {
+impl<'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, T>, Level> {
     /// Maps further.
-    pub fn map<U: ?Sized, F: FnOnce(&T) -> &U>(s: Self, f: F) -> Guard<'a, Mapped<'a, U>> {
+    pub fn map<U: ?Sized, F: FnOnce(&T) -> &U>(s: Self, f: F) -> Guard<'a, Mapped<'a, U>, Level> {
         s.map_inner(|inner| Mapped::map(inner, f))
     }
 
@@ -492,7 +496,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, T>> {
     pub fn try_map<U: ?Sized, F: FnOnce(&T) -> Option<&U>>(
         s: Self,
         f: F,
-    ) -> Result<Guard<'a, Mapped<'a, U>>, Self> {
+    ) -> Result<Guard<'a, Mapped<'a, U>, Level>, Self> {
         s.try_map_inner(|inner| Mapped::try_map(inner, f))
     }
 
@@ -501,7 +505,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, T>> {
     pub fn try_map_or_err<U: ?Sized, E, F: FnOnce(&T) -> Result<&U, E>>(
         s: Self,
         f: F,
-    ) -> Result<Guard<'a, Mapped<'a, U>>, (Self, E)> {
+    ) -> Result<Guard<'a, Mapped<'a, U>, Level>, (Self, E)> {
         let (tracked, inner) = s.into_parts();
         match Mapped::try_map_or_err(inner, f) {
             Ok(m) => Ok(Guard::new(tracked, m)),
@@ -515,7 +519,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, Mapped<'a, T>> {
     }
 }
 
-impl<R, G, T: ?Sized> Guard<'static, ArcLocked<GenericReentrantMutex<R, G, T>, Reentrant>> {
+impl<R, G, T: ?Sized> Guard<'static, ArcLocked<GenericReentrantMutex<R, G, T>, Reentrant>, Level> {
     /// The mutex this guard holds.
     pub fn remutex(s: &Self) -> &Arc<GenericReentrantMutex<R, G, T>> {
         s.inner.lock()

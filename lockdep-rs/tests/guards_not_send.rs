@@ -25,7 +25,10 @@ fn validated_guards_are_not_send_even_with_parking_lots_send_guard() {
     <lockdep::MutexGuard<'static, u8> as AmbiguousIfSend<_>>::not_send();
     <lockdep::RwLockReadGuard<'static, u8> as AmbiguousIfSend<_>>::not_send();
     <lockdep::RwLockWriteGuard<'static, u8> as AmbiguousIfSend<_>>::not_send();
+    <lockdep::ReentrantMutexGuard<'static, u8> as AmbiguousIfSend<_>>::not_send();
+    <lockdep::MappedReentrantMutexGuard<'static, u8> as AmbiguousIfSend<_>>::not_send();
     // Sharing a guard by reference across threads stays possible, as with parking_lot.
     assert_sync::<lockdep::MutexGuard<'static, u8>>();
     assert_sync::<lockdep::RwLockReadGuard<'static, u8>>();
+    assert_sync::<lockdep::ReentrantMutexGuard<'static, u8>>();
 }

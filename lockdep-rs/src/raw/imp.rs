@@ -222,6 +222,26 @@ fn thread_id() -> usize {
     THREAD.with(|t| t as *const u8 as usize)
 }
 
+/// The thread identity of this crate's reentrant mutexes (lock_api's `GetThreadId`): the
+/// address of a thread-local, as parking_lot's `RawThreadId`, but one with no lazy
+/// initialisation, so "is this thread the holder?" is a `%fs`-relative address and one load,
+/// inline. With validation compiled out it is parking_lot's `RawThreadId`'s.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThreadIdentity;
+
+// SAFETY: a thread-local's address is non-zero and unique to its thread while the thread
+// lives (no two live threads share one).
+unsafe impl lock_api::GetThreadId for ThreadIdentity {
+    const INIT: Self = ThreadIdentity;
+    #[inline]
+    fn nonzero_thread_id(&self) -> std::num::NonZeroUsize {
+        #[cfg(lockdep_enabled)]
+        return std::num::NonZeroUsize::new(thread_id()).expect("a thread-local is not at 0");
+        #[cfg(not(lockdep_enabled))]
+        lock_api::GetThreadId::nonzero_thread_id(&real::RawThreadId)
+    }
+}
+
 impl RawLock<real::RawRwLock> {
     /// A raw lock whose class is its construction site, shown as `name`.
     #[track_caller]
@@ -909,11 +929,6 @@ pub struct UncheckedReentrant {
     /// The holder (stack) the record's entry is on.
     #[cfg(lockdep_tasks)]
     record_holder: std::sync::atomic::AtomicU64,
-    /// The holder's identity (0: none), kept by the first lock and the last unlock: a
-    /// cheaper "is this thread the holder?" than lock_api's (parking_lot's thread id). Only a
-    /// thread writes its own identity, so no other thread can mistake itself for the holder.
-    #[cfg(lockdep_enabled)]
-    owner: std::sync::atomic::AtomicUsize,
 }
 
 impl UncheckedReentrant {
@@ -924,27 +939,7 @@ impl UncheckedReentrant {
             record: std::sync::atomic::AtomicU64::new(0),
             #[cfg(lockdep_tasks)]
             record_holder: std::sync::atomic::AtomicU64::new(0),
-            #[cfg(lockdep_enabled)]
-            owner: std::sync::atomic::AtomicUsize::new(0),
         }
-    }
-
-    /// Does this thread hold the lock? (Only asked with validation on.)
-    #[cfg(lockdep_enabled)]
-    #[inline]
-    pub(crate) fn held_here(&self) -> bool {
-        self.owner.load(std::sync::atomic::Ordering::Relaxed) == thread_id()
-    }
-
-    #[inline]
-    fn set_owner(&self, here: bool) {
-        #[cfg(lockdep_enabled)]
-        self.owner.store(
-            if here { thread_id() } else { 0 },
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        #[cfg(not(lockdep_enabled))]
-        let _ = here;
     }
 
     /// The same raw mutex, validated: what `ReentrantMutex::raw()` returns.
@@ -1005,20 +1000,14 @@ unsafe impl lock_api::RawMutex for UncheckedReentrant {
     #[inline]
     fn lock(&self) {
         lock_api::RawMutex::lock(&self.raw.inner);
-        self.set_owner(true);
     }
     #[inline]
     fn try_lock(&self) -> bool {
-        let ok = lock_api::RawMutex::try_lock(&self.raw.inner);
-        if ok {
-            self.set_owner(true);
-        }
-        ok
+        lock_api::RawMutex::try_lock(&self.raw.inner)
     }
     #[inline]
     unsafe fn unlock(&self) {
         self.release_record();
-        self.set_owner(false);
         // SAFETY: the caller's contract.
         unsafe { lock_api::RawMutex::unlock(&self.raw.inner) }
     }
@@ -1033,7 +1022,6 @@ unsafe impl lock_api::RawMutexFair for UncheckedReentrant {
     #[inline]
     unsafe fn unlock_fair(&self) {
         self.release_record();
-        self.set_owner(false);
         // SAFETY: the caller's contract.
         unsafe { lock_api::RawMutexFair::unlock_fair(&self.raw.inner) }
     }
@@ -1041,10 +1029,8 @@ unsafe impl lock_api::RawMutexFair for UncheckedReentrant {
     /// through `unlocked_fair`, which records the release and the validated re-acquisition).
     #[inline]
     unsafe fn bump(&self) {
-        self.set_owner(false);
         // SAFETY: the caller's contract.
         unsafe { lock_api::RawMutexFair::bump(&self.raw.inner) }
-        self.set_owner(true);
     }
 }
 
@@ -1054,18 +1040,10 @@ unsafe impl lock_api::RawMutexTimed for UncheckedReentrant {
     type Instant = Instant;
     #[inline]
     fn try_lock_for(&self, timeout: Duration) -> bool {
-        let ok = lock_api::RawMutexTimed::try_lock_for(&self.raw.inner, timeout);
-        if ok {
-            self.set_owner(true);
-        }
-        ok
+        lock_api::RawMutexTimed::try_lock_for(&self.raw.inner, timeout)
     }
     #[inline]
     fn try_lock_until(&self, timeout: Instant) -> bool {
-        let ok = lock_api::RawMutexTimed::try_lock_until(&self.raw.inner, timeout);
-        if ok {
-            self.set_owner(true);
-        }
-        ok
+        lock_api::RawMutexTimed::try_lock_until(&self.raw.inner, timeout)
     }
 }

@@ -10,8 +10,8 @@ pub(crate) use crate::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockW
 
 #[cfg(not(loom))]
 mod real_locks {
-    use super::super::{MutexKind, Unchecked, UncheckedReentrant};
-    use crate::sync::real::{lock_api, RawRwLock, RawThreadId};
+    use super::super::{MutexKind, ThreadIdentity, Unchecked, UncheckedReentrant};
+    use crate::sync::real::{lock_api, RawRwLock};
 
     /// The real mutex of the lockdep mutex kind `K` (parking_lot's `Mutex` or `FairMutex`).
     pub(crate) type Mutex<K, T> = lock_api::Mutex<Unchecked<<K as MutexKind>::Real>, T>;
@@ -27,10 +27,10 @@ mod real_locks {
         lock_api::RwLockWriteGuard<'a, Unchecked<RawRwLock>, T>;
     /// The real reentrant mutex.
     pub(crate) type ReentrantMutex<T> =
-        lock_api::ReentrantMutex<UncheckedReentrant, RawThreadId, T>;
+        lock_api::ReentrantMutex<UncheckedReentrant, ThreadIdentity, T>;
     /// Its guard.
     pub(crate) type ReentrantMutexGuard<'a, T> =
-        lock_api::ReentrantMutexGuard<'a, UncheckedReentrant, RawThreadId, T>;
+        lock_api::ReentrantMutexGuard<'a, UncheckedReentrant, ThreadIdentity, T>;
 }
 
 /// Waiting for a lock with a deadline (the deadlock timeout of `guard::block`). Loom's locks
