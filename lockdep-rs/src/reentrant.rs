@@ -28,6 +28,11 @@ use crate::sync::real::{lock_api, RawThreadId};
 /// recursion: it never blocks, so it is neither validated nor recorded. The lock counts as
 /// held until its last level is released, whichever guard goes last.
 ///
+/// A thread is told apart by the address of a thread-local ([`ThreadIdentity`]), as
+/// parking_lot's `RawThreadId` does: unique among live threads. A thread that exits holding a
+/// level (reported as `LocksHeldAtExit`) leaves the lock locked, and a later thread that gets
+/// the same address counts as its holder, as with parking_lot.
+///
 /// ```
 /// let m = lockdep::ReentrantMutex::named("console", 0);
 /// let outer = m.lock();
@@ -110,7 +115,8 @@ impl<R, G, T> GenericReentrantMutex<R, G, T> {
 
 impl<G, T> GenericReentrantMutex<RawMutex, G, T> {
     /// A reentrant mutex on the raw mutex `raw_mutex` (lock_api's `ReentrantMutex::const_new`;
-    /// this crate's reentrant mutexes always use parking_lot's `RawThreadId`). Its class is
+    /// `get_thread_id` is not used: this crate's reentrant mutexes tell threads apart with
+    /// [`ThreadIdentity`]). Its class is
     /// `raw_mutex`'s if it has one ([`named`](crate::raw::RawLock::named),
     /// [`with_class`](crate::raw::RawLock::with_class)); a raw mutex made by `INIT` has none,
     /// and the class is then the construction site of this call.
@@ -184,12 +190,21 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
         Guard::new(Tracked::borrowed(self.dep()), inner)
     }
 
-    /// Acquires the mutex; the holder's re-acquisition returns at once (not validated).
+    /// Acquires the mutex; the holder's re-acquisition returns at once (not validated). A
+    /// first acquisition in an order reported as a possible deadlock that then really blocks
+    /// gives up after `LOCKDEP_DEADLOCK_TIMEOUT` with a panic, as a [`Mutex`](crate::Mutex)'s.
     #[track_caller]
     #[inline]
     pub fn lock(&self) -> ReentrantMutexGuard<'_, T> {
-        let first = self.first();
-        self.level(first, self.inner.lock())
+        let Some(first) = self.first() else {
+            return self.level(None, self.inner.lock());
+        };
+        let (first, inner) = crate::guard::block(
+            first,
+            || self.inner.lock(),
+            |limit| self.inner.try_lock_for(limit),
+        );
+        self.level(Some(first), inner)
     }
 
     /// Attempts to acquire the mutex without blocking (recorded, unvalidated, if it is a
@@ -356,10 +371,18 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
         f()
     }
 
-    /// Takes back a level released by `unlocked_level`.
+    /// Takes back a level released by `unlocked_level`, whatever happens: the guard owns it
+    /// again when this returns or unwinds (a validation that panics, in `Panic` mode, still
+    /// leaves the lock taken, unrecorded). A real acquisition is validated first, unless the
+    /// thread is unwinding from `f` (a report's panic there would abort the process); it waits
+    /// for the lock without the deadlock timeout, which could only give up by leaving the
+    /// guard without its lock.
     fn relock(&self, site: &'static Location<'static>) {
-        let first = (!self.held_here()).then(|| self.dep().acquire(Read::Exclusive, 0, None, site));
-        std::mem::forget(self.inner.lock());
+        let real = !self.held_here();
+        let take_back = Defer::new(|| std::mem::forget(self.inner.lock()));
+        let first = (real && !std::thread::panicking())
+            .then(|| self.dep().acquire(Read::Exclusive, 0, None, site));
+        drop(take_back);
         if let Some(t) = first {
             self.unchecked().keep(t);
         }

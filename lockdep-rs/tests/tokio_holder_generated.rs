@@ -13,6 +13,7 @@
 //! subclass 0): the oracle of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
 #![cfg(lockdep_tasks)]
 
+mod common;
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,7 +21,6 @@ use std::rc::Rc;
 
 use lockdep::ReportKind;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestRunner};
 
 /// The mutexes of every program (leaked once: guards of them are `'static`); lock number
 /// `LOCKS` is a reader-writer lock, taken upgradable and upgraded.
@@ -254,17 +254,7 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
 #[test]
 fn generated_guard_moves_between_a_thread_and_its_local_tasks_keep_every_stack_exact() {
     lockdep::set_mode(lockdep::Mode::Collect);
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        rng_algorithm: RngAlgorithm::XorShift,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
+    let mut runner = common::generator(3000);
     let result = runner.run(&prop::collection::vec(op(), 1..24), |ops| {
         // Each program on a thread of its own: its exit is checked too.
         let reports = std::thread::spawn(move || run_program(&ops))

@@ -283,3 +283,19 @@ pub fn watchdog(what: &'static str, secs: u64) -> Watchdog {
     });
     Watchdog { _disarm: tx }
 }
+
+/// The runner of a generated test: `PROPTEST_CASES` programs (else `default_cases`), a
+/// reproducible generator, no failure files.
+pub fn generator(default_cases: u32) -> proptest::test_runner::TestRunner {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRunner};
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        rng_algorithm: RngAlgorithm::XorShift,
+        ..Config::default()
+    })
+}
