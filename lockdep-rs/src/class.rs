@@ -2,7 +2,9 @@
 //!
 //! A lock's class is fixed when it is constructed: its construction site (`Mutex::new`), its
 //! site and a name (`Mutex::named`), or a static [`LockClass`] key (`Mutex::with_class`). Each
-//! subclass `n` of a class (`lock_nested(n)`) is a class of its own, shown as `name/n`. With
+//! subclass `n` of a class (`lock_nested(n)`) is a class of its own, shown as `name/n`. A
+//! site that cannot tell its locks apart (built by `Default` / `From`, or any site under the
+//! lenient policy) is one class per data type, and its distinct locks may nest. With
 //! validation enabled the registry turns keys into [`ClassInfo`]s, which live for the rest of
 //! the process (as in the kernel, classes are never freed).
 
@@ -86,14 +88,20 @@ mod registry {
     /// Highest subclass plus one (kernel MAX_LOCKDEP_SUBCLASSES).
     pub(crate) const MAX_SUBCLASSES: u8 = 8;
 
+    /// The name of a lock's data type (`std::any::type_name::<T>`, kept as the function: one
+    /// word, and callable from the `const` constructors).
+    pub(crate) type TypeName = fn() -> &'static str;
+
     /// Where a lock's class comes from.
     #[derive(Clone, Copy)]
     pub(crate) enum ClassSource {
-        Site(&'static Location<'static>, LockKind),
+        /// A construction site; the data type splits it only under the lenient policy.
+        Site(&'static Location<'static>, LockKind, TypeName),
         Named(&'static Location<'static>, &'static str, LockKind),
-        /// Built by `Default` or `From` at this site: one class for the site, but its distinct
+        /// Built by `Default` or `From` at this site: one class per site and data type (a
+        /// derive's fields of different types are different classes), whose distinct
         /// instances may nest (see [`ClassInfo::lenient`]).
-        Made(&'static Location<'static>, LockKind, Maker),
+        Made(&'static Location<'static>, LockKind, Maker, TypeName),
         /// A pseudo-lock ([`LockMap`](crate::LockMap)) named at its construction site: it is
         /// validated like a lock but never blocks.
         Pseudo(&'static Location<'static>, &'static str),
@@ -125,6 +133,9 @@ mod registry {
             column: u32,
             name: Option<&'static str>,
             kind: SiteKind,
+            /// The data type, for a lenient class (see [`ClassInfo::lenient`]): a site that
+            /// cannot tell its locks apart still tells their types apart.
+            ty: Option<&'static str>,
         },
         Static(usize),
         Instance(usize),
@@ -325,30 +336,35 @@ mod registry {
         /// Resolves the subclass-0 class of this source (registering it on first use).
         pub(crate) fn resolve(self) -> &'static ClassInfo {
             match self {
-                ClassSource::Site(loc, kind) => {
-                    let key = site_key(loc, None, SiteKind::Lock(kind, None));
-                    register(key, loc_name(loc, None), 0, None)
+                ClassSource::Site(loc, kind, ty) => {
+                    let ty = crate::mode::lenient_sites().then(ty);
+                    let key = site_key(loc, None, SiteKind::Lock(kind, None), ty);
+                    register(key, loc_name(loc, None, ty.map(|t| (kind, t))), 0, None)
                 }
                 ClassSource::Named(loc, name, kind) => register(
-                    site_key(loc, Some(name), SiteKind::Lock(kind, None)),
+                    site_key(loc, Some(name), SiteKind::Lock(kind, None), None),
                     name,
                     0,
                     None,
                 ),
-                ClassSource::Made(loc, kind, maker) => {
-                    let key = site_key(loc, None, SiteKind::Lock(kind, Some(maker)));
-                    register(key, loc_name(loc, Some((kind, maker))), 0, None)
+                ClassSource::Made(loc, kind, maker, ty) => {
+                    let ty = ty();
+                    let key = site_key(loc, None, SiteKind::Lock(kind, Some(maker)), Some(ty));
+                    register(key, loc_name(loc, Some(maker), Some((kind, ty))), 0, None)
                 }
-                ClassSource::Pseudo(loc, name) => {
-                    register(site_key(loc, Some(name), SiteKind::Pseudo), name, 0, None)
-                }
+                ClassSource::Pseudo(loc, name) => register(
+                    site_key(loc, Some(name), SiteKind::Pseudo, None),
+                    name,
+                    0,
+                    None,
+                ),
                 ClassSource::Event(loc, name, depth) => {
                     let shown = if depth <= 1 {
                         name
                     } else {
                         &*Box::leak(format!("{name}, depth {depth}").into_boxed_str())
                     };
-                    let key = site_key(loc, Some(name), SiteKind::Event { depth });
+                    let key = site_key(loc, Some(name), SiteKind::Event { depth }, None);
                     register(key, shown, 0, None)
                 }
                 ClassSource::Static(class) => {
@@ -371,9 +387,12 @@ mod registry {
         /// The name a lock of this source shows, without registering anything.
         pub(crate) fn name(self) -> String {
             match self {
-                ClassSource::Site(loc, _) => loc_name(loc, None).to_string(),
-                ClassSource::Made(loc, kind, maker) => {
-                    loc_name(loc, Some((kind, maker))).to_string()
+                ClassSource::Site(loc, kind, ty) => {
+                    let ty = crate::mode::lenient_sites().then(ty);
+                    loc_name(loc, None, ty.map(|t| (kind, t))).to_string()
+                }
+                ClassSource::Made(loc, kind, maker, ty) => {
+                    loc_name(loc, Some(maker), Some((kind, ty()))).to_string()
                 }
                 ClassSource::Named(_, name, _)
                 | ClassSource::Pseudo(_, name)
@@ -402,6 +421,7 @@ mod registry {
         loc: &'static Location<'static>,
         name: Option<&'static str>,
         kind: SiteKind,
+        ty: Option<&'static str>,
     ) -> ClassKey {
         ClassKey {
             kind: KeyKind::Site {
@@ -410,29 +430,65 @@ mod registry {
                 column: loc.column(),
                 name,
                 kind,
+                ty,
             },
             subclass: 0,
         }
     }
 
     /// A site class is named `file:line:column` (two locks built on one line are two classes
-    /// with two names); one built by `Default` / `From` is named `Kind::default() at
-    /// file:line:column` (a derive's fields all share its site). Made once per class, leaked.
-    fn loc_name(loc: &'static Location<'static>, made: Option<(LockKind, Maker)>) -> &'static str {
-        type Names = DashMap<(&'static str, u32, u32, Option<(LockKind, Maker)>), &'static str>;
-        static NAMES: Lazy<Names> = Lazy::new(DashMap::new);
+    /// with two names); one built by `Default` / `From` is named `Kind<T>::default() at
+    /// file:line:column` (a derive's fields all share its site: their types tell them apart),
+    /// and a lenient site's is `file:line:column (Kind<T>)`. `typed` is the lock's kind and
+    /// data type when they are part of the class. Made once per class, leaked.
+    fn loc_name(
+        loc: &'static Location<'static>,
+        made: Option<Maker>,
+        typed: Option<(LockKind, &'static str)>,
+    ) -> &'static str {
+        type Key = (
+            &'static str,
+            u32,
+            u32,
+            Option<Maker>,
+            Option<(LockKind, &'static str)>,
+        );
+        static NAMES: Lazy<DashMap<Key, &'static str>> = Lazy::new(DashMap::new);
         let _section = Section::enter();
         *NAMES
-            .entry((loc.file(), loc.line(), loc.column(), made))
+            .entry((loc.file(), loc.line(), loc.column(), made, typed))
             .or_insert_with(|| {
                 let at = format!("{}:{}:{}", loc.file(), loc.line(), loc.column());
-                let name = match made {
-                    None => at,
-                    Some((kind, Maker::Default)) => format!("{kind}::default() at {at}"),
-                    Some((kind, Maker::From)) => format!("{kind}::from() at {at}"),
+                let typed = typed.map(|(kind, ty)| format!("{kind}<{}>", short_type_name(ty)));
+                let name = match (made, typed) {
+                    (Some(Maker::Default), Some(t)) => format!("{t}::default() at {at}"),
+                    (Some(Maker::From), Some(t)) => format!("{t}::from() at {at}"),
+                    (None, Some(t)) => format!("{at} ({t})"),
+                    _ => at,
                 };
                 Box::leak(name.into_boxed_str())
             })
+    }
+
+    /// A type's name without its module paths (`alloc::sync::Arc<my::State>` ->
+    /// `Arc<State>`): what a report needs to tell the classes of one site apart.
+    fn short_type_name(full: &str) -> String {
+        let mut out = String::with_capacity(full.len());
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String| {
+            out.push_str(word.rsplit("::").next().unwrap_or(word));
+            word.clear();
+        };
+        for c in full.chars() {
+            if c.is_alphanumeric() || c == '_' || c == ':' {
+                word.push(c);
+            } else {
+                flush(&mut word, &mut out);
+                out.push(c);
+            }
+        }
+        flush(&mut word, &mut out);
+        out
     }
 
     impl ClassInfo {

@@ -112,8 +112,13 @@ mod enabled {
     }
 
     impl DepMap {
-        pub(crate) const fn site(loc: &'static Location<'static>, kind: LockKind) -> DepMap {
-            DepMap::with_source(ClassSource::Site(loc, kind))
+        /// A lock built at `loc` whose data is a `T` (the type splits the site's class only
+        /// under the lenient policy).
+        pub(crate) const fn site<T: ?Sized>(
+            loc: &'static Location<'static>,
+            kind: LockKind,
+        ) -> DepMap {
+            DepMap::with_source(ClassSource::Site(loc, kind, std::any::type_name::<T>))
         }
         pub(crate) const fn named(
             loc: &'static Location<'static>,
@@ -122,13 +127,18 @@ mod enabled {
         ) -> DepMap {
             DepMap::with_source(ClassSource::Named(loc, name, kind))
         }
-        /// A lock built by `Default` or `From` at `loc` (see [`Maker`]).
-        pub(crate) const fn made(
+        /// A lock built by `Default` or `From` at `loc` (see [`Maker`]) whose data is a `T`.
+        pub(crate) const fn made<T: ?Sized>(
             loc: &'static Location<'static>,
             kind: LockKind,
             maker: Maker,
         ) -> DepMap {
-            DepMap::with_source(ClassSource::Made(loc, kind, maker))
+            DepMap::with_source(ClassSource::Made(
+                loc,
+                kind,
+                maker,
+                std::any::type_name::<T>,
+            ))
         }
         pub(crate) const fn class(class: &'static LockClass) -> DepMap {
             DepMap::with_source(ClassSource::Static(class))
@@ -151,14 +161,15 @@ mod enabled {
             DepMap::with_source(ClassSource::Instance(kind))
         }
         /// Drop-in addition (`const_new(raw, ..)`): this handle if its class has a source,
-        /// else (a raw lock made by `INIT`, per-instance) a handle whose class is `site`.
+        /// else (a raw lock made by `INIT`, per-instance) a handle whose class is `site` (for
+        /// a lock of `T`s).
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
-        pub(crate) const fn or_site(self, site: &'static Location<'static>) -> DepMap {
+        pub(crate) const fn or_site<T: ?Sized>(self, site: &'static Location<'static>) -> DepMap {
             match self.source {
                 ClassSource::Instance(kind) => {
                     // Never used: nothing to release (its class is resolved on first use).
                     std::mem::forget(self);
-                    DepMap::site(site, kind)
+                    DepMap::site::<T>(site, kind)
                 }
                 _ => self,
             }
@@ -829,7 +840,11 @@ mod disabled {
 
     #[allow(clippy::unused_self)]
     impl DepMap {
-        pub(crate) const fn site(_: &'static Location<'static>, _: &'static str) -> DepMap {
+        #[allow(clippy::extra_unused_type_parameters)] // the enabled build's signature
+        pub(crate) const fn site<T: ?Sized>(
+            _: &'static Location<'static>,
+            _: &'static str,
+        ) -> DepMap {
             DepMap
         }
         pub(crate) const fn named(
@@ -839,7 +854,8 @@ mod disabled {
         ) -> DepMap {
             DepMap
         }
-        pub(crate) const fn made(
+        #[allow(clippy::extra_unused_type_parameters)] // the enabled build's signature
+        pub(crate) const fn made<T: ?Sized>(
             _: &'static Location<'static>,
             _: &'static str,
             _: Maker,
@@ -862,7 +878,8 @@ mod disabled {
         pub(crate) const fn per_instance(_: &'static str) -> DepMap {
             DepMap
         }
-        pub(crate) const fn or_site(self, _: &'static Location<'static>) -> DepMap {
+        #[allow(clippy::extra_unused_type_parameters)] // the enabled build's signature
+        pub(crate) const fn or_site<T: ?Sized>(self, _: &'static Location<'static>) -> DepMap {
             self
         }
         #[inline(always)]

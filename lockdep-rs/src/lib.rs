@@ -129,7 +129,7 @@
 //! |---|---|---|
 //! | `LOCKDEP` | `warn` (default), `panic`, `collect`, `off` | the initial [`Mode`]; anything else is printed and fails the run |
 //! | `LOCKDEP_DEADLOCK_TIMEOUT` | seconds (10), `0` (for ever) | how long an acquisition in a reported order waits before it panics |
-//! | `LOCKDEP_CLASSES` | `strict` (default), `lenient` | may two locks of one construction site nest (their order checked per instance)? The `drop-in` feature makes `lenient` the default |
+//! | `LOCKDEP_CLASSES` | `strict` (default), `lenient` | may two locks of one construction site nest (their order checked per instance, the site's class split by data type)? The `drop-in` feature makes `lenient` the default |
 //! | `LOCKDEP_GATED` | `ignore` | do not report cycles whose every edge was taken under one gate lock ([`Report::gates`]) |
 //! | `LOCKDEP_BACKTRACE` | `0` | capture no stack traces for new edges |
 //!

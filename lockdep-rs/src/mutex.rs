@@ -57,7 +57,7 @@ macro_rules! constructors {
             /// A mutex whose class is its construction site, shown as `file.rs:line`.
             #[track_caller]
             pub $($const)? fn new(value: T) -> Self {
-                Self::with_dep(DepMap::site(Location::caller(), "Mutex"), value)
+                Self::with_dep(DepMap::site::<T>(Location::caller(), "Mutex"), value)
             }
 
             /// A mutex whose class is its construction site, shown as `name`.
@@ -238,7 +238,7 @@ impl<K: MutexKind, T: Default> Default for GenericMutex<K, T> {
     #[track_caller]
     fn default() -> Self {
         Self::with_dep(
-            DepMap::made(Location::caller(), "Mutex", Maker::Default),
+            DepMap::made::<T>(Location::caller(), "Mutex", Maker::Default),
             T::default(),
         )
     }
@@ -249,7 +249,7 @@ impl<K: MutexKind, T> From<T> for GenericMutex<K, T> {
     #[track_caller]
     fn from(value: T) -> Self {
         Self::with_dep(
-            DepMap::made(Location::caller(), "Mutex", Maker::From),
+            DepMap::made::<T>(Location::caller(), "Mutex", Maker::From),
             value,
         )
     }

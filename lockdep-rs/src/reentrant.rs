@@ -74,7 +74,10 @@ impl<R, G, T> GenericReentrantMutex<R, G, T> {
     /// A reentrant mutex whose class is its construction site.
     #[track_caller]
     pub const fn new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller(), "ReentrantMutex"), value)
+        Self::with_dep(
+            DepMap::site::<T>(Location::caller(), "ReentrantMutex"),
+            value,
+        )
     }
 
     /// A reentrant mutex whose class is its construction site, shown as `name`.
@@ -123,7 +126,7 @@ impl<G, T> GenericReentrantMutex<RawMutex, G, T> {
     #[track_caller]
     pub const fn const_new(raw_mutex: RawMutex, get_thread_id: G, val: T) -> Self {
         std::mem::forget(get_thread_id);
-        Self::with_raw(raw_mutex.or_site(Location::caller()), val)
+        Self::with_raw(raw_mutex.or_site::<T>(Location::caller()), val)
     }
 
     /// The same as [`const_new`](Self::const_new) (lock_api's `ReentrantMutex::from_raw`).
@@ -596,7 +599,7 @@ impl<R, G, T: Default> Default for GenericReentrantMutex<R, G, T> {
     #[track_caller]
     fn default() -> Self {
         Self::with_dep(
-            DepMap::made(Location::caller(), "ReentrantMutex", Maker::Default),
+            DepMap::made::<T>(Location::caller(), "ReentrantMutex", Maker::Default),
             T::default(),
         )
     }
@@ -606,7 +609,7 @@ impl<R, G, T> From<T> for GenericReentrantMutex<R, G, T> {
     #[track_caller]
     fn from(value: T) -> Self {
         Self::with_dep(
-            DepMap::made(Location::caller(), "ReentrantMutex", Maker::From),
+            DepMap::made::<T>(Location::caller(), "ReentrantMutex", Maker::From),
             value,
         )
     }

@@ -53,7 +53,7 @@ macro_rules! constructors {
             /// A reader-writer lock whose class is its construction site (`file.rs:line`).
             #[track_caller]
             pub $($const)? fn new(value: T) -> Self {
-                Self::with_dep(DepMap::site(Location::caller(), "RwLock"), value)
+                Self::with_dep(DepMap::site::<T>(Location::caller(), "RwLock"), value)
             }
 
             /// A reader-writer lock whose class is its construction site, shown as `name`.
@@ -295,7 +295,7 @@ impl<K: RwLockKind, T: Default> Default for GenericRwLock<K, T> {
     #[track_caller]
     fn default() -> Self {
         Self::with_dep(
-            DepMap::made(Location::caller(), "RwLock", Maker::Default),
+            DepMap::made::<T>(Location::caller(), "RwLock", Maker::Default),
             T::default(),
         )
     }
@@ -306,7 +306,7 @@ impl<K: RwLockKind, T> From<T> for GenericRwLock<K, T> {
     #[track_caller]
     fn from(value: T) -> Self {
         Self::with_dep(
-            DepMap::made(Location::caller(), "RwLock", Maker::From),
+            DepMap::made::<T>(Location::caller(), "RwLock", Maker::From),
             value,
         )
     }

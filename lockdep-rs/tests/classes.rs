@@ -65,7 +65,7 @@ fn derive_default_fields_nest_without_a_report() {
     };
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(
-        names[0].starts_with("Mutex::default() at lockdep-rs/tests/classes.rs:"),
+        names[0].starts_with("Mutex<u64>::default() at lockdep-rs/tests/classes.rs:"),
         "{names:?}"
     );
 }
@@ -87,8 +87,93 @@ fn a_mutex_and_an_rwlock_from_one_site_are_two_classes() {
     assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
     let names = reports[0].class_names();
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("Mutex::default() at")));
-    assert!(names.iter().any(|n| n.starts_with("RwLock::default() at")));
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("Mutex<()>::default() at")));
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("RwLock<()>::default() at")));
+}
+
+#[derive(Default)]
+struct State;
+#[derive(Default)]
+struct Counters;
+
+#[derive(Default)]
+struct Service {
+    state: Mutex<State>,
+    stats: Mutex<Counters>,
+}
+
+/// A `derive(Default)` struct's fields of different types are different classes (the site
+/// cannot tell them apart, their types can): `state -> log` and `log -> stats` is no cycle.
+/// (Before, the derive's one site made them one class: a false circular dependency.)
+#[test]
+fn derive_default_fields_of_different_types_are_different_classes() {
+    setup();
+    let service = Service::default();
+    let log = Mutex::new(());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let _s = service.state.lock();
+            let _l = log.lock();
+        }
+        let _l = log.lock();
+        let _c = service.stats.lock();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    // Their classes still stand for every instance: one service taking state then stats and
+    // another stats then state is a real inversion, found between the two classes.
+    let (one, other) = (Service::default(), Service::default());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let _s = one.state.lock();
+            let _c = one.stats.lock();
+        }
+        let _c = other.stats.lock();
+        let _s = other.state.lock();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+    let mut names = reports[0].class_names();
+    names.sort();
+    assert!(names[0].starts_with("Mutex<Counters>::default() at lockdep-rs/tests/classes.rs:"));
+    assert!(names[1].starts_with("Mutex<State>::default() at lockdep-rs/tests/classes.rs:"));
+}
+
+struct User;
+struct Group;
+impl Default for User {
+    fn default() -> User {
+        User
+    }
+}
+impl Default for Group {
+    fn default() -> Group {
+        Group
+    }
+}
+
+/// Locks built by `Default` inside std (`Arc::<Mutex<T>>::default()`, `entry().or_default()`)
+/// all have a site in std's source: their data types keep unrelated maps' locks apart.
+#[test]
+fn locks_built_by_default_inside_std_are_classes_per_type() {
+    setup();
+    let mut users: std::collections::HashMap<u32, Arc<Mutex<User>>> = Default::default();
+    let mut groups: std::collections::HashMap<u32, Arc<Mutex<Group>>> = Default::default();
+    let user = users.entry(1).or_default().clone();
+    let group = groups.entry(1).or_default().clone();
+    let audit = Mutex::new(());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let _u = user.lock();
+            let _a = audit.lock();
+        }
+        let _a = audit.lock();
+        let _g = group.lock();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
 }
 
 /// Two locks built on one line are two classes with two names (the column tells them apart).

@@ -60,4 +60,38 @@ fn constructor_wrappers_under_the_lenient_policy() {
     });
     assert!(r.is_err());
     assert_eq!(reports[0].kind(), ReportKind::RecursiveLocking);
+    // A constructor helper generic over the data type: its one site builds locks of several
+    // types, which are classes of their own under the policy (named after the type), so
+    // `config -> log` and `log -> sessions` is no cycle.
+    let (config, sessions) = (new_lock(Config), new_lock(Sessions));
+    let log = lockdep::Mutex::new(());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let _c = config.lock();
+            let _l = log.lock();
+        }
+        let _l = log.lock();
+        let _s = sessions.lock();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    // ... and an inversion between them is found as between any two classes.
+    let (_, reports) = lockdep::capture(|| {
+        let _s = sessions.lock();
+        let _c = config.lock();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+    let names = reports[0].class_names();
+    assert!(
+        names.iter().any(|n| n.ends_with("(Mutex<Config>)")),
+        "{names:?}"
+    );
+}
+
+struct Config;
+struct Sessions;
+
+/// A crate's generic constructor helper (the site of every lock it builds).
+fn new_lock<T>(value: T) -> lockdep::Mutex<T> {
+    lockdep::Mutex::new(value)
 }

@@ -482,3 +482,39 @@ async fn try_downgrade_map_none_keeps_the_writer() {
     assert_eq!(edge_type(&reports[2], "tdmap.RW", "tdmap.down"), "SN");
     assert_eq!(edge_type(&reports[3], "tdmap.ORW", "tdmap.down"), "SN");
 }
+
+#[derive(Default)]
+struct Accounts {
+    balances: Mutex<Vec<u64>>,
+    audit: lockdep::tokio::RwLock<Vec<String>>,
+    pending: Mutex<Vec<u64>>,
+    failed: Mutex<Vec<u64>>,
+}
+
+/// The async locks of a `derive(Default)` struct follow the blocking locks' rule: a field of
+/// each type is a class (the derive's one site cannot tell them apart), and two fields of
+/// one type may nest, their order checked per instance. (They were the derive's one site
+/// class: nesting two was a false recursive locking.)
+#[tokio::test]
+async fn derive_default_async_locks_nest_by_type_and_instance() {
+    let accounts = Accounts::default();
+    let (_, reports) = capture_async(async {
+        let _p = accounts.pending.lock().await;
+        let _f = accounts.failed.lock().await; // one type, two instances: no recursion
+        let _b = accounts.balances.lock().await;
+        let _a = accounts.audit.write().await;
+    })
+    .await;
+    assert!(reports.is_empty(), "{reports:?}");
+    let (_, reports) = capture_async(async {
+        let _f = accounts.failed.lock().await;
+        let _p = accounts.pending.lock().await; // the same two the other way round
+    })
+    .await;
+    assert_eq!(kinds(&reports), [ReportKind::InstanceInversion]);
+    assert!(
+        reports[0].class_names()[0].starts_with("tokio::Mutex<Vec<u64>>::default() at"),
+        "{:?}",
+        reports[0].class_names()
+    );
+}

@@ -23,7 +23,7 @@ impl<T> Mutex<T> {
     #[track_caller]
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            dep: DepMap::site(Location::caller(), "Mutex"),
+            dep: DepMap::site::<T>(Location::caller(), "Mutex"),
             inner: std::sync::Mutex::new(value),
         }
     }
@@ -103,7 +103,7 @@ impl<T: Default> Default for Mutex<T> {
     #[track_caller]
     fn default() -> Mutex<T> {
         Mutex {
-            dep: DepMap::made(Location::caller(), "Mutex", Maker::Default),
+            dep: DepMap::made::<T>(Location::caller(), "Mutex", Maker::Default),
             inner: std::sync::Mutex::new(T::default()),
         }
     }
@@ -113,7 +113,7 @@ impl<T> From<T> for Mutex<T> {
     #[track_caller]
     fn from(value: T) -> Mutex<T> {
         Mutex {
-            dep: DepMap::made(Location::caller(), "Mutex", Maker::From),
+            dep: DepMap::made::<T>(Location::caller(), "Mutex", Maker::From),
             inner: std::sync::Mutex::new(value),
         }
     }

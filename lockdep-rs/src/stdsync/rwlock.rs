@@ -25,7 +25,7 @@ impl<T> RwLock<T> {
     #[track_caller]
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
-            dep: DepMap::site(Location::caller(), "RwLock"),
+            dep: DepMap::site::<T>(Location::caller(), "RwLock"),
             inner: std::sync::RwLock::new(value),
         }
     }
@@ -127,7 +127,7 @@ impl<T: Default> Default for RwLock<T> {
     #[track_caller]
     fn default() -> RwLock<T> {
         RwLock {
-            dep: DepMap::made(Location::caller(), "RwLock", Maker::Default),
+            dep: DepMap::made::<T>(Location::caller(), "RwLock", Maker::Default),
             inner: std::sync::RwLock::new(T::default()),
         }
     }
@@ -137,7 +137,7 @@ impl<T> From<T> for RwLock<T> {
     #[track_caller]
     fn from(value: T) -> RwLock<T> {
         RwLock {
-            dep: DepMap::made(Location::caller(), "RwLock", Maker::From),
+            dep: DepMap::made::<T>(Location::caller(), "RwLock", Maker::From),
             inner: std::sync::RwLock::new(value),
         }
     }

@@ -10,7 +10,7 @@ use ::tokio::sync as real;
 
 use super::watch::{lock_async, Waiting};
 use super::TryLockError;
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::{Guard, Sendable};
 use crate::held::{LockHandle, Sealed, TrackedLock};
@@ -76,13 +76,13 @@ impl<T> Mutex<T> {
     /// A mutex whose class is its construction site, shown as `file.rs:line`.
     #[track_caller]
     pub const fn new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller(), "tokio::Mutex"), value)
+        Self::with_dep(DepMap::site::<T>(Location::caller(), "tokio::Mutex"), value)
     }
 
     /// tokio's `const_new`: the same as [`new`](Self::new) (which is `const` too).
     #[track_caller]
     pub const fn const_new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller(), "tokio::Mutex"), value)
+        Self::with_dep(DepMap::site::<T>(Location::caller(), "tokio::Mutex"), value)
     }
 
     /// A mutex whose class is its construction site, shown as `name`.
@@ -481,17 +481,27 @@ mod owned_guards {
 }
 
 impl<T: Default> Default for Mutex<T> {
+    /// A lock built by `Default` (e.g. a field of a `#[derive(Default)]` struct): its class
+    /// is the site and the data type, and two such locks may nest (see the crate docs'
+    /// classes), as for the blocking locks.
     #[track_caller]
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_dep(
+            DepMap::made::<T>(Location::caller(), "tokio::Mutex", Maker::Default),
+            T::default(),
+        )
     }
 }
 
 impl<T> From<T> for Mutex<T> {
-    /// A mutex whose class is the site of the conversion.
+    /// A lock built by `From` / `.into()`: as for [`Default`], its class is the site and the
+    /// data type, and two such locks may nest.
     #[track_caller]
     fn from(value: T) -> Self {
-        Self::new(value)
+        Self::with_dep(
+            DepMap::made::<T>(Location::caller(), "tokio::Mutex", Maker::From),
+            value,
+        )
     }
 }
 

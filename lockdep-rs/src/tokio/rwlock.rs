@@ -12,7 +12,7 @@ use ::tokio::sync as real;
 
 use super::watch::{lock_async, Waiting};
 use super::TryLockError;
-use crate::class::LockClass;
+use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
 use crate::guard::{Guard, Sendable};
 use crate::held::{LockHandle, Sealed, TrackedLock};
@@ -74,13 +74,19 @@ impl<T> RwLock<T> {
     /// A reader-writer lock whose class is its construction site (`file.rs:line`).
     #[track_caller]
     pub const fn new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller(), "tokio::RwLock"), value)
+        Self::with_dep(
+            DepMap::site::<T>(Location::caller(), "tokio::RwLock"),
+            value,
+        )
     }
 
     /// tokio's `const_new`: the same as [`new`](Self::new) (which is `const` too).
     #[track_caller]
     pub const fn const_new(value: T) -> Self {
-        Self::with_dep(DepMap::site(Location::caller(), "tokio::RwLock"), value)
+        Self::with_dep(
+            DepMap::site::<T>(Location::caller(), "tokio::RwLock"),
+            value,
+        )
     }
 
     /// A reader-writer lock whose class is its construction site, shown as `name`.
@@ -102,7 +108,7 @@ impl<T> RwLock<T> {
     #[track_caller]
     pub fn with_max_readers(value: T, max_reads: u32) -> Self {
         RwLock {
-            dep: DepMap::site(Location::caller(), "tokio::RwLock"),
+            dep: DepMap::site::<T>(Location::caller(), "tokio::RwLock"),
             inner: real::RwLock::with_max_readers(value, max_reads),
         }
     }
@@ -112,7 +118,7 @@ impl<T> RwLock<T> {
     #[track_caller]
     pub const fn const_with_max_readers(value: T, max_reads: u32) -> Self {
         RwLock {
-            dep: DepMap::site(Location::caller(), "tokio::RwLock"),
+            dep: DepMap::site::<T>(Location::caller(), "tokio::RwLock"),
             inner: real::RwLock::const_with_max_readers(value, max_reads),
         }
     }
@@ -692,17 +698,27 @@ mod owned_guards {
 }
 
 impl<T: Default> Default for RwLock<T> {
+    /// A lock built by `Default` (e.g. a field of a `#[derive(Default)]` struct): its class
+    /// is the site and the data type, and two such locks may nest (see the crate docs'
+    /// classes), as for the blocking locks.
     #[track_caller]
     fn default() -> Self {
-        Self::new(T::default())
+        Self::with_dep(
+            DepMap::made::<T>(Location::caller(), "tokio::RwLock", Maker::Default),
+            T::default(),
+        )
     }
 }
 
 impl<T> From<T> for RwLock<T> {
-    /// A lock whose class is the site of the conversion.
+    /// A lock built by `From` / `.into()`: as for [`Default`], its class is the site and the
+    /// data type, and two such locks may nest.
     #[track_caller]
     fn from(value: T) -> Self {
-        Self::new(value)
+        Self::with_dep(
+            DepMap::made::<T>(Location::caller(), "tokio::RwLock", Maker::From),
+            value,
+        )
     }
 }
 
