@@ -8,9 +8,20 @@
 pub(crate) use crate::read::Read;
 
 /// Makes a guard `!Send` (and leaves it `Sync`), whatever features parking_lot was built
-/// with: std's mutex guard is exactly that.
+/// with (its `send_guard` included): a validated guard's acquisition is an entry of its
+/// holder's held-lock stack and must be released there. Named for the compiler's error when
+/// a guard is moved to another thread ("required because it appears within the type
+/// `ValidatedGuardStaysOnItsThread`").
 #[cfg(lockdep_enabled)]
-pub(crate) type NotSend = std::sync::MutexGuard<'static, ()>;
+pub(crate) struct ValidatedGuardStaysOnItsThread(std::marker::PhantomData<*const ()>);
+
+// SAFETY: it holds nothing; sharing a guard by reference across threads stays possible.
+#[cfg(lockdep_enabled)]
+#[allow(unsafe_code)]
+unsafe impl Sync for ValidatedGuardStaysOnItsThread {}
+
+#[cfg(lockdep_enabled)]
+pub(crate) type NotSend = ValidatedGuardStaysOnItsThread;
 
 /// The kind of a blocking lock's guard ([`Guard`](crate::guard::Guard)'s default): `!Send` while validation is on,
 /// since the acquisition is recorded on its holder — the thread, or the tokio task, that took

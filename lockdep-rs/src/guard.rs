@@ -310,6 +310,10 @@ mod arc {
     use std::sync::Arc;
 
     use crate::dep_map::Tracked;
+    use crate::sync::real::lock_api;
+
+    /// parking_lot's guard marker: `Send` with its `send_guard` feature.
+    type GuardMarker = <crate::sync::real::RawMutex as lock_api::RawMutex>::GuardMarker;
 
     /// Mode marker of an arc guard: held exclusively.
     #[derive(Debug)]
@@ -320,9 +324,10 @@ mod arc {
     /// Mode marker of an arc guard: held as an upgradable reader.
     #[derive(Debug)]
     pub struct Upgradable;
-    /// Mode marker of an arc guard: one level of a reentrant mutex (shared access only).
+    /// Mode marker of an arc guard: one level of a reentrant mutex (shared access only). Its
+    /// arc guards are never `Send` (parking_lot's neither: the level belongs to the thread).
     #[derive(Debug)]
-    pub struct Reentrant;
+    pub struct Reentrant(PhantomData<*const ()>);
 
     /// A lock that an arc guard can hold in mode `M` (implemented by this crate's locks).
     #[doc(hidden)]
@@ -343,9 +348,10 @@ mod arc {
     /// unlocks the lock.
     pub struct ArcLocked<L: ArcLockable<M> + ?Sized, M> {
         lock: ManuallyDrop<Arc<L>>,
-        /// Not `Send` (the raw lock is unlocked by the thread that locked it), like
-        /// parking_lot's arc guards without its `send_guard` feature.
-        mode: PhantomData<(M, *const ())>,
+        /// `Send` exactly when parking_lot's arc guards are (its `send_guard` feature: the
+        /// raw lock may then be unlocked by another thread), never for a `Reentrant` level.
+        /// (A validated guard is `!Send` anyway: see [`Local`](crate::guard::Local).)
+        mode: PhantomData<(M, GuardMarker)>,
     }
 
     impl<L: ArcLockable<M> + ?Sized, M> ArcLocked<L, M> {

@@ -82,3 +82,27 @@ fn new_api_works_compiled_out() {
     let lazy: lockdep::stdsync::LazyLock<u32> = lockdep::stdsync::LazyLock::new(|| 9);
     assert_eq!(*lazy, 9);
 }
+
+/// Compiles only if `T` is *not* `Send`: for a `Send` type both impls apply and the call is
+/// ambiguous.
+trait AmbiguousIfSend<A> {
+    fn not_send() {}
+}
+impl<T: ?Sized> AmbiguousIfSend<()> for T {}
+impl<T: ?Sized + Send> AmbiguousIfSend<u8> for T {}
+
+fn assert_send<T: Send>() {}
+
+/// Compiled out, the guards are `Send` exactly when parking_lot's are: this test binary is
+/// built with parking_lot's `send_guard` on (see the dev-dependencies), which makes its guards
+/// and its arc guards `Send`, but never a reentrant mutex's.
+#[test]
+fn guards_are_send_exactly_as_parking_lots() {
+    assert_send::<parking_lot::MutexGuard<'static, u64>>(); // `send_guard` is on
+    assert_send::<lockdep::MutexGuard<'static, u64>>();
+    assert_send::<lockdep::ArcMutexGuard<lockdep::RawMutex, u64>>();
+    assert_send::<lockdep::ArcRwLockReadGuard<lockdep::RawRwLock, u64>>();
+    assert_send::<lockdep::ArcRwLockWriteGuard<lockdep::RawRwLock, u64>>();
+    assert_send::<lockdep::ArcRwLockUpgradableReadGuard<lockdep::RawRwLock, u64>>();
+    <lockdep::ArcReentrantMutexGuard<lockdep::RawMutex, lockdep::RawThreadId, u64> as AmbiguousIfSend<_>>::not_send();
+}

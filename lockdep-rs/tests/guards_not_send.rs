@@ -27,6 +27,9 @@ fn validated_guards_are_not_send_even_with_parking_lots_send_guard() {
     <lockdep::RwLockWriteGuard<'static, u8> as AmbiguousIfSend<_>>::not_send();
     <lockdep::ReentrantMutexGuard<'static, u8> as AmbiguousIfSend<_>>::not_send();
     <lockdep::MappedReentrantMutexGuard<'static, u8> as AmbiguousIfSend<_>>::not_send();
+    // Nor its arc guards (`Send` compiled out, as parking_lot's: `compiled_out_dropin.rs`).
+    <lockdep::ArcMutexGuard<lockdep::RawMutex, u8> as AmbiguousIfSend<_>>::not_send();
+    <lockdep::ArcRwLockWriteGuard<lockdep::RawRwLock, u8> as AmbiguousIfSend<_>>::not_send();
     // Sharing a guard by reference across threads stays possible, as with parking_lot.
     assert_sync::<lockdep::MutexGuard<'static, u8>>();
     assert_sync::<lockdep::RwLockReadGuard<'static, u8>>();
