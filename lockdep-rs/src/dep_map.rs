@@ -12,13 +12,11 @@ pub(crate) use crate::read::Read;
 /// holder's held-lock stack and must be released there. Named for the compiler's error when
 /// a guard is moved to another thread ("required because it appears within the type
 /// `ValidatedGuardStaysOnItsThread`").
+/// (Over std's mutex guard, which is exactly `!Send` and `Sync`: no `unsafe` needed.)
 #[cfg(lockdep_enabled)]
-pub(crate) struct ValidatedGuardStaysOnItsThread(std::marker::PhantomData<*const ()>);
-
-// SAFETY: it holds nothing; sharing a guard by reference across threads stays possible.
-#[cfg(lockdep_enabled)]
-#[allow(unsafe_code)]
-unsafe impl Sync for ValidatedGuardStaysOnItsThread {}
+pub(crate) struct ValidatedGuardStaysOnItsThread(
+    std::marker::PhantomData<std::sync::MutexGuard<'static, ()>>,
+);
 
 #[cfg(lockdep_enabled)]
 pub(crate) type NotSend = ValidatedGuardStaysOnItsThread;

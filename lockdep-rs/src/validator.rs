@@ -74,6 +74,9 @@ pub(crate) struct Outcome {
     reports: Vec<(Report, u64)>,
     /// Re-locking an instance this thread holds exclusively: it can never succeed.
     certain_deadlock: bool,
+    /// ... by an async acquisition (a task's: certain unless another branch of the task holds
+    /// it for longer than the grace the async locks wait).
+    in_task: bool,
     /// The acquisition's chain has known problems: the caller should not block for ever.
     watch: bool,
     /// A timed acquisition (see [`Request::timed`]).
@@ -90,6 +93,7 @@ impl Outcome {
             pending: None,
             reports: Vec::new(),
             certain_deadlock: false,
+            in_task: false,
             watch: false,
             timed: false,
             known: None,
@@ -148,8 +152,14 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     }
     let may_panic = fresh && !crate::sync::panicking() && !exiting();
     if may_panic && outcome.certain_deadlock && !outcome.timed {
-        let why = "lockdep: certain self-deadlock: this thread already holds the lock it is \
-                   acquiring, which can never succeed";
+        let why = if outcome.in_task {
+            "lockdep: self-deadlock: this task already holds the lock it is awaiting, and no \
+             other branch of it released it within 1 s (awaited in sequence it can never \
+             succeed)"
+        } else {
+            "lockdep: certain self-deadlock: this thread already holds the lock it is \
+             acquiring, which can never succeed"
+        };
         match (printed, outcome.reports.first()) {
             (false, Some((report, _))) => panic!("{why}\n{report}"),
             _ => panic!("{why} (see the report above)"),
@@ -268,6 +278,7 @@ impl ThreadState {
                 pending: None,
                 reports,
                 certain_deadlock: true,
+                in_task: entry.sendable(),
                 watch: false,
                 timed: req.timed,
                 known: None,
@@ -396,6 +407,7 @@ impl ThreadState {
                 pending: None,
                 reports,
                 certain_deadlock: false,
+                in_task: false,
                 watch,
                 timed: false,
                 known,
@@ -406,6 +418,7 @@ impl ThreadState {
             pending: Some(entry),
             reports,
             certain_deadlock: false,
+            in_task: false,
             watch,
             timed: false,
             known,

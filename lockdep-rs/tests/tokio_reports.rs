@@ -83,8 +83,23 @@ async fn a_task_relocking_its_mutex_is_reported_and_panics() {
     let msg = msg
         .downcast_ref::<String>()
         .expect("a formatted panic message");
-    assert!(msg.contains("certain self-deadlock"), "{msg}");
+    // The task's own words, not a thread's: certain only if no other branch releases it.
+    assert!(
+        msg.contains("self-deadlock: this task already holds the lock it is awaiting"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("no other branch of it released it within 1 s"),
+        "{msg}"
+    );
     assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert!(
+        reports[0]
+            .to_string()
+            .contains("This task already holds this very lock instance"),
+        "{}",
+        reports[0]
+    );
     assert_eq!(reports[0].class_names(), ["self.M"]);
     assert!(reports[0].task().is_some());
     // The panicking task's guard was released: the mutex is free.

@@ -77,7 +77,15 @@ pub(crate) fn recursive(
                 .push(super::site_hint::one_site_many_locks(file, line));
         }
     }
-    if certain {
+    if certain && new.sendable() {
+        d.notes.push(
+            "This task already holds this very lock instance, and no other branch of it (join!,\n\
+             select!) released it within 1 s: awaited in sequence the acquisition can never\n\
+             succeed, so lockdep panics instead of letting the task hang. (A branch that holds\n\
+             it longer while another awaits it is reported so too: see lockdep::tokio's limits.)"
+                .into(),
+        );
+    } else if certain {
         d.notes.push(
             "This thread already holds this very lock instance: the acquisition can never succeed\n\
              (a certain self-deadlock), so lockdep panics instead of letting the thread hang."

@@ -87,7 +87,14 @@
 //!   period (one second): if the lock comes, nothing is reported; if not, it is reported as
 //!   the task re-locking it (`RecursiveLocking`) and the task panics. So a real re-lock panics
 //!   a second late, and a branch that keeps a lock its sibling awaits for over a second is
-//!   reported: put such branches in tasks of their own.
+//!   reported: put such branches in tasks of their own. For the same reason, a lock one
+//!   branch holds counts as held by the whole task: another branch that takes a second lock
+//!   meanwhile records an order between the two (a `join!` of independent branches, one
+//!   holding A across an `.await` while the other takes B, is the order A → B, and B → A
+//!   elsewhere is reported as a cycle, though these branches never wait for each other).
+//! - A guard handed to another task (an owned guard moved into a spawned task) stays the
+//!   acquiring task's until it is dropped, wherever that is: until then the acquiring task
+//!   counts as holding it, and the locks it takes meanwhile are ordered after it.
 //! - Owned guards need `T: 'static` (with validation on they keep tokio's borrowing guard of
 //!   the lock in their `Arc`).
 //! - A task spawned with tokio's own `spawn` that ends while it still holds a blocking lock
