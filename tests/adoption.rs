@@ -100,7 +100,8 @@ fn cargo_test_fails_exactly_where_the_problems_are() {
     let of = |name: &str| &binaries.iter().find(|b| b.name == name).unwrap().text;
     for b in binaries.iter().filter(|b| b.failed) {
         // Every report is in the output (the real stderr, not libtest's capture), and the
-        // run's summary names the thread — the test — that found it.
+        // run's summary names the thread — the test — that found it (or, for a thread the
+        // test started with std, says how to see it).
         assert!(b.text.contains("WARNING: "), "{}:\n{}", b.name, b.text);
         assert!(
             b.text.contains("problem was reported in this run"),
@@ -109,7 +110,10 @@ fn cargo_test_fails_exactly_where_the_problems_are() {
             b.text
         );
         assert!(
-            b.text.contains("(found by thread `"),
+            b.text.contains("(found by thread `")
+                || b.text.contains(
+                    "(found by an unnamed thread: start it with `lockdep::thread::spawn`"
+                ),
             "{}:\n{}",
             b.name,
             b.text

@@ -104,6 +104,12 @@ fn an_unknown_value_fails_the_run_and_lists_the_modes() {
             stderr.contains("1 problem was reported in this run"),
             "{stderr}"
         );
+        // The hint is about the setting, not about lock orders there are none of.
+        assert!(
+            stderr.contains("lockdep: fix the setting named above.\n"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("fix the order"), "{stderr}");
         assert_eq!(status, Some(101), "LOCKDEP={value}: {stderr}");
     }
     // A valid value whose reports the program took itself passes.
@@ -116,4 +122,56 @@ fn modes_parse_from_strings() {
     assert_eq!("panic".parse::<Mode>(), Ok(Mode::Panic));
     assert_eq!(" Off ".parse::<Mode>(), Ok(Mode::Off));
     assert!("sometimes".parse::<Mode>().is_err());
+}
+
+const UNNAMED_CHILD: &str = "LOCKDEP_ENV_MODE_UNNAMED_CHILD";
+
+/// In the child: an inversion found on a thread started with std, unnamed.
+#[test]
+fn child_inversion_on_an_unnamed_thread() {
+    if std::env::var_os(UNNAMED_CHILD).is_none() {
+        return;
+    }
+    let (a, b) = (Mutex::named("unnamedA", ()), Mutex::named("unnamedB", ()));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            {
+                let _a = a.lock();
+                let _b = b.lock();
+            }
+            let _b = b.lock();
+            let _a = a.lock();
+        });
+    });
+}
+
+/// The run's summary cannot name a test for a thread started with std (it has no name): it
+/// says so and how to get the name, instead of "found by thread `<unnamed>`".
+#[test]
+fn the_summary_says_how_to_name_an_unnamed_finder() {
+    if std::env::var_os(CHILD).is_some() || std::env::var_os(UNNAMED_CHILD).is_some() {
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_inversion_on_an_unnamed_thread",
+            "--test-threads=1",
+        ])
+        .env(UNNAMED_CHILD, "1")
+        .env("LOCKDEP", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(101), "{stderr}");
+    assert!(
+        stderr.contains(
+            "unnamedA, unnamedB (found by an unnamed thread: start it with \
+             `lockdep::thread::spawn` to see its test)"
+        ) || stderr.contains(
+            "unnamedB, unnamedA (found by an unnamed thread: start it with \
+             `lockdep::thread::spawn` to see its test)"
+        ),
+        "{stderr}"
+    );
 }

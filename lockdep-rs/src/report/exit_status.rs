@@ -26,10 +26,14 @@ struct Failures {
 /// the run, unless taken later with `take_reports`.
 pub(crate) fn record(key: u64, title: &str, classes: &[String], thread: &str) {
     let name = thread.rsplit_once('/').map_or(thread, |(name, _)| name);
-    let line = format!(
-        "  - {title}: {} (found by thread `{name}`)",
-        classes.join(", ")
-    );
+    let by = if name == "<unnamed>" {
+        // A thread the test started with std: it cannot be traced to its test.
+        "found by an unnamed thread: start it with `lockdep::thread::spawn` to see its test"
+            .to_string()
+    } else {
+        format!("found by thread `{name}`")
+    };
+    let line = format!("  - {title}: {} ({by})", classes.join(", "));
     push(Some(key), line);
 }
 
@@ -64,6 +68,7 @@ extern "C" fn report_and_fail() {
     if problems.is_empty() {
         return;
     }
+    let settings = problems.iter().filter(|(key, _)| key.is_none()).count();
     let mut lines: Vec<String> = problems.into_iter().map(|(_, l)| l).collect();
     let total = lines.len();
     if total > MAX_LINES {
@@ -80,10 +85,16 @@ extern "C" fn report_and_fail() {
         text.push_str(l);
         text.push('\n');
     }
-    text.push_str(
+    text.push_str(if settings == total {
+        "lockdep: fix the setting named above.\n"
+    } else if settings > 0 {
+        "lockdep: fix the setting named above, and the order (see each report), or run with \
+         LOCKDEP=collect to handle reports yourself; `lockdep::capture` checks one test at a \
+         time.\n"
+    } else {
         "lockdep: fix the order (see each report), or run with LOCKDEP=collect to handle \
-         reports yourself; `lockdep::capture` checks one test at a time.\n",
-    );
+         reports yourself; `lockdep::capture` checks one test at a time.\n"
+    });
     super::write_stderr(&text);
     at_exit::fail(101);
 }
