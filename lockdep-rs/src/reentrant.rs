@@ -171,7 +171,7 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
 
     /// The validation of an acquisition, before it blocks: none for the holder's
     /// re-acquisition.
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     fn first(&self) -> Option<Tracked<'_>> {
         if self.held_here() {
@@ -197,11 +197,23 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     /// first acquisition in an order reported as a possible deadlock that then really blocks
     /// gives up after `LOCKDEP_DEADLOCK_TIMEOUT` with a panic, as a [`Mutex`](crate::Mutex)'s.
     #[track_caller]
-    #[inline]
+    #[inline(always)] // (left to the inliner, it and `first` went out of line: a call a level)
     pub fn lock(&self) -> ReentrantMutexGuard<'_, T> {
-        let Some(first) = self.first() else {
-            return self.level(None, self.inner.lock());
+        let first = self.first();
+        #[cfg(lockdep_enabled)]
+        let first = match first {
+            Some(t) if t.watch() => return self.lock_watched(t),
+            first => first,
         };
+        self.level(first, self.inner.lock())
+    }
+
+    /// [`lock`](Self::lock)'s first acquisition in an order reported before: waits at most
+    /// the deadlock timeout (out of line: the common case stays small enough to inline).
+    #[cfg(lockdep_enabled)]
+    #[cold]
+    #[inline(never)]
+    fn lock_watched<'a>(&'a self, first: Tracked<'a>) -> ReentrantMutexGuard<'a, T> {
         let (first, inner) = crate::guard::block(
             first,
             || self.inner.lock(),
