@@ -492,6 +492,37 @@ mod registry {
     }
 
     impl ClassInfo {
+        /// Were two locks of this class ever alive at once (so the class stands for several)?
+        pub(crate) fn many_locks(&'static self) -> bool {
+            self.base().ever_shared.load(Ordering::Relaxed)
+        }
+
+        /// For a class of locks built by `Default` / `From`: which.
+        pub(crate) fn made_by(&self) -> Option<Maker> {
+            match self.key.kind {
+                KeyKind::Site {
+                    kind: SiteKind::Lock(_, made),
+                    ..
+                } => made,
+                _ => None,
+            }
+        }
+
+        /// For a class of the locks built at one site, unnamed (by `new`, `Default` or
+        /// `From`): where it is.
+        pub(crate) fn lock_site(&self) -> Option<(&'static str, u32)> {
+            match self.key.kind {
+                KeyKind::Site {
+                    file,
+                    line,
+                    kind: SiteKind::Lock(..),
+                    name: None,
+                    ..
+                } => Some((file, line)),
+                _ => None,
+            }
+        }
+
         /// For a class of a plain construction site (`Mutex::new`): where it is.
         pub(crate) fn construction_site(&self) -> Option<(&'static str, u32)> {
             match self.key.kind {

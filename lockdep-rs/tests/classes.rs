@@ -377,3 +377,48 @@ fn instance_orders_are_forgotten_with_their_locks() {
         lockdep::stats()
     );
 }
+
+/// A cycle through a class that stands for several locks may join different ones of them:
+/// the report says so and how to split the class — the helper and its fix, or, for a
+/// derive's fields of one type, a hand-written `Default`.
+#[test]
+fn a_cycle_through_a_class_of_many_locks_says_how_to_split_it() {
+    setup();
+    let (x, y) = (shared(5), shared(6));
+    let log = Mutex::new(());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let _x = x.lock();
+            let _l = log.lock();
+        }
+        let _l = log.lock();
+        let _y = y.lock();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+    let text = reports[0].to_string();
+    assert!(
+        text.contains("every lock built by the `new` call at lockdep-rs/tests/classes.rs:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("put `#[track_caller]` on `fn shared`"),
+        "{text}"
+    );
+    let pair = Pair::default();
+    let audit = Mutex::new(());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let _a = pair.0.lock();
+            let _l = audit.lock();
+        }
+        let _l = audit.lock();
+        let _b = pair.1.lock();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let text = reports[0].to_string();
+    assert!(
+        text.contains("give them classes in a hand-written `Default`"),
+        "{text}"
+    );
+}

@@ -196,6 +196,21 @@ pub(crate) fn circular(
         )
     }))
     .collect();
+    // A class standing for several locks may join different ones into this cycle: say so,
+    // and how to split it (most often a constructor helper or a derive made it one class).
+    let mut hinted = std::collections::HashSet::new();
+    for c in &classes {
+        if c.many_locks() && hinted.insert(c.id) {
+            if let Some((file, line)) = c.lock_site() {
+                d.notes.push(super::site_hint::shared_class(
+                    &c.display_name(),
+                    file,
+                    line,
+                    c.made_by(),
+                ));
+            }
+        }
+    }
     let events: Vec<String> = classes
         .iter()
         .filter(|c| c.event)

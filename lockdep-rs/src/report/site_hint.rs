@@ -25,6 +25,36 @@ pub(crate) fn one_site_many_locks(file: &str, line: u32) -> String {
     )
 }
 
+/// The hint for a cycle through a class that stands for several locks, built at `file:line`
+/// (`made`: by `Default` / `From` there): the cycle may join different locks of the class.
+pub(crate) fn shared_class(
+    class: &str,
+    file: &str,
+    line: u32,
+    made: Option<crate::class::Maker>,
+) -> String {
+    if made.is_some() {
+        return format!(
+            "{class}:\n\
+             every lock of this type built there (e.g. the fields of one `#[derive(Default)]`)\n\
+             is this class, and several were alive at once. If this cycle joins different\n\
+             ones in different roles, give them classes in a hand-written `Default`\n\
+             (`Mutex::named`). If they are interchangeable, the cycle can happen."
+        );
+    }
+    let fix = match enclosing_fn(file, line) {
+        Some(name) => format!("put `#[track_caller]` on `fn {name}` (it holds that call)"),
+        None => "if that call is in a helper function, put `#[track_caller]` on it".to_string(),
+    };
+    format!(
+        "{class}:\n\
+         every lock built by the `new` call at {file}:{line} is this class, and several were\n\
+         alive at once. If this cycle joins different ones in different roles:\n\
+         {fix}, so that each caller's site is the class,\n\
+         or give them names (`Mutex::named`). If they are interchangeable, the cycle can happen."
+    )
+}
+
 /// The name of the `fn` whose body holds `file:line`, if the source can be read.
 fn enclosing_fn(file: &str, line: u32) -> Option<String> {
     let text = candidates(file).find_map(|p| std::fs::read_to_string(p).ok())?;
