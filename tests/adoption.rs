@@ -112,7 +112,7 @@ fn cargo_test_fails_exactly_where_the_problems_are() {
         assert!(
             b.text.contains("(found by thread `")
                 || b.text.contains(
-                    "(found by an unnamed thread: start it with `lockdep::thread::spawn`"
+                    "(found by an unnamed thread: name it, or start it with `lockdep::thread::spawn`"
                 ),
             "{}:\n{}",
             b.name,

@@ -454,19 +454,29 @@ mod registry {
             Option<(LockKind, &'static str)>,
         );
         static NAMES: Lazy<DashMap<Key, &'static str>> = Lazy::new(DashMap::new);
+        // Names handed out for typed classes: a second type with the same short name (two
+        // `State`s of two modules at one site) is shown with its full path.
+        static TAKEN: Lazy<DashMap<&'static str, ()>> = Lazy::new(DashMap::new);
         let _section = Section::enter();
         *NAMES
             .entry((loc.file(), loc.line(), loc.column(), made, typed))
             .or_insert_with(|| {
                 let at = format!("{}:{}:{}", loc.file(), loc.line(), loc.column());
-                let typed = typed.map(|(kind, ty)| format!("{kind}<{}>", short_type_name(ty)));
-                let name = match (made, typed) {
-                    (Some(Maker::Default), Some(t)) => format!("{t}::default() at {at}"),
-                    (Some(Maker::From), Some(t)) => format!("{t}::from() at {at}"),
-                    (None, Some(t)) => format!("{at} ({t})"),
-                    _ => at,
+                let Some((kind, ty)) = typed else {
+                    return Box::leak(at.into_boxed_str());
                 };
-                Box::leak(name.into_boxed_str())
+                let name = |ty: &str| match made {
+                    Some(Maker::Default) => format!("{kind}<{ty}>::default() at {at}"),
+                    Some(Maker::From) => format!("{kind}<{ty}>::from() at {at}"),
+                    None => format!("{at} ({kind}<{ty}>)"),
+                };
+                let mut shown = name(&short_type_name(ty));
+                if TAKEN.contains_key(shown.as_str()) {
+                    shown = name(ty);
+                }
+                let shown: &'static str = Box::leak(shown.into_boxed_str());
+                TAKEN.insert(shown, ());
+                shown
             })
     }
 

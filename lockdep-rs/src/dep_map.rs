@@ -170,12 +170,16 @@ mod enabled {
             DepMap::with_source(ClassSource::Instance(kind))
         }
         /// Drop-in addition (`const_new(raw, ..)`): this handle if its class has a source,
-        /// else (a raw lock made by `INIT`, per-instance) a handle whose class is `site` (for
-        /// a lock of `T`s).
+        /// else (a raw lock made by `INIT`, per-instance) a handle whose class is `site`, for
+        /// a lock of the kind `kind` over `T`s.
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
-        pub(crate) const fn or_site<T: ?Sized>(self, site: &'static Location<'static>) -> DepMap {
+        pub(crate) const fn or_site<T: ?Sized>(
+            self,
+            site: &'static Location<'static>,
+            kind: LockKind,
+        ) -> DepMap {
             match self.source {
-                ClassSource::Instance(kind) => {
+                ClassSource::Instance(_) => {
                     // Never used: nothing to release (its class is resolved on first use).
                     std::mem::forget(self);
                     DepMap::site::<T>(site, kind)
@@ -888,7 +892,11 @@ mod disabled {
             DepMap
         }
         #[allow(clippy::extra_unused_type_parameters)] // the enabled build's signature
-        pub(crate) const fn or_site<T: ?Sized>(self, _: &'static Location<'static>) -> DepMap {
+        pub(crate) const fn or_site<T: ?Sized>(
+            self,
+            _: &'static Location<'static>,
+            _: &'static str,
+        ) -> DepMap {
             self
         }
         #[inline(always)]

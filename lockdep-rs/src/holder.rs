@@ -64,6 +64,30 @@ pub(crate) fn current_task() -> Task {
     tokio::task::try_id()
 }
 
+std::thread_local! {
+    /// Set while an awaited acquisition (`lock().await`, after its grace for other branches
+    /// of its task) is validated: what the report of a re-lock says depends on it.
+    static AWAITED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `validate` as an awaited acquisition's validation (see [`awaited`]).
+pub(crate) fn awaiting<R>(validate: impl FnOnce() -> R) -> R {
+    struct Unset;
+    impl Drop for Unset {
+        fn drop(&mut self) {
+            AWAITED.set(false);
+        }
+    }
+    AWAITED.set(true);
+    let _unset = Unset;
+    validate()
+}
+
+/// Is the acquisition being validated an awaited one (not `blocking_lock` & co.)?
+pub(crate) fn awaited() -> bool {
+    AWAITED.get()
+}
+
 /// One holder's held-lock stack.
 pub(crate) struct Stack {
     pub(crate) held: UnsafeCell<HeldLocks>,

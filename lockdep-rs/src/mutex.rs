@@ -245,7 +245,8 @@ impl<K: MutexKind, T: Default> Default for GenericMutex<K, T> {
 }
 
 impl<K: MutexKind, T> From<T> for GenericMutex<K, T> {
-    /// A mutex whose class is the site of the conversion.
+    /// A mutex built by `From` / `.into()`: its class is the site of the conversion and the
+    /// data type, and two such mutexes may nest (their order checked per instance).
     #[track_caller]
     fn from(value: T) -> Self {
         Self::with_dep(

@@ -126,7 +126,10 @@ impl<G, T> GenericReentrantMutex<RawMutex, G, T> {
     #[track_caller]
     pub const fn const_new(raw_mutex: RawMutex, get_thread_id: G, val: T) -> Self {
         std::mem::forget(get_thread_id);
-        Self::with_raw(raw_mutex.or_site::<T>(Location::caller()), val)
+        Self::with_raw(
+            raw_mutex.or_site::<T>(Location::caller(), "ReentrantMutex"),
+            val,
+        )
     }
 
     /// The same as [`const_new`](Self::const_new) (lock_api's `ReentrantMutex::from_raw`).
@@ -213,6 +216,7 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     #[cfg(lockdep_enabled)]
     #[cold]
     #[inline(never)]
+    #[track_caller]
     fn lock_watched<'a>(&'a self, first: Tracked<'a>) -> ReentrantMutexGuard<'a, T> {
         let (first, inner) = crate::guard::block(
             first,
@@ -388,15 +392,14 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
 
     /// Takes back a level released by `unlocked_level`, whatever happens: the guard owns it
     /// again when this returns or unwinds (a validation that panics, in `Panic` mode, still
-    /// leaves the lock taken, unrecorded). A real acquisition is validated first, unless the
-    /// thread is unwinding from `f` (a report's panic there would abort the process); it waits
-    /// for the lock without the deadlock timeout, which could only give up by leaving the
-    /// guard without its lock.
+    /// leaves the lock taken, unrecorded). A real acquisition is validated first (also while
+    /// the thread unwinds, e.g. from `f`: the validator never panics then, it prints); it
+    /// waits for the lock without the deadlock timeout, which could only give up by leaving
+    /// the guard without its lock.
     fn relock(&self, site: &'static Location<'static>) {
         let real = !self.held_here();
         let take_back = Defer::new(|| std::mem::forget(self.inner.lock()));
-        let first = (real && !std::thread::panicking())
-            .then(|| self.dep().acquire(Read::Exclusive, 0, None, site));
+        let first = real.then(|| self.dep().acquire(Read::Exclusive, 0, None, site));
         drop(take_back);
         if let Some(t) = first {
             self.unchecked().keep(t);

@@ -302,7 +302,8 @@ impl<K: RwLockKind, T: Default> Default for GenericRwLock<K, T> {
 }
 
 impl<K: RwLockKind, T> From<T> for GenericRwLock<K, T> {
-    /// A lock whose class is the site of the conversion.
+    /// A lock built by `From` / `.into()`: its class is the site of the conversion and the
+    /// data type, and two such locks may nest (their order checked per instance).
     #[track_caller]
     fn from(value: T) -> Self {
         Self::with_dep(

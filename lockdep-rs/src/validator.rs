@@ -74,8 +74,8 @@ pub(crate) struct Outcome {
     reports: Vec<(Report, u64)>,
     /// Re-locking an instance this thread holds exclusively: it can never succeed.
     certain_deadlock: bool,
-    /// ... by an async acquisition (a task's: certain unless another branch of the task holds
-    /// it for longer than the grace the async locks wait).
+    /// ... by an awaited acquisition (a task's: certain unless another branch of the task
+    /// holds it for longer than the grace the async locks wait).
     in_task: bool,
     /// The acquisition's chain has known problems: the caller should not block for ever.
     watch: bool,
@@ -272,13 +272,19 @@ impl ThreadState {
         }
         if let (Some(i), true, false) = (conflict, req.fresh, req.trylock) {
             let prev = &self.held.stack[i];
-            reports.push(build::recursive(&self.held, prev, &entry, true));
+            reports.push(build::recursive(
+                &self.held,
+                prev,
+                &entry,
+                true,
+                awaited(&entry),
+            ));
             return Outcome {
                 pushed: None,
                 pending: None,
                 reports,
                 certain_deadlock: true,
-                in_task: entry.sendable(),
+                in_task: awaited(&entry),
                 watch: false,
                 timed: req.timed,
                 known: None,
@@ -482,4 +488,16 @@ pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> bool {
         true
     })
     .unwrap_or(false)
+}
+
+/// Is `entry` an awaited acquisition (`lock().await`, given a grace for other branches of its
+/// task), not a blocking or a thread's one?
+fn awaited(entry: &HeldLock) -> bool {
+    #[cfg(lockdep_tasks)]
+    return entry.sendable() && crate::holder::awaited();
+    #[cfg(not(lockdep_tasks))]
+    {
+        let _ = entry;
+        false
+    }
 }

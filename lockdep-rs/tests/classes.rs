@@ -418,7 +418,48 @@ fn a_cycle_through_a_class_of_many_locks_says_how_to_split_it() {
     assert_eq!(reports.len(), 1, "{reports:?}");
     let text = reports[0].to_string();
     assert!(
-        text.contains("give them classes in a hand-written `Default`"),
+        text.contains("build them with classes instead (`Mutex::named` in a"),
         "{text}"
+    );
+}
+
+mod first {
+    #[derive(Default)]
+    pub struct State;
+}
+mod second {
+    #[derive(Default)]
+    pub struct State;
+}
+
+#[derive(Default)]
+struct TwoStates {
+    x: Mutex<first::State>,
+    y: Mutex<second::State>,
+}
+
+/// Two data types with one short name at one site are two classes with two names (the
+/// second shown with its path), so a report between them does not read as recursion.
+#[test]
+fn two_types_with_one_short_name_get_two_names() {
+    setup();
+    let (one, other) = (TwoStates::default(), TwoStates::default());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let _x = one.x.lock();
+            let _y = one.y.lock();
+        }
+        let _y = other.y.lock();
+        let _x = other.x.lock();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let names = reports[0].class_names();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_ne!(names[0], names[1], "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("classes::first::State") || n.contains("classes::second::State")),
+        "{names:?}"
     );
 }

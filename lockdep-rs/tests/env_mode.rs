@@ -166,11 +166,11 @@ fn the_summary_says_how_to_name_an_unnamed_finder() {
     assert_eq!(out.status.code(), Some(101), "{stderr}");
     assert!(
         stderr.contains(
-            "unnamedA, unnamedB (found by an unnamed thread: start it with \
-             `lockdep::thread::spawn` to see its test)"
+            "unnamedA, unnamedB (found by an unnamed thread: name it, or start it with \
+             `lockdep::thread::spawn`, which names it after its test)"
         ) || stderr.contains(
-            "unnamedB, unnamedA (found by an unnamed thread: start it with \
-             `lockdep::thread::spawn` to see its test)"
+            "unnamedB, unnamedA (found by an unnamed thread: name it, or start it with \
+             `lockdep::thread::spawn`, which names it after its test)"
         ),
         "{stderr}"
     );

@@ -151,4 +151,41 @@ fn a_reentrant_abba_deadlock_gives_up_after_the_timeout() {
     );
     assert!(out.contains("TIMEOUT-OK"), "stdout:\n{out}\nstderr:\n{err}");
     assert!(err.contains("waited"), "{err}");
+    // The panic points at the user's `lock()`, not into lockdep.
+    assert!(err.contains("tests/reentrant_faults.rs:"), "{err}");
+    assert!(
+        !err.contains("panicked at lockdep-rs/src/reentrant.rs"),
+        "{err}"
+    );
+}
+
+struct RelockOnUnwind<'a>(&'a ReentrantMutex<u32>, &'a Mutex<()>);
+
+impl Drop for RelockOnUnwind<'_> {
+    fn drop(&mut self) {
+        let mut g = self.0.lock();
+        ReentrantMutexGuard::unlocked(&mut g, || {});
+        let _b = self.1.lock(); // R -> B, while the thread unwinds
+    }
+}
+
+/// A level taken back while the thread unwinds from an unrelated panic is validated and
+/// recorded like any (it was left unrecorded, so R -> B went unseen and B -> R unreported).
+#[test]
+fn a_relock_while_unwinding_is_recorded() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let r = ReentrantMutex::named("refault UR", 0u32);
+    let b = Mutex::named("refault UB", ());
+    let (_, reports) = lockdep::capture(|| {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let _relock = RelockOnUnwind(&r, &b);
+            panic!("an unrelated panic (expected by the test)");
+        }));
+        let _b = b.lock();
+        let _r = r.lock(); // B -> R
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), lockdep::ReportKind::CircularDependency);
 }

@@ -106,6 +106,35 @@ async fn a_task_relocking_its_mutex_is_reported_and_panics() {
     assert!(m.try_lock().is_ok());
 }
 
+/// `blocking_lock` re-locking a `lockdep::tokio::Mutex` its thread holds is a thread's certain
+/// self-deadlock: no task, no grace for other branches, and the words say so.
+#[test]
+fn a_blocking_relock_on_a_thread_is_a_threads_certain_self_deadlock() {
+    let m = Mutex::named("self.blocking", 0);
+    let (r, reports) = lockdep::capture(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _a = m.blocking_lock();
+            let _b = m.blocking_lock();
+        }))
+    });
+    let err = r.expect_err("the re-lock panics");
+    let msg = err
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        msg.contains("certain self-deadlock: this thread already holds the lock"),
+        "{msg}"
+    );
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert!(
+        reports[0]
+            .to_string()
+            .contains("This thread already holds this very lock instance"),
+        "{}",
+        reports[0]
+    );
+}
+
 /// A blocking lock held across an `.await` by a task of a `LocalSet`: when the thread goes on
 /// to another task, the lock is still held by the suspended one — `HeldAcrossAwait`, naming
 /// the lock, where it was taken and the task.

@@ -157,7 +157,7 @@ macro_rules! from_raw {
             /// the class is then the construction site of this call.
             #[track_caller]
             pub const fn const_new(raw_mutex: $kind, val: T) -> Self {
-                let raw = Unchecked::new(raw_mutex.or_site::<T>(Location::caller()));
+                let raw = Unchecked::new(raw_mutex.or_site::<T>(Location::caller(), "Mutex"));
                 GenericMutex {
                     inner: lock_api::Mutex::const_new(raw, val),
                 }

@@ -52,8 +52,13 @@ pub(crate) const fn raw_rwlock<R: RealLock + lock_api::RawRwLock>(dep: DepMap) -
 
 impl<R: RealLock> RawLock<R> {
     /// `const_new(raw, ..)`: keeps `raw`'s class if it has one (`named`, `with_class`), else
-    /// (a raw lock made by `INIT`) the class becomes the site `site` (of a lock of `T`s).
-    pub(crate) const fn or_site<T: ?Sized>(self, site: &'static Location<'static>) -> Self {
+    /// (a raw lock made by `INIT`) the class becomes the site `site` of a lock of the kind
+    /// `kind` (`"Mutex"`, …) over `T`s.
+    pub(crate) const fn or_site<T: ?Sized>(
+        self,
+        site: &'static Location<'static>,
+        kind: &'static str,
+    ) -> Self {
         // Taken apart by reads (a `const fn` may not move fields out of a value with drop
         // glue).
         let this = std::mem::ManuallyDrop::new(self);
@@ -62,7 +67,7 @@ impl<R: RealLock> RawLock<R> {
         // field is read exactly once, so each value moves exactly once.
         unsafe {
             RawLock {
-                dep: std::ptr::read(std::ptr::addr_of!((*p).dep)).or_site::<T>(site),
+                dep: std::ptr::read(std::ptr::addr_of!((*p).dep)).or_site::<T>(site, kind),
                 inner: std::ptr::read(std::ptr::addr_of!((*p).inner)),
                 state: std::ptr::read(std::ptr::addr_of!((*p).state)),
             }

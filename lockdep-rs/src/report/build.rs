@@ -64,6 +64,7 @@ pub(crate) fn recursive(
     prev: &HeldLock,
     new: &HeldLock,
     certain: bool,
+    awaited: bool,
 ) -> (Report, u64) {
     let mut d = base(ReportKind::RecursiveLocking, held);
     d.acquiring = Some(lock_line(new));
@@ -77,7 +78,7 @@ pub(crate) fn recursive(
                 .push(super::site_hint::one_site_many_locks(file, line));
         }
     }
-    if certain && new.sendable() {
+    if certain && awaited {
         d.notes.push(
             "This task already holds this very lock instance, and no other branch of it (join!,\n\
              select!) released it within 1 s: awaited in sequence the acquisition can never\n\
@@ -200,7 +201,7 @@ pub(crate) fn circular(
     // and how to split it (most often a constructor helper or a derive made it one class).
     let mut hinted = std::collections::HashSet::new();
     for c in &classes {
-        if c.many_locks() && hinted.insert(c.id) {
+        if c.many_locks() && hinted.insert(c.base().id) {
             if let Some((file, line)) = c.lock_site() {
                 d.notes.push(super::site_hint::shared_class(
                     &c.display_name(),

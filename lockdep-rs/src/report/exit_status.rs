@@ -27,8 +27,9 @@ struct Failures {
 pub(crate) fn record(key: u64, title: &str, classes: &[String], thread: &str) {
     let name = thread.rsplit_once('/').map_or(thread, |(name, _)| name);
     let by = if name == "<unnamed>" {
-        // A thread the test started with std: it cannot be traced to its test.
-        "found by an unnamed thread: start it with `lockdep::thread::spawn` to see its test"
+        // A thread started with std: it cannot be traced to its test.
+        "found by an unnamed thread: name it, or start it with `lockdep::thread::spawn`, \
+         which names it after its test"
             .to_string()
     } else {
         format!("found by thread `{name}`")

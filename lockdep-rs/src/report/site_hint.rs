@@ -38,8 +38,9 @@ pub(crate) fn shared_class(
             "{class}:\n\
              every lock of this type built there (e.g. the fields of one `#[derive(Default)]`)\n\
              is this class, and several were alive at once. If this cycle joins different\n\
-             ones in different roles, give them classes in a hand-written `Default`\n\
-             (`Mutex::named`). If they are interchangeable, the cycle can happen."
+             ones in different roles, build them with classes instead (`Mutex::named` in a\n\
+             hand-written `Default`, or in place of `or_default()`). If they are\n\
+             interchangeable, the cycle can happen."
         );
     }
     let fix = match enclosing_fn(file, line) {

@@ -319,7 +319,7 @@ impl<T> GenericRwLock<RawRwLock, T> {
     /// is then the construction site of this call.
     #[track_caller]
     pub const fn const_new(raw_rwlock: RawRwLock, val: T) -> Self {
-        let raw = Unchecked::new(raw_rwlock.or_site::<T>(Location::caller()));
+        let raw = Unchecked::new(raw_rwlock.or_site::<T>(Location::caller(), "RwLock"));
         GenericRwLock {
             kind: std::marker::PhantomData,
             inner: lock_api::RwLock::const_new(raw, val),

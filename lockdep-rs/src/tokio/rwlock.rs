@@ -699,8 +699,8 @@ mod owned_guards {
 
 impl<T: Default> Default for RwLock<T> {
     /// A lock built by `Default` (e.g. a field of a `#[derive(Default)]` struct): its class
-    /// is the site and the data type, and two such locks may nest (see the crate docs'
-    /// classes), as for the blocking locks.
+    /// is the site and the data type, and two such locks may nest (their order checked per
+    /// instance), as for the blocking locks.
     #[track_caller]
     fn default() -> Self {
         Self::with_dep(

@@ -53,6 +53,11 @@ pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
         return (dep.acquire_async(read, subclass, site), guard);
     }
     let released = other_branch(dep, read, &lock).await;
+    #[cfg(lockdep_tasks)]
+    let waiting = Waiting::new(crate::holder::awaiting(|| {
+        dep.acquire_async(read, subclass, site)
+    }));
+    #[cfg(not(lockdep_tasks))]
     let waiting = Waiting::new(dep.acquire_async(read, subclass, site));
     let guard = match released {
         Some(guard) => guard, // another branch of this task released it
