@@ -2,9 +2,11 @@
 //! `unlocked`, `bump`, timed and failed attempts) beside a plain mutex, in `Collect` or
 //! `Panic` mode. The oracle of `oracle.rs` knows no reentrant mutex, so it could not find that
 //! a level taken back after `unlocked` was lost when the re-acquisition's validation panicked
-//! (`reentrant_faults.rs`). Whatever is reported, and whichever acquisition panics, the real
+//! (`reentrant_faults.rs`), nor that one taken back while the thread unwound from an unrelated
+//! panic went unrecorded. Whatever is reported, and whichever acquisition panics, the real
 //! locks must stay exactly as a model of the guards says: every level a guard holds is held,
-//! nothing else is, and lockdep never sees a lock held that no guard holds. `PROPTEST_CASES`
+//! nothing else is; lockdep never sees a lock held that no guard holds, and sees every held
+//! one but after a re-acquisition whose validation panicked. `PROPTEST_CASES`
 //! sets the number of programs (default 1500).
 #![cfg(lockdep_enabled)]
 
@@ -25,6 +27,8 @@ enum Op {
     LockM,
     Drop(usize),
     Unlocked(usize),
+    /// `unlocked` on a guard from a destructor, while the thread unwinds from a panic.
+    UnlockedWhileUnwinding(usize),
     Bump(usize),
     /// Switches between `Collect` and `Panic`.
     Flip,
@@ -38,10 +42,23 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::LockM),
         4 => (0..8usize).prop_map(Op::Drop),
         2 => (0..8usize).prop_map(Op::Unlocked),
+        1 => (0..8usize).prop_map(Op::UnlockedWhileUnwinding),
         1 => (0..8usize).prop_map(Op::Bump),
         1 => Just(Op::Flip),
     ]
 }
+
+/// Runs its closure when dropped (here: while a panic unwinds).
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// The payload of the panics the programs raise on purpose (kept off stderr).
+const UNWINDING: &str = "generated unwinding";
 
 enum Held<'a> {
     R(usize, ReentrantMutexGuard<'a, u32>),
@@ -67,7 +84,11 @@ fn run_program(n: usize, ops: &[Op], panic_first: bool) -> Vec<lockdep::Report> 
         Mode::Collect
     });
     let mut held: Vec<Held<'_>> = Vec::new();
-    let check = |held: &Vec<Held<'_>>, step: usize, op: &Op| {
+    // Locks whose level may be held unrecorded: a re-acquisition after `unlocked` / `bump`
+    // whose validation panicked (Panic mode) takes the lock back without a record. Any other
+    // held level must be recorded.
+    let mut unrecorded = [false; 2];
+    let check = |held: &Vec<Held<'_>>, unrecorded: &mut [bool; 2], step: usize, op: &Op| {
         for (k, r) in rs.iter().enumerate() {
             let levels = held
                 .iter()
@@ -85,6 +106,9 @@ fn run_program(n: usize, ops: &[Op], panic_first: bool) -> Vec<lockdep::Report> 
             );
             if levels == 0 {
                 assert!(!r.is_held(), "step {step} ({op:?}): stale entry of R{k}");
+                unrecorded[k] = false;
+            } else if !unrecorded[k] {
+                assert!(r.is_held(), "step {step} ({op:?}): R{k} held unrecorded");
             }
         }
         let m_held = held.iter().any(|h| matches!(h, Held::M(_)));
@@ -98,8 +122,15 @@ fn run_program(n: usize, ops: &[Op], panic_first: bool) -> Vec<lockdep::Report> 
     };
     for (step, op) in ops.iter().enumerate() {
         let len = held.len();
+        let touched = match *op {
+            Op::Unlocked(i) | Op::Bump(i) if len > 0 => match held[i % len] {
+                Held::R(k, _) => Some(k),
+                Held::M(_) => None,
+            },
+            _ => None,
+        };
         // Any acquisition may report, and in Panic mode panic: then nothing is taken.
-        let _ = catch_unwind(AssertUnwindSafe(|| match *op {
+        let outcome = catch_unwind(AssertUnwindSafe(|| match *op {
             Op::LockR(k) => held.push(Held::R(k, rs[k].lock())),
             Op::TryLockR(k) => {
                 if let Some(g) = rs[k].try_lock() {
@@ -118,6 +149,16 @@ fn run_program(n: usize, ops: &[Op], panic_first: bool) -> Vec<lockdep::Report> 
                 Held::R(_, g) => ReentrantMutexGuard::unlocked(g, || {}),
                 Held::M(g) => MutexGuard::unlocked(g, || {}),
             },
+            Op::UnlockedWhileUnwinding(i) if len > 0 => {
+                let guard = &mut held[i % len];
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    let _relock = OnDrop(|| match &mut *guard {
+                        Held::R(_, g) => ReentrantMutexGuard::unlocked(g, || {}),
+                        Held::M(g) => MutexGuard::unlocked(g, || {}),
+                    });
+                    std::panic::panic_any(UNWINDING);
+                }));
+            }
             Op::Bump(i) if len > 0 => match &mut held[i % len] {
                 Held::R(_, g) => ReentrantMutexGuard::bump(g),
                 Held::M(g) => MutexGuard::bump(g),
@@ -132,18 +173,27 @@ fn run_program(n: usize, ops: &[Op], panic_first: bool) -> Vec<lockdep::Report> 
             }
             _ => {}
         }));
-        check(&held, step, op);
+        if let (Err(_), Some(k)) = (outcome, touched) {
+            unrecorded[k] = true;
+        }
+        check(&held, &mut unrecorded, step, op);
     }
     lockdep::set_mode(Mode::Collect);
     while let Some(h) = held.pop() {
         drop(h);
-        check(&held, ops.len(), &Op::Drop(0));
+        check(&held, &mut unrecorded, ops.len(), &Op::Drop(0));
     }
     lockdep::take_reports()
 }
 
 #[test]
 fn generated_reentrant_programs_keep_the_real_locks_and_the_records_in_step() {
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&UNWINDING) {
+            report_panic(info);
+        }
+    }));
     let mut runner = common::generator(1500);
     let counter = std::sync::atomic::AtomicUsize::new(0);
     let result = runner.run(
