@@ -92,6 +92,26 @@ mod registry {
     /// word, and callable from the `const` constructors).
     pub(crate) type TypeName = fn() -> &'static str;
 
+    /// Can the construction site `loc` not tell its locks apart, so that its class is split
+    /// by data type and its locks may nest (see [`ClassInfo::lenient`])? Under the lenient
+    /// policy, every site; else a site inside the standard library (`.map(Mutex::new)` builds
+    /// every lock of the program in `core`'s `FnOnce::call_once`).
+    fn typed_site(loc: &'static Location<'static>) -> bool {
+        crate::mode::lenient_sites() || in_std(loc.file())
+    }
+
+    /// Is `file` a source file of the standard library (`/rustc/<commit>/library/...`)?
+    fn in_std(file: &str) -> bool {
+        file.starts_with("/rustc/")
+            || [
+                "/library/core/src/",
+                "/library/alloc/src/",
+                "/library/std/src/",
+            ]
+            .iter()
+            .any(|dir| file.contains(dir))
+    }
+
     /// Where a lock's class comes from.
     #[derive(Clone, Copy)]
     pub(crate) enum ClassSource {
@@ -305,12 +325,15 @@ mod registry {
                         ..
                     }
                 ),
+                // The sites that cannot tell their locks apart are exactly those whose class
+                // is split by data type (`Default` / `From`, the lenient policy, a site in
+                // std): see `typed_site`.
                 lenient: match key.kind {
                     KeyKind::Site {
-                        kind: SiteKind::Lock(_, made),
-                        name,
+                        kind: SiteKind::Lock(..),
+                        ty,
                         ..
-                    } => made.is_some() || (name.is_none() && crate::mode::lenient_sites()),
+                    } => ty.is_some(),
                     _ => false,
                 },
                 key,
@@ -337,7 +360,7 @@ mod registry {
         pub(crate) fn resolve(self) -> &'static ClassInfo {
             match self {
                 ClassSource::Site(loc, kind, ty) => {
-                    let ty = crate::mode::lenient_sites().then(ty);
+                    let ty = typed_site(loc).then(ty);
                     let key = site_key(loc, None, SiteKind::Lock(kind, None), ty);
                     register(key, loc_name(loc, None, ty.map(|t| (kind, t))), 0, None)
                 }
@@ -388,7 +411,7 @@ mod registry {
         pub(crate) fn name(self) -> String {
             match self {
                 ClassSource::Site(loc, kind, ty) => {
-                    let ty = crate::mode::lenient_sites().then(ty);
+                    let ty = typed_site(loc).then(ty);
                     loc_name(loc, None, ty.map(|t| (kind, t))).to_string()
                 }
                 ClassSource::Made(loc, kind, maker, ty) => {

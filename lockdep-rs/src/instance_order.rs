@@ -37,6 +37,15 @@ pub(crate) struct InstanceLink {
     pub(crate) thread: String,
     /// Gates held at every occurrence of this order (the intersection).
     pub(crate) gates: Vec<Gate>,
+    /// The nest lock instance both were taken under (`lock_nest_lock` with one nest lock) at
+    /// every occurrence of this order, if any: that lock serialises the order.
+    pub(crate) serialized_by: Option<Instance>,
+}
+
+/// Is every order of the cycle of `link` then `path` serialised by one nest lock instance
+/// (all taken under it)? Then no two threads can be inside the cycle at once: no deadlock.
+pub(crate) fn serialized(link: &InstanceLink, path: &[InstanceLink]) -> bool {
+    link.serialized_by.is_some() && path.iter().all(|l| l.serialized_by == link.serialized_by)
 }
 
 #[derive(Default)]
@@ -147,7 +156,12 @@ impl InstanceGraph {
             HashMap::new()
         });
         match outs.get_mut(&inner) {
-            Some(existing) => existing.gates.retain(|g| link.gates.contains(g)),
+            Some(existing) => {
+                existing.gates.retain(|g| link.gates.contains(g));
+                if existing.serialized_by != link.serialized_by {
+                    existing.serialized_by = None;
+                }
+            }
             None => {
                 outs.insert(inner, link);
                 self.inn.entry(inner).or_default().insert(outer);

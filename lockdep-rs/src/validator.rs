@@ -376,10 +376,19 @@ impl ThreadState {
             inner_site: new.site,
             thread: crate::report::thread_label(),
             gates: gates.clone(),
+            serialized_by: new
+                .nest()
+                .filter(|_| outer.nest() == new.nest())
+                .map(|n| n.get()),
         };
         let path = instance_order::record(link.clone())?;
-        if instance_order::seen_by_classes(&link, &path) || !instance_order::blocks(&link, &path) {
-            return None; // the class check reports this cycle, or readers never block readers
+        if instance_order::seen_by_classes(&link, &path)
+            || !instance_order::blocks(&link, &path)
+            || instance_order::serialized(&link, &path)
+        {
+            // The class check reports this cycle; or readers never block readers; or one nest
+            // lock instance, held across every order of it, lets one thread in at a time.
+            return None;
         }
         let mut common = gates;
         for l in &path {

@@ -121,3 +121,41 @@ fn lazylock_forcing_is_a_tracked_wait() {
     assert_eq!(kinds(&r), [ReportKind::CircularWait]);
     assert!(r[0].class_names().contains(&"std.lazy.state".to_string()));
 }
+
+fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+
+/// As std's, the locks are unwind-safe (poisoning), so `catch_unwind` around code that uses
+/// them builds unchanged (it did not: E0277 naming lockdep's internals).
+#[test]
+fn the_locks_are_unwind_safe_as_stds() {
+    use lockdep::stdsync::{Condvar, LazyLock, Mutex, Once, OnceLock, RwLock};
+    unwind_safe::<Mutex<std::cell::Cell<u32>>>();
+    unwind_safe::<RwLock<std::cell::Cell<u32>>>();
+    unwind_safe::<Condvar>();
+    unwind_safe::<Once>();
+    unwind_safe::<OnceLock<u32>>();
+    unwind_safe::<LazyLock<u32>>();
+    let m = Mutex::new(1);
+    let r = std::panic::catch_unwind(|| *m.lock().unwrap() + 1);
+    assert_eq!(r.ok(), Some(2));
+}
+
+/// std's `OnceLock::wait` and `Once::wait` (Rust 1.86): block until another thread's
+/// initializer completed.
+#[test]
+fn once_lock_and_once_wait_for_the_initializer() {
+    use lockdep::stdsync::{Once, OnceLock};
+    let cell: OnceLock<u32> = OnceLock::new();
+    let once = Once::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            cell.set(7).unwrap();
+            once.call_once(|| {});
+        });
+        assert_eq!(*cell.wait(), 7);
+        once.wait();
+        assert!(once.is_completed());
+    });
+    once.wait_force();
+}

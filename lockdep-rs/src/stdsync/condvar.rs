@@ -149,3 +149,7 @@ impl std::fmt::Debug for Condvar {
         f.write_str("Condvar { .. }")
     }
 }
+
+// As std's.
+impl std::panic::UnwindSafe for Condvar {}
+impl std::panic::RefUnwindSafe for Condvar {}

@@ -143,3 +143,7 @@ pub(super) fn poll<G>(
         Err(std::sync::TryLockError::WouldBlock) => None,
     })
 }
+
+// As std's: poisoning makes the lock unwind-safe whatever it holds.
+impl<T: ?Sized> std::panic::UnwindSafe for Mutex<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for Mutex<T> {}

@@ -75,6 +75,45 @@ impl Once {
     pub fn is_completed(&self) -> bool {
         self.inner.is_completed()
     }
+
+    /// Blocks until an initializer completed (std's `Once::wait`): a validated wait on the
+    /// event, as `call_once`'s (an initializer that needs a lock the waiter holds is a
+    /// `CircularWait`). Panics, as std's, if the initializer panicked.
+    #[track_caller]
+    pub fn wait(&self) {
+        if self.inner.is_completed() {
+            return;
+        }
+        self.event.wait_event(Location::caller());
+        self.inner.wait();
+    }
+
+    /// As [`wait`](Self::wait), also after a panicked initializer (std's `Once::wait_force`).
+    #[track_caller]
+    pub fn wait_force(&self) {
+        if self.inner.is_completed() {
+            return;
+        }
+        self.event.wait_event(Location::caller());
+        self.inner.wait_force();
+    }
+}
+
+// As std's: a `Once` (poisoned by a panicking initializer) and the locks below are unwind-safe.
+impl std::panic::UnwindSafe for Once {}
+impl std::panic::RefUnwindSafe for Once {}
+impl<T: std::panic::UnwindSafe> std::panic::UnwindSafe for OnceLock<T> {}
+impl<T: std::panic::RefUnwindSafe + std::panic::UnwindSafe> std::panic::RefUnwindSafe
+    for OnceLock<T>
+{
+}
+impl<T: std::panic::UnwindSafe, F: std::panic::UnwindSafe> std::panic::UnwindSafe
+    for LazyLock<T, F>
+{
+}
+impl<T: std::panic::RefUnwindSafe + std::panic::UnwindSafe, F: std::panic::UnwindSafe>
+    std::panic::RefUnwindSafe for LazyLock<T, F>
+{
 }
 
 impl fmt::Debug for Once {
@@ -119,6 +158,17 @@ impl<T> OnceLock<T> {
         }
         self.event.wait_event(Location::caller());
         self.inner.set(value)
+    }
+
+    /// Blocks until the cell is initialized and returns the value (std's `OnceLock::wait`): a
+    /// validated wait on the cell's event, as `get_or_init`'s.
+    #[track_caller]
+    pub fn wait(&self) -> &T {
+        if let Some(v) = self.inner.get() {
+            return v;
+        }
+        self.event.wait_event(Location::caller());
+        self.inner.wait()
     }
 
     /// The value, running `f` to initialize it if the cell is empty (see the module docs).

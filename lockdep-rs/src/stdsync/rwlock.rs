@@ -155,3 +155,7 @@ impl<T: ?Sized> TrackedLock for RwLock<T> {
         LockHandle::of_lock(&self.dep)
     }
 }
+
+// As std's: poisoning makes the lock unwind-safe whatever it holds.
+impl<T: ?Sized> std::panic::UnwindSafe for RwLock<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for RwLock<T> {}

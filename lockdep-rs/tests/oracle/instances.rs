@@ -27,6 +27,9 @@ pub struct Link {
     pub sites: (u8, u8),
     /// The gate was held below the outer entry at every occurrence.
     pub gated: bool,
+    /// Both were taken under one nest lock instance (this one) at every occurrence: it lets
+    /// one thread at a time into the order.
+    pub serialized_by: Option<Inst>,
 }
 
 /// A report's identity: the lock key (base class), the sorted call-site pairs of the cycle's
@@ -45,7 +48,12 @@ impl Instances {
             .entry(outer)
             .or_default()
             .entry(inner)
-            .and_modify(|l| l.gated &= link.gated)
+            .and_modify(|l| {
+                l.gated &= link.gated;
+                if l.serialized_by != link.serialized_by {
+                    l.serialized_by = None;
+                }
+            })
             .or_insert(link);
     }
 

@@ -487,6 +487,7 @@ impl Oracle {
             inner_rd: req.rd,
             sites: (outer.site, req.site),
             gated: self.gated_below(&stack[..idx]),
+            serialized_by: new.nest.filter(|_| outer.nest == new.nest),
         };
         let holding = outer.class;
         let held = self.held_classes(t);
@@ -503,6 +504,11 @@ impl Oracle {
                 cycle.extend(links.iter().copied());
                 if class_cycle(&classes) || !blocks(&cycle) {
                     return None; // the class check reports it, or readers never block readers
+                }
+                if link.serialized_by.is_some()
+                    && links.iter().all(|l| l.serialized_by == link.serialized_by)
+                {
+                    return None; // one nest lock instance held across every order of it
                 }
                 let gated = link.gated && links.iter().all(|l| l.gated);
                 if gated && self.ignoring {
