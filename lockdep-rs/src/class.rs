@@ -100,16 +100,11 @@ mod registry {
         crate::mode::lenient_sites() || in_std(loc.file())
     }
 
-    /// Is `file` a source file of the standard library (`/rustc/<commit>/library/...`)?
-    fn in_std(file: &str) -> bool {
-        file.starts_with("/rustc/")
-            || [
-                "/library/core/src/",
-                "/library/alloc/src/",
-                "/library/std/src/",
-            ]
-            .iter()
-            .any(|dir| file.contains(dir))
+    /// Is `file` a source file of the standard library: `/rustc/<commit>/library/...` as the
+    /// shipped standard library names them, or the `rust-src` component's path (built with
+    /// `-Zbuild-std`)?
+    pub(crate) fn in_std(file: &str) -> bool {
+        file.starts_with("/rustc/") || file.contains("/rustlib/src/rust/library/")
     }
 
     /// Where a lock's class comes from.
@@ -493,13 +488,15 @@ mod registry {
                     Some(Maker::From) => format!("{kind}<{ty}>::from() at {at}"),
                     None => format!("{at} ({kind}<{ty}>)"),
                 };
-                let mut shown = name(&short_type_name(ty));
-                if TAKEN.contains_key(shown.as_str()) {
-                    shown = name(ty);
+                // (Claimed with one insert: two threads naming two types at once cannot
+                // both take one name.)
+                let short: &'static str = Box::leak(name(&short_type_name(ty)).into_boxed_str());
+                if TAKEN.insert(short, ()).is_none() {
+                    return short;
                 }
-                let shown: &'static str = Box::leak(shown.into_boxed_str());
-                TAKEN.insert(shown, ());
-                shown
+                let full: &'static str = Box::leak(name(ty).into_boxed_str());
+                TAKEN.insert(full, ());
+                full
             })
     }
 

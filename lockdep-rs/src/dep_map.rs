@@ -563,6 +563,11 @@ mod enabled {
         }
     }
 
+    // A lock's handle: its class, resolved once, and its instance id. A panic cannot leave
+    // them half-updated (each is one atomic store), so the locks and the guards that refer to
+    // it are unwind-safe as their std twins are.
+    impl std::panic::RefUnwindSafe for DepMap {}
+
     impl Drop for DepMap {
         fn drop(&mut self) {
             // Only a lock that was ever taken can be held.

@@ -83,9 +83,11 @@ pub(crate) fn awaiting<R>(validate: impl FnOnce() -> R) -> R {
     validate()
 }
 
-/// Is the acquisition being validated an awaited one (not `blocking_lock` & co.)?
-pub(crate) fn awaited() -> bool {
-    AWAITED.get()
+/// Is the acquisition being validated an awaited one (not `blocking_lock` & co.)? Read once,
+/// by that acquisition's validation: it clears the mark, so acquisitions of a report hook run
+/// meanwhile are not taken for awaited ones.
+pub(crate) fn take_awaited() -> bool {
+    AWAITED.replace(false)
 }
 
 /// One holder's held-lock stack.

@@ -37,15 +37,10 @@ pub(crate) struct InstanceLink {
     pub(crate) thread: String,
     /// Gates held at every occurrence of this order (the intersection).
     pub(crate) gates: Vec<Gate>,
-    /// The nest lock instance both were taken under (`lock_nest_lock` with one nest lock) at
-    /// every occurrence of this order, if any: that lock serialises the order.
+    /// The nest lock instance, held exclusively, both were taken under (`lock_nest_lock` with
+    /// one nest lock) at every occurrence of this order, if any: that lock serialises the
+    /// order (a cycle all of whose orders it serialises is not reported: see `path`).
     pub(crate) serialized_by: Option<Instance>,
-}
-
-/// Is every order of the cycle of `link` then `path` serialised by one nest lock instance
-/// (all taken under it)? Then no two threads can be inside the cycle at once: no deadlock.
-pub(crate) fn serialized(link: &InstanceLink, path: &[InstanceLink]) -> bool {
-    link.serialized_by.is_some() && path.iter().all(|l| l.serialized_by == link.serialized_by)
 }
 
 #[derive(Default)]
@@ -63,7 +58,7 @@ static TRACKED: AtomicUsize = AtomicUsize::new(0);
 /// path `inner ->* outer`, returns it: with `link`, a cycle of instances.
 pub(crate) fn record(link: InstanceLink) -> Option<Vec<InstanceLink>> {
     let mut g = GRAPH.lock();
-    let found = g.path(link.inner, link.outer);
+    let found = g.path(link.inner, link.outer, link.serialized_by);
     g.insert(link);
     found
 }
@@ -178,27 +173,38 @@ impl InstanceGraph {
         }
     }
 
-    /// A path `from ->* to` (breadth first: the shortest), as its links.
-    fn path(&self, from: Instance, to: Instance) -> Option<Vec<InstanceLink>> {
-        let mut parent: HashMap<Instance, Instance> = HashMap::new();
-        let mut queue = std::collections::VecDeque::from([from]);
-        parent.insert(from, from);
+    /// A shortest path `from ->* to`, as its links. With `by` (the order being recorded is
+    /// serialised by that nest lock instance), only a path with a link not serialised by it:
+    /// a cycle all under one nest lock lets one thread in at a time, and cannot deadlock. (A
+    /// breadth-first search over (instance, "a link not under `by` was passed") states.)
+    fn path(
+        &self,
+        from: Instance,
+        to: Instance,
+        by: Option<Instance>,
+    ) -> Option<Vec<InstanceLink>> {
+        type State = (Instance, bool);
+        let start: State = (from, by.is_none());
+        let goal: State = (to, true);
+        let mut parent: HashMap<State, State> = HashMap::from([(start, start)]);
+        let mut queue = std::collections::VecDeque::from([start]);
         while let Some(x) = queue.pop_front() {
-            if x == to {
+            if x == goal {
                 let mut links = Vec::new();
-                let mut cur = to;
-                while cur != from {
+                let mut cur = goal;
+                while cur != start {
                     let prev = parent[&cur];
-                    links.push(self.out[&prev][&cur].clone());
+                    links.push(self.out[&prev.0][&cur.0].clone());
                     cur = prev;
                 }
                 links.reverse();
                 return Some(links);
             }
-            for &y in self.out.get(&x).into_iter().flat_map(HashMap::keys) {
-                if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(y) {
+            for (&y, link) in self.out.get(&x.0).into_iter().flatten() {
+                let next = (y, x.1 || link.serialized_by != by);
+                if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(next) {
                     e.insert(x);
-                    queue.push_back(y);
+                    queue.push_back(next);
                 }
             }
         }

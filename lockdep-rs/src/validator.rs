@@ -247,6 +247,8 @@ impl ThreadState {
         );
         entry.set_serial(req.reserial);
         entry.set_sendable(req.sendable);
+        // (Read once, here: acquisitions of a report hook run later are not awaited ones.)
+        let awaited = awaited(&entry);
         let mut reports = Vec::new();
         if self.held.stack.is_empty() {
             // Nothing is held across any `reset()` so far: nothing to replay later.
@@ -272,19 +274,13 @@ impl ThreadState {
         }
         if let (Some(i), true, false) = (conflict, req.fresh, req.trylock) {
             let prev = &self.held.stack[i];
-            reports.push(build::recursive(
-                &self.held,
-                prev,
-                &entry,
-                true,
-                awaited(&entry),
-            ));
+            reports.push(build::recursive(&self.held, prev, &entry, true, awaited));
             return Outcome {
                 pushed: None,
                 pending: None,
                 reports,
                 certain_deadlock: true,
-                in_task: awaited(&entry),
+                in_task: awaited,
                 watch: false,
                 timed: req.timed,
                 known: None,
@@ -376,19 +372,21 @@ impl ThreadState {
             inner_site: new.site,
             thread: crate::report::thread_label(),
             gates: gates.clone(),
+            // Serialised by the nest lock if both were taken under it and it is held
+            // exclusively (readers of it do not keep each other out).
             serialized_by: new
                 .nest()
                 .filter(|_| outer.nest() == new.nest())
-                .map(|n| n.get()),
+                .map(|n| n.get())
+                .filter(|&n| {
+                    stack
+                        .iter()
+                        .any(|h| h.holds(n) && h.read() == Read::Exclusive)
+                }),
         };
         let path = instance_order::record(link.clone())?;
-        if instance_order::seen_by_classes(&link, &path)
-            || !instance_order::blocks(&link, &path)
-            || instance_order::serialized(&link, &path)
-        {
-            // The class check reports this cycle; or readers never block readers; or one nest
-            // lock instance, held across every order of it, lets one thread in at a time.
-            return None;
+        if instance_order::seen_by_classes(&link, &path) || !instance_order::blocks(&link, &path) {
+            return None; // the class check reports this cycle, or readers never block readers
         }
         let mut common = gates;
         for l in &path {
@@ -503,7 +501,7 @@ pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> bool {
 /// task), not a blocking or a thread's one?
 fn awaited(entry: &HeldLock) -> bool {
     #[cfg(lockdep_tasks)]
-    return entry.sendable() && crate::holder::awaited();
+    return crate::holder::take_awaited() && entry.sendable();
     #[cfg(not(lockdep_tasks))]
     {
         let _ = entry;

@@ -371,6 +371,63 @@ fn children_under_one_nest_lock_instance_may_come_in_any_order() {
     assert_eq!(reports[0].kind(), ReportKind::InstanceInversion);
 }
 
+/// A nest lock held shared does not serialise its children (readers of it do not keep each
+/// other out): the same children in both orders under read guards of one lock are reported.
+#[test]
+fn children_under_a_shared_nest_lock_in_both_orders_are_reported() {
+    setup();
+    let dir = RwLock::named("nest.shared_dir", ());
+    let kids: Vec<Mutex<()>> = (0..2)
+        .map(|_| Mutex::named("nest.shared_file", ()))
+        .collect();
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let d = dir.read();
+            let _a = kids[0].lock_nest_lock(&d);
+            let _b = kids[1].lock_nest_lock(&d);
+        }
+        let d = dir.read();
+        let _b = kids[1].lock_nest_lock(&d);
+        let _a = kids[0].lock_nest_lock(&d);
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::InstanceInversion);
+}
+
+#[derive(Default)]
+struct Three(Mutex<u8>, Mutex<u8>, Mutex<u8>);
+
+/// An order taken under a nest lock closes a cycle both through an order under the same nest
+/// lock (harmless) and through orders taken without it (a real three-thread deadlock): the
+/// second is reported (only the shortest path was looked at, and it was the harmless one).
+#[test]
+fn a_cycle_beside_a_serialised_one_is_still_reported() {
+    setup();
+    let t = Three::default();
+    let (a, b, c) = (&t.0, &t.1, &t.2);
+    let n = Mutex::named("nest.beside", ());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let g = n.lock();
+            let _b = b.lock_nest_lock(&g);
+            let _a = a.lock_nest_lock(&g); // B -> A under N
+        }
+        {
+            let _b = b.lock();
+            let _c = c.lock(); // B -> C
+        }
+        {
+            let _c = c.lock();
+            let _a = a.lock(); // C -> A
+        }
+        let g = n.lock();
+        let _a = a.lock_nest_lock(&g);
+        let _b = b.lock_nest_lock(&g); // A -> B under N: closes A -> B -> C -> A
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::InstanceInversion);
+}
+
 /// §4 honours gates: the two orders, each taken under one single-instance lock, cannot run at
 /// once; the report names the gate.
 #[test]

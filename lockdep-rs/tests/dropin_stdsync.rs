@@ -135,6 +135,10 @@ fn the_locks_are_unwind_safe_as_stds() {
     unwind_safe::<Once>();
     unwind_safe::<OnceLock<u32>>();
     unwind_safe::<LazyLock<u32>>();
+    // ... and so are their guards (they were not, with validation on).
+    unwind_safe::<lockdep::stdsync::MutexGuard<'static, std::cell::Cell<u32>>>();
+    unwind_safe::<lockdep::stdsync::RwLockReadGuard<'static, u32>>();
+    unwind_safe::<lockdep::stdsync::RwLockWriteGuard<'static, std::cell::Cell<u32>>>();
     let m = Mutex::new(1);
     let r = std::panic::catch_unwind(|| *m.lock().unwrap() + 1);
     assert_eq!(r.ok(), Some(2));

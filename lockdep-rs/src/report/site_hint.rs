@@ -33,6 +33,16 @@ pub(crate) fn shared_class(
     line: u32,
     made: Option<crate::class::Maker>,
 ) -> String {
+    if crate::class::in_std(file) {
+        return format!(
+            "{class}:\n\
+             every lock of this type built inside the standard library there (by\n\
+             `.map(Mutex::new)`, `or_default()`, …) is this class, and several were alive at\n\
+             once. If this cycle joins different ones in different roles, build them in code of\n\
+             yours, with names (`.map(|v| Mutex::named(\"…\", v))`). If they are\n\
+             interchangeable, the cycle can happen."
+        );
+    }
     if made.is_some() {
         return format!(
             "{class}:\n\

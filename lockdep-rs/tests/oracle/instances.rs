@@ -27,8 +27,8 @@ pub struct Link {
     pub sites: (u8, u8),
     /// The gate was held below the outer entry at every occurrence.
     pub gated: bool,
-    /// Both were taken under one nest lock instance (this one) at every occurrence: it lets
-    /// one thread at a time into the order.
+    /// Both were taken under one nest lock instance (this one), held exclusively, at every
+    /// occurrence: it lets one thread at a time into the order.
     pub serialized_by: Option<Inst>,
 }
 
@@ -57,30 +57,46 @@ impl Instances {
             .or_insert(link);
     }
 
-    /// Every shortest path `from ->* to`, as lists of orders.
-    pub fn shortest_paths(&self, from: Inst, to: Inst) -> Vec<Vec<(Inst, Inst)>> {
-        // Distances by breadth-first search, then every way back along them.
-        let mut dist: BTreeMap<Inst, usize> = BTreeMap::from([(from, 0)]);
-        let mut queue = VecDeque::from([from]);
+    /// Every shortest path `from ->* to`, as lists of orders. With `by` (the order being
+    /// recorded is serialised by that nest lock instance), only paths with an order not
+    /// serialised by it: a cycle all under one nest lock (held exclusively) cannot deadlock.
+    pub fn shortest_paths(&self, from: Inst, to: Inst, by: Option<Inst>) -> Vec<Vec<(Inst, Inst)>> {
+        // States: (instance, "an order not under `by` was passed"). Distances by breadth-first
+        // search, then every way back along them.
+        type State = (Inst, bool);
+        let step = |(x, tainted): State, y: Inst| -> State {
+            (y, tainted || self.links[&x][&y].serialized_by != by)
+        };
+        let start: State = (from, by.is_none());
+        let goal: State = (to, true);
+        let mut dist: BTreeMap<State, usize> = BTreeMap::from([(start, 0)]);
+        let mut queue = VecDeque::from([start]);
         while let Some(x) = queue.pop_front() {
-            for &y in self.links.get(&x).into_iter().flat_map(BTreeMap::keys) {
-                if !dist.contains_key(&y) {
-                    dist.insert(y, dist[&x] + 1);
-                    queue.push_back(y);
+            for &y in self.links.get(&x.0).into_iter().flat_map(BTreeMap::keys) {
+                let next = step(x, y);
+                if !dist.contains_key(&next) {
+                    dist.insert(next, dist[&x] + 1);
+                    queue.push_back(next);
                 }
             }
         }
-        let Some(&n) = dist.get(&to) else {
+        let Some(&n) = dist.get(&goal) else {
             return Vec::new();
         };
-        let mut paths = vec![vec![to]];
+        let mut paths: Vec<Vec<State>> = vec![vec![goal]];
         for d in (0..n).rev() {
             let mut next = Vec::new();
             for p in paths {
                 let head = p[0];
-                for (&x, outs) in &self.links {
-                    if dist.get(&x) == Some(&d) && outs.contains_key(&head) {
-                        let mut q = vec![x];
+                for (&state, &sd) in &dist {
+                    if sd == d
+                        && self
+                            .links
+                            .get(&state.0)
+                            .is_some_and(|o| o.contains_key(&head.0))
+                        && step(state, head.0) == head
+                    {
+                        let mut q = vec![state];
                         q.extend(&p);
                         next.push(q);
                     }
@@ -90,7 +106,7 @@ impl Instances {
         }
         paths
             .into_iter()
-            .map(|p| p.windows(2).map(|w| (w[0], w[1])).collect())
+            .map(|p| p.windows(2).map(|w| (w[0].0, w[1].0)).collect())
             .collect()
     }
 }

@@ -487,11 +487,16 @@ impl Oracle {
             inner_rd: req.rd,
             sites: (outer.site, req.site),
             gated: self.gated_below(&stack[..idx]),
-            serialized_by: new.nest.filter(|_| outer.nest == new.nest),
+            serialized_by: new
+                .nest
+                .filter(|_| outer.nest == new.nest)
+                .filter(|&n| stack.iter().any(|h| h.holds(n) && h.rd == Rd::W)),
         };
         let holding = outer.class;
         let held = self.held_classes(t);
-        let paths = self.inst.shortest_paths(req.inst, outer_inst);
+        let paths = self
+            .inst
+            .shortest_paths(req.inst, outer_inst, link.serialized_by);
         self.inst.insert(outer_inst, req.inst, link.clone());
         let path_len = paths.first()?.len();
         let candidates = paths
@@ -504,11 +509,6 @@ impl Oracle {
                 cycle.extend(links.iter().copied());
                 if class_cycle(&classes) || !blocks(&cycle) {
                     return None; // the class check reports it, or readers never block readers
-                }
-                if link.serialized_by.is_some()
-                    && links.iter().all(|l| l.serialized_by == link.serialized_by)
-                {
-                    return None; // one nest lock instance held across every order of it
                 }
                 let gated = link.gated && links.iter().all(|l| l.gated);
                 if gated && self.ignoring {
