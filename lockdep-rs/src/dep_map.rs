@@ -491,6 +491,7 @@ mod enabled {
                     site,
                     fresh: true,
                     no_merge: false,
+                    retake: false,
                     timed,
                     sendable,
                 },

@@ -57,6 +57,9 @@ pub(crate) struct Request<'a> {
     pub(crate) fresh: bool,
     /// Never merge into the top entry (an entry restored after a condvar wait).
     pub(crate) no_merge: bool,
+    /// A lock taken back after a wait (`unlocked`, a condvar wait): not fresh (it never
+    /// panics), but a real acquisition, so its instance order counts.
+    pub(crate) retake: bool,
     /// An async lock's acquisition: its guard is `Send` (see [`HeldLock::sendable`]).
     pub(crate) sendable: bool,
     /// A timed acquisition (`try_lock_for`): re-locking a lock this thread holds is reported
@@ -288,7 +291,7 @@ impl ThreadState {
         }
 
         // The order of this class's instances, which the class graph cannot see.
-        if same_key && req.fresh && !req.trylock {
+        if same_key && (req.fresh || req.retake) && !req.trylock {
             reports.extend(self.check_instance_order(&entry));
         }
 

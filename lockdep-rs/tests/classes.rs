@@ -428,6 +428,22 @@ fn a_cycle_beside_a_serialised_one_is_still_reported() {
     assert_eq!(reports[0].kind(), ReportKind::InstanceInversion);
 }
 
+/// A lock taken back after a wait (`unlocked`, a condvar wait) while another lock of its class
+/// is held is a real acquisition, whose instance order counts: `a` then `b`, then `a` taken
+/// back under `b`, is the inversion two threads deadlock on (it was never checked).
+#[test]
+fn a_lock_taken_back_after_a_wait_is_in_the_instance_order() {
+    setup();
+    let pair = Pair::default();
+    let (_, reports) = lockdep::capture(|| {
+        let mut a = pair.0.lock();
+        let _b = pair.1.lock(); // a -> b
+        lockdep::MutexGuard::unlocked(&mut a, || {}); // a taken back under b: b -> a
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].kind(), ReportKind::InstanceInversion);
+}
+
 /// §4 honours gates: the two orders, each taken under one single-instance lock, cannot run at
 /// once; the report names the gate.
 #[test]

@@ -253,6 +253,7 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         site,
         fresh: false,
         no_merge: true,
+        retake: true,
         sendable: e.sendable(),
         timed: false,
     };
@@ -340,6 +341,7 @@ impl ThreadState {
                     site: e.site,
                     fresh: false,
                     no_merge: true,
+                    retake: false,
                     sendable: e.sendable(),
                     timed: false,
                 };

@@ -469,9 +469,40 @@ impl Oracle {
     /// The instance order (`instances.rs`): records `outer -> new` (not for recursive locking,
     /// which the class check reports) and tells whether it closes a cycle to report.
     fn check_instances(&mut self, t: usize, req: &Req) -> Option<Problem> {
+        self.check_instances_of(
+            t,
+            req.class,
+            req.rd,
+            req.inst,
+            req.site,
+            req.nest.map(|n| n.0),
+        )
+    }
+
+    /// [`check_instances`](Self::check_instances) for taking `inst` (of `class`, in mode
+    /// `rd`, at harness site `site`, under the nest lock `nest`): also a lock taken back
+    /// after a condvar wait.
+    fn check_instances_of(
+        &mut self,
+        t: usize,
+        class: Class,
+        rd: Rd,
+        inst: Inst,
+        site: u8,
+        nest: Option<Inst>,
+    ) -> Option<Problem> {
         use super::instances::{blocks, class_cycle, Link};
+        let req = Req {
+            class,
+            rd,
+            inst,
+            trylock: false,
+            nest: None,
+            site,
+        };
+        let req = &req;
         let stack = self.stack(t);
-        let new = Held::new(req.class, req.rd, false, Vec::new(), req.nest.map(|n| n.0));
+        let new = Held::new(req.class, req.rd, false, Vec::new(), nest);
         if same_class_conflict(stack, &new).is_some() {
             return None;
         }
@@ -795,12 +826,29 @@ impl Oracle {
             return Vec::new();
         }
         w.merged_into = None;
+        // A lock taken back is a real acquisition: the order of its class's instances counts
+        // (checked with the nest lock as requested, as a fresh acquisition's).
+        let requested_nest = w.entry.nest;
         let e = &mut w.entry;
         e.nest = e.nest.filter(|&n| self.holds(t, n));
         e.trylock = false;
         e.edgeless = edgeless(self.stack(t), e);
         let e = e.clone();
-        self.validate(t, &e)
+        let mut problems = Vec::new();
+        let same_key = self.stack(t).iter().any(|h| h.class.base == e.class.base);
+        if same_key {
+            let inst = e.acqs[0].inst;
+            problems.extend(self.check_instances_of(
+                t,
+                e.class,
+                e.rd,
+                inst,
+                super::world::SITE_CV,
+                requested_nest,
+            ));
+        }
+        problems.extend(self.validate(t, &e));
+        problems
     }
 
     /// Records the re-acquired entry (before its problems are delivered): on top of the stack,
