@@ -81,21 +81,23 @@ impl Once {
     /// `CircularWait`). Panics, as std's, if the initializer panicked.
     #[track_caller]
     pub fn wait(&self) {
-        if self.inner.is_completed() {
-            return;
-        }
-        self.event.wait_event(Location::caller());
-        self.inner.wait();
+        self.wait_with(std::sync::Once::wait);
     }
 
     /// As [`wait`](Self::wait), also after a panicked initializer (std's `Once::wait_force`).
     #[track_caller]
     pub fn wait_force(&self) {
-        if self.inner.is_completed() {
-            return;
+        self.wait_with(std::sync::Once::wait_force);
+    }
+
+    /// A wait on the initializer (`wait` / `wait_force` of std's `Once`), validated first
+    /// unless it is complete.
+    #[track_caller]
+    fn wait_with(&self, wait: fn(&std::sync::Once)) {
+        if !self.inner.is_completed() {
+            self.event.wait_event(Location::caller());
+            wait(&self.inner);
         }
-        self.event.wait_event(Location::caller());
-        self.inner.wait_force();
     }
 }
 

@@ -492,31 +492,22 @@ impl Oracle {
         nest: Option<Inst>,
     ) -> Option<Problem> {
         use super::instances::{blocks, class_cycle, Link};
-        let req = Req {
-            class,
-            rd,
-            inst,
-            trylock: false,
-            nest: None,
-            site,
-        };
-        let req = &req;
         let stack = self.stack(t);
-        let new = Held::new(req.class, req.rd, false, Vec::new(), nest);
+        let new = Held::new(class, rd, false, Vec::new(), nest);
         if same_class_conflict(stack, &new).is_some() {
             return None;
         }
         let idx = stack
             .iter()
-            .rposition(|h| h.class.base == req.class.base && !h.holds(req.inst))?;
+            .rposition(|h| h.class.base == class.base && !h.holds(inst))?;
         let outer = &stack[idx];
         let outer_inst = outer.acqs.last().expect("an acquisition").inst;
         let link = Link {
             outer_class: outer.class,
-            inner_class: req.class,
+            inner_class: class,
             outer_rd: outer.rd,
-            inner_rd: req.rd,
-            sites: (outer.site, req.site),
+            inner_rd: rd,
+            sites: (outer.site, site),
             gated: self.gated_below(&stack[..idx]),
             serialized_by: new
                 .nest
@@ -527,8 +518,8 @@ impl Oracle {
         let held = self.held_classes(t);
         let paths = self
             .inst
-            .shortest_paths(req.inst, outer_inst, link.serialized_by);
-        self.inst.insert(outer_inst, req.inst, link.clone());
+            .shortest_paths(inst, outer_inst, link.serialized_by);
+        self.inst.insert(outer_inst, inst, link.clone());
         let path_len = paths.first()?.len();
         let candidates = paths
             .iter()
@@ -548,14 +539,14 @@ impl Oracle {
                 let mut sites = vec![link.sites];
                 sites.extend(links.iter().map(|l| l.sites));
                 sites.sort_unstable();
-                Some((req.class.base, sites, gated))
+                Some((class.base, sites, gated))
             })
             .collect::<Vec<_>>();
         if candidates.iter().all(Option::is_none) {
             return None;
         }
         Some(Problem::Instance {
-            acquiring: req.class,
+            acquiring: class,
             holding,
             held,
             path_len,
