@@ -12,7 +12,7 @@ use lockdep::Mode;
 use proptest::prelude::*;
 
 use super::model::Rd;
-use super::world::{EVENTS, LOCKS, MAPS};
+use super::world::{EVENTS, INSTANCES, LOCKS, MAPS};
 
 /// How a lock is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +216,69 @@ pub fn mixed_ops() -> impl Strategy<Value = Op> {
         3 => map_op(),
         2 => event_op(),
     ]
+}
+
+/// Nest-lock programs: one nest class and one child class (instances 0..3 and 3..6 of the
+/// world). Each segment takes a nest lock instance (exclusively or shared: a read guard
+/// serialises nothing) or none, then two or three distinct children in some order, each under
+/// the nest guard (`lock_nest_lock`) or plainly (an order not under it), then maybe a condvar
+/// wait, a re-lock or an out-of-order release, and releases the rest. The general generators
+/// rarely build two children of one class under one nest instance in both orders, beside
+/// other paths between them; these programs are mostly that.
+pub fn nest_program() -> impl Strategy<Value = Program> {
+    let nest = proptest::option::weighted(
+        0.8,
+        (
+            0..INSTANCES,
+            rd(),
+            prop_oneof![5 => Just(How::Block), 1 => Just(How::Try)],
+        ),
+    );
+    let children = Just((INSTANCES..2 * INSTANCES).collect::<Vec<u8>>())
+        .prop_shuffle()
+        .prop_flat_map(|order| (2..=order.len()).prop_map(move |n| order[..n].to_vec()));
+    let under = proptest::collection::vec(proptest::bool::weighted(0.75), 3);
+    let extra = proptest::option::weighted(
+        0.3,
+        prop_oneof![
+            unlock_op(),
+            relock_op(),
+            from_top().prop_map(|from_top| Op::Wait { from_top }),
+        ],
+    );
+    let segment = (nest, children, under, extra).prop_map(|(nest, children, under, extra)| {
+        let mut ops = Vec::new();
+        if let Some((inst, rd, how)) = nest {
+            ops.push(Op::Lock {
+                inst,
+                sub: 0,
+                rd,
+                how,
+            });
+        }
+        for (k, &inst) in children.iter().enumerate() {
+            let how = match nest {
+                Some(_) if under[k] => How::Nest(k as u8),
+                _ => How::Block,
+            };
+            ops.push(Op::Lock {
+                inst,
+                sub: 0,
+                rd: Rd::W,
+                how,
+            });
+        }
+        ops.extend(extra);
+        ops
+    });
+    (
+        proptest::collection::vec(segment, 2..=5),
+        proptest::bool::weighted(0.25),
+    )
+        .prop_map(|(threads, real_threads)| Program {
+            real_threads,
+            ..Program::new(threads)
+        })
 }
 
 /// Programs of 1 to 5 threads of up to `len` ops each.
