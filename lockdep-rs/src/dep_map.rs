@@ -96,6 +96,17 @@ mod enabled {
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request, WaitingEntry};
 
+    /// How a validated acquisition blocks (see [`Request`]'s `timed` and `own_signal`).
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Blocks {
+        /// Until it gets the lock.
+        Untimed,
+        /// Until a deadline (`try_lock_for`).
+        Timed,
+        /// Until the thread that armed an event signals it (a one-time cell's initializer).
+        OwnSignal,
+    }
+
     /// A nest lock's name, made when a report needs it.
     type NestName<'a> = &'a dyn Fn() -> String;
 
@@ -436,8 +447,15 @@ mod enabled {
         ) -> (Option<NonZeroU64>, HolderTag) {
             let nest_name = || nest.map(DepMap::name).unwrap_or_default();
             let nest = nest.map(|n| (n.instance(), Some(&nest_name as NestName<'_>)));
-            let t: Tracked<'_> =
-                self.record_request(read, subclass, trylock, nest, site, false, sendable);
+            let t: Tracked<'_> = self.record_request(
+                read,
+                subclass,
+                trylock,
+                nest,
+                site,
+                Blocks::Untimed,
+                sendable,
+            );
             (NonZeroU64::new(t.1), t.2)
         }
 
@@ -451,7 +469,12 @@ mod enabled {
             site: &'static Location<'static>,
             timed: bool,
         ) -> (Option<NonZeroU64>, HolderTag) {
-            let t: Tracked<'_> = self.record_request(read, 0, false, None, site, timed, false);
+            let blocks = if timed {
+                Blocks::Timed
+            } else {
+                Blocks::Untimed
+            };
+            let t: Tracked<'_> = self.record_request(read, 0, false, None, site, blocks, false);
             (NonZeroU64::new(t.1), t.2)
         }
 
@@ -466,7 +489,7 @@ mod enabled {
             trylock: bool,
             nest: Option<(Instance, Option<NestName<'_>>)>,
             site: &'static Location<'static>,
-            timed: bool,
+            blocks: Blocks,
             sendable: bool,
         ) -> Tracked<'_, M> {
             if crate::sync::internal::inside() {
@@ -492,7 +515,8 @@ mod enabled {
                     fresh: true,
                     no_merge: false,
                     retake: false,
-                    timed,
+                    timed: blocks == Blocks::Timed,
+                    own_signal: blocks == Blocks::OwnSignal,
                     sendable,
                 },
             );
@@ -544,6 +568,30 @@ mod enabled {
         #[track_caller]
         pub(crate) fn wait_event(&self, site: &'static Location<'static>) {
             self.acquire(Read::Exclusive, 0, None, site).release();
+        }
+
+        /// A one-time cell's event (`Once`, `OnceLock`, `LazyLock`): about to wait for its
+        /// initializer. Only the thread running the initializer signals it, so if this thread
+        /// has it armed (the initializer re-entered its own cell) the wait can never end: a
+        /// certain self-deadlock, reported and stopped as re-locking a held lock is, where std
+        /// and parking_lot would hang.
+        #[track_caller]
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) fn wait_initializer(&self, site: &'static Location<'static>) {
+            if mode() != Mode::Off && self.is_held() {
+                self.record_request::<Local>(
+                    Read::Exclusive,
+                    0,
+                    false,
+                    None,
+                    site,
+                    Blocks::OwnSignal,
+                    false,
+                )
+                .release();
+            } else {
+                self.wait_event(site);
+            }
         }
 
         /// An event: armed by this thread (held as a recursive-read trylock: it gets no
@@ -831,7 +879,15 @@ mod enabled {
                 #[cfg(lockdep_tasks)]
                 Suspended::Released(read, subclass, nest) => {
                     let nest = nest.map(|n| (n, None));
-                    return map.record_request(read, subclass, false, nest, site, false, false);
+                    return map.record_request(
+                        read,
+                        subclass,
+                        false,
+                        nest,
+                        site,
+                        Blocks::Untimed,
+                        false,
+                    );
                 }
             };
             let read = waiting.read();
@@ -963,6 +1019,8 @@ mod disabled {
         pub(crate) fn register(&self) {}
         #[inline(always)]
         pub(crate) fn wait_event(&self, _: &'static Location<'static>) {}
+        #[inline(always)]
+        pub(crate) fn wait_initializer(&self, _: &'static Location<'static>) {}
         #[inline(always)]
         pub(crate) fn arm_event(&self, _: &'static Location<'static>) {}
         #[inline(always)]

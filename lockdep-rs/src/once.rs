@@ -6,6 +6,8 @@
 //! and the initializer's run is the event's armed span (edges to every lock it takes). An
 //! initializer that needs a lock some caller holds is a
 //! [`CircularWait`](crate::ReportKind::CircularWait), reported whichever side is seen second.
+//! An initializer that calls its own `Once` again waits for itself (parking_lot hangs): a
+//! certain self-deadlock, reported and stopped with a panic.
 //! Once done, `call_once` is one atomic load, as in parking_lot.
 
 use std::panic::Location;
@@ -59,7 +61,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_event(site);
+        self.event.wait_initializer(site);
         self.inner.call_once(|| {
             self.event.arm_event(site);
             let _armed = Armed(&self.event, site);
@@ -75,7 +77,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_event(site);
+        self.event.wait_initializer(site);
         self.inner.call_once_force(|state| {
             self.event.arm_event(site);
             let _armed = Armed(&self.event, site);

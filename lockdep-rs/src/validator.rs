@@ -66,6 +66,11 @@ pub(crate) struct Request<'a> {
     /// but does not panic — the real acquisition times out rather than hangs — and is not
     /// recorded.
     pub(crate) timed: bool,
+    /// A wait for an event only the thread that armed it can signal (a one-time cell's
+    /// initializer: `Once`, `OnceLock`, `LazyLock`): armed by this thread, it can never end —
+    /// the initializer re-entered its own cell — so it is a certain self-deadlock, as
+    /// re-locking a held lock is (events are otherwise annotations, never certain).
+    pub(crate) own_signal: bool,
 }
 
 /// The verdict of one acquisition, acted on after the thread state is released.
@@ -84,6 +89,9 @@ pub(crate) struct Outcome {
     watch: bool,
     /// A timed acquisition (see [`Request::timed`]).
     timed: bool,
+    /// A wait for an event this thread armed and must signal itself (see
+    /// [`Request::own_signal`]).
+    own_signal: bool,
     /// For a chain whose problems were reported before: the first of them (Panic mode stops
     /// every thread that reaches a known problem, with one line naming it).
     known: Option<Report>,
@@ -99,6 +107,7 @@ impl Outcome {
             in_task: false,
             watch: false,
             timed: false,
+            own_signal: false,
             known: None,
         }
     }
@@ -155,7 +164,10 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     }
     let may_panic = fresh && !crate::sync::panicking() && !exiting();
     if may_panic && outcome.certain_deadlock && !outcome.timed {
-        let why = if outcome.in_task {
+        let why = if outcome.own_signal {
+            "lockdep: certain self-deadlock: this thread is running the initializer of the \
+             one-time cell it now waits for (a re-entrant initialization never completes)"
+        } else if outcome.in_task {
             "lockdep: self-deadlock: this task already holds the lock it is awaiting, and no \
              other branch of it released it within 1 s (awaited in sequence it can never \
              succeed)"
@@ -268,7 +280,7 @@ impl ThreadState {
             if std::ptr::eq(h.class.base(), class.base()) {
                 same_key = true;
                 if h.holds(instance)
-                    && class.blocks()
+                    && (class.blocks() || req.own_signal)
                     && (h.read() == Read::Exclusive || req.read == Read::Exclusive)
                 {
                     conflict = Some(i);
@@ -286,6 +298,7 @@ impl ThreadState {
                 in_task: awaited,
                 watch: false,
                 timed: req.timed,
+                own_signal: req.own_signal,
                 known: None,
             };
         }
@@ -426,6 +439,7 @@ impl ThreadState {
                 in_task: false,
                 watch,
                 timed: false,
+                own_signal: false,
                 known,
             };
         }
@@ -437,6 +451,7 @@ impl ThreadState {
             in_task: false,
             watch,
             timed: false,
+            own_signal: false,
             known,
         }
     }

@@ -231,6 +231,32 @@ fn once_waiting_on_an_initializer_is_a_circular_wait() {
     assert!(first.state().done() && second.state().done());
 }
 
+/// `call_once` reached again from its own initializer waits for itself (parking_lot hangs):
+/// a certain self-deadlock, reported and stopped with a panic.
+#[test]
+fn a_reentrant_call_once_is_stopped_not_hung() {
+    static ONCE: Once = Once::new();
+    fn run_once() {
+        ONCE.call_once(run_once);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let caught = capture(|| std::panic::catch_unwind(run_once));
+        let _ = tx.send(caught);
+    });
+    let (outcome, r) = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a re-entrant call_once hung");
+    let payload = outcome.expect_err("it must panic");
+    let text = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(text.contains("certain self-deadlock"), "{text}");
+    assert_eq!(kinds(&r), [ReportKind::RecursiveLocking]);
+    assert_eq!(r[0].class_names(), ["Once"]);
+}
+
 /// A Condvar timed wait releases the mutex while it sleeps and holds it again after.
 #[test]
 fn condvar_timed_wait_keeps_the_held_state_right() {

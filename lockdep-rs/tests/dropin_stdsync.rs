@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use lockdep::stdsync::{Arc, Condvar, LazyLock, Mutex, OnceLock, RwLock, TryLockError};
+use lockdep::stdsync::{Arc, Condvar, LazyLock, Mutex, Once, OnceLock, RwLock, TryLockError};
 use lockdep::{capture, Report, ReportKind};
+
+mod common;
 
 fn kinds(reports: &[Report]) -> Vec<ReportKind> {
     reports.iter().map(Report::kind).collect()
@@ -120,6 +122,62 @@ fn lazylock_forcing_is_a_tracked_wait() {
     });
     assert_eq!(kinds(&r), [ReportKind::CircularWait]);
     assert!(r[0].class_names().contains(&"std.lazy.state".to_string()));
+}
+
+/// Runs `f` expecting lockdep to stop it as a certain self-deadlock (std would hang: the
+/// watchdog aborts the test binary if it does); returns the reports it raised.
+fn stopped_reinit(what: &'static str, f: impl FnOnce()) -> Vec<Report> {
+    let _watchdog = common::watchdog(what, 20);
+    let (outcome, r) = capture(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    let payload = outcome.expect_err("a re-entrant initialization must panic, not hang");
+    let text = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        text.contains("certain self-deadlock") && text.contains("initializer"),
+        "{text}"
+    );
+    r
+}
+
+/// An initializer that reaches its own cell again (directly or through what it calls) waits
+/// for itself: std's `OnceLock`, `LazyLock` and `Once` hang (or panic, unspecified). It was
+/// reported only as a possible recursive locking, and then hung; it is a certain
+/// self-deadlock: reported and stopped with a panic, as re-locking a held mutex is.
+#[test]
+fn a_reentrant_initialization_is_stopped_not_hung() {
+    static CELL: OnceLock<u32> = OnceLock::new();
+    fn init_cell() -> u32 {
+        *CELL.get_or_init(init_cell) + 1
+    }
+    let r = stopped_reinit("re-entrant OnceLock", || {
+        CELL.get_or_init(init_cell);
+    });
+    assert_eq!(kinds(&r), [ReportKind::RecursiveLocking]);
+    assert_eq!(r[0].class_names(), ["OnceLock"]);
+    assert!(r[0].to_string().contains("re-entrant"), "{}", r[0]);
+    assert!(CELL.get().is_none(), "the initializer never completed");
+
+    static LAZY: LazyLock<u32> = LazyLock::new(|| *LAZY + 1);
+    let r = stopped_reinit("re-entrant LazyLock", || {
+        let _ = *LAZY;
+    });
+    assert_eq!(kinds(&r), [ReportKind::RecursiveLocking]);
+
+    static ONCE: Once = Once::new();
+    fn run_once() {
+        ONCE.call_once(run_once);
+    }
+    let r = stopped_reinit("re-entrant Once", run_once);
+    assert_eq!(kinds(&r), [ReportKind::RecursiveLocking]);
+
+    // A cell initialised inside another cell's initializer is no re-entry.
+    static OUTER: OnceLock<u32> = OnceLock::new();
+    static INNER: OnceLock<u32> = OnceLock::new();
+    let (v, r) = capture(|| *OUTER.get_or_init(|| *INNER.get_or_init(|| 1) + 1));
+    assert_eq!(v, 2);
+    assert!(r.is_empty(), "{r:?}");
 }
 
 fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}

@@ -86,6 +86,15 @@ pub(crate) fn recursive(
              it longer while another awaits it is reported so too: see lockdep::tokio's limits.)"
                 .into(),
         );
+    } else if certain && new.class.event {
+        d.notes.push(
+            "This thread is running this one-time cell's initializer (armed where the held\n\
+             line says) and now waits for that initializer to complete: a re-entrant\n\
+             initialization never completes (std and parking_lot hang here), so lockdep panics\n\
+             instead of letting the thread hang. Break the cycle: the initializer must not\n\
+             reach its own cell (directly or through the functions it calls)."
+                .into(),
+        );
     } else if certain {
         d.notes.push(
             "This thread already holds this very lock instance: the acquisition can never succeed\n\

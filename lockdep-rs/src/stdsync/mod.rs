@@ -15,7 +15,8 @@
 //! - `Once::call_once`, `OnceLock::get_or_init` / `set` and forcing a `LazyLock` before they are
 //!   complete may wait for another thread's initializer: a validated wait on the cell's event,
 //!   whose armed span is the initializer's run (an initializer that needs a lock a waiter holds
-//!   is a `CircularWait`).
+//!   is a `CircularWait`; one that reaches its own cell again, where std hangs, is a certain
+//!   self-deadlock: reported, and stopped with a panic).
 //!
 //! ```
 //! use lockdep::stdsync::{Arc, Condvar, Mutex};

@@ -256,6 +256,7 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         retake: true,
         sendable: e.sendable(),
         timed: false,
+        own_signal: false,
     };
     let serial = super::acquire(e.class, e.instance, req)?.serial;
     with_state(|s| {
@@ -344,6 +345,7 @@ impl ThreadState {
                     retake: false,
                     sendable: e.sendable(),
                     timed: false,
+                    own_signal: false,
                 };
                 outcomes.push(self.acquire(e.class, e.instance, &req));
                 if let Some(top) = self.held.stack.last_mut() {
