@@ -9,7 +9,10 @@
 # the one-line switch, run `cargo test` with validation on and LOCKDEP=warn, and write the log
 # and a summary line to target/real-crates/results.txt. The switch is the README's:
 # - parking_lot users: the dependency renamed, `parking_lot = { package = "lockdep", path, features = ["enabled", "drop-in"] }`;
-# - std users: the path `std::sync` replaced by `lockdep::stdsync`, lockdep added as a dependency.
+# - std users: the path `std::sync` replaced by `lockdep::stdsync` (`use std::sync;` becomes
+#   `use lockdep::stdsync as sync;`), lockdep added as a dependency.
+# A crate whose locks are held inside tokio tasks gets lockdep's `tokio` feature too (last
+# column), so the task is the holder of its blocking locks.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 LOCKDEP="$ROOT/lockdep-rs"
@@ -18,14 +21,20 @@ export CARGO_TARGET_DIR="$WORK/target"
 mkdir -p "$WORK/src"
 RESULTS="$WORK/results.txt"
 
-# name version kind(parking_lot|std) features test-targets ("-": none / all)
+# name version kind(parking_lot|std) features test-targets lockdep-features ("-": none / all / none)
 CRATES=(
-  "quick_cache 0.7.0 parking_lot parking_lot -"
+  "quick_cache 0.7.0 parking_lot parking_lot - -"
   # its published integration tests need `tracing-mock`, which is not on crates.io: unit tests only
-  "tracing-subscriber 0.3.23 parking_lot parking_lot,env-filter,fmt,registry,std --lib"
-  "r2d2 0.8.10 parking_lot - -"
-  "scheduled-thread-pool 0.2.7 parking_lot - -"
-  "threadpool 1.8.1 std - -"
+  "tracing-subscriber 0.3.23 parking_lot parking_lot,env-filter,fmt,registry,std --lib -"
+  "r2d2 0.8.10 parking_lot - - -"
+  "scheduled-thread-pool 0.2.7 parking_lot - - -"
+  "threadpool 1.8.1 std - - -"
+  "rayon-core 1.13.0 std - - -"
+  "moka 0.12.16 parking_lot sync - -"
+  # bb8's pool state is a parking_lot Mutex taken inside tokio tasks: the `tokio` feature makes the task its holder
+  "bb8 0.9.1 parking_lot - - tokio"
+  # CancellationToken's tree: std Mutexes of one class nested parent -> child -> grandchild, in tokio tasks
+  "tokio-util 0.7.20 std full - tokio"
 )
 
 fetch() { # name version -> prints the source directory
@@ -46,42 +55,54 @@ TOML
   ls -d "$home"/registry/src/*/"$name-$version" | head -1
 }
 
-switch_parking_lot() { # crate dir: rename the parking_lot dependency to lockdep
-  python3 - "$1/Cargo.toml" "$LOCKDEP" <<'PY'
+lockdep_features() { # extra lockdep features ("-": none) -> a TOML list
+  local f='"enabled", "drop-in"' x
+  if [ "$1" != - ]; then for x in ${1//,/ }; do f="$f, \"$x\""; done; fi
+  echo "[$f]"
+}
+
+switch_parking_lot() { # crate dir, lockdep features: rename the parking_lot dependency to lockdep
+  python3 - "$1/Cargo.toml" "$LOCKDEP" "$(lockdep_features "$2")" <<'PY'
 import re, sys
-path, lockdep = sys.argv[1], sys.argv[2]
+path, lockdep, features = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
 def fix(m):
     body = re.sub(r'(?m)^version = .*\n', '', m.group(2))
     body = re.sub(r'(?m)^features = .*\n', '', body)
-    return (m.group(1) + f'package = "lockdep"\npath = "{lockdep}"\nfeatures = ["enabled", "drop-in"]\n' + body)
+    return (m.group(1) + f'package = "lockdep"\npath = "{lockdep}"\nfeatures = {features}\n' + body)
 text, n = re.subn(r'(?ms)^(\[(?:dev-)?dependencies\.parking_lot\]\n)(.*?)(?=^\[|\Z)', fix, text)
-text2, n2 = re.subn(r'(?m)^parking_lot = (.*)$', f'parking_lot = {{ package = "lockdep", path = "{lockdep}", features = ["enabled", "drop-in"] }}', text)
+# `parking_lot = ...` inside a dependency table only (bb8's `[features]` has `parking_lot = [..]` too)
+def inline(m):
+    return re.sub(r'(?m)^parking_lot = (.*)$', f'parking_lot = {{ package = "lockdep", path = "{lockdep}", features = {features} }}', m.group(0))
+text2, n2 = re.subn(r'(?ms)^\[(?:[^\]\n]*\.)?(?:dev-)?dependencies\]\n.*?(?=^\[|\Z)', lambda m: inline(m), text)
+n2 = text2 != text
 if n + n2 == 0:
     sys.exit("no parking_lot dependency found")
 open(path, "w").write(text2 + "\n[workspace]\n")
 PY
 }
 
-switch_std() { # crate dir: std::sync -> lockdep::stdsync, lockdep added
-  { grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i '/^\s*\/\//! s/std::sync/lockdep::stdsync/g'
+switch_std() { # crate dir, lockdep features: std::sync -> lockdep::stdsync, lockdep added
+  { grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e '/^\s*\/\//! s/std::sync/lockdep::stdsync/g' \
+    -e 's/\buse lockdep::stdsync;/use lockdep::stdsync as sync;/'
+  # (`use std::sync;` named the module `sync`: rayon-core's `crate::sync::Mutex`.)
   # (Comment lines, doc examples included, keep std::sync: they are not the crate's locks.)
   # A 2015-edition crate names every dependency with `extern crate` (anywhere at the crate root).
   if ! grep -q '^edition' "$1/Cargo.toml"; then
     echo 'extern crate lockdep;' >> "$1/src/lib.rs"
   fi
-  python3 - "$1/Cargo.toml" "$LOCKDEP" <<'PY'
+  python3 - "$1/Cargo.toml" "$LOCKDEP" "$(lockdep_features "$2")" <<'PY'
 import sys
-path, lockdep = sys.argv[1], sys.argv[2]
+path, lockdep, features = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
-text = text.replace("[dependencies]", f'[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = ["enabled", "drop-in"]\n\n[dependencies]', 1) if "[dependencies]" in text else text + f'\n[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = ["enabled", "drop-in"]\n'
+text = text.replace("[dependencies]", f'[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = {features}\n\n[dependencies]', 1) if "[dependencies]" in text else text + f'\n[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = {features}\n'
 open(path, "w").write(text + "\n[workspace]\n")
 PY
 }
 
 : > "$RESULTS.new"
 for entry in "${CRATES[@]}"; do
-  read -r name version kind features targets <<<"$entry"
+  read -r name version kind features targets ldfeatures <<<"$entry"
   if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
   echo "== $name $version ($kind)"
   src="$(fetch "$name" "$version")"
@@ -90,7 +111,7 @@ for entry in "${CRATES[@]}"; do
   cp -r "$src" "$dir"
   chmod -R u+w "$dir"
   rm -f "$dir/Cargo.lock"
-  if [ "$kind" = parking_lot ]; then switch_parking_lot "$dir"; else switch_std "$dir"; fi
+  if [ "$kind" = parking_lot ]; then switch_parking_lot "$dir" "$ldfeatures"; else switch_std "$dir" "$ldfeatures"; fi
   args=()
   [ "$features" != - ] && args=(--features "$features")
   [ "$targets" != - ] && args+=($targets)
