@@ -7,31 +7,11 @@
 //! with `LOCKDEP_CLASSES` set, as `lenient_classes.rs` does.
 #![cfg(lockdep_enabled)]
 
-use std::process::Command;
-
 use lockdep::stdsync::{Mutex, TryLockError};
 use lockdep::ReportKind;
 
-/// Runs test `name` of this binary again in a child process with `LOCKDEP_CLASSES=policy`;
-/// `true` when this is the child (the caller then does the test's work).
-fn in_child(name: &str, policy: &str) -> bool {
-    if std::env::var("LOCKDEP_CLASSES").as_deref() == Ok(policy) {
-        return true;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture"])
-        .env("LOCKDEP_CLASSES", policy)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("1 passed"), "{stdout}");
-    false
-}
+mod common;
+use common::in_child;
 
 /// tokio-util's `CancellationToken` tree (`sync/cancellation_token/tree_node.rs`), reduced: the
 /// root's lock is built in `TreeNode::new`, every child's in `child_node` (one site, one

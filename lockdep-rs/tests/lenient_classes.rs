@@ -6,9 +6,10 @@
 //! test runs itself in a child process with the variable set.
 #![cfg(lockdep_enabled)]
 
-use std::process::Command;
-
 use lockdep::{ReportKind, RwLock};
+
+mod common;
+use common::in_child;
 
 /// A crate's own constructor wrapper: every lock it builds comes from this one site.
 struct Shard(RwLock<Vec<u32>>);
@@ -21,19 +22,7 @@ impl Shard {
 
 #[test]
 fn constructor_wrappers_under_the_lenient_policy() {
-    if std::env::var("LOCKDEP_CLASSES").as_deref() != Ok("lenient") {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "constructor_wrappers_under_the_lenient_policy"])
-            .env("LOCKDEP_CLASSES", "lenient")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(stdout.contains("1 passed"), "{stdout}");
+    if !in_child("constructor_wrappers_under_the_lenient_policy", "lenient") {
         return;
     }
     let shards: Vec<Shard> = (0..3).map(|_| Shard::new()).collect();

@@ -299,3 +299,28 @@ pub fn generator(default_cases: u32) -> proptest::test_runner::TestRunner {
         ..Config::default()
     })
 }
+
+// ---------------------------------------------------------------------------------------
+// Class policies: read once per process, so a test of another policy runs in a child process.
+// ---------------------------------------------------------------------------------------
+
+/// Runs test `name` of this binary again in a child process with `LOCKDEP_CLASSES=policy`;
+/// `true` when this is the child (the caller then does the test's work).
+pub fn in_child(name: &str, policy: &str) -> bool {
+    if std::env::var("LOCKDEP_CLASSES").as_deref() == Ok(policy) {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture"])
+        .env("LOCKDEP_CLASSES", policy)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed"), "{stdout}");
+    false
+}
