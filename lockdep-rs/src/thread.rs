@@ -3,6 +3,10 @@
 //! [`ReportKind::CircularWait`](crate::ReportKind::CircularWait) from whichever side is seen
 //! second.
 //!
+//! A drop-in for `std::thread`: the same items (`spawn`, `scope`, `Builder`, and std's own
+//! `sleep`, `current`, `park`, …), so `use lockdep::thread` in place of `use std::thread`
+//! changes nothing but the joins.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use lockdep::{Mutex, ReportKind};
@@ -20,17 +24,34 @@
 //! assert_eq!(reports[0].kind(), ReportKind::CircularWait);
 //! ```
 
+use std::fmt;
 use std::panic::Location;
 use std::sync::Arc;
 
 use crate::dep_map::DepMap;
 use crate::sync;
 
+mod builder;
+
+pub use builder::Builder;
+/// The rest of `std::thread`, as std's: `use lockdep::thread` in place of `use std::thread`
+/// changes nothing but the joins, which become validated waits.
+pub use std::thread::{
+    available_parallelism, current, panicking, park, park_timeout, sleep, yield_now, AccessError,
+    LocalKey, Result, Thread, ThreadId,
+};
+
 /// Handle of a thread spawned with [`spawn`]; joining it is a validated wait.
 #[must_use = "dropping a JoinHandle detaches the thread"]
 pub struct JoinHandle<T> {
     inner: sync::thread::JoinHandle<T>,
     exit: Arc<DepMap>,
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").finish_non_exhaustive()
+    }
 }
 
 /// What a thread started through this module takes from its parent: its exit event (one
@@ -99,10 +120,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let child = Child::new();
-    let exit = child.exit.clone();
-    let inner = sync::thread::spawn(move || child.run(f));
-    JoinHandle { inner, exit }
+    Builder::new().spawn(f).expect("failed to spawn thread")
 }
 
 impl<T> JoinHandle<T> {
@@ -133,6 +151,7 @@ pub use scoped::{scope, Scope, ScopedJoinHandle};
 /// and it reports into the `capture` its scope runs in.
 #[cfg(not(loom))]
 mod scoped {
+    use std::fmt;
     use std::panic::Location;
     use std::sync::Arc;
 
@@ -193,10 +212,37 @@ mod scoped {
             F: FnOnce() -> T + Send + 'scope,
             T: Send + 'scope,
         {
+            self.spawn_with(std::thread::Builder::new(), f)
+                .expect("failed to spawn thread")
+        }
+
+        /// [`Builder::spawn_scoped`](super::Builder::spawn_scoped)'s spawn.
+        #[track_caller]
+        pub(super) fn spawn_with<F, T>(
+            &'scope self,
+            builder: std::thread::Builder,
+            f: F,
+        ) -> std::io::Result<ScopedJoinHandle<'scope, T>>
+        where
+            F: FnOnce() -> T + Send + 'scope,
+            T: Send + 'scope,
+        {
             let child = Child::new();
             let exit = child.exit.clone();
-            let inner = self.inner.spawn(move || child.run(f));
-            ScopedJoinHandle { inner, exit }
+            let inner = builder.spawn_scoped(&self.inner, move || child.run(f))?;
+            Ok(ScopedJoinHandle { inner, exit })
+        }
+    }
+
+    impl fmt::Debug for Scope<'_, '_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.inner.fmt(f)
+        }
+    }
+
+    impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("ScopedJoinHandle").finish_non_exhaustive()
         }
     }
 

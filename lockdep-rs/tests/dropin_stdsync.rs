@@ -180,6 +180,54 @@ fn a_reentrant_initialization_is_stopped_not_hung() {
     assert!(r.is_empty(), "{r:?}");
 }
 
+/// Code written against `std::thread` switches over with its path: `lockdep::thread` has
+/// std's items (`Builder`, `scope`, `sleep`, `current`, …), and a join is a validated wait:
+/// joining a thread while holding a lock it takes is a `CircularWait`, seen before any hang.
+#[test]
+fn std_thread_code_switches_over_and_its_joins_are_validated() {
+    use lockdep::thread; // was: use std::thread;
+    let state = Arc::new(Mutex::named("std.thread.state", 0));
+    let (_, r) = capture(|| {
+        let s = state.clone();
+        let worker = thread::Builder::new()
+            .name("std.worker".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                thread::sleep(Duration::from_millis(1));
+                *s.lock().unwrap() += 1;
+                thread::current().name().map(str::to_owned)
+            })
+            .unwrap();
+        assert_eq!(worker.join().unwrap().as_deref(), Some("std.worker"));
+        thread::scope(|scope| {
+            for hold in [false, true] {
+                // Threads of this spawn site take `state` (the first one does).
+                let h = thread::Builder::new()
+                    .spawn_scoped(scope, {
+                        let state = &state;
+                        move || {
+                            if !hold {
+                                *state.lock().unwrap() += 1;
+                            }
+                        }
+                    })
+                    .unwrap();
+                let _held = hold.then(|| state.lock().unwrap());
+                h.join().unwrap(); // the second time: joining while holding `state`
+            }
+        });
+        assert_eq!(*state.lock().unwrap(), 2);
+        let _: thread::ThreadId = thread::current().id();
+        thread::yield_now();
+    });
+    assert_eq!(kinds(&r), [ReportKind::CircularWait]);
+    assert!(
+        r[0].class_names().contains(&"std.thread.state".to_string()),
+        "{:?}",
+        r[0].class_names()
+    );
+}
+
 fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
 
 /// As std's, the locks are unwind-safe (poisoning), so `catch_unwind` around code that uses
