@@ -552,10 +552,14 @@ mod enabled {
         }
 
         /// Does the calling task (or thread) hold this lock in a mode an acquisition in mode
-        /// `read` would wait for? (Async locks: see `tokio::watch::other_branch`.)
+        /// `read` would wait for, and through what guard? (Async locks: see
+        /// `tokio::watch::other_branch`.)
         #[cfg(all(feature = "tokio", not(loom)))]
-        pub(crate) fn held_conflicting(&self, read: Read) -> bool {
-            mode() != Mode::Off && validator::holder::holds_conflicting(self.instance(), read)
+        pub(crate) fn held_conflicting(&self, read: Read) -> validator::holder::Conflict {
+            if mode() == Mode::Off {
+                return validator::holder::Conflict::None;
+            }
+            validator::holder::holds_conflicting(self.instance(), read)
         }
 
         /// What the public `is_held` says: `Some(held)`, or `None` when lockdep cannot tell
@@ -755,6 +759,20 @@ mod enabled {
             }
             *self = Tracked::<M>::new(map, serial, read, self.2);
             true
+        }
+    }
+
+    #[cfg(all(feature = "tokio", not(loom)))]
+    impl Tracked<'_, Sendable> {
+        /// The token of an *owned* guard (`lock_owned` & co.): its entry is marked movable —
+        /// the guard may be handed to another task or thread, so the holder re-locking the
+        /// lock meanwhile waits for it rather than being taken for a self-deadlock (see
+        /// `HeldLock::movable`).
+        pub(crate) fn owned(self) -> Self {
+            if let Some((map, packed)) = self.parts() {
+                validator::holder::mark_movable(map.instance(), packed >> SERIAL_SHIFT, self.2);
+            }
+            self
         }
     }
 

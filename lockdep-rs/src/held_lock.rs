@@ -29,7 +29,7 @@ pub(crate) struct HeldLock {
     /// The chain key of the stack up to and including this entry.
     pub(crate) key: u64,
     /// The serial (above [`FLAG_BITS`]) and the flags: read mode, trylock, edgeless,
-    /// sendable, nesting current. The serial identifies this acquisition, so its guard
+    /// sendable, nesting current, merged, movable. The serial identifies this acquisition, so its guard
     /// releases exactly this entry (merged acquisitions share their entry's serial).
     word: u64,
     /// The nest-lock fields; current only if the [`NESTING`] flag is set (else whatever an
@@ -72,6 +72,10 @@ const SENDABLE: u64 = 1 << 4;
 const NESTING: u64 = 1 << 5;
 /// Other instances are merged into the entry (its [`Nesting::merged`] is a list).
 const MERGED: u64 = 1 << 6;
+/// Its guard owns its lock (an async lock's *owned* guard: `'static`, no borrow), so it may
+/// have been handed to another task or thread, which releases the entry when it drops it: a
+/// re-acquisition of the lock by this holder is then no certain self-deadlock.
+const MOVABLE: u64 = 1 << 7;
 /// The bits of [`HeldLock::word`] the fast release compares: the serial, and [`MERGED`] (a
 /// merged entry is never popped whole).
 const RELEASE_MASK: u64 = !((1 << FLAG_BITS) - 1) | MERGED;
@@ -175,6 +179,17 @@ impl HeldLock {
     /// See [`SENDABLE`].
     pub(crate) fn set_sendable(&mut self, sendable: bool) {
         self.set_flag(SENDABLE, sendable);
+    }
+
+    /// See [`MOVABLE`].
+    #[inline]
+    pub(crate) fn movable(&self) -> bool {
+        self.word & MOVABLE != 0
+    }
+
+    /// See [`MOVABLE`].
+    pub(crate) fn set_movable(&mut self, movable: bool) {
+        self.set_flag(MOVABLE, movable);
     }
 
     fn set_flag(&mut self, flag: u64, on: bool) {

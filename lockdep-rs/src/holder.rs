@@ -32,6 +32,11 @@
 //! thread's own (never parked: only its thread touches it), posted to it and applied by that
 //! thread at its next slow-path call on it or when it parks it (until then the entry can only
 //! make the fast path find chains that were validated anyway: no edge comes from it).
+//! Until the guard is dropped its entry stays on its acquirer's stack, so the acquirer taking
+//! the lock again looks like a re-lock; an owned guard's entry is marked movable
+//! (`HeldLock::movable`), and such a re-lock waits for the real lock first (for the guard's
+//! release elsewhere, up to the deadlock timeout: `tokio::watch`) instead of being taken for a
+//! certain self-deadlock.
 //!
 //! **Held across `.await`.** A stack left while it holds a blocking (sync) lock belongs to a
 //! holder that is suspended with that lock held: it blocks every other task that needs it,
@@ -68,19 +73,39 @@ std::thread_local! {
     /// Set while an awaited acquisition (`lock().await`, after its grace for other branches
     /// of its task) is validated: what the report of a re-lock says depends on it.
     static AWAITED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Set while an acquisition is validated that first waited the deadlock timeout for a lock
+    /// its holder holds only through owned guards (`HeldLock::movable`), and no guard released
+    /// it: the re-lock is then taken for a self-deadlock after all.
+    static WAITED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `validate` as an awaited acquisition's validation (see [`awaited`]).
-pub(crate) fn awaiting<R>(validate: impl FnOnce() -> R) -> R {
-    struct Unset;
-    impl Drop for Unset {
-        fn drop(&mut self) {
-            AWAITED.set(false);
-        }
+/// Clears its mark when dropped (also on unwinding).
+pub(crate) struct Marked(&'static std::thread::LocalKey<std::cell::Cell<bool>>);
+
+impl Drop for Marked {
+    fn drop(&mut self) {
+        self.0.set(false);
     }
-    AWAITED.set(true);
-    let _unset = Unset;
+}
+
+/// Sets `mark` until the returned value is dropped.
+fn mark(mark: &'static std::thread::LocalKey<std::cell::Cell<bool>>) -> Marked {
+    mark.set(true);
+    Marked(mark)
+}
+
+/// Runs `validate` with `mark` set (cleared after it, also on unwinding).
+fn marked<R>(
+    mark_: &'static std::thread::LocalKey<std::cell::Cell<bool>>,
+    validate: impl FnOnce() -> R,
+) -> R {
+    let _unset = mark(mark_);
     validate()
+}
+
+/// Runs `validate` as an awaited acquisition's validation (see [`take_awaited`]).
+pub(crate) fn awaiting<R>(validate: impl FnOnce() -> R) -> R {
+    marked(&AWAITED, validate)
 }
 
 /// Is the acquisition being validated an awaited one (not `blocking_lock` & co.)? Read once,
@@ -88,6 +113,18 @@ pub(crate) fn awaiting<R>(validate: impl FnOnce() -> R) -> R {
 /// meanwhile are not taken for awaited ones.
 pub(crate) fn take_awaited() -> bool {
     AWAITED.replace(false)
+}
+
+/// Until the returned value is dropped, the acquisition validated is one that waited in vain
+/// for owned guards of its holder to be released elsewhere (see [`take_waited`]).
+pub(crate) fn waited_in_vain() -> Marked {
+    mark(&WAITED)
+}
+
+/// Did the acquisition being validated wait the deadlock timeout in vain for its holder's
+/// owned guards of the lock to be released elsewhere? Read once, as [`take_awaited`].
+pub(crate) fn take_waited() -> bool {
+    WAITED.replace(false)
 }
 
 /// One holder's held-lock stack.

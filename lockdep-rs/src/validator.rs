@@ -85,6 +85,9 @@ pub(crate) struct Outcome {
     /// ... by an awaited acquisition (a task's: certain unless another branch of the task
     /// holds it for longer than the grace the async locks wait).
     in_task: bool,
+    /// ... through an owned guard that the acquisition waited the deadlock timeout for, in
+    /// vain (it may have been handed elsewhere, but nobody released it).
+    waited: bool,
     /// The acquisition's chain has known problems: the caller should not block for ever.
     watch: bool,
     /// A timed acquisition (see [`Request::timed`]).
@@ -105,6 +108,7 @@ impl Outcome {
             reports: Vec::new(),
             certain_deadlock: false,
             in_task: false,
+            waited: false,
             watch: false,
             timed: false,
             own_signal: false,
@@ -167,6 +171,10 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
         let why = if outcome.own_signal {
             "lockdep: certain self-deadlock: this thread is running the initializer of the \
              one-time cell it now waits for (a re-entrant initialization never completes)"
+        } else if outcome.waited {
+            "lockdep: deadlock: this holder re-locks a lock it holds through an owned guard; the \
+             guard may have been handed to another task or thread, but nobody released it within \
+             the deadlock timeout (LOCKDEP_DEADLOCK_TIMEOUT sets the wait, 0 waits for ever)"
         } else if outcome.in_task {
             "lockdep: self-deadlock: this task already holds the lock it is awaiting, and no \
              other branch of it released it within 1 s (awaited in sequence it can never \
@@ -273,7 +281,13 @@ impl ThreadState {
         // 1. This very instance held in a conflicting mode: certain self-deadlock, whatever
         //    the subclass, nest lock or cached chain. One scan also tells whether the thread
         //    holds this lock key at all (then the chain is kept out of the fast path, which
-        //    never checks instances).
+        //    never checks instances). An owned async guard's entry (`HeldLock::movable`) is
+        //    no certain self-deadlock: the guard may be with another task or thread by now,
+        //    which will release it. The async locks wait for such a lock first (up to the
+        //    deadlock timeout, see `tokio::watch`); only if it did not come (`waited`) is it
+        //    taken for a self-deadlock; a re-lock seen without that wait (a race) goes on to
+        //    the same-class check, which reports it as possible recursive locking.
+        let waited = waited(&entry);
         let mut same_key = false;
         let mut conflict = None;
         for (i, h) in self.held.stack.iter().enumerate() {
@@ -282,6 +296,7 @@ impl ThreadState {
                 if h.holds(instance)
                     && (class.blocks() || req.own_signal)
                     && (h.read() == Read::Exclusive || req.read == Read::Exclusive)
+                    && (!h.movable() || waited)
                 {
                     conflict = Some(i);
                 }
@@ -289,13 +304,17 @@ impl ThreadState {
         }
         if let (Some(i), true, false) = (conflict, req.fresh, req.trylock) {
             let prev = &self.held.stack[i];
-            reports.push(build::recursive(&self.held, prev, &entry, true, awaited));
+            let waited = waited && prev.movable();
+            reports.push(build::recursive(
+                &self.held, prev, &entry, true, awaited, waited,
+            ));
             return Outcome {
                 pushed: None,
                 pending: None,
                 reports,
                 certain_deadlock: true,
                 in_task: awaited,
+                waited,
                 watch: false,
                 timed: req.timed,
                 own_signal: req.own_signal,
@@ -437,6 +456,7 @@ impl ThreadState {
                 reports,
                 certain_deadlock: false,
                 in_task: false,
+                waited: false,
                 watch,
                 timed: false,
                 own_signal: false,
@@ -449,6 +469,7 @@ impl ThreadState {
             reports,
             certain_deadlock: false,
             in_task: false,
+            waited: false,
             watch,
             timed: false,
             own_signal: false,
@@ -513,6 +534,18 @@ pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> bool {
         true
     })
     .unwrap_or(false)
+}
+
+/// Did `entry`'s acquisition (an async lock's) first wait the deadlock timeout in vain for a
+/// lock its holder holds through owned guards (see step 1 of `ThreadState::acquire`)?
+fn waited(entry: &HeldLock) -> bool {
+    #[cfg(lockdep_tasks)]
+    return crate::holder::take_waited() && entry.sendable();
+    #[cfg(not(lockdep_tasks))]
+    {
+        let _ = entry;
+        false
+    }
 }
 
 /// Is `entry` an awaited acquisition (`lock().await`, given a grace for other branches of its

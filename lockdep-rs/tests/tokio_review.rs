@@ -28,11 +28,10 @@ fn leak_sync(name: &'static str) -> &'static lockdep::Mutex<()> {
 /// A task hands an owned guard to a worker task (the reason `lock_owned` exists) and then
 /// waits for the lock itself, to run after the worker is done. A correct program: the lock
 /// comes when the worker drops the guard (here after 1.5 s). lockdep still counts the guard as
-/// the handing task's (the documented limitation), so the task's `lock().await` looks like a
-/// re-lock: after the one-second grace it is reported as `RecursiveLocking` and the task is
-/// *panicked* — a false report and a crash of a correct program.
-#[ignore = "defect: re-locking a mutex whose owned guard was handed to another task panics as a \
-            certain self-deadlock after the 1 s grace"]
+/// the handing task's (the documented limitation), so the task's `lock().await` looked like a
+/// re-lock: after the one-second grace it was reported as `RecursiveLocking` and the task was
+/// *panicked* — a false report and a crash of a correct program. An owned guard's entry is now
+/// marked movable, and such a re-lock waits for the real lock (up to the deadlock timeout).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relocking_after_handing_an_owned_guard_to_another_task_just_waits() {
     let m = Arc::new(Mutex::named("handoff.M", 0u32));
@@ -59,10 +58,8 @@ async fn relocking_after_handing_an_owned_guard_to_another_task_just_waits() {
 
 /// The same with plain threads and `blocking_lock_owned`: the thread sends its owned guard to
 /// another thread, which drops it a little later, and takes the mutex again meanwhile. The
-/// thread never holds it twice, yet `blocking_lock` panics at once as a thread's "certain
-/// self-deadlock".
-#[ignore = "defect: blocking_lock of a mutex whose owned guard went to another thread panics as a \
-            certain self-deadlock"]
+/// thread never holds it twice, yet `blocking_lock` panicked at once as a thread's "certain
+/// self-deadlock"; it now waits for the real lock first.
 #[test]
 fn blocking_relock_after_sending_an_owned_guard_to_another_thread_just_waits() {
     let m = Arc::new(Mutex::named("handoff.blocking", 0u32));
@@ -82,6 +79,112 @@ fn blocking_relock_after_sending_an_owned_guard_to_another_thread_just_waits() {
     });
     assert!(r.is_ok(), "panicked");
     assert!(reports.is_empty(), "{reports:?}");
+}
+
+/// The cases above do not hide a real self-deadlock: a task that keeps its owned guard and
+/// awaits the lock again in sequence waits the deadlock timeout for the guard to be released
+/// elsewhere, then is reported (`RecursiveLocking`) and panicked instead of hanging; so does a
+/// thread's `blocking_lock`. (In a child process: `LOCKDEP_DEADLOCK_TIMEOUT=1` is read once
+/// per process.)
+#[test]
+fn relocking_through_an_owned_guard_kept_in_sequence_panics_after_the_deadlock_timeout() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let (out, err, finished) = run_child("owned-relock", &[("LOCKDEP_DEADLOCK_TIMEOUT", "1")]);
+    assert!(finished, "the child hung:\n{out}\n{err}");
+    assert!(out.contains("TASK-OK"), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("THREAD-OK"), "stdout:\n{out}\nstderr:\n{err}");
+}
+
+/// In the child: the two real self-deadlocks through owned guards.
+fn owned_relock_gives_up_after_the_timeout() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let m = Arc::new(Mutex::named("kept.M", 0u32));
+    let (joined, reports) = rt.block_on(capture_async({
+        let m = m.clone();
+        async move {
+            tokio::spawn(async move {
+                let _g = m.clone().lock_owned().await;
+                let _again = m.lock().await; // never completes: panics after the timeout
+            })
+            .await
+        }
+    }));
+    let err = joined.expect_err("the task panicked");
+    let msg = err.into_panic();
+    let msg = msg.downcast_ref::<String>().expect("a formatted message");
+    assert!(msg.contains("through an owned guard"), "{msg}");
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert!(
+        reports[0].to_string().contains("owned guard"),
+        "{}",
+        reports[0]
+    );
+    assert!(
+        m.try_lock().is_ok(),
+        "the panicking task's guard was released"
+    );
+    println!("TASK-OK");
+
+    let m = Arc::new(Mutex::named("kept.blocking", 0u32));
+    let (r, reports) = lockdep::capture(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _g = m.clone().blocking_lock_owned();
+            let _again = m.blocking_lock();
+        }))
+    });
+    let err = r.expect_err("the re-lock panics after the timeout");
+    let msg = err.downcast_ref::<String>().expect("a formatted message");
+    assert!(msg.contains("through an owned guard"), "{msg}");
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert!(m.try_lock().is_ok());
+    println!("THREAD-OK");
+}
+
+const CHILD: &str = "LOCKDEP_TOKIO_REVIEW_CHILD";
+
+#[test]
+fn child() {
+    if let Ok("owned-relock") = std::env::var(CHILD).as_deref() {
+        owned_relock_gives_up_after_the_timeout();
+    }
+}
+
+/// Runs the child case `case` with `env`: its stdout, stderr, and whether it finished within
+/// 30 s (it is killed otherwise).
+fn run_child(case: &str, env: &[(&str, &str)]) -> (String, String, bool) {
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, case)
+        .env_remove("LOCKDEP")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let start = std::time::Instant::now();
+    let finished = loop {
+        if child.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        finished,
+    )
 }
 
 /// Dropped with the output of a finished task.

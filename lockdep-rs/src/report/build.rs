@@ -65,6 +65,7 @@ pub(crate) fn recursive(
     new: &HeldLock,
     certain: bool,
     awaited: bool,
+    waited: bool,
 ) -> (Report, u64) {
     let mut d = base(ReportKind::RecursiveLocking, held);
     d.acquiring = Some(lock_line(new));
@@ -78,7 +79,15 @@ pub(crate) fn recursive(
                 .push(super::site_hint::one_site_many_locks(file, line));
         }
     }
-    if certain && awaited {
+    if certain && waited {
+        d.notes.push(
+            "This holder already holds this very lock instance through an owned guard. Such a\n\
+             guard may have been handed to another task or thread, so the acquisition waited for\n\
+             it to be released there, for the deadlock timeout (LOCKDEP_DEADLOCK_TIMEOUT), in\n\
+             vain: lockdep panics instead of letting the holder wait for itself forever."
+                .into(),
+        );
+    } else if certain && awaited {
         d.notes.push(
             "This task already holds this very lock instance, and no other branch of it (join!,\n\
              select!) released it within 1 s: awaited in sequence the acquisition can never\n\

@@ -61,7 +61,8 @@
 //! - branches of one task (`join!`, `select!`) taking A then B and B then A: one holder, one
 //!   cycle;
 //! - a task re-locking an async mutex it holds: `RecursiveLocking`, then a panic rather than
-//!   waiting for itself forever;
+//!   waiting for itself forever (held through an owned guard, which may have been handed
+//!   elsewhere: only after waiting `LOCKDEP_DEADLOCK_TIMEOUT` for its release);
 //! - a blocking lock held while its holder is suspended at an `.await`: `HeldAcrossAwait`,
 //!   naming the lock and where it was taken — found when the thread goes on to another holder
 //!   with the lock still held (a `LocalSet` or current-thread runtime, a `block_on` future), or
@@ -94,7 +95,15 @@
 //!   elsewhere is reported as a cycle, though these branches never wait for each other).
 //! - A guard handed to another task (an owned guard moved into a spawned task) stays the
 //!   acquiring task's until it is dropped, wherever that is: until then the acquiring task
-//!   counts as holding it, and the locks it takes meanwhile are ordered after it.
+//!   counts as holding it, and the locks it takes meanwhile are ordered after it. Taking the
+//!   lock again meanwhile is no self-deadlock for an *owned* guard (`lock_owned`,
+//!   `read_owned`, `write_owned`, `blocking_lock_owned`, the `try_*_owned`): the acquisition
+//!   waits for the guard's release elsewhere, reporting nothing if the lock comes, for up to
+//!   `LOCKDEP_DEADLOCK_TIMEOUT` (10 s; for ever if 0), and only then is reported as a re-lock
+//!   (`RecursiveLocking`) and panics — so a task that kept its owned guard and re-locks in
+//!   sequence panics after that timeout rather than after one second. A *borrowed* guard
+//!   (`lock()`, of a `'static` lock) handed to another task is still taken for a re-lock
+//!   after the one-second grace: hand locks over with owned guards.
 //! - Owned guards need `T: 'static` (with validation on they keep tokio's borrowing guard of
 //!   the lock in their `Arc`).
 //! - A task spawned with tokio's own `spawn` that ends while it still holds a blocking lock

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ::tokio::sync as real;
 
-use super::watch::{lock_async, Waiting};
+use super::watch::{lock_async, lock_blocking};
 use super::TryLockError;
 use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
@@ -147,12 +147,13 @@ impl<T: ?Sized> Mutex<T> {
     /// context, as tokio's does), validated first.
     #[track_caller]
     pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
-        let waiting = Waiting::new(
-            self.dep
-                .acquire_async(Read::Exclusive, 0, Location::caller()),
+        let (tracked, inner) = lock_blocking(
+            &self.dep,
+            (Read::Exclusive, 0, Location::caller()),
+            || self.inner.try_lock().ok(),
+            || self.inner.blocking_lock(),
         );
-        let inner = self.inner.blocking_lock();
-        Guard::new(waiting.acquired(), self.locked(inner))
+        Guard::new(tracked, self.locked(inner))
     }
 
     /// Attempts to lock the mutex without waiting. A success is held like any lock (it gets no
@@ -214,7 +215,7 @@ impl<T: ?Sized + 'static> Mutex<T> {
                 || this.inner.lock(),
             )
             .await;
-            Guard::new(tracked, super::owned::Owned::new(lock, inner))
+            Guard::new(tracked.owned(), super::owned::Owned::new(lock, inner))
         }
     }
 
@@ -223,12 +224,13 @@ impl<T: ?Sized + 'static> Mutex<T> {
     pub fn blocking_lock_owned(self: Arc<Self>) -> OwnedMutexGuard<T> {
         let lock = self;
         let this = super::owned::Owned::<Self, ()>::borrow(&lock);
-        let waiting = Waiting::new(
-            this.dep
-                .acquire_async(Read::Exclusive, 0, Location::caller()),
+        let (tracked, inner) = lock_blocking(
+            &this.dep,
+            (Read::Exclusive, 0, Location::caller()),
+            || this.inner.try_lock().ok(),
+            || this.inner.blocking_lock(),
         );
-        let inner = this.inner.blocking_lock();
-        Guard::new(waiting.acquired(), super::owned::Owned::new(lock, inner))
+        Guard::new(tracked.owned(), super::owned::Owned::new(lock, inner))
     }
 
     /// [`try_lock`](Self::try_lock) inside an `Arc` (tokio's `try_lock_owned`).
@@ -240,7 +242,10 @@ impl<T: ?Sized + 'static> Mutex<T> {
         let tracked = this
             .dep
             .acquired_try_async(Read::Exclusive, Location::caller());
-        Ok(Guard::new(tracked, super::owned::Owned::new(lock, inner)))
+        Ok(Guard::new(
+            tracked.owned(),
+            super::owned::Owned::new(lock, inner),
+        ))
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ::tokio::sync as real;
 
-use super::watch::{lock_async, Waiting};
+use super::watch::{lock_async, lock_blocking};
 use super::TryLockError;
 use crate::class::{LockClass, Maker};
 use crate::dep_map::{DepMap, Read};
@@ -138,10 +138,6 @@ impl<T> RwLock<T> {
 }
 
 impl<T: ?Sized> RwLock<T> {
-    fn acquire(&self, read: Read, subclass: u8, site: &'static Location<'static>) -> Waiting<'_> {
-        Waiting::new(self.dep.acquire_async(read, subclass, site))
-    }
-
     /// Shared (read) access, waiting until no writer holds or waits for the lock; validated
     /// when first polled, before it waits (a non-recursive reader).
     #[track_caller]
@@ -200,17 +196,25 @@ impl<T: ?Sized> RwLock<T> {
     /// [`read`](Self::read) from blocking code (tokio's `blocking_read`).
     #[track_caller]
     pub fn blocking_read(&self) -> RwLockReadGuard<'_, T> {
-        let waiting = self.acquire(Read::Shared, 0, Location::caller());
-        let inner = self.inner.blocking_read();
-        Guard::new(waiting.acquired(), inner)
+        let (tracked, inner) = lock_blocking(
+            &self.dep,
+            (Read::Shared, 0, Location::caller()),
+            || self.inner.try_read().ok(),
+            || self.inner.blocking_read(),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// [`write`](Self::write) from blocking code (tokio's `blocking_write`).
     #[track_caller]
     pub fn blocking_write(&self) -> RwLockWriteGuard<'_, T> {
-        let waiting = self.acquire(Read::Exclusive, 0, Location::caller());
-        let inner = self.inner.blocking_write();
-        Guard::new(waiting.acquired(), inner)
+        let (tracked, inner) = lock_blocking(
+            &self.dep,
+            (Read::Exclusive, 0, Location::caller()),
+            || self.inner.try_write().ok(),
+            || self.inner.blocking_write(),
+        );
+        Guard::new(tracked, inner)
     }
 
     /// Attempts shared access without waiting; a failure leaves no trace.
@@ -266,7 +270,7 @@ impl<T: ?Sized + 'static> RwLock<T> {
                 || this.inner.read(),
             )
             .await;
-            Guard::new(tracked, Owned::new(lock, inner))
+            Guard::new(tracked.owned(), Owned::new(lock, inner))
         }
     }
 
@@ -284,7 +288,7 @@ impl<T: ?Sized + 'static> RwLock<T> {
                 || this.inner.write(),
             )
             .await;
-            Guard::new(tracked, Owned::new(lock, inner))
+            Guard::new(tracked.owned(), Owned::new(lock, inner))
         }
     }
 
@@ -297,7 +301,7 @@ impl<T: ?Sized + 'static> RwLock<T> {
         let tracked = this
             .dep
             .acquired_try_async(Read::Shared, Location::caller());
-        Ok(Guard::new(tracked, Owned::new(lock, inner)))
+        Ok(Guard::new(tracked.owned(), Owned::new(lock, inner)))
     }
 
     /// [`try_write`](Self::try_write) inside an `Arc` (tokio's `try_write_owned`).
@@ -309,7 +313,7 @@ impl<T: ?Sized + 'static> RwLock<T> {
         let tracked = this
             .dep
             .acquired_try_async(Read::Exclusive, Location::caller());
-        Ok(Guard::new(tracked, Owned::new(lock, inner)))
+        Ok(Guard::new(tracked.owned(), Owned::new(lock, inner)))
     }
 }
 

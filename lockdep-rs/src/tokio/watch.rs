@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use crate::dep_map::{DepMap, Tracked};
 use crate::guard::Sendable;
 use crate::read::Read;
+#[cfg(lockdep_tasks)]
+use crate::validator::holder::Conflict;
 
 /// An async acquisition's token while it waits for the real lock: released on drop (the wait
 /// was cancelled), handed to the guard by [`acquired`](Self::acquired).
@@ -41,8 +43,9 @@ impl Drop for Waiting<'_> {
 /// An async acquisition of the lock `dep` in mode `read`, whole; returns its token and the real
 /// guard. The uncontended case is tried first (`try_now`): it cannot be a lock this task holds,
 /// so it is validated at once and nothing waits. Otherwise a lock this task holds is left to
-/// another branch of the task for a while ([`other_branch`]), and the acquisition is validated
-/// before it waits for the real lock (`lock`, through [`wait_for`]).
+/// another branch of the task, or to whoever has its owned guard now, for a while
+/// ([`other_branch`]), and the acquisition is validated before it waits for the real lock
+/// (`lock`, through [`wait_for`]).
 pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
     dep: &'a DepMap,
     (read, subclass, site): (Read, u8, &'static Location<'static>),
@@ -52,11 +55,12 @@ pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
     if let Some(guard) = try_now() {
         return (dep.acquire_async(read, subclass, site), guard);
     }
-    let released = other_branch(dep, read, &lock).await;
+    let (released, _in_vain) = other_branch(dep, read, &lock).await;
     #[cfg(lockdep_tasks)]
-    let waiting = Waiting::new(crate::holder::awaiting(|| {
-        dep.acquire_async(read, subclass, site)
-    }));
+    let waiting = Waiting::new({
+        let _in_vain = _in_vain.then(crate::holder::waited_in_vain);
+        crate::holder::awaiting(|| dep.acquire_async(read, subclass, site))
+    });
     #[cfg(not(lockdep_tasks))]
     let waiting = Waiting::new(dep.acquire_async(read, subclass, site));
     let guard = match released {
@@ -95,18 +99,73 @@ const OTHER_BRANCH_GRACE: Duration = Duration::from_secs(1);
 /// (the caller then validates the acquisition as a plain one); `None` at once if the task does
 /// not hold the lock, or after the grace (the caller's validation then reports the re-lock
 /// and panics).
+///
+/// If the task holds it only through owned guards (`lock_owned` & co.), a guard may have been
+/// handed to another task or thread, which releases it when done (the entry stays on this
+/// task's stack until then): no self-deadlock at all. The real lock is then awaited for up to
+/// the deadlock timeout (`LOCKDEP_DEADLOCK_TIMEOUT`; for ever if 0), reporting nothing if it
+/// comes; the second value says it did not (waited in vain: the caller's validation then
+/// reports the re-lock and panics).
 async fn other_branch<F: Future>(
     dep: &DepMap,
     read: Read,
     lock: impl FnOnce() -> F,
-) -> Option<F::Output> {
-    #[cfg(lockdep_enabled)]
-    if dep.held_conflicting(read) {
-        return within(OTHER_BRANCH_GRACE, lock()).await;
+) -> (Option<F::Output>, bool) {
+    #[cfg(lockdep_tasks)]
+    match dep.held_conflicting(read) {
+        Conflict::None => {}
+        Conflict::Held => return (within(OTHER_BRANCH_GRACE, lock()).await, false),
+        Conflict::Movable => {
+            // Waiting for another holder: blocking locks held now are held across it.
+            let wait = wait_for(dep, lock());
+            return match crate::mode::deadlock_timeout() {
+                Some(limit) => {
+                    let got = within(limit, wait).await;
+                    let in_vain = got.is_none();
+                    (got, in_vain)
+                }
+                None => (Some(wait.await), false),
+            };
+        }
     }
-    #[cfg(not(lockdep_enabled))]
+    #[cfg(not(lockdep_tasks))]
     let _ = (dep, read, lock);
-    None
+    (None, false)
+}
+
+/// A blocking acquisition (`blocking_lock` & co.) of the lock `dep` in mode `read`, whole:
+/// validated, then the real lock taken (`lock`); returns its token and the real guard. If the
+/// calling holder holds the lock only through owned guards, which may be with another task or
+/// thread that will release them (see [`other_branch`]), the real lock is waited for first
+/// (`try_now`, polled for up to the deadlock timeout; for ever if 0) and the acquisition
+/// validated once it comes, or after the timeout as a self-deadlock (it panics).
+#[track_caller]
+pub(super) fn lock_blocking<'a, G>(
+    dep: &'a DepMap,
+    (read, subclass, site): (Read, u8, &'static Location<'static>),
+    try_now: impl FnMut() -> Option<G>,
+    lock: impl FnOnce() -> G,
+) -> (Tracked<'a, Sendable>, G) {
+    #[cfg(lockdep_tasks)]
+    if dep.held_conflicting(read) == Conflict::Movable {
+        let Some(limit) = crate::mode::deadlock_timeout() else {
+            let guard = lock();
+            return (dep.acquire_async(read, subclass, site), guard);
+        };
+        if let Some(guard) = crate::guard::poll_for(limit, try_now) {
+            return (dep.acquire_async(read, subclass, site), guard);
+        }
+        let in_vain = crate::holder::waited_in_vain();
+        let waiting = Waiting::new(dep.acquire_async(read, subclass, site));
+        drop(in_vain);
+        let guard = lock();
+        return (waiting.acquired(), guard);
+    }
+    #[cfg(not(lockdep_tasks))]
+    let _ = try_now;
+    let waiting = Waiting::new(dep.acquire_async(read, subclass, site));
+    let guard = lock();
+    (waiting.acquired(), guard)
 }
 
 /// `fut`'s output if it completes within `grace` (it is dropped, cancelled, otherwise).

@@ -64,20 +64,62 @@ pub(crate) fn is_calling_holder(tag: u64) -> bool {
     with_state_raw(|s| crate::holder::loaded(&s.held) == tag).unwrap_or(false)
 }
 
+/// How the calling holder holds a lock an acquisition would wait for ([`holds_conflicting`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Conflict {
+    /// Not in a conflicting mode (or not at all).
+    None,
+    /// Through an entry whose guard cannot have left the holder (a borrowed guard): a re-lock,
+    /// unless another branch of the task has it.
+    Held,
+    /// Only through entries of owned guards ([`HeldLock::movable`]), which may be with another
+    /// task or thread by now, to be released there.
+    Movable,
+}
+
 /// Does the calling context's holder (settled first: the running task's stack) hold
 /// `instance` in a mode that an acquisition in mode `read` conflicts with (either side
-/// exclusive)?
-pub(crate) fn holds_conflicting(instance: Instance, read: crate::held_locks::Read) -> bool {
+/// exclusive), and through what kind of guard?
+///
+/// [`HeldLock::movable`]: crate::held_locks::HeldLock::movable
+pub(crate) fn holds_conflicting(instance: Instance, read: crate::held_locks::Read) -> Conflict {
     use crate::held_locks::Read;
     settle_here(false);
     with_state_raw(|s| {
-        s.held
-            .find(instance, |h| {
-                h.read() == Read::Exclusive || read == Read::Exclusive
-            })
-            .is_some()
+        let mut found = Conflict::None;
+        for h in s.held.stack.iter() {
+            if h.holds(instance) && (h.read() == Read::Exclusive || read == Read::Exclusive) {
+                if !h.movable() {
+                    return Conflict::Held;
+                }
+                found = Conflict::Movable;
+            }
+        }
+        found
     })
-    .unwrap_or(false)
+    .unwrap_or(Conflict::None)
+}
+
+/// The entry of serial `serial` (of `instance`) on the stack `tag` is an owned guard's (see
+/// [`HeldLock::movable`]): marked so. Called as the guard is made, by the holder that took it
+/// (its stack is the one loaded here, once settled).
+///
+/// [`HeldLock::movable`]: crate::held_locks::HeldLock::movable
+pub(crate) fn mark_movable(instance: Instance, serial: u64, tag: u64) {
+    settle_here(false);
+    with_state_raw(|s| {
+        if crate::holder::loaded(&s.held) != tag {
+            return;
+        }
+        if let Some(h) = s
+            .held
+            .stack
+            .iter_mut()
+            .rfind(|h| h.serial() == serial && h.holds(instance))
+        {
+            h.set_movable(true);
+        }
+    });
 }
 
 /// What settling found, acted on once the thread state is released.

@@ -351,6 +351,7 @@ impl ThreadState {
                 if let Some(top) = self.held.stack.last_mut() {
                     if top.serial() == e.serial() {
                         top.set_merged(merged);
+                        top.set_movable(e.movable());
                     }
                 }
             } else {

@@ -30,7 +30,7 @@ impl ThreadState {
         let stack = &self.held.stack;
         match same_class(stack, new) {
             SameClass::Conflict(prev) => {
-                reports.push(build::recursive(&self.held, prev, new, false, false))
+                reports.push(build::recursive(&self.held, prev, new, false, false, false))
             }
             SameClass::Clear => add_edges(&mut graph, stack, new, &mut reports, &self.held),
             SameClass::Exempt => {}
