@@ -298,8 +298,6 @@ std::thread_local! {
 /// alive and could take a posted release without any state of the exiting thread. The task
 /// still "holds" M: `is_held` says so, and everything it takes later is ordered under M (a
 /// re-lock of M would even panic after the grace).
-#[ignore = "defect: a task's async guard dropped by a thread-local destructor after lockdep's \
-            thread state is gone never releases its entry on the task's stack"]
 #[test]
 fn a_tasks_guard_dropped_in_a_late_thread_local_destructor_releases_its_entry() {
     let m = Arc::new(Mutex::named("tls.M", ()));
@@ -325,6 +323,47 @@ fn a_tasks_guard_dropped_in_a_late_thread_local_destructor_releases_its_entry() 
         })
         .await
         .unwrap();
+        let _n = n.lock().await;
+        let _m = m.lock().await; // N -> M: the only real nesting
+    }));
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+/// As above, but the task is suspended when the thread exits, its stack parked (the body made
+/// a lockdep call since): the release is done on the parked stack in place.
+#[test]
+fn a_suspended_tasks_guard_dropped_in_a_late_thread_local_destructor_releases_its_entry() {
+    let m = Arc::new(Mutex::named("tls2.M", ()));
+    let n = Arc::new(Mutex::named("tls2.N", ()));
+    let dummy = leak_sync("tls2.dummy");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let ((), reports) = rt.block_on(capture_async(async {
+        let (m1, n1) = (m.clone(), n.clone());
+        let (thread_tx, thread_rx) = tokio::sync::oneshot::channel();
+        let (resume_tx, resume_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let g = m1.clone().lock_owned().await;
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let t = std::thread::spawn(move || {
+                KEEP.with(|k| assert!(k.borrow().is_none()));
+                drop(dummy.lock());
+                KEEP.with(|k| *k.borrow_mut() = Some(g));
+                go_rx.recv().unwrap(); // exits (dropping `g` late) once told to
+            });
+            thread_tx.send((t, go_tx)).ok().unwrap();
+            resume_rx.await.unwrap(); // suspended, holding M (through the thread)
+            assert!(!m1.is_held(), "the task's entry of M is stale");
+            let _n = n1.lock().await;
+        });
+        let (t, go) = thread_rx.await.unwrap();
+        drop(dummy.lock()); // the body: the task's stack is parked
+        go.send(()).unwrap();
+        t.join().unwrap();
+        assert!(m.try_lock().is_ok(), "really unlocked");
+        resume_tx.send(()).unwrap();
+        task.await.unwrap();
         let _n = n.lock().await;
         let _m = m.lock().await; // N -> M: the only real nesting
     }));

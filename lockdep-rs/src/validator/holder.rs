@@ -338,6 +338,45 @@ pub(crate) fn release_elsewhere(
     Elsewhere::Done(result)
 }
 
+/// A guard's release (the entry `serial` of `instance` on the stack `uid`) on a thread that has
+/// no lockdep state to run it with: gone (a thread-local destructor run after lockdep's own, at
+/// the thread's exit) or busy. Nothing here can validate, but the entry's stack needs no state
+/// of this thread: under the registry's lock the release is posted to it if a thread has it
+/// loaded (applied there at its next call on it, or when it parks it; this thread has none
+/// loaded any more), or, if it is parked, done in place — the entries above put back as they
+/// were (they were validated when taken; there is no state here to validate them again with).
+pub(crate) fn release_stateless(uid: u64, instance: Instance, serial: u64) {
+    let mut reg = REGISTRY.lock();
+    let Some(stack) = reg.stacks.get(&uid).cloned() else {
+        return; // no such stack any more: its entries were forgotten
+    };
+    if stack.owner.load(Relaxed) != 0 {
+        reg.inbox
+            .entry(uid)
+            .or_default()
+            .push(Posted { instance, serial });
+        stack.pending.store(true, Relaxed);
+        return;
+    }
+    let held = stack.parked(&mut reg);
+    if serial <= held.forgotten_up_to {
+        return; // `reset()` forgot it
+    }
+    let Some(idx) = held.find(instance, |h| h.serial() == serial) else {
+        return;
+    };
+    if !held.stack[idx].unmerge(instance) {
+        let (removed, above) = held.remove(idx);
+        for mut e in above {
+            if e.nest().is_some_and(|n| removed.holds(n.get())) {
+                e.nesting_mut().nest = None;
+            }
+            held.push(e);
+        }
+    }
+    reg.drop_if_done(&stack);
+}
+
 /// The task calling this is ending (`lockdep::tokio::spawn`'s wrapper is being dropped, with
 /// the task's future): blocking locks it still holds were leaked (reported like a thread's
 /// `LocksHeldAtExit`, then forgotten, so they never look held by a suspended task); its async

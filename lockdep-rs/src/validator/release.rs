@@ -77,10 +77,19 @@ pub(crate) fn release_token(
                 }
                 Elsewhere::Done(None) | Elsewhere::Posted | Elsewhere::Gone => Ok(Vec::new()),
             })
-        })
-        .flatten();
-        if let Some(result) = elsewhere {
-            return finish_release(Some(result));
+        });
+        match elsewhere {
+            Some(Some(result)) => return finish_release(Some(result)),
+            Some(None) => {} // on the stack loaded here
+            None => {
+                // No thread state (gone, in a late thread-local destructor; or busy): the
+                // entry is on its holder's stack all the same, which takes the release
+                // without any state of this thread. (Not from inside lockdep's own locks.)
+                if !crate::sync::internal::inside() {
+                    super::holder::release_stateless(_holder, instance, serial);
+                }
+                return true;
+            }
         }
         if let Some(unlock_report) = unlock_report {
             return release(
