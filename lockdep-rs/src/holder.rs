@@ -392,17 +392,15 @@ pub(crate) fn loaded(held: &HeldRef) -> u64 {
     held.uid
 }
 
-/// Does this thread still own its loaded stack (no other thread took it over)?
-pub(crate) fn owned(held: &HeldRef, holding: &Holding) -> bool {
-    held.rec.owner.load(Relaxed) == holding.me
-}
-
 /// The thread is exiting: a task's stack it has loaded is parked for the task's next poll,
 /// and its own stack is loaded again, with the releases posted to it taken off (not validated
-/// again: the thread is going away).
-pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) {
+/// again: the thread is going away). Returns the fast-path hit count of the stack it had
+/// loaded, if this thread still owned it (read under the registry's lock: once another thread
+/// may have taken it over, that thread may be changing it).
+pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) -> Option<u64> {
     let mut reg = REGISTRY.lock();
     let me = holding.me;
+    let before = (held.rec.owner.load(Relaxed) == me).then(|| held.fast_pushes());
     if holding.task.is_some() || !held.own_loaded {
         if held.rec.owner.load(Relaxed) == me {
             reg.park(&held.rec);
@@ -411,6 +409,7 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) {
         holding.task = None;
     }
     forget_posted(&mut reg, held);
+    before
 }
 
 /// Takes the releases posted to the loaded stack off it (not validated again: the thread is

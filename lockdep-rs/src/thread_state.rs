@@ -75,9 +75,9 @@ impl Drop for ThreadState {
         // fast-path hit count follows, unless another thread took over the loaded stack).
         #[cfg(lockdep_tasks)]
         {
-            let owned = crate::holder::owned(&self.held, &self.holding);
-            let before = owned.then(|| self.held.fast_pushes());
-            crate::holder::thread_exit(&mut self.held, &mut self.holding);
+            // (The count of the stack loaded is read under the registry's lock: a task's
+            // stack may be taken over by another worker meanwhile.)
+            let before = crate::holder::thread_exit(&mut self.held, &mut self.holding);
             self.chains.switch_stack(before, self.held.fast_pushes());
         }
         self.chains.flush_hits(self.held.fast_pushes());
