@@ -44,6 +44,17 @@
 //! stack is parked or taken over with such a lock, and when an async acquisition of the holder
 //! waits (returns `Pending`) with one held: [`ReportKind::HeldAcrossAwait`](crate::ReportKind).
 //!
+//! **Limit: drops under another task's id.** tokio sets a task's id (`try_id`) not only while
+//! it polls the task but also while it drops the task's output or future on whatever thread
+//! does it: a `JoinHandle` of a finished task dropped with its output not taken, a runtime or
+//! `LocalSet` dropped with tasks pending. A lockdep call there settles to that task as if it
+//! were polled: the calling holder is left as if suspended (a blocking lock it holds is
+//! reported held across `.await`, falsely), and a lock taken there goes on the dropped task's
+//! stack instead of being nested under the caller's locks (its order is missed). Nothing public
+//! in tokio tells an inline drop from a poll (`TaskLife` of `lockdep::tokio::spawn` sees a
+//! task's end, but not who drops its output, nor tasks of tokio's own `spawn`), so this is a
+//! documented limit (README, Async), not handled here.
+//!
 //! This module holds the data (stacks, the registry, the thread's handles, spawn sites) and
 //! what the fast path and the thread state need; switching, releases meant for another
 //! holder and the reports are the validator's (`validator/holder.rs`).

@@ -1,7 +1,8 @@
 //! Review of the `tokio` feature's holder bookkeeping (tasks as holders, stacks switched,
 //! taken over and parked, releases posted to other stacks): less common paths. Tests marked
-//! `#[ignore = "defect: .."]` fail today for the reason given; the others pin behaviour that
-//! held up and was not covered elsewhere.
+//! `#[ignore = "limit: .."]` fail for the reason given, a documented limit (README, Async;
+//! `lockdep::tokio`'s limits); the defects found were fixed (their tests run); the others pin
+//! behaviour that held up and was not covered elsewhere.
 //!
 //! `cargo test -p lockdep --features enabled,tokio --test tokio_review -- --include-ignored`
 #![cfg(lockdep_tasks)]
@@ -201,8 +202,9 @@ impl Drop for TakesOnDrop {
 /// `Core::set_stage`). lockdep takes that for a switch to another holder: the calling holder
 /// (here the body, a thread, which is not suspended at all) is "left" while it holds the
 /// blocking lock S, a false `HeldAcrossAwait`.
-#[ignore = "defect: dropping a finished task's JoinHandle (output dropped inline under that \
-            task's id) while holding a blocking lock is reported as HeldAcrossAwait"]
+#[ignore = "limit: dropping a finished task's JoinHandle (output dropped inline under that \
+            task's id) while holding a blocking lock is reported as HeldAcrossAwait (tokio \
+            cannot tell an inline drop from a poll; README Async)"]
 #[test]
 fn dropping_a_finished_tasks_join_handle_under_a_blocking_lock_is_not_held_across_await() {
     let s = leak_sync("joinhandle.S");
@@ -226,8 +228,8 @@ fn dropping_a_finished_tasks_join_handle_under_a_blocking_lock_is_not_held_acros
 /// thread *while it holds S* (a real S -> R nesting: a thread holding R and waiting for S
 /// deadlocks with it), but it is recorded as the finished task's, under nothing. So the
 /// inversion R -> S below goes unreported.
-#[ignore = "defect: a lock taken by an inline-dropped task output is not ordered after the \
-            locks its thread holds (missed CircularDependency)"]
+#[ignore = "limit: a lock taken by an inline-dropped task output is not ordered after the \
+            locks its thread holds (missed CircularDependency; README Async)"]
 #[test]
 fn a_lock_taken_by_an_inline_dropped_output_is_ordered_after_the_callers_locks() {
     let s = leak_sync("joinhandle2.S");
@@ -257,8 +259,8 @@ fn a_lock_taken_by_an_inline_dropped_output_is_ordered_after_the_callers_locks()
 /// a blocking lock. tokio drops the futures of the tasks still pending on the dropping thread,
 /// under each task's id; a task's guard released there is a lockdep call "as that task", so the
 /// dropping thread is taken for a holder suspended at an `.await` with S held.
-#[ignore = "defect: dropping a runtime (its pending tasks' guards released inline under their \
-            ids) while holding a blocking lock is reported as HeldAcrossAwait"]
+#[ignore = "limit: dropping a runtime (its pending tasks' guards released inline under their \
+            ids) while holding a blocking lock is reported as HeldAcrossAwait (README Async)"]
 #[test]
 fn dropping_a_runtime_under_a_blocking_lock_is_not_held_across_await() {
     let s = leak_sync("rtdrop.S");

@@ -104,6 +104,16 @@
 //!   sequence panics after that timeout rather than after one second. A *borrowed* guard
 //!   (`lock()`, of a `'static` lock) handed to another task is still taken for a re-lock
 //!   after the one-second grace: hand locks over with owned guards.
+//! - Drops that tokio runs *inline under another task's id* are taken for that task's: the
+//!   output of a finished task dropped with its `JoinHandle` (never awaited), and the futures
+//!   of pending tasks dropped with their runtime or `LocalSet`, are dropped by the calling
+//!   thread with `tokio::task::try_id()` returning the dropped task's id. A lockdep call
+//!   there (a guard released, a lock taken in a `Drop`) looks like a switch to that task: the
+//!   caller looks suspended, so a blocking lock it holds is reported as held across an
+//!   `.await` (`HeldAcrossAwait`, false), and a lock taken there is recorded as the dropped
+//!   task's, not ordered after the caller's locks (a missed order). tokio offers no way to tell
+//!   such a drop from a poll of the task. Drop finished tasks' handles and runtimes while
+//!   holding no blocking lock, and await an output whose drop takes locks.
 //! - Owned guards need `T: 'static` (with validation on they keep tokio's borrowing guard of
 //!   the lock in their `Arc`).
 //! - A task spawned with tokio's own `spawn` that ends while it still holds a blocking lock
