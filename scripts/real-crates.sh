@@ -2,15 +2,19 @@
 # Runs real crates' own test suites with lockdep switched in (issue 16), and records results.
 #
 #   scripts/real-crates.sh               # every crate below
-#   scripts/real-crates.sh quick_cache   # only the named ones
+#   scripts/real-crates.sh quick_cache   # only the named ones (all their rows)
+#   scripts/real-crates.sh threadpool/std+thread   # only that row of the crate
 #
 # For each crate: fetch its published source from the registry (cargo fetch, so it works from
 # a fresh clone with network access to crates.io), copy it to target/real-crates/src/, apply
-# the one-line switch, run `cargo test` with validation on and LOCKDEP=warn, and write the log
-# and a summary line to target/real-crates/results.txt. The switch is the README's:
+# the one-line switch, run `cargo test` with validation on and LOCKDEP=warn (`--no-fail-fast`: a
+# test binary in which lockdep reported exits with 101, and the later ones, doc tests
+# included, still run), and write the log and a summary line to target/real-crates/results.txt. The switch is the README's:
 # - parking_lot users: the dependency renamed, `parking_lot = { package = "lockdep", path, features = ["enabled", "drop-in"] }`;
 # - std users: the path `std::sync` replaced by `lockdep::stdsync` (`use std::sync;` becomes
-#   `use lockdep::stdsync as sync;`), lockdep added as a dependency.
+#   `use lockdep::stdsync as sync;`), lockdep added as a dependency;
+# - kind `std+thread`: that, and the path `std::thread` replaced by `lockdep::thread` too (its
+#   joins become validated waits; `std::thread_local!` is not `std::thread` and stays).
 # A crate whose locks are held inside tokio tasks gets lockdep's `tokio` feature too (last
 # column), so the task is the holder of its blocking locks.
 set -euo pipefail
@@ -21,7 +25,7 @@ export CARGO_TARGET_DIR="$WORK/target"
 mkdir -p "$WORK/src"
 RESULTS="$WORK/results.txt"
 
-# name version kind(parking_lot|std) features test-targets lockdep-features ("-": none / all / none)
+# name version kind(parking_lot|std|std+thread) features test-targets lockdep-features ("-": none / all / none)
 CRATES=(
   "quick_cache 0.7.0 parking_lot parking_lot - -"
   # its published integration tests need `tracing-mock`, which is not on crates.io: unit tests only
@@ -29,7 +33,9 @@ CRATES=(
   "r2d2 0.8.10 parking_lot - - -"
   "scheduled-thread-pool 0.2.7 parking_lot - - -"
   "threadpool 1.8.1 std - - -"
+  "threadpool 1.8.1 std+thread - - -"
   "rayon-core 1.13.0 std - - -"
+  "rayon-core 1.13.0 std+thread - - -"
   "moka 0.12.16 parking_lot sync - -"
   # bb8's pool state is a parking_lot Mutex taken inside tokio tasks: the `tokio` feature makes the task its holder
   "bb8 0.9.1 parking_lot - - tokio"
@@ -82,9 +88,14 @@ open(path, "w").write(text2 + "\n[workspace]\n")
 PY
 }
 
-switch_std() { # crate dir, lockdep features: std::sync -> lockdep::stdsync, lockdep added
+switch_std() { # crate dir, lockdep features, thread(0|1): std::sync -> lockdep::stdsync, lockdep added
   { grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e '/^\s*\/\//! s/std::sync/lockdep::stdsync/g' \
     -e 's/\buse lockdep::stdsync;/use lockdep::stdsync as sync;/'
+  # std::thread -> lockdep::thread (the module keeps its name `thread`); `\b` keeps
+  # `std::thread_local!`, and comment lines keep std's as above.
+  if [ "$3" = 1 ]; then
+    { grep -rlw 'std::thread' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e '/^\s*\/\//! s/std::thread\b/lockdep::thread/g'
+  fi
   # (`use std::sync;` named the module `sync`: rayon-core's `crate::sync::Mutex`.)
   # (Comment lines, doc examples included, keep std::sync: they are not the crate's locks.)
   # A 2015-edition crate names every dependency with `extern crate` (anywhere at the crate root).
@@ -103,28 +114,36 @@ PY
 : > "$RESULTS.new"
 for entry in "${CRATES[@]}"; do
   read -r name version kind features targets ldfeatures <<<"$entry"
-  if [ $# -gt 0 ] && [[ " $* " != *" $name "* ]]; then continue; fi
+  if [ $# -gt 0 ] && [[ " $* " != *" $name "* && " $* " != *" $name/$kind "* ]]; then continue; fi
   echo "== $name $version ($kind)"
+  # a crate's rows other than its first kind get their own copy and log: name-version+kind
+  tag="$name-$version"
+  [ "$kind" = std+thread ] && tag="$tag+thread"
   src="$(fetch "$name" "$version")"
-  dir="$WORK/src/$name-$version"
+  dir="$WORK/src/$tag"
   rm -rf "$dir"
   cp -r "$src" "$dir"
   chmod -R u+w "$dir"
   rm -f "$dir/Cargo.lock"
-  if [ "$kind" = parking_lot ]; then switch_parking_lot "$dir" "$ldfeatures"; else switch_std "$dir" "$ldfeatures"; fi
+  case "$kind" in
+    parking_lot) switch_parking_lot "$dir" "$ldfeatures" ;;
+    std) switch_std "$dir" "$ldfeatures" 0 ;;
+    std+thread) switch_std "$dir" "$ldfeatures" 1 ;;
+    *) echo "unknown kind $kind" >&2; exit 1 ;;
+  esac
   args=()
   [ "$features" != - ] && args=(--features "$features")
   [ "$targets" != - ] && args+=($targets)
-  log="$WORK/$name-$version.log"
+  log="$WORK/$tag.log"
   set +e
-  (cd "$dir" && LOCKDEP=warn LOCKDEP_BACKTRACE=0 timeout 1500 cargo test -j 1 "${args[@]}" -- --nocapture --test-threads 2) > "$log" 2>&1
+  (cd "$dir" && LOCKDEP=warn LOCKDEP_BACKTRACE=0 timeout 1500 cargo test -j 1 --no-fail-fast "${args[@]}" -- --nocapture --test-threads 2) > "$log" 2>&1
   rc=$?
   set -e
   passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1/' | paste -sd+ | bc 2>/dev/null || echo 0)
   failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\2/' | paste -sd+ | bc 2>/dev/null || echo 0)
   reports=$(grep -cE '^WARNING: |^BUG: ' "$log" || true)
   kinds=$(grep -E '^WARNING: |^BUG: ' "$log" | sort | uniq -c | sed 's/^ *//' | paste -sd';' || true)
-  echo "$name $version exit=$rc passed=${passed:-0} failed=${failed:-0} reports=$reports [$kinds]" | tee -a "$RESULTS.new"
+  echo "$name $version ($kind) exit=$rc passed=${passed:-0} failed=${failed:-0} reports=$reports [$kinds]" | tee -a "$RESULTS.new"
 done
 cat "$RESULTS.new" >> "$RESULTS"
 echo "results appended to $RESULTS; logs in $WORK/"

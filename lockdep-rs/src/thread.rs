@@ -40,9 +40,15 @@ pub use std::thread::{
     available_parallelism, current, panicking, park, park_timeout, sleep, yield_now, AccessError,
     LocalKey, Result, Thread, ThreadId,
 };
+/// std's deprecated `sleep_ms` and `park_timeout_ms`, still stable: code that calls them
+/// switches over too (and keeps std's deprecation warning).
+#[allow(deprecated)]
+pub use std::thread::{park_timeout_ms, sleep_ms};
 
 /// Handle of a thread spawned with [`spawn`]; joining it is a validated wait.
-#[must_use = "dropping a JoinHandle detaches the thread"]
+///
+/// Like std's, not `#[must_use]`: dropping it detaches the thread, an idiom of std code
+/// (`thread::spawn(..);`, `builder.spawn(..).unwrap();`) that must build as before, warning-free.
 pub struct JoinHandle<T> {
     inner: sync::thread::JoinHandle<T>,
     exit: Arc<DepMap>,
@@ -141,6 +147,20 @@ impl<T> JoinHandle<T> {
     #[cfg(not(loom))]
     pub fn is_finished(&self) -> bool {
         self.inner.is_finished()
+    }
+}
+
+/// std's `JoinHandleExt` (the pthread of the thread), as std's `JoinHandle` has it.
+#[cfg(all(unix, not(loom)))]
+impl<T> std::os::unix::thread::JoinHandleExt for JoinHandle<T> {
+    fn as_pthread_t(&self) -> std::os::unix::thread::RawPthread {
+        self.inner.as_pthread_t()
+    }
+
+    /// Consumes the handle, as std's does: the thread is detached (its join, now the
+    /// caller's `pthread_join`, is not validated).
+    fn into_pthread_t(self) -> std::os::unix::thread::RawPthread {
+        self.inner.into_pthread_t()
     }
 }
 

@@ -228,6 +228,39 @@ fn std_thread_code_switches_over_and_its_joins_are_validated() {
     );
 }
 
+/// std code detaches threads by dropping their handles (`thread::spawn(..);`, and
+/// `builder.spawn(..).unwrap();` in threadpool's `spawn_in_pool` and rayon-core's
+/// `DefaultSpawn`): switched to `lockdep::thread` it builds warning-free as with std (whose
+/// `JoinHandle` is not `#[must_use]`), and std's deprecated `sleep_ms` / `park_timeout_ms` and
+/// the unix `JoinHandleExt` are there too.
+#[test]
+#[deny(unused_must_use)]
+fn std_thread_idioms_build_as_with_std() {
+    use lockdep::thread; // was: use std::thread;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx2 = tx.clone();
+    thread::spawn(move || tx.send(1).unwrap());
+    thread::Builder::new()
+        .name("detached".into())
+        .spawn(move || tx2.send(2).unwrap())
+        .unwrap();
+    let mut got: Vec<i32> = rx.iter().take(2).collect();
+    got.sort();
+    assert_eq!(got, [1, 2]);
+    #[allow(deprecated)]
+    {
+        thread::sleep_ms(1);
+        thread::park_timeout_ms(1);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::thread::JoinHandleExt;
+        let h = thread::spawn(|| ());
+        let _: std::os::unix::thread::RawPthread = h.as_pthread_t();
+        h.join().unwrap();
+    }
+}
+
 fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
 
 /// As std's, the locks are unwind-safe (poisoning), so `catch_unwind` around code that uses
