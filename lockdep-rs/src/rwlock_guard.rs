@@ -163,18 +163,18 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
 
     /// Upgrades if no reader holds the lock (a trylock: no validation); else gives the
     /// upgradable guard back.
-    #[track_caller]
+    ///
+    /// The held entry becomes a writer's in place, as in
+    /// [`try_with_upgraded`](Self::try_with_upgraded): the lock is never released, so the
+    /// locks taken under it since the upgradable read stay above it, still under it as their
+    /// nest lock. (Recorded as a release and a trylock on top, the entry left them below it,
+    /// stripped of their nest lock: the next child under it was a false recursive locking.)
     pub fn try_upgrade(s: Self) -> Result<Guard<'a, WriteG<'a, T>>, Self> {
         let (mut tracked, inner) = s.into_parts();
         match UpgG::try_upgrade(inner) {
             Ok(w) => {
-                let map = tracked.map();
-                tracked.release();
-                let t = map.map(|m| m.acquired_try(Read::Exclusive, Location::caller()));
-                Ok(Guard::new(
-                    t.unwrap_or_else(crate::dep_map::Tracked::untracked),
-                    w,
-                ))
+                tracked.change_read(Read::Exclusive);
+                Ok(Guard::new(tracked, w))
             }
             Err(u) => Err(Guard::new(tracked, u)),
         }
@@ -431,16 +431,13 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
         remode(s)
     }
 
-    /// Upgrades if no reader holds the lock (a trylock).
-    #[track_caller]
+    /// Upgrades if no reader holds the lock (a trylock); the held entry becomes a writer's
+    /// in place, as the borrowed guard's `try_upgrade` does (the lock is never released).
     #[allow(unsafe_code)]
     pub fn try_upgrade(mut s: Self) -> Result<ArcG<K, T, Exclusive>, Self> {
         // SAFETY: the guard holds the lock as an upgradable reader.
         if unsafe { s.inner.lock().inner.raw().try_upgrade() } {
-            let map = s.release_record();
-            if let Some(m) = map {
-                s.tracked = m.acquired_try(Read::Exclusive, Location::caller());
-            }
+            s.tracked.change_read(Read::Exclusive);
             Ok(remode(s))
         } else {
             Err(s)
