@@ -37,10 +37,57 @@ pub(crate) struct InstanceLink {
     pub(crate) thread: String,
     /// Gates held at every occurrence of this order (the intersection).
     pub(crate) gates: Vec<Gate>,
-    /// The nest lock instance, held exclusively, both were taken under (`lock_nest_lock` with
-    /// one nest lock) at every occurrence of this order, if any: that lock serialises the
-    /// order (a cycle all of whose orders it serialises is not reported: see `path`).
-    pub(crate) serialized_by: Option<Instance>,
+    /// The nest lock instance both were taken under (`lock_nest_lock` with one nest lock) at
+    /// every occurrence of this order, if any, and how it was held when the inner lock was
+    /// taken (the weakest way of all occurrences): two orders whose takers cannot hold it at
+    /// once cannot wait in one cycle (see `path`).
+    pub(crate) under: Option<NestHold>,
+}
+
+/// How a thread held a nest lock while it took a lock under it (weakest first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Hold {
+    /// Shared (a read guard): other readers may hold it too.
+    Shared,
+    /// Exclusively: nobody else holds it meanwhile.
+    Exclusive,
+}
+
+impl Hold {
+    /// Can two threads hold one lock at once, one as `self` and the other as `other`? Only
+    /// if both are readers.
+    fn beside(self, other: Hold) -> bool {
+        self == Hold::Shared && other == Hold::Shared
+    }
+
+    /// The holds of a cycle's orders so far, summed up by the strongest (`self`), with one
+    /// more (`next`): their strongest, or `None` if two of them exclude each other (then
+    /// those orders cannot all wait at once: no deadlock through them). The strongest
+    /// stands for all: a hold beside it is beside the weaker ones too.
+    fn join(self, next: Hold) -> Option<Hold> {
+        self.beside(next).then(|| self.max(next))
+    }
+}
+
+/// An order's nest lock and how it was held (see [`InstanceLink::under`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NestHold {
+    pub(crate) nest: Instance,
+    pub(crate) hold: Hold,
+}
+
+impl NestHold {
+    /// Two occurrences of one order: under one nest lock only if both were, held the weaker
+    /// way of the two.
+    fn meet(a: Option<NestHold>, b: Option<NestHold>) -> Option<NestHold> {
+        match (a, b) {
+            (Some(a), Some(b)) if a.nest == b.nest => Some(NestHold {
+                nest: a.nest,
+                hold: a.hold.min(b.hold),
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -58,7 +105,7 @@ static TRACKED: AtomicUsize = AtomicUsize::new(0);
 /// path `inner ->* outer`, returns it: with `link`, a cycle of instances.
 pub(crate) fn record(link: InstanceLink) -> Option<Vec<InstanceLink>> {
     let mut g = GRAPH.lock();
-    let found = g.path(link.inner, link.outer, link.serialized_by);
+    let found = g.path(link.inner, link.outer, link.under);
     g.insert(link);
     found
 }
@@ -153,9 +200,7 @@ impl InstanceGraph {
         match outs.get_mut(&inner) {
             Some(existing) => {
                 existing.gates.retain(|g| link.gates.contains(g));
-                if existing.serialized_by != link.serialized_by {
-                    existing.serialized_by = None;
-                }
+                existing.under = NestHold::meet(existing.under, link.under);
             }
             None => {
                 outs.insert(inner, link);
@@ -173,35 +218,32 @@ impl InstanceGraph {
         }
     }
 
-    /// A shortest path `from ->* to`, as its links. With `by` (the order being recorded is
-    /// serialised by that nest lock instance), only a path with a link not serialised by it:
-    /// a cycle all under one nest lock lets one thread in at a time, and cannot deadlock. (A
-    /// breadth-first search over (instance, "a link not under `by` was passed") states.)
+    /// A shortest path `from ->* to`, as its links, that can close a deadlock with the order
+    /// being recorded (`to -> from`, taken `under` a nest lock, if any). Each order of a
+    /// deadlock's cycle is waited on at once, by its own thread, holding the nest lock as the
+    /// order says; so a path with an order under the same nest lock held in a way that
+    /// excludes another order's hold of it (two writers, a writer and a reader) cannot close
+    /// one: a cycle all under one nest lock held exclusively lets one thread in at a time. (A
+    /// breadth-first search over (instance, strongest hold of the nest lock so far) states;
+    /// without a nest lock, over instances.)
     fn path(
         &self,
         from: Instance,
         to: Instance,
-        by: Option<Instance>,
+        under: Option<NestHold>,
     ) -> Option<Vec<InstanceLink>> {
-        type State = (Instance, bool);
-        let start: State = (from, by.is_none());
-        let goal: State = (to, true);
+        type State = (Instance, Hold);
+        let start: State = (from, under.map_or(Hold::Shared, |u| u.hold));
         let mut parent: HashMap<State, State> = HashMap::from([(start, start)]);
         let mut queue = std::collections::VecDeque::from([start]);
         while let Some(x) = queue.pop_front() {
-            if x == goal {
-                let mut links = Vec::new();
-                let mut cur = goal;
-                while cur != start {
-                    let prev = parent[&cur];
-                    links.push(self.out[&prev.0][&cur.0].clone());
-                    cur = prev;
-                }
-                links.reverse();
-                return Some(links);
+            if x.0 == to {
+                return Some(self.links_back(&parent, start, x));
             }
             for (&y, link) in self.out.get(&x.0).into_iter().flatten() {
-                let next = (y, x.1 || link.serialized_by != by);
+                let Some(next) = step(x, y, link, under) else {
+                    continue; // this order excludes one of the cycle's: no deadlock that way
+                };
                 if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(next) {
                     e.insert(x);
                     queue.push_back(next);
@@ -209,5 +251,39 @@ impl InstanceGraph {
             }
         }
         None
+    }
+
+    /// The links of the search's path from `start` to `goal` (`parent`: each state's
+    /// predecessor).
+    fn links_back(
+        &self,
+        parent: &HashMap<(Instance, Hold), (Instance, Hold)>,
+        start: (Instance, Hold),
+        goal: (Instance, Hold),
+    ) -> Vec<InstanceLink> {
+        let mut links = Vec::new();
+        let mut cur = goal;
+        while cur != start {
+            let prev = parent[&cur];
+            links.push(self.out[&prev.0][&cur.0].clone());
+            cur = prev;
+        }
+        links.reverse();
+        links
+    }
+}
+
+/// The search's step from state `x` along `link` (to `y`): the strongest hold of the cycle's
+/// nest lock (`under`) grows with the link's hold of the same nest lock; `None` if the two
+/// exclude each other. Orders under another nest lock, or none, leave it as it is.
+fn step(
+    x: (Instance, Hold),
+    y: Instance,
+    link: &InstanceLink,
+    under: Option<NestHold>,
+) -> Option<(Instance, Hold)> {
+    match (under, link.under) {
+        (Some(u), Some(l)) if u.nest == l.nest => Some((y, x.1.join(l.hold)?)),
+        _ => Some((y, x.1)),
     }
 }

@@ -21,7 +21,7 @@ use std::panic::Location;
 use crate::chain_cache::Lookup;
 use crate::class::ClassInfo;
 use crate::held_locks::{HeldLock, Instance, Read};
-use crate::instance_order::{self, InstanceLink};
+use crate::instance_order::{self, Hold, InstanceLink, NestHold};
 use crate::report::sink::{self, Delivery};
 use crate::report::{build, Report};
 use crate::thread_state::ThreadState;
@@ -407,17 +407,11 @@ impl ThreadState {
             inner_site: new.site,
             thread: crate::report::thread_label(),
             gates: gates.clone(),
-            // Serialised by the nest lock if both were taken under it and it is held
-            // exclusively (readers of it do not keep each other out).
-            serialized_by: new
+            // Both taken under one nest lock: how it is held now, while `new` is taken.
+            under: new
                 .nest()
                 .filter(|_| outer.nest() == new.nest())
-                .map(|n| n.get())
-                .filter(|&n| {
-                    stack
-                        .iter()
-                        .any(|h| h.holds(n) && h.read() == Read::Exclusive)
-                }),
+                .and_then(|n| self.nest_hold(n.get())),
         };
         let path = instance_order::record(link.clone())?;
         if instance_order::seen_by_classes(&link, &path) || !instance_order::blocks(&link, &path) {
@@ -433,6 +427,19 @@ impl ThreadState {
         Some(build::instance_inversion(
             &self.held, outer, new, &path, &common,
         ))
+    }
+
+    /// How this thread holds the nest lock `nest` (`None`: not at all): exclusively if one of
+    /// its entries is a writer's, else shared.
+    fn nest_hold(&self, nest: Instance) -> Option<NestHold> {
+        let mut entries = self.held.stack.iter().filter(|h| h.holds(nest)).peekable();
+        entries.peek()?;
+        let hold = if entries.any(|h| h.read() == Read::Exclusive) {
+            Hold::Exclusive
+        } else {
+            Hold::Shared
+        };
+        Some(NestHold { nest, hold })
     }
 
     /// Records `entry` now if nothing was found or it is not a fresh acquisition; otherwise

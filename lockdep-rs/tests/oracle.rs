@@ -553,6 +553,31 @@ fn children_under_one_nest_lock_in_both_orders() {
     ]]);
 }
 
+/// Children taken in both orders under one nest `RwLock`, once under its write lock and once
+/// under a read lock of it, whichever comes first: the thread waiting in one order holds the
+/// nest lock exclusively, the other shares it, never both at once, so no instance inversion
+/// (one was reported: an order under a read lock counted as taken without the nest lock).
+/// Both under read locks they can deadlock, and are reported.
+#[test]
+fn children_under_a_write_and_a_read_lock_of_one_nest_lock() {
+    let under = |rd: Rd, first: u8, second: u8| {
+        vec![
+            lock(Y, rd),
+            lock_nest(first, 0),
+            lock_nest(second, 1),
+            unlock(),
+            unlock(),
+            unlock(),
+        ]
+    };
+    for (a, b) in [(W, R1), (R1, W)] {
+        let kinds = check(vec![[under(a, X, X2), under(b, X2, X)].concat()]);
+        assert!(kinds.is_empty(), "{a:?} then {b:?}: {kinds:?}");
+    }
+    let kinds = check(vec![[under(R1, X, X2), under(R1, X2, X)].concat()]);
+    assert!(kinds.contains(&ReportKind::InstanceInversion), "{kinds:?}");
+}
+
 /// Item 3: a chain validated with a nest-lock exemption is not reused for the same classes
 /// taken without it.
 #[test]

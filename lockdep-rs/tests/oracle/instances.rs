@@ -27,9 +27,25 @@ pub struct Link {
     pub sites: (u8, u8),
     /// The gate was held below the outer entry at every occurrence.
     pub gated: bool,
-    /// Both were taken under one nest lock instance (this one), held exclusively, at every
-    /// occurrence: it lets one thread at a time into the order.
-    pub serialized_by: Option<Inst>,
+    /// Both were taken under one nest lock instance (this one) at every occurrence, and how
+    /// it was held while the inner lock was taken (the weakest way of all occurrences).
+    pub under: Option<(Inst, Hold)>,
+}
+
+/// How a nest lock was held while a lock was taken under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Hold {
+    /// By a read guard: other readers may hold it too.
+    Shared,
+    /// By a write guard or a mutex guard: nobody else holds it.
+    Exclusive,
+}
+
+impl Hold {
+    /// Can two threads hold one lock at once, this way and `other`?
+    pub fn beside(self, other: Hold) -> bool {
+        self == Hold::Shared && other == Hold::Shared
+    }
 }
 
 /// A report's identity: the lock key (base class), the sorted call-site pairs of the cycle's
@@ -50,54 +66,83 @@ impl Instances {
             .entry(inner)
             .and_modify(|l| {
                 l.gated &= link.gated;
-                if l.serialized_by != link.serialized_by {
-                    l.serialized_by = None;
-                }
+                l.under = match (l.under, link.under) {
+                    (Some((n, a)), Some((m, b))) if n == m => Some((n, a.min(b))),
+                    _ => None,
+                };
             })
             .or_insert(link);
     }
 
-    /// Every shortest path `from ->* to`, as lists of orders. With `by` (the order being
-    /// recorded is serialised by that nest lock instance), only paths with an order not
-    /// serialised by it: a cycle all under one nest lock (held exclusively) cannot deadlock.
-    pub fn shortest_paths(&self, from: Inst, to: Inst, by: Option<Inst>) -> Vec<Vec<(Inst, Inst)>> {
-        // States: (instance, "an order not under `by` was passed"). Distances by breadth-first
-        // search, then every way back along them.
-        type State = (Inst, bool);
-        let step = |(x, tainted): State, y: Inst| -> State {
-            (y, tainted || self.links[&x][&y].serialized_by != by)
+    /// Every shortest path `from ->* to`, as lists of orders, that can close a deadlock with
+    /// the order being recorded (`to -> from`, taken `under` a nest lock held some way): every
+    /// order of the cycle is waited on at once, each by its thread holding the nest lock as
+    /// the order says, so no two of them may be under that nest lock held in ways that
+    /// exclude each other (two writers, a writer and a reader).
+    pub fn shortest_paths(
+        &self,
+        from: Inst,
+        to: Inst,
+        under: Option<(Inst, Hold)>,
+    ) -> Vec<Vec<(Inst, Inst)>> {
+        // States: (instance, the ways the nest lock `under` is held by the cycle's orders so
+        // far, each beside every other: a set, since a way held twice is beside itself).
+        // Distances by breadth-first search, then every way back along them.
+        type State = (Inst, BTreeSet<Hold>);
+        let step = |(x, holds): &State, y: Inst| -> Option<State> {
+            let mut holds = holds.clone();
+            if let (Some((n, _)), Some((m, h))) = (under, self.links[x][&y].under) {
+                if n == m {
+                    if !holds.iter().all(|o| o.beside(h)) {
+                        return None;
+                    }
+                    holds.insert(h);
+                }
+            }
+            Some((y, holds))
         };
-        let start: State = (from, by.is_none());
-        let goal: State = (to, true);
-        let mut dist: BTreeMap<State, usize> = BTreeMap::from([(start, 0)]);
+        let start: State = (from, under.map(|(_, h)| h).into_iter().collect());
+        let mut dist: BTreeMap<State, usize> = BTreeMap::from([(start.clone(), 0)]);
         let mut queue = VecDeque::from([start]);
         while let Some(x) = queue.pop_front() {
             for &y in self.links.get(&x.0).into_iter().flat_map(BTreeMap::keys) {
-                let next = step(x, y);
+                let Some(next) = step(&x, y) else {
+                    continue;
+                };
                 if !dist.contains_key(&next) {
-                    dist.insert(next, dist[&x] + 1);
+                    dist.insert(next.clone(), dist[&x] + 1);
                     queue.push_back(next);
                 }
             }
         }
-        let Some(&n) = dist.get(&goal) else {
+        // Every state at `to` at the shortest distance is a goal.
+        let Some(n) = dist
+            .iter()
+            .filter(|(s, _)| s.0 == to)
+            .map(|(_, &d)| d)
+            .min()
+        else {
             return Vec::new();
         };
-        let mut paths: Vec<Vec<State>> = vec![vec![goal]];
+        let mut paths: Vec<Vec<State>> = dist
+            .iter()
+            .filter(|(s, &d)| s.0 == to && d == n)
+            .map(|(s, _)| vec![s.clone()])
+            .collect();
         for d in (0..n).rev() {
             let mut next = Vec::new();
             for p in paths {
-                let head = p[0];
-                for (&state, &sd) in &dist {
+                let head = &p[0];
+                for (state, &sd) in &dist {
                     if sd == d
                         && self
                             .links
                             .get(&state.0)
                             .is_some_and(|o| o.contains_key(&head.0))
-                        && step(state, head.0) == head
+                        && step(state, head.0).as_ref() == Some(head)
                     {
-                        let mut q = vec![state];
-                        q.extend(&p);
+                        let mut q = vec![state.clone()];
+                        q.extend(p.iter().cloned());
                         next.push(q);
                     }
                 }

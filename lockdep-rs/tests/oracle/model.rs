@@ -509,16 +509,15 @@ impl Oracle {
             inner_rd: rd,
             sites: (outer.site, site),
             gated: self.gated_below(&stack[..idx]),
-            serialized_by: new
+            // Both under one nest lock: how this thread holds it while taking `inst`.
+            under: new
                 .nest
                 .filter(|_| outer.nest == new.nest)
-                .filter(|&n| stack.iter().any(|h| h.holds(n) && h.rd == Rd::W)),
+                .and_then(|n| Some((n, nest_hold(stack, n)?))),
         };
         let holding = outer.class;
         let held = self.held_classes(t);
-        let paths = self
-            .inst
-            .shortest_paths(inst, outer_inst, link.serialized_by);
+        let paths = self.inst.shortest_paths(inst, outer_inst, link.under);
         self.inst.insert(outer_inst, inst, link.clone());
         let path_len = paths.first()?.len();
         let candidates = paths
@@ -889,6 +888,20 @@ pub struct Waiting {
     pub idx: usize,
     pub merged_into: Option<u64>,
     pub problems: Vec<Problem>,
+}
+
+/// How `stack` holds the nest lock `n`: exclusively if an entry holding it is a writer's,
+/// shared if only readers' entries hold it, `None` if none does.
+fn nest_hold(stack: &[Held], n: Inst) -> Option<super::instances::Hold> {
+    use super::instances::Hold;
+    let entries: Vec<&Held> = stack.iter().filter(|h| h.holds(n)).collect();
+    if entries.is_empty() {
+        None
+    } else if entries.iter().any(|h| h.rd == Rd::W) {
+        Some(Hold::Exclusive)
+    } else {
+        Some(Hold::Shared)
+    }
 }
 
 /// Recomputes the nest positions of `stack`'s entries from `from` up (the entries below
