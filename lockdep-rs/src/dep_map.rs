@@ -65,6 +65,28 @@ pub(crate) use disabled::*;
 #[cfg(lockdep_enabled)]
 pub(crate) use enabled::*;
 
+impl<M> Tracked<'_, M> {
+    /// The guard holds its lock as the upgradable reader again (after an upgrade, or a
+    /// downgrade from a writer): its entry becomes a reader's in place, and the token is
+    /// marked (see `mark_upgradable`).
+    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    pub(crate) fn change_to_upgradable(&mut self) {
+        self.change_read(Read::Shared);
+        self.mark_upgradable();
+    }
+}
+
+/// A nest lock as `lock_nest_lock` passes it: its handle, and whether the guard passed holds
+/// it as the lock's upgradable reader. Recorded as a reader, such a lock still keeps writers
+/// and the other upgradable readers out, so it serialises what is taken under it against
+/// them (see `instance_order::Hold`).
+#[derive(Clone, Copy)]
+#[cfg_attr(not(lockdep_enabled), allow(dead_code))]
+pub(crate) struct Nest<'a> {
+    pub(crate) map: &'a DepMap,
+    pub(crate) upgradable: bool,
+}
+
 #[cfg(lockdep_enabled)]
 mod enabled {
     use std::marker::PhantomData;
@@ -77,10 +99,14 @@ mod enabled {
     /// Source of instance ids (0 means "not assigned yet").
     static NEXT_INSTANCE: AtomicUsize = AtomicUsize::new(1);
 
-    /// Where a token's serial starts, above the watch bit and the two read bits.
-    const SERIAL_SHIFT: u32 = 3;
+    /// Where a token's serial starts, above the upgradable bit, the watch bit and the two
+    /// read bits.
+    const SERIAL_SHIFT: u32 = 4;
     /// A token's watch bit.
     const WATCH_BIT: u64 = 1 << 2;
+    /// A token's upgradable bit: its guard holds the lock as the lock's upgradable reader
+    /// (recorded as a reader: see [`Tracked::mark_upgradable`]).
+    const UPGRADABLE_BIT: u64 = 1 << 3;
 
     /// Set in a lock's id word once it was taken while the mode was `Off` (unrecorded): a
     /// release the validator cannot match may then be that acquisition's.
@@ -89,7 +115,7 @@ mod enabled {
     use super::Read;
     #[cfg(all(feature = "tokio", not(loom)))]
     use super::Sendable;
-    use super::{GuardKind, Level, Local};
+    use super::{GuardKind, Level, Local, Nest};
     use crate::class::{ClassInfo, ClassSource, LockClass, LockKind, Maker, MAX_SUBCLASSES};
     use crate::fast_path::HolderTag;
     use crate::held_locks::Instance;
@@ -109,6 +135,15 @@ mod enabled {
 
     /// A nest lock's name, made when a report needs it.
     type NestName<'a> = &'a dyn Fn() -> String;
+
+    /// The nest lock of a fresh acquisition, for the validator: its instance, whether it is
+    /// held as the upgradable reader, and its name for a report if it is not held (none: no
+    /// such report).
+    struct NestRequest<'a> {
+        instance: Instance,
+        upgradable: bool,
+        name: Option<NestName<'a>>,
+    }
 
     /// What [`Tracked::suspend`] took out of the held state.
     pub(crate) enum Suspended {
@@ -291,7 +326,7 @@ mod enabled {
             &self,
             read: Read,
             subclass: u8,
-            nest: Option<&DepMap>,
+            nest: Option<Nest<'_>>,
             site: &'static Location<'static>,
         ) -> Tracked<'_> {
             self.record(read, subclass, false, nest, site, false)
@@ -381,7 +416,7 @@ mod enabled {
             read: Read,
             subclass: u8,
             trylock: bool,
-            nest: Option<&DepMap>,
+            nest: Option<Nest<'_>>,
             site: &'static Location<'static>,
             sendable: bool,
         ) -> Tracked<'_, M> {
@@ -441,12 +476,16 @@ mod enabled {
             read: Read,
             subclass: u8,
             trylock: bool,
-            nest: Option<&DepMap>,
+            nest: Option<Nest<'_>>,
             site: &'static Location<'static>,
             sendable: bool,
         ) -> (Option<NonZeroU64>, HolderTag) {
-            let nest_name = || nest.map(DepMap::name).unwrap_or_default();
-            let nest = nest.map(|n| (n.instance(), Some(&nest_name as NestName<'_>)));
+            let nest_name = || nest.map(|n| n.map.name()).unwrap_or_default();
+            let nest = nest.map(|n| NestRequest {
+                instance: n.map.instance(),
+                upgradable: n.upgradable,
+                name: Some(&nest_name as NestName<'_>),
+            });
             let t: Tracked<'_> = self.record_request(
                 read,
                 subclass,
@@ -478,8 +517,7 @@ mod enabled {
             (NonZeroU64::new(t.1), t.2)
         }
 
-        /// A fresh acquisition through the validator; `nest`: the nest lock's instance, and its
-        /// name for a report if it is not held (none: no such report).
+        /// A fresh acquisition through the validator, under the nest lock `nest` if any.
         #[track_caller]
         #[allow(clippy::too_many_arguments)]
         fn record_request<M>(
@@ -487,7 +525,7 @@ mod enabled {
             read: Read,
             subclass: u8,
             trylock: bool,
-            nest: Option<(Instance, Option<NestName<'_>>)>,
+            nest: Option<NestRequest<'_>>,
             site: &'static Location<'static>,
             blocks: Blocks,
             sendable: bool,
@@ -508,8 +546,9 @@ mod enabled {
                 Request {
                     read,
                     trylock,
-                    nest: nest.map(|(instance, _)| instance),
-                    nest_name: nest.and_then(|(_, name)| name),
+                    nest: nest.as_ref().map(|n| n.instance),
+                    nest_upgradable: nest.as_ref().is_some_and(|n| n.upgradable),
+                    nest_name: nest.and_then(|n| n.name),
                     reserial: 0,
                     site,
                     fresh: true,
@@ -704,6 +743,32 @@ mod enabled {
             self.1 & WATCH_BIT != 0
         }
 
+        /// Marks the token's guard as holding its lock as the lock's upgradable reader
+        /// (the entry says reader): a nest lock held so serialises the locks taken under it
+        /// against writers and other upgradable readers. Set by every way to an upgradable
+        /// guard; any other change of the token (`change_read`, a re-acquisition) drops it,
+        /// so a guard that goes on upgradable is marked again, and one that is not never is.
+        #[inline]
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) fn mark_upgradable(&mut self) {
+            if self.1 != 0 {
+                self.1 |= UPGRADABLE_BIT;
+            }
+        }
+
+        /// The guard holds its lock as a plain reader now (an upgradable guard downgraded).
+        #[inline]
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) fn unmark_upgradable(&mut self) {
+            self.1 &= !UPGRADABLE_BIT;
+        }
+
+        /// See [`mark_upgradable`](Self::mark_upgradable).
+        #[inline]
+        pub(crate) fn upgradable(&self) -> bool {
+            self.1 & UPGRADABLE_BIT != 0
+        }
+
         /// A token for an acquisition that is not tracked (`Off` mode; a `ReentrantMutex`
         /// re-acquired by its holder, which is not a new acquisition).
         #[inline]
@@ -896,7 +961,12 @@ mod enabled {
                 Suspended::Entry(w) => w,
                 #[cfg(lockdep_tasks)]
                 Suspended::Released(read, subclass, nest) => {
-                    let nest = nest.map(|n| (n, None));
+                    // (How the nest lock is held is not known here: as its entry says.)
+                    let nest = nest.map(|instance| NestRequest {
+                        instance,
+                        upgradable: false,
+                        name: None,
+                    });
                     return map.record_request(
                         read,
                         subclass,
@@ -988,7 +1058,7 @@ mod disabled {
             &self,
             _: Read,
             _: u8,
-            _: Option<&DepMap>,
+            _: Option<super::Nest<'_>>,
             _: &'static Location<'static>,
         ) -> Tracked<'_> {
             Tracked(std::marker::PhantomData)
@@ -1072,20 +1142,31 @@ mod disabled {
         #[inline(always)]
         pub(crate) fn change_read(&mut self, _: Read) {}
         #[inline(always)]
+        pub(crate) fn mark_upgradable(&mut self) {}
+        #[inline(always)]
+        pub(crate) fn unmark_upgradable(&mut self) {}
+        #[inline(always)]
+        pub(crate) fn upgradable(&self) -> bool {
+            false
+        }
+        #[inline(always)]
         pub(crate) fn rekind_fast(&mut self, _: Read, _: &'static Location<'static>) -> bool {
             true
         }
     }
 
+    /// Nothing is ever taken out of a held state that is not kept.
+    pub(crate) type Suspended = std::convert::Infallible;
+
     impl<'a> Tracked<'a> {
         #[inline(always)]
-        pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, std::convert::Infallible)> {
+        pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, Suspended)> {
             None
         }
         #[inline(always)]
         pub(crate) fn resume(
             _: &'a DepMap,
-            waiting: std::convert::Infallible,
+            waiting: Suspended,
             _: &'static Location<'static>,
         ) -> Tracked<'a> {
             match waiting {}

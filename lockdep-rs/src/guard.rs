@@ -143,6 +143,7 @@ impl<'a, G> Guard<'a, G> {
         unlock: impl FnOnce(&mut G, &mut dyn FnMut()),
         f: impl FnOnce() -> U,
     ) -> U {
+        let upgradable = self.tracked.upgradable();
         let mut suspended = self.tracked.suspend();
         let tracked = &mut self.tracked;
         let mut f = Some(f);
@@ -152,7 +153,7 @@ impl<'a, G> Guard<'a, G> {
                 out = Some(f());
             }
             if let Some((map, waiting)) = suspended.take() {
-                *tracked = Tracked::resume(map, waiting, site);
+                *tracked = resumed(map, waiting, site, upgradable);
             }
         });
         out.expect("unlocked: the closure ran")
@@ -165,8 +166,9 @@ impl<'a, G> Guard<'a, G> {
         site: &'static Location<'static>,
         bump: impl FnOnce(&mut G),
     ) {
+        let upgradable = self.tracked.upgradable();
         if let Some((map, waiting)) = self.tracked.suspend() {
-            self.tracked = Tracked::resume(map, waiting, site);
+            self.tracked = resumed(map, waiting, site, upgradable);
         }
         bump(&mut self.inner);
     }
@@ -199,6 +201,22 @@ impl<'a, G> Guard<'a, G> {
     pub(crate) fn leak_inner(self) -> G {
         self.into_parts().1
     }
+}
+
+/// The token of a lock taken back after `unlocked*` / `bump` (see [`Tracked::resume`]): held
+/// as before, so still as the upgradable reader if it was (`upgradable`).
+#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+fn resumed<'a>(
+    map: &'a DepMap,
+    waiting: crate::dep_map::Suspended,
+    site: &'static Location<'static>,
+    upgradable: bool,
+) -> Tracked<'a> {
+    let mut tracked = Tracked::resume(map, waiting, site);
+    if upgradable {
+        tracked.mark_upgradable();
+    }
+    tracked
 }
 
 /// Runs a closure when dropped (on return or unwind).

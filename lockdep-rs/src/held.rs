@@ -1,7 +1,7 @@
 //! Asking the validator what this thread holds: the [`Held`] trait of guards (used by
 //! `lock_nest_lock`), [`TrackedLock`] of locks, and the assertions built on them.
 
-use crate::dep_map::{DepMap, Tracked};
+use crate::dep_map::{DepMap, Nest, Tracked};
 
 /// Opaque reference to a lock's validator handle.
 #[doc(hidden)]
@@ -9,6 +9,8 @@ pub struct LockHandle<'a> {
     map: Option<&'a DepMap>,
     /// For a guard: whether its acquisition was tracked (untracked guards pass assertions).
     tracked: bool,
+    /// For a guard: whether it holds its lock as the lock's upgradable reader.
+    upgradable: bool,
 }
 
 impl<'a> LockHandle<'a> {
@@ -16,16 +18,23 @@ impl<'a> LockHandle<'a> {
         LockHandle {
             map: t.map(),
             tracked: t.map().is_some(),
+            upgradable: t.upgradable(),
         }
     }
     pub(crate) fn of_lock(map: &'a DepMap) -> Self {
         LockHandle {
             map: Some(map),
             tracked: true,
+            upgradable: false,
         }
     }
-    pub(crate) fn dep_map(&self) -> Option<&'a DepMap> {
-        self.map
+
+    /// The guard's lock as the nest lock of an acquisition (`lock_nest_lock`), if tracked.
+    pub(crate) fn nest(&self) -> Option<Nest<'a>> {
+        self.map.map(|map| Nest {
+            map,
+            upgradable: self.upgradable,
+        })
     }
 }
 

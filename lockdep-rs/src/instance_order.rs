@@ -47,17 +47,23 @@ pub(crate) struct InstanceLink {
 /// How a thread held a nest lock while it took a lock under it (weakest first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Hold {
-    /// Shared (a read guard): other readers may hold it too.
+    /// Shared (a read guard): other readers, and the upgradable reader, may hold it too.
     Shared,
+    /// As the lock's one upgradable reader: readers may hold it too, but no writer and no
+    /// other upgradable reader.
+    Upgradable,
     /// Exclusively: nobody else holds it meanwhile.
     Exclusive,
 }
 
 impl Hold {
     /// Can two threads hold one lock at once, one as `self` and the other as `other`? Only
-    /// if both are readers.
+    /// if one is a reader and the other a reader or the upgradable reader.
     fn beside(self, other: Hold) -> bool {
-        self == Hold::Shared && other == Hold::Shared
+        matches!(
+            (self, other),
+            (Hold::Shared, Hold::Shared | Hold::Upgradable) | (Hold::Upgradable, Hold::Shared)
+        )
     }
 
     /// The holds of a cycle's orders so far, summed up by the strongest (`self`), with one

@@ -7,7 +7,7 @@ use std::fmt;
 use std::panic::Location;
 
 use crate::class::{LockClass, Maker};
-use crate::dep_map::{DepMap, Read};
+use crate::dep_map::{DepMap, Nest, Read};
 use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
 use crate::raw::locks;
@@ -115,7 +115,7 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
     #[track_caller]
     fn guard_with(
         &self,
-        read_site: (u8, Option<&DepMap>),
+        read_site: (u8, Option<Nest<'_>>),
         site: &'static Location<'static>,
     ) -> MutexGuardOf<'_, K, T> {
         let tracked = self
@@ -148,7 +148,7 @@ impl<K: MutexKind, T: ?Sized> GenericMutex<K, T> {
     /// `NestLockNotHeld` if this thread does not hold `nest`.
     #[track_caller]
     pub fn lock_nest_lock<G: Held>(&self, nest: &G) -> MutexGuardOf<'_, K, T> {
-        self.guard_with((0, nest.held_handle().dep_map()), Location::caller())
+        self.guard_with((0, nest.held_handle().nest()), Location::caller())
     }
 
     /// Attempts to acquire the mutex without blocking. A success is held like any lock (it

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use std::panic::Location;
 
 use crate::class::{LockClass, Maker};
-use crate::dep_map::{DepMap, Read};
+use crate::dep_map::{DepMap, Nest, Read};
 use crate::guard::Guard;
 use crate::held::{Held, LockHandle, Sealed, TrackedLock};
 use crate::raw::locks;
@@ -109,7 +109,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     fn write_with(
         &self,
         subclass: u8,
-        nest: Option<&DepMap>,
+        nest: Option<Nest<'_>>,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'_, T> {
         let tracked = self
@@ -178,7 +178,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     /// Exclusive acquisition under the held lock `nest` (kernel `down_write_nest_lock`).
     #[track_caller]
     pub fn write_nest_lock<G: Held>(&self, nest: &G) -> RwLockWriteGuard<'_, T> {
-        self.write_with(0, nest.held_handle().dep_map(), Location::caller())
+        self.write_with(0, nest.held_handle().nest(), Location::caller())
     }
 
     /// Attempts an exclusive acquisition without blocking; a failure leaves no trace.

@@ -146,7 +146,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, WriteG<'a, T>> {
     /// Turns the write guard into an upgradable read guard without unlocking.
     pub fn downgrade_to_upgradable(s: Self) -> Guard<'a, UpgG<'a, T>> {
         let (mut tracked, inner) = s.into_parts();
-        tracked.change_read(Read::Shared);
+        tracked.change_to_upgradable();
         Guard::new(tracked, WriteG::downgrade_to_upgradable(inner))
     }
 }
@@ -205,14 +205,16 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         match up(inner) {
             Ok(w) => Ok(Guard::new(tracked, w)),
             Err(u) => {
-                tracked.change_read(Read::Shared);
+                tracked.change_to_upgradable();
                 Err(Guard::new(tracked, u))
             }
         }
     }
 
-    /// Turns the upgradable guard into a read guard (both are readers to the validator).
-    pub fn downgrade(s: Self) -> Guard<'a, ReadG<'a, T>> {
+    /// Turns the upgradable guard into a read guard (both are readers to the validator; the
+    /// guard is no longer the upgradable reader, which a nest lock's children count on).
+    pub fn downgrade(mut s: Self) -> Guard<'a, ReadG<'a, T>> {
+        s.tracked.unmark_upgradable();
         s.map_inner(|inner| UpgG::downgrade(inner))
     }
 
@@ -222,7 +224,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         let map = self.release_record();
         self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
         let r = self.inner.with_upgraded(f);
-        self.tracked.change_read(Read::Shared);
+        self.tracked.change_to_upgradable();
         r
     }
 
@@ -240,7 +242,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         let _down = Defer::new(|| {
             // SAFETY: upgraded just above; back to what the guard holds.
             unsafe { rw.raw().downgrade_to_upgradable() };
-            tracked.change_read(Read::Shared);
+            tracked.change_to_upgradable();
         });
         // SAFETY: the lock is held exclusively until `_down` runs.
         Some(f(unsafe { &mut *rw.data_ptr() }))
@@ -256,7 +258,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         let map = self.release_record();
         self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
         let r = self.inner.try_with_upgraded_for(timeout, f);
-        self.tracked.change_read(Read::Shared);
+        self.tracked.change_to_upgradable();
         r
     }
 
@@ -270,7 +272,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         let map = self.release_record();
         self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
         let r = self.inner.try_with_upgraded_until(timeout, f);
-        self.tracked.change_read(Read::Shared);
+        self.tracked.change_to_upgradable();
         r
     }
 }
@@ -413,7 +415,7 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Exclusive> {
     /// Turns the write guard into an upgradable read guard without unlocking.
     #[allow(unsafe_code)]
     pub fn downgrade_to_upgradable(mut s: Self) -> ArcG<K, T, Upgradable> {
-        s.tracked.change_read(Read::Shared);
+        s.tracked.change_to_upgradable();
         // SAFETY: the guard holds the lock exclusively.
         unsafe { s.inner.lock().inner.raw().downgrade_to_upgradable() };
         remode(s)
@@ -446,7 +448,8 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
 
     /// Turns the upgradable guard into a read guard.
     #[allow(unsafe_code)]
-    pub fn downgrade(s: Self) -> ArcG<K, T, Shared> {
+    pub fn downgrade(mut s: Self) -> ArcG<K, T, Shared> {
+        s.tracked.unmark_upgradable();
         // SAFETY: the guard holds the lock as an upgradable reader.
         unsafe { s.inner.lock().inner.raw().downgrade_upgradable() };
         remode(s)
@@ -479,7 +482,7 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
         if up(s.inner.lock()) {
             Ok(remode(s))
         } else {
-            s.tracked.change_read(Read::Shared);
+            s.tracked.change_to_upgradable();
             Err(s)
         }
     }
@@ -544,7 +547,7 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
         self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
         let rw: &GenericRwLock<K, T> = self.inner.lock();
         if !up(rw) {
-            self.tracked.change_read(Read::Shared);
+            self.tracked.change_to_upgradable();
             return None;
         }
         Some(Self::upgraded(rw, &mut self.tracked, f))
@@ -560,7 +563,7 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
         let _down = Defer::new(|| {
             // SAFETY: the lock is held exclusively (upgraded by the caller).
             unsafe { rw.inner.raw().downgrade_to_upgradable() };
-            tracked.change_read(Read::Shared);
+            tracked.change_to_upgradable();
         });
         // SAFETY: the lock is held exclusively until `_down` runs.
         f(unsafe { &mut *rw.data_ptr() })

@@ -46,6 +46,9 @@ pub(crate) struct Request<'a> {
     pub(crate) trylock: bool,
     /// The nest lock's instance (`lock_nest_lock`).
     pub(crate) nest: Option<Instance>,
+    /// The nest lock's guard holds it as the lock's upgradable reader (its entry says
+    /// reader): see `instance_order::Hold::Upgradable`.
+    pub(crate) nest_upgradable: bool,
     /// The nest lock's name, for a report if it is not held (fresh acquisitions only).
     pub(crate) nest_name: Option<&'a dyn Fn() -> String>,
     /// The serial of an entry being put back (0: a fresh acquisition).
@@ -324,7 +327,7 @@ impl ThreadState {
 
         // The order of this class's instances, which the class graph cannot see.
         if same_key && (req.fresh || req.retake) && !req.trylock {
-            reports.extend(self.check_instance_order(&entry));
+            reports.extend(self.check_instance_order(&entry, req.nest_upgradable));
         }
 
         // 2. Nest lock: it must be held; a lock of the top entry's class taken under it is
@@ -385,8 +388,9 @@ impl ThreadState {
     }
 
     /// Another instance of `new`'s lock key is held: records the instance order (held ->
-    /// new) and reports it if it reverses an order recorded before.
-    fn check_instance_order(&self, new: &HeldLock) -> Option<(Report, u64)> {
+    /// new) and reports it if it reverses an order recorded before. `nest_upgradable`: the
+    /// guard `new` is taken under holds its nest lock as the upgradable reader.
+    fn check_instance_order(&self, new: &HeldLock, nest_upgradable: bool) -> Option<(Report, u64)> {
         let stack = &self.held.stack;
         if let slow_path::SameClass::Conflict(_) = slow_path::same_class(stack, new) {
             return None; // plain recursive locking: the class check reports it
@@ -411,7 +415,7 @@ impl ThreadState {
             under: new
                 .nest()
                 .filter(|_| outer.nest() == new.nest())
-                .and_then(|n| self.nest_hold(n.get())),
+                .and_then(|n| self.nest_hold(n.get(), nest_upgradable)),
         };
         let path = instance_order::record(link.clone())?;
         if instance_order::seen_by_classes(&link, &path) || !instance_order::blocks(&link, &path) {
@@ -430,12 +434,15 @@ impl ThreadState {
     }
 
     /// How this thread holds the nest lock `nest` (`None`: not at all): exclusively if one of
-    /// its entries is a writer's, else shared.
-    fn nest_hold(&self, nest: Instance) -> Option<NestHold> {
+    /// its entries is a writer's, else as the upgradable reader if the nest guard says so
+    /// (`upgradable`: the entry cannot tell it from a reader), else shared.
+    fn nest_hold(&self, nest: Instance, upgradable: bool) -> Option<NestHold> {
         let mut entries = self.held.stack.iter().filter(|h| h.holds(nest)).peekable();
         entries.peek()?;
         let hold = if entries.any(|h| h.read() == Read::Exclusive) {
             Hold::Exclusive
+        } else if upgradable {
+            Hold::Upgradable
         } else {
             Hold::Shared
         };

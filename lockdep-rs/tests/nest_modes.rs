@@ -252,3 +252,130 @@ fn orders_under_a_write_and_a_read_lock_of_one_nest_lock_are_silent() {
         assert!(reports.is_empty(), "{name}: {reports:?}");
     }
 }
+
+/// Case (b): an upgradable read keeps writers and the other upgradable readers out, so
+/// children taken under one in both orders cannot deadlock against each other (it was
+/// recorded as a plain reader, and the two orders were an instance inversion); nor against
+/// an order taken under the write lock.
+#[test]
+fn children_under_upgradable_reads_may_come_in_any_order() {
+    setup();
+    let n = RwLock::named("nm.upgradable_nest", ());
+    let kids = children("nm.upgradable_kid");
+    let (_, reports) = lockdep::capture(|| {
+        take_both(&n.upgradable_read(), &kids, 0);
+        take_both(&n.upgradable_read(), &kids, 1);
+        take_both(&n.write(), &kids, 0);
+        std::thread::scope(|s| {
+            s.spawn(|| take_both(&n.upgradable_read(), &kids, 1));
+        });
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+/// Case (b), the real deadlock: a reader is let in beside the upgradable reader, so one order
+/// under an upgradable read and the other under a read lock can deadlock:
+///
+/// ```text
+///   T1: n.upgradable_read(); a.lock()        T2:
+///                                            n.read()    (beside the upgradable reader)
+///                                            b.lock()
+///                                            a.lock()    blocks: T1 holds a
+///   T1: b.lock()  blocks: T2 holds b         -- deadlock
+/// ```
+///
+/// Reported; also when the read guard is an upgradable one downgraded (no longer the
+/// upgradable reader: another thread may take the upgradable read meanwhile).
+#[test]
+fn orders_under_an_upgradable_read_and_a_read_lock_are_reported() {
+    setup();
+    let n = RwLock::named("nm.upgradable_read_nest", ());
+    let kids = children("nm.upgradable_read_kid");
+    let (_, reports) = lockdep::capture(|| {
+        take_both(&n.upgradable_read(), &kids, 0);
+        take_both(&n.read(), &kids, 1);
+    });
+    assert_eq!(kinds(&reports), [ReportKind::InstanceInversion]);
+
+    let n = RwLock::named("nm.upgradable_downgraded_nest", ());
+    let kids = children("nm.upgradable_downgraded_kid");
+    let (_, reports) = lockdep::capture(|| {
+        take_both(&n.upgradable_read(), &kids, 0);
+        let up = n.upgradable_read();
+        take_both(&RwLockUpgradableReadGuard::downgrade(up), &kids, 1);
+    });
+    assert_eq!(kinds(&reports), [ReportKind::InstanceInversion]);
+}
+
+/// Every way to an upgradable guard holds the nest lock as the upgradable reader: a try or a
+/// timed one, an arc guard, a writer downgraded to it, one back from `with_upgraded` (or a
+/// failed upgrade), one relocked by `unlocked` or `bump`. Children taken under each in the
+/// order opposite to one under `upgradable_read`: no report.
+#[test]
+fn every_upgradable_guard_serialises_its_children() {
+    setup();
+    type Up<'a> = lockdep::RwLockUpgradableReadGuard<'a, ()>;
+    /// Takes the children, `kids[1]` first, under an upgradable guard of the nest lock.
+    type Way = fn(&RwLock<()>, &[Mutex<()>]);
+    let ways: Vec<(&'static str, Way)> = vec![
+        ("try", |n, k| {
+            take_both(&n.try_upgradable_read().expect("free"), k, 1)
+        }),
+        ("timed", |n, k| {
+            let up = n.try_upgradable_read_for(std::time::Duration::from_secs(1));
+            take_both(&up.expect("free"), k, 1)
+        }),
+        ("downgraded writer", |n, k| {
+            take_both(&RwLockWriteGuard::downgrade_to_upgradable(n.write()), k, 1)
+        }),
+        ("with_upgraded", |n, k| {
+            let mut up = n.upgradable_read();
+            up.with_upgraded(|_| ());
+            take_both(&up, k, 1)
+        }),
+        ("try_with_upgraded", |n, k| {
+            let mut up = n.upgradable_read();
+            up.try_with_upgraded(|_| ()).expect("no reader");
+            take_both(&up, k, 1)
+        }),
+        ("failed try_upgrade", |n, k| {
+            let up = n.upgradable_read();
+            let r = n.read_recursive(); // (a recursive reader beside it is no recursion)
+            let up = Up::try_upgrade(up).expect_err("a reader is in");
+            drop(r);
+            take_both(&up, k, 1)
+        }),
+        ("unlocked", |n, k| {
+            let mut up = n.upgradable_read();
+            Up::unlocked(&mut up, || ());
+            take_both(&up, k, 1)
+        }),
+        ("bump", |n, k| {
+            let mut up = n.upgradable_read();
+            Up::bump(&mut up);
+            take_both(&up, k, 1)
+        }),
+    ];
+    for (way, under) in ways {
+        let n = RwLock::named("nm.every_upgradable_nest", ());
+        let kids = children("nm.every_upgradable_kid");
+        let (_, reports) = lockdep::capture(|| {
+            take_both(&n.upgradable_read(), &kids, 0);
+            under(&n, &kids);
+        });
+        assert!(reports.is_empty(), "{way}: {reports:?}");
+    }
+    let n = std::sync::Arc::new(RwLock::named("nm.arc_upgradable_nest", ()));
+    let kids = children("nm.arc_upgradable_kid");
+    let (_, reports) = lockdep::capture(|| {
+        take_both(&n.upgradable_read(), &kids, 0);
+        take_both(&n.upgradable_read_arc(), &kids, 1);
+        let mut up = n.upgradable_read_arc();
+        up.with_upgraded(|_| ());
+        take_both(&up, &kids, 1);
+        drop(up);
+        let w = lockdep::ArcRwLockWriteGuard::downgrade_to_upgradable(n.write_arc());
+        take_both(&w, &kids, 1);
+    });
+    assert!(reports.is_empty(), "arc: {reports:?}");
+}

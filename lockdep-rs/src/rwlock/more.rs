@@ -3,7 +3,10 @@
 //!
 //! An **upgradable read** excludes writers and other upgradable readers but not readers. The
 //! validator records it as a non-recursive reader (kernel read=1: it waits for writers, and
-//! a reader may wait for it through a queued writer). Timed acquisitions are validated before
+//! a reader may wait for it through a queued writer). Its guard says it is the upgradable
+//! reader, so as a nest lock (`lock_nest_lock(&upgradable_guard)`) it keeps the orders of the
+//! locks taken under it apart from those taken under the write lock or another upgradable
+//! read of it, not from those taken under a read lock. Timed acquisitions are validated before
 //! they block, like their untimed twins: a timeout turns a deadlock into a stall, not into a
 //! correct order. One that times out leaves no held lock behind.
 
@@ -51,6 +54,12 @@ fn timed<'a, G>(
     }
 }
 
+/// `guard` holds its lock as the upgradable reader (see `Tracked::mark_upgradable`).
+fn upgradable<G>(mut guard: Guard<'_, G>) -> Guard<'_, G> {
+    guard.tracked.mark_upgradable();
+    guard
+}
+
 /// A trylock: recorded (unvalidated) only if it succeeds.
 #[track_caller]
 fn tried<G>(dep: &DepMap, read: Read, inner: Option<G>) -> Option<Guard<'_, G>> {
@@ -69,7 +78,8 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[inline]
     pub fn upgradable_read(&self) -> RwLockUpgradableReadGuard<'_, T> {
         let read = self.raw_lock().checked().upgradable_read_kind();
-        let tracked = self.dep_map().acquire(read, 0, None, Location::caller());
+        let mut tracked = self.dep_map().acquire(read, 0, None, Location::caller());
+        tracked.mark_upgradable();
         // With `read` exclusive the validator panicked above (or the mode is `Off`, or the
         // first upgradable read went unrecorded), and the real lock below never returns.
         Guard::new(tracked, self.inner.upgradable_read())
@@ -134,7 +144,8 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
     #[allow(unsafe_code)]
     #[track_caller]
     pub unsafe fn make_upgradable_guard_unchecked(&self) -> RwLockUpgradableReadGuard<'_, T> {
-        let tracked = self.dep_map().adopt(Read::Shared, Location::caller());
+        let mut tracked = self.dep_map().adopt(Read::Shared, Location::caller());
+        tracked.mark_upgradable();
         // SAFETY: the caller's contract.
         Guard::new(tracked, unsafe {
             self.inner.make_upgradable_guard_unchecked()
@@ -185,6 +196,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
             Read::Shared,
             self.inner.try_upgradable_read(),
         )
+        .map(upgradable)
     }
 
     /// Upgradable read, giving up after `timeout`; validated before it blocks.
@@ -196,6 +208,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         timed(self.dep_map(), Read::Shared, || {
             self.inner.try_upgradable_read_for(timeout)
         })
+        .map(upgradable)
     }
 
     /// Upgradable read, giving up at `timeout`; validated before it blocks.
@@ -207,6 +220,7 @@ impl<K: RwLockKind, T: ?Sized> GenericRwLock<K, T> {
         timed(self.dep_map(), Read::Shared, || {
             self.inner.try_upgradable_read_until(timeout)
         })
+        .map(upgradable)
     }
 
     /// Attempts a recursive read without blocking.

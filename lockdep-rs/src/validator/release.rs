@@ -257,6 +257,8 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         read: e.read(),
         trylock: false,
         nest: e.nest().map(|n| n.get()),
+        // (Held as its entry says: the guard is not at hand.)
+        nest_upgradable: false,
         nest_name: None,
         reserial: e.serial(),
         site,
@@ -346,6 +348,7 @@ impl ThreadState {
                     } else {
                         e.nest().map(|n| n.get())
                     },
+                    nest_upgradable: false,
                     nest_name: None,
                     reserial: e.serial(),
                     site: e.site,
