@@ -322,6 +322,13 @@ impl std::hash::Hasher for MixHasher {
 }
 
 impl Registry {
+    /// Posts the release of `posted` to `stack`, loaded by another thread, which applies it
+    /// at its next call on the stack (or when it parks it).
+    pub(crate) fn post(&mut self, stack: &Stack, posted: Posted) {
+        self.inbox.entry(stack.uid).or_default().push(posted);
+        stack.pending.store(true, Relaxed);
+    }
+
     pub(crate) fn remove(&mut self, stack: &Stack) {
         self.stacks.remove(&stack.uid);
         self.inbox.remove(&stack.uid);

@@ -6,11 +6,13 @@
 #![cfg(lockdep_enabled)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lockdep::{Mode, Mutex, ReentrantMutex, ReentrantMutexGuard};
+
+mod common;
+use common::run_child;
 
 const CHILD: &str = "LOCKDEP_REENTRANT_FAULTS_CHILD";
 
@@ -93,44 +95,12 @@ fn child() {
     }
 }
 
-/// Runs the child case `case` with `env`; its stdout, stderr, and whether it finished within
-/// 30 s (it is killed otherwise).
-fn run(case: &str, env: &[(&str, &str)]) -> (String, String, bool) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, case)
-        .env_remove("LOCKDEP")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let start = Instant::now();
-    let finished = loop {
-        if child.try_wait().unwrap().is_some() {
-            break true;
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            child.kill().unwrap();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = child.wait_with_output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        finished,
-    )
-}
-
 #[test]
 fn a_relock_whose_validation_panics_still_takes_the_level_back() {
     if std::env::var_os(CHILD).is_some() {
         return;
     }
-    let (out, err, finished) = run("relock", &[]);
+    let (out, err, finished) = run_child(CHILD, "relock", &[]);
     assert!(finished, "the child hung:\n{out}\n{err}");
     assert!(out.contains("RELOCK-OK"), "stdout:\n{out}\nstderr:\n{err}");
     assert!(
@@ -144,7 +114,7 @@ fn a_reentrant_abba_deadlock_gives_up_after_the_timeout() {
     if std::env::var_os(CHILD).is_some() {
         return;
     }
-    let (out, err, finished) = run("timeout", &[("LOCKDEP_DEADLOCK_TIMEOUT", "1")]);
+    let (out, err, finished) = run_child(CHILD, "timeout", &[("LOCKDEP_DEADLOCK_TIMEOUT", "1")]);
     assert!(
         finished,
         "the child hung (no deadlock timeout):\n{out}\n{err}"

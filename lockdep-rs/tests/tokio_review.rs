@@ -14,6 +14,9 @@ use lockdep::tokio::{capture_async, Mutex};
 use lockdep::ReportKind;
 use tokio::task::{yield_now, JoinSet};
 
+mod common;
+use common::run_child;
+
 fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
     reports.iter().map(|r| r.kind()).collect()
 }
@@ -92,7 +95,8 @@ fn relocking_through_an_owned_guard_kept_in_sequence_panics_after_the_deadlock_t
     if std::env::var_os(CHILD).is_some() {
         return;
     }
-    let (out, err, finished) = run_child("owned-relock", &[("LOCKDEP_DEADLOCK_TIMEOUT", "1")]);
+    let (out, err, finished) =
+        run_child(CHILD, "owned-relock", &[("LOCKDEP_DEADLOCK_TIMEOUT", "1")]);
     assert!(finished, "the child hung:\n{out}\n{err}");
     assert!(out.contains("TASK-OK"), "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("THREAD-OK"), "stdout:\n{out}\nstderr:\n{err}");
@@ -153,39 +157,6 @@ fn child() {
     if let Ok("owned-relock") = std::env::var(CHILD).as_deref() {
         owned_relock_gives_up_after_the_timeout();
     }
-}
-
-/// Runs the child case `case` with `env`: its stdout, stderr, and whether it finished within
-/// 30 s (it is killed otherwise).
-fn run_child(case: &str, env: &[(&str, &str)]) -> (String, String, bool) {
-    use std::process::{Command, Stdio};
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, case)
-        .env_remove("LOCKDEP")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let start = std::time::Instant::now();
-    let finished = loop {
-        if child.try_wait().unwrap().is_some() {
-            break true;
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            child.kill().unwrap();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = child.wait_with_output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        finished,
-    )
 }
 
 /// Dropped with the output of a finished task.

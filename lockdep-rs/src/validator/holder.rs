@@ -320,11 +320,7 @@ pub(crate) fn release_elsewhere(
         return Elsewhere::Gone;
     };
     if stack.owner.load(Relaxed) != 0 {
-        reg.inbox
-            .entry(uid)
-            .or_default()
-            .push(Posted { instance, serial });
-        stack.pending.store(true, Relaxed);
+        reg.post(&stack, Posted { instance, serial });
         return Elsewhere::Posted;
     }
     if serial <= stack.parked(&mut reg).forgotten_up_to {
@@ -351,11 +347,7 @@ pub(crate) fn release_stateless(uid: u64, instance: Instance, serial: u64) {
         return; // no such stack any more: its entries were forgotten
     };
     if stack.owner.load(Relaxed) != 0 {
-        reg.inbox
-            .entry(uid)
-            .or_default()
-            .push(Posted { instance, serial });
-        stack.pending.store(true, Relaxed);
+        reg.post(&stack, Posted { instance, serial });
         return;
     }
     let held = stack.parked(&mut reg);

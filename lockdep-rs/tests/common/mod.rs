@@ -324,3 +324,38 @@ pub fn in_child(name: &str, policy: &str) -> bool {
     assert!(stdout.contains("1 passed"), "{stdout}");
     false
 }
+
+/// Runs this test binary's test `child` in a child process with `case_var=case` and `env`
+/// (`LOCKDEP` unset): its stdout, stderr, and whether it finished within 30 s (it is killed
+/// otherwise). For cases that set process-wide state (a mode, a timeout) or may hang.
+pub fn run_child(case_var: &str, case: &str, env: &[(&str, &str)]) -> (String, String, bool) {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(case_var, case)
+        .env_remove("LOCKDEP")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    let finished = loop {
+        if child.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        finished,
+    )
+}
