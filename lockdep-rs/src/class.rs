@@ -123,6 +123,12 @@ mod registry {
         /// An event (wait/wake annotation) named at its construction site; `depth` separates
         /// the exit events of nested `lockdep::thread`s spawned at one site.
         Event(&'static Location<'static>, &'static str, u32),
+        /// A one-time cell's event (`Once`, `OnceLock`, `LazyLock`) named at its construction
+        /// site: an event whose distinct instances may nest (one cell's initializer forcing
+        /// another's, as a lazily computed tree does), their order checked per instance.
+        #[cfg_attr(loom, allow(dead_code))]
+        // used by the drop-in API, which loom builds leave out
+        Cell(&'static Location<'static>, &'static str),
         Static(&'static LockClass),
         /// Drop-in addition: a raw `lock_api` lock (`RawMutex::INIT`) has no construction
         /// site, so each instance is its own class (the kernel keys static locks by address),
@@ -138,6 +144,7 @@ mod registry {
         Lock(LockKind, Option<Maker>),
         Pseudo,
         Event { depth: u32 },
+        Cell,
     }
 
     #[derive(Clone, PartialEq, Eq, Hash)]
@@ -190,8 +197,9 @@ mod registry {
         pub(crate) pseudo: bool,
         /// Two distinct locks of this class may be held at once without an annotation: their
         /// site cannot tell them apart (built by `Default`/`From`, or any site under the
-        /// lenient class policy), so their nesting is validated per instance instead of
-        /// being reported as recursive locking.
+        /// lenient class policy; one-time cells, whose initializers may force each other), so
+        /// their nesting is validated per instance instead of being reported as recursive
+        /// locking.
         pub(crate) lenient: bool,
         key: ClassKey,
     }
@@ -309,7 +317,7 @@ mod registry {
                 event: matches!(
                     key.kind,
                     KeyKind::Site {
-                        kind: SiteKind::Event { .. },
+                        kind: SiteKind::Event { .. } | SiteKind::Cell,
                         ..
                     }
                 ),
@@ -329,6 +337,10 @@ mod registry {
                         ty,
                         ..
                     } => ty.is_some(),
+                    KeyKind::Site {
+                        kind: SiteKind::Cell,
+                        ..
+                    } => true,
                     _ => false,
                 },
                 key,
@@ -385,6 +397,12 @@ mod registry {
                     let key = site_key(loc, Some(name), SiteKind::Event { depth }, None);
                     register(key, shown, 0, None)
                 }
+                ClassSource::Cell(loc, name) => register(
+                    site_key(loc, Some(name), SiteKind::Cell, None),
+                    name,
+                    0,
+                    None,
+                ),
                 ClassSource::Static(class) => {
                     if let Some(info) = class.cached.get() {
                         return info;
@@ -414,7 +432,8 @@ mod registry {
                 }
                 ClassSource::Named(_, name, _)
                 | ClassSource::Pseudo(_, name)
-                | ClassSource::Event(_, name, _) => name.to_string(),
+                | ClassSource::Event(_, name, _)
+                | ClassSource::Cell(_, name) => name.to_string(),
                 ClassSource::Static(class) => class.name.to_string(),
                 ClassSource::Instance(kind) => format!("{kind}#?"),
             }

@@ -210,6 +210,11 @@ mod enabled {
         ) -> DepMap {
             DepMap::with_source(ClassSource::Event(loc, name, depth))
         }
+        /// A one-time cell's event (see [`ClassSource::Cell`]).
+        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+        pub(crate) const fn cell(loc: &'static Location<'static>, name: &'static str) -> DepMap {
+            DepMap::with_source(ClassSource::Cell(loc, name))
+        }
         /// Drop-in addition: a raw lock's handle; each instance is its own class `kind#id`.
         #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
         pub(crate) const fn per_instance(kind: &'static str) -> DepMap {
@@ -1036,6 +1041,9 @@ mod disabled {
             _: &'static str,
             _: u32,
         ) -> DepMap {
+            DepMap
+        }
+        pub(crate) const fn cell(_: &'static Location<'static>, _: &'static str) -> DepMap {
             DepMap
         }
         pub(crate) const fn per_instance(_: &'static str) -> DepMap {

@@ -43,7 +43,7 @@ impl Once {
     #[track_caller]
     pub const fn new() -> Once {
         Once {
-            event: DepMap::event(Location::caller(), "Once", 0),
+            event: DepMap::cell(Location::caller(), "Once"),
             inner: crate::sync::real::Once::new(),
         }
     }

@@ -180,6 +180,44 @@ fn a_reentrant_initialization_is_stopped_not_hung() {
     assert!(r.is_empty(), "{r:?}");
 }
 
+/// A lazily computed tree: each node caches its value in a `OnceLock` (all built at one
+/// site, one class) whose initializer forces its children's. Cells of one site nesting are
+/// no recursive locking (it was reported as such): their order is per instance, and a cell
+/// reached again from its own initializer is still stopped (above).
+#[test]
+fn nested_initializers_of_one_sites_cells_are_no_recursion() {
+    struct Node {
+        value: OnceLock<u32>,
+        done: Once,
+        children: Vec<Node>,
+    }
+    impl Node {
+        fn new(children: Vec<Node>) -> Node {
+            Node {
+                value: OnceLock::new(),
+                done: Once::new(),
+                children,
+            }
+        }
+        fn value(&self) -> u32 {
+            *self
+                .value
+                .get_or_init(|| 1 + self.children.iter().map(Node::value).sum::<u32>())
+        }
+        fn finish(&self) {
+            self.done
+                .call_once(|| self.children.iter().for_each(Node::finish));
+        }
+    }
+    let tree = Node::new(vec![Node::new(vec![Node::new(vec![])]), Node::new(vec![])]);
+    let (v, r) = capture(|| {
+        tree.finish();
+        tree.value()
+    });
+    assert_eq!(v, 4);
+    assert!(r.is_empty(), "{r:?}");
+}
+
 /// Code written against `std::thread` switches over with its path: `lockdep::thread` has
 /// std's items (`Builder`, `scope`, `sleep`, `current`, …), and a join is a validated wait:
 /// joining a thread while holding a lock it takes is a `CircularWait`, seen before any hang.

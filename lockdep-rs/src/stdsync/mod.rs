@@ -16,7 +16,8 @@
 //!   complete may wait for another thread's initializer: a validated wait on the cell's event,
 //!   whose armed span is the initializer's run (an initializer that needs a lock a waiter holds
 //!   is a `CircularWait`; one that reaches its own cell again, where std hangs, is a certain
-//!   self-deadlock: reported, and stopped with a panic).
+//!   self-deadlock: reported, and stopped with a panic). Cells of one construction site may
+//!   force each other (a lazily computed tree's nodes): their order is checked per instance.
 //!
 //! ```
 //! use lockdep::stdsync::{Arc, Condvar, Mutex};

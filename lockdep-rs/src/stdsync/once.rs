@@ -38,7 +38,7 @@ impl Once {
     #[allow(clippy::new_without_default)] // as std's
     pub const fn new() -> Once {
         Once {
-            event: DepMap::event(Location::caller(), "Once", 0),
+            event: DepMap::cell(Location::caller(), "Once"),
             inner: std::sync::Once::new(),
         }
     }
@@ -137,7 +137,7 @@ impl<T> OnceLock<T> {
     #[allow(clippy::new_without_default)]
     pub const fn new() -> OnceLock<T> {
         OnceLock {
-            event: DepMap::event(Location::caller(), "OnceLock", 0),
+            event: DepMap::cell(Location::caller(), "OnceLock"),
             inner: std::sync::OnceLock::new(),
         }
     }
@@ -262,7 +262,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     #[track_caller]
     pub const fn new(f: F) -> LazyLock<T, F> {
         LazyLock {
-            event: DepMap::event(Location::caller(), "LazyLock", 0),
+            event: DepMap::cell(Location::caller(), "LazyLock"),
             once: std::sync::Once::new(),
             data: UnsafeCell::new(Data {
                 f: ManuallyDrop::new(f),
