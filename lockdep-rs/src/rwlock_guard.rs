@@ -218,14 +218,15 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         s.map_inner(|inner| UpgG::downgrade(inner))
     }
 
-    /// Runs `f` with the lock upgraded (validated as a write acquisition), then downgrades.
+    /// Runs `f` with the lock upgraded (validated as a write acquisition), then downgrades
+    /// (also if `f` panics: lock_api downgrades the real lock then, and the entry follows).
     #[track_caller]
     pub fn with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
         let map = self.release_record();
         self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
-        let r = self.inner.with_upgraded(f);
-        self.tracked.change_to_upgradable();
-        r
+        let tracked = &mut self.tracked;
+        let _down = Defer::new(|| tracked.change_to_upgradable());
+        self.inner.with_upgraded(f)
     }
 
     /// Runs `f` upgraded if no reader holds the lock (a trylock: nothing to validate; the
@@ -248,7 +249,8 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         Some(f(unsafe { &mut *rw.data_ptr() }))
     }
 
-    /// [`with_upgraded`](Self::with_upgraded), giving up after `timeout`; validated first.
+    /// [`with_upgraded`](Self::with_upgraded), giving up after `timeout`; validated first
+    /// (the entry is a reader's again afterwards, also if `f` panics).
     #[track_caller]
     pub fn try_with_upgraded_for<Ret, F: FnOnce(&mut T) -> Ret>(
         &mut self,
@@ -257,9 +259,9 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
     ) -> Option<Ret> {
         let map = self.release_record();
         self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
-        let r = self.inner.try_with_upgraded_for(timeout, f);
-        self.tracked.change_to_upgradable();
-        r
+        let tracked = &mut self.tracked;
+        let _down = Defer::new(|| tracked.change_to_upgradable());
+        self.inner.try_with_upgraded_for(timeout, f)
     }
 
     /// [`with_upgraded`](Self::with_upgraded), giving up at `timeout`; validated first.
@@ -271,9 +273,9 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
     ) -> Option<Ret> {
         let map = self.release_record();
         self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
-        let r = self.inner.try_with_upgraded_until(timeout, f);
-        self.tracked.change_to_upgradable();
-        r
+        let tracked = &mut self.tracked;
+        let _down = Defer::new(|| tracked.change_to_upgradable());
+        self.inner.try_with_upgraded_until(timeout, f)
     }
 }
 
