@@ -215,10 +215,9 @@ fn nested_cells_of_one_class_are_no_reentry() {
 /// borrowed one's, not movable. The owned guard is handed to a worker that keeps it 1.5 s; the
 /// task's `write().await` then counts as a re-lock of a lock held through a borrowed guard:
 /// after the 1 s grace, RecursiveLocking and a panic — the false report the movable mark was
-/// made to prevent (review defect A).
+/// made to prevent (review defect A). (Fixed: `same` compares the movable mark too.)
 #[cfg(lockdep_tasks)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "defect: releasing the lower of two identical read entries moves the movable flag"]
 async fn releasing_a_borrowed_read_guard_first_keeps_the_owned_guards_entry_movable() {
     use std::sync::Arc;
     let l = Arc::new(lockdep::tokio::RwLock::named("sr.movable_same", 0u32));

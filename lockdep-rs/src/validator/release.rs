@@ -300,11 +300,14 @@ impl ThreadState {
         })?;
         // Of a run of identical adjacent entries (same instance, class and mode), release the
         // topmost, like the kernel: the resulting stack is the same and fewer are put back.
+        // (Identical includes the movable mark: the entry that stays goes on as the released
+        // one's, so an owned guard's entry must not become a borrowed one's, nor the reverse.)
         let same = |a: &HeldLock, b: &HeldLock| {
             a.instance == b.instance
                 && std::ptr::eq(a.class, b.class)
                 && a.read() == b.read()
                 && a.trylock() == b.trylock()
+                && a.movable() == b.movable()
                 && !a.is_merged()
                 && !b.is_merged()
         };
