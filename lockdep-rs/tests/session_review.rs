@@ -270,3 +270,62 @@ async fn releasing_the_top_borrowed_read_guard_keeps_the_owned_guards_entry_mova
     assert!(joined.is_ok(), "the task panicked: {joined:?}");
     assert!(reports.is_empty(), "{reports:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. lockdep::thread as a drop-in for std::thread
+// ---------------------------------------------------------------------------------------------
+
+/// std's `Builder::spawn_unchecked` (stable since 1.82; the crate's rust-version is 1.86) was
+/// missing: code calling it did not build after `use lockdep::thread`. (Fixed: it is there,
+/// with std's signature, and its join is validated like the others'.)
+#[test]
+fn builder_spawn_unchecked_is_there_with_std_s_signature() {
+    let data = [1, 2, 3];
+    let sum = || data.iter().sum::<i32>(); // borrows `data`: not 'static
+                                           // SAFETY: joined below, before `data` goes.
+    let h = unsafe { lockdep::thread::Builder::new().spawn_unchecked(sum) }.unwrap();
+    assert_eq!(h.join().unwrap(), 6);
+    // The same signature as std's (a method of one type can stand for the other's).
+    type Std<'a> = unsafe fn(
+        std::thread::Builder,
+        &'a (dyn Fn() -> i32 + Sync),
+    ) -> std::io::Result<std::thread::JoinHandle<i32>>;
+    type Ours<'a> = unsafe fn(
+        lockdep::thread::Builder,
+        &'a (dyn Fn() -> i32 + Sync),
+    ) -> std::io::Result<lockdep::thread::JoinHandle<i32>>;
+    let _: Std<'_> = std::thread::Builder::spawn_unchecked;
+    let _: Ours<'_> = lockdep::thread::Builder::spawn_unchecked;
+}
+
+/// Held up: the other signatures are std's (checked as function pointers), and the handles
+/// are `Send + Sync` where std's are.
+#[test]
+fn thread_signatures_are_std_s() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<lockdep::thread::JoinHandle<std::rc::Rc<()>>>();
+    send_sync::<std::thread::JoinHandle<std::rc::Rc<()>>>();
+    send_sync::<lockdep::thread::ScopedJoinHandle<'static, std::cell::Cell<u8>>>();
+    send_sync::<std::thread::ScopedJoinHandle<'static, std::cell::Cell<u8>>>();
+    send_sync::<lockdep::thread::Builder>();
+    let _: fn(fn() -> u8) -> lockdep::thread::JoinHandle<u8> = lockdep::thread::spawn;
+    let _: fn(lockdep::thread::JoinHandle<u8>) -> lockdep::thread::Result<u8> =
+        lockdep::thread::JoinHandle::join;
+    let v = [1u8];
+    lockdep::thread::scope(|s| {
+        let h = lockdep::thread::Builder::new()
+            .name("sr.scoped".into())
+            .spawn_scoped(s, || v[0])
+            .unwrap();
+        assert_eq!(h.thread().name(), Some("sr.scoped"));
+        assert!(format!("{s:?}").starts_with("Scope"));
+        assert_eq!(h.join().unwrap(), 1);
+    });
+    #[cfg(unix)]
+    {
+        use std::os::unix::thread::JoinHandleExt;
+        let h = lockdep::thread::spawn(|| ());
+        let _ = h.as_pthread_t();
+        h.join().unwrap();
+    }
+}

@@ -63,6 +63,30 @@ impl Builder {
         Ok(JoinHandle { inner, exit })
     }
 
+    /// Spawns a thread whose closure and result need not be `'static`, as std's
+    /// [`spawn_unchecked`](std::thread::Builder::spawn_unchecked) does (its join validated
+    /// like any of this module's).
+    ///
+    /// # Safety
+    ///
+    /// std's contract: the caller must make sure that the spawned thread does not outlive
+    /// any reference in `f` or in its result (e.g. by joining it before they go).
+    #[cfg(not(loom))]
+    #[track_caller]
+    #[allow(unsafe_code)]
+    pub unsafe fn spawn_unchecked<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let child = Child::new();
+        let exit = child.exit.clone();
+        // SAFETY: the caller's contract, which is std's (the thread does not outlive what
+        // `f` borrows); `child` is `'static`.
+        let inner = unsafe { self.inner.spawn_unchecked(move || child.run(f)) }?;
+        Ok(JoinHandle { inner, exit })
+    }
+
     /// Spawns a scoped thread in `scope`, as [`Scope::spawn`] does.
     #[cfg(not(loom))]
     #[track_caller]
