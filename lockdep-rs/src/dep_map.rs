@@ -689,12 +689,13 @@ mod enabled {
     }
 
     /// What a guard keeps to report its release: the lock's handle if the acquisition was
-    /// tracked (it is not in `Off` mode), and the entry's serial, a watch bit and the read mode
-    /// packed in one word (`serial << 3 | watch << 2 | read`; serials start at 1, so the word
-    /// is never 0); with the `tokio` feature also the holder whose stack the entry is on. `M`
-    /// is [`Local`]: `!Send` whatever parking_lot's features say, since the entry's holder is
-    /// its thread (or the task it runs); or [`Sendable`], an async lock's token, released from
-    /// its holder's stack wherever it is dropped.
+    /// tracked (it is not in `Off` mode), and the entry's serial, the upgradable and watch bits
+    /// and the read mode packed in one word (`serial << 4 | upgradable << 3 | watch << 2 |
+    /// read`; serials start at 1, so the word is never 0); with the `tokio` feature also the
+    /// holder whose stack the entry is on. `M` is [`Local`]: `!Send` whatever parking_lot's
+    /// features say, since the entry's holder is its thread (or the task it runs); or
+    /// [`Sendable`], an async lock's token, released from its holder's stack wherever it is
+    /// dropped.
     ///
     /// The packed word is kept beside the handle, 0 when untracked (then the handle is
     /// `None`), so the release's common case tests one word: serial 0 (untracked, or a
