@@ -103,7 +103,10 @@
 //!   (`RecursiveLocking`) and panics — so a task that kept its owned guard and re-locks in
 //!   sequence panics after that timeout rather than after one second. A *borrowed* guard
 //!   (`lock()`, of a `'static` lock) handed to another task is still taken for a re-lock
-//!   after the one-second grace: hand locks over with owned guards.
+//!   after the one-second grace: hand locks over with owned guards. A *read* beside an owned
+//!   read guard handed elsewhere is still reported as recursive reading: a read is granted at
+//!   once whether the guard was handed over or kept (when a queued writer would deadlock it),
+//!   so nothing tells the two apart.
 //! - Drops that tokio runs *inline under another task's id* are taken for that task's: the
 //!   output of a finished task dropped with its `JoinHandle` (never awaited), and the futures
 //!   of pending tasks dropped with their runtime or `LocalSet`, are dropped by the calling
