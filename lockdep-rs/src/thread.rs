@@ -81,7 +81,7 @@ impl Child {
         Child {
             site,
             depth,
-            exit: Arc::new(DepMap::event(site, "(thread exit)", depth)),
+            exit: Arc::new(DepMap::event(site, crate::report::THREAD_EXIT, depth)),
             #[cfg(lockdep_enabled)]
             capture: crate::report::capture::current(),
             #[cfg(lockdep_enabled)]

@@ -264,6 +264,17 @@ fn std_thread_code_switches_over_and_its_joins_are_validated() {
         "{:?}",
         r[0].class_names()
     );
+    // A join's report says what its armed span is (the thread's whole life) and how to tell
+    // a handshake-protected join from a real deadlock.
+    let text = r[0].to_string();
+    assert!(
+        text.contains("that span is the thread's whole life"),
+        "{text}"
+    );
+    assert!(
+        text.contains("join after releasing std.thread.state"),
+        "{text}"
+    );
 }
 
 /// std code detaches threads by dropping their handles (`thread::spawn(..);`, and

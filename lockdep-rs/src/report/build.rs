@@ -285,6 +285,15 @@ fn event_notes(cycle: &[(String, String, String)], events: &[String]) -> Vec<Str
              signal {ev} takes {needed} between arming it and signalling it: if the waiter still\n\
              holds what the signaller needs, the waiter is never woken."
         ));
+        if ev.starts_with(super::THREAD_EXIT) {
+            notes.push(format!(
+                "For a thread's exit, that span is the thread's whole life: a join is reported\n\
+                 if the thread ever took {needed}. If it is known to be done with {needed} by\n\
+                 the time of the join (it took it only before something the joiner waited for,\n\
+                 such as a handshake), no deadlock can happen here, but nothing in the order\n\
+                 says so: join after releasing {held}, and the order is gone."
+            ));
+        }
     }
     notes
 }

@@ -25,6 +25,9 @@ mod site_hint;
 
 use crate::trace::Trace;
 
+/// The name of a `lockdep::thread`'s exit event (its reports explain what a join waits for).
+pub(crate) const THREAD_EXIT: &str = "(thread exit)";
+
 /// What kind of problem a [`Report`] describes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
