@@ -33,7 +33,6 @@ fn must_panic(f: impl FnOnce()) {
 /// `wait_while`) is dropped: the mutex is unlocked and poisoned. lockdep must not count it
 /// as held any longer.
 #[test]
-#[ignore = "defect: stdsync::Condvar::wait_while/wait_timeout_while drop the acquisition's token unreleased when the predicate panics: a stale held entry"]
 fn wait_while_predicate_panic_releases_the_held_entry() {
     let m = Mutex::named("review.cv.panic", 0);
     let cv = Condvar::new();
@@ -53,7 +52,6 @@ fn wait_while_predicate_panic_releases_the_held_entry() {
 
 /// The same for `wait_timeout_while`.
 #[test]
-#[ignore = "defect: stdsync::Condvar::wait_while/wait_timeout_while drop the acquisition's token unreleased when the predicate panics: a stale held entry"]
 fn wait_timeout_while_predicate_panic_releases_the_held_entry() {
     let m = Mutex::named("review.cv.panic.timeout", 0);
     let cv = Condvar::new();
@@ -73,7 +71,6 @@ fn wait_timeout_while_predicate_panic_releases_the_held_entry() {
 
 /// A predicate that panics after a wake-up (the second call, the mutex re-acquired).
 #[test]
-#[ignore = "defect: stdsync::Condvar::wait_while/wait_timeout_while drop the acquisition's token unreleased when the predicate panics: a stale held entry"]
 fn wait_timeout_while_predicate_panic_after_a_wait_releases_the_held_entry() {
     let m = Mutex::named("review.cv.panic.second", 0);
     let cv = Condvar::new();
@@ -99,7 +96,6 @@ fn wait_timeout_while_predicate_panic_after_a_wait_releases_the_held_entry() {
 
 /// A lock taken after the stale entry is now reported as ordered after it.
 #[test]
-#[ignore = "defect: stdsync::Condvar::wait_while/wait_timeout_while drop the acquisition's token unreleased when the predicate panics: a stale held entry"]
 fn predicate_panic_then_other_order_is_no_false_report() {
     let a = Mutex::named("review.cv.stale.A", 0);
     let b = Mutex::named("review.cv.stale.B", 0);

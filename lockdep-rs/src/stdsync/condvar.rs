@@ -57,16 +57,16 @@ impl Condvar {
         mut condition: F,
     ) -> LockResult<MutexGuard<'a, T>> {
         let site = Location::caller();
-        let (mut tracked, inner) = guard.into_parts();
+        let (tracked, inner) = guard.into_parts();
+        let mut tracked = ReleaseOnUnwind(tracked);
         let r = self.inner.wait_while(inner, |v| {
             let sleep = condition(v);
             if sleep {
-                tracked =
-                    self.before_sleep(std::mem::replace(&mut tracked, Tracked::untracked()), site);
+                tracked.0 = self.before_sleep(tracked.take(), site);
             }
             sleep
         });
-        map_result(r, |g| Guard::new(tracked, g))
+        map_result(r, |g| Guard::new(tracked.take(), g))
     }
 
     /// Blocks until notified or until `dur` has passed.
@@ -90,16 +90,16 @@ impl Condvar {
         mut condition: F,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let site = Location::caller();
-        let (mut tracked, inner) = guard.into_parts();
+        let (tracked, inner) = guard.into_parts();
+        let mut tracked = ReleaseOnUnwind(tracked);
         let r = self.inner.wait_timeout_while(inner, dur, |v| {
             let sleep = condition(v);
             if sleep {
-                tracked =
-                    self.before_sleep(std::mem::replace(&mut tracked, Tracked::untracked()), site);
+                tracked.0 = self.before_sleep(tracked.take(), site);
             }
             sleep
         });
-        timeout_result(r, tracked)
+        timeout_result(r, tracked.take())
     }
 
     /// This thread made the condition pending and will notify (see [`crate::Condvar::arm`]).
@@ -120,6 +120,25 @@ impl Condvar {
     pub fn notify_all(&self) {
         self.event.signal_event(Location::caller());
         self.inner.notify_all();
+    }
+}
+
+/// The token of a guard taken apart for std's `wait_while` / `wait_timeout_while`, which own
+/// the real guard meanwhile: if the condition panics, std drops (unlocks and poisons) the real
+/// guard as the panic unwinds, and this releases the acquisition with it, as the guard's drop
+/// would have.
+struct ReleaseOnUnwind<'a>(Tracked<'a>);
+
+impl<'a> ReleaseOnUnwind<'a> {
+    /// The token, leaving nothing to release.
+    fn take(&mut self) -> Tracked<'a> {
+        std::mem::replace(&mut self.0, Tracked::untracked())
+    }
+}
+
+impl Drop for ReleaseOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 
