@@ -384,7 +384,6 @@ fn lazylock_poisoned_forcing_again_panics_and_drops_cleanly() {
 /// std: forcing a poisoned `LazyLock` panics with "LazyLock instance has previously been
 /// poisoned" (a test may match it with `should_panic(expected = ..)`).
 #[test]
-#[ignore = "defect: a poisoned LazyLock panics with std::sync::Once's message, not std LazyLock's"]
 fn lazylock_poisoned_forcing_panics_with_std_s_message() {
     let lazy: LazyLock<u32> = LazyLock::new(|| panic!("init"));
     let std_lazy: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| panic!("init"));

@@ -277,7 +277,11 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         if !this.once.is_completed() {
             let site = Location::caller();
             this.event.wait_initializer(site);
-            this.once.call_once(|| {
+            // As std's: `call_once_force`, so that a poisoned cell panics with std's message.
+            this.once.call_once_force(|state| {
+                if state.is_poisoned() {
+                    panic!("LazyLock instance has previously been poisoned");
+                }
                 let _armed = Armed::new(&this.event, site);
                 // SAFETY: inside `call_once` only this thread touches `data`, which still
                 // holds the initializer (it is taken exactly once, here).
