@@ -593,3 +593,24 @@ fn panic_mode_condvar_report_before_sleeping_leaves_nothing_held() {
         assert!(out.contains("CHILD OK"), "{case}:\n{out}\n{err}");
     }
 }
+
+/// `wait_timeout_while` with a zero timeout never sleeps in std (the deadline has passed when
+/// the condition is first true), so it waits on nothing: holding a lock the notifier takes
+/// is no CircularWait there.
+#[test]
+#[ignore = "defect (minor): a zero-timeout wait_timeout_while that never sleeps is validated as a wait: false CircularWait"]
+fn zero_timeout_wait_while_that_never_sleeps_is_no_wait() {
+    let m = Mutex::named("review.zero.M", 0);
+    let b = Mutex::named("review.zero.B", 0);
+    let cv = Condvar::new();
+    let (_, r) = capture(|| {
+        cv.arm();
+        drop(b.lock().unwrap());
+        cv.notify_one();
+        let _gb = b.lock().unwrap();
+        let g = m.lock().unwrap();
+        let (_g, t) = cv.wait_timeout_while(g, Duration::ZERO, |_| true).unwrap();
+        assert!(t.timed_out());
+    });
+    assert!(r.is_empty(), "{r:?}");
+}
