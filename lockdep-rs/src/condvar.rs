@@ -94,7 +94,10 @@ impl Condvar {
         guard: &mut MutexGuard<'_, T>,
         timeout: Instant,
     ) -> WaitTimeoutResult {
-        self.before_sleep(guard, Location::caller());
+        // A deadline already passed never sleeps: no wait to validate.
+        if Instant::now() < timeout {
+            self.before_sleep(guard, Location::caller());
+        }
         self.on_real(guard, |cv, g| cv.wait_until(g, timeout))
     }
 
@@ -106,7 +109,10 @@ impl Condvar {
         guard: &mut MutexGuard<'_, T>,
         timeout: Duration,
     ) -> WaitTimeoutResult {
-        self.before_sleep(guard, Location::caller());
+        // A zero timeout never sleeps: no wait to validate.
+        if !timeout.is_zero() {
+            self.before_sleep(guard, Location::caller());
+        }
         self.on_real(guard, |cv, g| cv.wait_for(g, timeout))
     }
 
@@ -123,7 +129,10 @@ impl Condvar {
         // A result that has not timed out (the condition is not called, nothing waits).
         let mut result = self.on_real(guard, |cv, g| cv.wait_while_until(g, |_| false, timeout));
         while !result.timed_out() && condition(&mut *guard) {
-            self.before_sleep(guard, site);
+            // A deadline already passed never sleeps: no wait to validate.
+            if Instant::now() < timeout {
+                self.before_sleep(guard, site);
+            }
             result = self.on_real(guard, |cv, g| cv.wait_until(g, timeout));
         }
         result

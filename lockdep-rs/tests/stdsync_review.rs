@@ -598,7 +598,6 @@ fn panic_mode_condvar_report_before_sleeping_leaves_nothing_held() {
 /// the condition is first true), so it waits on nothing: holding a lock the notifier takes
 /// is no CircularWait there.
 #[test]
-#[ignore = "defect (minor): a zero-timeout wait_timeout_while that never sleeps is validated as a wait: false CircularWait"]
 fn zero_timeout_wait_while_that_never_sleeps_is_no_wait() {
     let m = Mutex::named("review.zero.M", 0);
     let b = Mutex::named("review.zero.B", 0);
@@ -613,4 +612,44 @@ fn zero_timeout_wait_while_that_never_sleeps_is_no_wait() {
         assert!(t.timed_out());
     });
     assert!(r.is_empty(), "{r:?}");
+}
+
+/// The same for every wait that cannot sleep: std's `wait_timeout` with a zero timeout,
+/// parking_lot's `wait_for` with a zero timeout, `wait_until` / `wait_while_until` with a
+/// deadline already passed. (A wait with time left is still validated: the last case.)
+#[test]
+fn waits_that_cannot_sleep_are_no_waits() {
+    use std::time::Instant;
+    let m = Mutex::named("review.nosleep.M", 0);
+    let b = Mutex::named("review.nosleep.B", 0);
+    let cv = Condvar::new();
+    let pm = lockdep::Mutex::named("review.nosleep.PM", 0);
+    let pcv = lockdep::Condvar::new();
+    let (_, r) = capture(|| {
+        cv.arm();
+        pcv.arm();
+        drop(b.lock().unwrap());
+        cv.notify_one();
+        pcv.notify_one();
+        let _gb = b.lock().unwrap();
+        let g = m.lock().unwrap();
+        let (_g, t) = cv.wait_timeout(g, Duration::ZERO).unwrap();
+        assert!(t.timed_out());
+        let mut g = pm.lock();
+        assert!(pcv.wait_for(&mut g, Duration::ZERO).timed_out());
+        let past = Instant::now();
+        assert!(pcv.wait_until(&mut g, past).timed_out());
+        assert!(pcv.wait_while_until(&mut g, |_| true, past).timed_out());
+        assert!(pm.is_held());
+    });
+    assert!(r.is_empty(), "{r:?}");
+    let (_, r) = capture(|| {
+        let _gb = b.lock().unwrap();
+        let mut g = pm.lock();
+        assert!(pcv.wait_for(&mut g, Duration::from_millis(1)).timed_out());
+    });
+    assert_eq!(
+        r.iter().map(|r| r.kind()).collect::<Vec<_>>(),
+        [lockdep::ReportKind::CircularWait]
+    );
 }

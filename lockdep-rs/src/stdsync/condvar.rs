@@ -77,7 +77,12 @@ impl Condvar {
         dur: Duration,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let (tracked, inner) = guard.into_parts();
-        let tracked = self.before_sleep(tracked, Location::caller());
+        // A zero timeout never sleeps: no wait to validate.
+        let tracked = if dur.is_zero() {
+            tracked
+        } else {
+            self.before_sleep(tracked, Location::caller())
+        };
         timeout_result(self.inner.wait_timeout(inner, dur), tracked)
     }
 
@@ -92,9 +97,12 @@ impl Condvar {
         let site = Location::caller();
         let (tracked, inner) = guard.into_parts();
         let mut tracked = ReleaseOnUnwind(tracked);
+        // std returns without sleeping once `dur` has passed (its clock starts just after
+        // this one: at worst it sleeps a few nanoseconds unvalidated, which cannot deadlock).
+        let start = std::time::Instant::now();
         let r = self.inner.wait_timeout_while(inner, dur, |v| {
             let sleep = condition(v);
-            if sleep {
+            if sleep && start.elapsed() < dur {
                 tracked.0 = self.before_sleep(tracked.take(), site);
             }
             sleep
