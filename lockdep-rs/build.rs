@@ -9,6 +9,12 @@
 //! And `cfg(lockdep_tasks)`: validation on, the `tokio` feature, and not a loom build (the
 //! tokio support is left out of loom's model): the holder of a lock is the tokio task that
 //! takes it (`src/holder.rs`).
+//!
+//! And, with validation on, one cfg per `std::sync` item newer than the crate's minimum Rust
+//! that `lockdep::stdsync` mirrors when the compiler's std has it (probed with autocfg):
+//! `lockdep_std_rwlock_downgrade` (`RwLockWriteGuard::downgrade`), `lockdep_std_lazy_get`
+//! (`LazyLock::get`, `get_mut`, `force_mut`), `lockdep_std_lazy_into_inner`
+//! (`LazyLock::into_inner`). Compiled out, `stdsync`'s types are std's and have them anyway.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(lockdep_enabled)");
@@ -19,6 +25,35 @@ fn main() {
     let on = feature("ENABLED") || (!feature("DISABLED") && debug_assertions);
     if on {
         println!("cargo::rustc-cfg=lockdep_enabled");
+    }
+    let probes: [(&str, &[&str]); 3] = [
+        (
+            "lockdep_std_rwlock_downgrade",
+            &["std::sync::RwLockWriteGuard::<'static, u8>::downgrade"],
+        ),
+        (
+            "lockdep_std_lazy_get",
+            &[
+                "std::sync::LazyLock::<u8>::get",
+                "std::sync::LazyLock::<u8>::get_mut",
+                "std::sync::LazyLock::<u8>::force_mut",
+            ],
+        ),
+        (
+            "lockdep_std_lazy_into_inner",
+            &["std::sync::LazyLock::<u8>::into_inner"],
+        ),
+    ];
+    for (cfg, _) in probes {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+    }
+    if on {
+        let ac = autocfg::new();
+        for (cfg, paths) in probes {
+            if paths.iter().all(|path| ac.probe_expression(path)) {
+                println!("cargo::rustc-cfg={cfg}");
+            }
+        }
     }
     let loom = std::env::var_os("CARGO_CFG_LOOM").is_some();
     if on && feature("TOKIO") && !loom {

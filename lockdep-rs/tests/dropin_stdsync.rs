@@ -310,6 +310,56 @@ fn std_thread_idioms_build_as_with_std() {
     }
 }
 
+/// Items of `std::sync` newer than the crate's minimum Rust, mirrored when the compiler's std
+/// has them (cfgs probed by the build script): `RwLockWriteGuard::downgrade` keeps the lock
+/// held, now as a reader (a second read on the thread is a possible recursive read, no
+/// longer a certain self-deadlock).
+#[cfg(lockdep_std_rwlock_downgrade)]
+#[test]
+fn rwlock_write_guard_downgrade_as_std() {
+    use lockdep::stdsync::RwLockWriteGuard;
+    let rw = RwLock::named("std.downgrade", 1);
+    let (_, r) = capture(|| {
+        let mut w = rw.write().unwrap();
+        *w += 1;
+        let g = RwLockWriteGuard::downgrade(w);
+        assert_eq!(*g, 2);
+        assert!(rw.is_held());
+        let again = rw.read().unwrap(); // a reader beside a reader: reported, not stopped
+        assert_eq!(*again, 2);
+    });
+    assert_eq!(kinds(&r), [ReportKind::RecursiveLocking]);
+    assert!(!r[0].to_string().contains("certain"), "{}", r[0]);
+    assert!(!rw.is_held());
+}
+
+/// `LazyLock::get`, `get_mut`, `force_mut`, as std's (where the compiler's std has them).
+#[cfg(lockdep_std_lazy_get)]
+#[test]
+fn lazylock_get_and_force_mut_as_std() {
+    let mut lazy = LazyLock::new(|| 5);
+    assert_eq!(LazyLock::get(&lazy), None);
+    assert_eq!(LazyLock::get_mut(&mut lazy), None);
+    *LazyLock::force_mut(&mut lazy) += 1;
+    assert_eq!(LazyLock::get(&lazy), Some(&6));
+    *LazyLock::get_mut(&mut lazy).unwrap() += 1;
+    assert_eq!(*lazy, 7);
+    let mut poisoned: LazyLock<u32> = LazyLock::new(|| panic!("initializer"));
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        LazyLock::force_mut(&mut poisoned);
+    }))
+    .is_err());
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        LazyLock::force_mut(&mut poisoned);
+    }))
+    .unwrap_err();
+    assert_eq!(
+        again.downcast_ref::<&str>(),
+        Some(&"LazyLock instance has previously been poisoned")
+    );
+    assert_eq!(LazyLock::get(&poisoned), None);
+}
+
 fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
 
 /// As std's, the locks are unwind-safe (poisoning), so `catch_unwind` around code that uses

@@ -296,6 +296,46 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     }
 }
 
+/// std's `LazyLock::get`, `get_mut` and `force_mut` (Rust 1.94), where the compiler's std has
+/// them. None waits: nothing to validate.
+#[cfg(lockdep_std_lazy_get)]
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// The value if it was initialized (without forcing it).
+    pub fn get(this: &LazyLock<T, F>) -> Option<&T> {
+        // SAFETY: complete: `data` holds the value, never written again.
+        this.once
+            .is_completed()
+            .then(|| unsafe { &*(*this.data.get()).value })
+    }
+
+    /// The value, mutably, if it was initialized (without forcing it).
+    pub fn get_mut(this: &mut LazyLock<T, F>) -> Option<&mut T> {
+        let done = this.once.is_completed();
+        // SAFETY: complete: `data` holds the value; `this` is borrowed exclusively.
+        done.then(|| unsafe { &mut *this.data.get_mut().value })
+    }
+
+    /// Forces the evaluation (on this thread: `this` is borrowed exclusively, so no other
+    /// thread can wait for it) and returns the value mutably. Panics if the initializer
+    /// panicked before.
+    pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
+        if !this.once.is_completed() {
+            let data = this.data.get_mut();
+            this.once.call_once_force(|state| {
+                if state.is_poisoned() {
+                    panic!("LazyLock instance has previously been poisoned");
+                }
+                // SAFETY: not complete and not poisoned: `data` holds the initializer, taken
+                // exactly once, here.
+                let f = unsafe { ManuallyDrop::take(&mut data.f) };
+                data.value = ManuallyDrop::new(f());
+            });
+        }
+        // SAFETY: the `Once` completed, so `data` holds the value.
+        unsafe { &mut this.data.get_mut().value }
+    }
+}
+
 impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
     type Target = T;
     #[track_caller]

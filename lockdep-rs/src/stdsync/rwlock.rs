@@ -123,6 +123,18 @@ impl<T: ?Sized> RwLock<T> {
     }
 }
 
+/// std's `RwLockWriteGuard::downgrade` (Rust 1.92), where the compiler's std has it.
+#[cfg(lockdep_std_rwlock_downgrade)]
+impl<'a, T: ?Sized> Guard<'a, std::sync::RwLockWriteGuard<'a, T>> {
+    /// Turns the write guard into a read guard without unlocking (as std's: no writer can
+    /// get in between); the held entry becomes a reader's in place.
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let (mut tracked, inner) = s.into_parts();
+        tracked.change_read(Read::Shared);
+        Guard::new(tracked, std::sync::RwLockWriteGuard::downgrade(inner))
+    }
+}
+
 impl<T: Default> Default for RwLock<T> {
     #[track_caller]
     fn default() -> RwLock<T> {
