@@ -662,8 +662,12 @@ mod enabled {
 
     // A lock's handle: its class, resolved once, and its instance id. A panic cannot leave
     // them half-updated (each is one atomic store), so the locks and the guards that refer to
-    // it are unwind-safe as their std twins are.
+    // it are unwind-safe as their std twins are. `UnwindSafe` too: the handle owns nothing a
+    // panic could leave broken (its class source, a `&'static LockClass`, is such a cache
+    // too), so a lock is `UnwindSafe` exactly when the lock it wraps is (tokio's `Mutex<T>`
+    // when `T: UnwindSafe`).
     impl std::panic::RefUnwindSafe for DepMap {}
+    impl std::panic::UnwindSafe for DepMap {}
 
     impl Drop for DepMap {
         fn drop(&mut self) {

@@ -65,8 +65,15 @@ pub type OwnedMutexGuard<T> = Guard<'static, real::OwnedMutexGuard<T>, Sendable>
 
 /// An owned guard of part of a [`Mutex`]'s data ([`OwnedMutexGuard::map`](Guard::map)).
 #[cfg(lockdep_enabled)]
-pub type OwnedMappedMutexGuard<T, U = T> =
-    Guard<'static, super::owned::Owned<Mutex<T>, real::MappedMutexGuard<'static, U>>, Sendable>;
+pub type OwnedMappedMutexGuard<T, U = T> = Guard<
+    'static,
+    super::owned::Owned<
+        Mutex<T>,
+        real::MappedMutexGuard<'static, U>,
+        super::owned::OwnedMappedSync<T, U>,
+    >,
+    Sendable,
+>;
 /// An owned guard of part of a [`Mutex`]'s data ([`OwnedMutexGuard::map`](Guard::map)).
 #[cfg(not(lockdep_enabled))]
 pub type OwnedMappedMutexGuard<T, U = T> =
@@ -371,7 +378,7 @@ impl<'a, T: ?Sized> Guard<'a, real::MappedMutexGuard<'a, T>, Sendable> {
 #[cfg(lockdep_enabled)]
 mod owned_guards {
     use super::*;
-    use crate::tokio::owned::Owned;
+    use crate::tokio::owned::{Owned, OwnedMappedSync};
 
     impl<T: ?Sized + 'static> Guard<'static, Owned<Mutex<T>, real::MutexGuard<'static, T>>, Sendable> {
         /// An owned guard of a part of the data; the mutex stays locked until it drops.
@@ -397,7 +404,11 @@ mod owned_guards {
     }
 
     impl<T: ?Sized + 'static, U: ?Sized + 'static>
-        Guard<'static, Owned<Mutex<T>, real::MappedMutexGuard<'static, U>>, Sendable>
+        Guard<
+            'static,
+            Owned<Mutex<T>, real::MappedMutexGuard<'static, U>, OwnedMappedSync<T, U>>,
+            Sendable,
+        >
     {
         /// Maps an owned mapped guard further.
         pub fn map<S: 'static, F: FnOnce(&mut U) -> &mut S>(

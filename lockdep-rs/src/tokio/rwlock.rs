@@ -358,12 +358,12 @@ impl<T: ?Sized + 'static> RwLock<T> {
 
 impl<'a, T: ?Sized> Guard<'a, real::RwLockReadGuard<'a, T>, Sendable> {
     /// A shared guard of a part of the data.
-    pub fn map<U: ?Sized, F: FnOnce(&T) -> &U>(this: Self, f: F) -> RwLockReadGuard<'a, U> {
+    pub fn map<F: FnOnce(&T) -> &U, U: ?Sized>(this: Self, f: F) -> RwLockReadGuard<'a, U> {
         this.map_inner(|inner| real::RwLockReadGuard::map(inner, f))
     }
 
     /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
-    pub fn try_map<U: ?Sized, F: FnOnce(&T) -> Option<&U>>(
+    pub fn try_map<F: FnOnce(&T) -> Option<&U>, U: ?Sized>(
         this: Self,
         f: F,
     ) -> Result<RwLockReadGuard<'a, U>, Self> {
@@ -373,7 +373,7 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockReadGuard<'a, T>, Sendable> {
 
 impl<'a, T: ?Sized> Guard<'a, real::RwLockWriteGuard<'a, T>, Sendable> {
     /// An exclusive guard of a part of the data.
-    pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(
+    pub fn map<F: FnOnce(&mut T) -> &mut U, U: ?Sized>(
         this: Self,
         f: F,
     ) -> RwLockMappedWriteGuard<'a, U> {
@@ -381,7 +381,7 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockWriteGuard<'a, T>, Sendable> {
     }
 
     /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
-    pub fn try_map<U: ?Sized, F: FnOnce(&mut T) -> Option<&mut U>>(
+    pub fn try_map<F: FnOnce(&mut T) -> Option<&mut U>, U: ?Sized>(
         this: Self,
         f: F,
     ) -> Result<RwLockMappedWriteGuard<'a, U>, Self> {
@@ -433,7 +433,7 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockWriteGuard<'a, T>, Sendable> {
 
 impl<'a, T: ?Sized> Guard<'a, real::RwLockMappedWriteGuard<'a, T>, Sendable> {
     /// Maps a mapped write guard further.
-    pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(
+    pub fn map<F: FnOnce(&mut T) -> &mut U, U: ?Sized>(
         this: Self,
         f: F,
     ) -> RwLockMappedWriteGuard<'a, U> {
@@ -441,7 +441,7 @@ impl<'a, T: ?Sized> Guard<'a, real::RwLockMappedWriteGuard<'a, T>, Sendable> {
     }
 
     /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
-    pub fn try_map<U: ?Sized, F: FnOnce(&mut T) -> Option<&mut U>>(
+    pub fn try_map<F: FnOnce(&mut T) -> Option<&mut U>, U: ?Sized>(
         this: Self,
         f: F,
     ) -> Result<RwLockMappedWriteGuard<'a, U>, Self> {
@@ -457,7 +457,7 @@ mod owned_guards {
         Guard<'static, Owned<T, real::RwLockReadGuard<'static, U>>, Sendable>
     {
         /// An owned shared guard of a part of the data.
-        pub fn map<V: ?Sized + 'static, F: FnOnce(&U) -> &V>(
+        pub fn map<F: FnOnce(&U) -> &V, V: ?Sized + 'static>(
             this: Self,
             f: F,
         ) -> OwnedRwLockReadGuard<T, V> {
@@ -465,7 +465,7 @@ mod owned_guards {
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
-        pub fn try_map<V: ?Sized + 'static, F: FnOnce(&U) -> Option<&V>>(
+        pub fn try_map<F: FnOnce(&U) -> Option<&V>, V: ?Sized + 'static>(
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockReadGuard<T, V>, Self> {
@@ -482,7 +482,7 @@ mod owned_guards {
 
     impl<T: ?Sized + 'static> Guard<'static, Owned<T, real::RwLockWriteGuard<'static, T>>, Sendable> {
         /// An owned exclusive guard of a part of the data.
-        pub fn map<U: ?Sized + 'static, F: FnOnce(&mut T) -> &mut U>(
+        pub fn map<F: FnOnce(&mut T) -> &mut U, U: ?Sized + 'static>(
             this: Self,
             f: F,
         ) -> OwnedRwLockMappedWriteGuard<T, U> {
@@ -490,7 +490,7 @@ mod owned_guards {
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
-        pub fn try_map<U: ?Sized + 'static, F: FnOnce(&mut T) -> Option<&mut U>>(
+        pub fn try_map<F: FnOnce(&mut T) -> Option<&mut U>, U: ?Sized + 'static>(
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockMappedWriteGuard<T, U>, Self> {
@@ -552,7 +552,7 @@ mod owned_guards {
         Guard<'static, Owned<T, real::RwLockMappedWriteGuard<'static, U>>, Sendable>
     {
         /// Maps an owned mapped write guard further.
-        pub fn map<V: ?Sized + 'static, F: FnOnce(&mut U) -> &mut V>(
+        pub fn map<F: FnOnce(&mut U) -> &mut V, V: ?Sized + 'static>(
             this: Self,
             f: F,
         ) -> OwnedRwLockMappedWriteGuard<T, V> {
@@ -560,7 +560,7 @@ mod owned_guards {
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
-        pub fn try_map<V: ?Sized + 'static, F: FnOnce(&mut U) -> Option<&mut V>>(
+        pub fn try_map<F: FnOnce(&mut U) -> Option<&mut V>, V: ?Sized + 'static>(
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockMappedWriteGuard<T, V>, Self> {
@@ -604,12 +604,12 @@ mod owned_guards {
 
     impl<T: ?Sized, U: ?Sized> Guard<'static, real::OwnedRwLockReadGuard<T, U>, Sendable> {
         /// An owned shared guard of a part of the data.
-        pub fn map<V: ?Sized, F: FnOnce(&U) -> &V>(this: Self, f: F) -> OwnedRwLockReadGuard<T, V> {
+        pub fn map<F: FnOnce(&U) -> &V, V: ?Sized>(this: Self, f: F) -> OwnedRwLockReadGuard<T, V> {
             this.map_inner(|inner| real::OwnedRwLockReadGuard::map(inner, f))
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
-        pub fn try_map<V: ?Sized, F: FnOnce(&U) -> Option<&V>>(
+        pub fn try_map<F: FnOnce(&U) -> Option<&V>, V: ?Sized>(
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockReadGuard<T, V>, Self> {
@@ -624,7 +624,7 @@ mod owned_guards {
 
     impl<T: ?Sized> Guard<'static, real::OwnedRwLockWriteGuard<T>, Sendable> {
         /// An owned exclusive guard of a part of the data.
-        pub fn map<U: ?Sized, F: FnOnce(&mut T) -> &mut U>(
+        pub fn map<F: FnOnce(&mut T) -> &mut U, U: ?Sized>(
             this: Self,
             f: F,
         ) -> OwnedRwLockMappedWriteGuard<T, U> {
@@ -632,7 +632,7 @@ mod owned_guards {
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
-        pub fn try_map<U: ?Sized, F: FnOnce(&mut T) -> Option<&mut U>>(
+        pub fn try_map<F: FnOnce(&mut T) -> Option<&mut U>, U: ?Sized>(
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockMappedWriteGuard<T, U>, Self> {
@@ -678,7 +678,7 @@ mod owned_guards {
 
     impl<T: ?Sized, U: ?Sized> Guard<'static, real::OwnedRwLockMappedWriteGuard<T, U>, Sendable> {
         /// Maps an owned mapped write guard further.
-        pub fn map<V: ?Sized, F: FnOnce(&mut U) -> &mut V>(
+        pub fn map<F: FnOnce(&mut U) -> &mut V, V: ?Sized>(
             this: Self,
             f: F,
         ) -> OwnedRwLockMappedWriteGuard<T, V> {
@@ -686,7 +686,7 @@ mod owned_guards {
         }
 
         /// As [`map`](Self::map) if `f` returns `Some`; else the original guard.
-        pub fn try_map<V: ?Sized, F: FnOnce(&mut U) -> Option<&mut V>>(
+        pub fn try_map<F: FnOnce(&mut U) -> Option<&mut V>, V: ?Sized>(
             this: Self,
             f: F,
         ) -> Result<OwnedRwLockMappedWriteGuard<T, V>, Self> {

@@ -65,7 +65,13 @@ pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
     let waiting = Waiting::new(dep.acquire_async(read, subclass, site));
     let guard = match released {
         Some(guard) => guard, // another branch of this task released it
-        None => wait_for(dep, lock()).await,
+        None => {
+            // Moved out on this path too, so the (empty) `Option<G>` is not kept across the
+            // wait: the future would be `Sync` only if `G` is, where tokio's is `Sync` for any
+            // `Mutex<T>` that is (`T: Send`; `MutexGuard<T>` is `Sync` only if `T: Sync`).
+            drop(released);
+            wait_for(dep, lock()).await
+        }
     };
     (waiting.acquired(), guard)
 }
