@@ -75,6 +75,7 @@
 //! | a nest lock held shared counted as serialising its children's orders | nest 7, 26 |
 //! | only the shortest instance path checked (a path with an order not under the nest lock hid behind it) | nest 3 |
 //! | an order under a read lock of the nest lock and one under its write lock taken for an inversion (they exclude each other) | nest 20, 48 |
+//! | a condvar wait that cannot sleep (zero timeout, deadline passed) validated as a wait (`WaitNoSleep` ops) | locks 1, mixed 16, nest 2 |
 //!
 //! Item 13 (performance) is not the generators' (`oracle_global.rs` checks the chain count
 //! only); item 4's read kind has no defect to put back (a condvar waits on a mutex guard,

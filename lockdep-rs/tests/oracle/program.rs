@@ -79,6 +79,12 @@ pub enum Op {
     Wait {
         from_top: u8,
     },
+    /// A condvar wait that cannot sleep (`wait_for` with a zero timeout, `wait_until` with a
+    /// deadline already passed) on the `from_top`-th mutex guard: nothing to validate, nothing
+    /// changes.
+    WaitNoSleep {
+        from_top: u8,
+    },
     Map {
         m: u8,
         act: MapAct,
@@ -206,6 +212,7 @@ pub fn lock_ops() -> impl Strategy<Value = Op> {
         1 => relock_op(),
         6 => unlock_op(),
         1 => from_top().prop_map(|from_top| Op::Wait { from_top }),
+        1 => from_top().prop_map(|from_top| Op::WaitNoSleep { from_top }),
     ]
 }
 
@@ -244,6 +251,7 @@ pub fn nest_program() -> impl Strategy<Value = Program> {
             unlock_op(),
             relock_op(),
             from_top().prop_map(|from_top| Op::Wait { from_top }),
+            from_top().prop_map(|from_top| Op::WaitNoSleep { from_top }),
         ],
     );
     let segment = (nest, children, under, extra).prop_map(|(nest, children, under, extra)| {

@@ -12,7 +12,7 @@ use super::model::{Class, Inst, Kind, Rd, Req, Sel};
 use super::program::{EvAct, How, MapAct, Op};
 use super::run::{skip, GuardRec, Runner, Th};
 use super::world::{
-    self, catching, event_inst, map_inst, Guard, Pending, B_CV, B_EVENT, B_MAP, LOCKS,
+    self, catching, event_inst, map_inst, Guard, Pending, World, B_CV, B_EVENT, B_MAP, LOCKS,
 };
 
 /// The real holds of lock `inst` by other threads than `t` (ancestors blocked in a join).
@@ -97,16 +97,14 @@ impl Runner {
                 Some(g) => self.unlock(th, g, force),
                 None => Ok(()),
             },
-            Op::Wait { from_top } => {
-                let mutexes: Vec<usize> = (0..th.guards.len())
-                    .filter(|&g| self.world.locks[th.guards[g].inst as usize].is_mutex())
-                    .collect();
-                if mutexes.is_empty() {
-                    return Ok(());
-                }
-                let g = mutexes[mutexes.len() - 1 - from_top as usize % mutexes.len()];
-                self.wait(th, g)
-            }
+            Op::Wait { from_top } => match Self::pick_mutex(self.world, th, from_top) {
+                Some(g) => self.wait(th, g),
+                None => Ok(()),
+            },
+            Op::WaitNoSleep { from_top } => match Self::pick_mutex(self.world, th, from_top) {
+                Some(g) => self.wait_no_sleep(th, g),
+                None => Ok(()),
+            },
             Op::Map { m, act } => self.map(th, m % world::MAPS, act),
             Op::Ev { e, act } => self.event(th, e % world::EVENTS, act),
             Op::SetMode(m) => {
@@ -325,6 +323,30 @@ impl Runner {
             }
         }
         self.check(th.t, expect_panic, (r.is_none(), panics))
+    }
+
+    /// The `from_top`-th mutex guard of `th` from the top, if it holds any.
+    fn pick_mutex(world: &World, th: &Th, from_top: u8) -> Option<usize> {
+        let mutexes: Vec<usize> = (0..th.guards.len())
+            .filter(|&g| world.locks[th.guards[g].inst as usize].is_mutex())
+            .collect();
+        (!mutexes.is_empty())
+            .then(|| mutexes[mutexes.len() - 1 - from_top as usize % mutexes.len()])
+    }
+
+    /// A condvar wait that cannot sleep: lockdep must validate nothing and change nothing.
+    fn wait_no_sleep(&mut self, th: &mut Th, g: usize) -> Result<(), String> {
+        let _ = writeln!(
+            self.log,
+            "  condvar wait that cannot sleep on inst {} (guard {g} of {})",
+            th.guards[g].inst,
+            th.guards.len()
+        );
+        self.outcome.steps += 1;
+        let w = self.world;
+        let guard = &mut th.guards[g].guard;
+        let (r, panics) = self.on_lockdep(th.t, || world::cv_wait_no_sleep(&w.cv, guard));
+        self.check(th.t, false, (r.is_none(), panics))
     }
 
     fn wait(&mut self, th: &mut Th, g: usize) -> Result<(), String> {

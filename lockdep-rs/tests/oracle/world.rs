@@ -181,6 +181,17 @@ pub fn cv_wait(cv: &Condvar, g: &mut Guard) {
     }
 }
 
+/// Condvar waits that cannot sleep: a zero timeout, a deadline already passed.
+pub fn cv_wait_no_sleep(cv: &Condvar, g: &mut Guard) {
+    match g {
+        Guard::M(g) => {
+            assert!(cv.wait_for(g, std::time::Duration::ZERO).timed_out());
+            assert!(cv.wait_until(g, std::time::Instant::now()).timed_out());
+        }
+        _ => unreachable!("condvar waits are on mutex guards"),
+    }
+}
+
 pub fn map_acquire(m: &LockMap, rd: Rd) {
     if rd == Rd::R2 {
         m.acquire_read()
