@@ -136,7 +136,7 @@ impl<'a, G> Guard<'a, G> {
     /// `unlocked*` for any guard: takes the acquisition out of the held state, runs
     /// `unlock(inner, body)` where `body` runs `f` and then restores the acquisition exactly as
     /// it was (class, subclass, read kind, nest lock, position), validated before the real
-    /// relock.
+    /// relock — also when `f` panics (the real guards relock then too).
     pub(crate) fn unlocked_with<U>(
         &mut self,
         site: &'static Location<'static>,
@@ -149,11 +149,16 @@ impl<'a, G> Guard<'a, G> {
         let mut f = Some(f);
         let mut out = None;
         unlock(&mut self.inner, &mut || {
+            // Put back also if `f` panics: the real guard relocks while the panic leaves
+            // `unlocked`, and the guard may outlive it (a `catch_unwind` around the call).
+            // (No report panics while a panic unwinds: see `report::sink`.)
+            let _resume = Defer::new(|| {
+                if let Some((map, waiting)) = suspended.take() {
+                    *tracked = resumed(map, waiting, site, upgradable);
+                }
+            });
             if let Some(f) = f.take() {
                 out = Some(f());
-            }
-            if let Some((map, waiting)) = suspended.take() {
-                *tracked = resumed(map, waiting, site, upgradable);
             }
         });
         out.expect("unlocked: the closure ran")

@@ -21,10 +21,7 @@ fn kinds(reports: &[Report]) -> Vec<ReportKind> {
 }
 
 /// Holds `m` on another thread for `hold`, signalling once it has it.
-fn hold_elsewhere<T: Send + ?Sized>(m: &Arc<Mutex<T>>, hold: Duration) -> thread::JoinHandle<()>
-where
-    T: 'static,
-{
+fn hold_elsewhere<T: Send + 'static>(m: &Arc<Mutex<T>>, hold: Duration) -> thread::JoinHandle<()> {
     let m = m.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let h = thread::spawn(move || {
@@ -70,7 +67,6 @@ fn unlocked_releases_while_the_closure_runs() {
 /// panic leaves `unlocked`, so the guard (still alive) holds the lock again. lockdep must
 /// record it as held again too (and release it once when the guard drops).
 #[test]
-#[ignore = "defect: a panic in unlocked's closure leaves the relocked guard untracked"]
 fn unlocked_closure_panic_caught_guard_still_held() {
     let m = Mutex::named("pr.unlp.M", 0);
     let n = Mutex::named("pr.unlp.N", 0);
@@ -94,7 +90,6 @@ fn unlocked_closure_panic_caught_guard_still_held() {
 }
 
 #[test]
-#[ignore = "defect: a panic in unlocked's closure leaves the relocked guard untracked"]
 fn arc_unlocked_closure_panic_caught_guard_still_held() {
     let m = Arc::new(Mutex::named("pr.aunlp.M", 0));
     let (_, r) = capture(|| {
@@ -115,7 +110,6 @@ fn arc_unlocked_closure_panic_caught_guard_still_held() {
 }
 
 #[test]
-#[ignore = "defect: a panic in unlocked's closure leaves the relocked guard untracked"]
 fn rwlock_unlocked_closure_panic_caught_guard_still_held() {
     let l = RwLock::named("pr.rwunlp.L", 0);
     let (_, r) = capture(|| {
