@@ -420,3 +420,116 @@ fn reentrant_rare_paths() {
     });
     assert!(r.is_empty(), "{r:?}");
 }
+
+// ---- timed upgrades and timed rwlock / reentrant acquisitions timing out ------------------------
+
+#[test]
+fn timed_upgrade_timing_out_gives_the_upgradable_guard_back() {
+    let l = Arc::new(RwLock::named("pr.tup.L", 0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let other = {
+        let l = l.clone();
+        thread::spawn(move || {
+            let _r = l.read();
+            tx.send(()).unwrap();
+            thread::sleep(Duration::from_millis(300));
+        })
+    };
+    rx.recv().unwrap();
+    let (_, r) = capture(|| {
+        let u = l.upgradable_read();
+        let u = lockdep::RwLockUpgradableReadGuard::try_upgrade_for(u, Duration::from_millis(20))
+            .err()
+            .unwrap();
+        assert!(l.is_held());
+        let rr = l.read_recursive(); // under its own upgradable read: fine
+        drop(rr);
+        drop(u);
+        assert!(!l.is_held());
+        let u = l.upgradable_read_arc();
+        let u = ArcRwLockUpgradableReadGuard::try_upgrade_for(u, Duration::from_millis(20))
+            .err()
+            .unwrap();
+        assert!(l.is_held());
+        drop(u);
+        assert!(!l.is_held());
+        assert!(l.try_write_for(Duration::from_millis(10)).is_none());
+        assert!(l.try_write_arc_for(Duration::from_millis(10)).is_none());
+        assert!(!l.is_held());
+    });
+    assert!(r.is_empty(), "{r:?}");
+    other.join().unwrap();
+}
+
+#[test]
+fn reentrant_timed_timing_out_leaves_nothing() {
+    let m = Arc::new(ReentrantMutex::named("pr.rto.M", 0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let other = {
+        let m = m.clone();
+        thread::spawn(move || {
+            let _g = m.lock();
+            tx.send(()).unwrap();
+            thread::sleep(Duration::from_millis(300));
+        })
+    };
+    rx.recv().unwrap();
+    let (_, r) = capture(|| {
+        assert!(m.try_lock_for(Duration::from_millis(10)).is_none());
+        assert!(!m.is_held());
+        assert!(m.try_lock_arc_for(Duration::from_millis(10)).is_none());
+        assert!(!m.is_held());
+    });
+    assert!(r.is_empty(), "{r:?}");
+    other.join().unwrap();
+    let (_, r) = capture(|| {
+        let g = m.lock_arc();
+        let g2 = m.lock();
+        drop(g);
+        assert!(m.is_held());
+        drop(g2);
+        assert!(!m.is_held() && !m.is_locked());
+    });
+    assert!(r.is_empty(), "{r:?}");
+}
+
+#[test]
+fn arc_read_guards_unlocked_and_bump() {
+    let l = Arc::new(RwLock::named("pr.arb.L", 0));
+    let (_, r) = capture(|| {
+        let mut g = l.read_arc();
+        ArcRwLockReadGuard::unlocked(&mut g, || assert!(!l.is_held() && !l.is_locked()));
+        ArcRwLockReadGuard::bump(&mut g);
+        assert!(l.is_held());
+        drop(g);
+        let mut u = l.upgradable_read_arc();
+        ArcRwLockUpgradableReadGuard::unlocked(&mut u, || assert!(!l.is_held()));
+        ArcRwLockUpgradableReadGuard::bump(&mut u);
+        let w = ArcRwLockUpgradableReadGuard::upgrade(u);
+        assert!(l.is_locked_exclusive() && l.is_held());
+        drop(w);
+        assert!(!l.is_held() && !l.is_locked());
+    });
+    assert!(r.is_empty(), "{r:?}");
+}
+
+#[test]
+fn reentrant_unlock_fair_and_force_unlock() {
+    let m = ReentrantMutex::named("pr.ruf.M", 0);
+    let f = Arc::new(FairMutex::named("pr.ruf.F", 0));
+    let (_, r) = capture(|| {
+        let g1 = m.lock();
+        let g2 = m.lock();
+        ReentrantMutexGuard::unlock_fair(g1);
+        assert!(m.is_held());
+        ReentrantMutexGuard::unlock_fair(g2);
+        assert!(!m.is_held() && !m.is_locked());
+        std::mem::forget(m.lock());
+        unsafe { m.force_unlock_fair() };
+        assert!(!m.is_held() && !m.is_locked());
+        let g = f.lock_arc();
+        drop(g);
+        assert!(!f.is_held() && !f.is_locked());
+    });
+    assert!(r.is_empty(), "{r:?}");
+}
