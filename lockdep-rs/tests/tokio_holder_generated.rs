@@ -10,7 +10,8 @@
 //! This is the family of the review findings of 2026-12-07 (an entry left behind, or another
 //! holder's entry of the same serial taken, when a guard moved between a thread and its local
 //! tasks; a task's upgrade applied in place to the thread's entry; a nested guard re-taken as
-//! subclass 0): the oracle of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
+//! subclass 0), and a closure of `unlocked` that panics (the guard, relocked, lived on
+//! untracked; found here with its fix put back): the oracle of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
 #![cfg(lockdep_tasks)]
 
 mod common;
@@ -37,8 +38,9 @@ enum Op {
     /// Holder `h` drops the guard in slot `s`, whoever took it.
     Drop { h: usize, s: usize },
     /// Holder `h` calls `MutexGuard::unlocked` on the mutex guard in slot `s`: released and
-    /// taken again, now by `h`.
-    Unlocked { h: usize, s: usize },
+    /// taken again, now by `h` — also if the closure panics (`panics`: caught around the
+    /// call; the real guard relocks as the panic leaves `unlocked`, and lives on).
+    Unlocked { h: usize, s: usize, panics: bool },
     /// Holder `h` upgrades the upgradable guard in slot `s`: a write acquisition by `h` (on a
     /// chain the fast path knows, of its own entry, changed in place).
     Upgrade { h: usize, s: usize },
@@ -51,7 +53,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (h.clone(), 0..LOCKS, s.clone()).prop_map(|(h, l, s)| Op::Lock { h, l, s }),
         2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Lock { h, l: LOCKS, s }),
         2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Drop { h, s }),
-        2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Unlocked { h, s }),
+        2 => (h.clone(), s.clone(), proptest::bool::weighted(0.3))
+            .prop_map(|(h, s, panics)| Op::Unlocked { h, s, panics }),
         3 => (h, s).prop_map(|(h, s)| Op::Upgrade { h, s }),
     ]
 }
@@ -111,10 +114,19 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
             drop(g);
             owner.borrow_mut()[s] = None;
         }
-        Op::Unlocked { h, s } => {
+        Op::Unlocked { h, s, panics } => {
             let mut slots = slots.borrow_mut();
             if let Some((_, Guard::Mutex(g))) = slots[s].as_mut() {
-                lockdep::MutexGuard::unlocked(g, || {});
+                if panics {
+                    let caught = catch_unwind(AssertUnwindSafe(|| {
+                        lockdep::MutexGuard::unlocked(g, || {
+                            std::panic::resume_unwind(Box::new(()))
+                        });
+                    }));
+                    assert!(caught.is_err());
+                } else {
+                    lockdep::MutexGuard::unlocked(g, || {});
+                }
                 owner.borrow_mut()[s] = Some(h);
             }
         }
