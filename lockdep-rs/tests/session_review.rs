@@ -1,6 +1,7 @@
 //! Review of 69e64b0..fd59f50 (nest-lock holds and the upgradable bit, re-entrant
 //! initialization, tokio movable entries, `lockdep::thread` as a drop-in). Tests marked
-//! `#[ignore = "defect: .."]` or `"limit: .."` fail for the reason given; the others pin what held up.
+//! `limit_*` pin today's behaviour where it is a documented limit (saying what would be
+//! right); the others pin what held up or what was fixed.
 //!
 //! `cargo test -p lockdep --features enabled,tokio --test session_review -- --include-ignored`
 #![cfg(all(lockdep_enabled, not(loom)))]
@@ -272,12 +273,11 @@ async fn releasing_the_top_borrowed_read_guard_keeps_the_owned_guards_entry_mova
 /// `RecursiveLocking` (a panic in Panic mode). The same after the worker downgrades an owned
 /// write guard (the entry, on the task's stack, even stays a writer's: `change_read` looks
 /// only at the stack loaded where the guard is). Waiting cannot tell "handed off" from
-/// "kept" here (the read comes at once either way); suggested: skip movable entries of the
-/// same instance in the same-class check for shared re-acquisitions, or document the limit.
+/// "kept" here (the read comes at once either way). Limit (README, Async): today one
+/// `RecursiveLocking`; right: no report.
 #[cfg(lockdep_tasks)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "limit: a read re-lock beside an owned read guard handed elsewhere is reported as recursive reading (lockdep cannot tell the guard was handed over: a read is granted at once either way)"]
-async fn reading_again_after_handing_an_owned_read_guard_elsewhere_reports_nothing() {
+async fn limit_reading_again_after_handing_an_owned_read_guard_elsewhere_is_reported() {
     use std::sync::Arc;
     let l = Arc::new(lockdep::tokio::RwLock::named("sr.handed_read", 0u32));
     let (joined, reports) = lockdep::tokio::capture_async(async {
@@ -296,7 +296,7 @@ async fn reading_again_after_handing_an_owned_read_guard_elsewhere_reports_nothi
     })
     .await;
     assert!(joined.is_ok(), "the task panicked: {joined:?}");
-    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
 }
 
 // ---------------------------------------------------------------------------------------------

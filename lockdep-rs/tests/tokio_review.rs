@@ -1,10 +1,11 @@
 //! Review of the `tokio` feature's holder bookkeeping (tasks as holders, stacks switched,
-//! taken over and parked, releases posted to other stacks): less common paths. Tests marked
-//! `#[ignore = "limit: .."]` fail for the reason given, a documented limit (README, Async;
-//! `lockdep::tokio`'s limits); the defects found were fixed (their tests run); the others pin
-//! behaviour that held up and was not covered elsewhere.
+//! taken over and parked, releases posted to other stacks): less common paths. Tests named
+//! `limit_*` pin today's behaviour where it is a documented limit (README, Async;
+//! `lockdep::tokio`'s limits), saying what the right behaviour would be: if it changes, they
+//! fail and the docs must change with them. The defects found were fixed (their tests run);
+//! the others pin behaviour that held up and was not covered elsewhere.
 //!
-//! `cargo test -p lockdep --features enabled,tokio --test tokio_review -- --include-ignored`
+//! `cargo test -p lockdep --features enabled,tokio --test tokio_review`
 #![cfg(lockdep_tasks)]
 
 use std::sync::Arc;
@@ -173,11 +174,9 @@ impl Drop for TakesOnDrop {
 /// `Core::set_stage`). lockdep takes that for a switch to another holder: the calling holder
 /// (here the body, a thread, which is not suspended at all) is "left" while it holds the
 /// blocking lock S, a false `HeldAcrossAwait`.
-#[ignore = "limit: dropping a finished task's JoinHandle (output dropped inline under that \
-            task's id) while holding a blocking lock is reported as HeldAcrossAwait (tokio \
-            cannot tell an inline drop from a poll; README Async)"]
+/// Limit (README, Async): today one false `HeldAcrossAwait`; right: no report.
 #[test]
-fn dropping_a_finished_tasks_join_handle_under_a_blocking_lock_is_not_held_across_await() {
+fn limit_dropping_a_finished_tasks_join_handle_under_a_blocking_lock_is_taken_for_an_await() {
     let s = leak_sync("joinhandle.S");
     let r = leak_sync("joinhandle.R");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -192,17 +191,17 @@ fn dropping_a_finished_tasks_join_handle_under_a_blocking_lock_is_not_held_acros
         drop(h); // no `.await` anywhere near: the body is running, holding S
         drop(g);
     }));
-    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(kinds(&reports), [ReportKind::HeldAcrossAwait]);
 }
 
 /// The other half of the same confusion: the lock R taken by the output's drop is taken by this
 /// thread *while it holds S* (a real S -> R nesting: a thread holding R and waiting for S
 /// deadlocks with it), but it is recorded as the finished task's, under nothing. So the
 /// inversion R -> S below goes unreported.
-#[ignore = "limit: a lock taken by an inline-dropped task output is not ordered after the \
-            locks its thread holds (missed CircularDependency; README Async)"]
+/// Limit (README, Async): today the inversion is missed (only the false `HeldAcrossAwait`
+/// of the drop); right: a `CircularDependency`.
 #[test]
-fn a_lock_taken_by_an_inline_dropped_output_is_ordered_after_the_callers_locks() {
+fn limit_a_lock_taken_by_an_inline_dropped_output_is_not_ordered_after_the_callers_locks() {
     let s = leak_sync("joinhandle2.S");
     let r = leak_sync("joinhandle2.R");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -221,7 +220,7 @@ fn a_lock_taken_by_an_inline_dropped_output_is_ordered_after_the_callers_locks()
         let _s = s.lock(); // R -> S: the inversion
     }));
     assert!(
-        kinds(&reports).contains(&ReportKind::CircularDependency),
+        !kinds(&reports).contains(&ReportKind::CircularDependency),
         "{reports:?}"
     );
 }
@@ -230,10 +229,9 @@ fn a_lock_taken_by_an_inline_dropped_output_is_ordered_after_the_callers_locks()
 /// a blocking lock. tokio drops the futures of the tasks still pending on the dropping thread,
 /// under each task's id; a task's guard released there is a lockdep call "as that task", so the
 /// dropping thread is taken for a holder suspended at an `.await` with S held.
-#[ignore = "limit: dropping a runtime (its pending tasks' guards released inline under their \
-            ids) while holding a blocking lock is reported as HeldAcrossAwait (README Async)"]
+/// Limit (README, Async): today one false `HeldAcrossAwait`; right: no report.
 #[test]
-fn dropping_a_runtime_under_a_blocking_lock_is_not_held_across_await() {
+fn limit_dropping_a_runtime_under_a_blocking_lock_is_taken_for_an_await() {
     let s = leak_sync("rtdrop.S");
     let m = Arc::new(Mutex::named("rtdrop.M", ()));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -253,7 +251,7 @@ fn dropping_a_runtime_under_a_blocking_lock_is_not_held_across_await() {
         let _s = s.lock();
         drop(rt); // the task's guard is released here, under the task's id
     });
-    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(kinds(&reports), [ReportKind::HeldAcrossAwait]);
     assert!(m.try_lock().is_ok());
 }
 
