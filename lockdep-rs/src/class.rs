@@ -195,6 +195,10 @@ mod registry {
         pub(crate) event: bool,
         /// A pseudo-lock: validated like a lock, but taking it never blocks.
         pub(crate) pseudo: bool,
+        /// A one-time cell's event (`Once`, `OnceLock`, `LazyLock`): only the thread running
+        /// the initializer signals it, so waiting for it while this thread has it armed (the
+        /// initializer reached its own cell again) can never end.
+        pub(crate) cell: bool,
         /// Two distinct locks of this class may be held at once without an annotation: their
         /// site cannot tell them apart (built by `Default`/`From`, or any site under the
         /// lenient class policy; one-time cells, whose initializers may force each other), so
@@ -223,6 +227,13 @@ mod registry {
         /// pseudo-locks, which are annotations: re-taking one is never a certain deadlock.)
         pub(crate) fn blocks(&self) -> bool {
             !self.event && !self.pseudo
+        }
+
+        /// Is taking (or waiting for) an instance of this class that this thread holds a
+        /// certain self-deadlock? For a lock that blocks, and for a one-time cell's event
+        /// (see [`cell`](Self::cell)).
+        pub(crate) fn certain_when_held(&self) -> bool {
+            self.blocks() || self.cell
         }
 
         /// Can a held lock of this class serialise whatever is done under it? Only if no two
@@ -325,6 +336,13 @@ mod registry {
                     key.kind,
                     KeyKind::Site {
                         kind: SiteKind::Pseudo,
+                        ..
+                    }
+                ),
+                cell: matches!(
+                    key.kind,
+                    KeyKind::Site {
+                        kind: SiteKind::Cell,
                         ..
                     }
                 ),

@@ -122,17 +122,6 @@ mod enabled {
     use crate::mode::{mode, Mode};
     use crate::validator::{self, Request, WaitingEntry};
 
-    /// How a validated acquisition blocks (see [`Request`]'s `timed` and `own_signal`).
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum Blocks {
-        /// Until it gets the lock.
-        Untimed,
-        /// Until a deadline (`try_lock_for`).
-        Timed,
-        /// Until the thread that armed an event signals it (a one-time cell's initializer).
-        OwnSignal,
-    }
-
     /// A nest lock's name, made when a report needs it.
     type NestName<'a> = &'a dyn Fn() -> String;
 
@@ -491,15 +480,8 @@ mod enabled {
                 upgradable: n.upgradable,
                 name: Some(&nest_name as NestName<'_>),
             });
-            let t: Tracked<'_> = self.record_request(
-                read,
-                subclass,
-                trylock,
-                nest,
-                site,
-                Blocks::Untimed,
-                sendable,
-            );
+            let t: Tracked<'_> =
+                self.record_request(read, subclass, trylock, nest, site, false, sendable);
             (NonZeroU64::new(t.1), t.2)
         }
 
@@ -513,12 +495,7 @@ mod enabled {
             site: &'static Location<'static>,
             timed: bool,
         ) -> (Option<NonZeroU64>, HolderTag) {
-            let blocks = if timed {
-                Blocks::Timed
-            } else {
-                Blocks::Untimed
-            };
-            let t: Tracked<'_> = self.record_request(read, 0, false, None, site, blocks, false);
+            let t: Tracked<'_> = self.record_request(read, 0, false, None, site, timed, false);
             (NonZeroU64::new(t.1), t.2)
         }
 
@@ -532,7 +509,7 @@ mod enabled {
             trylock: bool,
             nest: Option<NestRequest<'_>>,
             site: &'static Location<'static>,
-            blocks: Blocks,
+            timed: bool,
             sendable: bool,
         ) -> Tracked<'_, M> {
             if crate::sync::internal::inside() {
@@ -559,8 +536,7 @@ mod enabled {
                     fresh: true,
                     no_merge: false,
                     retake: false,
-                    timed: blocks == Blocks::Timed,
-                    own_signal: blocks == Blocks::OwnSignal,
+                    timed,
                     sendable,
                 },
             );
@@ -616,30 +592,6 @@ mod enabled {
         #[track_caller]
         pub(crate) fn wait_event(&self, site: &'static Location<'static>) {
             self.acquire(Read::Exclusive, 0, None, site).release();
-        }
-
-        /// A one-time cell's event (`Once`, `OnceLock`, `LazyLock`): about to wait for its
-        /// initializer. Only the thread running the initializer signals it, so if this thread
-        /// has it armed (the initializer re-entered its own cell) the wait can never end: a
-        /// certain self-deadlock, reported and stopped as re-locking a held lock is, where std
-        /// and parking_lot would hang.
-        #[track_caller]
-        #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
-        pub(crate) fn wait_initializer(&self, site: &'static Location<'static>) {
-            if mode() != Mode::Off && self.is_held() {
-                self.record_request::<Local>(
-                    Read::Exclusive,
-                    0,
-                    false,
-                    None,
-                    site,
-                    Blocks::OwnSignal,
-                    false,
-                )
-                .release();
-            } else {
-                self.wait_event(site);
-            }
         }
 
         /// An event: armed by this thread (held as a recursive-read trylock: it gets no
@@ -977,15 +929,7 @@ mod enabled {
                         upgradable: false,
                         name: None,
                     });
-                    return map.record_request(
-                        read,
-                        subclass,
-                        false,
-                        nest,
-                        site,
-                        Blocks::Untimed,
-                        false,
-                    );
+                    return map.record_request(read, subclass, false, nest, site, false, false);
                 }
             };
             let read = waiting.read();
@@ -1120,8 +1064,6 @@ mod disabled {
         pub(crate) fn register(&self) {}
         #[inline(always)]
         pub(crate) fn wait_event(&self, _: &'static Location<'static>) {}
-        #[inline(always)]
-        pub(crate) fn wait_initializer(&self, _: &'static Location<'static>) {}
         #[inline(always)]
         pub(crate) fn arm_event(&self, _: &'static Location<'static>) {}
         #[inline(always)]

@@ -61,7 +61,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_initializer(site);
+        self.event.wait_event(site);
         self.inner.call_once(|| {
             self.event.arm_event(site);
             let _armed = Armed(&self.event, site);
@@ -77,7 +77,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_initializer(site);
+        self.event.wait_event(site);
         self.inner.call_once_force(|state| {
             self.event.arm_event(site);
             let _armed = Armed(&self.event, site);

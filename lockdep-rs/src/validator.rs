@@ -69,11 +69,6 @@ pub(crate) struct Request<'a> {
     /// but does not panic — the real acquisition times out rather than hangs — and is not
     /// recorded.
     pub(crate) timed: bool,
-    /// A wait for an event only the thread that armed it can signal (a one-time cell's
-    /// initializer: `Once`, `OnceLock`, `LazyLock`): armed by this thread, it can never end —
-    /// the initializer re-entered its own cell — so it is a certain self-deadlock, as
-    /// re-locking a held lock is (events are otherwise annotations, never certain).
-    pub(crate) own_signal: bool,
 }
 
 /// The verdict of one acquisition, acted on after the thread state is released.
@@ -95,9 +90,9 @@ pub(crate) struct Outcome {
     watch: bool,
     /// A timed acquisition (see [`Request::timed`]).
     timed: bool,
-    /// A wait for an event this thread armed and must signal itself (see
-    /// [`Request::own_signal`]).
-    own_signal: bool,
+    /// ... by a wait for a one-time cell this thread is initializing (see
+    /// [`ClassInfo::cell`]).
+    in_cell: bool,
     /// For a chain whose problems were reported before: the first of them (Panic mode stops
     /// every thread that reaches a known problem, with one line naming it).
     known: Option<Report>,
@@ -114,7 +109,7 @@ impl Outcome {
             waited: false,
             watch: false,
             timed: false,
-            own_signal: false,
+            in_cell: false,
             known: None,
         }
     }
@@ -171,7 +166,7 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     }
     let may_panic = fresh && !crate::sync::panicking() && !exiting();
     if may_panic && outcome.certain_deadlock && !outcome.timed {
-        let why = if outcome.own_signal {
+        let why = if outcome.in_cell {
             "lockdep: certain self-deadlock: this thread is running the initializer of the \
              one-time cell it now waits for (a re-entrant initialization never completes)"
         } else if outcome.waited {
@@ -297,7 +292,7 @@ impl ThreadState {
             if std::ptr::eq(h.class.base(), class.base()) {
                 same_key = true;
                 if h.holds(instance)
-                    && (class.blocks() || req.own_signal)
+                    && class.certain_when_held()
                     && (h.read() == Read::Exclusive || req.read == Read::Exclusive)
                     && (!h.movable() || waited)
                 {
@@ -320,7 +315,7 @@ impl ThreadState {
                 waited,
                 watch: false,
                 timed: req.timed,
-                own_signal: req.own_signal,
+                in_cell: class.cell,
                 known: None,
             };
         }
@@ -473,7 +468,7 @@ impl ThreadState {
                 waited: false,
                 watch,
                 timed: false,
-                own_signal: false,
+                in_cell: false,
                 known,
             };
         }
@@ -486,7 +481,7 @@ impl ThreadState {
             waited: false,
             watch,
             timed: false,
-            own_signal: false,
+            in_cell: false,
             known,
         }
     }

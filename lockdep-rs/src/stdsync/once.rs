@@ -50,7 +50,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_initializer(site);
+        self.event.wait_event(site);
         self.inner.call_once(|| {
             let _armed = Armed::new(&self.event, site);
             f()
@@ -64,7 +64,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_initializer(site);
+        self.event.wait_event(site);
         self.inner.call_once_force(|state| {
             let _armed = Armed::new(&self.event, site);
             f(state)
@@ -95,7 +95,7 @@ impl Once {
     #[track_caller]
     fn wait_with(&self, wait: fn(&std::sync::Once)) {
         if !self.inner.is_completed() {
-            self.event.wait_initializer(Location::caller());
+            self.event.wait_event(Location::caller());
             wait(&self.inner);
         }
     }
@@ -158,7 +158,7 @@ impl<T> OnceLock<T> {
         if self.inner.get().is_some() {
             return Err(value);
         }
-        self.event.wait_initializer(Location::caller());
+        self.event.wait_event(Location::caller());
         self.inner.set(value)
     }
 
@@ -169,7 +169,7 @@ impl<T> OnceLock<T> {
         if let Some(v) = self.inner.get() {
             return v;
         }
-        self.event.wait_initializer(Location::caller());
+        self.event.wait_event(Location::caller());
         self.inner.wait()
     }
 
@@ -180,7 +180,7 @@ impl<T> OnceLock<T> {
             return v;
         }
         let site = Location::caller();
-        self.event.wait_initializer(site);
+        self.event.wait_event(site);
         self.inner.get_or_init(|| {
             let _armed = Armed::new(&self.event, site);
             f()
@@ -276,7 +276,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     pub fn force(this: &LazyLock<T, F>) -> &T {
         if !this.once.is_completed() {
             let site = Location::caller();
-            this.event.wait_initializer(site);
+            this.event.wait_event(site);
             // As std's: `call_once_force`, so that a poisoned cell panics with std's message.
             this.once.call_once_force(|state| {
                 if state.is_poisoned() {

@@ -267,7 +267,6 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         retake: true,
         sendable: e.sendable(),
         timed: false,
-        own_signal: false,
     };
     let serial = super::acquire(e.class, e.instance, req)?.serial;
     with_state(|s| {
@@ -360,7 +359,6 @@ impl ThreadState {
                     retake: false,
                     sendable: e.sendable(),
                     timed: false,
-                    own_signal: false,
                 };
                 outcomes.push(self.acquire(e.class, e.instance, &req));
                 if let Some(top) = self.held.stack.last_mut() {
