@@ -121,19 +121,39 @@ pub(crate) fn acquire_fast(
     if !s.chains.fresh() {
         return None;
     }
+    // Two copies of the push: the thread's own stack is inline in the state (fixed
+    // offsets), a task's is behind a pointer; one copy would reach both through a pointer.
     #[cfg(lockdep_tasks)]
-    let (held, tag) = if task.is_none() {
-        (s.held.own_mut()?, s.holding.me)
+    let (serial, tag) = if task.is_none() {
+        let (held, tag) = s.held.own_loaded_mut()?;
+        (
+            push_on(held, &mut s.chains, class, instance, read, site, sendable)?,
+            tag,
+        )
     } else {
         if !crate::holder::settled_for(&s.held, &s.holding, task) {
             return None;
         }
         let tag = crate::holder::loaded(&s.held);
-        (&mut *s.held, tag)
+        let held = s.held.task_loaded_mut();
+        (
+            push_on(held, &mut s.chains, class, instance, read, site, sendable)?,
+            tag,
+        )
     };
     #[cfg(not(lockdep_tasks))]
-    let (held, tag) = (&mut s.held, HolderTag);
-    let serial = push_on(held, &mut s.chains, class, instance, read, site, sendable)?;
+    let (serial, tag) = (
+        push_on(
+            &mut s.held,
+            &mut s.chains,
+            class,
+            instance,
+            read,
+            site,
+            sendable,
+        )?,
+        HolderTag,
+    );
     Some((serial, tag))
 }
 
@@ -204,10 +224,7 @@ fn own_stack(
 )> {
     #[cfg(lockdep_tasks)]
     {
-        if _holder != s.holding.me {
-            return None;
-        }
-        Some((s.held.own_mut()?, &mut s.chains))
+        Some((s.held.own_if_tagged(_holder)?, &mut s.chains))
     }
     #[cfg(not(lockdep_tasks))]
     Some((&mut s.held, &mut s.chains))

@@ -465,7 +465,13 @@ pub(crate) fn block<'a, G>(
     // moving it into the guard would then cost a store-forwarding stall on the hot path.
     #[cfg(all(not(loom), lockdep_enabled))]
     if tracked.watch() {
-        return block_watched(tracked, lock, try_for);
+        // Out of line, and given nothing of the token: the token's words stay in registers
+        // on every path (a token returned from a call comes back through memory, and the
+        // paths merging would keep it there).
+        return match block_watched(lock, try_for) {
+            Ok(guard) => (tracked, guard),
+            Err(limit) => give_up(tracked, limit),
+        };
     }
     #[cfg(any(loom, not(lockdep_enabled)))]
     let _ = try_for;
@@ -473,23 +479,26 @@ pub(crate) fn block<'a, G>(
     (tracked, guard)
 }
 
-/// [`block`] with the deadline (none: wait for ever).
+/// [`block`] with the deadline (none: wait for ever): the guard, or the limit waited in vain.
+#[cfg(all(not(loom), lockdep_enabled))]
+#[cold]
+#[inline(never)]
+fn block_watched<G>(
+    lock: impl FnOnce() -> G,
+    try_for: impl FnOnce(std::time::Duration) -> Option<G>,
+) -> Result<G, std::time::Duration> {
+    let Some(limit) = crate::mode::deadlock_timeout() else {
+        return Ok(lock());
+    };
+    try_for(limit).ok_or(limit)
+}
+
+/// The lock did not come within the deadlock timeout `limit`: records the release and panics.
 #[cfg(all(not(loom), lockdep_enabled))]
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn block_watched<'a, G>(
-    mut tracked: Tracked<'a>,
-    lock: impl FnOnce() -> G,
-    try_for: impl FnOnce(std::time::Duration) -> Option<G>,
-) -> (Tracked<'a>, G) {
-    let Some(limit) = crate::mode::deadlock_timeout() else {
-        let guard = lock();
-        return (tracked, guard);
-    };
-    if let Some(guard) = try_for(limit) {
-        return (tracked, guard);
-    }
+fn give_up(mut tracked: Tracked<'_>, limit: std::time::Duration) -> ! {
     let name = tracked.map().map(DepMap::name).unwrap_or_default();
     tracked.release();
     panic!(

@@ -202,15 +202,24 @@ pub(crate) struct HeldRef {
     pub(crate) rec: Arc<Stack>,
     /// The thread's own stack.
     own: HeldLocks,
-    /// `own` is the loaded stack (`rec` is its record).
-    own_loaded: bool,
+    /// `own`'s uid while it is the loaded stack (`rec` is then its record), [`UNLOADED`]
+    /// otherwise: the fast paths' one test for "outside tasks, on the thread's own stack"
+    /// (a guard's holder tag compared with it).
+    own_tag: u64,
 }
+
+/// [`HeldRef::own_tag`] while a task's stack is loaded: no stack's uid (and not `NO_HOLDER`).
+const UNLOADED: u64 = u64::MAX;
 
 impl HeldRef {
     /// Loads the stack of `rec` (the thread's own if it is `own_uid`'s) and returns the record
     /// that was loaded.
     pub(crate) fn swap_loaded(&mut self, rec: Arc<Stack>, own_uid: u64) -> Arc<Stack> {
-        self.own_loaded = rec.uid == own_uid;
+        self.own_tag = if rec.uid == own_uid {
+            own_uid
+        } else {
+            UNLOADED
+        };
         std::mem::replace(&mut self.rec, rec)
     }
 
@@ -218,11 +227,11 @@ impl HeldRef {
     /// registry may keep for the async guards still alive; `self` then shows the record's.
     #[allow(unsafe_code)]
     fn move_own_into_record(&mut self) {
-        debug_assert!(self.own_loaded);
+        debug_assert!(self.own_loaded());
         // SAFETY: the record is this thread's own, still owned by it (its `owner` is this
         // thread until the caller parks it, after this): no other thread touches its `held`.
         unsafe { std::ptr::swap(self.rec.held.get(), &mut self.own) };
-        self.own_loaded = false;
+        self.own_tag = UNLOADED;
     }
 
     /// The thread's own stack (loaded or not).
@@ -230,16 +239,33 @@ impl HeldRef {
         &self.own
     }
 
-    /// The thread's own stack, if it is the loaded one.
+    /// The thread's own stack and its tag, if it is the loaded one.
     #[inline(always)]
-    pub(crate) fn own_mut(&mut self) -> Option<&mut HeldLocks> {
-        self.own_loaded.then_some(&mut self.own)
+    pub(crate) fn own_loaded_mut(&mut self) -> Option<(&mut HeldLocks, u64)> {
+        (self.own_tag != UNLOADED).then_some((&mut self.own, self.own_tag))
+    }
+
+    /// The thread's own stack, if it is the loaded one and the stack `tag` names (a guard's
+    /// holder tag): one compare.
+    #[inline(always)]
+    pub(crate) fn own_if_tagged(&mut self, tag: u64) -> Option<&mut HeldLocks> {
+        (tag == self.own_tag).then_some(&mut self.own)
+    }
+
+    /// The loaded stack, known to be a task's (the holder was checked: `settled_for` a task):
+    /// reached with no test of which stack is loaded.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    pub(crate) fn task_loaded_mut(&mut self) -> &mut HeldLocks {
+        debug_assert!(!self.own_loaded());
+        // SAFETY: as in `deref_mut`.
+        unsafe { &mut *self.rec.held.get() }
     }
 
     /// Is the thread's own stack the loaded one?
     #[inline(always)]
     pub(crate) fn own_loaded(&self) -> bool {
-        self.own_loaded
+        self.own_tag != UNLOADED
     }
 }
 
@@ -248,7 +274,7 @@ impl Deref for HeldRef {
     #[inline(always)]
     #[allow(unsafe_code)]
     fn deref(&self) -> &HeldLocks {
-        if self.own_loaded {
+        if self.own_loaded() {
             return &self.own;
         }
         // SAFETY: the thread state is thread-local, and this thread owns the loaded stack
@@ -261,7 +287,7 @@ impl DerefMut for HeldRef {
     #[inline(always)]
     #[allow(unsafe_code)]
     fn deref_mut(&mut self) -> &mut HeldLocks {
-        if self.own_loaded {
+        if self.own_loaded() {
             return &mut self.own;
         }
         // SAFETY: as in `deref`; `&mut self` is the only handle this thread uses on it.
@@ -372,9 +398,9 @@ pub(crate) fn new_thread() -> (HeldRef, Holding) {
         spare: None,
     };
     let held = HeldRef {
+        own_tag: rec.uid,
         rec,
         own,
-        own_loaded: true,
     };
     (held, holding)
 }
@@ -419,7 +445,7 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) -> Option<u
     let mut reg = REGISTRY.lock();
     let me = holding.me;
     let before = (held.rec.owner.load(Relaxed) == me).then(|| held.fast_pushes());
-    if holding.task.is_some() || !held.own_loaded {
+    if holding.task.is_some() || !held.own_loaded() {
         if held.rec.owner.load(Relaxed) == me {
             reg.park(&held.rec);
         }
