@@ -205,7 +205,7 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
         let first = self.first();
         #[cfg(lockdep_enabled)]
         let first = match first {
-            Some(t) if t.watch() => return self.lock_watched(t),
+            Some(t) if t.watch() => return self.level(None, self.lock_watched(t)),
             first => first,
         };
         self.level(first, self.inner.lock())
@@ -217,13 +217,19 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     #[cold]
     #[inline(never)]
     #[track_caller]
-    fn lock_watched<'a>(&'a self, first: Tracked<'a>) -> ReentrantMutexGuard<'a, T> {
+    fn lock_watched<'a>(
+        &'a self,
+        first: Tracked<'a>,
+    ) -> crate::raw::locks::ReentrantMutexGuard<'a, T> {
+        // Returns the real guard only (one word, in a register): a whole guard returned from
+        // here would come back through memory and keep `lock`'s guards there.
         let (first, inner) = crate::guard::block(
             first,
             || self.inner.lock(),
             |limit| self.inner.try_lock_for(limit),
         );
-        self.level(Some(first), inner)
+        self.unchecked().keep(first);
+        inner
     }
 
     /// Attempts to acquire the mutex without blocking (recorded, unvalidated, if it is a
