@@ -108,7 +108,9 @@
 //! inside a tokio task the holder of every lock — async or blocking — is the task, not the
 //! thread: its locks follow it across `.await` and worker threads. A blocking lock held while
 //! its task is suspended is reported (`ReportKind::HeldAcrossAwait`);
-//! `lockdep::tokio::capture_async` is [`capture`] for async tests. See the module's docs.
+//! `lockdep::tokio::capture_async` is [`capture`] for async tests. Code written against tokio
+//! switches by one path: `tokio::sync` becomes `lockdep::tokio::sync` (all of tokio's `sync`,
+//! with the locks replaced). See the module's docs.
 //!
 //! # Adopting it
 //!

@@ -140,6 +140,7 @@ mod mutex;
 mod owned;
 mod rwlock;
 mod spawn;
+pub mod sync;
 mod watch;
 
 pub use ::tokio::sync::TryLockError;
