@@ -15,8 +15,16 @@
 #   `use lockdep::stdsync as sync;`), lockdep added as a dependency;
 # - kind `std+thread`: that, and the path `std::thread` replaced by `lockdep::thread` too (its
 #   joins become validated waits; `std::thread_local!` is not `std::thread` and stays).
+# - tokio users (kind `tokio`): the path `tokio::sync` replaced by `lockdep::tokio::sync` in every
+#   .rs file of the crate (library, tests, examples, benches, doc comments), the `sync` items of
+#   a grouped import (`use tokio::{sync::Mutex, time};`) moved to an import of their own
+#   (`use lockdep::tokio::{sync::Mutex};`), lockdep added with its `tokio` feature.
 # A crate whose locks are held inside tokio tasks gets lockdep's `tokio` feature too (last
 # column), so the task is the holder of its blocking locks.
+#
+#   BASELINE=1 scripts/real-crates.sh NAME   # the same rows and tests, not switched (logs
+#                                            # NAME-VERSION.baseline.log): a failure there is
+#                                            # the crate's, not lockdep's
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 LOCKDEP="$ROOT/lockdep-rs"
@@ -25,7 +33,8 @@ export CARGO_TARGET_DIR="$WORK/target"
 mkdir -p "$WORK/src"
 RESULTS="$WORK/results.txt"
 
-# name version kind(parking_lot|std|std+thread) features test-targets lockdep-features ("-": none / all / none)
+# name version kind(parking_lot|std|std+thread|tokio) features test-targets lockdep-features ("-": none / all / none)
+# (test-targets: any further `cargo test` arguments, space-free, e.g. `--lib` or `--no-default-features`)
 CRATES=(
   "quick_cache 0.7.0 parking_lot parking_lot - -"
   # its published integration tests need `tracing-mock`, which is not on crates.io: unit tests only
@@ -41,6 +50,14 @@ CRATES=(
   "bb8 0.9.1 parking_lot - - tokio"
   # CancellationToken's tree: std Mutexes of one class nested parent -> child -> grandchild, in tokio tasks
   "tokio-util 0.7.20 std full - tokio"
+  # tokio users (the `tokio` kind adds lockdep's `tokio` feature itself): a singleflight group's
+  # map under a tokio Mutex
+  "async_singleflight 0.6.2 tokio - - -"
+  # a cron scheduler whose job and notification stores are tokio RwLocks, taken in its tasks
+  "tokio-cron-scheduler 0.15.1 tokio - - -"
+  # a batching loader: its state and load-function tokio Mutexes nested, driven by
+  # `futures::executor::block_on` on plain threads (outside any tokio task)
+  "dataloader 0.18.0 tokio runtime-tokio --no-default-features -"
 )
 
 fetch() { # name version -> prints the source directory
@@ -102,7 +119,62 @@ switch_std() { # crate dir, lockdep features, thread(0|1): std::sync -> lockdep:
   if ! grep -q '^edition' "$1/Cargo.toml"; then
     echo 'extern crate lockdep;' >> "$1/src/lib.rs"
   fi
-  python3 - "$1/Cargo.toml" "$LOCKDEP" "$(lockdep_features "$2")" <<'PY'
+  add_lockdep "$1" "$(lockdep_features "$2")"
+}
+
+switch_tokio() { # crate dir, lockdep features: tokio::sync -> lockdep::tokio::sync, lockdep added with `tokio`
+  # Every .rs file that names the path, doc comments included (a doc example that hands a lock
+  # to the crate must name the crate's lock type). A grouped import's `sync` items move to an
+  # import of their own: `use tokio::{sync::Mutex, time};` becomes `use tokio::{time};` and
+  # `use lockdep::tokio::{sync::Mutex};`.
+  local files
+  mapfile -t files < <(grep -rlE --include='*.rs' '\btokio::(sync\b|\{)' "$1" || true)
+  [ ${#files[@]} -gt 0 ] || echo "warning: no tokio::sync path in $1: nothing switched" >&2
+  [ ${#files[@]} -gt 0 ] && python3 - "${files[@]}" <<'PY'
+import re, sys
+def items_of(body):  # a use group's items, split at its top-level commas
+    items, depth, cur = [], 0, ""
+    for ch in body:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(cur.strip()); cur = ""
+        else:
+            cur += ch
+    return [i for i in items + [cur.strip()] if i]
+for path in sys.argv[1:]:
+    text = open(path).read()
+    out, pos = "", 0
+    for m in re.finditer(r"\b(pub(?:\([^)]*\))? )?use (::)?tokio::\{", text):
+        if m.start() < pos:
+            continue
+        depth, end = 1, m.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[end], 0); end += 1
+        items = items_of(text[m.end():end - 1])
+        ours = [x for x in items if re.match(r"sync\b", x)]
+        if not ours:
+            continue
+        vis, colons = m.group(1) or "", m.group(2) or ""
+        rest = [x for x in items if x not in ours]
+        new = f"{vis}use {colons}lockdep::tokio::{{{', '.join(ours)}}}"
+        if rest:
+            new = f"{vis}use {colons}tokio::{{{', '.join(rest)}}};\n{new}"
+        out += text[pos:m.start()] + new; pos = end
+    text = out + text[pos:]
+    # the path itself, `::tokio::sync` too; not `lockdep::tokio::sync` nor `foo::tokio::sync`
+    text = re.sub(r"(?<![\w:])(::)?tokio::sync\b", lambda m: (m.group(1) or "") + "lockdep::tokio::sync", text)
+    open(path, "w").write(text)
+PY
+  if ! grep -q '^edition' "$1/Cargo.toml"; then
+    echo 'extern crate lockdep;' >> "$1/src/lib.rs"
+  fi
+  local ld=tokio
+  [ "$2" != - ] && ld="$2,tokio"
+  add_lockdep "$1" "$(lockdep_features "$ld")"
+}
+
+add_lockdep() { # crate dir, lockdep features (a TOML list): lockdep as a dependency, a workspace of its own
+  python3 - "$1/Cargo.toml" "$LOCKDEP" "$2" <<'PY'
 import sys
 path, lockdep, features = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
@@ -119,18 +191,22 @@ for entry in "${CRATES[@]}"; do
   # a crate's rows other than its first kind get their own copy and log: name-version+kind
   tag="$name-$version"
   [ "$kind" = std+thread ] && tag="$tag+thread"
+  [ "${BASELINE:-0}" = 1 ] && tag="$tag.baseline"
   src="$(fetch "$name" "$version")"
   dir="$WORK/src/$tag"
   rm -rf "$dir"
   cp -r "$src" "$dir"
   chmod -R u+w "$dir"
   rm -f "$dir/Cargo.lock"
-  case "$kind" in
+  if [ "${BASELINE:-0}" = 1 ]; then # unswitched: only a workspace of its own
+    echo '[workspace]' >> "$dir/Cargo.toml"
+  else case "$kind" in
     parking_lot) switch_parking_lot "$dir" "$ldfeatures" ;;
     std) switch_std "$dir" "$ldfeatures" 0 ;;
     std+thread) switch_std "$dir" "$ldfeatures" 1 ;;
+    tokio) switch_tokio "$dir" "$ldfeatures" ;;
     *) echo "unknown kind $kind" >&2; exit 1 ;;
-  esac
+  esac; fi
   args=()
   [ "$features" != - ] && args=(--features "$features")
   [ "$targets" != - ] && args+=($targets)
@@ -143,6 +219,7 @@ for entry in "${CRATES[@]}"; do
   failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\2/' | paste -sd+ | bc 2>/dev/null || echo 0)
   reports=$(grep -cE '^WARNING: |^BUG: ' "$log" || true)
   kinds=$(grep -E '^WARNING: |^BUG: ' "$log" | sort | uniq -c | sed 's/^ *//' | paste -sd';' || true)
+  [ "${BASELINE:-0}" = 1 ] && kind="$kind, baseline: not switched"
   echo "$name $version ($kind) exit=$rc passed=${passed:-0} failed=${failed:-0} reports=$reports [$kinds]" | tee -a "$RESULTS.new"
 done
 cat "$RESULTS.new" >> "$RESULTS"
