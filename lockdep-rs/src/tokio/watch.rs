@@ -1,7 +1,10 @@
-//! What every async acquisition does around the real wait: the entry is recorded (validated)
-//! first and released again if the acquisition is cancelled (its future dropped while it
-//! waits, e.g. by `select!` or `timeout`); and a holder that has to wait while it holds a
-//! blocking lock is reported (`HeldAcrossAwait`).
+//! What every acquisition of an async lock does around the real wait: it is validated before
+//! it waits; awaited, it is recorded only once the lock is taken (other branches of its task
+//! run while it waits, and must not find it holding the lock), so a cancelled wait (its
+//! future dropped, e.g. by `select!` or `timeout`) leaves nothing behind; blocking
+//! (`blocking_lock` & co.), it is recorded before it blocks and released again if the wait
+//! unwinds. A holder that has to wait while it holds a blocking lock is reported
+//! (`HeldAcrossAwait`).
 
 use std::future::{poll_fn, Future};
 use std::panic::Location;
@@ -45,7 +48,7 @@ impl Drop for Waiting<'_> {
 /// so it is validated at once and nothing waits. Otherwise a lock this task holds is left to
 /// another branch of the task, or to whoever has its owned guard now, for a while
 /// ([`other_branch`]), and the acquisition is validated before it waits for the real lock
-/// (`lock`, through [`wait_for`]).
+/// (`lock`, through [`wait_for`]) and recorded when the lock comes.
 pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
     dep: &'a DepMap,
     (read, subclass, site): (Read, u8, &'static Location<'static>),
@@ -56,24 +59,33 @@ pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
         return (dep.acquire_async(read, subclass, site), guard);
     }
     let (released, _in_vain) = other_branch(dep, read, &lock).await;
-    #[cfg(lockdep_tasks)]
-    let waiting = Waiting::new({
-        let _in_vain = _in_vain.then(crate::holder::waited_in_vain);
-        crate::holder::awaiting(|| dep.acquire_async(read, subclass, site))
-    });
-    #[cfg(not(lockdep_tasks))]
-    let waiting = Waiting::new(dep.acquire_async(read, subclass, site));
-    let guard = match released {
-        Some(guard) => guard, // another branch of this task released it
+    let validate = || {
+        #[cfg(lockdep_tasks)]
+        {
+            let _in_vain = _in_vain.then(crate::holder::waited_in_vain);
+            crate::holder::awaiting(|| dep.acquire_async(read, subclass, site))
+        }
+        #[cfg(not(lockdep_tasks))]
+        dep.acquire_async(read, subclass, site)
+    };
+    match released {
+        // Another branch of this task released it: held now.
+        Some(guard) => (validate(), guard),
         None => {
             // Moved out on this path too, so the (empty) `Option<G>` is not kept across the
             // wait: the future would be `Sync` only if `G` is, where tokio's is `Sync` for any
             // `Mutex<T>` that is (`T: Send`; `MutexGuard<T>` is `Sync` only if `T: Sync`).
             drop(released);
-            wait_for(dep, lock()).await
+            // Validated before the wait (a possible deadlock is reported now, not once it
+            // hangs), but not held while it waits: other branches of this task run meanwhile,
+            // and a queued acquisition's entry would be taken for the lock held (their own
+            // acquisition of it for a re-lock, what they take for ordered after it). Recorded
+            // when the lock comes (the same chain: no second report).
+            validate().release();
+            let guard = wait_for(dep, lock()).await;
+            (dep.acquire_async(read, subclass, site), guard)
         }
-    };
-    (waiting.acquired(), guard)
+    }
 }
 
 /// Awaits `wait` (the real lock's future, after a `try_*` failed: tokio's own acquisition tries

@@ -359,3 +359,55 @@ pub fn run_child(case_var: &str, case: &str, env: &[(&str, &str)]) -> (String, S
         finished,
     )
 }
+
+// ---------------------------------------------------------------------------------------
+// Futures without a runtime: a thread polling one (the thread is the holder), and branches of
+// one future polled in a chosen order (as `join!` runs them).
+// ---------------------------------------------------------------------------------------
+
+/// A boxed branch of a joined future.
+pub type Branch<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// Polls `f` on this thread until it is ready (as `futures::executor::block_on`).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// Runs `branches` to the end as one future: each round polls the unfinished ones in the
+/// order `orders[round % orders.len()]` (each order lists every branch once).
+pub async fn join_ordered(mut branches: Vec<Branch<'_>>, orders: &[Vec<usize>]) {
+    use std::task::Poll;
+    let mut done = vec![false; branches.len()];
+    let mut round = 0;
+    std::future::poll_fn(|cx| {
+        let order = &orders[round % orders.len()];
+        round += 1;
+        for &i in order {
+            if !done[i] && branches[i].as_mut().poll(cx).is_ready() {
+                done[i] = true;
+            }
+        }
+        if done.iter().all(|d| *d) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
