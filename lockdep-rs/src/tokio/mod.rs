@@ -93,6 +93,12 @@
 //!   meanwhile records an order between the two (a `join!` of independent branches, one
 //!   holding A across an `.await` while the other takes B, is the order A → B, and B → A
 //!   elsewhere is reported as a cycle, though these branches never wait for each other).
+//! - A branch *queued* for an async lock holds nothing: its acquisition is validated before it
+//!   waits and recorded when the lock comes, so its siblings contending for the lock are not
+//!   taken for re-locking it. The price: a sibling that takes that lock *blocking*
+//!   (`blocking_lock` in a future polled by a plain `block_on`) while the branch is queued is
+//!   not seen — tokio hands the lock to the queued branch, which cannot run while the thread
+//!   blocks: a real deadlock, which hangs as it would without lockdep.
 //! - A guard handed to another task (an owned guard moved into a spawned task) stays the
 //!   acquiring task's until it is dropped, wherever that is: until then the acquiring task
 //!   counts as holding it, and the locks it takes meanwhile are ordered after it. Taking the
@@ -127,8 +133,8 @@
 //!   (`HeldAcrossAwait`), since the validator cannot see a guard move.
 //! - With the feature on, every blocking acquisition also asks tokio which task is running (a
 //!   call and a thread-local read), and every guard carries one more word (the stack its entry
-//!   is on): outside tasks a warm blocking lock + unlock costs about 1.4× parking_lot's time
-//!   (a nested pair 1.7×), inside a task about 2.5×, against 1.0× / 1.3× without the feature
+//!   is on): outside tasks a warm blocking lock + unlock costs about 1.3× parking_lot's time
+//!   (a nested pair 1.55×), inside a task about 2.4×, against 1.0× / 1.3× without the feature
 //!   (BENCHMARKS.md); and a thread that goes on to another task after a lockdep call pays a
 //!   switch (a process-wide registry lock) at its next lockdep call.
 
