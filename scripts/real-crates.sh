@@ -35,6 +35,9 @@ RESULTS="$WORK/results.txt"
 
 # name version kind(parking_lot|std|std+thread|tokio) features test-targets lockdep-features ("-": none / all / none)
 # (test-targets: any further `cargo test` arguments, space-free, e.g. `--lib` or `--no-default-features`)
+# and, optionally, a seventh column: dependencies switched too, `name@version,...` (a crate
+# whose locks live in its own `-core` crate): each one's published source is switched the
+# same way and patched in (`[patch.crates-io]`); not for BASELINE=1, which uses them as published
 CRATES=(
   "quick_cache 0.7.0 parking_lot parking_lot - -"
   # its published integration tests need `tracing-mock`, which is not on crates.io: unit tests only
@@ -58,6 +61,29 @@ CRATES=(
   # a batching loader: its state and load-function tokio Mutexes nested, driven by
   # `futures::executor::block_on` on plain threads (outside any tokio task)
   "dataloader 0.18.0 tokio runtime-tokio --no-default-features -"
+  # a mock HTTP server: its state a tokio RwLock, written across the request handler's
+  # `.await`s in a current-thread runtime on a thread of its own, read and written by
+  # `futures::executor::block_on` in the `Drop` of the server and of scoped mocks; most of its
+  # tests run under `async_std::test` (tokio's locks outside any tokio task)
+  "wiremock 0.6.5 tokio - - -"
+  # sessions for tower/axum: a session's record is a tokio Mutex, held across the store's
+  # `.await`s (the memory store's own tokio Mutex under it) and handed out mapped
+  # (`MutexGuard::map`); both live in dependencies, switched too and patched in
+  "tower-sessions 0.15.0 tokio - - - tower-sessions-core@0.15.0,tower-sessions-memory-store@0.15.0"
+  # memoizing macros: an async `#[cached(sync_writes)]` / `#[once(sync_writes)]` function holds its
+  # cache's tokio Mutex / RwLock (`cached::async_sync`, a re-export of tokio's) across the
+  # call of its body; "by_key": a map Mutex, then a per-key Mutex (cached 4.x uses async-lock)
+  # (`--tests`: its example `redis-async` needs `redis_store` but does not require it, so a
+  # plain `cargo test` fails to build it, switched or not; doc tests are not run)
+  "cached 0.56.0 tokio async --tests -"
+  # actors: each actor's links (siblings, children, parent) a tokio Mutex, two actors' taken
+  # together in id order (`link`, `link_child`; `blocking_link` with `blocking_lock`), taken in
+  # the actor's task when it stops and notifies its links
+  "kameo 0.22.2 tokio - - -"
+  # a keyed lock: a registry of per-key tokio Mutexes (one construction site), each taken with
+  # `lock_owned` and kept in the crate's guard, whose `Drop` takes the (parking_lot, not switched)
+  # registry lock while the key's owned guard is still held
+  "keyed-lock 0.2.3 tokio - - -"
 )
 
 fetch() { # name version -> prints the source directory
@@ -185,7 +211,7 @@ PY
 
 : > "$RESULTS.new"
 for entry in "${CRATES[@]}"; do
-  read -r name version kind features targets ldfeatures <<<"$entry"
+  read -r name version kind features targets ldfeatures deps <<<"$entry"
   if [ $# -gt 0 ] && [[ " $* " != *" $name "* && " $* " != *" $name/$kind "* ]]; then continue; fi
   echo "== $name $version ($kind)"
   # a crate's rows other than its first kind get their own copy and log: name-version+kind
@@ -207,6 +233,24 @@ for entry in "${CRATES[@]}"; do
     tokio) switch_tokio "$dir" "$ldfeatures" ;;
     *) echo "unknown kind $kind" >&2; exit 1 ;;
   esac; fi
+  if [ "${BASELINE:-0}" != 1 ] && [ -n "${deps:-}" ] && [ "$deps" != - ]; then
+    # each dependency switched in a copy beside the crate's, and patched in by path
+    printf '\n[patch.crates-io]\n' >> "$dir/Cargo.toml"
+    for dep in ${deps//,/ }; do
+      ddir="$dir.deps/${dep%@*}"
+      rm -rf "$ddir"; mkdir -p "$dir.deps"
+      cp -r "$(fetch "${dep%@*}" "${dep#*@}")" "$ddir"
+      chmod -R u+w "$ddir"
+      rm -f "$ddir/Cargo.lock"
+      case "$kind" in
+        parking_lot) switch_parking_lot "$ddir" "$ldfeatures" ;;
+        std) switch_std "$ddir" "$ldfeatures" 0 ;;
+        std+thread) switch_std "$ddir" "$ldfeatures" 1 ;;
+        tokio) switch_tokio "$ddir" "$ldfeatures" ;;
+      esac
+      echo "${dep%@*} = { path = \"$ddir\" }" >> "$dir/Cargo.toml"
+    done
+  fi
   args=()
   [ "$features" != - ] && args=(--features "$features")
   [ "$targets" != - ] && args+=($targets)
