@@ -135,4 +135,10 @@ fn limit_one_type_built_at_two_sites_nested_in_a_global_instance_order() {
     });
     assert_eq!(reports.len(), 1, "{reports:#?}");
     assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
+    // The report says where the shared class comes from and how to split it.
+    let text = reports[0].to_string();
+    assert!(
+        text.contains("`Arc::default()`, which builds the\n`Arc<Mutex<T>>` fields of a `#[derive(Default)]` struct"),
+        "{text}"
+    );
 }

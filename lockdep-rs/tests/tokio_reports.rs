@@ -56,9 +56,14 @@ async fn two_tasks_in_opposite_orders_are_a_cycle_naming_the_tasks() {
     let text = r.to_string();
     // The edge A -> B was recorded by the first task, which the chain names.
     assert!(
-        text.contains(&format!("thread task {first_id} (spawned at")),
+        text.contains(&format!(
+            "(taken at lockdep-rs/tests/tokio_reports.rs:27), task {first_id} (spawned at"
+        )),
         "{text}"
     );
+    // The holder is a task: the sentences say so (the kernel's "but task is already holding").
+    assert!(text.contains("but task is already holding lock:"), "{text}");
+    assert!(!text.contains("thread task"), "{text}");
     assert!(text.contains(&format!("{task} on ")), "{text}");
 }
 

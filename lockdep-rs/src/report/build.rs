@@ -160,14 +160,14 @@ pub(crate) fn circular(
         links.push(Link {
             class: e.to.display_name(),
             what: format!(
-                "{} taken at {}:{} while holding {} (taken at {}:{}), thread {}; {}",
+                "{} taken at {}:{} while holding {} (taken at {}:{}), {}; {}",
                 e.to.display_name(),
                 o.next_site.file(),
                 o.next_site.line(),
                 e.from.display_name(),
                 o.prev_site.file(),
                 o.prev_site.line(),
-                o.thread,
+                recorder(&o.thread),
                 edge_words(&e.edge_types, &e.from.display_name(), &e.to.display_name()),
             ),
             trace: o.trace.clone(),
@@ -460,14 +460,14 @@ pub(crate) fn instance_inversion(
         d.chain.push(Link {
             class: new.class.base().display_name(),
             what: format!(
-                "{} taken at {}:{} while holding {} (taken at {}:{}), thread {}",
+                "{} taken at {}:{} while holding {} (taken at {}:{}), {}",
                 name(l.inner),
                 l.inner_site.file(),
                 l.inner_site.line(),
                 name(l.outer),
                 l.outer_site.file(),
                 l.outer_site.line(),
-                l.thread,
+                recorder(&l.thread),
             ),
             trace: Trace::default(),
         });
@@ -505,4 +505,14 @@ pub(crate) fn instance_inversion(
     site_keys.sort_unstable();
     let key = key_of(("instances", new.class.base().id, site_keys, d.gates.clone()));
     finish(d, key)
+}
+
+/// Who recorded an order, as a chain link names it: `thread main/1`, or a tokio task's label
+/// (`task 12 (spawned at ..) on worker/2`: the task held the locks, not the thread).
+fn recorder(label: &str) -> String {
+    if label.starts_with("task ") {
+        label.to_string()
+    } else {
+        format!("thread {label}")
+    }
 }

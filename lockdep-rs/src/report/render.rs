@@ -126,12 +126,23 @@ fn link(i: usize, l: &Link, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f)
 }
 
-/// "<thread> is trying to acquire lock: ... but thread is already holding lock: ...".
+/// The holder, as the report's sentences name it: the task (a tokio task's locks are its own,
+/// not its thread's) or the thread.
+fn holder(r: &ReportData) -> &'static str {
+    if r.task.is_some() {
+        "task"
+    } else {
+        "thread"
+    }
+}
+
+/// "<thread> is trying to acquire lock: ... but thread is already holding lock: ..." (the
+/// kernel's "but task is ...": task when the holder is a tokio task).
 fn trying_while_holding(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "{} is trying to acquire lock:", r.thread)?;
     lock_line(r.acquiring.as_ref(), f)?;
     writeln!(f)?;
-    writeln!(f, "but thread is already holding lock:")?;
+    writeln!(f, "but {} is already holding lock:", holder(r))?;
     lock_line(r.holding.as_ref(), f)?;
     writeln!(f)
 }
@@ -272,7 +283,7 @@ fn freed(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 fn nest(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "{} is trying to lock:", r.thread)?;
     lock_line(r.acquiring.as_ref(), f)?;
-    writeln!(f, "but this thread is not holding:")?;
+    writeln!(f, "but this {} is not holding:", holder(r))?;
     writeln!(f, "{}", name_of(r.holding.as_ref()))?;
     writeln!(f)?;
     writeln!(f, "other info that might help us debug this:")?;

@@ -36,11 +36,13 @@ pub(crate) fn shared_class(
     if crate::class::in_std(file) {
         return format!(
             "{class}:\n\
-             every lock of this type built inside the standard library there (by\n\
-             `.map(Mutex::new)`, `or_default()`, …) is this class, and several were alive at\n\
+             every lock of this type built inside the standard library there is this class (by\n\
+             `.map(Mutex::new)`, `or_default()`, or `Arc::default()`, which builds the\n\
+             `Arc<Mutex<T>>` fields of a `#[derive(Default)]` struct), and several were alive at\n\
              once. If this cycle joins different ones in different roles, build them in code of\n\
-             yours, with names (`.map(|v| Mutex::named(\"…\", v))`). If they are\n\
-             interchangeable, the cycle can happen."
+             yours, with names (`.map(|v| Mutex::named(\"…\", v))`; in a hand-written `Default`,\n\
+             `Arc::new(Mutex::named(\"…\", T::default()))`). If they are interchangeable, the\n\
+             cycle can happen."
         );
     }
     if made.is_some() {

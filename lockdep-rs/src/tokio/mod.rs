@@ -93,6 +93,9 @@
 //!   meanwhile records an order between the two (a `join!` of independent branches, one
 //!   holding A across an `.await` while the other takes B, is the order A → B, and B → A
 //!   elsewhere is reported as a cycle, though these branches never wait for each other).
+//! - Tasks of other executors (async-std, smol, `futures`' `LocalPool` / `block_on`) have no
+//!   tokio task id: all the tasks one thread runs are that thread, one holder, with the
+//!   limits of branches above (`tests/adoption_tokio2.rs` pins both false reports).
 //! - A branch *queued* for an async lock holds nothing: its acquisition is validated before it
 //!   waits and recorded when the lock comes, so its siblings contending for the lock are not
 //!   taken for re-locking it. The price: a sibling that takes that lock *blocking*
