@@ -15,6 +15,9 @@
 #   `use lockdep::stdsync as sync;`), lockdep added as a dependency;
 # - kind `std+thread`: that, and the path `std::thread` replaced by `lockdep::thread` too (its
 #   joins become validated waits; `std::thread_local!` is not `std::thread` and stays).
+# - kind `parking_lot+std`: a crate that uses both (parking_lot's locks and std's): the rename,
+#   and the path `std::sync` replaced by `parking_lot::stdsync` (the renamed package is lockdep:
+#   Cargo does not let one crate depend on it under a second name).
 # - tokio users (kind `tokio`): the path `tokio::sync` replaced by `lockdep::tokio::sync` in every
 #   .rs file of the crate (library, tests, examples, benches, doc comments), the `sync` items of
 #   a grouped import (`use tokio::{sync::Mutex, time};`) moved to an import of their own
@@ -33,7 +36,7 @@ export CARGO_TARGET_DIR="$WORK/target"
 mkdir -p "$WORK/src"
 RESULTS="$WORK/results.txt"
 
-# name version kind(parking_lot|std|std+thread|tokio) features test-targets lockdep-features ("-": none / all / none)
+# name version kind(parking_lot|parking_lot+std|std|std+thread|tokio) features test-targets lockdep-features ("-": none / all / none)
 # (test-targets: any further `cargo test` arguments, space-free, e.g. `--lib` or `--no-default-features`)
 # and, optionally, a seventh column: dependencies switched too, `name@version,...` (a crate
 # whose locks live in its own `-core` crate): each one's published source is switched the
@@ -84,6 +87,22 @@ CRATES=(
   # `lock_owned` and kept in the crate's guard, whose `Drop` takes the (parking_lot, not switched)
   # registry lock while the key's owned guard is still held
   "keyed-lock 0.2.3 tokio - - -"
+  # trial 4. A metrics registry: parking_lot RwLocks (the registry, each metric vec's children),
+  # std Mutexes in histograms (collect_lock) and in its tests: both switched in the second row
+  "prometheus 0.14.0 parking_lot - - -"
+  "prometheus 0.14.0 parking_lot+std - - -"
+  # test serialisation: per-key parking_lot Mutex + Condvar + ReentrantMutex, in a std Mutex'd map
+  "serial_test 3.5.0 parking_lot - - -"
+  "serial_test 3.5.0 parking_lot+std - - -"
+  # a channel: its queue under a std Mutex, each waiting hook's slot a Mutex taken under it;
+  # blocking on `thread::park`
+  "flume 0.11.1 std - - -"
+  "flume 0.11.1 std+thread - - -"
+  # std's Mutex + Condvar (WaitGroup, Parker), a sharded RwLock (one class, 8 shards nested,
+  # guards kept in the shards), a lock taken in a thread-local destructor, and scoped threads
+  # joined under a lock
+  "crossbeam-utils 0.8.23 std - - -"
+  "crossbeam-utils 0.8.23 std+thread - - -"
 )
 
 fetch() { # name version -> prints the source directory
@@ -131,14 +150,61 @@ open(path, "w").write(text2 + "\n[workspace]\n")
 PY
 }
 
-switch_std() { # crate dir, lockdep features, thread(0|1): std::sync -> lockdep::stdsync, lockdep added
-  { grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e '/^\s*\/\//! s/std::sync/lockdep::stdsync/g' \
-    -e 's/\buse lockdep::stdsync;/use lockdep::stdsync as sync;/'
+switch_std() { # crate dir, lockdep features, thread(0|1)[, crate name (lockdep)]: std::sync -> lockdep::stdsync, lockdep added
+  local ld=${4:-lockdep} files
+  # A grouped import's `sync` items (and, kind std+thread, `thread` items) move to an import
+  # of their own: `use std::{collections::HashMap, sync::{Arc, Mutex}};` becomes
+  # `use std::{collections::HashMap};` and `use lockdep::{stdsync::{Arc, Mutex}};` (serial_test's
+  # lock map, flume's `thread::{self, Thread}`); the sed below then sees no group.
+  mapfile -t files < <(grep -rlE --include='*.rs' '\buse (::)?std::\{' "$1/src" "$1/tests" 2>/dev/null || true)
+  [ ${#files[@]} -gt 0 ] && python3 - "$ld" "$3" "${files[@]}" <<'PY'
+import re, sys
+ld, thread = sys.argv[1], sys.argv[2] == "1"
+def items_of(body):  # a use group's items, split at its top-level commas
+    items, depth, cur = [], 0, ""
+    for ch in body:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(cur.strip()); cur = ""
+        else:
+            cur += ch
+    return [i for i in items + [cur.strip()] if i]
+mods = r"(sync|thread)\b" if thread else r"sync\b"
+def moved(x):  # `sync::X` -> `stdsync::X`, `sync` -> `stdsync as sync`; `thread` keeps its name
+    if x == "sync":
+        return "stdsync as sync"
+    return re.sub(r"^sync\b", "stdsync", x)
+for path in sys.argv[3:]:
+    text = open(path).read()
+    out, pos = "", 0
+    for m in re.finditer(r"\b(pub(?:\([^)]*\))? )?use (::)?std::\{", text):
+        if m.start() < pos:
+            continue
+        depth, end = 1, m.end()
+        while depth:
+            depth += {"{": 1, "}": -1}.get(text[end], 0); end += 1
+        items = items_of(text[m.end():end - 1])
+        ours = [x for x in items if re.match(mods, x)]
+        if not ours:
+            continue
+        vis, colons = m.group(1) or "", m.group(2) or ""
+        rest = [x for x in items if x not in ours]
+        new = f"{vis}use {colons}{ld}::{{{', '.join(moved(x) for x in ours)}}}"
+        if rest:
+            indent = re.search(r"[ \t]*$", text[:m.start()]).group(0)
+            new = f"{vis}use {colons}std::{{{', '.join(rest)}}};\n{indent}{new}"
+        out += text[pos:m.start()] + new; pos = end
+    open(path, "w").write(out + text[pos:])
+PY
+  { grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e "/^\s*\/\//! s/std::sync/$ld::stdsync/g" \
+    -e "s/\buse $ld::stdsync;/use $ld::stdsync as sync;/"
   # std::thread -> lockdep::thread (the module keeps its name `thread`); `\b` keeps
   # `std::thread_local!`, and comment lines keep std's as above.
   if [ "$3" = 1 ]; then
-    { grep -rlw 'std::thread' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e '/^\s*\/\//! s/std::thread\b/lockdep::thread/g'
+    { grep -rlw 'std::thread' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e "/^\s*\/\//! s/std::thread\b/$ld::thread/g"
   fi
+  # (kind parking_lot+std: lockdep is already the crate's `parking_lot`, nothing to add)
+  [ "$ld" = lockdep ] || return 0
   # (`use std::sync;` named the module `sync`: rayon-core's `crate::sync::Mutex`.)
   # (Comment lines, doc examples included, keep std::sync: they are not the crate's locks.)
   # A 2015-edition crate names every dependency with `extern crate` (anywhere at the crate root).
@@ -217,6 +283,7 @@ for entry in "${CRATES[@]}"; do
   # a crate's rows other than its first kind get their own copy and log: name-version+kind
   tag="$name-$version"
   [ "$kind" = std+thread ] && tag="$tag+thread"
+  [ "$kind" = parking_lot+std ] && tag="$tag+std"
   [ "${BASELINE:-0}" = 1 ] && tag="$tag.baseline"
   src="$(fetch "$name" "$version")"
   dir="$WORK/src/$tag"
@@ -228,6 +295,7 @@ for entry in "${CRATES[@]}"; do
     echo '[workspace]' >> "$dir/Cargo.toml"
   else case "$kind" in
     parking_lot) switch_parking_lot "$dir" "$ldfeatures" ;;
+    parking_lot+std) switch_parking_lot "$dir" "$ldfeatures"; switch_std "$dir" - 0 parking_lot ;;
     std) switch_std "$dir" "$ldfeatures" 0 ;;
     std+thread) switch_std "$dir" "$ldfeatures" 1 ;;
     tokio) switch_tokio "$dir" "$ldfeatures" ;;
