@@ -143,8 +143,9 @@ fn limit_scope_joins_under_the_handle_list_after_a_wait_group() {
             h.join().unwrap(); // under `handles`
         }
     });
-    assert!(
-        !reports.is_empty() && reports.iter().all(|r| r.kind() == ReportKind::CircularWait),
+    assert_eq!(
+        reports.iter().map(|r| r.kind()).collect::<Vec<_>>(),
+        vec![ReportKind::CircularWait],
         "{}",
         describe(&reports)
     );
