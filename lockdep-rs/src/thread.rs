@@ -96,10 +96,16 @@ impl Child {
         // outlive them: a thread-local made before lockdep's own state keeps it.
         nesting::keep_exit(self.exit.clone());
         #[cfg(lockdep_enabled)]
-        let _joined = {
+        {
             crate::report::set_started_by(self.starter);
-            self.capture.map(crate::report::capture::join)
-        };
+            // Joined for the rest of the thread's life: its thread-local destructors run
+            // after `f` (and before a `join` of the thread returns), and what they report
+            // belongs to the capture too (if it has not returned by then: see `capture`).
+            // Joined before lockdep's state is made, so the capture outlives the state.
+            if let Some(sink) = self.capture {
+                std::mem::forget(crate::report::capture::join(sink));
+            }
+        }
         // Arming first makes lockdep's thread state this thread's first thread-local, so it
         // is destroyed last: the exit stays armed while the others' destructors run, and
         // the locks they take are validated against joiners.

@@ -1,7 +1,7 @@
 //! Adoption trial 4 (serial_test, prometheus, flume, crossbeam-utils; see the README's "Real
 //! crates, switched"). serial_test, prometheus and flume were silent, and rightly; their idioms
 //! are kept here as regression tests that they stay silent. Two defects of lockdep were found,
-//! reduced below with the right behaviour asserted (both fail today): a report found in a
+//! reduced below with the right behaviour asserted (both fixed since): a report found in a
 //! thread-local destructor escapes `capture` (crossbeam-utils), and `graph_dot` draws two
 //! classes of one name as one node (flume's probe). crossbeam-utils' scoped threads' joins are
 //! the documented join limit, pinned as a `limit_` test.
@@ -19,6 +19,7 @@ use common::{describe, run_child};
 fn child() {
     match std::env::var("TRIAL4_CASE").as_deref() {
         Ok("tls_destructor_report") => tls_destructor_report(),
+        Ok("report_after_the_capture") => report_after_the_capture(),
         Ok(other) => panic!("unknown case {other}"),
         Err(_) => {} // not a child: nothing to do
     }
@@ -68,10 +69,11 @@ fn tls_destructor_report() {
 /// them). Found switching crossbeam-utils 0.8.23 (`ShardedLock`'s thread registration, a
 /// `Mutex` taken in a thread-local destructor; the crate's own order there is fine).
 ///
-/// **Fails today** (a lockdep defect): the thread leaves the capture when its body returns
-/// (`thread::Child::run` drops its capture guard before the thread-locals are destroyed), so the
-/// report is not captured (`captured: []`); it is printed as found by `…>worker` and fails the
-/// whole test binary at exit (status 101) instead of the test that captured.
+/// **Failed before the fix** (a lockdep defect): the thread left the capture when its body
+/// returned (`thread::Child::run` dropped its capture guard before the thread-locals were
+/// destroyed), so the report was not captured (`captured: []`); it was printed as found by
+/// `…>worker` and failed the whole test binary at exit (status 101) instead of the test that
+/// captured. Now the thread stays joined to the capture for the rest of its life.
 #[test]
 fn a_report_found_in_a_thread_local_destructor_is_captured() {
     let (stdout, stderr, finished) = run_child("TRIAL4_CASE", "tls_destructor_report", &[]);
@@ -83,6 +85,57 @@ fn a_report_found_in_a_thread_local_destructor_is_captured() {
     assert!(
         !stderr.contains("so it fails (exit status 101)"),
         "the report escaped the capture and failed the run\n{stderr}"
+    );
+}
+
+static LATE_A: Mutex<u32> = Mutex::new(0);
+static LATE_B: Mutex<u32> = Mutex::new(0);
+
+/// The child (`LOCKDEP=collect`): B -> A; a `lockdep::thread` started inside `capture` takes
+/// A -> B only after the capture returned (detached, then joined outside it). Prints what the
+/// capture took and what `take_reports` kept.
+fn report_after_the_capture() {
+    {
+        let _b = LATE_B.lock().unwrap();
+        *LATE_A.lock().unwrap() += 1; // B -> A
+    }
+    let go = Arc::new((Mutex::new(false), Condvar::new()));
+    let go2 = go.clone();
+    let (worker, captured) = lockdep::capture(|| {
+        lockdep::thread::spawn(move || {
+            let (m, c) = &*go2;
+            drop(c.wait_while(m.lock().unwrap(), |go| !*go).unwrap());
+            let _a = LATE_A.lock().unwrap();
+            *LATE_B.lock().unwrap() += 1; // A -> B, after the capture returned
+        })
+    });
+    *go.0.lock().unwrap() = true;
+    go.1.notify_all();
+    worker.join().unwrap();
+    let kinds = |r: &[lockdep::Report]| r.iter().map(|r| r.kind()).collect::<Vec<_>>();
+    println!(
+        "captured: {:?}; kept: {:?}",
+        kinds(&captured),
+        kinds(&lockdep::take_reports())
+    );
+}
+
+/// A thread started inside a capture that reports after the capture returned (a detached
+/// worker, or a thread-local destructor of a scoped thread, which std's `scope` does not wait
+/// for) reports as if not capturing — printed, kept, failing the run — rather than into the
+/// returned capture, where it would be lost. (Before the fix of the capture above, such a
+/// report went into the finished capture: nobody saw it.)
+#[test]
+fn a_report_after_its_capture_returned_is_not_lost() {
+    let (stdout, stderr, finished) = run_child(
+        "TRIAL4_CASE",
+        "report_after_the_capture",
+        &[("LOCKDEP", "collect")],
+    );
+    assert!(finished, "the child hung\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("captured: []; kept: [CircularDependency]"),
+        "the late report was lost\n{stdout}\n{stderr}"
     );
 }
 
@@ -298,24 +351,40 @@ fn flume_hooks_are_silent() {
 /// identifier, so Graphviz draws one node with both classes' edges (and an edge of each,
 /// doubled). Classes named alike at two sites (`Mutex::named("x", ..)` twice) would merge too.
 ///
-/// **Fails today** (a lockdep defect, in the picture only: the graph itself keeps the classes
-/// apart): the DOT text declares the node `"(thread exit)"` twice.
+/// **Failed before the fix** (a lockdep defect, in the picture only: the graph itself kept the
+/// classes apart): the DOT text declared the node `"(thread exit)"` twice. Now the second is
+/// `"(thread exit) #2"`, labelled `(thread exit)`.
 #[test]
 fn graph_dot_draws_two_classes_of_one_name_as_two_nodes() {
-    let chan = Mutex::named("trial4.dot.chan", 0u32);
+    let chan = Mutex::named("trial4.dot.chan", 0i32);
     lockdep::thread::scope(|s| {
         s.spawn(|| *chan.lock().unwrap() += 1); // producers' site
         s.spawn(|| *chan.lock().unwrap() -= 1); // consumers' site
     });
     let dot = lockdep::graph_dot();
-    let mut seen = std::collections::HashSet::new();
-    let declared_twice: Vec<&str> = dot
+    // Node declarations: `"<id>" [label="<name>"...];` (edges have `->`).
+    let nodes: Vec<(&str, &str)> = dot
         .lines()
-        .filter(|l| !l.contains("->") && l.trim_start().starts_with('"'))
-        .filter(|l| !seen.insert(*l))
+        .filter(|l| !l.contains("->"))
+        .filter_map(|l| l.trim().split_once(" [label="))
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    let declared_twice: Vec<&str> = nodes
+        .iter()
+        .map(|n| n.0)
+        .filter(|id| !ids.insert(*id))
         .collect();
     assert!(
         declared_twice.is_empty(),
-        "nodes declared twice (two classes drawn as one): {declared_twice:?}\n{dot}"
+        "nodes declared twice: {declared_twice:?}\n{dot}"
+    );
+    // Both spawn sites' exit events are there, each a node of its own.
+    let exits = nodes
+        .iter()
+        .filter(|n| n.1.starts_with("\"(thread exit)\""))
+        .count();
+    assert!(
+        exits >= 2,
+        "two classes named (thread exit) drawn as {exits} node(s)\n{dot}"
     );
 }

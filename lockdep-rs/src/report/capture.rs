@@ -23,6 +23,9 @@ pub(crate) struct CaptureSink {
 struct CaptureState {
     seen: HashSet<u64>,
     reports: Vec<Report>,
+    /// The capture has returned its reports: a thread still joined to it (a thread-local
+    /// destructor running late) reports as if not capturing, so nothing is lost.
+    closed: bool,
 }
 
 thread_local! {
@@ -52,6 +55,9 @@ pub(crate) fn current() -> Option<Arc<CaptureSink>> {
 pub(crate) fn offer(report: &Report, key: u64) -> Option<bool> {
     let sink = current()?;
     let mut state = sink.state.lock();
+    if state.closed {
+        return None;
+    }
     if !state.seen.insert(key) {
         return Some(false);
     }
@@ -60,7 +66,8 @@ pub(crate) fn offer(report: &Report, key: u64) -> Option<bool> {
 }
 
 /// Makes this thread report into `sink` until the returned value is dropped (a thread
-/// started inside a capture).
+/// started inside a capture: it keeps the value for good, so that its thread-local
+/// destructors report into the capture too, as long as the capture has not returned).
 pub(crate) fn join(sink: Arc<CaptureSink>) -> Joined {
     let pushed = CAPTURES
         .try_with(|c| c.try_borrow_mut().map(|mut c| c.push(sink)).is_ok())
@@ -80,8 +87,9 @@ impl Drop for Joined {
 }
 
 /// Runs `f`, returning the reports raised meanwhile on this thread and on the threads it
-/// started through `lockdep::thread` (those still running when `f` returns report into the
-/// capture until they end, but what they report after it returned is not in the result).
+/// started through `lockdep::thread`, their thread-local destructors included (a thread still
+/// running when `f` returns reports what it finds later as if not capturing: printed, kept,
+/// failing the run; not into this finished capture, where nobody would see it).
 /// Where this thread's capture state is gone (a thread-local destructor running late), `f`
 /// just runs and no reports are returned.
 pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
@@ -92,6 +100,8 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
     }
     let r = f();
     drop(joined);
-    let reports = std::mem::take(&mut sink.state.lock().reports);
+    let mut state = sink.state.lock();
+    state.closed = true;
+    let reports = std::mem::take(&mut state.reports);
     (r, reports)
 }

@@ -24,23 +24,38 @@ pub(crate) struct GraphEdge {
 }
 
 /// The whole class dependency graph: classes as nodes (events as diamonds), one edge per
-/// dependency labelled with its types (EN, ER, SN, SR), gated edges dashed.
+/// dependency labelled with its types (EN, ER, SN, SR), gated edges dashed. A node is named
+/// by its class's name; classes that share a name (two spawn sites' `(thread exit)` events,
+/// `Mutex::named("x", ..)` at two sites) stay two nodes, the second named `x #2` (labelled
+/// `x`).
 #[cfg(lockdep_enabled)]
 pub(crate) fn graph(nodes: &[Node], edges: &[GraphEdge]) -> String {
     let mut out = String::from(
         "digraph lockdep {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
     );
-    for n in nodes {
-        let shape = if n.event { " [shape=diamond]" } else { "" };
-        let _ = writeln!(out, "  {}{shape};", q(&n.name));
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    let ids: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            let k = seen.entry(n.name.as_str()).or_insert(0);
+            *k += 1;
+            match *k {
+                1 => n.name.clone(),
+                k => format!("{} #{k}", n.name),
+            }
+        })
+        .collect();
+    for (n, id) in nodes.iter().zip(&ids) {
+        let shape = if n.event { ", shape=diamond" } else { "" };
+        let _ = writeln!(out, "  {} [label={}{shape}];", q(id), q(&n.name));
     }
     for e in edges {
         let style = if e.gated { ", style=dashed" } else { "" };
         let _ = writeln!(
             out,
             "  {} -> {} [label={}{style}];",
-            q(&nodes[e.from].name),
-            q(&nodes[e.to].name),
+            q(&ids[e.from]),
+            q(&ids[e.to]),
             q(&e.types),
         );
     }
