@@ -88,6 +88,9 @@ std::thread_local! {
     /// its holder holds only through owned guards (`HeldLock::movable`), and no guard released
     /// it: the re-lock is then taken for a self-deadlock after all.
     static WAITED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Set while a blocking acquisition is validated that would wait behind an awaited
+    /// acquisition of the same lock by the same holder, queued (see `tokio::queued`).
+    static QUEUED_AHEAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Clears its mark when dropped (also on unwinding).
@@ -130,6 +133,18 @@ pub(crate) fn take_awaited() -> bool {
 /// for owned guards of its holder to be released elsewhere (see [`take_waited`]).
 pub(crate) fn waited_in_vain() -> Marked {
     mark(&WAITED)
+}
+
+/// Until the returned value is dropped, the acquisition validated is a blocking one behind a
+/// queued acquisition of its own holder (see [`take_queued_ahead`]).
+pub(crate) fn queued_ahead() -> Marked {
+    mark(&QUEUED_AHEAD)
+}
+
+/// Is the acquisition being validated a blocking one that would wait behind a queued
+/// acquisition of its own holder? Read once, as [`take_awaited`].
+pub(crate) fn take_queued_ahead() -> bool {
+    QUEUED_AHEAD.replace(false)
 }
 
 /// Did the acquisition being validated wait the deadlock timeout in vain for its holder's

@@ -86,6 +86,9 @@ pub(crate) struct Outcome {
     /// ... through an owned guard that the acquisition waited the deadlock timeout for, in
     /// vain (it may have been handed elsewhere, but nobody released it).
     waited: bool,
+    /// ... by a blocking acquisition behind an awaited one of its holder, queued for the lock
+    /// (recorded for this validation as if it held it: see `tokio::queued`).
+    queued: bool,
     /// The acquisition's chain has known problems: the caller should not block for ever.
     watch: bool,
     /// A timed acquisition (see [`Request::timed`]).
@@ -107,6 +110,7 @@ impl Outcome {
             certain_deadlock: false,
             in_task: false,
             waited: false,
+            queued: false,
             watch: false,
             timed: false,
             in_cell: false,
@@ -173,6 +177,10 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
             "lockdep: deadlock: this holder re-locks a lock it holds through an owned guard; the \
              guard may have been handed to another task or thread, but nobody released it within \
              the deadlock timeout (LOCKDEP_DEADLOCK_TIMEOUT sets the wait, 0 waits for ever)"
+        } else if outcome.queued {
+            "lockdep: certain deadlock: another branch of this holder is queued for the lock \
+             this blocking acquisition waits for; the lock goes to that branch first, and it \
+             cannot run while this thread blocks"
         } else if outcome.in_task {
             "lockdep: self-deadlock: this task already holds the lock it is awaiting, and no \
              other branch of it released it within 1 s (awaited in sequence it can never \
@@ -286,6 +294,7 @@ impl ThreadState {
         //    taken for a self-deadlock; a re-lock seen without that wait (a race) goes on to
         //    the same-class check, which reports it as possible recursive locking.
         let waited = waited(&entry);
+        let queued = queued_ahead();
         let mut same_key = false;
         let mut conflict = None;
         for (i, h) in self.held.stack.iter().enumerate() {
@@ -304,7 +313,7 @@ impl ThreadState {
             let prev = &self.held.stack[i];
             let waited = waited && prev.movable();
             reports.push(build::recursive(
-                &self.held, prev, &entry, true, awaited, waited,
+                &self.held, prev, &entry, true, awaited, waited, queued,
             ));
             return Outcome {
                 pushed: None,
@@ -313,6 +322,7 @@ impl ThreadState {
                 certain_deadlock: true,
                 in_task: awaited,
                 waited,
+                queued,
                 watch: false,
                 timed: req.timed,
                 in_cell: class.cell,
@@ -466,6 +476,7 @@ impl ThreadState {
                 certain_deadlock: false,
                 in_task: false,
                 waited: false,
+                queued: false,
                 watch,
                 timed: false,
                 in_cell: false,
@@ -479,6 +490,7 @@ impl ThreadState {
             certain_deadlock: false,
             in_task: false,
             waited: false,
+            queued: false,
             watch,
             timed: false,
             in_cell: false,
@@ -555,6 +567,15 @@ fn waited(entry: &HeldLock) -> bool {
         let _ = entry;
         false
     }
+}
+
+/// Is the acquisition being validated a blocking one behind a queued awaited acquisition of
+/// its own holder (see `tokio::queued`)?
+fn queued_ahead() -> bool {
+    #[cfg(lockdep_tasks)]
+    return crate::holder::take_queued_ahead();
+    #[cfg(not(lockdep_tasks))]
+    false
 }
 
 /// Is `entry` an awaited acquisition (`lock().await`, given a grace for other branches of its

@@ -64,7 +64,8 @@ fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
 }
 
 /// The holder is a thread (dataloader's tests: `futures::executor::block_on` on spawned
-/// threads). Today: `RecursiveLocking`, and the thread panics (lockdep's self-deadlock stop).
+/// threads). Before the fix: `RecursiveLocking`, and the thread panicked (lockdep's
+/// self-deadlock stop).
 #[test]
 fn a_branch_queued_behind_the_grace_is_not_a_holder_thread() {
     let (m, go) = (Mutex::new(0u32), Arc::new(Notify::new()));
@@ -78,7 +79,7 @@ fn a_branch_queued_behind_the_grace_is_not_a_holder_thread() {
     assert_eq!(*m.try_lock().unwrap(), 3);
 }
 
-/// The holder is a tokio task. Today: `RecursiveLocking`, and the task panics.
+/// The holder is a tokio task. Before the fix: `RecursiveLocking`, and the task panicked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_branch_queued_behind_the_grace_is_not_a_holder_task() {
     let (m, go) = (Arc::new(Mutex::new(0u32)), Arc::new(Notify::new()));
@@ -91,4 +92,61 @@ async fn a_branch_queued_behind_the_grace_is_not_a_holder_task() {
     assert_eq!(kinds(&reports), []);
     run.expect("the task panicked (lockdep's self-deadlock stop)");
     assert_eq!(*m.lock().await, 3);
+}
+
+/// The fix's other side: a branch queued for the lock holds nothing, but a sibling that takes
+/// the lock *blocking* meanwhile (`blocking_lock` in a future under a plain `block_on`) waits
+/// behind it for ever — tokio hands the released lock to the queued branch, which cannot run
+/// while the thread blocks. Reported (`RecursiveLocking`, naming the queued branch's
+/// acquisition, with a note saying what happens) and stopped with a panic, not a hang
+/// (`tokio::queued`). Here another thread holds the lock for 300 ms: `b` queues behind it,
+/// then `c` blocks.
+#[test]
+fn blocking_behind_a_queued_branch_of_the_same_holder_is_stopped() {
+    let _dog = common::watchdog("blocking_behind_a_queued_branch", 30);
+    let m = Arc::new(Mutex::named("adoption_tokio.queued", 0u32));
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let other = {
+        let m = m.clone();
+        std::thread::spawn(move || {
+            let g = m.blocking_lock();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            drop(g);
+        })
+    };
+    held.recv().unwrap();
+    let run = std::thread::scope(|s| {
+        s.spawn(|| {
+            lockdep::capture(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    common::block_on(async {
+                        let b = async { *m.lock().await += 1 }; // queued behind `other`
+                        let c = async {
+                            std::future::ready(()).await;
+                            *m.blocking_lock() += 1 // polled after `b` queued
+                        };
+                        common::join_ordered(vec![Box::pin(b), Box::pin(c)], &[vec![0, 1]]).await
+                    })
+                }))
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    let (result, reports) = run;
+    let panic = result.expect_err("the blocking acquisition should have been stopped");
+    let text = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        text.contains("another branch of this holder is queued for the lock"),
+        "{text}"
+    );
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert_eq!(reports[0].class_names(), ["adoption_tokio.queued"]);
+    let report = reports[0].to_string();
+    assert!(
+        report.contains("The lock is not held yet: another branch of this holder"),
+        "{report}"
+    );
+    other.join().unwrap();
 }

@@ -66,6 +66,7 @@ pub(crate) fn recursive(
     certain: bool,
     awaited: bool,
     waited: bool,
+    queued: bool,
 ) -> (Report, u64) {
     let mut d = base(ReportKind::RecursiveLocking, held);
     d.acquiring = Some(lock_line(new));
@@ -79,7 +80,16 @@ pub(crate) fn recursive(
                 .push(super::site_hint::one_site_many_locks(file, line));
         }
     }
-    if certain && waited {
+    if certain && queued {
+        d.notes.push(
+            "The lock is not held yet: another branch of this holder (join!, select!) is queued\n\
+             for it (the held line above is that branch's acquisition), and this acquisition\n\
+             blocks the thread. When the lock is released tokio hands it to the queued branch,\n\
+             which cannot run while the thread blocks: a certain deadlock, so lockdep panics\n\
+             instead of hanging. Await the lock here (`lock().await`) instead of blocking."
+                .into(),
+        );
+    } else if certain && waited {
         d.notes.push(
             "This holder already holds this very lock instance through an owned guard. Such a\n\
              guard may have been handed to another task or thread, so the acquisition waited for\n\

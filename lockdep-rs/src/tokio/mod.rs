@@ -98,10 +98,10 @@
 //!   limits of branches above (`tests/adoption_tokio2.rs` pins both false reports).
 //! - A branch *queued* for an async lock holds nothing: its acquisition is validated before it
 //!   waits and recorded when the lock comes, so its siblings contending for the lock are not
-//!   taken for re-locking it. The price: a sibling that takes that lock *blocking*
-//!   (`blocking_lock` in a future polled by a plain `block_on`) while the branch is queued is
-//!   not seen — tokio hands the lock to the queued branch, which cannot run while the thread
-//!   blocks: a real deadlock, which hangs as it would without lockdep.
+//!   taken for re-locking it. A sibling that takes that lock *blocking* meanwhile
+//!   (`blocking_lock` in a future polled by a plain `block_on`) would wait behind it for ever
+//!   (tokio hands the lock to the queued branch, which cannot run while the thread blocks):
+//!   that is reported (`RecursiveLocking`, naming the queued acquisition) and stopped.
 //! - A guard handed to another task (an owned guard moved into a spawned task) stays the
 //!   acquiring task's until it is dropped, wherever that is: until then the acquiring task
 //!   counts as holding it, and the locks it takes meanwhile are ordered after it. Taking the
@@ -147,6 +147,8 @@ mod capture;
 mod mutex;
 #[cfg(lockdep_enabled)]
 mod owned;
+#[cfg(lockdep_tasks)]
+mod queued;
 mod rwlock;
 mod spawn;
 pub mod sync;

@@ -82,6 +82,10 @@ pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
             // acquisition of it for a re-lock, what they take for ordered after it). Recorded
             // when the lock comes (the same chain: no second report).
             validate().release();
+            // Listed as queued while it waits: a blocking acquisition of the lock by this
+            // holder meanwhile would wait behind it forever (see `queued`).
+            #[cfg(lockdep_tasks)]
+            let _queued = super::queued::enter(dep.instance(), read, site);
             let guard = wait_for(dep, lock()).await;
             (dep.acquire_async(read, subclass, site), guard)
         }
@@ -165,7 +169,15 @@ pub(super) fn lock_blocking<'a, G>(
     lock: impl FnOnce() -> G,
 ) -> (Tracked<'a, Sendable>, G) {
     #[cfg(lockdep_tasks)]
-    if dep.held_conflicting(read) == Conflict::Movable {
+    let conflict = dep.held_conflicting(read);
+    #[cfg(lockdep_tasks)]
+    if conflict == Conflict::None {
+        if let Some(ahead) = super::queued::ahead(dep.instance(), read) {
+            blocked_behind_a_queued_branch(dep, ahead, (read, subclass, site));
+        }
+    }
+    #[cfg(lockdep_tasks)]
+    if conflict == Conflict::Movable {
         let Some(limit) = crate::mode::deadlock_timeout() else {
             let guard = lock();
             return (dep.acquire_async(read, subclass, site), guard);
@@ -184,6 +196,26 @@ pub(super) fn lock_blocking<'a, G>(
     let waiting = Waiting::new(dep.acquire_async(read, subclass, site));
     let guard = lock();
     (waiting.acquired(), guard)
+}
+
+/// A blocking acquisition by a holder with an awaited acquisition of the same lock queued
+/// (another branch of its future, `ahead`: its mode and site) in a conflicting mode: tokio
+/// hands the lock to that branch when it is released, and the branch cannot run while this
+/// thread blocks — a certain deadlock. Validated with the queued branch's acquisition
+/// recorded as if it held the lock: the re-lock is reported (with what really happens) and
+/// stopped, as any certain self-deadlock. (If the validation cannot panic — a thread-local
+/// destructor, `Off` mode — the branch's record is taken off again and the caller blocks.)
+#[cfg(lockdep_tasks)]
+#[cold]
+#[inline(never)]
+fn blocked_behind_a_queued_branch(
+    dep: &DepMap,
+    ahead: (Read, &'static Location<'static>),
+    (read, subclass, site): (Read, u8, &'static Location<'static>),
+) {
+    let _ahead = Waiting::new(dep.acquire_async(ahead.0, 0, ahead.1));
+    let _queued = crate::holder::queued_ahead();
+    drop(Waiting::new(dep.acquire_async(read, subclass, site)));
 }
 
 /// `fut`'s output if it completes within `grace` (it is dropped, cancelled, otherwise).

@@ -29,9 +29,9 @@ impl ThreadState {
         let mut reports = self.replay_after_reset(&mut graph);
         let stack = &self.held.stack;
         match same_class(stack, new) {
-            SameClass::Conflict(prev) => {
-                reports.push(build::recursive(&self.held, prev, new, false, false, false))
-            }
+            SameClass::Conflict(prev) => reports.push(build::recursive(
+                &self.held, prev, new, false, false, false, false,
+            )),
             SameClass::Clear => add_edges(&mut graph, stack, new, &mut reports, &self.held),
             SameClass::Exempt => {}
         }
