@@ -18,13 +18,15 @@ use crate::sync::internal::Mutex;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Holder {
     Task(tokio::task::Id),
-    Thread(std::thread::ThreadId),
+    /// The thread's own stack's uid (`std::thread::current()` may panic in a thread-local
+    /// destructor).
+    Thread(u64),
 }
 
 fn holder() -> Holder {
     match crate::holder::current_task() {
         Some(id) => Holder::Task(id),
-        None => Holder::Thread(std::thread::current().id()),
+        None => Holder::Thread(crate::validator::holder::own_uid()),
     }
 }
 

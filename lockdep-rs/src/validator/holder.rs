@@ -22,6 +22,11 @@ fn label(task: Task) -> String {
     }
 }
 
+/// This thread as a holder: its own stack's uid (0 once its state is gone).
+pub(crate) fn own_uid() -> u64 {
+    with_state_raw(|s| s.holding.me).unwrap_or(0)
+}
+
 /// The holder tag of a token made now: the uid of the stack loaded for the calling context.
 pub(crate) fn current_tag() -> u64 {
     with_state_raw(|s| crate::holder::loaded(&s.held)).unwrap_or(0)
