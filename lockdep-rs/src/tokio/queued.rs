@@ -49,12 +49,15 @@ static QUEUED: Mutex<List> = Mutex::new();
 /// The calling holder's acquisition of `instance` in mode `read` at `site` is queued until
 /// the returned value is dropped (the lock came, or the wait was cancelled).
 pub(super) fn enter(instance: Instance, read: Read, site: &'static Location<'static>) -> Entered {
+    // Asked before taking the list's lock: the thread's state is out of reach inside
+    // lockdep's own synchronisation.
+    let holder = holder();
     let mut list = QUEUED.lock();
     list.next += 1;
     let id = list.next;
     list.queued.push(Queued {
         id,
-        holder: holder(),
+        holder,
         instance,
         read,
         site,
