@@ -157,45 +157,11 @@ switch_std() { # crate dir, lockdep features, thread(0|1)[, crate name (lockdep)
   # `use std::{collections::HashMap};` and `use lockdep::{stdsync::{Arc, Mutex}};` (serial_test's
   # lock map, flume's `thread::{self, Thread}`); the sed below then sees no group.
   mapfile -t files < <(grep -rlE --include='*.rs' '\buse (::)?std::\{' "$1/src" "$1/tests" 2>/dev/null || true)
-  [ ${#files[@]} -gt 0 ] && python3 - "$ld" "$3" "${files[@]}" <<'PY'
-import re, sys
-ld, thread = sys.argv[1], sys.argv[2] == "1"
-def items_of(body):  # a use group's items, split at its top-level commas
-    items, depth, cur = [], 0, ""
-    for ch in body:
-        depth += {"{": 1, "}": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            items.append(cur.strip()); cur = ""
-        else:
-            cur += ch
-    return [i for i in items + [cur.strip()] if i]
-mods = r"(sync|thread)\b" if thread else r"sync\b"
-def moved(x):  # `sync::X` -> `stdsync::X`, `sync` -> `stdsync as sync`; `thread` keeps its name
-    if x == "sync":
-        return "stdsync as sync"
-    return re.sub(r"^sync\b", "stdsync", x)
-for path in sys.argv[3:]:
-    text = open(path).read()
-    out, pos = "", 0
-    for m in re.finditer(r"\b(pub(?:\([^)]*\))? )?use (::)?std::\{", text):
-        if m.start() < pos:
-            continue
-        depth, end = 1, m.end()
-        while depth:
-            depth += {"{": 1, "}": -1}.get(text[end], 0); end += 1
-        items = items_of(text[m.end():end - 1])
-        ours = [x for x in items if re.match(mods, x)]
-        if not ours:
-            continue
-        vis, colons = m.group(1) or "", m.group(2) or ""
-        rest = [x for x in items if x not in ours]
-        new = f"{vis}use {colons}{ld}::{{{', '.join(moved(x) for x in ours)}}}"
-        if rest:
-            indent = re.search(r"[ \t]*$", text[:m.start()]).group(0)
-            new = f"{vis}use {colons}std::{{{', '.join(rest)}}};\n{indent}{new}"
-        out += text[pos:m.start()] + new; pos = end
-    open(path, "w").write(out + text[pos:])
-PY
+  local items=sync
+  [ "$3" = 1 ] && items='sync|thread'
+  # (`sync` becomes `stdsync as sync`, `sync::X` becomes `stdsync::X`; `thread` keeps its name.)
+  [ ${#files[@]} -gt 0 ] && python3 "$ROOT/scripts/split_use.py" --root std --items "$items" \
+    --to "$ld" --rename '^sync$=stdsync as sync' --rename '^sync\b=stdsync' "${files[@]}"
   { grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e "/^\s*\/\//! s/std::sync/$ld::stdsync/g" \
     -e "s/\buse $ld::stdsync;/use $ld::stdsync as sync;/"
   # std::thread -> lockdep::thread (the module keeps its name `thread`); `\b` keeps
@@ -222,41 +188,9 @@ switch_tokio() { # crate dir, lockdep features: tokio::sync -> lockdep::tokio::s
   local files
   mapfile -t files < <(grep -rlE --include='*.rs' '\btokio::(sync\b|\{)' "$1" || true)
   [ ${#files[@]} -gt 0 ] || echo "warning: no tokio::sync path in $1: nothing switched" >&2
-  [ ${#files[@]} -gt 0 ] && python3 - "${files[@]}" <<'PY'
-import re, sys
-def items_of(body):  # a use group's items, split at its top-level commas
-    items, depth, cur = [], 0, ""
-    for ch in body:
-        depth += {"{": 1, "}": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            items.append(cur.strip()); cur = ""
-        else:
-            cur += ch
-    return [i for i in items + [cur.strip()] if i]
-for path in sys.argv[1:]:
-    text = open(path).read()
-    out, pos = "", 0
-    for m in re.finditer(r"\b(pub(?:\([^)]*\))? )?use (::)?tokio::\{", text):
-        if m.start() < pos:
-            continue
-        depth, end = 1, m.end()
-        while depth:
-            depth += {"{": 1, "}": -1}.get(text[end], 0); end += 1
-        items = items_of(text[m.end():end - 1])
-        ours = [x for x in items if re.match(r"sync\b", x)]
-        if not ours:
-            continue
-        vis, colons = m.group(1) or "", m.group(2) or ""
-        rest = [x for x in items if x not in ours]
-        new = f"{vis}use {colons}lockdep::tokio::{{{', '.join(ours)}}}"
-        if rest:
-            new = f"{vis}use {colons}tokio::{{{', '.join(rest)}}};\n{new}"
-        out += text[pos:m.start()] + new; pos = end
-    text = out + text[pos:]
-    # the path itself, `::tokio::sync` too; not `lockdep::tokio::sync` nor `foo::tokio::sync`
-    text = re.sub(r"(?<![\w:])(::)?tokio::sync\b", lambda m: (m.group(1) or "") + "lockdep::tokio::sync", text)
-    open(path, "w").write(text)
-PY
+  # Then the path itself, `::tokio::sync` too; not `lockdep::tokio::sync` nor `foo::tokio::sync`.
+  [ ${#files[@]} -gt 0 ] && python3 "$ROOT/scripts/split_use.py" --root tokio --items sync \
+    --to lockdep::tokio --then '(?<![\w:])(::)?tokio::sync\b=\1lockdep::tokio::sync' "${files[@]}"
   if ! grep -q '^edition' "$1/Cargo.toml"; then
     echo 'extern crate lockdep;' >> "$1/src/lib.rs"
   fi
