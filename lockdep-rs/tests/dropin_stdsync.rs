@@ -34,14 +34,7 @@ fn abba_on_std_locks_is_reported() {
 /// other (the error carries the guard) and `clear_poison` ends it.
 #[test]
 fn poisoning_is_std_s_and_the_poisoned_guard_is_held() {
-    let m = Arc::new(Mutex::named("std.poison", 1));
-    let m2 = m.clone();
-    let _ = std::thread::spawn(move || {
-        let _g = m2.lock().unwrap();
-        panic!("poison it");
-    })
-    .join();
-    assert!(m.is_poisoned());
+    let m = common::poisoned(Arc::new(Mutex::named("std.poison", 1)));
     let (_, r) = capture(|| {
         let err = m.lock().unwrap_err();
         let g = err.into_inner();

@@ -6,7 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use lockdep::stdsync::{
-    Arc, Condvar, LazyLock, Mutex, Once, OnceLock, PoisonError, RwLock, TryLockError,
+    Arc, Condvar, LazyLock, Mutex, MutexGuard, Once, OnceLock, PoisonError, RwLock, TryLockError,
 };
 use lockdep::{capture, is_held, Report, ReportKind};
 
@@ -29,69 +29,58 @@ fn must_panic(f: impl FnOnce()) {
 // Condvar predicates that panic
 // ---------------------------------------------------------------------------------------
 
+/// Waits on a fresh mutex `name` (holding 0) with `wait`, whose predicate panics: afterwards
+/// the mutex must not be held, and nothing is reported. Returns the mutex.
+fn predicate_panic_leaves_nothing_held(
+    name: &'static str,
+    wait: impl FnOnce(&Condvar, MutexGuard<'_, i32>),
+) -> Mutex<i32> {
+    let m = Mutex::named(name, 0);
+    let cv = Condvar::new();
+    let (_, r) = capture(|| {
+        must_panic(|| wait(&cv, m.lock().unwrap()));
+        assert!(
+            !m.is_held(),
+            "stale held entry after the predicate panicked"
+        );
+    });
+    assert!(r.is_empty(), "{r:?}");
+    m
+}
+
 /// std: a predicate that panics unwinds with the mutex locked, so the guard (inside
 /// `wait_while`) is dropped: the mutex is unlocked and poisoned. lockdep must not count it
 /// as held any longer.
 #[test]
 fn wait_while_predicate_panic_releases_the_held_entry() {
-    let m = Mutex::named("review.cv.panic", 0);
-    let cv = Condvar::new();
-    let (_, r) = capture(|| {
-        must_panic(|| {
-            let g = m.lock().unwrap();
-            let _ = cv.wait_while(g, |_| panic!("predicate"));
-        });
-        assert!(m.is_poisoned());
-        assert!(
-            !m.is_held(),
-            "stale held entry after the predicate panicked"
-        );
+    let m = predicate_panic_leaves_nothing_held("review.cv.panic", |cv, g| {
+        let _ = cv.wait_while(g, |_| panic!("predicate"));
     });
-    assert!(r.is_empty(), "{r:?}");
+    assert!(m.is_poisoned());
 }
 
 /// The same for `wait_timeout_while`.
 #[test]
 fn wait_timeout_while_predicate_panic_releases_the_held_entry() {
-    let m = Mutex::named("review.cv.panic.timeout", 0);
-    let cv = Condvar::new();
-    let (_, r) = capture(|| {
-        must_panic(|| {
-            let g = m.lock().unwrap();
-            let _ = cv.wait_timeout_while(g, Duration::from_millis(1), |_| panic!("predicate"));
-        });
-        assert!(m.is_poisoned());
-        assert!(
-            !m.is_held(),
-            "stale held entry after the predicate panicked"
-        );
+    let m = predicate_panic_leaves_nothing_held("review.cv.panic.timeout", |cv, g| {
+        let _ = cv.wait_timeout_while(g, Duration::from_millis(1), |_| panic!("predicate"));
     });
-    assert!(r.is_empty(), "{r:?}");
+    assert!(m.is_poisoned());
 }
 
 /// A predicate that panics after a wake-up (the second call, the mutex re-acquired).
 #[test]
 fn wait_timeout_while_predicate_panic_after_a_wait_releases_the_held_entry() {
-    let m = Mutex::named("review.cv.panic.second", 0);
-    let cv = Condvar::new();
-    let (_, r) = capture(|| {
-        must_panic(|| {
-            let g = m.lock().unwrap();
-            let mut calls = 0;
-            let _ = cv.wait_timeout_while(g, Duration::from_millis(1), |_| {
-                calls += 1;
-                if calls > 1 {
-                    panic!("predicate");
-                }
-                true
-            });
+    predicate_panic_leaves_nothing_held("review.cv.panic.second", |cv, g| {
+        let mut calls = 0;
+        let _ = cv.wait_timeout_while(g, Duration::from_millis(1), |_| {
+            calls += 1;
+            if calls > 1 {
+                panic!("predicate");
+            }
+            true
         });
-        assert!(
-            !m.is_held(),
-            "stale held entry after the predicate panicked"
-        );
     });
-    assert!(r.is_empty(), "{r:?}");
 }
 
 /// A lock taken after the stale entry is now reported as ordered after it.
@@ -132,21 +121,10 @@ fn parking_lot_wait_while_predicate_panic_releases() {
 // Condvar waits: poisoned guards, guards not on top of the held stack
 // ---------------------------------------------------------------------------------------
 
-fn poisoned<T: Send + 'static>(m: Arc<Mutex<T>>) -> Arc<Mutex<T>> {
-    let m2 = m.clone();
-    let _ = std::thread::spawn(move || {
-        let _g = m2.lock().unwrap();
-        panic!("poison it");
-    })
-    .join();
-    assert!(m.is_poisoned());
-    m
-}
-
 /// A poisoned guard goes through `wait` and comes back in a `PoisonError`, still held.
 #[test]
 fn condvar_wait_round_trips_a_poisoned_guard() {
-    let m = poisoned(Arc::new(Mutex::named("review.cv.poisoned", 1)));
+    let m = common::poisoned(Arc::new(Mutex::named("review.cv.poisoned", 1)));
     let cv = Condvar::new();
     let (_, r) = capture(|| {
         let g = m.lock().unwrap_err().into_inner();
@@ -233,7 +211,7 @@ fn parking_lot_wait_on_nested_guard_below_the_top() {
 
 #[test]
 fn try_lock_poisoned_guard_is_held_then_released() {
-    let m = poisoned(Arc::new(Mutex::named("review.try.poisoned", 7)));
+    let m = common::poisoned(Arc::new(Mutex::named("review.try.poisoned", 7)));
     let (_, r) = capture(|| {
         match m.try_lock() {
             Err(TryLockError::Poisoned(p)) => {
@@ -492,7 +470,7 @@ fn debug_and_display_match_std() {
 
 #[test]
 fn poisoned_debug_matches_std() {
-    let m = poisoned(Arc::new(Mutex::new(1)));
+    let m = common::poisoned(Arc::new(Mutex::new(1)));
     let s = std::sync::Arc::new(std::sync::Mutex::new(1));
     let s2 = s.clone();
     let _ = std::thread::spawn(move || {

@@ -411,3 +411,17 @@ pub async fn join_ordered(mut branches: Vec<Branch<'_>>, orders: &[Vec<usize>]) 
     })
     .await
 }
+
+/// `m`, poisoned: a thread of its own takes it and panics holding it (joined quietly).
+pub fn poisoned<T: Send + 'static>(
+    m: std::sync::Arc<lockdep::stdsync::Mutex<T>>,
+) -> std::sync::Arc<lockdep::stdsync::Mutex<T>> {
+    let m2 = m.clone();
+    let _ = std::thread::spawn(move || {
+        let _g = m2.lock().unwrap();
+        panic!("poison it");
+    })
+    .join();
+    assert!(m.is_poisoned());
+    m
+}
