@@ -213,28 +213,7 @@ fn nested_cells_of_one_class_are_no_reentry() {
 #[cfg(lockdep_tasks)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releasing_a_borrowed_read_guard_first_keeps_the_owned_guards_entry_movable() {
-    use std::sync::Arc;
-    let l = Arc::new(lockdep::tokio::RwLock::named("sr.movable_same", 0u32));
-    let (joined, reports) = lockdep::tokio::capture_async(async {
-        let l1 = l.clone();
-        tokio::spawn(async move {
-            // Trylocks: a second non-recursive read awaited would be reported (rightly).
-            let r1 = l1.try_read().unwrap(); // borrowed
-            let r2 = l1.clone().try_read_owned().unwrap(); // owned: movable
-            drop(r1); // not the top entry: the slow release
-            let worker = tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(1500)).await; // long work
-                drop(r2);
-            });
-            let w = l1.write().await; // waits for the worker: no self-deadlock
-            drop(w);
-            worker.await.unwrap();
-        })
-        .await
-    })
-    .await;
-    assert!(joined.is_ok(), "the task panicked: {joined:?}");
-    assert!(reports.is_empty(), "{reports:?}");
+    borrowed_read_released_then_write_while_owned_read_is_away("sr.movable_same", false).await;
 }
 
 /// Held up: the same with the owned guard taken first (it is below; the borrowed one on top
@@ -242,19 +221,36 @@ async fn releasing_a_borrowed_read_guard_first_keeps_the_owned_guards_entry_mova
 #[cfg(lockdep_tasks)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releasing_the_top_borrowed_read_guard_keeps_the_owned_guards_entry_movable() {
+    borrowed_read_released_then_write_while_owned_read_is_away("sr.movable_top", true).await;
+}
+
+/// In a task: a borrowed and an owned read guard of a fresh lock `name` (the owned one taken
+/// first if `owned_first`); the borrowed one is dropped, the owned one handed to a worker
+/// that keeps it 1.5 s, and the task's `write().await` must wait for it: no report, no panic.
+#[cfg(lockdep_tasks)]
+async fn borrowed_read_released_then_write_while_owned_read_is_away(
+    name: &'static str,
+    owned_first: bool,
+) {
     use std::sync::Arc;
-    let l = Arc::new(lockdep::tokio::RwLock::named("sr.movable_top", 0u32));
+    let l = Arc::new(lockdep::tokio::RwLock::named(name, 0u32));
     let (joined, reports) = lockdep::tokio::capture_async(async {
         let l1 = l.clone();
         tokio::spawn(async move {
-            let r2 = l1.clone().try_read_owned().unwrap(); // owned: movable
-            let r1 = l1.try_read().unwrap(); // borrowed
+            // Trylocks: a second non-recursive read awaited would be reported (rightly).
+            let (r1, r2) = if owned_first {
+                let r2 = l1.clone().try_read_owned().unwrap(); // owned: movable, below
+                (l1.try_read().unwrap(), r2) // borrowed, on top: the fast release
+            } else {
+                let r1 = l1.try_read().unwrap(); // borrowed, below: the slow release
+                (r1, l1.clone().try_read_owned().unwrap()) // owned: movable
+            };
             drop(r1);
             let worker = tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(1500)).await;
+                tokio::time::sleep(Duration::from_millis(1500)).await; // long work
                 drop(r2);
             });
-            let w = l1.write().await;
+            let w = l1.write().await; // waits for the worker: no self-deadlock
             drop(w);
             worker.await.unwrap();
         })
