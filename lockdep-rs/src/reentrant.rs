@@ -202,13 +202,31 @@ impl<R, G, T: ?Sized> GenericReentrantMutex<R, G, T> {
     #[track_caller]
     #[inline(always)] // (left to the inliner, it and `first` went out of line: a call a level)
     pub fn lock(&self) -> ReentrantMutexGuard<'_, T> {
-        let first = self.first();
-        #[cfg(lockdep_enabled)]
-        let first = match first {
-            Some(t) if t.watch() => return self.level(None, self.lock_watched(t)),
-            first => first,
+        let inner = if self.held_here() {
+            self.inner.lock()
+        } else {
+            self.lock_first()
         };
-        self.level(first, self.inner.lock())
+        Guard::new(Tracked::borrowed(self.dep()), inner)
+    }
+
+    /// [`lock`](Self::lock)'s first acquisition by this thread: validated, then the real
+    /// lock, whose record the lock keeps. (Only the real guard comes back, one word in a
+    /// register: a token carried out beside it, to be kept by the caller, went through memory
+    /// and slowed the holder's later levels.)
+    #[inline(always)]
+    #[track_caller]
+    fn lock_first(&self) -> crate::raw::locks::ReentrantMutexGuard<'_, T> {
+        let t = self
+            .dep()
+            .acquire(Read::Exclusive, 0, None, Location::caller());
+        #[cfg(lockdep_enabled)]
+        if t.watch() {
+            return self.lock_watched(t);
+        }
+        let inner = self.inner.lock();
+        self.unchecked().keep(t);
+        inner
     }
 
     /// [`lock`](Self::lock)'s first acquisition in an order reported before: waits at most
