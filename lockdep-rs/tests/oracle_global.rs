@@ -4,8 +4,9 @@
 //! process-wide), `reset()` while other threads hold locks, `set_ignore_gated` on and off with
 //! gated cycles, `lockdep::thread` (spawn and join, recursive fork-join from one site or two
 //! sites spawning each other, thread-local destructors that take locks, in and out of a
-//! `capture`, pseudo-locks held at exit), and what the validator keeps (its chains, against
-//! the oracle's: issue 12 item 13).
+//! `capture`, pseudo-locks held at exit), what the validator keeps (its chains, against
+//! the oracle's: issue 12 item 13), and the whole graph as `graph_dot()` draws it (against
+//! the oracle's edges, after every program: `oracle/dot.rs`).
 //!
 //! One program at a time, each after `lockdep::reset()`, on one world of locks reused by all
 //! (a fresh one if a failed program left a lock locked). `PROPTEST_CASES` sets the number of
@@ -15,6 +16,7 @@
 #![cfg(lockdep_enabled)]
 
 mod oracle {
+    pub mod dot;
     pub mod graph;
     pub mod hook;
     pub mod instances;
@@ -67,8 +69,8 @@ fn renew_world_if_stuck() {
     });
 }
 
-/// Runs one program after a `reset()`, then checks the validator's chains against the
-/// oracle's.
+/// Runs one program after a `reset()`, then checks the drawn graph and the validator's
+/// chains against the oracle's.
 fn run_global(p: &Program) -> Result<Outcome, String> {
     let world = world();
     let p = p.clone();
@@ -95,6 +97,8 @@ fn run_global(p: &Program) -> Result<Outcome, String> {
         lockdep::set_mode(Mode::Warn);
         lockdep::set_ignore_gated(false);
         r?;
+        oracle::dot::check_dot(&runner.oracle, &lockdep::graph_dot())
+            .map_err(|e| runner.fail(e))?;
         let chains = lockdep::stats().chains;
         let expected = runner.oracle.chains.len();
         if chains > expected + runner.outcome.panics {
