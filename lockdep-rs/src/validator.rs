@@ -185,6 +185,14 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
             "lockdep: self-deadlock: this task already holds the lock it is awaiting, and no \
              other branch of it released it within 1 s (awaited in sequence it can never \
              succeed)"
+        } else if outcome
+            .reports
+            .first()
+            .is_some_and(|(r, _)| r.task().is_some())
+        {
+            // The holder is a task (a blocking re-lock in a task that holds the lock).
+            "lockdep: certain self-deadlock: this task already holds the lock it is \
+             acquiring; blocked, the thread that runs it can never run it on to release it"
         } else {
             "lockdep: certain self-deadlock: this thread already holds the lock it is \
              acquiring, which can never succeed"

@@ -1,7 +1,9 @@
 //! Generated programs for the holder bookkeeping (feature `tokio`): a thread and two local
 //! tasks on one current-thread runtime (a `LocalSet`) take blocking locks, hand their guards
 //! to each other, drop them, call `unlocked` on them (the `Condvar`-wait path) and upgrade
-//! upgradable reads (in place on a warm chain) — each step run by a chosen holder. A model says which holder's stack each guard's entry is on; after
+//! upgradable reads (in place on a warm chain) and re-lock a mutex they hold (a certain
+//! self-deadlock, stopped: the report and the panic must name the holder, task or thread)
+//! — each step run by a chosen holder. A model says which holder's stack each guard's entry is on; after
 //! every step the holder that ran it must see exactly the locks whose entries are its own
 //! (`is_held`), and at the end every lock is free for every holder, with no
 //! `BadUnlockBalance` or `LocksHeldAtExit` and no stale entry (each lock taken again by each
@@ -44,6 +46,12 @@ enum Op {
     /// Holder `h` upgrades the upgradable guard in slot `s`: a write acquisition by `h` (on a
     /// chain the fast path knows, of its own entry, changed in place).
     Upgrade { h: usize, s: usize },
+    /// Holder `h` takes again a mutex whose guard in slot `s` it took (skipped unless the
+    /// model says `h` holds it): a certain self-deadlock, stopped before it blocks — one
+    /// `RecursiveLocking` naming the holder ("but task is already holding lock:" for a task,
+    /// "but thread …" for the thread) and a panic saying which holder holds it; nothing
+    /// recorded (the views and the end checks see no trace).
+    Relock { h: usize, s: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -55,7 +63,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Drop { h, s }),
         2 => (h.clone(), s.clone(), proptest::bool::weighted(0.3))
             .prop_map(|(h, s, panics)| Op::Unlocked { h, s, panics }),
-        3 => (h, s).prop_map(|(h, s)| Op::Upgrade { h, s }),
+        3 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Upgrade { h, s }),
+        1 => (h, s).prop_map(|(h, s)| Op::Relock { h, s }),
     ]
 }
 
@@ -129,6 +138,50 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
                 }
                 owner.borrow_mut()[s] = Some(h);
             }
+        }
+        Op::Relock { h, s } => {
+            let l = match &slots.borrow()[s] {
+                Some((l, Guard::Mutex(_))) if owner.borrow()[s] == Some(h) => *l,
+                _ => return,
+            };
+            let ((), reports) = lockdep::capture(|| {
+                let caught = catch_unwind(AssertUnwindSafe(|| {
+                    let m = &locks[l];
+                    drop(if l == 1 { m.lock_nested(1) } else { m.lock() });
+                }));
+                let text = panic_text(&*caught.expect_err("a re-lock by its holder went on"));
+                let who = if h == 0 { "thread" } else { "task" };
+                assert!(
+                    text.starts_with(&format!(
+                        "lockdep: certain self-deadlock: this {who} already holds the lock"
+                    )),
+                    "holder {h} re-locking lock {l}: {text}"
+                );
+            });
+            // (Other reports may land in this capture, found at the re-lock: a holder's
+            // guards held across the body's awaits. Bookkeeping errors must not.)
+            let who = if h == 0 { "thread" } else { "task" };
+            let recursive: Vec<_> = reports
+                .iter()
+                .filter(|r| r.kind() != ReportKind::HeldAcrossAwait)
+                .collect();
+            let [r] = &recursive[..] else {
+                panic!("holder {h} re-locking lock {l}: {reports:?}");
+            };
+            assert_eq!(r.kind(), ReportKind::RecursiveLocking);
+            let class = if l == 2 {
+                "gen.holder.2"
+            } else {
+                "gen.holder.01"
+            };
+            assert!(r.class_names().iter().all(|c| c.starts_with(class)), "{r}");
+            let text = r.to_string();
+            let upper = if h == 0 { "This thread" } else { "This task" };
+            assert!(
+                text.contains(&format!("but {who} is already holding lock:"))
+                    && text.contains(&format!("{upper} already holds this very lock instance")),
+                "holder {h} re-locking lock {l}:\n{r}"
+            );
         }
         Op::Upgrade { h, s } => {
             let mut slots = slots.borrow_mut();
@@ -221,7 +274,8 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
             Op::Lock { h, .. }
             | Op::Drop { h, .. }
             | Op::Unlocked { h, .. }
-            | Op::Upgrade { h, .. } => h,
+            | Op::Upgrade { h, .. }
+            | Op::Relock { h, .. } => h,
         };
         for (step, op) in ops.iter().enumerate() {
             match holder_of(op) {

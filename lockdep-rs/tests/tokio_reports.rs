@@ -140,6 +140,47 @@ fn a_blocking_relock_on_a_thread_is_a_threads_certain_self_deadlock() {
     );
 }
 
+/// A blocking re-lock by a task that holds the mutex is the *task's* certain self-deadlock
+/// (the thread blocks, so the task never runs on to release it): the report says "but task
+/// is already holding lock" and "This task already holds", and so does the panic (both said
+/// "thread" before; found by tokio_holder_generated's `Relock` step).
+#[test]
+fn a_blocking_relock_in_a_task_is_named_the_tasks_self_deadlock() {
+    let m: &'static lockdep::Mutex<()> =
+        Box::leak(Box::new(lockdep::Mutex::named("self.task", ())));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let (joined, reports) = local.block_on(
+        &rt,
+        capture_async(async {
+            tokio::task::spawn_local(async move {
+                let _a = m.lock();
+                let _b = m.lock();
+            })
+            .await
+        }),
+    );
+    let err = joined.expect_err("the re-lock panics").into_panic();
+    let msg = err
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        msg.starts_with("lockdep: certain self-deadlock: this task already holds the lock"),
+        "{msg}"
+    );
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert_eq!(reports[0].class_names(), ["self.task"]);
+    let text = reports[0].to_string();
+    assert!(text.contains("but task is already holding lock:"), "{text}");
+    assert!(
+        text.contains("This task already holds this very lock instance"),
+        "{text}"
+    );
+    assert!(!lockdep::is_held(m) && m.try_lock().is_some());
+}
+
 /// A blocking lock held across an `.await` by a task of a `LocalSet`: when the thread goes on
 /// to another task, the lock is still held by the suspended one — `HeldAcrossAwait`, naming
 /// the lock, where it was taken and the task.

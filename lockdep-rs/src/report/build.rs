@@ -114,6 +114,13 @@ pub(crate) fn recursive(
              reach its own cell (directly or through the functions it calls)."
                 .into(),
         );
+    } else if certain && d.task.is_some() {
+        d.notes.push(
+            "This task already holds this very lock instance, and the acquisition blocks the\n\
+             thread that runs it: the task can never run on to release it (a certain\n\
+             self-deadlock), so lockdep panics instead of letting the thread hang."
+                .into(),
+        );
     } else if certain {
         d.notes.push(
             "This thread already holds this very lock instance: the acquisition can never succeed\n\
