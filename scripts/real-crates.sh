@@ -22,6 +22,8 @@
 #   .rs file of the crate (library, tests, examples, benches, doc comments), the `sync` items of
 #   a grouped import (`use tokio::{sync::Mutex, time};`) moved to an import of their own
 #   (`use lockdep::tokio::{sync::Mutex};`), lockdep added with its `tokio` feature.
+# - kind `std+tokio`: a crate with both (std's locks and tokio's): both switches, lockdep added
+#   once with its `tokio` feature.
 # A crate whose locks are held inside tokio tasks gets lockdep's `tokio` feature too (last
 # column), so the task is the holder of its blocking locks.
 #
@@ -36,7 +38,7 @@ export CARGO_TARGET_DIR="$WORK/target"
 mkdir -p "$WORK/src"
 RESULTS="$WORK/results.txt"
 
-# name version kind(parking_lot|parking_lot+std|std|std+thread|tokio) features test-targets lockdep-features ("-": none / all / none)
+# name version kind(parking_lot|parking_lot+std|std|std+thread|tokio|std+tokio) features test-targets lockdep-features ("-": none / all / none)
 # (test-targets: any further `cargo test` arguments, space-free, e.g. `--lib` or `--no-default-features`)
 # and, optionally, a seventh column: dependencies switched too, `name@version,...` (a crate
 # whose locks live in its own `-core` crate): each one's published source is switched the
@@ -103,6 +105,16 @@ CRATES=(
   # joined under a lock
   "crossbeam-utils 0.8.23 std - - -"
   "crossbeam-utils 0.8.23 std+thread - - -"
+  # trial 5. A pool: its slots a std Mutex taken inside tokio tasks (never across an `.await`),
+  # the free objects counted by a tokio Semaphore; the second row switches the tests' tokio
+  # Mutexes too (managed_deadlock's manager holds one across its channel's `recv().await`)
+  "deadpool 0.12.3 std managed,unmanaged,rt_tokio_1,serde - tokio"
+  "deadpool 0.12.3 std+tokio managed,unmanaged,rt_tokio_1,serde - -"
+  # service middleware: tokio's channels (Buffer) and Semaphore (ConcurrencyLimit) but no tokio
+  # lock (the `tokio` row switches paths only); its locks are std Mutexes (Buffer's worker
+  # error slot, hedge's histogram, peak-EWMA's estimate, the retry budget): the second row
+  "tower 0.5.3 tokio full - -"
+  "tower 0.5.3 std+tokio full - -"
 )
 
 fetch() { # name version -> prints the source directory
@@ -155,12 +167,13 @@ switch_std() { # crate dir, lockdep features, thread(0|1)[, crate name (lockdep)
   # A grouped import's `sync` items (and, kind std+thread, `thread` items) move to an import
   # of their own: `use std::{collections::HashMap, sync::{Arc, Mutex}};` becomes
   # `use std::{collections::HashMap};` and `use lockdep::{stdsync::{Arc, Mutex}};` (serial_test's
-  # lock map, flume's `thread::{self, Thread}`); the sed below then sees no group.
+  # lock map, flume's `thread::{self, Thread}`); the sed below then sees no group. A group in a
+  # comment stays (tower's doc example `//! use std::{future, sync::Arc};`), as the sed's do.
   mapfile -t files < <(grep -rlE --include='*.rs' '\buse (::)?std::\{' "$1/src" "$1/tests" 2>/dev/null || true)
   local items=sync
   [ "$3" = 1 ] && items='sync|thread'
   # (`sync` becomes `stdsync as sync`, `sync::X` becomes `stdsync::X`; `thread` keeps its name.)
-  [ ${#files[@]} -gt 0 ] && python3 "$ROOT/scripts/split_use.py" --root std --items "$items" \
+  [ ${#files[@]} -gt 0 ] && python3 "$ROOT/scripts/split_use.py" --root std --items "$items" --code-only \
     --to "$ld" --rename '^sync$=stdsync as sync' --rename '^sync\b=stdsync' "${files[@]}"
   { grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e "/^\s*\/\//! s/std::sync/$ld::stdsync/g" \
     -e "s/\buse $ld::stdsync;/use $ld::stdsync as sync;/"
@@ -204,6 +217,8 @@ add_lockdep() { # crate dir, lockdep features (a TOML list): lockdep as a depend
 import sys
 path, lockdep, features = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
+if "[dependencies.lockdep]" in text:  # kind std+tokio: added by the first switch
+    sys.exit(0)
 text = text.replace("[dependencies]", f'[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = {features}\n\n[dependencies]', 1) if "[dependencies]" in text else text + f'\n[dependencies.lockdep]\npath = "{lockdep}"\nfeatures = {features}\n'
 open(path, "w").write(text + "\n[workspace]\n")
 PY
@@ -218,6 +233,7 @@ for entry in "${CRATES[@]}"; do
   tag="$name-$version"
   [ "$kind" = std+thread ] && tag="$tag+thread"
   [ "$kind" = parking_lot+std ] && tag="$tag+std"
+  [ "$kind" = std+tokio ] && tag="$tag+tokio"
   [ "${BASELINE:-0}" = 1 ] && tag="$tag.baseline"
   src="$(fetch "$name" "$version")"
   dir="$WORK/src/$tag"
@@ -233,6 +249,8 @@ for entry in "${CRATES[@]}"; do
     std) switch_std "$dir" "$ldfeatures" 0 ;;
     std+thread) switch_std "$dir" "$ldfeatures" 1 ;;
     tokio) switch_tokio "$dir" "$ldfeatures" ;;
+    std+tokio) switch_std "$dir" "$( [ "$ldfeatures" = - ] && echo tokio || echo "$ldfeatures,tokio")" 0
+      switch_tokio "$dir" "$ldfeatures" ;;
     *) echo "unknown kind $kind" >&2; exit 1 ;;
   esac; fi
   if [ "${BASELINE:-0}" != 1 ] && [ -n "${deps:-}" ] && [ "$deps" != - ]; then

@@ -8,7 +8,9 @@ and `use lockdep::{stdsync::{Arc, Mutex}};`).
       --rename '^sync$=stdsync as sync' --rename '^sync\\b=stdsync' FILE...
 
 Each --rename PATTERN=REPLACEMENT is applied (re.sub, in order, first match wins) to a moved
-item. Files are rewritten in place."""
+item. A group in a comment (a doc example's `//! use std::{future, sync::Arc};`) keeps the line's
+comment marker on the import it gains, or is left alone with --code-only (the std switch keeps
+comments as they are). Files are rewritten in place."""
 import argparse
 import re
 
@@ -26,7 +28,7 @@ def items_of(body):
     return [i for i in items + [cur.strip()] if i]
 
 
-def split(text, root, items, to, renames):
+def split(text, root, items, to, renames, code_only=False):
     def moved(x):
         for pat, rep in renames:
             if re.search(pat, x):
@@ -36,6 +38,11 @@ def split(text, root, items, to, renames):
     out, pos = "", 0
     for m in re.finditer(r"\b(pub(?:\([^)]*\))? )?use (::)?" + re.escape(root) + r"::\{", text):
         if m.start() < pos:
+            continue
+        # the line up to the `use`: indentation, and a comment marker if the line is a comment
+        prefix = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+        comment = re.fullmatch(r"[ \t]*//[/!]?[ \t]*", prefix)
+        if comment and code_only:
             continue
         depth, end = 1, m.end()
         while depth:
@@ -49,7 +56,7 @@ def split(text, root, items, to, renames):
         rest = [x for x in group if x not in ours]
         new = f"{vis}use {colons}{to}::{{{', '.join(moved(x) for x in ours)}}}"
         if rest:
-            indent = re.search(r"[ \t]*$", text[:m.start()]).group(0)
+            indent = prefix if comment else re.search(r"[ \t]*$", prefix).group(0)
             new = f"{vis}use {colons}{root}::{{{', '.join(rest)}}};\n{indent}{new}"
         out += text[pos:m.start()] + new
         pos = end
@@ -64,12 +71,13 @@ def main():
     p.add_argument("--rename", action="append", default=[])
     p.add_argument("--then", action="append", default=[],
                    help="PATTERN=REPLACEMENT applied to the whole file afterwards")
+    p.add_argument("--code-only", action="store_true", help="leave groups in comments alone")
     p.add_argument("files", nargs="+")
     a = p.parse_args()
     renames = [tuple(r.split("=", 1)) for r in a.rename]
     thens = [tuple(r.split("=", 1)) for r in a.then]
     for path in a.files:
-        text = split(open(path).read(), a.root, a.items, a.to, renames)
+        text = split(open(path).read(), a.root, a.items, a.to, renames, a.code_only)
         for pat, rep in thens:
             text = re.sub(pat, rep, text)
         open(path, "w").write(text)
