@@ -9,11 +9,11 @@
 //! `.await`s, wait / create / recycle timeouts, abandoned `get`s, `take`, `retain`, `resize`; the
 //! unmanaged pool; objects got on a `spawn_blocking` thread, dropped on a plain thread, with an
 //! unawaited `JoinHandle`, with a runtime; tower's Buffer + ConcurrencyLimit from 8 tasks, a
-//! service whose `poll_ready` fails and an aborted worker behind a Buffer, Hedge, PeakEwma, a retry budget) were
-//! silent, on a 2-worker and a current-thread runtime, under the lenient and the strict class
-//! policy. They reported the real problem: a `retain` predicate taking a lock that a task holds
-//! while it returns an object (`retain` runs the predicate under the pool's slots lock; dropping
-//! an object takes it): the first test below.
+//! service whose `poll_ready` fails and an aborted worker behind a Buffer, Hedge, PeakEwma, a
+//! retry budget) were silent, on a 2-worker and a current-thread runtime, under the lenient and
+//! the strict class policy. They reported the real problem: a `retain` predicate taking a lock
+//! that a task holds while it returns an object (`retain` runs the predicate under the pool's
+//! slots lock; dropping an object takes it): the first test below.
 //!
 //! And they met one documented limit ("a task waiting on a channel, a `Notify` or a semaphore
 //! is not seen as a wait", `lockdep::tokio::sync`): a pool's exhaustion deadlock, where the task
