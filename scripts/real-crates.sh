@@ -115,6 +115,15 @@ CRATES=(
   # error slot, hedge's histogram, peak-EWMA's estimate, the retry budget): the second row
   "tower 0.5.3 tokio full - -"
   "tower 0.5.3 std+tokio full - -"
+  # trial 5 (std users). Progress bars: each bar's state a std Mutex, its steady ticker (a Mutex<Option<Ticker>>,
+  # a thread stopped by a Mutex + Condvar and joined when replaced), a MultiProgress's RwLock
+  # taken under a bar's state when it draws (`in_memory`: the render tests)
+  "indicatif 0.18.6 std in_memory - -"
+  "indicatif 0.18.6 std+thread in_memory - -"
+  # channels: each array/list channel's two waker lists and each zero-capacity channel's state a
+  # std Mutex (all built in the crate's `utils::Mutex::new` wrapper: one class), `Select` over several
+  "crossbeam-channel 0.5.17 std - - -"
+  "crossbeam-channel 0.5.17 std+thread - - -"
 )
 
 fetch() { # name version -> prints the source directory
