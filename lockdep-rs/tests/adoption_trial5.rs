@@ -4,7 +4,8 @@
 //! joined under the bar's `ticker` lock while `ProgressBar::update` takes `ticker` under the bar's
 //! state (the published crate hangs on it), and the crate's unit tests read a `MultiProgress`'s
 //! state and then a bar's, against the library's order (a bar draws under its state). crossbeam-
-//! channel was silent, and rightly: its idiom is kept as a regression test that it stays silent.
+//! channel was silent, and rightly: its idiom is kept as a regression test that it stays silent;
+//! a channel receive blocking under a lock its sender needs goes unseen: a `limit_` test.
 #![cfg(lockdep_enabled)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -200,5 +201,43 @@ fn crossbeam_channel_select_registration_is_silent() {
             }
         });
     });
+    assert!(reports.is_empty(), "{}", describe(&reports));
+}
+
+/// A channel's blocking receive is not an event lockdep knows: crossbeam-channel (and flume,
+/// and std's `mpsc`, crossbeam's code) block in `thread::park` until a sender wakes them. A
+/// thread that receives while holding a lock its sender takes before sending deadlocks (with a
+/// rendezvous channel, or any empty one), and lockdep sees only the sender's acquisition, with
+/// nothing held: no report. Here the receive times out, so the test does not hang: the receiver
+/// holds `M` and waits 100 ms on a rendezvous channel while the sender blocks on `M`; then it
+/// lets `M` go and receives.
+/// Limit (the README lists the waits lockdep validates: `Event`, `Condvar`, `Once`, joins):
+/// today no report; right: a `CircularWait` (the receiver waits for the send while holding `M`,
+/// which the sender takes before it), as for a `Condvar` wait; it would need the channel to arm
+/// and signal a `lockdep::Event` around its park.
+#[test]
+fn limit_a_channel_receive_under_a_lock_its_sender_needs_is_not_seen() {
+    use lockdep::stdsync::mpsc::sync_channel;
+    let m = Mutex::named("trial5.channel.m", 0u32);
+    let held = AtomicBool::new(false);
+    let (tx, rx) = sync_channel::<u32>(0);
+    let (timed_out, reports) = lockdep::capture(|| {
+        lockdep::thread::scope(|s| {
+            s.spawn(|| {
+                while !held.load(Ordering::SeqCst) {
+                    lockdep::thread::yield_now();
+                }
+                let v = *m.lock().unwrap(); // blocks: the receiver holds `m`
+                tx.send(v + 1).unwrap(); // a rendezvous: waits for the receive
+            });
+            let g = m.lock().unwrap();
+            held.store(true, Ordering::SeqCst);
+            let timed_out = rx.recv_timeout(Duration::from_millis(100)).is_err(); // under `m`
+            drop(g);
+            assert_eq!(rx.recv().unwrap(), 1);
+            timed_out
+        })
+    });
+    assert!(timed_out, "the receive under `m` was expected to time out");
     assert!(reports.is_empty(), "{}", describe(&reports));
 }
