@@ -515,6 +515,9 @@ fn unsafe_code_is_confined_and_justified() {
         "rwlock_guard.rs",
         "reentrant.rs",
         "raw/imp.rs",
+        "raw/imp/rwlock.rs",
+        "raw/imp/unchecked.rs",
+        "raw/imp/reentrant.rs",
         "stdsync/once.rs",
         // Async locks (issue 14): holders' stacks shared by the threads that poll a task;
         // owned guards borrowing the lock in their `Arc`; compiled out, an `Arc` of tokio's lock.
