@@ -47,6 +47,10 @@ pub fn reset() {
 /// Runs `f` and returns the reports raised on this thread meanwhile. They are not printed,
 /// panicked on, passed to the hook or kept for [`take_reports`]; each distinct problem
 /// appears once per capture, even if it was reported before elsewhere. Captures nest.
+/// Threads started in `f` through [`thread`](crate::thread) report into it too while it runs;
+/// what they find after it returned is reported as if not captured. If `f` panics, the
+/// reports taken so far are delivered as if not captured (to an enclosing capture, or
+/// printed and kept, failing the run): nothing is lost.
 ///
 /// This makes tests that run in parallel independent: each sees only its own reports.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {

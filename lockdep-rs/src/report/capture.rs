@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::Report;
@@ -17,15 +18,31 @@ use crate::sync::thread_local;
 #[derive(Default)]
 pub(crate) struct CaptureSink {
     state: Mutex<CaptureState>,
+    /// The capture is over (its closure returned or unwound): a thread still joined to it (a
+    /// thread started inside it, running on, or its thread-local destructors) reports as if
+    /// not capturing, so nothing is lost, and is not taken for capturing (a known problem is
+    /// not delivered again). Set under `state`'s lock; read without it where a stale answer
+    /// only sends a report to [`offer`], which looks again under the lock.
+    closed: AtomicBool,
 }
 
 #[derive(Default)]
 struct CaptureState {
     seen: HashSet<u64>,
-    reports: Vec<Report>,
-    /// The capture has returned its reports: a thread still joined to it (a thread-local
-    /// destructor running late) reports as if not capturing, so nothing is lost.
-    closed: bool,
+    reports: Vec<(Report, u64)>,
+}
+
+impl CaptureSink {
+    fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Ends the capture: returns its reports; later ones go elsewhere.
+    fn close(&self) -> Vec<(Report, u64)> {
+        let mut state = self.state.lock();
+        self.closed.store(true, Ordering::Relaxed);
+        std::mem::take(&mut state.reports)
+    }
 }
 
 thread_local! {
@@ -35,17 +52,22 @@ thread_local! {
     static CAPTURES: RefCell<Vec<Arc<CaptureSink>>> = RefCell::new(Vec::new());
 }
 
-/// Is this thread inside a capture?
+/// Is this thread inside a capture that is not over?
 pub(crate) fn capturing() -> bool {
     CAPTURES
-        .try_with(|c| c.try_borrow().is_ok_and(|c| !c.is_empty()))
+        .try_with(|c| c.try_borrow().is_ok_and(|c| c.iter().any(|s| s.is_open())))
         .unwrap_or(false)
 }
 
-/// The innermost capture of this thread, for a thread it starts.
+/// The innermost capture of this thread that is not over (for a thread it starts, and for
+/// its reports).
 pub(crate) fn current() -> Option<Arc<CaptureSink>> {
     CAPTURES
-        .try_with(|c| c.try_borrow().ok().and_then(|c| c.last().cloned()))
+        .try_with(|c| {
+            c.try_borrow()
+                .ok()
+                .and_then(|c| c.iter().rev().find(|s| s.is_open()).cloned())
+        })
         .ok()
         .flatten()
 }
@@ -55,13 +77,13 @@ pub(crate) fn current() -> Option<Arc<CaptureSink>> {
 pub(crate) fn offer(report: &Report, key: u64) -> Option<bool> {
     let sink = current()?;
     let mut state = sink.state.lock();
-    if state.closed {
-        return None;
+    if !sink.is_open() {
+        return None; // it ended meanwhile
     }
     if !state.seen.insert(key) {
         return Some(false);
     }
-    state.reports.push(report.clone());
+    state.reports.push((report.clone(), key));
     Some(true)
 }
 
@@ -90,6 +112,8 @@ impl Drop for Joined {
 /// started through `lockdep::thread`, their thread-local destructors included (a thread still
 /// running when `f` returns reports what it finds later as if not capturing: printed, kept,
 /// failing the run; not into this finished capture, where nobody would see it).
+/// If `f` unwinds, the capture ends too, and the reports it holds are delivered as if not
+/// captured (to an enclosing capture, or printed and kept): nobody else would see them.
 /// Where this thread's capture state is gone (a thread-local destructor running late), `f`
 /// just runs and no reports are returned.
 pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
@@ -98,10 +122,74 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
     if !joined.0 {
         return (f(), Vec::new());
     }
+    let mut unwinding = Unwinding(Some(sink.clone()));
     let r = f();
+    unwinding.0 = None; // returned: not unwinding
     drop(joined);
-    let mut state = sink.state.lock();
-    state.closed = true;
-    let reports = std::mem::take(&mut state.reports);
+    let reports = sink.close().into_iter().map(|(r, _)| r).collect();
     (r, reports)
+}
+
+/// Ends a capture whose closure unwinds, passing its reports on.
+struct Unwinding(Option<Arc<CaptureSink>>);
+
+impl Drop for Unwinding {
+    fn drop(&mut self) {
+        if let Some(sink) = self.0.take() {
+            // (The `Joined` below this value is dropped after it: the thread's list still has
+            // the sink, but closed, so `offer` passes it by.)
+            pass_on(&sink);
+        }
+    }
+}
+
+/// Ends a capture nobody will read (its closure unwound, its future was dropped): its
+/// reports are delivered as if not captured, to an enclosing capture or printed and kept.
+fn pass_on(sink: &CaptureSink) {
+    for (report, key) in sink.close() {
+        // Never panics (Panic mode while unwinding prints): see `sink::deliver`.
+        let _ = super::sink::deliver(report, key);
+    }
+}
+
+/// One capture joined in turns: `capture_async`'s, joined by the thread that polls its
+/// future for each poll. A `lockdep::thread` started in a poll joins it (not a capture of
+/// that poll alone, which would be over when the poll returns), so what it finds while the
+/// future runs is this capture's. Dropped unfinished (the future cancelled, or a poll
+/// panicked), it passes its reports on.
+#[cfg(lockdep_tasks)]
+pub(crate) struct Spanning(Option<Arc<CaptureSink>>);
+
+#[cfg(lockdep_tasks)]
+impl Spanning {
+    pub(crate) fn new() -> Spanning {
+        Spanning(Some(Arc::new(CaptureSink::default())))
+    }
+
+    /// Runs `f` in the capture (this thread joined to it meanwhile); returns the reports
+    /// taken so far, by `f` and by the threads it started.
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> (R, Vec<(Report, u64)>) {
+        let Some(sink) = &self.0 else {
+            return (f(), Vec::new());
+        };
+        let joined = join(sink.clone());
+        let r = f();
+        drop(joined);
+        let reports = std::mem::take(&mut sink.state.lock().reports);
+        (r, reports)
+    }
+
+    /// Ends the capture: the reports taken since the last [`run`](Self::run).
+    pub(crate) fn finish(mut self) -> Vec<(Report, u64)> {
+        self.0.take().map(|sink| sink.close()).unwrap_or_default()
+    }
+}
+
+#[cfg(lockdep_tasks)]
+impl Drop for Spanning {
+    fn drop(&mut self) {
+        if let Some(sink) = self.0.take() {
+            pass_on(&sink);
+        }
+    }
 }

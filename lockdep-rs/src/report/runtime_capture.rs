@@ -67,6 +67,13 @@ impl Drop for Scope {
             SCOPES.lock().retain(|(_, m, _)| *m != n);
             ACTIVE.fetch_sub(1, Relaxed);
         }
+        // Dropped unfinished (its `capture_async` cancelled, or a poll panicked): nobody
+        // will read what it took, so it is delivered as if not captured.
+        let left = std::mem::take(&mut self.buffer.lock().reports);
+        for report in left {
+            let key = report.0.key;
+            let _ = super::sink::deliver(report, key);
+        }
     }
 }
 

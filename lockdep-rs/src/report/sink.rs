@@ -73,6 +73,12 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
     if let Some(d) = super::runtime_capture::deliver(&report, key) {
         return d;
     }
+    // The mode's action, decided once (the mode may change while the hook runs).
+    let action = match mode() {
+        Mode::Panic if !crate::sync::panicking() => Delivery::MustPanic,
+        Mode::Collect | Mode::Off => Delivery::Delivered,
+        _ => Delivery::Printed,
+    };
     // 2. Process-wide dedupe and keeping.
     {
         let mut g = GLOBAL.lock();
@@ -85,18 +91,20 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
             g.dropped += 1;
         }
         g.kept.push((report.clone(), key));
+        // Counted against the run as it is kept, not when printed: a `take_reports` (in the
+        // hook, or on another thread) forgives only a report it takes, so it must find the
+        // count there already, or the run would fail for a report the program took.
+        if action == Delivery::Printed {
+            count(&report, key);
+        }
     }
     // 3. The hook (user code: no internal lock held; a panic in it is contained).
     call_hook(&report);
     // 4. The mode's action.
-    match mode() {
-        Mode::Panic if !crate::sync::panicking() => Delivery::MustPanic,
-        Mode::Collect | Mode::Off => Delivery::Delivered,
-        _ => {
-            print(&report, key);
-            Delivery::Printed
-        }
+    if action == Delivery::Printed {
+        super::write_stderr(&format!("{report}\n"));
     }
+    action
 }
 
 /// Would a report raised now on this thread panic (Panic mode, not captured, not unwinding)?
@@ -120,6 +128,11 @@ pub(crate) fn same_problem(report: &Report) -> String {
 /// captures and shows only for failing tests), and counts it against the run.
 pub(crate) fn print(report: &Report, key: u64) {
     super::write_stderr(&format!("{report}\n"));
+    count(report, key);
+}
+
+/// Counts a report against the run (see `exit_status`).
+fn count(report: &Report, key: u64) {
     let (title, classes) = (report.kind().title(), report.class_names());
     exit_status::record(key, title, &classes, report.thread());
 }

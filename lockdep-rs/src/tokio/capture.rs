@@ -1,9 +1,11 @@
 //! [`capture_async`]: `capture` for async code and tests.
 //!
-//! While its future runs, the reports raised by the future itself go to it (a `capture` around
-//! each of its polls, on whatever thread polls it), and so do the reports raised by any other
-//! task or blocking thread of the same tokio runtime that no `capture` of its own takes: a
-//! runtime-wide capture, keyed by the runtime's id. A `#[tokio::test]` has a runtime of its own,
+//! While its future runs, the reports raised by the future itself go to it (one capture,
+//! joined around each of its polls, on whatever thread polls it; the `lockdep::thread`s it
+//! starts join it too), and so do the reports raised by any other task or blocking thread of
+//! the same tokio runtime that no `capture` of its own takes: a runtime-wide capture, keyed
+//! by the runtime's id. Dropped before it completes, it delivers what it took as if nothing
+//! had captured it (printed and kept, failing the run): nothing is lost. A `#[tokio::test]` has a runtime of its own,
 //! so parallel tests never see each other's reports.
 
 use std::future::{poll_fn, Future};
@@ -37,14 +39,24 @@ use crate::report::Report;
 pub async fn capture_async<F: Future>(future: F) -> (F::Output, Vec<Report>) {
     #[cfg(lockdep_tasks)]
     {
+        use crate::report::capture::Spanning;
         let scope = crate::report::runtime_capture::Scope::enter();
+        // One capture for the whole future, joined around each poll: a `lockdep::thread`
+        // started in a poll reports into it for as long as the future runs.
+        let capture = Spanning::new();
         let mut future = pin!(future);
         let out = poll_fn(|cx| {
-            let (poll, reports) = crate::capture(|| future.as_mut().poll(cx));
-            scope.add(reports);
+            let (poll, reports) = capture.run(|| {
+                let poll = future.as_mut().poll(cx);
+                // Problems found while this thread released locks belong here too.
+                crate::validator::deliver_deferred();
+                poll
+            });
+            scope.add(reports.into_iter().map(|(r, _)| r).collect());
             poll
         })
         .await;
+        scope.add(capture.finish().into_iter().map(|(r, _)| r).collect());
         (out, scope.finish())
     }
     #[cfg(not(lockdep_tasks))]
