@@ -124,6 +124,15 @@ CRATES=(
   # std Mutex (all built in the crate's `utils::Mutex::new` wrapper: one class), `Select` over several
   "crossbeam-channel 0.5.17 std - - -"
   "crossbeam-channel 0.5.17 std+thread - - -"
+  # trial 6 (std users). An async executor: its state's task slab (`active`) and sleeping tickers
+  # (`sleepers`) std Mutexes, its runners' local queues an RwLock; tasks run from several threads
+  # (feature `static`: `StaticExecutor`, its state in a `static`, and its doc tests)
+  "async-executor 1.14.1 std static - -"
+  "async-executor 1.14.1 std+thread static - -"
+  # a thread pool for blocking work: one static std Mutex + Condvar; threads spawned under the
+  # lock (`grow_pool`), idle ones parked on the Condvar with a timeout, never joined
+  "blocking 1.7.0 std - - -"
+  "blocking 1.7.0 std+thread - - -"
 )
 
 fetch() { # name version -> prints the source directory
