@@ -8,8 +8,11 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use lockdep::tokio::sync::{Mutex, Notify};
 use lockdep::ReportKind;
 
 fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
@@ -177,4 +180,235 @@ fn a_report_taken_before_it_is_printed_does_not_fail_the_run() {
         out.status.success(),
         "the run failed for a report the program took:\n{stderr}"
     );
+}
+
+/// Wakes every waiter of `go`, `ms` from now, from another thread.
+fn notify_later(go: Arc<Notify>, ms: u64) {
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(ms));
+        go.notify_waiters();
+    });
+}
+
+/// Runs `f` on a thread of its own and returns its result, or `None` if it has not finished
+/// within `secs` (a hang: the thread is left blocked, the test goes on to fail).
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs)).ok()
+}
+
+/// A branch in its *grace* (it asked for a lock another branch of its holder holds, and awaits
+/// the real lock for up to a second) is queued for the lock just as a branch past it is: when
+/// the holding branch releases the lock, tokio hands it to the waiting branch. A sibling that
+/// then takes the lock *blocking* waits behind it for ever (the thread blocks; the branch
+/// that has the lock can never be polled). The same certain deadlock as
+/// `adoption_tokio::blocking_behind_a_queued_branch_of_the_same_holder_is_stopped`, which
+/// lockdep reports and stops; here it hangs: the grace's wait (`watch::other_branch`,
+/// `Conflict::Held`) is not listed in `tokio::queued`, so `lock_blocking` finds no branch ahead.
+#[test]
+fn blocking_behind_a_branch_in_its_grace_is_stopped() {
+    let run = within(10, || {
+        let m = Mutex::named("review5.grace", 0u32);
+        let go = Arc::new(Notify::new());
+        notify_later(go.clone(), 200);
+        lockdep::capture(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                common::block_on(async {
+                    let a = async {
+                        let g = m.lock().await;
+                        go.notified().await; // woken together with c
+                        drop(g); // tokio hands the lock to b
+                    };
+                    let c = async {
+                        go.notified().await;
+                        *m.blocking_lock() += 1; // polled after a, before b
+                    };
+                    let b = async { *m.lock().await += 1 }; // a holds it: the grace
+                    common::join_ordered(
+                        vec![Box::pin(a), Box::pin(c), Box::pin(b)],
+                        &[vec![0, 1, 2]],
+                    )
+                    .await
+                })
+            }))
+            .is_err()
+        })
+    });
+    let (stopped, reports) = run.expect("hung: the blocking acquisition waits behind the branch");
+    assert!(stopped, "the blocking acquisition should have been stopped");
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert_eq!(reports[0].class_names(), ["review5.grace"]);
+}
+
+/// The same deadlock behind a branch that waits for the holder's *owned* guard, handed to
+/// another thread (`watch::other_branch`, `Conflict::Movable`: it awaits the real lock for up
+/// to the deadlock timeout, unlisted in `tokio::queued`). The blocking sibling also finds the
+/// owned guard's entry (`lock_blocking`, `Conflict::Movable`) and polls `try_lock` for the
+/// deadlock timeout; the other thread releases the guard meanwhile, tokio hands the lock to
+/// the queued branch, so `try_lock` never succeeds; after the timeout the blocking acquisition
+/// is validated against a stack that no longer holds the guard (its release was applied),
+/// nothing is found, and it blocks for ever. Right: reported (`RecursiveLocking`) and stopped.
+#[test]
+fn blocking_behind_a_branch_waiting_for_a_handed_owned_guard_is_stopped() {
+    let run = within(25, || {
+        let m = Arc::new(Mutex::named("review5.movable", 0u32));
+        lockdep::capture(|| {
+            let g = m.clone().blocking_lock_owned(); // this thread's, movable
+            let other = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                drop(g); // tokio hands the lock to b
+            });
+            let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                common::block_on(async {
+                    let b = async { *m.lock().await += 1 }; // waits for the handed guard
+                    let c = async {
+                        std::future::ready(()).await;
+                        *m.blocking_lock() += 1; // polled after b waits
+                    };
+                    common::join_ordered(vec![Box::pin(b), Box::pin(c)], &[vec![0, 1]]).await
+                })
+            }))
+            .is_err();
+            other.join().unwrap();
+            stopped
+        })
+    });
+    let (stopped, reports) = run.expect("hung: the blocking acquisition waits behind the branch");
+    assert!(stopped, "the blocking acquisition should have been stopped");
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert_eq!(reports[0].class_names(), ["review5.movable"]);
+}
+
+/// A queued acquisition is listed under the holder that first polled it (`queued::enter`
+/// computes the holder once). A future polled outside tokio tasks belongs to the thread that
+/// polls it, and it may move: a task of a multi-threaded executor other than tokio's (or a
+/// future handed to another thread, as here) is polled on by another thread after it queued.
+/// Its entry stays the first thread's, and that thread's own `blocking_lock` of the lock
+/// (no branch of it queued any more: the waiting future is another thread's now) is taken for
+/// a blocking acquisition behind a queued branch of its own: a false `RecursiveLocking` and a
+/// panic, where it would just wait for the lock (held by another thread, then handed to the
+/// moved future, which runs on its new thread and releases it). Right: no report, no panic.
+#[test]
+fn a_queued_future_moved_to_another_thread_is_that_threads() {
+    let run = within(10, || {
+        let m = Arc::new(Mutex::named("review5.moved", 0u32));
+        let (held_tx, held) = std::sync::mpsc::channel();
+        let holder = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                let g = m.blocking_lock();
+                held_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                drop(g);
+            })
+        };
+        held.recv().unwrap();
+        lockdep::capture(|| {
+            let mut fut = Box::pin(m.clone().lock_owned());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(fut.as_mut().poll(&mut cx).is_pending()); // queued, polled here
+            let moved = std::thread::spawn(move || *common::block_on(fut) += 1); // polled there
+            let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                *m.blocking_lock() += 1; // waits for the holder, then for the moved future
+            }))
+            .is_err();
+            moved.join().unwrap();
+            holder.join().unwrap();
+            stopped
+        })
+    });
+    let (stopped, reports) = run.expect("hung");
+    assert_eq!(kinds(&reports), []);
+    assert!(!stopped, "the blocking acquisition was stopped");
+}
+
+/// Returns `Pending` once (waking itself), then `Ready`.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// `a` and `b` as one future (need not be `Send`), polled `a` first every round.
+async fn join_local(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    let (mut a_done, mut b_done) = (false, false);
+    std::future::poll_fn(|cx| {
+        a_done = a_done || a.as_mut().poll(cx).is_ready();
+        b_done = b_done || b.as_mut().poll(cx).is_ready();
+        if a_done && b_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+/// A blocking lock held while an async acquisition of its holder has to wait is reported
+/// (`HeldAcrossAwait`): `watch::wait_for` reports it when the real lock's future first
+/// returns `Pending` — on the plain path and on the owned-guard path, but not on the grace
+/// path (`other_branch`, `Conflict::Held`: `within(OTHER_BRANCH_GRACE, lock())` awaits the
+/// real lock directly). So a branch that holds a blocking lock while it waits for a lock
+/// another branch of its holder has is never reported; the same branch waiting for the same
+/// lock held by another thread is. (A thread polling a future with `block_on` never switches
+/// holders, so nothing else finds it.)
+#[test]
+fn a_blocking_lock_held_while_waiting_in_the_grace_is_held_across_await() {
+    let l = lockdep::Mutex::named("review5.across.L", ());
+    let m = Mutex::named("review5.across.M", ());
+    let ((), reports) = lockdep::capture(|| {
+        common::block_on(async {
+            let a = async {
+                yield_once().await; // b takes L first (L -> M, no cycle)
+                let g = m.lock().await;
+                yield_once().await;
+                drop(g);
+            };
+            let b = async {
+                let _l = l.lock();
+                yield_once().await;
+                let _m = m.lock().await; // a has it: the grace, L held meanwhile
+            };
+            join_local(a, b).await
+        })
+    });
+    assert_eq!(kinds(&reports), [ReportKind::HeldAcrossAwait]);
+    assert_eq!(reports[0].class_names(), ["review5.across.L"]);
+}
+
+/// A task re-locking an async lock it holds, in a mode the held guard excludes, waits for
+/// itself for ever: reported (`RecursiveLocking`) and stopped with a panic. For a `RwLock`
+/// made `with_max_readers(.., 1)` a read excludes every other read (tokio grants one reader at
+/// a time), so a task's second read while it holds one never comes. lockdep decides by the
+/// modes alone (`holds_conflicting`, the validator's step 1: read beside read never
+/// conflicts): the second read is reported as possible recursive reading, then queued for
+/// ever — the task hangs. Right: stopped like any certain self-deadlock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_read_of_a_one_reader_rwlock_is_stopped() {
+    let rw = Arc::new(lockdep::tokio::RwLock::with_max_readers(0u32, 1));
+    let (run, reports) = lockdep::tokio::capture_async(async {
+        let task = tokio::spawn(async move {
+            let _r1 = rw.read().await;
+            let _r2 = rw.read().await; // never comes
+        });
+        tokio::time::timeout(Duration::from_secs(5), task).await
+    })
+    .await;
+    let joined = run.expect("hung: the task waits for its own read for ever");
+    assert!(
+        joined.is_err_and(|e| e.is_panic()),
+        "the task was not stopped"
+    );
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
 }

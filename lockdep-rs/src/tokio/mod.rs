@@ -101,7 +101,14 @@
 //!   taken for re-locking it. A sibling that takes that lock *blocking* meanwhile
 //!   (`blocking_lock` in a future polled by a plain `block_on`) would wait behind it for ever
 //!   (tokio hands the lock to the queued branch, which cannot run while the thread blocks):
-//!   that is reported (`RecursiveLocking`, naming the queued acquisition) and stopped.
+//!   that is reported (`RecursiveLocking`, naming the queued acquisition) and stopped — whatever
+//!   the branch waits for (another holder, a sibling branch in its grace, an owned guard
+//!   handed elsewhere). A queued acquisition belongs to whoever polled it last; the blocking
+//!   acquisition first tries the lock for a second (the queued future may be polled on
+//!   another thread now, having moved), and is stopped only if it still waits behind it.
+//! - A `RwLock` built with `with_max_readers(_, 1)` is a mutex: its reads are validated as
+//!   exclusive acquisitions, so a holder reading it twice is stopped as a re-lock. (A write
+//!   guard downgraded to a read counts as a shared reader, as for any `RwLock`.)
 //! - A guard handed to another task (an owned guard moved into a spawned task) stays the
 //!   acquiring task's until it is dropped, wherever that is: until then the acquiring task
 //!   counts as holding it, and the locks it takes meanwhile are ordered after it. Taking the

@@ -62,15 +62,34 @@ pub(super) fn enter(instance: Instance, read: Read, site: &'static Location<'sta
         read,
         site,
     });
-    Entered(id)
+    Entered { id, holder }
 }
 
 /// A queued acquisition, listed until dropped.
-pub(super) struct Entered(u64);
+pub(super) struct Entered {
+    id: u64,
+    /// Whose it is, as last polled.
+    holder: Holder,
+}
+
+impl Entered {
+    /// The queued acquisition is polled: it belongs to whoever polls it now. A future polled
+    /// outside tokio tasks may move between threads while it waits (another executor's
+    /// task, a future handed over), and a task's is the task's wherever it runs.
+    pub(super) fn polled(&mut self) {
+        let now = holder();
+        if now != self.holder {
+            self.holder = now;
+            if let Some(q) = QUEUED.lock().queued.iter_mut().find(|q| q.id == self.id) {
+                q.holder = now;
+            }
+        }
+    }
+}
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        QUEUED.lock().queued.retain(|q| q.id != self.0);
+        QUEUED.lock().queued.retain(|q| q.id != self.id);
     }
 }
 

@@ -32,6 +32,10 @@ use crate::held::{LockHandle, Sealed, TrackedLock};
 #[cfg_attr(not(lockdep_enabled), repr(transparent))]
 pub struct RwLock<T: ?Sized> {
     dep: DepMap,
+    /// Built with `with_max_readers(_, 1)`: a reader excludes every other, so its reads are
+    /// validated as exclusive acquisitions (a holder's second read can never succeed).
+    #[cfg(lockdep_enabled)]
+    one_reader: bool,
     inner: real::RwLock<T>,
 }
 
@@ -109,6 +113,8 @@ impl<T> RwLock<T> {
     pub fn with_max_readers(value: T, max_reads: u32) -> Self {
         RwLock {
             dep: DepMap::site::<T>(Location::caller(), "tokio::RwLock"),
+            #[cfg(lockdep_enabled)]
+            one_reader: max_reads == 1,
             inner: real::RwLock::with_max_readers(value, max_reads),
         }
     }
@@ -119,6 +125,8 @@ impl<T> RwLock<T> {
     pub const fn const_with_max_readers(value: T, max_reads: u32) -> Self {
         RwLock {
             dep: DepMap::site::<T>(Location::caller(), "tokio::RwLock"),
+            #[cfg(lockdep_enabled)]
+            one_reader: max_reads == 1,
             inner: real::RwLock::const_with_max_readers(value, max_reads),
         }
     }
@@ -126,18 +134,33 @@ impl<T> RwLock<T> {
     const fn with_dep(dep: DepMap, value: T) -> Self {
         RwLock {
             dep,
+            #[cfg(lockdep_enabled)]
+            one_reader: false,
             inner: real::RwLock::const_new(value),
         }
     }
 
     /// Consumes the lock, returning its value.
     pub fn into_inner(self) -> T {
-        let RwLock { dep: _dep, inner } = self; // `_dep` checks "held lock freed"
+        let RwLock {
+            dep: _dep, inner, ..
+        } = self; // `_dep` checks "held lock freed"
         inner.into_inner()
     }
 }
 
 impl<T: ?Sized> RwLock<T> {
+    /// The mode a read acquisition is validated and recorded in: shared, or for a lock of
+    /// one reader at most, exclusive.
+    #[inline]
+    fn read_mode(&self) -> Read {
+        #[cfg(lockdep_enabled)]
+        if self.one_reader {
+            return Read::Exclusive;
+        }
+        Read::Shared
+    }
+
     /// Shared (read) access, waiting until no writer holds or waits for the lock; validated
     /// when first polled, before it waits (a non-recursive reader).
     #[track_caller]
@@ -158,7 +181,7 @@ impl<T: ?Sized> RwLock<T> {
     ) -> RwLockReadGuard<'_, T> {
         let (tracked, inner) = lock_async(
             &self.dep,
-            (Read::Shared, subclass, site),
+            (self.read_mode(), subclass, site),
             || self.inner.try_read().ok(),
             || self.inner.read(),
         )
@@ -198,7 +221,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn blocking_read(&self) -> RwLockReadGuard<'_, T> {
         let (tracked, inner) = lock_blocking(
             &self.dep,
-            (Read::Shared, 0, Location::caller()),
+            (self.read_mode(), 0, Location::caller()),
             || self.inner.try_read().ok(),
             || self.inner.blocking_read(),
         );
@@ -223,7 +246,7 @@ impl<T: ?Sized> RwLock<T> {
         let inner = self.inner.try_read()?;
         let tracked = self
             .dep
-            .acquired_try_async(Read::Shared, Location::caller());
+            .acquired_try_async(self.read_mode(), Location::caller());
         Ok(Guard::new(tracked, inner))
     }
 
@@ -265,7 +288,7 @@ impl<T: ?Sized + 'static> RwLock<T> {
             let this = Owned::<T, ()>::borrow(&lock);
             let (tracked, inner) = lock_async(
                 &this.dep,
-                (Read::Shared, 0, site),
+                (lock.read_mode(), 0, site),
                 || this.inner.try_read().ok(),
                 || this.inner.read(),
             )
@@ -300,7 +323,7 @@ impl<T: ?Sized + 'static> RwLock<T> {
         let inner = this.inner.try_read()?;
         let tracked = this
             .dep
-            .acquired_try_async(Read::Shared, Location::caller());
+            .acquired_try_async(lock.read_mode(), Location::caller());
         Ok(Guard::new(tracked.owned(), Owned::new(lock, inner)))
     }
 

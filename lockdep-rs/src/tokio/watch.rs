@@ -58,7 +58,7 @@ pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
     if let Some(guard) = try_now() {
         return (dep.acquire_async(read, subclass, site), guard);
     }
-    let (released, _in_vain) = other_branch(dep, read, &lock).await;
+    let (released, _in_vain) = other_branch(dep, (read, site), &lock).await;
     let validate = || {
         #[cfg(lockdep_tasks)]
         {
@@ -82,23 +82,32 @@ pub(super) async fn lock_async<'a, G, F: Future<Output = G>>(
             // acquisition of it for a re-lock, what they take for ordered after it). Recorded
             // when the lock comes (the same chain: no second report).
             validate().release();
-            // Listed as queued while it waits: a blocking acquisition of the lock by this
-            // holder meanwhile would wait behind it forever (see `queued`).
-            #[cfg(lockdep_tasks)]
-            let _queued = super::queued::enter(dep.instance(), read, site);
-            let guard = wait_for(dep, lock()).await;
+            let guard = wait_for(dep, (read, site), lock()).await;
             (dep.acquire_async(read, subclass, site), guard)
         }
     }
 }
 
-/// Awaits `wait` (the real lock's future, after a `try_*` failed: tokio's own acquisition tries
-/// the same first, so fairness is unchanged); if it has to wait, first reports the blocking
-/// locks the holder keeps while it is suspended.
-async fn wait_for<F: Future>(_dep: &DepMap, wait: F) -> F::Output {
+/// Awaits `wait` (the real lock's future, for an acquisition in mode `read` at `site`, after a
+/// `try_*` failed: tokio's own acquisition tries the same first, so fairness is unchanged).
+/// Every such wait, whatever it waits for (a holder on another task or thread, another branch
+/// of its own holder, an owned guard handed elsewhere):
+/// - is listed as queued while it waits (`queued`), under whoever polls it now: a blocking
+///   acquisition of the lock by that holder meanwhile would wait behind it for ever;
+/// - if it has to wait, first reports the blocking locks the holder keeps while it is
+///   suspended (`HeldAcrossAwait`).
+async fn wait_for<F: Future>(
+    _dep: &DepMap,
+    (_read, _site): (Read, &'static Location<'static>),
+    wait: F,
+) -> F::Output {
+    #[cfg(lockdep_tasks)]
+    let mut queued = super::queued::enter(_dep.instance(), _read, _site);
     let mut wait = pin!(wait);
     let mut first = true;
     poll_fn(move |cx| {
+        #[cfg(lockdep_tasks)]
+        queued.polled();
         let poll = wait.as_mut().poll(cx);
         if poll.is_pending() && std::mem::take(&mut first) {
             #[cfg(lockdep_tasks)]
@@ -130,16 +139,21 @@ const OTHER_BRANCH_GRACE: Duration = Duration::from_secs(1);
 /// reports the re-lock and panics).
 async fn other_branch<F: Future>(
     dep: &DepMap,
-    read: Read,
+    (read, site): (Read, &'static Location<'static>),
     lock: impl FnOnce() -> F,
 ) -> (Option<F::Output>, bool) {
     #[cfg(lockdep_tasks)]
     match dep.held_conflicting(read) {
         Conflict::None => {}
-        Conflict::Held => return (within(OTHER_BRANCH_GRACE, lock()).await, false),
+        Conflict::Held => {
+            // Queued for the lock as any wait (another branch of the holder releases it to
+            // this one), and blocking locks held now are held across it.
+            let wait = wait_for(dep, (read, site), lock());
+            return (within(OTHER_BRANCH_GRACE, wait).await, false);
+        }
         Conflict::Movable => {
             // Waiting for another holder: blocking locks held now are held across it.
-            let wait = wait_for(dep, lock());
+            let wait = wait_for(dep, (read, site), lock());
             return match crate::mode::deadlock_timeout() {
                 Some(limit) => {
                     let got = within(limit, wait).await;
@@ -151,7 +165,7 @@ async fn other_branch<F: Future>(
         }
     }
     #[cfg(not(lockdep_tasks))]
-    let _ = (dep, read, lock);
+    let _ = (dep, read, site, lock);
     (None, false)
 }
 
@@ -165,13 +179,20 @@ async fn other_branch<F: Future>(
 pub(super) fn lock_blocking<'a, G>(
     dep: &'a DepMap,
     (read, subclass, site): (Read, u8, &'static Location<'static>),
-    try_now: impl FnMut() -> Option<G>,
+    #[cfg_attr(not(lockdep_tasks), allow(unused_mut))] mut try_now: impl FnMut() -> Option<G>,
     lock: impl FnOnce() -> G,
 ) -> (Tracked<'a, Sendable>, G) {
     #[cfg(lockdep_tasks)]
     let conflict = dep.held_conflicting(read);
+    // A branch of this holder queued for the lock gets it first (also when the lock is held
+    // now through an owned guard that another holder will release). Unless the branch is
+    // polled elsewhere after all (a future moved to another thread, not polled there yet):
+    // the lock is tried for a grace first, and what still waits behind it is stopped.
     #[cfg(lockdep_tasks)]
-    if conflict == Conflict::None {
+    if conflict != Conflict::Held && super::queued::ahead(dep.instance(), read).is_some() {
+        if let Some(guard) = crate::guard::poll_for(OTHER_BRANCH_GRACE, &mut try_now) {
+            return (dep.acquire_async(read, subclass, site), guard);
+        }
         if let Some(ahead) = super::queued::ahead(dep.instance(), read) {
             blocked_behind_a_queued_branch(dep, ahead, (read, subclass, site));
         }
@@ -213,7 +234,9 @@ fn blocked_behind_a_queued_branch(
     ahead: (Read, &'static Location<'static>),
     (read, subclass, site): (Read, u8, &'static Location<'static>),
 ) {
-    let _ahead = Waiting::new(dep.acquire_async(ahead.0, 0, ahead.1));
+    // The branch's stand-in, recorded unvalidated (as a trylock: it reports nothing itself,
+    // also beside an owned guard's entry of the lock).
+    let _ahead = Waiting::new(dep.acquired_try_async(ahead.0, ahead.1));
     let _queued = crate::holder::queued_ahead();
     drop(Waiting::new(dep.acquire_async(read, subclass, site)));
 }
