@@ -105,17 +105,7 @@ async fn a_branch_queued_behind_the_grace_is_not_a_holder_task() {
 fn blocking_behind_a_queued_branch_of_the_same_holder_is_stopped() {
     let _dog = common::watchdog("blocking_behind_a_queued_branch", 30);
     let m = Arc::new(Mutex::named("adoption_tokio.queued", 0u32));
-    let (held_tx, held) = std::sync::mpsc::channel();
-    let other = {
-        let m = m.clone();
-        std::thread::spawn(move || {
-            let g = m.blocking_lock();
-            held_tx.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(300));
-            drop(g);
-        })
-    };
-    held.recv().unwrap();
+    let other = common::held_elsewhere_for(&m, 300);
     let run = std::thread::scope(|s| {
         s.spawn(|| {
             lockdep::capture(|| {

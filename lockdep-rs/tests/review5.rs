@@ -295,17 +295,7 @@ fn blocking_behind_a_branch_waiting_for_a_handed_owned_guard_is_stopped() {
 fn a_queued_future_moved_to_another_thread_is_that_threads() {
     let run = within(10, || {
         let m = Arc::new(Mutex::named("review5.moved", 0u32));
-        let (held_tx, held) = std::sync::mpsc::channel();
-        let holder = {
-            let m = m.clone();
-            std::thread::spawn(move || {
-                let g = m.blocking_lock();
-                held_tx.send(()).unwrap();
-                std::thread::sleep(Duration::from_millis(300));
-                drop(g);
-            })
-        };
-        held.recv().unwrap();
+        let holder = common::held_elsewhere_for(&m, 300);
         lockdep::capture(|| {
             let mut fut = Box::pin(m.clone().lock_owned());
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());

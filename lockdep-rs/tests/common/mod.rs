@@ -389,6 +389,25 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     }
 }
 
+/// Another thread takes `m` (blocking) and holds it for `ms`; returns once it holds it, with
+/// the thread's handle (with the `tokio` feature).
+#[cfg(lockdep_tasks)]
+pub fn held_elsewhere_for(
+    m: &std::sync::Arc<lockdep::tokio::Mutex<u32>>,
+    ms: u64,
+) -> std::thread::JoinHandle<()> {
+    let (held_tx, held) = std::sync::mpsc::channel();
+    let m = m.clone();
+    let other = std::thread::spawn(move || {
+        let g = m.blocking_lock();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        drop(g);
+    });
+    held.recv().unwrap();
+    other
+}
+
 /// Runs `branches` to the end as one future: each round polls the unfinished ones in the
 /// order `orders[round % orders.len()]` (each order lists every branch once).
 pub async fn join_ordered(mut branches: Vec<Branch<'_>>, orders: &[Vec<usize>]) {
