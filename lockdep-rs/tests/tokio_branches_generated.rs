@@ -13,8 +13,10 @@
 //! holder "holds" it (a branch waiting for a lock another branch holds gets a grace): the
 //! family of dataloader's false `RecursiveLocking` (a branch queued for a lock recorded as
 //! holding it, then taken for a holder by the branch the lock was handed to; found by the
-//! tokio adoption trial, tests/adoption_tokio.rs). `PROPTEST_CASES` sets the number of
-//! programs (default 2000 per holder kind).
+//! tokio adoption trial, tests/adoption_tokio.rs). And *free* programs, whose branches may
+//! block their thread on any lock (a real deadlock when a sibling holds it or is queued for
+//! it): lockdep must stop those, never hang (review 5's hangs). `PROPTEST_CASES` sets the
+//! number of programs (default 2000 per holder kind, 300 free ones).
 #![cfg(lockdep_tasks)]
 
 mod common;
@@ -42,15 +44,19 @@ enum Step {
     /// the entry stays the acquirer's (movable) until then, and the acquirer's holder taking
     /// the lock again meanwhile must wait for the keeper's drop, not be stopped.
     HandOff { lock: usize, hold: u8 },
-    /// Takes lock [`HANDED`] with `blocking_lock` (branch 0 of a thread holder only; skipped in
-    /// a task),
-    /// adds 1 and drops it: if a guard of it is with the keeper, the holder's entry of it is
-    /// movable, and the blocking re-lock must wait for the keeper's drop, not be stopped.
-    Blocking,
+    /// Takes `lock` with `blocking_lock` (thread holders only; skipped in a task), adds 1 and
+    /// drops it. In a deadlock-free program only branch 0 does, and only on [`HANDED`]: if a
+    /// guard of it is with the keeper, the holder's entry of it is movable, and the blocking
+    /// re-lock must wait for the keeper's drop, not be stopped. In a *free* program any branch
+    /// does, on any lock: it may then block its thread on a lock a sibling holds, or behind a
+    /// sibling queued for it (real deadlocks), which lockdep must stop, never hang.
+    Blocking(usize),
 }
 
 #[derive(Clone, Debug)]
 struct Program {
+    /// Blocking steps by any branch on any lock (see [`Step::Blocking`]).
+    free: bool,
     branches: Vec<Vec<Step>>,
     /// The order the branches are polled in, round after round (cycled).
     orders: Vec<Vec<usize>>,
@@ -64,33 +70,37 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(locks, hold)| Step::Take { locks, hold }),
         1 => (0..3u8).prop_map(Step::Pause),
         2 => (0..LOCKS, 0..3u8).prop_map(|(lock, hold)| Step::HandOff { lock, hold }),
-        1 => Just(Step::Blocking),
+        1 => (0..LOCKS).prop_map(Step::Blocking),
     ]
 }
 
-fn program() -> impl Strategy<Value = Program> {
-    (2..=4usize).prop_flat_map(|n| {
+/// A deadlock-free program (`free` false), or one whose blocking steps may deadlock.
+fn program(free: bool) -> impl Strategy<Value = Program> {
+    (2..=4usize).prop_flat_map(move |n| {
         let order = Just((0..n).collect::<Vec<_>>()).prop_shuffle();
         (
             proptest::collection::vec(proptest::collection::vec(step(), 1..=4), n),
             proptest::collection::vec(order, 1..=4),
             proptest::collection::vec(step(), 0..=3),
         )
-            .prop_map(|(mut branches, orders, other)| {
-                // Only branch 0 hands off or blocks on `HANDED`: a branch blocking its thread
-                // while a sibling is queued for that lock would deadlock for real (tokio
-                // hands the lock to the queued sibling, which cannot run; lockdep stops it:
-                // tests/adoption_tokio.rs), and these programs are deadlock-free.
-                for steps in branches.iter_mut().skip(1) {
+            .prop_map(move |(mut branches, orders, other)| {
+                // Deadlock-free: only branch 0 hands off or blocks, and only on `HANDED`: a
+                // branch blocking its thread while a sibling is queued for that lock would
+                // deadlock for real (tokio hands the lock to the queued sibling, which cannot
+                // run; lockdep stops it: tests/adoption_tokio.rs).
+                for (b, steps) in branches.iter_mut().enumerate() {
                     for s in steps.iter_mut() {
                         match s {
-                            Step::Blocking => *s = Step::Pause(0),
-                            Step::HandOff { lock, .. } if *lock == HANDED => *lock = 0,
+                            _ if free => {}
+                            Step::Blocking(_) if b > 0 => *s = Step::Pause(0),
+                            Step::Blocking(lock) => *lock = HANDED,
+                            Step::HandOff { lock, .. } if b > 0 && *lock == HANDED => *lock = 0,
                             _ => {}
                         }
                     }
                 }
                 Program {
+                    free,
                     branches,
                     orders,
                     other,
@@ -154,8 +164,8 @@ async fn run_steps(locks: Locks, steps: Vec<Step>, keeper: Keeper, in_task: bool
                 let g = locks[lock].clone().lock_owned().await;
                 keeper.send((g, hold)).expect("the keeper is gone");
             }
-            Step::Blocking if in_task => {}
-            Step::Blocking => *locks[HANDED].blocking_lock() += 1,
+            Step::Blocking(_) if in_task => {}
+            Step::Blocking(lock) => *locks[lock].blocking_lock() += 1,
         }
     }
 }
@@ -198,8 +208,8 @@ fn count(steps: &[Step], in_task: bool, into: &mut [u32; LOCKS]) {
                 }
             }
             Step::HandOff { lock, .. } => into[*lock] += 1,
-            Step::Blocking if !in_task => into[HANDED] += 1,
-            Step::Blocking | Step::Pause(_) => {}
+            Step::Blocking(lock) if !in_task => into[*lock] += 1,
+            Step::Blocking(_) | Step::Pause(_) => {}
         }
     }
 }
@@ -249,7 +259,7 @@ fn panic_text(e: &(dyn std::any::Any + Send)) -> String {
 fn branches_of_a_task_contending_for_async_locks() {
     let _dog = common::watchdog("branches_of_a_task_contending_for_async_locks", 120);
     let mut runner = common::generator(2000);
-    let result = runner.run(&program(), |p| {
+    let result = runner.run(&program(false), |p| {
         let locks = new_locks();
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -286,7 +296,7 @@ fn branches_of_a_task_contending_for_async_locks() {
 fn branches_of_a_thread_contending_for_async_locks() {
     let _dog = common::watchdog("branches_of_a_thread_contending_for_async_locks", 120);
     let mut runner = common::generator(2000);
-    let result = runner.run(&program(), |p| {
+    let result = runner.run(&program(false), |p| {
         let locks = new_locks();
         let (l1, p1) = (locks.clone(), p.clone());
         let (keeper, kept) = tokio::sync::mpsc::unbounded_channel();
@@ -300,6 +310,74 @@ fn branches_of_a_thread_contending_for_async_locks() {
             TestCaseError::fail(format!("the thread was stopped: {}", panic_text(&*e)))
         })?;
         check(&p, false, &locks, &reports);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// The holder is a plain thread, and any branch may take any lock blocking: it may block the
+/// thread on a lock a sibling branch holds, or behind a sibling queued for it (in its grace,
+/// behind another thread, behind an owned guard with the keeper) — real deadlocks, which
+/// lockdep must stop (`RecursiveLocking`, and a panic of its own) instead of hanging. A
+/// program either runs to the end (checked as the deadlock-free ones) or is stopped so, and
+/// every lock is free afterwards. The family of review 5's hangs (a blocking acquisition
+/// behind a branch in its grace, or behind one waiting for an owned guard).
+#[test]
+fn branches_of_a_thread_blocking_are_stopped_not_hung() {
+    let _dog = common::watchdog("branches_of_a_thread_blocking_are_stopped_not_hung", 300);
+    let mut runner = common::generator(300);
+    let result = runner.run(&program(true), |p| {
+        let locks = new_locks();
+        let (l1, p1) = (locks.clone(), p.clone());
+        let (keeper, kept) = tokio::sync::mpsc::unbounded_channel();
+        let kept = std::thread::spawn(move || common::block_on(keep(kept)));
+        let (run, reports) = std::thread::spawn(move || {
+            lockdep::capture(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    common::block_on(branches(l1, p1, keeper, false))
+                }))
+            })
+        })
+        .join()
+        .map_err(|e| TestCaseError::fail(format!("the thread died: {}", panic_text(&*e))))?;
+        kept.join().expect("the keeper thread was stopped");
+        match run {
+            Ok(()) => check(&p, false, &locks, &reports),
+            Err(e) => {
+                let text = panic_text(&*e);
+                prop_assert!(
+                    text.starts_with("lockdep: certain"),
+                    "stopped, but not by lockdep: {text}"
+                );
+                prop_assert!(
+                    reports
+                        .iter()
+                        .any(|r| r.kind() == lockdep::ReportKind::RecursiveLocking),
+                    "stopped with no re-lock reported: {}",
+                    common::describe(&reports)
+                );
+                let unexpected: Vec<_> = reports
+                    .iter()
+                    .filter(|r| {
+                        !matches!(
+                            r.kind(),
+                            lockdep::ReportKind::RecursiveLocking
+                                | lockdep::ReportKind::CircularDependency
+                        )
+                    })
+                    .cloned()
+                    .collect();
+                prop_assert!(unexpected.is_empty(), "{}", common::describe(&unexpected));
+                for (l, lock) in locks.iter().enumerate() {
+                    prop_assert!(
+                        lock.try_lock().is_ok(),
+                        "lock {l} still taken after the stop"
+                    );
+                }
+            }
+        }
         Ok(())
     });
     if let Err(e) = result {
