@@ -55,8 +55,6 @@ enum Step {
 
 #[derive(Clone, Debug)]
 struct Program {
-    /// Blocking steps by any branch on any lock (see [`Step::Blocking`]).
-    free: bool,
     branches: Vec<Vec<Step>>,
     /// The order the branches are polled in, round after round (cycled).
     orders: Vec<Vec<usize>>,
@@ -100,7 +98,6 @@ fn program(free: bool) -> impl Strategy<Value = Program> {
                     }
                 }
                 Program {
-                    free,
                     branches,
                     orders,
                     other,
