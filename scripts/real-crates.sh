@@ -133,6 +133,16 @@ CRATES=(
   # lock (`grow_pool`), idle ones parked on the Condvar with a timeout, never joined
   "blocking 1.7.0 std - - -"
   "blocking 1.7.0 std+thread - - -"
+  # trial 6 (parking_lot / std users). A non-blocking writer: a worker thread draining a
+  # crossbeam channel, its guard's drop a rendezvous with the worker; the rolling appender's file
+  # a std RwLock (built in the crate's `sync::RwLock::new` wrapper), read per write, written on rollover
+  "tracing-appender 0.2.5 std - - -"
+  "tracing-appender 0.2.5 std+thread - - -"
+  # a logger: each file appender's writer a parking_lot Mutex; the rolling appender holds it
+  # while its policy checks the trigger (the time trigger's std RwLock and Once) and rolls
+  # (`background_rotation`: a Mutex<bool> + Condvar waited on under the writer, set by a rotation thread)
+  "log4rs 1.4.0 parking_lot background_rotation - -"
+  "log4rs 1.4.0 parking_lot+std background_rotation - -"
 )
 
 fetch() { # name version -> prints the source directory
@@ -194,7 +204,8 @@ switch_std() { # crate dir, lockdep features, thread(0|1)[, crate name (lockdep)
   [ ${#files[@]} -gt 0 ] && python3 "$ROOT/scripts/split_use.py" --root std --items "$items" --code-only \
     --to "$ld" --rename '^sync$=stdsync as sync' --rename '^sync\b=stdsync' "${files[@]}"
   { grep -rl 'std::sync' "$1/src" "$1/tests" 2>/dev/null || true; } | xargs -r sed -i -e "/^\s*\/\//! s/std::sync/$ld::stdsync/g" \
-    -e "s/\buse $ld::stdsync;/use $ld::stdsync as sync;/"
+    -e "s/\buse $ld::stdsync;/use $ld::stdsync as sync;/" \
+    -e "s/\buse $ld::stdsync::{\(\s*\)self\([,} ]\)/use $ld::stdsync::{\1self as sync\2/"
   # std::thread -> lockdep::thread (the module keeps its name `thread`); `\b` keeps
   # `std::thread_local!`, and comment lines keep std's as above.
   if [ "$3" = 1 ]; then
@@ -202,7 +213,8 @@ switch_std() { # crate dir, lockdep features, thread(0|1)[, crate name (lockdep)
   fi
   # (kind parking_lot+std: lockdep is already the crate's `parking_lot`, nothing to add)
   [ "$ld" = lockdep ] || return 0
-  # (`use std::sync;` named the module `sync`: rayon-core's `crate::sync::Mutex`.)
+  # (`use std::sync;` named the module `sync`: rayon-core's `crate::sync::Mutex`; so does
+  # `use std::sync::{self, ..}`: tracing-appender's `sync::RwLock`, the sed's second line.)
   # (Comment lines, doc examples included, keep std::sync: they are not the crate's locks.)
   # A 2015-edition crate names every dependency with `extern crate` (anywhere at the crate root).
   if ! grep -q '^edition' "$1/Cargo.toml"; then
