@@ -73,13 +73,8 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
     if let Some(d) = super::runtime_capture::deliver(&report, key) {
         return d;
     }
-    // The mode's action, decided once (the mode may change while the hook runs).
-    let action = match mode() {
-        Mode::Panic if !crate::sync::panicking() => Delivery::MustPanic,
-        Mode::Collect | Mode::Off => Delivery::Delivered,
-        _ => Delivery::Printed,
-    };
     // 2. Process-wide dedupe and keeping.
+    let prints = action() == Delivery::Printed;
     {
         let mut g = GLOBAL.lock();
         if !g.seen.insert(key) {
@@ -94,17 +89,34 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
         // Counted against the run as it is kept, not when printed: a `take_reports` (in the
         // hook, or on another thread) forgives only a report it takes, so it must find the
         // count there already, or the run would fail for a report the program took.
-        if action == Delivery::Printed {
+        if prints {
             count(&report, key);
         }
     }
     // 3. The hook (user code: no internal lock held; a panic in it is contained).
     call_hook(&report);
-    // 4. The mode's action.
-    if action == Delivery::Printed {
-        super::write_stderr(&format!("{report}\n"));
+    // 4. The mode's action, as the mode is now (the hook may have changed it).
+    let action = action();
+    match action {
+        Delivery::Printed => {
+            super::write_stderr(&format!("{report}\n"));
+            if !prints {
+                count(&report, key);
+            }
+        }
+        _ if prints => exit_status::forgive(&[key]), // it panics, or is kept, instead
+        _ => {}
     }
     action
+}
+
+/// What the mode does with a new report that nothing captured.
+fn action() -> Delivery {
+    match mode() {
+        Mode::Panic if !crate::sync::panicking() => Delivery::MustPanic,
+        Mode::Collect | Mode::Off => Delivery::Delivered,
+        _ => Delivery::Printed,
+    }
 }
 
 /// Would a report raised now on this thread panic (Panic mode, not captured, not unwinding)?
