@@ -94,6 +94,10 @@ pub struct Stats {
     /// Orders recorded between locks of one class held together (instance pairs; forgotten
     /// when a lock is dropped).
     pub instance_orders: usize,
+    /// Problems counted against the run: printed (`Warn` mode) and not taken with
+    /// [`take_reports`] since (and an unknown `LOCKDEP` value). If any are left when the
+    /// process exits, it fails (status 101) with their summary.
+    pub failing: usize,
 }
 
 impl Stats {
@@ -123,6 +127,7 @@ pub fn stats() -> Stats {
             cache_hits,
             cache_misses,
             instance_orders: crate::instance_order::len(),
+            failing: crate::report::exit_status::failing(),
         }
     }
     #[cfg(not(lockdep_enabled))]

@@ -78,6 +78,9 @@ fn run_global(p: &Program) -> Result<Outcome, String> {
         lockdep::set_mode(Mode::Warn);
         lockdep::reset();
         let _ = lockdep::take_reports();
+        // Every report of the program is taken (by the runner, or by a hook): none may be
+        // left counted against the run.
+        let failing = lockdep::stats().failing;
         lockdep::set_mode(p.mode);
         let mut runner = Runner::new(world, Env::Global, &p).watched();
         let r = (|| -> Result<(), String> {
@@ -99,6 +102,14 @@ fn run_global(p: &Program) -> Result<Outcome, String> {
         r?;
         oracle::dot::check_dot(&runner.oracle, &lockdep::graph_dot())
             .map_err(|e| runner.fail(e))?;
+        let still = lockdep::stats().failing;
+        if still != failing {
+            return Err(runner.fail(format!(
+                "{still} problems count against the run after the program, {failing} before: \
+                 a report taken with take_reports still fails the run (still kept: {:?})",
+                lockdep::take_reports()
+            )));
+        }
         let chains = lockdep::stats().chains;
         let expected = runner.oracle.chains.len();
         if chains > expected + runner.outcome.panics {
@@ -186,6 +197,7 @@ fn hook() -> impl Strategy<Value = Option<HookAct>> {
             3 => (0..9u8, program::rd()).prop_map(|(i, rd)| HookAct::Take(i, rd)),
             3 => Just(HookAct::TakeCurrent),
             2 => mode().prop_map(HookAct::SetMode),
+            1 => Just(HookAct::TakeReports),
         ],
     )
 }

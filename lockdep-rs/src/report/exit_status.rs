@@ -52,6 +52,11 @@ pub(crate) fn forgive(keys: &[u64]) {
         .retain(|(k, _)| k.is_none_or(|k| !keys.contains(&k)));
 }
 
+/// How many problems are counted against the run now.
+pub(crate) fn failing() -> usize {
+    FAILURES.lock().problems.len()
+}
+
 fn push(key: Option<u64>, line: String) {
     let register = {
         let mut f = FAILURES.lock();

@@ -14,7 +14,7 @@ pub(crate) mod build;
 pub(crate) mod capture;
 pub(crate) mod dot;
 #[cfg(lockdep_enabled)]
-mod exit_status;
+pub(crate) mod exit_status;
 mod render;
 #[cfg(lockdep_tasks)]
 pub(crate) mod runtime_capture;

@@ -140,7 +140,13 @@ pub(crate) fn same_problem(report: &Report) -> String {
 /// captures and shows only for failing tests), and counts it against the run.
 pub(crate) fn print(report: &Report, key: u64) {
     super::write_stderr(&format!("{report}\n"));
-    count(report, key);
+    // (Its callers print a report `deliver` kept for a panic that cannot happen: counted
+    // unless the program took it meanwhile, in the hook or on another thread, since a report
+    // taken no longer fails the run. Under the lock `take` holds, so they cannot cross.)
+    let g = GLOBAL.lock();
+    if g.kept.iter().any(|(_, k)| *k == key) {
+        count(report, key);
+    }
 }
 
 /// Counts a report against the run (see `exit_status`).

@@ -28,6 +28,19 @@ pub struct HookCtx {
 
 pub static HOOK: StdMutex<Option<HookCtx>> = StdMutex::new(None);
 
+/// The reports a hook took (`HookAct::TakeReports`), until the runner collects the step's.
+static STASH: StdMutex<Vec<lockdep::Report>> = StdMutex::new(Vec::new());
+
+/// The step's reports taken by the hook, first, then the rest (`take_reports`). The kept ones
+/// are taken first: a report kept meanwhile and moved by its hook to the stash is then found
+/// there, not left for the next step.
+pub fn take_stash() -> Vec<lockdep::Report> {
+    let kept = lockdep::take_reports();
+    let mut reports = std::mem::take(&mut *STASH.lock().unwrap_or_else(|e| e.into_inner()));
+    reports.extend(kept);
+    reports
+}
+
 /// The hook global programs install: records nothing (reports are read back with
 /// `take_reports`), does what the program's [`HookAct`] says.
 pub fn hook(_: &lockdep::Report) {
@@ -43,6 +56,13 @@ pub fn hook(_: &lockdep::Report) {
     }
     let (inst, rd) = match act {
         HookAct::SetMode(m) => return lockdep::set_mode(m),
+        HookAct::TakeReports => {
+            let taken = lockdep::take_reports();
+            return STASH
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(taken);
+        }
         HookAct::Take(i, rd) => (i % LOCKS, rd),
         HookAct::TakeCurrent => match current {
             Some(i) => (i, Rd::W),
@@ -139,7 +159,7 @@ impl Runner {
     /// The lock the hook would take, and its mode.
     pub(crate) fn hook_target(&self) -> Option<(u8, Rd)> {
         let (inst, rd) = match self.hook? {
-            HookAct::SetMode(_) => return None,
+            HookAct::SetMode(_) | HookAct::TakeReports => return None,
             HookAct::Take(i, rd) => (i % LOCKS, rd),
             HookAct::TakeCurrent => (self.current?, Rd::W),
         };

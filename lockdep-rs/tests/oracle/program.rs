@@ -48,6 +48,9 @@ pub enum HookAct {
     /// Takes and releases the lock the step is acquiring, if it is one.
     TakeCurrent,
     SetMode(Mode),
+    /// Takes the reports kept so far (`take_reports`): they are the step's, as if the runner
+    /// took them (see `hook::take_stash`), and no longer fail the run.
+    TakeReports,
 }
 
 /// One step of a thread, as generated.

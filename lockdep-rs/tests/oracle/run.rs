@@ -144,7 +144,11 @@ impl Runner {
     }
 
     pub(crate) fn fail(&self, what: impl std::fmt::Display) -> String {
-        format!("{what}\nprogram as executed:\n{}", self.log)
+        let hook = match self.hook {
+            Some(act) => format!(" (report hook: {act:?})"),
+            None => String::new(),
+        };
+        format!("{what}\nprogram as executed{hook}:\n{}", self.log)
     }
 
     pub(crate) fn new_thread(&mut self) -> Th {
@@ -196,7 +200,7 @@ impl Runner {
             Env::Capture => lockdep::capture(|| catching(f)),
             Env::Global => {
                 let r = catching(f);
-                (r, lockdep::take_reports())
+                (r, super::hook::take_stash())
             }
         };
         if self.env == Env::Capture {
