@@ -55,12 +55,8 @@ pub fn reset() {
 /// This makes tests that run in parallel independent: each sees only its own reports.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
     #[cfg(lockdep_enabled)]
-    return crate::report::capture::capture(|| {
-        let r = f();
-        // Problems found while this thread released locks belong to this capture too.
-        crate::validator::deliver_deferred();
-        r
-    });
+    // Problems found while this thread released locks belong to this capture too.
+    return crate::report::capture::capture(f, crate::validator::deliver_deferred);
     #[cfg(not(lockdep_enabled))]
     (f(), Vec::new())
 }

@@ -66,8 +66,9 @@ struct Child {
     site: &'static Location<'static>,
     depth: u32,
     exit: Arc<DepMap>,
+    /// The parent's captures not over yet, outermost first.
     #[cfg(lockdep_enabled)]
-    capture: Option<Arc<crate::report::capture::CaptureSink>>,
+    captures: Vec<Arc<crate::report::capture::CaptureSink>>,
     /// The starting thread's name, which an unnamed child is shown by.
     #[cfg(lockdep_enabled)]
     starter: String,
@@ -83,7 +84,7 @@ impl Child {
             depth,
             exit: Arc::new(DepMap::event(site, crate::report::THREAD_EXIT, depth)),
             #[cfg(lockdep_enabled)]
-            capture: crate::report::capture::current(),
+            captures: crate::report::capture::open_stack(),
             #[cfg(lockdep_enabled)]
             starter: crate::report::thread_name(),
         }
@@ -101,8 +102,10 @@ impl Child {
             // Joined for the rest of the thread's life: its thread-local destructors run
             // after `f` (and before a `join` of the thread returns), and what they report
             // belongs to the capture too (if it has not returned by then: see `capture`).
-            // Joined before lockdep's state is made, so the capture outlives the state.
-            if let Some(sink) = self.capture {
+            // Every enclosing capture is joined, innermost last: when the inner one returns,
+            // the next one out takes what the thread finds. Joined before lockdep's state is
+            // made, so the captures outlive the state.
+            for sink in self.captures {
                 std::mem::forget(crate::report::capture::join(sink));
             }
         }

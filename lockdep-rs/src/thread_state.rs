@@ -10,7 +10,7 @@ use std::cell::RefCell;
 
 use crate::chain_cache::LocalChains;
 use crate::report::build;
-use crate::report::sink::{self, Delivery};
+use crate::report::sink;
 use crate::sync::thread_local;
 
 /// The held stack as the thread state keeps it: inline, or with the `tokio` feature a handle
@@ -82,9 +82,7 @@ impl Drop for ThreadState {
         }
         self.chains.flush_hits(self.held.fast_pushes());
         for (report, key) in std::mem::take(&mut self.deferred) {
-            if sink::deliver(report.clone(), key) == Delivery::MustPanic {
-                sink::print(&report, key);
-            }
+            sink::deliver_no_panic(report, key);
         }
         // An armed event (a `lockdep::thread`'s exit) is not a lock left held, nor is an async
         // lock's guard, which may be alive on another thread (it releases there).
@@ -95,10 +93,8 @@ impl Drop for ThreadState {
             .any(|h| !h.class.event && !h.sendable());
         if leaked && crate::mode::mode() != crate::mode::Mode::Off {
             let (report, key) = build::held_at_exit(&self.held);
-            if sink::deliver(report.clone(), key) == Delivery::MustPanic {
-                // Never panic in a thread-local destructor: that aborts the process.
-                sink::print(&report, key);
-            }
+            // Never panic in a thread-local destructor: that aborts the process.
+            sink::deliver_no_panic(report, key);
         }
         #[cfg(lockdep_tasks)]
         crate::holder::thread_exited(&mut self.held, &mut self.holding);

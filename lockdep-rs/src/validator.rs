@@ -160,7 +160,7 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     let mut known = outcome.known.as_ref();
     for (report, key) in &outcome.reports {
         match deliver(report.clone(), *key) {
-            Delivery::MustPanic if fresh => must_panic.push(report),
+            Delivery::MustPanic if fresh => must_panic.push((report, *key)),
             // A report that would panic while the lock is already held: print it instead.
             Delivery::MustPanic => sink::print(report, *key),
             Delivery::Printed => printed = true,
@@ -203,8 +203,12 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
         }
     }
     if may_panic && !must_panic.is_empty() {
-        let text: Vec<String> = must_panic.iter().map(|r| r.to_string()).collect();
+        let text: Vec<String> = must_panic.iter().map(|(r, _)| r.to_string()).collect();
         panic!("{}", text.join("\n"));
+    }
+    // Unwinding already, or a thread-local destructor (a panic there aborts): printed.
+    for (report, key) in must_panic {
+        sink::print(report, key);
     }
     if let (true, Some(report)) = (may_panic && sink::would_panic(), known) {
         // Reported before: Panic mode still stops every thread that reaches it (the second
@@ -251,6 +255,7 @@ pub(crate) fn deliver_deferred() {
         }
     });
     for (report, key) in deferred.into_iter().flatten() {
+        // (Through `deliver`, which puts a condvar wait's mutex back for the hook.)
         if deliver(report.clone(), key) == Delivery::MustPanic {
             sink::print(&report, key);
         }

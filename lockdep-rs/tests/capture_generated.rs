@@ -46,6 +46,9 @@ enum Spawn {
     /// `lockdep::thread::spawn`, the thread released and joined later in the capture: in a
     /// `capture_async`, in a later poll than the one that started it.
     Later,
+    /// `lockdep::thread::spawn`, the thread released and joined after the (inner) capture
+    /// returned: inside the outer capture if nested (which takes its report), else after it.
+    Between,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -73,7 +76,8 @@ fn case() -> impl Strategy<Value = Case> {
             Just(Spawn::Scoped),
             Just(Spawn::ScopedJoined),
             Just(Spawn::Twice),
-            Just(Spawn::Later)
+            Just(Spawn::Later),
+            Just(Spawn::Between)
         ],
         any::<bool>(),
         any::<bool>(),
@@ -130,6 +134,18 @@ fn work(c: Case, pair: Pair) {
     }
 }
 
+/// A worker waiting to be released, and its handle.
+type Waiting =
+    std::cell::RefCell<Option<(std::sync::mpsc::Sender<()>, lockdep::thread::JoinHandle<()>)>>;
+
+/// Releases the worker in `slot` (if any) and joins it.
+fn release(slot: &Waiting) {
+    if let Some((tx, h)) = slot.borrow_mut().take() {
+        tx.send(()).unwrap();
+        h.join().unwrap();
+    }
+}
+
 /// Runs one case; returns how many `CircularDependency` reports of its pair the capture took
 /// and how many were kept for `take_reports`.
 fn run(c: Case) -> (usize, usize) {
@@ -139,14 +155,11 @@ fn run(c: Case) -> (usize, usize) {
     let mut detached = None;
     let mut go_rx = Some(go_rx);
     // `Later`'s thread, released and joined by `later` (after a yield, in a capture_async).
-    let later_thread = std::cell::RefCell::new(None);
-    let later = || {
-        if let Some((tx, h)) = later_thread.borrow_mut().take() {
-            let (tx, h): (std::sync::mpsc::Sender<()>, lockdep::thread::JoinHandle<()>) = (tx, h);
-            tx.send(()).unwrap();
-            h.join().unwrap();
-        }
-    };
+    let later_thread: Waiting = std::cell::RefCell::new(None);
+    let later = || release(&later_thread);
+    // `Between`'s thread, released and joined by `between` after the inner capture.
+    let between_thread: Waiting = std::cell::RefCell::new(None);
+    let between = || release(&between_thread);
     let mut body = || match c.spawn {
         Spawn::Joined => lockdep::thread::spawn(move || work(c, pair))
             .join()
@@ -190,6 +203,14 @@ fn run(c: Case) -> (usize, usize) {
             });
             *later_thread.borrow_mut() = Some((tx, h));
         }
+        Spawn::Between => {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let h = lockdep::thread::spawn(move || {
+                rx.recv().unwrap();
+                work(c, pair)
+            });
+            *between_thread.borrow_mut() = Some((tx, h));
+        }
     };
     // The inner capture; with `panics`, it unwinds (caught at once) and returns nothing.
     let mut inner = || {
@@ -229,18 +250,27 @@ fn run(c: Case) -> (usize, usize) {
         }
     };
     let captured = if c.nested {
-        let (inner, outer) = lockdep::capture(&mut inner);
-        match c.panics {
+        let (inner, outer) = lockdep::capture(|| {
+            let inner = inner();
+            between(); // inside the outer capture
+            inner
+        });
+        // What the inner capture does not return (it unwound, or the thread reported after
+        // it) goes to the outer one.
+        let to_outer = c.panics || matches!(c.spawn, Spawn::Between);
+        match to_outer {
             false => assert!(outer.is_empty(), "the outer capture took {outer:?}"),
-            true => assert!(inner.is_empty()),
+            true => assert!(inner.is_empty(), "the inner capture took {inner:?}"),
         }
-        if c.panics {
+        if to_outer {
             outer
         } else {
             inner
         }
     } else {
-        inner()
+        let inner = inner();
+        between(); // after the capture
+        inner
     };
     if let Some(h) = detached {
         // The worker goes on only now: the capture has returned.
@@ -295,6 +325,8 @@ fn reports_of_threads_started_in_a_capture_go_to_it_or_stay_global_never_lost() 
             // by the drop of its sender, and ends without working.
             Spawn::Later if c.panics => Some((0, 0)),
             Spawn::Later => Some(during),
+            Spawn::Between if c.nested => Some((1, 0)), // the outer capture's
+            Spawn::Between => Some((0, 1)),
             // The body runs before `scope` returns; a destructor may run after.
             Spawn::Scoped if !c.in_destructor => Some(during),
             Spawn::Scoped => None,

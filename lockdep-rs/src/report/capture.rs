@@ -72,6 +72,18 @@ pub(crate) fn current() -> Option<Arc<CaptureSink>> {
         .flatten()
 }
 
+/// Every capture of this thread that is not over, outermost first: what a thread it starts
+/// joins, so that when the inner ones end its reports go to the enclosing one.
+pub(crate) fn open_stack() -> Vec<Arc<CaptureSink>> {
+    CAPTURES
+        .try_with(|c| {
+            c.try_borrow()
+                .map(|c| c.iter().filter(|s| s.is_open()).cloned().collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
 /// If this thread is capturing, takes `report` (problem `key`): `Some(true)` if it is new to
 /// the capture, `Some(false)` if the capture had it already; `None` if not capturing.
 pub(crate) fn offer(report: &Report, key: u64) -> Option<bool> {
@@ -116,28 +128,35 @@ impl Drop for Joined {
 /// captured (to an enclosing capture, or printed and kept): nobody else would see them.
 /// Where this thread's capture state is gone (a thread-local destructor running late), `f`
 /// just runs and no reports are returned.
-pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {
+/// `flush` delivers the problems this thread found but has not delivered yet (found while
+/// it released locks): called before the capture ends, however `f` ends.
+pub(crate) fn capture<R>(f: impl FnOnce() -> R, flush: fn()) -> (R, Vec<Report>) {
     let sink = Arc::new(CaptureSink::default());
     let joined = join(sink.clone());
     if !joined.0 {
-        return (f(), Vec::new());
+        let r = f();
+        flush();
+        return (r, Vec::new());
     }
-    let mut unwinding = Unwinding(Some(sink.clone()));
+    let mut unwinding = Unwinding(Some((sink.clone(), flush)));
     let r = f();
+    flush();
     unwinding.0 = None; // returned: not unwinding
     drop(joined);
     let reports = sink.close().into_iter().map(|(r, _)| r).collect();
     (r, reports)
 }
 
-/// Ends a capture whose closure unwinds, passing its reports on.
-struct Unwinding(Option<Arc<CaptureSink>>);
+/// Ends a capture whose closure unwinds, passing its reports on (the problems found and not
+/// yet delivered first taken in).
+struct Unwinding(Option<(Arc<CaptureSink>, fn())>);
 
 impl Drop for Unwinding {
     fn drop(&mut self) {
-        if let Some(sink) = self.0.take() {
-            // (The `Joined` below this value is dropped after it: the thread's list still has
-            // the sink, but closed, so `offer` passes it by.)
+        if let Some((sink, flush)) = self.0.take() {
+            // Still joined (the `Joined` below this value is dropped after it): `flush`
+            // offers to this capture, then `pass_on` closes it.
+            flush();
             pass_on(&sink);
         }
     }
@@ -147,8 +166,8 @@ impl Drop for Unwinding {
 /// reports are delivered as if not captured, to an enclosing capture or printed and kept.
 fn pass_on(sink: &CaptureSink) {
     for (report, key) in sink.close() {
-        // Never panics (Panic mode while unwinding prints): see `sink::deliver`.
-        let _ = super::sink::deliver(report, key);
+        // A drop cannot panic: in Panic mode printed (and counted) instead.
+        super::sink::deliver_no_panic(report, key);
     }
 }
 
@@ -166,14 +185,27 @@ impl Spanning {
         Spanning(Some(Arc::new(CaptureSink::default())))
     }
 
-    /// Runs `f` in the capture (this thread joined to it meanwhile); returns the reports
-    /// taken so far, by `f` and by the threads it started.
-    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R) -> (R, Vec<(Report, u64)>) {
+    /// Runs `f` in the capture (this thread joined to it meanwhile), then `flush` (see
+    /// [`capture`]; also if `f` unwinds); returns the reports taken so far, by `f` and by the
+    /// threads it started.
+    pub(crate) fn run<R>(&self, f: impl FnOnce() -> R, flush: fn()) -> (R, Vec<(Report, u64)>) {
         let Some(sink) = &self.0 else {
             return (f(), Vec::new());
         };
         let joined = join(sink.clone());
+        /// Flushes into the capture while a panicking `f` unwinds (still joined).
+        struct Flush(Option<fn()>);
+        impl Drop for Flush {
+            fn drop(&mut self) {
+                if let Some(flush) = self.0.take() {
+                    flush();
+                }
+            }
+        }
+        let mut unwinding = Flush(Some(flush));
         let r = f();
+        flush();
+        unwinding.0 = None;
         drop(joined);
         let reports = std::mem::take(&mut sink.state.lock().reports);
         (r, reports)

@@ -46,10 +46,14 @@ pub(crate) fn record_config_error(message: &str) {
 /// The problems `keys` were taken by the program (`take_reports`): they are its to handle,
 /// and no longer fail the run.
 pub(crate) fn forgive(keys: &[u64]) {
-    FAILURES
-        .lock()
-        .problems
-        .retain(|(k, _)| k.is_none_or(|k| !keys.contains(&k)));
+    // One count per report taken (the newest of its key): after a `reset()` one problem can
+    // be printed, and counted, twice; taking the second report forgives the second only.
+    let mut f = FAILURES.lock();
+    for key in keys {
+        if let Some(i) = f.problems.iter().rposition(|(k, _)| *k == Some(*key)) {
+            f.problems.remove(i);
+        }
+    }
 }
 
 /// How many problems are counted against the run now.

@@ -98,16 +98,30 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
     // 4. The mode's action, as the mode is now (the hook may have changed it).
     let action = action();
     match action {
-        Delivery::Printed => {
-            super::write_stderr(&format!("{report}\n"));
-            if !prints {
-                count(&report, key);
-            }
-        }
-        _ if prints => exit_status::forgive(&[key]), // it panics, or is kept, instead
+        Delivery::Printed if !prints => print(&report, key),
+        Delivery::Printed => super::write_stderr(&format!("{report}\n")),
+        // It panics, or is kept, instead: its count goes, unless the program took the report
+        // meanwhile (which forgave it then).
+        _ if prints => forgive_if_kept(key),
         _ => {}
     }
     action
+}
+
+/// Forgives the count of a report still kept (see [`deliver`]).
+fn forgive_if_kept(key: u64) {
+    let g = GLOBAL.lock();
+    if g.kept.iter().any(|(_, k)| *k == key) {
+        exit_status::forgive(&[key]);
+    }
+}
+
+/// Delivers a report that its caller cannot panic with, whatever the mode says (a drop, a
+/// thread-local destructor, a release): printed instead of a panic.
+pub(crate) fn deliver_no_panic(report: Report, key: u64) {
+    if deliver(report.clone(), key) == Delivery::MustPanic {
+        print(&report, key);
+    }
 }
 
 /// What the mode does with a new report that nothing captured.

@@ -46,12 +46,11 @@ pub async fn capture_async<F: Future>(future: F) -> (F::Output, Vec<Report>) {
         let capture = Spanning::new();
         let mut future = pin!(future);
         let out = poll_fn(|cx| {
-            let (poll, reports) = capture.run(|| {
-                let poll = future.as_mut().poll(cx);
-                // Problems found while this thread released locks belong here too.
-                crate::validator::deliver_deferred();
-                poll
-            });
+            // Problems found while this thread released locks belong here too.
+            let (poll, reports) = capture.run(
+                || future.as_mut().poll(cx),
+                crate::validator::deliver_deferred,
+            );
             scope.add(reports.into_iter().map(|(r, _)| r).collect());
             poll
         })
