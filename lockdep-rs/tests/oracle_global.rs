@@ -198,6 +198,7 @@ fn hook() -> impl Strategy<Value = Option<HookAct>> {
             3 => Just(HookAct::TakeCurrent),
             2 => mode().prop_map(HookAct::SetMode),
             1 => Just(HookAct::TakeReports),
+            1 => mode().prop_map(HookAct::TakeThenSetMode),
         ],
     )
 }

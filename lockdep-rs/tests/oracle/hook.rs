@@ -31,6 +31,15 @@ pub static HOOK: StdMutex<Option<HookCtx>> = StdMutex::new(None);
 /// The reports a hook took (`HookAct::TakeReports`), until the runner collects the step's.
 static STASH: StdMutex<Vec<lockdep::Report>> = StdMutex::new(Vec::new());
 
+/// The hook takes the reports kept so far (`HookAct::TakeReports`).
+fn stash() {
+    let taken = lockdep::take_reports();
+    STASH
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(taken);
+}
+
 /// The step's reports taken by the hook, first, then the rest (`take_reports`). The kept ones
 /// are taken first: a report kept meanwhile and moved by its hook to the stash is then found
 /// there, not left for the next step.
@@ -56,12 +65,10 @@ pub fn hook(_: &lockdep::Report) {
     }
     let (inst, rd) = match act {
         HookAct::SetMode(m) => return lockdep::set_mode(m),
-        HookAct::TakeReports => {
-            let taken = lockdep::take_reports();
-            return STASH
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(taken);
+        HookAct::TakeReports => return stash(),
+        HookAct::TakeThenSetMode(m) => {
+            stash();
+            return lockdep::set_mode(m);
         }
         HookAct::Take(i, rd) => (i % LOCKS, rd),
         HookAct::TakeCurrent => match current {
@@ -104,7 +111,7 @@ impl Runner {
     /// The report hook's effect, as the oracle sees it (`Global` only).
     pub(crate) fn run_hook(&mut self, t: usize) -> Result<(), String> {
         let Some(act) = self.hook else { return Ok(()) };
-        if let HookAct::SetMode(m) = act {
+        if let HookAct::SetMode(m) | HookAct::TakeThenSetMode(m) = act {
             self.mode = m;
             return Ok(());
         }
@@ -159,7 +166,9 @@ impl Runner {
     /// The lock the hook would take, and its mode.
     pub(crate) fn hook_target(&self) -> Option<(u8, Rd)> {
         let (inst, rd) = match self.hook? {
-            HookAct::SetMode(_) | HookAct::TakeReports => return None,
+            HookAct::SetMode(_) | HookAct::TakeReports | HookAct::TakeThenSetMode(_) => {
+                return None
+            }
             HookAct::Take(i, rd) => (i % LOCKS, rd),
             HookAct::TakeCurrent => (self.current?, Rd::W),
         };

@@ -51,6 +51,8 @@ pub enum HookAct {
     /// Takes the reports kept so far (`take_reports`): they are the step's, as if the runner
     /// took them (see `hook::take_stash`), and no longer fail the run.
     TakeReports,
+    /// [`TakeReports`](Self::TakeReports), then [`SetMode`](Self::SetMode).
+    TakeThenSetMode(Mode),
 }
 
 /// One step of a thread, as generated.
