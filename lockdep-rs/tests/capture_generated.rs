@@ -68,6 +68,10 @@ struct Case {
     /// the work started after a first poll (with the `tokio` feature; else a plain capture).
     #[cfg_attr(not(lockdep_tasks), allow(dead_code))]
     in_async: bool,
+    /// With `in_async`: the `capture_async` future is dropped once the work is done, before
+    /// it completes (cancelled, not unwinding): its capture ends unreturned.
+    #[cfg_attr(not(lockdep_tasks), allow(dead_code))]
+    cancel: bool,
     /// The case runs in `Panic` mode (else `Collect`): an uncaptured report panics a thread's
     /// fresh acquisition, or, where it cannot (a thread-local destructor, a capture ending
     /// while unwinding), is printed and counted against the run until taken.
@@ -90,14 +94,16 @@ fn case() -> impl Strategy<Value = Case> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(spawn, in_destructor, nested, panics, in_async, panic_mode)| Case {
+            |(spawn, in_destructor, nested, panics, in_async, cancel, panic_mode)| Case {
                 spawn,
                 in_destructor,
                 nested,
                 panics,
                 in_async,
+                cancel,
                 panic_mode,
             },
         )
@@ -240,7 +246,9 @@ fn run(c: Case) -> (usize, usize, usize) {
             *between_thread.borrow_mut() = Some((tx, h));
         }
     };
-    // The inner capture; with `panics`, it unwinds (caught at once) and returns nothing.
+    // The inner capture ends unreturned: it unwinds (`panics`, caught at once), or its
+    // `capture_async` is dropped unfinished (`cancel`).
+    let unreturned = c.panics || (c.cancel && c.in_async && cfg!(lockdep_tasks));
     let mut inner = || {
         let mut capture = || -> Vec<lockdep::Report> {
             let mut work = || {
@@ -254,14 +262,28 @@ fn run(c: Case) -> (usize, usize, usize) {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .build()
                     .unwrap();
-                return rt
-                    .block_on(lockdep::tokio::capture_async(async {
-                        tokio::task::yield_now().await; // the work in a later poll
-                        work();
-                        tokio::task::yield_now().await;
-                        later();
-                    }))
-                    .1;
+                let captured = lockdep::tokio::capture_async(async {
+                    tokio::task::yield_now().await; // the work in a later poll
+                    work();
+                    tokio::task::yield_now().await;
+                    later();
+                });
+                if c.cancel && !c.panics {
+                    // Polled twice (the work done, `later` not yet), then dropped.
+                    rt.block_on(async {
+                        let mut captured = std::pin::pin!(captured);
+                        for _ in 0..2 {
+                            std::future::poll_fn(|cx| {
+                                let poll = std::future::Future::poll(captured.as_mut(), cx);
+                                assert!(poll.is_pending());
+                                std::task::Poll::Ready(())
+                            })
+                            .await;
+                        }
+                    });
+                    return Vec::new();
+                }
+                return rt.block_on(captured).1;
             }
             lockdep::capture(|| {
                 work();
@@ -285,7 +307,7 @@ fn run(c: Case) -> (usize, usize, usize) {
         });
         // What the inner capture does not return (it unwound, or the thread reported after
         // it) goes to the outer one.
-        let to_outer = c.panics || matches!(c.spawn, Spawn::Between);
+        let to_outer = unreturned || matches!(c.spawn, Spawn::Between);
         match to_outer {
             false => assert!(outer.is_empty(), "the outer capture took {outer:?}"),
             true => assert!(inner.is_empty(), "the inner capture took {inner:?}"),
@@ -375,9 +397,11 @@ fn reports_of_threads_started_in_a_capture_go_to_it_or_stay_global_never_lost() 
         if let Some(p) = expected_printed {
             prop_assert_eq!(printed, p, "{:?}: printed and counted", c);
         }
-        // Found while the capture ran: its own; after it: kept. A capture that unwound hands
-        // what it holds to the outer capture (counted as captured) or keeps it.
-        let during = if c.panics && !c.nested {
+        // Found while the capture ran: its own; after it: kept. A capture that ended
+        // unreturned (unwound, or its future dropped) hands what it holds to the outer
+        // capture (counted as captured) or keeps it.
+        let unreturned = c.panics || (c.cancel && c.in_async && cfg!(lockdep_tasks));
+        let during = if unreturned && !c.nested {
             (0, 1)
         } else {
             (1, 0)
@@ -386,9 +410,9 @@ fn reports_of_threads_started_in_a_capture_go_to_it_or_stay_global_never_lost() 
             Spawn::Joined | Spawn::ScopedJoined => Some(during),
             Spawn::Detached => Some((0, 1)),
             Spawn::Twice => Some(during),
-            // With `panics` the capture unwinds before `later` runs: the thread is released
-            // by the drop of its sender, and ends without working.
-            Spawn::Later if c.panics => Some((0, 0)),
+            // A capture that ends unreturned does so before `later` runs: the thread is
+            // released by the drop of its sender, and ends without working.
+            Spawn::Later if unreturned => Some((0, 0)),
             Spawn::Later => Some(during),
             Spawn::Between if c.nested => Some((1, 0)), // the outer capture's
             Spawn::Between => Some((0, 1)),
