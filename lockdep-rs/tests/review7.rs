@@ -1,0 +1,162 @@
+//! Review 7: defects found in report delivery and counting, captures and the run's verdict
+//! (the code changed by review 6's fixes). Each test asserts the right behaviour and fails now
+//! because of the defect it names.
+//!
+//! `cargo test -p lockdep --features enabled,tokio --test review7`
+#![cfg(lockdep_tasks)]
+
+mod common;
+
+use lockdep::ReportKind;
+
+fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
+    reports.iter().map(|r| r.kind()).collect()
+}
+
+/// Runs the test `name` of this binary again in a child process (with `REVIEW7_CHILD` set to
+/// it, `LOCKDEP` unset); returns its stdout, stderr and exit code.
+fn run_child(name: &str) -> (String, String, Option<i32>) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env("REVIEW7_CHILD", name)
+        .env_remove("LOCKDEP")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// The child's test passed and its run did not fail.
+fn expect_child_succeeds(name: &str) {
+    let (stdout, stderr, code) = run_child(name);
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(0), "the child run failed:\n{stderr}");
+}
+
+fn in_child(name: &str) -> bool {
+    std::env::var("REVIEW7_CHILD").as_deref() == Ok(name)
+}
+
+/// Held by the tests that read the kept reports (`take_reports` drains every test's).
+static KEPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The uncaptured reports kept so far whose classes are `names` (taken off the kept list, so
+/// they do not fail the run).
+fn kept_with(names: &[&str]) -> Vec<ReportKind> {
+    lockdep::take_reports()
+        .into_iter()
+        .filter(|r| r.class_names() == names)
+        .map(|r| r.kind())
+        .collect()
+}
+
+/// `take_reports` forgives "one count per report taken" (review 6: after a `reset()` one
+/// problem can be printed, and counted, twice; taking the second report forgives the second
+/// only). But a kept report is not always counted: in `Collect` mode (or `Panic` mode, where
+/// the acquisition panicked with it) `sink::deliver` keeps it without counting it. `sink::take`
+/// forgives a count for *every* key it takes (`exit_status::forgive(&keys)`), counted or not,
+/// and `forgive` removes the newest count of that key — here the count of a report printed
+/// before a `reset()`, which the program never took (the reset threw the kept copy away): the
+/// run passes with a printed report. Right: taking a report that was never counted forgives
+/// nothing (the child's run fails, exit 101, for the printed one).
+#[test]
+fn taking_a_report_that_was_never_counted_does_not_forgive_a_printed_one() {
+    const NAME: &str = "taking_a_report_that_was_never_counted_does_not_forgive_a_printed_one";
+    if in_child(NAME) {
+        let a = lockdep::Mutex::named("review7.uncounted.A", ());
+        let b = lockdep::Mutex::named("review7.uncounted.B", ());
+        drop((a.lock(), b.lock()));
+        drop((b.lock(), a.lock())); // B -> A: printed, counted
+        assert_eq!(lockdep::stats().failing, 1);
+        lockdep::reset();
+        lockdep::set_mode(lockdep::Mode::Collect);
+        drop((a.lock(), b.lock()));
+        drop((b.lock(), a.lock())); // the same cycle again: kept, not counted
+        assert_eq!(lockdep::stats().failing, 1);
+        let taken = lockdep::take_reports(); // the Collect-mode report only
+        lockdep::set_mode(lockdep::Mode::Warn);
+        assert_eq!(kinds(&taken), [ReportKind::CircularDependency]);
+        assert_eq!(
+            lockdep::stats().failing,
+            1,
+            "taking a report that was never counted forgave the printed one"
+        );
+        return;
+    }
+    let (stdout, stderr, code) = run_child(NAME);
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(101), "the run passed:\n{stderr}");
+}
+
+/// `capture` "returns the reports raised on this thread meanwhile" (`api.rs`). A problem found
+/// while this thread released locks *before* the capture (deferred, see
+/// `ThreadState::deferred`) is not raised inside it; but `capture::capture` joins the capture
+/// first and calls `flush` (`validator::deliver_deferred`) only after `f`, still joined, so
+/// that earlier problem is offered to this capture and returned by it — even by a capture
+/// whose closure takes no lock at all — and is never kept or printed. (The same in
+/// `Spanning::run`, each poll of a `capture_async`.) Right: a problem pending when the capture
+/// begins is delivered as before it (here kept, uncaptured), e.g. by flushing before joining.
+#[test]
+fn a_problem_found_before_a_capture_is_not_returned_by_it() {
+    let _one = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let n = lockdep::Mutex::named("review7.before.N", ());
+    let class = common::class("review7.before.B");
+    let (b1, b2) = (
+        lockdep::Mutex::with_class(class, ()),
+        lockdep::Mutex::with_class(class, ()),
+    );
+    let c = lockdep::Mutex::named("review7.before.C", ());
+    let gn = n.lock();
+    let g1 = b1.lock_nest_lock(&gn);
+    let gc = c.lock();
+    let g2 = b2.lock_nest_lock(&gn); // exempt under N (not merged: C between)
+    drop(gn); // B2 under B1 without the nest lock: found now, outside any capture (deferred)
+    let ((), captured) = lockdep::capture(|| ()); // takes no lock
+    drop((g2, gc, g1));
+    let kept = kept_with(&["review7.before.B"]);
+    assert_eq!(
+        (kinds(&captured), kept),
+        (vec![], vec![ReportKind::RecursiveLocking]),
+        "(returned by a capture that began after it was found, kept as uncaptured)"
+    );
+}
+
+/// A `lockdep::thread`'s thread-local destructors run with the thread exiting: "problems found
+/// from here on (thread-local destructors) are reported but never panic, which would abort
+/// the process" (`thread.rs`); review 6 made `validator::act` print instead there. But a lock
+/// freed while this thread holds it (`validator/release.rs`, `lock_freed`) panics in `Panic`
+/// mode whenever the thread is not already unwinding (`MustPanic && !panicking()`), without
+/// looking at `exiting()`: in a thread-local destructor that panic aborts the whole process
+/// ("thread local panicked on drop"). (`finish_release`'s bad-unlock report and
+/// `validator::invalid_subclass` have the same check.) Right: printed and counted, the thread
+/// ends normally. Run in a child process (the mode is process-wide, and it aborts).
+#[test]
+fn a_held_lock_freed_in_a_thread_local_destructor_in_panic_mode_does_not_abort() {
+    const NAME: &str =
+        "a_held_lock_freed_in_a_thread_local_destructor_in_panic_mode_does_not_abort";
+    if !in_child(NAME) {
+        return expect_child_succeeds(NAME);
+    }
+    struct FreesAHeldLock;
+    impl Drop for FreesAHeldLock {
+        fn drop(&mut self) {
+            let m = lockdep::Mutex::named("review7.freed.M", ());
+            std::mem::forget(m.lock());
+            drop(m); // freed while held, as the thread exits
+        }
+    }
+    thread_local! {
+        static LATE: FreesAHeldLock = const { FreesAHeldLock };
+    }
+    lockdep::set_mode(lockdep::Mode::Panic);
+    let joined = lockdep::thread::spawn(|| LATE.with(|_| ())).join();
+    lockdep::set_mode(lockdep::Mode::Warn);
+    assert!(joined.is_ok());
+    let failing = lockdep::stats().failing;
+    let taken = lockdep::take_reports();
+    assert_eq!(kinds(&taken), [ReportKind::HeldLockFreed]);
+    assert_eq!(failing, 1, "the freed lock was neither printed nor counted");
+}
