@@ -160,3 +160,45 @@ fn a_held_lock_freed_in_a_thread_local_destructor_in_panic_mode_does_not_abort()
     assert_eq!(kinds(&taken), [ReportKind::HeldLockFreed]);
     assert_eq!(failing, 1, "the freed lock was neither printed nor counted");
 }
+
+/// The same promise for a `lockdep::thread` whose body panics: its thread-local destructors
+/// still run as it exits (after std caught the panic, so `std::thread::panicking()` is false
+/// there). But `Child::run` (`thread.rs`) marks the thread exiting only after `f` *returns*
+/// (`let result = f(); nesting::exiting();`), not when it unwinds: a fresh acquisition in a
+/// thread-local destructor that closes a cycle in `Panic` mode then has `may_panic` true in
+/// `validator::act` and panics — in a thread-local destructor, which aborts the process
+/// ("thread local panicked on drop"). Right: the thread's panic reaches `join` as usual, and
+/// the cycle is printed and counted. Child process.
+#[test]
+fn a_cycle_closed_in_a_thread_local_destructor_after_the_body_panicked_does_not_abort() {
+    const NAME: &str =
+        "a_cycle_closed_in_a_thread_local_destructor_after_the_body_panicked_does_not_abort";
+    if !in_child(NAME) {
+        return expect_child_succeeds(NAME);
+    }
+    static A: lockdep::Mutex<()> = lockdep::const_mutex(());
+    static B: lockdep::Mutex<()> = lockdep::const_mutex(());
+    struct TakesBThenA;
+    impl Drop for TakesBThenA {
+        fn drop(&mut self) {
+            let _b = B.lock();
+            let _a = A.lock(); // B -> A: closes the cycle while the thread exits
+        }
+    }
+    thread_local! {
+        static LATE: TakesBThenA = const { TakesBThenA };
+    }
+    drop((A.lock(), B.lock())); // A -> B
+    lockdep::set_mode(lockdep::Mode::Panic);
+    let joined = lockdep::thread::spawn(|| {
+        LATE.with(|_| ());
+        std::panic::resume_unwind(Box::new("the thread's body fails"));
+    })
+    .join();
+    lockdep::set_mode(lockdep::Mode::Warn);
+    assert!(joined.is_err(), "the body's panic reaches join");
+    let failing = lockdep::stats().failing;
+    let taken = lockdep::take_reports();
+    assert_eq!(kinds(&taken), [ReportKind::CircularDependency]);
+    assert_eq!(failing, 1, "the cycle was neither printed nor counted");
+}
