@@ -113,11 +113,17 @@ impl Child {
         // is destroyed last: the exit stays armed while the others' destructors run, and
         // the locks they take are validated against joiners.
         self.exit.arm_event(self.site);
-        let result = f();
-        // The thread's own work is done: problems found from here on (thread-local
-        // destructors) are reported but never panic, which would abort the process.
-        nesting::exiting();
-        result
+        // The thread's own work is done when `f` returns or unwinds: problems found from
+        // there on (thread-local destructors) are reported but never panic, which would abort
+        // the process. (A drop guard: a body that panics is done too.)
+        struct Done;
+        impl Drop for Done {
+            fn drop(&mut self) {
+                nesting::exiting();
+            }
+        }
+        let _done = Done;
+        f()
     }
 }
 

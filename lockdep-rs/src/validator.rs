@@ -529,9 +529,20 @@ fn report_env_error_once() {
 pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Location<'static>) {
     let report = with_state(|s| build::invalid_subclass(&s.held, name, subclass, site));
     if let Some((report, key)) = report {
-        if deliver(report.clone(), key) == Delivery::MustPanic {
+        deliver_or_panic(report, key);
+    }
+}
+
+/// Delivers a report that is no acquisition's; in Panic mode panics with it where this thread
+/// can (not unwinding, not in its thread-local destructors, where a panic aborts the
+/// process): else it is printed (and counted) instead.
+#[track_caller]
+pub(crate) fn deliver_or_panic(report: crate::report::Report, key: u64) {
+    if deliver(report.clone(), key) == Delivery::MustPanic {
+        if !crate::sync::panicking() && !exiting() {
             panic!("{report}");
         }
+        sink::print(&report, key);
     }
 }
 

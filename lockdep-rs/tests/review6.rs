@@ -1,7 +1,7 @@
 //! Review 6: defects found in the newest code (captures closed on unwind and `capture_async`'s
 //! spanning capture, report delivery and the run's verdict, queued async waits). Each test
-//! asserts the right behaviour and fails now because of the defect it names; a hang is caught
-//! by a timeout, not a watchdog.
+//! asserts the right behaviour, and failed before its fix; a hang is caught by a timeout, not
+//! a watchdog.
 //!
 //! `cargo test -p lockdep --features enabled,tokio --test review6`
 #![cfg(lockdep_tasks)]

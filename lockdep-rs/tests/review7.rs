@@ -1,6 +1,6 @@
 //! Review 7: defects found in report delivery and counting, captures and the run's verdict
-//! (the code changed by review 6's fixes). Each test asserts the right behaviour and fails now
-//! because of the defect it names.
+//! (the code changed by review 6's fixes). Each test asserts the right behaviour, and failed
+//! before its fix.
 //!
 //! `cargo test -p lockdep --features enabled,tokio --test review7`
 #![cfg(lockdep_tasks)]

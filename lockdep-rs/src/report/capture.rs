@@ -129,8 +129,11 @@ impl Drop for Joined {
 /// Where this thread's capture state is gone (a thread-local destructor running late), `f`
 /// just runs and no reports are returned.
 /// `flush` delivers the problems this thread found but has not delivered yet (found while
-/// it released locks): called before the capture ends, however `f` ends.
+/// it released locks): called before the capture starts (those are not the capture's) and
+/// before it ends, however `f` ends.
 pub(crate) fn capture<R>(f: impl FnOnce() -> R, flush: fn()) -> (R, Vec<Report>) {
+    // What was found before the capture is not the capture's: delivered first, outside it.
+    flush();
     let sink = Arc::new(CaptureSink::default());
     let joined = join(sink.clone());
     if !joined.0 {
@@ -192,6 +195,7 @@ impl Spanning {
         let Some(sink) = &self.0 else {
             return (f(), Vec::new());
         };
+        flush(); // what this thread found before the poll is not the capture's
         let joined = join(sink.clone());
         /// Flushes into the capture while a panicking `f` unwinds (still joined).
         struct Flush(Option<fn()>);

@@ -31,8 +31,9 @@ type Hook = Arc<dyn Fn(&Report) + Send + Sync>;
 #[derive(Default)]
 struct Global {
     seen: HashSet<u64>,
-    /// Reports kept for `take_reports`, with their problem keys.
-    kept: Vec<(Report, u64)>,
+    /// Reports kept for `take_reports`, with their problem keys and whether each is counted
+    /// against the run (taking it forgives that count, and only that one).
+    kept: Vec<Kept>,
     dropped: usize,
 }
 
@@ -85,12 +86,17 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
             g.kept.remove(0);
             g.dropped += 1;
         }
-        g.kept.push((report.clone(), key));
+        g.kept.push(Kept {
+            report: report.clone(),
+            key,
+            counted: false,
+        });
         // Counted against the run as it is kept, not when printed: a `take_reports` (in the
         // hook, or on another thread) forgives only a report it takes, so it must find the
         // count there already, or the run would fail for a report the program took.
         if prints {
             count(&report, key);
+            g.kept.last_mut().expect("just pushed").counted = true;
         }
     }
     // 3. The hook (user code: no internal lock held; a panic in it is contained).
@@ -110,10 +116,19 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
 
 /// Forgives the count of a report still kept (see [`deliver`]).
 fn forgive_if_kept(key: u64) {
-    let g = GLOBAL.lock();
-    if g.kept.iter().any(|(_, k)| *k == key) {
+    let mut g = GLOBAL.lock();
+    if let Some(k) = g.kept.iter_mut().rev().find(|k| k.key == key && k.counted) {
+        k.counted = false;
         exit_status::forgive(&[key]);
     }
+}
+
+/// A report kept for `take_reports`.
+struct Kept {
+    report: Report,
+    key: u64,
+    /// Counted against the run (printed in Warn mode, or instead of a panic).
+    counted: bool,
 }
 
 /// Delivers a report that its caller cannot panic with, whatever the mode says (a drop, a
@@ -157,8 +172,9 @@ pub(crate) fn print(report: &Report, key: u64) {
     // (Its callers print a report `deliver` kept for a panic that cannot happen: counted
     // unless the program took it meanwhile, in the hook or on another thread, since a report
     // taken no longer fails the run. Under the lock `take` holds, so they cannot cross.)
-    let g = GLOBAL.lock();
-    if g.kept.iter().any(|(_, k)| *k == key) {
+    let mut g = GLOBAL.lock();
+    if let Some(k) = g.kept.iter_mut().rev().find(|k| k.key == key && !k.counted) {
+        k.counted = true;
         count(report, key);
     }
 }
@@ -207,9 +223,10 @@ pub(crate) fn take() -> Vec<Report> {
     }
     let kept = std::mem::take(&mut g.kept);
     drop(g);
-    let keys: Vec<u64> = kept.iter().map(|(_, k)| *k).collect();
+    // Only the counted ones were counted: taking another forgives nothing.
+    let keys: Vec<u64> = kept.iter().filter(|k| k.counted).map(|k| k.key).collect();
     exit_status::forgive(&keys);
-    kept.into_iter().map(|(r, _)| r).collect()
+    kept.into_iter().map(|k| k.report).collect()
 }
 
 /// Forgets kept reports and which problems were already reported.

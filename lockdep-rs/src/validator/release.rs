@@ -14,7 +14,6 @@ use super::{with_state, Outcome, Request};
 use crate::fast_path::HolderTag;
 use crate::held_locks::{HeldLock, Instance, Read};
 use crate::report::build;
-use crate::report::sink::Delivery;
 use crate::thread_state::ThreadState;
 
 /// Records the release of a tracked `instance`: the topmost entry holding it that matches
@@ -124,11 +123,7 @@ fn finish_release(result: Option<Result<Vec<Outcome>, (crate::report::Report, u6
             true
         }
         Some(Err((report, key))) => {
-            if super::deliver(report.clone(), key) == Delivery::MustPanic
-                && !crate::sync::panicking()
-            {
-                panic!("{report}");
-            }
+            super::deliver_or_panic(report, key);
             false
         }
     }
@@ -160,9 +155,7 @@ pub(crate) fn lock_freed(instance: Instance) {
     .flatten();
     if let Some(((report, key), outcomes)) = found {
         defer(outcomes);
-        if super::deliver(report.clone(), key) == Delivery::MustPanic && !crate::sync::panicking() {
-            panic!("{report}");
-        }
+        super::deliver_or_panic(report, key);
     }
 }
 
