@@ -72,6 +72,9 @@ struct Case {
     /// it completes (cancelled, not unwinding): its capture ends unreturned.
     #[cfg_attr(not(lockdep_tasks), allow(dead_code))]
     cancel: bool,
+    /// With `in_destructor`: the worker's body panics once it has armed its destructor (the
+    /// thread's own work is then done, as if it returned: its destructor must not panic).
+    body_panics: bool,
     /// The case runs in `Panic` mode (else `Collect`): an uncaptured report panics a thread's
     /// fresh acquisition, or, where it cannot (a thread-local destructor, a capture ending
     /// while unwinding), is printed and counted against the run until taken.
@@ -95,16 +98,20 @@ fn case() -> impl Strategy<Value = Case> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(spawn, in_destructor, nested, panics, in_async, cancel, panic_mode)| Case {
-                spawn,
-                in_destructor,
-                nested,
-                panics,
-                in_async,
-                cancel,
-                panic_mode,
+            |(spawn, in_destructor, nested, panics, in_async, cancel, body_panics, panic_mode)| {
+                Case {
+                    spawn,
+                    in_destructor,
+                    nested,
+                    panics,
+                    in_async,
+                    cancel,
+                    body_panics,
+                    panic_mode,
+                }
             },
         )
 }
@@ -144,11 +151,18 @@ thread_local! {
 fn work(c: Case, pair: Pair) {
     if c.in_destructor {
         AT_EXIT.with(|x| *x.0.borrow_mut() = Some(pair));
+        // (Not in a scope's implicit join, which would re-raise it in the capture.)
+        if c.body_panics && !matches!(c.spawn, Spawn::Scoped) {
+            std::panic::panic_any(WORKER_PANICS);
+        }
     } else {
         let _a = pair.0.lock();
         let _b = pair.1.lock();
     }
 }
+
+/// What a worker's body panics with (`Case::body_panics`).
+const WORKER_PANICS: &str = "the worker's body fails";
 
 /// A worker waiting to be released, and its handle.
 type Waiting =
@@ -170,7 +184,8 @@ fn joined(r: std::thread::Result<()>, c: Case) {
             .cloned()
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
-        assert!(c.panic_mode, "a worker panicked: {text}");
+        let planned = c.in_destructor && c.body_panics && text == WORKER_PANICS;
+        assert!(c.panic_mode || planned, "a worker panicked: {text}");
     }
 }
 
@@ -195,9 +210,7 @@ fn run(c: Case) -> (usize, usize, usize) {
     let between_thread: Waiting = std::cell::RefCell::new(None);
     let between = || release(&between_thread, c);
     let mut body = || match c.spawn {
-        Spawn::Joined => lockdep::thread::spawn(move || work(c, pair))
-            .join()
-            .unwrap(),
+        Spawn::Joined => joined(lockdep::thread::spawn(move || work(c, pair)).join(), c),
         Spawn::Detached => {
             let rx = go_rx.take().unwrap();
             detached = Some(lockdep::thread::spawn(move || {
@@ -374,7 +387,10 @@ fn reports_of_threads_started_in_a_capture_go_to_it_or_stay_global_never_lost() 
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or_default();
-        if !(text.contains("WARNING: possible") || text.starts_with("lockdep:")) {
+        if !(text.contains("WARNING: possible")
+            || text.starts_with("lockdep:")
+            || text == WORKER_PANICS)
+        {
             report_panic(info);
         }
     }));
