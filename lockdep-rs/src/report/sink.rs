@@ -34,6 +34,10 @@ struct Global {
     /// Reports kept for `take_reports`, with their problem keys and whether each is counted
     /// against the run (taking it forgives that count, and only that one).
     kept: Vec<Kept>,
+    /// Problems pushed out of `kept` (past [`MAX_KEPT`]) and whether each is counted: the
+    /// program cannot take them any more, but a delivery still under way (its hook ran
+    /// meanwhile) must still count or forgive them as if they were kept.
+    evicted: std::collections::HashMap<u64, bool>,
     dropped: usize,
 }
 
@@ -83,7 +87,8 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
             return Delivery::Duplicate;
         }
         if g.kept.len() >= MAX_KEPT {
-            g.kept.remove(0);
+            let old = g.kept.remove(0);
+            g.evicted.insert(old.key, old.counted);
             g.dropped += 1;
         }
         g.kept.push(Kept {
@@ -117,9 +122,21 @@ pub(crate) fn deliver(report: Report, key: u64) -> Delivery {
 /// Forgives the count of a report still kept (see [`deliver`]).
 fn forgive_if_kept(key: u64) {
     let mut g = GLOBAL.lock();
-    if let Some(k) = g.kept.iter_mut().rev().find(|k| k.key == key && k.counted) {
-        k.counted = false;
-        exit_status::forgive(&[key]);
+    if let Some(counted) = g.counted_mut(key) {
+        if std::mem::replace(counted, false) {
+            exit_status::forgive(&[key]);
+        }
+    }
+}
+
+impl Global {
+    /// Whether problem `key`'s report is counted, if the program has not taken it: kept, or
+    /// pushed out of the kept list (see `evicted`).
+    fn counted_mut(&mut self, key: u64) -> Option<&mut bool> {
+        match self.kept.iter().rposition(|k| k.key == key) {
+            Some(i) => Some(&mut self.kept[i].counted),
+            None => self.evicted.get_mut(&key),
+        }
     }
 }
 
@@ -173,9 +190,10 @@ pub(crate) fn print(report: &Report, key: u64) {
     // unless the program took it meanwhile, in the hook or on another thread, since a report
     // taken no longer fails the run. Under the lock `take` holds, so they cannot cross.)
     let mut g = GLOBAL.lock();
-    if let Some(k) = g.kept.iter_mut().rev().find(|k| k.key == key && !k.counted) {
-        k.counted = true;
-        count(report, key);
+    if let Some(counted) = g.counted_mut(key) {
+        if !std::mem::replace(counted, true) {
+            count(report, key);
+        }
     }
 }
 
@@ -234,5 +252,6 @@ pub(crate) fn clear() {
     let mut g = GLOBAL.lock();
     g.seen.clear();
     g.kept.clear();
+    g.evicted.clear();
     g.dropped = 0;
 }

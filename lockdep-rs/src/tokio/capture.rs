@@ -40,6 +40,8 @@ pub async fn capture_async<F: Future>(future: F) -> (F::Output, Vec<Report>) {
     #[cfg(lockdep_tasks)]
     {
         use crate::report::capture::Spanning;
+        // What this thread found before is not this capture's: delivered before it starts.
+        crate::validator::deliver_deferred();
         let scope = crate::report::runtime_capture::Scope::enter();
         // One capture for the whole future, joined around each poll: a `lockdep::thread`
         // started in a poll reports into it for as long as the future runs.

@@ -143,10 +143,10 @@ impl Settled {
             act(o, false);
         }
         for (report, key) in self.reports {
-            if super::deliver(report.clone(), key) == Delivery::MustPanic {
-                if fresh && !crate::sync::panicking() {
-                    panic!("{report}");
-                }
+            if fresh {
+                // Panics where the thread can (not in its thread-local destructors).
+                super::deliver_or_panic(report, key);
+            } else if super::deliver(report.clone(), key) == Delivery::MustPanic {
                 sink::print(&report, key);
             }
         }
