@@ -87,16 +87,18 @@ pub(crate) fn open_stack() -> Vec<Arc<CaptureSink>> {
 /// If this thread is capturing, takes `report` (problem `key`): `Some(true)` if it is new to
 /// the capture, `Some(false)` if the capture had it already; `None` if not capturing.
 pub(crate) fn offer(report: &Report, key: u64) -> Option<bool> {
-    let sink = current()?;
-    let mut state = sink.state.lock();
-    if !sink.is_open() {
-        return None; // it ended meanwhile
+    loop {
+        let sink = current()?;
+        let mut state = sink.state.lock();
+        if !sink.is_open() {
+            continue; // it ended meanwhile: the next one out takes it, if any
+        }
+        if !state.seen.insert(key) {
+            return Some(false);
+        }
+        state.reports.push((report.clone(), key));
+        return Some(true);
     }
-    if !state.seen.insert(key) {
-        return Some(false);
-    }
-    state.reports.push((report.clone(), key));
-    Some(true)
 }
 
 /// Makes this thread report into `sink` until the returned value is dropped (a thread

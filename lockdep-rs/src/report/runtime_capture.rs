@@ -17,6 +17,9 @@ use crate::sync::internal::Mutex;
 struct Buffer {
     seen: HashSet<u64>,
     reports: Vec<Report>,
+    /// Its capture has ended (finished, or dropped): a report that found the buffer before
+    /// the scope was unregistered goes elsewhere, not into a buffer nobody reads.
+    closed: bool,
 }
 
 type Shared = Arc<Mutex<Buffer>>;
@@ -57,7 +60,9 @@ impl Scope {
     }
 
     pub(crate) fn finish(self) -> Vec<Report> {
-        std::mem::take(&mut self.buffer.lock().reports)
+        let mut b = self.buffer.lock();
+        b.closed = true;
+        std::mem::take(&mut b.reports)
     }
 }
 
@@ -69,7 +74,11 @@ impl Drop for Scope {
         }
         // Dropped unfinished (its `capture_async` cancelled, or a poll panicked): nobody
         // will read what it took, so it is delivered as if not captured.
-        let left = std::mem::take(&mut self.buffer.lock().reports);
+        let left = {
+            let mut b = self.buffer.lock();
+            b.closed = true;
+            std::mem::take(&mut b.reports)
+        };
         for report in left {
             let key = report.0.key;
             super::sink::deliver_no_panic(report, key);
@@ -100,6 +109,9 @@ pub(crate) fn capturing() -> bool {
 pub(crate) fn deliver(report: &Report, key: u64) -> Option<Delivery> {
     let buffer = scope_here()?;
     let mut b = buffer.lock();
+    if b.closed {
+        return None; // it ended meanwhile: delivered as if not captured
+    }
     if !b.seen.insert(key) {
         return Some(Delivery::Duplicate);
     }
