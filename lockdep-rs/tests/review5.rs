@@ -8,29 +8,15 @@
 
 mod common;
 
+/// The variable that tells a child run which test it is (see `common::run_self`).
+const CHILD: &str = "REVIEW5_CHILD";
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lockdep::tokio::sync::{Mutex, Notify};
 use lockdep::ReportKind;
-
-fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
-    reports.iter().map(|r| r.kind()).collect()
-}
-
-/// Held by the tests that read the kept reports (`take_reports` drains every test's).
-static KEPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The uncaptured reports kept so far whose classes are `names` (taken off the kept list, so
-/// they do not fail the run).
-fn kept_with(names: &[&str]) -> Vec<ReportKind> {
-    lockdep::take_reports()
-        .into_iter()
-        .filter(|r| r.class_names() == names)
-        .map(|r| r.kind())
-        .collect()
-}
 
 /// A `lockdep::thread` started inside a capture whose closure *panics* (caught outside it):
 /// the capture is over, nobody will ever read its reports, but it was never marked closed
@@ -39,7 +25,7 @@ fn kept_with(names: &[&str]) -> Vec<ReportKind> {
 /// for a capture that returned, they are delivered as uncaptured (kept here).
 #[test]
 fn a_child_of_a_capture_that_panicked_reports_uncaptured() {
-    let _one = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
     let a = Arc::new(lockdep::Mutex::named("review5.unwound.A", ()));
     let b = Arc::new(lockdep::Mutex::named("review5.unwound.B", ()));
     let (go_tx, go) = std::sync::mpsc::channel::<()>();
@@ -60,7 +46,7 @@ fn a_child_of_a_capture_that_panicked_reports_uncaptured() {
     go_tx.send(()).unwrap();
     child.unwrap().join().unwrap();
     assert_eq!(
-        kept_with(&["review5.unwound.A", "review5.unwound.B"]),
+        common::kept_with(&["review5.unwound.A", "review5.unwound.B"]),
         [ReportKind::CircularDependency],
         "the child's report after the capture ended was lost"
     );
@@ -77,7 +63,7 @@ fn a_child_of_a_capture_that_panicked_reports_uncaptured() {
 /// captured and checked it.
 #[test]
 fn a_known_chain_after_the_capture_closed_is_not_reported_again() {
-    let _one = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
     let a = Arc::new(lockdep::Mutex::named("review5.again.A", ()));
     let b = Arc::new(lockdep::Mutex::named("review5.again.B", ()));
     let (go_tx, go) = std::sync::mpsc::channel::<()>();
@@ -96,12 +82,12 @@ fn a_known_chain_after_the_capture_closed_is_not_reported_again() {
         go_tx.send(()).unwrap();
         done.recv().unwrap();
     });
-    assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
+    assert_eq!(common::kinds(&reports), [ReportKind::CircularDependency]);
     go_tx.send(()).unwrap(); // the same chains again, the capture closed
     done.recv().unwrap();
     child.unwrap().join().unwrap();
     assert_eq!(
-        kept_with(&["review5.again.A", "review5.again.B"]),
+        common::kept_with(&["review5.again.A", "review5.again.B"]),
         [],
         "the captured problem was reported a second time"
     );
@@ -116,7 +102,7 @@ fn a_known_chain_after_the_capture_closed_is_not_reported_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::await_holding_lock)] // the tests that read the kept reports, one at a time
 async fn a_thread_started_in_capture_async_reports_into_it() {
-    let _one = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
     let a = Arc::new(lockdep::Mutex::named("review5.async_child.A", ()));
     let b = Arc::new(lockdep::Mutex::named("review5.async_child.B", ()));
     let (go_tx, go) = std::sync::mpsc::channel::<()>();
@@ -134,9 +120,9 @@ async fn a_thread_started_in_capture_async_reports_into_it() {
             .unwrap();
     })
     .await;
-    let leaked = kept_with(&["review5.async_child.A", "review5.async_child.B"]);
+    let leaked = common::kept_with(&["review5.async_child.A", "review5.async_child.B"]);
     assert_eq!(
-        (kinds(&reports), leaked),
+        (common::kinds(&reports), leaked),
         (vec![ReportKind::CircularDependency], vec![]),
         "(captured, delivered as uncaptured)"
     );
@@ -152,7 +138,7 @@ async fn a_thread_started_in_capture_async_reports_into_it() {
 #[test]
 fn a_report_taken_before_it_is_printed_does_not_fail_the_run() {
     const NAME: &str = "a_report_taken_before_it_is_printed_does_not_fail_the_run";
-    if std::env::var("REVIEW5_CHILD").as_deref() == Ok(NAME) {
+    if common::in_self_child(CHILD, NAME) {
         let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
         let t = taken.clone();
         lockdep::set_report_hook(Some(Box::new(move |_| {
@@ -167,25 +153,7 @@ fn a_report_taken_before_it_is_printed_does_not_fail_the_run() {
         assert_eq!(kinds, [ReportKind::CircularDependency]); // taken by the program
         return;
     }
-    expect_child_succeeds(NAME);
-}
-
-/// Runs the test `name` of this binary again in a child process (with `REVIEW5_CHILD` set to
-/// it), and checks that it passed and the run did not fail.
-fn expect_child_succeeds(name: &str) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("REVIEW5_CHILD", name)
-        .env_remove("LOCKDEP")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
-    assert!(
-        out.status.success(),
-        "the run failed for a report the program took:\n{stderr}"
-    );
+    common::expect_self_succeeds(CHILD, NAME);
 }
 
 /// Wakes every waiter of `go`, `ms` from now, from another thread.
@@ -245,7 +213,7 @@ fn blocking_behind_a_branch_in_its_grace_is_stopped() {
     });
     let (stopped, reports) = run.expect("hung: the blocking acquisition waits behind the branch");
     assert!(stopped, "the blocking acquisition should have been stopped");
-    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert_eq!(common::kinds(&reports), [ReportKind::RecursiveLocking]);
     assert_eq!(reports[0].class_names(), ["review5.grace"]);
 }
 
@@ -284,7 +252,7 @@ fn blocking_behind_a_branch_waiting_for_a_handed_owned_guard_is_stopped() {
     });
     let (stopped, reports) = run.expect("hung: the blocking acquisition waits behind the branch");
     assert!(stopped, "the blocking acquisition should have been stopped");
-    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert_eq!(common::kinds(&reports), [ReportKind::RecursiveLocking]);
     assert_eq!(reports[0].class_names(), ["review5.movable"]);
 }
 
@@ -295,7 +263,7 @@ fn blocking_behind_a_branch_waiting_for_a_handed_owned_guard_is_stopped() {
 #[test]
 fn a_report_printed_for_a_panic_that_cannot_happen_is_forgiven_when_taken() {
     const NAME: &str = "a_report_printed_for_a_panic_that_cannot_happen_is_forgiven_when_taken";
-    if std::env::var("REVIEW5_CHILD").as_deref() == Ok(NAME) {
+    if common::in_self_child(CHILD, NAME) {
         let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
         let t = taken.clone();
         lockdep::set_report_hook(Some(Box::new(move |_| {
@@ -315,7 +283,7 @@ fn a_report_printed_for_a_panic_that_cannot_happen_is_forgiven_when_taken() {
         assert_eq!(lockdep::stats().failing, 0);
         return;
     }
-    expect_child_succeeds(NAME);
+    common::expect_self_succeeds(CHILD, NAME);
 }
 
 /// A queued acquisition is listed under the holder that first polled it (`queued::enter`
@@ -347,7 +315,7 @@ fn a_queued_future_moved_to_another_thread_is_that_threads() {
         })
     });
     let (stopped, reports) = run.expect("hung");
-    assert_eq!(kinds(&reports), []);
+    assert_eq!(common::kinds(&reports), []);
     assert!(!stopped, "the blocking acquisition was stopped");
 }
 
@@ -409,7 +377,7 @@ fn a_blocking_lock_held_while_waiting_in_the_grace_is_held_across_await() {
             join_local(a, b).await
         })
     });
-    assert_eq!(kinds(&reports), [ReportKind::HeldAcrossAwait]);
+    assert_eq!(common::kinds(&reports), [ReportKind::HeldAcrossAwait]);
     assert_eq!(reports[0].class_names(), ["review5.across.L"]);
 }
 
@@ -436,5 +404,5 @@ async fn a_second_read_of_a_one_reader_rwlock_is_stopped() {
         joined.is_err_and(|e| e.is_panic()),
         "the task was not stopped"
     );
-    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert_eq!(common::kinds(&reports), [ReportKind::RecursiveLocking]);
 }

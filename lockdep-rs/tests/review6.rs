@@ -8,34 +8,14 @@
 
 mod common;
 
+/// The variable that tells a child run which test it is (see `common::run_self`).
+const CHILD: &str = "REVIEW6_CHILD";
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use lockdep::ReportKind;
-
-fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
-    reports.iter().map(|r| r.kind()).collect()
-}
-
-/// Runs the test `name` of this binary again in a child process (with `REVIEW6_CHILD` set to
-/// it, `LOCKDEP` unset), and checks that it passed and the run did not fail.
-fn expect_child_succeeds(name: &str) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("REVIEW6_CHILD", name)
-        .env_remove("LOCKDEP")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
-    assert!(out.status.success(), "the child run failed:\n{stderr}");
-}
-
-fn in_child(name: &str) -> bool {
-    std::env::var("REVIEW6_CHILD").as_deref() == Ok(name)
-}
 
 /// `capture_async` dropped before it completes "delivers what it took as if nothing had
 /// captured it (printed and kept, failing the run): nothing is lost" (`tokio/capture.rs`).
@@ -48,8 +28,8 @@ fn in_child(name: &str) -> bool {
 #[test]
 fn a_cancelled_capture_async_in_panic_mode_still_fails_the_run() {
     const NAME: &str = "a_cancelled_capture_async_in_panic_mode_still_fails_the_run";
-    if !in_child(NAME) {
-        return expect_child_succeeds(NAME);
+    if !common::in_self_child(CHILD, NAME) {
+        return common::expect_self_succeeds(CHILD, NAME);
     }
     lockdep::set_mode(lockdep::Mode::Panic);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -74,7 +54,7 @@ fn a_cancelled_capture_async_in_panic_mode_still_fails_the_run() {
     lockdep::set_mode(lockdep::Mode::Warn);
     let failing = lockdep::stats().failing;
     let taken = lockdep::take_reports(); // (so that the child's run passes either way)
-    assert_eq!(kinds(&taken), [ReportKind::CircularDependency]);
+    assert_eq!(common::kinds(&taken), [ReportKind::CircularDependency]);
     assert_eq!(
         taken[0].class_names(),
         ["review6.cancelled.A", "review6.cancelled.B"]
@@ -91,8 +71,8 @@ fn a_cancelled_capture_async_in_panic_mode_still_fails_the_run() {
 fn a_capture_async_dropped_outside_a_runtime_in_panic_mode_still_fails_the_run() {
     const NAME: &str =
         "a_capture_async_dropped_outside_a_runtime_in_panic_mode_still_fails_the_run";
-    if !in_child(NAME) {
-        return expect_child_succeeds(NAME);
+    if !common::in_self_child(CHILD, NAME) {
+        return common::expect_self_succeeds(CHILD, NAME);
     }
     lockdep::set_mode(lockdep::Mode::Panic);
     let a = lockdep::Mutex::named("review6.plain.A", ());
@@ -108,7 +88,7 @@ fn a_capture_async_dropped_outside_a_runtime_in_panic_mode_still_fails_the_run()
     lockdep::set_mode(lockdep::Mode::Warn);
     let failing = lockdep::stats().failing;
     let taken = lockdep::take_reports();
-    assert_eq!(kinds(&taken), [ReportKind::CircularDependency]);
+    assert_eq!(common::kinds(&taken), [ReportKind::CircularDependency]);
     assert_eq!(
         failing, 1,
         "the cancelled capture's report was neither printed nor counted against the run"
@@ -124,8 +104,8 @@ fn a_capture_async_dropped_outside_a_runtime_in_panic_mode_still_fails_the_run()
 #[test]
 fn a_report_taken_by_a_hook_that_switches_to_warn_does_not_fail_the_run() {
     const NAME: &str = "a_report_taken_by_a_hook_that_switches_to_warn_does_not_fail_the_run";
-    if !in_child(NAME) {
-        return expect_child_succeeds(NAME);
+    if !common::in_self_child(CHILD, NAME) {
+        return common::expect_self_succeeds(CHILD, NAME);
     }
     let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
     let t = taken.clone();
@@ -159,8 +139,8 @@ fn a_report_taken_by_a_hook_that_switches_to_warn_does_not_fail_the_run() {
 #[test]
 fn a_cycle_closed_in_a_thread_local_destructor_in_panic_mode_fails_the_run() {
     const NAME: &str = "a_cycle_closed_in_a_thread_local_destructor_in_panic_mode_fails_the_run";
-    if !in_child(NAME) {
-        return expect_child_succeeds(NAME);
+    if !common::in_self_child(CHILD, NAME) {
+        return common::expect_self_succeeds(CHILD, NAME);
     }
     static A: lockdep::Mutex<()> = lockdep::const_mutex(());
     static B: lockdep::Mutex<()> = lockdep::const_mutex(());
@@ -180,24 +160,11 @@ fn a_cycle_closed_in_a_thread_local_destructor_in_panic_mode_fails_the_run() {
     lockdep::set_mode(lockdep::Mode::Warn);
     let failing = lockdep::stats().failing;
     let taken = lockdep::take_reports();
-    assert_eq!(kinds(&taken), [ReportKind::CircularDependency]);
+    assert_eq!(common::kinds(&taken), [ReportKind::CircularDependency]);
     assert_eq!(
         failing, 1,
         "the cycle found in a thread-local destructor was neither printed nor counted"
     );
-}
-
-/// Held by the tests that read the kept reports (`take_reports` drains every test's).
-static KEPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The uncaptured reports kept so far whose classes are `names` (taken off the kept list, so
-/// they do not fail the run).
-fn kept_with(names: &[&str]) -> Vec<ReportKind> {
-    lockdep::take_reports()
-        .into_iter()
-        .filter(|r| r.class_names() == names)
-        .map(|r| r.kind())
-        .collect()
 }
 
 /// `capture`: "Threads started in `f` through `lockdep::thread` report into it too while it
@@ -211,7 +178,7 @@ fn kept_with(names: &[&str]) -> Vec<ReportKind> {
 /// run), and the outer capture, still running, never sees it.
 #[test]
 fn a_child_of_a_finished_inner_capture_reports_into_the_enclosing_one() {
-    let _one = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
     let a = Arc::new(lockdep::Mutex::named("review6.nested.A", ()));
     let b = Arc::new(lockdep::Mutex::named("review6.nested.B", ()));
     let (go_tx, go) = std::sync::mpsc::channel::<()>();
@@ -224,13 +191,13 @@ fn a_child_of_a_finished_inner_capture_reports_into_the_enclosing_one() {
                 drop((b.lock(), a.lock())); // B -> A: after the inner capture returned
             })
         });
-        assert_eq!(kinds(&inner), []);
+        assert_eq!(common::kinds(&inner), []);
         go_tx.send(()).unwrap();
         child.join().unwrap(); // still inside the outer capture
     });
-    let leaked = kept_with(&["review6.nested.A", "review6.nested.B"]);
+    let leaked = common::kept_with(&["review6.nested.A", "review6.nested.B"]);
     assert_eq!(
-        (kinds(&outer), leaked),
+        (common::kinds(&outer), leaked),
         (vec![ReportKind::CircularDependency], vec![]),
         "(captured by the outer capture, delivered as uncaptured)"
     );
@@ -247,7 +214,7 @@ fn a_child_of_a_finished_inner_capture_reports_into_the_enclosing_one() {
 #[test]
 fn a_hook_switching_to_collect_forgives_only_the_report_it_keeps() {
     const NAME: &str = "a_hook_switching_to_collect_forgives_only_the_report_it_keeps";
-    if in_child(NAME) {
+    if common::in_self_child(CHILD, NAME) {
         let a = lockdep::Mutex::named("review6.reset.A", ());
         let b = lockdep::Mutex::named("review6.reset.B", ());
         drop((a.lock(), b.lock()));
@@ -267,16 +234,9 @@ fn a_hook_switching_to_collect_forgives_only_the_report_it_keeps() {
         );
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-        .env("REVIEW6_CHILD", NAME)
-        .env_remove("LOCKDEP")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stdout, stderr, code) = common::run_self(CHILD, NAME);
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
-    assert_eq!(out.status.code(), Some(101), "the run passed:\n{stderr}");
+    assert_eq!(code, Some(101), "the run passed:\n{stderr}");
 }
 
 /// A problem found while a capture's closure *releases* locks (locks taken under a nest lock
@@ -291,7 +251,7 @@ fn a_hook_switching_to_collect_forgives_only_the_report_it_keeps() {
 /// if not captured (kept here).
 #[test]
 fn a_problem_found_releasing_in_a_capture_that_panicked_is_passed_on() {
-    let _one = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
     let n = lockdep::Mutex::named("review6.deferred.N", ());
     let class = common::class("review6.deferred.B");
     let (b1, b2) = (
@@ -312,9 +272,9 @@ fn a_problem_found_releasing_in_a_capture_that_panicked_is_passed_on() {
     }));
     assert!(caught.is_err());
     let ((), unrelated) = lockdep::capture(|| drop(later.lock()));
-    let kept = kept_with(&["review6.deferred.B"]);
+    let kept = common::kept_with(&["review6.deferred.B"]);
     assert_eq!(
-        (kinds(&unrelated), kept),
+        (common::kinds(&unrelated), kept),
         (vec![], vec![ReportKind::RecursiveLocking]),
         "(a later capture, kept as uncaptured)"
     );

@@ -7,51 +7,10 @@
 
 mod common;
 
+/// The variable that tells a child run which test it is (see `common::run_self`).
+const CHILD: &str = "REVIEW7_CHILD";
+
 use lockdep::ReportKind;
-
-fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
-    reports.iter().map(|r| r.kind()).collect()
-}
-
-/// Runs the test `name` of this binary again in a child process (with `REVIEW7_CHILD` set to
-/// it, `LOCKDEP` unset); returns its stdout, stderr and exit code.
-fn run_child(name: &str) -> (String, String, Option<i32>) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("REVIEW7_CHILD", name)
-        .env_remove("LOCKDEP")
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code(),
-    )
-}
-
-/// The child's test passed and its run did not fail.
-fn expect_child_succeeds(name: &str) {
-    let (stdout, stderr, code) = run_child(name);
-    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
-    assert_eq!(code, Some(0), "the child run failed:\n{stderr}");
-}
-
-fn in_child(name: &str) -> bool {
-    std::env::var("REVIEW7_CHILD").as_deref() == Ok(name)
-}
-
-/// Held by the tests that read the kept reports (`take_reports` drains every test's).
-static KEPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The uncaptured reports kept so far whose classes are `names` (taken off the kept list, so
-/// they do not fail the run).
-fn kept_with(names: &[&str]) -> Vec<ReportKind> {
-    lockdep::take_reports()
-        .into_iter()
-        .filter(|r| r.class_names() == names)
-        .map(|r| r.kind())
-        .collect()
-}
 
 /// `take_reports` forgives "one count per report taken" (review 6: after a `reset()` one
 /// problem can be printed, and counted, twice; taking the second report forgives the second
@@ -65,7 +24,7 @@ fn kept_with(names: &[&str]) -> Vec<ReportKind> {
 #[test]
 fn taking_a_report_that_was_never_counted_does_not_forgive_a_printed_one() {
     const NAME: &str = "taking_a_report_that_was_never_counted_does_not_forgive_a_printed_one";
-    if in_child(NAME) {
+    if common::in_self_child(CHILD, NAME) {
         let a = lockdep::Mutex::named("review7.uncounted.A", ());
         let b = lockdep::Mutex::named("review7.uncounted.B", ());
         drop((a.lock(), b.lock()));
@@ -78,7 +37,7 @@ fn taking_a_report_that_was_never_counted_does_not_forgive_a_printed_one() {
         assert_eq!(lockdep::stats().failing, 1);
         let taken = lockdep::take_reports(); // the Collect-mode report only
         lockdep::set_mode(lockdep::Mode::Warn);
-        assert_eq!(kinds(&taken), [ReportKind::CircularDependency]);
+        assert_eq!(common::kinds(&taken), [ReportKind::CircularDependency]);
         assert_eq!(
             lockdep::stats().failing,
             1,
@@ -86,7 +45,7 @@ fn taking_a_report_that_was_never_counted_does_not_forgive_a_printed_one() {
         );
         return;
     }
-    let (stdout, stderr, code) = run_child(NAME);
+    let (stdout, stderr, code) = common::run_self(CHILD, NAME);
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
     assert_eq!(code, Some(101), "the run passed:\n{stderr}");
 }
@@ -101,7 +60,7 @@ fn taking_a_report_that_was_never_counted_does_not_forgive_a_printed_one() {
 /// begins is delivered as before it (here kept, uncaptured), e.g. by flushing before joining.
 #[test]
 fn a_problem_found_before_a_capture_is_not_returned_by_it() {
-    let _one = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
     let n = lockdep::Mutex::named("review7.before.N", ());
     let class = common::class("review7.before.B");
     let (b1, b2) = (
@@ -116,9 +75,9 @@ fn a_problem_found_before_a_capture_is_not_returned_by_it() {
     drop(gn); // B2 under B1 without the nest lock: found now, outside any capture (deferred)
     let ((), captured) = lockdep::capture(|| ()); // takes no lock
     drop((g2, gc, g1));
-    let kept = kept_with(&["review7.before.B"]);
+    let kept = common::kept_with(&["review7.before.B"]);
     assert_eq!(
-        (kinds(&captured), kept),
+        (common::kinds(&captured), kept),
         (vec![], vec![ReportKind::RecursiveLocking]),
         "(returned by a capture that began after it was found, kept as uncaptured)"
     );
@@ -137,8 +96,8 @@ fn a_problem_found_before_a_capture_is_not_returned_by_it() {
 fn a_held_lock_freed_in_a_thread_local_destructor_in_panic_mode_does_not_abort() {
     const NAME: &str =
         "a_held_lock_freed_in_a_thread_local_destructor_in_panic_mode_does_not_abort";
-    if !in_child(NAME) {
-        return expect_child_succeeds(NAME);
+    if !common::in_self_child(CHILD, NAME) {
+        return common::expect_self_succeeds(CHILD, NAME);
     }
     struct FreesAHeldLock;
     impl Drop for FreesAHeldLock {
@@ -157,7 +116,7 @@ fn a_held_lock_freed_in_a_thread_local_destructor_in_panic_mode_does_not_abort()
     assert!(joined.is_ok());
     let failing = lockdep::stats().failing;
     let taken = lockdep::take_reports();
-    assert_eq!(kinds(&taken), [ReportKind::HeldLockFreed]);
+    assert_eq!(common::kinds(&taken), [ReportKind::HeldLockFreed]);
     assert_eq!(failing, 1, "the freed lock was neither printed nor counted");
 }
 
@@ -173,8 +132,8 @@ fn a_held_lock_freed_in_a_thread_local_destructor_in_panic_mode_does_not_abort()
 fn a_cycle_closed_in_a_thread_local_destructor_after_the_body_panicked_does_not_abort() {
     const NAME: &str =
         "a_cycle_closed_in_a_thread_local_destructor_after_the_body_panicked_does_not_abort";
-    if !in_child(NAME) {
-        return expect_child_succeeds(NAME);
+    if !common::in_self_child(CHILD, NAME) {
+        return common::expect_self_succeeds(CHILD, NAME);
     }
     static A: lockdep::Mutex<()> = lockdep::const_mutex(());
     static B: lockdep::Mutex<()> = lockdep::const_mutex(());
@@ -199,6 +158,6 @@ fn a_cycle_closed_in_a_thread_local_destructor_after_the_body_panicked_does_not_
     assert!(joined.is_err(), "the body's panic reaches join");
     let failing = lockdep::stats().failing;
     let taken = lockdep::take_reports();
-    assert_eq!(kinds(&taken), [ReportKind::CircularDependency]);
+    assert_eq!(common::kinds(&taken), [ReportKind::CircularDependency]);
     assert_eq!(failing, 1, "the cycle was neither printed nor counted");
 }

@@ -7,51 +7,10 @@
 
 mod common;
 
+/// The variable that tells a child run which test it is (see `common::run_self`).
+const CHILD: &str = "REVIEW8_CHILD";
+
 use lockdep::ReportKind;
-
-fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
-    reports.iter().map(|r| r.kind()).collect()
-}
-
-/// Runs the test `name` of this binary again in a child process (with `REVIEW8_CHILD` set to
-/// it, `LOCKDEP` unset); returns its stdout, stderr and exit code.
-fn run_child(name: &str) -> (String, String, Option<i32>) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env("REVIEW8_CHILD", name)
-        .env_remove("LOCKDEP")
-        .output()
-        .unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code(),
-    )
-}
-
-/// The child's test passed and its run did not fail.
-fn expect_child_succeeds(name: &str) {
-    let (stdout, stderr, code) = run_child(name);
-    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
-    assert_eq!(code, Some(0), "the child run failed:\n{stderr}");
-}
-
-fn in_child(name: &str) -> bool {
-    std::env::var("REVIEW8_CHILD").as_deref() == Ok(name)
-}
-
-/// Held by the tests that read the kept reports (`take_reports` drains every test's).
-static KEPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The uncaptured reports kept so far whose classes are `names` (taken off the kept list, so
-/// they do not fail the run).
-fn kept_with(names: &[&str]) -> Vec<ReportKind> {
-    lockdep::take_reports()
-        .into_iter()
-        .filter(|r| r.class_names() == names)
-        .map(|r| r.kind())
-        .collect()
-}
 
 /// Raises `n` distinct `InvalidSubclass` reports (uncaptured) on this thread.
 fn raise_distinct_reports(prefix: &str, n: usize) {
@@ -81,7 +40,7 @@ fn raise_distinct_reports(prefix: &str, n: usize) {
 #[test]
 fn a_report_evicted_from_the_kept_list_and_then_printed_is_counted() {
     const NAME: &str = "a_report_evicted_from_the_kept_list_and_then_printed_is_counted";
-    if in_child(NAME) {
+    if common::in_self_child(CHILD, NAME) {
         use std::sync::atomic::{AtomicBool, Ordering};
         static ONCE: AtomicBool = AtomicBool::new(false);
         let a = lockdep::Mutex::named("review8.evicted.A", ());
@@ -100,7 +59,7 @@ fn a_report_evicted_from_the_kept_list_and_then_printed_is_counted() {
         // (The verdict is the exit status: 101 if the printed cycle is counted.)
         return;
     }
-    let (stdout, stderr, code) = run_child(NAME);
+    let (stdout, stderr, code) = common::run_self(CHILD, NAME);
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("review8.evicted.A"),
@@ -121,7 +80,7 @@ fn a_report_evicted_from_the_kept_list_and_then_printed_is_counted() {
 fn a_report_evicted_from_the_kept_list_and_then_kept_instead_of_printed_is_not_counted() {
     const NAME: &str =
         "a_report_evicted_from_the_kept_list_and_then_kept_instead_of_printed_is_not_counted";
-    if in_child(NAME) {
+    if common::in_self_child(CHILD, NAME) {
         use std::sync::atomic::{AtomicBool, Ordering};
         static ONCE: AtomicBool = AtomicBool::new(false);
         let a = lockdep::Mutex::named("review8.evicted_kept.A", ());
@@ -139,7 +98,7 @@ fn a_report_evicted_from_the_kept_list_and_then_kept_instead_of_printed_is_not_c
         assert!(ONCE.load(Ordering::SeqCst));
         return;
     }
-    let (stdout, stderr, code) = run_child(NAME);
+    let (stdout, stderr, code) = common::run_self(CHILD, NAME);
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
     assert!(
         !stderr.contains("lock(review8.evicted_kept.A);"),
@@ -166,7 +125,7 @@ fn a_report_evicted_from_the_kept_list_and_then_kept_instead_of_printed_is_not_c
 #[tokio::test]
 #[allow(clippy::await_holding_lock)] // the tests that read the kept reports, one at a time
 async fn a_problem_found_before_a_capture_async_is_not_returned_by_it() {
-    let _one = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
     let n = lockdep::Mutex::named("review8.before_async.N", ());
     let class = common::class("review8.before_async.B");
     let (b1, b2) = (
@@ -181,9 +140,9 @@ async fn a_problem_found_before_a_capture_async_is_not_returned_by_it() {
     drop(gn); // B2 under B1 without the nest lock: found now, outside any capture (deferred)
     drop((g2, gc, g1)); // (no acquisition after: still deferred)
     let ((), captured) = lockdep::tokio::capture_async(async {}).await; // takes no lock
-    let kept = kept_with(&["review8.before_async.B"]);
+    let kept = common::kept_with(&["review8.before_async.B"]);
     assert_eq!(
-        (kinds(&captured), kept),
+        (common::kinds(&captured), kept),
         (vec![], vec![ReportKind::RecursiveLocking]),
         "(returned by a capture_async that began after it was found, kept as uncaptured)"
     );
@@ -201,8 +160,8 @@ async fn a_problem_found_before_a_capture_async_is_not_returned_by_it() {
 fn a_lock_held_across_an_await_in_a_thread_local_destructor_in_panic_mode_does_not_abort() {
     const NAME: &str =
         "a_lock_held_across_an_await_in_a_thread_local_destructor_in_panic_mode_does_not_abort";
-    if !in_child(NAME) {
-        return expect_child_succeeds(NAME);
+    if !common::in_self_child(CHILD, NAME) {
+        return common::expect_self_succeeds(CHILD, NAME);
     }
     use std::future::Future;
     static ASYNC: std::sync::OnceLock<lockdep::tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
@@ -237,6 +196,6 @@ fn a_lock_held_across_an_await_in_a_thread_local_destructor_in_panic_mode_does_n
     assert!(joined.is_ok());
     let failing = lockdep::stats().failing;
     let taken = lockdep::take_reports();
-    assert_eq!(kinds(&taken), [ReportKind::HeldAcrossAwait]);
+    assert_eq!(common::kinds(&taken), [ReportKind::HeldAcrossAwait]);
     assert_eq!(failing, 1, "the report was neither printed nor counted");
 }

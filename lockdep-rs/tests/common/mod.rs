@@ -444,3 +444,56 @@ pub fn poisoned<T: Send + 'static>(
     assert!(m.is_poisoned());
     m
 }
+
+// ---------------------------------------------------------------------------------------
+// Tests about what reaches the run's verdict: the kept reports, and a test run again in a
+// child process (the exit status is the verdict). `var` names the environment variable that
+// tells the child which test it runs.
+// ---------------------------------------------------------------------------------------
+
+/// The kinds of `reports`, in order.
+pub fn kinds(reports: &[Report]) -> Vec<ReportKind> {
+    reports.iter().map(|r| r.kind()).collect()
+}
+
+/// Held by the tests of one binary that read the kept reports (`take_reports` drains every
+/// test's).
+pub static KEPT: StdMutex<()> = StdMutex::new(());
+
+/// The uncaptured reports kept so far whose classes are `names` (taken off the kept list, so
+/// they do not fail the run).
+pub fn kept_with(names: &[&str]) -> Vec<ReportKind> {
+    lockdep::take_reports()
+        .into_iter()
+        .filter(|r| r.class_names() == names)
+        .map(|r| r.kind())
+        .collect()
+}
+
+/// Is this process the child run of test `name` (see [`run_self`])?
+pub fn in_self_child(var: &str, name: &str) -> bool {
+    std::env::var(var).as_deref() == Ok(name)
+}
+
+/// Runs the test `name` of this binary again in a child process (with `var` set to it,
+/// `LOCKDEP` unset); returns its stdout, stderr and exit code.
+pub fn run_self(var: &str, name: &str) -> (String, String, Option<i32>) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(var, name)
+        .env_remove("LOCKDEP")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// [`run_self`], checking that the child's test passed and its run did not fail.
+pub fn expect_self_succeeds(var: &str, name: &str) {
+    let (stdout, stderr, code) = run_self(var, name);
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(0), "the child run failed:\n{stderr}");
+}
