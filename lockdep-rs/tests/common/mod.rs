@@ -491,6 +491,50 @@ pub fn run_self(var: &str, name: &str) -> (String, String, Option<i32>) {
     )
 }
 
+/// [`run_self`], checking that the child's test passed and its run failed (status 101: a
+/// problem counted against it); returns the child's stderr.
+pub fn expect_self_fails(var: &str, name: &str) -> String {
+    let (stdout, stderr, code) = run_self(var, name);
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(101), "the run passed:\n{stderr}");
+    stderr
+}
+
+/// Locks for a problem found while releasing (deferred until the thread's next delivery):
+/// a nest lock `<prefix>.N`, two locks of class `<prefix>.B` and `<prefix>.C`.
+pub struct DeferredProblem {
+    pub n: Mutex<()>,
+    pub b1: Mutex<()>,
+    pub b2: Mutex<()>,
+    pub c: Mutex<()>,
+}
+
+impl DeferredProblem {
+    pub fn new(prefix: &str) -> DeferredProblem {
+        let class = class(&format!("{prefix}.B"));
+        let named =
+            |s: &str| -> &'static str { Box::leak(format!("{prefix}.{s}").into_boxed_str()) };
+        DeferredProblem {
+            n: Mutex::named(named("N"), ()),
+            b1: Mutex::with_class(class, ()),
+            b2: Mutex::with_class(class, ()),
+            c: Mutex::named(named("C"), ()),
+        }
+    }
+
+    /// Takes B1 and B2 under N (C between: not merged), then releases N: B2 held under B1
+    /// without the nest lock is found now, a `RecursiveLocking` deferred. Returns the guards
+    /// still held, B2 first (a tuple drops in order: B2, C, B1).
+    pub fn raise(&self) -> (MutexGuard<'_, ()>, MutexGuard<'_, ()>, MutexGuard<'_, ()>) {
+        let gn = self.n.lock();
+        let g1 = self.b1.lock_nest_lock(&gn);
+        let gc = self.c.lock();
+        let g2 = self.b2.lock_nest_lock(&gn); // exempt under N
+        drop(gn);
+        (g2, gc, g1)
+    }
+}
+
 /// [`run_self`], checking that the child's test passed and its run did not fail.
 pub fn expect_self_succeeds(var: &str, name: &str) {
     let (stdout, stderr, code) = run_self(var, name);
