@@ -232,15 +232,15 @@ pub(crate) fn set_hook(hook: Option<Box<dyn Fn(&Report) + Send + Sync>>) {
 /// Drains the reports kept so far.
 pub(crate) fn take() -> Vec<Report> {
     let mut g = GLOBAL.lock();
-    if g.dropped > 0 {
-        super::write_stderr(&format!(
-            "lockdep: {} older reports were dropped (more than {MAX_KEPT} kept)\n",
-            g.dropped
-        ));
-        g.dropped = 0;
-    }
+    let dropped = std::mem::take(&mut g.dropped);
     let kept = std::mem::take(&mut g.kept);
     drop(g);
+    // Printed with no internal lock held: a thread holding stderr's lock may be reporting.
+    if dropped > 0 {
+        super::write_stderr(&format!(
+            "lockdep: {dropped} older reports were dropped (more than {MAX_KEPT} kept)\n"
+        ));
+    }
     // Only the counted ones were counted: taking another forgives nothing.
     let keys: Vec<u64> = kept.iter().filter(|k| k.counted).map(|k| k.key).collect();
     exit_status::forgive(&keys);
