@@ -66,3 +66,43 @@ fn take_reports_prints_its_note_without_holding_the_kept_list() {
     }
     common::expect_self_succeeds(CHILD, NAME);
 }
+
+/// A report is printed while its thread still holds the locks it took (the acquisition goes
+/// on). Printed through `std::io::stderr().lock()`, it waited for any thread holding stderr's
+/// lock — which may be waiting for one of those locks (a logger that writes under stderr's
+/// lock and takes a lockdep lock inside): lockdep's own printing closed a deadlock the program
+/// does not have. Right: the report is written to the stderr file descriptor without taking
+/// std's lock; both threads finish. Child process (the report fails its run; a hang aborts
+/// it).
+#[test]
+fn a_report_is_printed_without_waiting_for_stderrs_lock() {
+    const NAME: &str = "a_report_is_printed_without_waiting_for_stderrs_lock";
+    if common::in_self_child(CHILD, NAME) {
+        std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_secs(20));
+            std::process::abort();
+        });
+        lockdep::set_mode(lockdep::Mode::Warn);
+        static L: lockdep::Mutex<()> = lockdep::const_mutex(());
+        let a = lockdep::Mutex::named("internal_locks.print.A", ());
+        let (held_tx, held_rx) = mpsc::channel();
+        let logger = std::thread::spawn(move || {
+            let err = std::io::stderr();
+            let _stderr = err.lock(); // a logger writing a record ...
+            held_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            drop(L.lock()); // ... that needs L meanwhile
+        });
+        held_rx.recv().unwrap();
+        let _l = L.lock();
+        drop(a.lock_nested(9)); // InvalidSubclass, printed while L is held
+        drop(_l);
+        logger.join().unwrap();
+        return;
+    }
+    let stderr = common::expect_self_fails(CHILD, NAME);
+    assert!(
+        stderr.contains("internal_locks.print.A"),
+        "the report was not printed:\n{stderr}"
+    );
+}

@@ -225,11 +225,46 @@ impl std::error::Error for Report {}
 
 /// Writes to the process's real stderr, never panicking (a report must not fail because
 /// stderr is closed). Not through `eprintln!`: `cargo test` captures that, and shows it only
-/// for failing tests.
+/// for failing tests. Nor through std's `Stderr` lock: a report is printed while its thread
+/// still holds the locks it took, and a thread holding stderr's lock (a logger writing a
+/// record) may be waiting for one of them. The text goes to a duplicate of the stderr
+/// descriptor (handle on Windows), taken per write so it follows a redirection of stderr;
+/// where that fails, or elsewhere, through std's lock after all.
+/// Two reports printed at once are not interleaved: lockdep's own lock serialises its writes
+/// (nothing else is done under it).
 #[cfg(lockdep_enabled)]
 pub(crate) fn write_stderr(text: &str) {
     use std::io::Write as _;
+    static PRINTING: crate::sync::internal::Mutex<()> = crate::sync::internal::Mutex::new();
+    let _printing = PRINTING.lock();
+    if let Some(mut file) = stderr_unlocked() {
+        if file.write_all(text.as_bytes()).is_ok() {
+            return;
+        }
+    }
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// A duplicate of the process's stderr, reached without std's `Stderr` lock.
+#[cfg(all(lockdep_enabled, unix))]
+fn stderr_unlocked() -> Option<std::fs::File> {
+    use std::os::fd::AsFd as _;
+    let owned = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
+    Some(std::fs::File::from(owned))
+}
+
+/// A duplicate of the process's stderr, reached without std's `Stderr` lock.
+#[cfg(all(lockdep_enabled, windows))]
+fn stderr_unlocked() -> Option<std::fs::File> {
+    use std::os::windows::io::AsHandle as _;
+    let owned = std::io::stderr().as_handle().try_clone_to_owned().ok()?;
+    Some(std::fs::File::from(owned))
+}
+
+/// Elsewhere: none (std's lock is used).
+#[cfg(all(lockdep_enabled, not(any(unix, windows))))]
+fn stderr_unlocked() -> Option<std::fs::File> {
+    None
 }
 
 /// Adds `name` to `names` unless present.
