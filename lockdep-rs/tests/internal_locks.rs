@@ -22,12 +22,7 @@ const CHILD: &str = "INTERNAL_LOCKS_CHILD";
 fn take_reports_prints_its_note_without_holding_the_kept_list() {
     const NAME: &str = "take_reports_prints_its_note_without_holding_the_kept_list";
     if common::in_self_child(CHILD, NAME) {
-        // A hang aborts the child, silently: `common::watchdog` would say so on stderr, which
-        // is what hangs.
-        std::thread::spawn(|| {
-            std::thread::sleep(Duration::from_secs(20));
-            std::process::abort();
-        });
+        let _watchdog = common::watchdog(NAME, 20); // (it writes past stderr's lock)
         lockdep::set_mode(lockdep::Mode::Collect);
         // 10,001 distinct reports: one is dropped, so `take_reports` has a note to print.
         let m = lockdep::Mutex::named("internal_locks.filler", ());
@@ -78,10 +73,7 @@ fn take_reports_prints_its_note_without_holding_the_kept_list() {
 fn a_report_is_printed_without_waiting_for_stderrs_lock() {
     const NAME: &str = "a_report_is_printed_without_waiting_for_stderrs_lock";
     if common::in_self_child(CHILD, NAME) {
-        std::thread::spawn(|| {
-            std::thread::sleep(Duration::from_secs(20));
-            std::process::abort();
-        });
+        let _watchdog = common::watchdog(NAME, 20);
         lockdep::set_mode(lockdep::Mode::Warn);
         static L: lockdep::Mutex<()> = lockdep::const_mutex(());
         let a = lockdep::Mutex::named("internal_locks.print.A", ());

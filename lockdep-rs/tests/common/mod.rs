@@ -272,12 +272,19 @@ pub fn watchdog(what: &'static str, secs: u64) -> Watchdog {
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
             rx.recv_timeout(std::time::Duration::from_secs(secs))
         {
-            // straight to stderr: the test harness captures `eprintln!`
+            // Straight to stderr (the test harness captures `eprintln!`), and not through
+            // std's lock: the hang may be a thread holding it.
             use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "watchdog: {what} still running after {secs} s: aborting (hang)"
-            );
+            let text = format!("watchdog: {what} still running after {secs} s: aborting (hang)\n");
+            #[cfg(unix)]
+            {
+                use std::os::fd::AsFd;
+                if let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() {
+                    let _ = std::fs::File::from(fd).write_all(text.as_bytes());
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = std::io::stderr().write_all(text.as_bytes());
             std::process::abort();
         }
     });
