@@ -75,6 +75,7 @@ fn run_global(p: &Program) -> Result<Outcome, String> {
     let world = world();
     let p = p.clone();
     run::supervise(world, move || {
+        oracle::hook::release_stderr(); // (left held by a program that hung)
         lockdep::set_mode(Mode::Warn);
         lockdep::reset();
         let _ = lockdep::take_reports();
@@ -97,6 +98,7 @@ fn run_global(p: &Program) -> Result<Outcome, String> {
             }
             Ok(())
         })();
+        oracle::hook::release_stderr();
         lockdep::set_mode(Mode::Warn);
         lockdep::set_ignore_gated(false);
         r?;
@@ -199,6 +201,7 @@ fn hook() -> impl Strategy<Value = Option<HookAct>> {
             2 => mode().prop_map(HookAct::SetMode),
             1 => Just(HookAct::TakeReports),
             1 => mode().prop_map(HookAct::TakeThenSetMode),
+            1 => Just(HookAct::HoldStderr),
         ],
     )
 }

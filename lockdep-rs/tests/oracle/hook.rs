@@ -70,6 +70,7 @@ pub fn hook(_: &lockdep::Report) {
             stash();
             return lockdep::set_mode(m);
         }
+        HookAct::HoldStderr => return hold_stderr(),
         HookAct::Take(i, rd) => (i % LOCKS, rd),
         HookAct::TakeCurrent => match current {
             Some(i) => (i, Rd::W),
@@ -96,6 +97,42 @@ pub fn hook(_: &lockdep::Report) {
         )
     });
     drop(l.lock(0, rd));
+}
+
+/// The thread [`HookAct::HoldStderr`] started: told to let go by dropping the sender.
+type StderrHolder = (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>);
+
+static STDERR_HOLDER: StdMutex<Option<StderrHolder>> = StdMutex::new(None);
+
+/// [`HookAct::HoldStderr`]: unless one does already, a thread takes std's stderr lock and
+/// keeps it until [`release_stderr`]; returns once it has it.
+fn hold_stderr() {
+    let mut holder = STDERR_HOLDER.lock().unwrap_or_else(|e| e.into_inner());
+    if holder.is_some() {
+        return;
+    }
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let stderr = std::io::stderr();
+        let _held = stderr.lock();
+        let _ = held_tx.send(());
+        let _ = release_rx.recv(); // until the sender is dropped
+    });
+    let _ = held_rx.recv();
+    *holder = Some((release_tx, thread));
+}
+
+/// Ends [`HookAct::HoldStderr`]'s hold, if any (after each program).
+pub fn release_stderr() {
+    let holder = STDERR_HOLDER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some((release, thread)) = holder {
+        drop(release);
+        let _ = thread.join();
+    }
 }
 
 /// Does acquiring in mode `rd` conflict with holds `holds` (either side exclusive)?
@@ -166,9 +203,10 @@ impl Runner {
     /// The lock the hook would take, and its mode.
     pub(crate) fn hook_target(&self) -> Option<(u8, Rd)> {
         let (inst, rd) = match self.hook? {
-            HookAct::SetMode(_) | HookAct::TakeReports | HookAct::TakeThenSetMode(_) => {
-                return None
-            }
+            HookAct::SetMode(_)
+            | HookAct::TakeReports
+            | HookAct::TakeThenSetMode(_)
+            | HookAct::HoldStderr => return None,
             HookAct::Take(i, rd) => (i % LOCKS, rd),
             HookAct::TakeCurrent => (self.current?, Rd::W),
         };

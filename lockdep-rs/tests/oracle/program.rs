@@ -53,6 +53,9 @@ pub enum HookAct {
     TakeReports,
     /// [`TakeReports`](Self::TakeReports), then [`SetMode`](Self::SetMode).
     TakeThenSetMode(Mode),
+    /// Has another thread hold std's stderr lock from the first report until the program
+    /// ends (a logger writing a record): lockdep's printing must not wait for it.
+    HoldStderr,
 }
 
 /// One step of a thread, as generated.
