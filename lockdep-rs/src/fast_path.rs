@@ -107,8 +107,8 @@ pub(crate) fn acquire_fast(
     // With the `tokio` feature: the running task, asked first (a call into tokio, made while
     // few values are live). Outside tasks, the push goes on the thread's own stack (inline in
     // the state, no pointer to follow; only this thread touches it) if it is the one loaded;
-    // in a task, on the task's stack if it is loaded and still this thread's. Otherwise the
-    // slow path switches stacks.
+    // in a task, on the task's stack if it is loaded and still this thread's, and the thread's
+    // own stack is empty. Otherwise the slow path switches stacks.
     #[cfg(lockdep_tasks)]
     let task = crate::holder::current_task();
     // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
@@ -131,7 +131,10 @@ pub(crate) fn acquire_fast(
             tag,
         )
     } else {
-        if !crate::holder::settled_for(&s.held, &s.holding, task) {
+        // (The thread's own stack not empty: its code outside tasks, suspended while it
+        // polls this task, holds locks; the slow path checks this acquisition against them.)
+        if !crate::holder::settled_for(&s.held, &s.holding, task) || !s.held.own().stack.is_empty()
+        {
             return None;
         }
         let tag = crate::holder::loaded(&s.held);

@@ -96,6 +96,9 @@ pub(crate) struct Outcome {
     /// ... by a wait for a one-time cell this thread is initializing (see
     /// [`ClassInfo::cell`]).
     in_cell: bool,
+    /// ... by a task's blocking acquisition of a lock the thread running it holds outside
+    /// tasks (see `holder::held_by_running_thread`).
+    by_thread: bool,
     /// For a chain whose problems were reported before: the first of them (Panic mode stops
     /// every thread that reaches a known problem, with one line naming it).
     known: Option<Report>,
@@ -114,6 +117,7 @@ impl Outcome {
             watch: false,
             timed: false,
             in_cell: false,
+            by_thread: false,
             known: None,
         }
     }
@@ -177,6 +181,10 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
             "lockdep: deadlock: this holder re-locks a lock it holds through an owned guard; the \
              guard may have been handed to another task or thread, but nobody released it within \
              the deadlock timeout (LOCKDEP_DEADLOCK_TIMEOUT sets the wait, 0 waits for ever)"
+        } else if outcome.by_thread {
+            "lockdep: certain self-deadlock: the thread running this task holds the lock it is \
+             acquiring, outside the task (its code is suspended at an .await); blocked, the \
+             thread can never go back to release it"
         } else if outcome.queued {
             "lockdep: certain deadlock: another branch of this holder is queued for the lock \
              this blocking acquisition waits for; the lock goes to that branch first, and it \
@@ -339,8 +347,34 @@ impl ThreadState {
                 watch: false,
                 timed: req.timed,
                 in_cell: class.cell,
+                by_thread: false,
                 known: None,
             };
+        }
+
+        // 1b. (With the `tokio` feature.) A task's blocking acquisition of a lock that the
+        //     thread running it holds outside tasks (a `block_on` future, suspended while the
+        //     thread polls this task): the thread blocks, so that code can never run on to
+        //     release it — a certain self-deadlock of the thread.
+        #[cfg(lockdep_tasks)]
+        if req.fresh && !req.trylock && !req.sendable {
+            if let Some(prev) = holder::held_by_running_thread(self, instance, class, req.read) {
+                reports.push(build::held_by_running_thread(&self.held, &prev, &entry));
+                return Outcome {
+                    pushed: None,
+                    pending: None,
+                    reports,
+                    certain_deadlock: true,
+                    in_task: false,
+                    waited: false,
+                    queued: false,
+                    watch: false,
+                    timed: req.timed,
+                    in_cell: false,
+                    by_thread: true,
+                    known: None,
+                };
+            }
         }
 
         // The order of this class's instances, which the class graph cannot see.
@@ -493,6 +527,7 @@ impl ThreadState {
                 watch,
                 timed: false,
                 in_cell: false,
+                by_thread: false,
                 known,
             };
         }
@@ -507,6 +542,7 @@ impl ThreadState {
             watch,
             timed: false,
             in_cell: false,
+            by_thread: false,
             known,
         }
     }

@@ -142,7 +142,12 @@ fn trying_while_holding(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Resu
     writeln!(f, "{} is trying to acquire lock:", r.thread)?;
     lock_line(r.acquiring.as_ref(), f)?;
     writeln!(f)?;
-    writeln!(f, "but {} is already holding lock:", holder(r))?;
+    let holding = if r.held_by_thread {
+        "thread"
+    } else {
+        holder(r)
+    };
+    writeln!(f, "but {holding} is already holding lock:")?;
     lock_line(r.holding.as_ref(), f)?;
     writeln!(f)
 }

@@ -127,6 +127,46 @@ pub(crate) fn mark_movable(instance: Instance, serial: u64, tag: u64) {
     });
 }
 
+/// The entry through which the thread `s` belongs to holds `instance` outside tasks, in a
+/// mode that an acquisition in mode `read` waits for, if a task's stack is loaded (the thread
+/// polls a task while its own code is suspended: a `block_on` future, the code around a
+/// `LocalSet`). Only a blocking guard's entry (not `Send`): its guard is on this thread —
+/// with the thread's own code or with a local task of it — and only code this thread runs can
+/// release it, so a blocking acquisition of the lock here waits for ever. An entry whose
+/// release is already posted to the thread's stack (a local task dropped the guard, or let
+/// the lock go in `unlocked`: applied when the thread's code resumes) is not held.
+pub(crate) fn held_by_running_thread(
+    s: &ThreadState,
+    instance: Instance,
+    class: &'static crate::class::ClassInfo,
+    read: crate::held_locks::Read,
+) -> Option<crate::held_locks::HeldLock> {
+    use crate::held_locks::Read;
+    if s.held.own_loaded() || !class.blocks() {
+        return None;
+    }
+    let own = &s.holding.own;
+    let released = |h: &crate::held_locks::HeldLock| {
+        own.pending.load(Relaxed)
+            && REGISTRY.lock().inbox.get(&own.uid).is_some_and(|posted| {
+                posted
+                    .iter()
+                    .any(|p| p.instance == instance && p.serial == h.serial())
+            })
+    };
+    s.held
+        .own()
+        .stack
+        .iter()
+        .find(|h| {
+            h.holds(instance)
+                && !h.sendable()
+                && (h.read() == Read::Exclusive || read == Read::Exclusive)
+                && !released(h)
+        })
+        .cloned()
+}
+
 /// What settling found, acted on once the thread state is released.
 #[derive(Default)]
 pub(crate) struct Settled {
