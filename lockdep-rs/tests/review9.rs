@@ -9,6 +9,114 @@
 
 mod common;
 
+/// The variable that tells a child run which test it is.
+const CHILD: &str = "REVIEW9_CHILD";
+
+/// Runs this binary's test `name` again in a child process (with [`CHILD`] set to it,
+/// `LOCKDEP` unset) with the settings `env`: its stdout, stderr and exit code.
+fn run_self_with(name: &str, env: &[(&str, &str)]) -> (String, String, Option<i32>) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .env_remove("LOCKDEP");
+    for var in [
+        "LOCKDEP_CLASSES",
+        "LOCKDEP_GATED",
+        "LOCKDEP_BACKTRACE",
+        "LOCKDEP_DEADLOCK_TIMEOUT",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// README, Modes and settings: `LOCKDEP`'s unknown values are printed and fail the run, so a
+/// typo cannot go unnoticed. The other settings' were silently taken for their default:
+/// `LOCKDEP_CLASSES=lenent` ran strict (the user then sees the very `RecursiveLocking`
+/// reports the setting was meant to stop, with no word about the setting), a negative or
+/// unparsable `LOCKDEP_DEADLOCK_TIMEOUT` waited for ever or 10 s. Right: each is printed,
+/// naming the variable and its valid values, and fails the run (exit status 101), as
+/// `LOCKDEP`'s; the valid values pass.
+#[test]
+fn a_setting_with_an_unknown_value_is_printed_and_fails_the_run() {
+    const NAME: &str = "a_setting_with_an_unknown_value_is_printed_and_fails_the_run";
+    if common::in_self_child(CHILD, NAME) {
+        let a = lockdep::Mutex::named("review9.settings.A", ());
+        let b = lockdep::Mutex::named("review9.settings.B", ());
+        drop((a.lock(), b.lock())); // the validator's first use: the settings are checked
+        return;
+    }
+    for (var, value) in [
+        ("LOCKDEP_CLASSES", "lenent"),
+        ("LOCKDEP_GATED", "yes"),
+        ("LOCKDEP_BACKTRACE", "off"),
+        ("LOCKDEP_DEADLOCK_TIMEOUT", "10s"),
+        ("LOCKDEP_DEADLOCK_TIMEOUT", "-1"),
+    ] {
+        let (stdout, stderr, code) = run_self_with(NAME, &[(var, value)]);
+        assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("lockdep: {var}={value:?} is not")),
+            "{var}={value}: {stderr}"
+        );
+        assert!(
+            stderr.contains("lockdep: fix the setting named above.\n"),
+            "{var}={value}: {stderr}"
+        );
+        assert_eq!(code, Some(101), "{var}={value}: the run passed:\n{stderr}");
+    }
+    for (var, value) in [
+        ("LOCKDEP_CLASSES", "lenient"),
+        ("LOCKDEP_CLASSES", "strict"),
+        ("LOCKDEP_GATED", "ignore"),
+        ("LOCKDEP_BACKTRACE", "0"),
+        ("LOCKDEP_DEADLOCK_TIMEOUT", "0"),
+        ("LOCKDEP_DEADLOCK_TIMEOUT", "2.5"),
+    ] {
+        let (stdout, stderr, code) = run_self_with(NAME, &[(var, value)]);
+        assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+        assert!(!stderr.contains("is not"), "{var}={value}: {stderr}");
+        assert_eq!(code, Some(0), "{var}={value}: {stderr}");
+    }
+}
+
+/// `LOCKDEP_DEADLOCK_TIMEOUT` too large for a `Duration` (`1e30`: "for ever", in effect) made
+/// every acquisition in a reported order panic inside lockdep, with std's "cannot convert
+/// float seconds to Duration" — a crash of the program at the lock it was taking. Right: such
+/// a wait is for ever (as `0`), and the acquisition goes on.
+#[test]
+fn a_deadlock_timeout_too_large_for_a_duration_does_not_panic_an_acquisition() {
+    const NAME: &str = "a_deadlock_timeout_too_large_for_a_duration_does_not_panic_an_acquisition";
+    if common::in_self_child(CHILD, NAME) {
+        let a = lockdep::Mutex::named("review9.timeout.A", ());
+        let b = lockdep::Mutex::named("review9.timeout.B", ());
+        let ((), reports) = lockdep::capture(|| {
+            drop((a.lock(), b.lock()));
+            let _b = b.lock();
+            let _a = a.lock(); // B -> A: reported, and waited for with the timeout
+        });
+        common::expect_circular(
+            "B -> A",
+            &reports,
+            "review9.timeout.A",
+            "review9.timeout.B",
+            &["review9.timeout.A".into(), "review9.timeout.B".into()],
+        );
+        return;
+    }
+    let (stdout, stderr, code) = run_self_with(NAME, &[("LOCKDEP_DEADLOCK_TIMEOUT", "1e30")]);
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 /// The async half: tokio's runtime, with tasks as holders (feature `tokio`).
 #[cfg(lockdep_tasks)]
 mod tasks {
