@@ -133,7 +133,10 @@
 //! | `LOCKDEP_DEADLOCK_TIMEOUT` | seconds (10), `0` (for ever) | how long an acquisition in a reported order waits before it panics |
 //! | `LOCKDEP_CLASSES` | `strict` (default), `lenient` | may two locks of one construction site nest (their order checked per instance, the site's class split by data type)? The `drop-in` feature makes `lenient` the default |
 //! | `LOCKDEP_GATED` | `ignore` | do not report cycles whose every edge was taken under one gate lock ([`Report::gates`]) |
-//! | `LOCKDEP_BACKTRACE` | `0` | capture no stack traces for new edges |
+//! | `LOCKDEP_BACKTRACE` | `0`, `1` (default) | capture no stack traces for new edges |
+//!
+//! A value of any of them not in its row is printed, naming the variable, and fails the run
+//! (the default applies meanwhile), as an unknown `LOCKDEP` does.
 //!
 //! # Reading a report
 //!

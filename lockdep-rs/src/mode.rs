@@ -107,7 +107,7 @@ pub(crate) fn take_env_error() -> Option<ParseModeError> {
 #[cfg(lockdep_enabled)]
 pub(crate) fn backtraces_enabled() -> bool {
     static BT: once_cell::sync::Lazy<bool> = once_cell::sync::Lazy::new(|| {
-        std::env::var("LOCKDEP_BACKTRACE").map_or(true, |v| v != "0")
+        setting("LOCKDEP_BACKTRACE", parse_backtrace).unwrap_or(true)
     });
     *BT
 }
@@ -123,7 +123,7 @@ pub(crate) fn set_ignoring_gated(ignore: bool) -> bool {
 #[cfg(lockdep_enabled)]
 pub(crate) fn ignoring_gated() -> bool {
     static FROM_ENV: once_cell::sync::Lazy<bool> =
-        once_cell::sync::Lazy::new(|| std::env::var("LOCKDEP_GATED").is_ok_and(|v| v == "ignore"));
+        once_cell::sync::Lazy::new(|| setting("LOCKDEP_GATED", parse_gated).unwrap_or(false));
     IGNORE_GATED.load(Ordering::Relaxed) || *FROM_ENV
 }
 
@@ -134,12 +134,9 @@ pub(crate) fn ignoring_gated() -> bool {
 /// `LOCKDEP_CLASSES=strict` (the kernel's rule, and the default) turns it off.
 #[cfg(lockdep_enabled)]
 pub(crate) fn lenient_sites() -> bool {
-    static LENIENT: once_cell::sync::Lazy<bool> =
-        once_cell::sync::Lazy::new(|| match std::env::var("LOCKDEP_CLASSES").as_deref() {
-            Ok("lenient") => true,
-            Ok("strict") => false,
-            _ => cfg!(feature = "drop-in"),
-        });
+    static LENIENT: once_cell::sync::Lazy<bool> = once_cell::sync::Lazy::new(|| {
+        setting("LOCKDEP_CLASSES", parse_classes).unwrap_or(cfg!(feature = "drop-in"))
+    });
     *LENIENT
 }
 
@@ -149,11 +146,109 @@ pub(crate) fn lenient_sites() -> bool {
 pub(crate) fn deadlock_timeout() -> Option<std::time::Duration> {
     static LIMIT: once_cell::sync::Lazy<Option<std::time::Duration>> =
         once_cell::sync::Lazy::new(|| {
-            let secs = std::env::var("LOCKDEP_DEADLOCK_TIMEOUT")
-                .ok()
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(10.0);
-            (secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+            setting("LOCKDEP_DEADLOCK_TIMEOUT", parse_timeout)
+                .unwrap_or(Some(std::time::Duration::from_secs(10)))
         });
     *LIMIT
+}
+
+/// The value of the setting `var` as `parse` reads it; `None` if it is unset or empty, or not
+/// a value `parse` knows (then [`setting_errors`] names it, and the default is used).
+#[cfg(lockdep_enabled)]
+fn setting<T>(var: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| parse(v.trim()))
+}
+
+/// `LOCKDEP_CLASSES`: lenient?
+#[cfg(lockdep_enabled)]
+fn parse_classes(v: &str) -> Option<bool> {
+    match v {
+        "lenient" => Some(true),
+        "strict" => Some(false),
+        _ => None,
+    }
+}
+
+/// `LOCKDEP_GATED`: ignore gated cycles?
+#[cfg(lockdep_enabled)]
+fn parse_gated(v: &str) -> Option<bool> {
+    (v == "ignore").then_some(true)
+}
+
+/// `LOCKDEP_BACKTRACE`: stack traces for new edges?
+#[cfg(lockdep_enabled)]
+fn parse_backtrace(v: &str) -> Option<bool> {
+    match v {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
+/// `LOCKDEP_DEADLOCK_TIMEOUT`: seconds, `None` for ever (`0`, or more than a `Duration` holds).
+#[cfg(lockdep_enabled)]
+fn parse_timeout(v: &str) -> Option<Option<std::time::Duration>> {
+    let secs: f64 = v.parse().ok()?;
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(
+        (secs > 0.0)
+            .then(|| std::time::Duration::try_from_secs_f64(secs).ok())
+            .flatten(),
+    )
+}
+
+/// The settings besides `LOCKDEP` set to a value their parser does not know, each as the line
+/// that reports it (once, at the validator's first use: printed, and it fails the run, as an
+/// unknown `LOCKDEP` does).
+#[cfg(lockdep_enabled)]
+pub(crate) fn setting_errors() -> Vec<String> {
+    fn check<T>(
+        var: &str,
+        parse: fn(&str) -> Option<T>,
+        expected: &str,
+        meanwhile: &str,
+    ) -> Option<String> {
+        let value = std::env::var(var).ok()?;
+        if value.trim().is_empty() || parse(value.trim()).is_some() {
+            return None;
+        }
+        Some(format!(
+            "lockdep: {var}={value:?} is not a value of {var}: expected {expected} (using \
+             {meanwhile} meanwhile)"
+        ))
+    }
+    let policy = if cfg!(feature = "drop-in") {
+        "lenient"
+    } else {
+        "strict"
+    };
+    [
+        check(
+            "LOCKDEP_CLASSES",
+            parse_classes,
+            "strict or lenient",
+            policy,
+        ),
+        check(
+            "LOCKDEP_GATED",
+            parse_gated,
+            "ignore",
+            "reporting gated cycles",
+        ),
+        check("LOCKDEP_BACKTRACE", parse_backtrace, "0 or 1", "1"),
+        check(
+            "LOCKDEP_DEADLOCK_TIMEOUT",
+            parse_timeout,
+            "a number of seconds, 0 for ever",
+            "10",
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }

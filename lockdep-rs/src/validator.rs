@@ -548,7 +548,8 @@ impl ThreadState {
     }
 }
 
-/// An unknown `LOCKDEP` value is reported once, at the first slow-path acquisition.
+/// An unknown `LOCKDEP` value, and an unknown value of any other setting, is reported once, at
+/// the first slow-path acquisition.
 fn report_env_error_once() {
     static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !DONE.load(std::sync::atomic::Ordering::Relaxed)
@@ -556,6 +557,9 @@ fn report_env_error_once() {
     {
         if let Some(e) = crate::mode::take_env_error() {
             sink::config_error(&format!("lockdep: {e} (using warn meanwhile)"));
+        }
+        for e in crate::mode::setting_errors() {
+            sink::config_error(&e);
         }
     }
 }
