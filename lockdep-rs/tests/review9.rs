@@ -117,6 +117,79 @@ fn a_deadlock_timeout_too_large_for_a_duration_does_not_panic_an_acquisition() {
     assert_eq!(code, Some(0), "{stderr}");
 }
 
+/// Joins `join` (a `lockdep::thread` join) holding `lock`, which the thread is blocked on:
+/// the deadlock the join's `CircularWait` predicts, really happening. Returns the panic
+/// message the join gave up with (the guard unwinds, so the thread then finishes).
+fn join_under<'a>(
+    lock: &lockdep::Mutex<()>,
+    spawn: impl FnOnce() -> Box<dyn FnOnce() + 'a>,
+) -> String {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _held = lock.lock();
+        let join = spawn();
+        std::thread::sleep(std::time::Duration::from_millis(300)); // the thread waits for `lock`
+        join();
+    }));
+    let payload = outcome.expect_err("the join must give up, not hang or return");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// README: lockdep never hangs a test run on a deadlock it predicted — an acquisition in a
+/// reported order that really blocks gives up after `LOCKDEP_DEADLOCK_TIMEOUT` with a panic,
+/// "so the test fails instead of hanging the run". A `lockdep::thread` join is a validated
+/// wait of the same kind: joining a thread while holding a lock it is blocked on is reported
+/// (`CircularWait`) — and then the join waited for ever, hanging the run. Right: a join whose
+/// wait was reported gives up after the timeout too (`JoinHandle::join` and
+/// `ScopedJoinHandle::join`), panicking on the joining thread. Child process (the timeout is
+/// read once), with a 1 s timeout.
+#[test]
+fn a_join_in_a_reported_wait_that_really_deadlocks_gives_up_after_the_timeout() {
+    const NAME: &str = "a_join_in_a_reported_wait_that_really_deadlocks_gives_up_after_the_timeout";
+    if common::in_self_child(CHILD, NAME) {
+        let _w = common::watchdog("a join that deadlocks", 30);
+        let m = std::sync::Arc::new(lockdep::Mutex::named("review9.join.M", ()));
+        let n = lockdep::Mutex::named("review9.join.N", ());
+        let ((), reports) = lockdep::capture(|| {
+            let m1 = m.clone();
+            let message = join_under(&m, || {
+                let t = lockdep::thread::spawn(move || drop(m1.lock()));
+                Box::new(move || drop(t.join()))
+            });
+            assert!(message.contains("lockdep: deadlock"), "{message}");
+            lockdep::thread::scope(|s| {
+                let message = join_under(&n, || {
+                    let t = s.spawn(|| drop(n.lock()));
+                    Box::new(move || drop(t.join()))
+                });
+                assert!(message.contains("lockdep: deadlock"), "{message}");
+            });
+        });
+        assert_eq!(
+            common::kinds(&reports),
+            [
+                lockdep::ReportKind::CircularWait,
+                lockdep::ReportKind::CircularWait
+            ],
+            "{}",
+            common::describe(&reports)
+        );
+        assert!(reports[0]
+            .class_names()
+            .contains(&"review9.join.M".to_string()));
+        assert!(reports[1]
+            .class_names()
+            .contains(&"review9.join.N".to_string()));
+        return;
+    }
+    let (stdout, stderr, code) = run_self_with(NAME, &[("LOCKDEP_DEADLOCK_TIMEOUT", "1")]);
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 /// The async half: tokio's runtime, with tasks as holders (feature `tokio`).
 #[cfg(lockdep_tasks)]
 mod tasks {
