@@ -121,8 +121,8 @@
 //! acquisition goes on, and the test binary fails at its exit with a summary naming each
 //! problem and the test that found it: lockdep never unwinds out of an acquisition (possibly
 //! inside a library's critical section) to fail a test, except for a certain self-deadlock and
-//! for an acquisition in a reported order that really blocks for `LOCKDEP_DEADLOCK_TIMEOUT`
-//! seconds (10). For one test at a time, [`capture`] returns the reports raised while a closure
+//! for an acquisition in a reported order (or a [`thread`] join in a reported wait) that really
+//! blocks for `LOCKDEP_DEADLOCK_TIMEOUT` seconds (10). For one test at a time, [`capture`] returns the reports raised while a closure
 //! runs, on its thread and on the threads it starts through [`thread::spawn`] / [`thread::scope`].
 //!
 //! # Settings
@@ -130,7 +130,7 @@
 //! | variable | values | meaning |
 //! |---|---|---|
 //! | `LOCKDEP` | `warn` (default), `panic`, `collect`, `off` | the initial [`Mode`]; anything else is printed and fails the run |
-//! | `LOCKDEP_DEADLOCK_TIMEOUT` | seconds (10), `0` (for ever) | how long an acquisition in a reported order waits before it panics |
+//! | `LOCKDEP_DEADLOCK_TIMEOUT` | seconds (10), `0` (for ever) | how long an acquisition in a reported order (or a [`thread`] join in a reported wait) waits before it panics |
 //! | `LOCKDEP_CLASSES` | `strict` (default), `lenient` | may two locks of one construction site nest (their order checked per instance, the site's class split by data type)? The `drop-in` feature makes `lenient` the default |
 //! | `LOCKDEP_GATED` | `ignore` | do not report cycles whose every edge was taken under one gate lock ([`Report::gates`]) |
 //! | `LOCKDEP_BACKTRACE` | `0`, `1` (default) | capture no stack traces for new edges |

@@ -1,7 +1,9 @@
 //! Threads whose `join` is a validated wait: joining a thread while holding a lock that the
 //! thread needs before it can finish is a deadlock, reported as
 //! [`ReportKind::CircularWait`](crate::ReportKind::CircularWait) from whichever side is seen
-//! second.
+//! second. A join whose wait was reported that then really waits `LOCKDEP_DEADLOCK_TIMEOUT`
+//! seconds (10) gives up with a panic, as an acquisition in a reported order does: the
+//! predicted deadlock is happening, and the test fails instead of hanging the run.
 //!
 //! A drop-in for `std::thread`: the same items (`spawn`, `scope`, `Builder`, and std's own
 //! `sleep`, `current`, `park`, …), so `use lockdep::thread` in place of `use std::thread`
@@ -149,6 +151,11 @@ impl<T> JoinHandle<T> {
     /// not be ones the thread takes.
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
+        #[cfg(not(loom))]
+        if self.exit.wait_event_watched(Location::caller()) {
+            give_up_unless_finished(|| self.inner.is_finished());
+        }
+        #[cfg(loom)]
         self.exit.wait_event(Location::caller());
         self.inner.join()
     }
@@ -177,6 +184,34 @@ impl<T> std::os::unix::thread::JoinHandleExt for JoinHandle<T> {
     fn into_pthread_t(self) -> std::os::unix::thread::RawPthread {
         self.inner.into_pthread_t()
     }
+}
+
+/// A join whose wait has known problems (a `CircularWait` was reported for it, now or
+/// before): the deadlock predicted may really be happening. Waits at most the deadlock timeout
+/// (`LOCKDEP_DEADLOCK_TIMEOUT`; `0` for ever) for the thread to finish, then panics, as an
+/// acquisition in a reported order does (see `guard::block`): a test that hit a real deadlock
+/// fails instead of hanging the run. Where a panic would abort the process (unwinding already,
+/// a thread-local destructor) it waits on.
+#[cfg(not(loom))]
+#[track_caller]
+fn give_up_unless_finished(finished: impl Fn() -> bool) {
+    #[cfg(lockdep_enabled)]
+    {
+        let Some(limit) = crate::mode::deadlock_timeout() else {
+            return;
+        };
+        let done = crate::guard::poll_for(limit, || finished().then_some(())).is_some();
+        if !done && crate::validator::may_panic_here() {
+            panic!(
+                "lockdep: deadlock: this thread waited {} s to join a thread, a wait reported \
+                 above as a possible deadlock; giving up (LOCKDEP_DEADLOCK_TIMEOUT sets the \
+                 wait, 0 waits for ever)",
+                limit.as_secs_f64()
+            );
+        }
+    }
+    #[cfg(not(lockdep_enabled))]
+    let _ = finished;
 }
 
 #[cfg(not(loom))]
@@ -285,7 +320,9 @@ mod scoped {
         /// Waits for the thread to finish, after validating the wait.
         #[track_caller]
         pub fn join(self) -> std::thread::Result<T> {
-            self.exit.wait_event(Location::caller());
+            if self.exit.wait_event_watched(Location::caller()) {
+                super::give_up_unless_finished(|| self.inner.is_finished());
+            }
             self.inner.join()
         }
 

@@ -275,6 +275,13 @@ fn exiting() -> bool {
     with_state(|s| s.exiting).unwrap_or(true)
 }
 
+/// May this thread panic now without aborting the process (not unwinding already, not in its
+/// thread-local destructors)?
+#[cfg_attr(loom, allow(dead_code))] // used by the joins of `lockdep::thread`, not under loom
+pub(crate) fn may_panic_here() -> bool {
+    !crate::sync::panicking() && !exiting()
+}
+
 /// Marks this thread as exiting: from now on problems it hits never panic.
 pub(crate) fn set_exiting() {
     with_state(|s| s.exiting = true);

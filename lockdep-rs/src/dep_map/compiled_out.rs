@@ -116,6 +116,11 @@ impl DepMap {
     #[inline(always)]
     pub(crate) fn wait_event(&self, _: &'static Location<'static>) {}
     #[inline(always)]
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn wait_event_watched(&self, _: &'static Location<'static>) -> bool {
+        false
+    }
+    #[inline(always)]
     pub(crate) fn arm_event(&self, _: &'static Location<'static>) {}
     #[inline(always)]
     pub(crate) fn signal_event(&self, _: &'static Location<'static>) {}

@@ -500,6 +500,17 @@ impl DepMap {
         self.acquire(Read::Exclusive, 0, None, site).release();
     }
 
+    /// [`wait_event`](Self::wait_event), saying whether the wait's order has known problems
+    /// (a report was raised for it, now or before): then the caller should not wait for ever.
+    #[track_caller]
+    #[cfg_attr(loom, allow(dead_code))] // loom's threads have no `is_finished`
+    pub(crate) fn wait_event_watched(&self, site: &'static Location<'static>) -> bool {
+        let mut tracked = self.acquire(Read::Exclusive, 0, None, site);
+        let watch = tracked.watch();
+        tracked.release();
+        watch
+    }
+
     /// An event: armed by this thread (held as a recursive-read trylock: it gets no
     /// incoming edges, and every later acquisition gets an edge from it).
     #[track_caller]
