@@ -298,6 +298,98 @@ mod tasks {
         }
     }
 
+    /// The other way round: a local task holds a blocking lock across an `.await` (reported,
+    /// `HeldAcrossAwait`), and another local task of its thread takes that lock blocking —
+    /// after another lock, so its acquisition of the first is a warm chain of the fast path.
+    /// The holder is suspended on this thread (a task holding a blocking guard across an
+    /// `.await` is not `Send`: a local task, which only this thread runs), so the blocked
+    /// thread can never run it on: a certain deadlock. lockdep let the second task block: the
+    /// test hung. Right: reported (`RecursiveLocking`) and stopped with a panic.
+    #[test]
+    fn a_task_blocking_on_a_lock_a_suspended_local_task_of_its_thread_holds_panics() {
+        let _w = common::watchdog("a local task blocking on another's lock", 30);
+        let m: &'static lockdep::Mutex<()> =
+            Box::leak(Box::new(lockdep::Mutex::named("review9.parked.M", ())));
+        let n: &'static lockdep::Mutex<()> =
+            Box::leak(Box::new(lockdep::Mutex::named("review9.parked.N", ())));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        let ((), reports) = local.block_on(
+            &rt,
+            lockdep::tokio::capture_async(async move {
+                // N -> M once, by a task of its own: the chain is warm for the next one.
+                tokio::task::spawn_local(async move { drop((n.lock(), m.lock())) })
+                    .await
+                    .unwrap();
+                let keeper = tokio::task::spawn_local(async move {
+                    let _guard = m.lock();
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                });
+                tokio::task::yield_now().await; // the keeper takes M and is suspended
+                let blocker = tokio::task::spawn_local(async move {
+                    let _n = n.lock();
+                    drop(m.lock()); // the keeper can never run on to release it
+                });
+                assert!(blocker.await.unwrap_err().is_panic());
+                keeper.await.unwrap();
+                drop((n.lock(), m.lock())); // free again, and nothing stale
+            }),
+        );
+        assert_eq!(
+            common::kinds(&reports),
+            [ReportKind::HeldAcrossAwait, ReportKind::RecursiveLocking],
+            "{}",
+            common::describe(&reports)
+        );
+        for r in &reports {
+            assert_eq!(r.class_names(), ["review9.parked.M"]);
+        }
+    }
+
+    /// As above, with the thread's own code (the future the `LocalSet` runs) as the one that
+    /// blocks: stopped with a panic out of `block_on`, not a hang.
+    #[test]
+    fn a_thread_blocking_on_a_lock_its_suspended_local_task_holds_panics() {
+        let _w = common::watchdog("a thread blocking on its local task's lock", 30);
+        let m: &'static lockdep::Mutex<()> =
+            Box::leak(Box::new(lockdep::Mutex::named("review9.parkedbody.M", ())));
+        let n: &'static lockdep::Mutex<()> =
+            Box::leak(Box::new(lockdep::Mutex::named("review9.parkedbody.N", ())));
+        let (outcome, reports) = lockdep::capture(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .unwrap();
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&rt, async move {
+                    drop((n.lock(), m.lock())); // N -> M: warm
+                    let _keeper = tokio::task::spawn_local(async move {
+                        let _guard = m.lock();
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    });
+                    tokio::task::yield_now().await; // the keeper takes M and is suspended
+                    let _n = n.lock();
+                    drop(m.lock()); // the keeper can never run on to release it
+                })
+            }))
+        });
+        assert!(outcome.is_err(), "the thread was stopped");
+        assert_eq!(
+            common::kinds(&reports),
+            [ReportKind::HeldAcrossAwait, ReportKind::RecursiveLocking],
+            "{}",
+            common::describe(&reports)
+        );
+        for r in &reports {
+            assert_eq!(r.class_names(), ["review9.parkedbody.M"]);
+        }
+        drop((n.lock(), m.lock())); // free again
+    }
+
     /// Not a deadlock, and not stopped: on a multi-thread runtime the body (the test's thread)
     /// holds a blocking lock while a task on a worker thread waits for it; the body lets it go
     /// and the task gets it.
