@@ -52,6 +52,11 @@ pub(crate) enum Lookup {
     Hit(Option<Found>),
 }
 
+/// [`LocalChains::stamp`] while the fast path is closed: never a stamp (they start at 1, and
+/// a thread's copy starts at 0).
+#[cfg(lockdep_tasks)]
+const CLOSED: u64 = u64::MAX;
+
 /// One thread's validated chain keys.
 #[derive(Default)]
 #[repr(C)] // the stamp first: next to the held stack in the thread state, in its cache line
@@ -59,6 +64,10 @@ pub(crate) struct LocalChains {
     /// This thread's copy of the fast path's stamp (`crate::stamp`): everything below is
     /// stale, and the fast path closed, while it differs.
     stamp: u64,
+    /// The copy of the stamp while the fast path is [`close`](Self::close)d (`stamp` is then
+    /// [`CLOSED`]): what is below stays valid.
+    #[cfg(lockdep_tasks)]
+    closed_at: u64,
     keys: HashSet<u64, BuildKeyHasher>,
     /// The problems of the known chains that had some.
     found: HashMap<u64, Found, BuildKeyHasher>,
@@ -79,6 +88,25 @@ impl LocalChains {
         crate::stamp::current() == self.stamp
     }
 
+    /// Closes the fast path, keeping what this thread knows: every acquisition takes the slow
+    /// path until [`reopen`](Self::reopen) (with the `tokio` feature: while a task this thread
+    /// parked holds blocking locks, see `validator::holder::held_by_parked_task`).
+    #[cfg(lockdep_tasks)]
+    pub(crate) fn close(&mut self) {
+        if self.stamp != CLOSED {
+            self.closed_at = self.stamp;
+            self.stamp = CLOSED;
+        }
+    }
+
+    /// Opens the fast path [`close`](Self::close)d (if nothing made it stale meanwhile).
+    #[cfg(lockdep_tasks)]
+    pub(crate) fn reopen(&mut self) {
+        if self.stamp == CLOSED {
+            self.stamp = self.closed_at;
+        }
+    }
+
     /// True if `key` is among the chains this thread hit recently (the fast path, once
     /// [`fresh`](Self::fresh): one slot compared).
     #[inline(always)]
@@ -91,6 +119,10 @@ impl LocalChains {
     /// thread-locally, for the next [`flush_hits`](Self::flush_hits).
     pub(crate) fn lookup(&mut self, key: u64, recent: bool) -> Lookup {
         let stamp = crate::stamp::current();
+        #[cfg(lockdep_tasks)]
+        if self.stamp == CLOSED && self.closed_at == stamp {
+            return self.lookup_fresh(key, recent);
+        }
         if stamp != self.stamp {
             self.keys.clear();
             self.found.clear();
@@ -98,10 +130,21 @@ impl LocalChains {
             // In `Off` mode the copy stays stale: the fast path (which checks no mode) must
             // not record anything.
             if crate::mode::mode() != crate::mode::Mode::Off {
+                // (Closed: it stays closed, what reopens it now current.)
+                #[cfg(lockdep_tasks)]
+                if self.stamp == CLOSED {
+                    self.closed_at = stamp;
+                    return Lookup::Miss;
+                }
                 self.stamp = stamp;
             }
             return Lookup::Miss;
         }
+        self.lookup_fresh(key, recent)
+    }
+
+    /// [`lookup`](Self::lookup) once the copy of the stamp is known current.
+    fn lookup_fresh(&mut self, key: u64, recent: bool) -> Lookup {
         if self.recent[key as usize % RECENT] != key && !self.keys.contains(&key) {
             return Lookup::Miss;
         }

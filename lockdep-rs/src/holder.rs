@@ -319,6 +319,12 @@ pub(crate) struct Holding {
     /// An empty task stack this thread dropped, kept for the next task it loads (no allocation,
     /// and its kept slots let the fast path push at once).
     pub(crate) spare: Option<Arc<Stack>>,
+    /// The task stacks this thread parked while they held blocking locks (their tasks were
+    /// suspended at an `.await` holding a blocking guard, which is not `Send`: local tasks,
+    /// which only this thread runs). While there are any, this thread's fast path is closed
+    /// and its blocking acquisitions are checked against them
+    /// (`validator::holder::held_by_parked_task`).
+    pub(crate) suspended: Vec<Arc<Stack>>,
 }
 
 /// A release posted to a stack loaded on another thread.
@@ -411,6 +417,7 @@ pub(crate) fn new_thread() -> (HeldRef, Holding) {
         me: rec.uid,
         own: rec.clone(),
         spare: None,
+        suspended: Vec::new(),
     };
     let held = HeldRef {
         own_tag: rec.uid,

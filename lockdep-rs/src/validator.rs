@@ -96,9 +96,10 @@ pub(crate) struct Outcome {
     /// ... by a wait for a one-time cell this thread is initializing (see
     /// [`ClassInfo::cell`]).
     in_cell: bool,
-    /// ... by a task's blocking acquisition of a lock the thread running it holds outside
-    /// tasks (see `holder::held_by_running_thread`).
-    by_thread: bool,
+    /// ... by a blocking acquisition of a lock another holder of this thread holds, suspended
+    /// (see `holder::held_by_running_thread`, `holder::held_by_parked_task`): why the thread
+    /// can never run that holder on.
+    held_here: Option<&'static str>,
     /// For a chain whose problems were reported before: the first of them (Panic mode stops
     /// every thread that reaches a known problem, with one line naming it).
     known: Option<Report>,
@@ -117,7 +118,7 @@ impl Outcome {
             watch: false,
             timed: false,
             in_cell: false,
-            by_thread: false,
+            held_here: None,
             known: None,
         }
     }
@@ -181,10 +182,8 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
             "lockdep: deadlock: this holder re-locks a lock it holds through an owned guard; the \
              guard may have been handed to another task or thread, but nobody released it within \
              the deadlock timeout (LOCKDEP_DEADLOCK_TIMEOUT sets the wait, 0 waits for ever)"
-        } else if outcome.by_thread {
-            "lockdep: certain self-deadlock: the thread running this task holds the lock it is \
-             acquiring, outside the task (its code is suspended at an .await); blocked, the \
-             thread can never go back to release it"
+        } else if let Some(why) = outcome.held_here {
+            why
         } else if outcome.queued {
             "lockdep: certain deadlock: another branch of this holder is queued for the lock \
              this blocking acquisition waits for; the lock goes to that branch first, and it \
@@ -354,19 +353,56 @@ impl ThreadState {
                 watch: false,
                 timed: req.timed,
                 in_cell: class.cell,
-                by_thread: false,
+                held_here: None,
                 known: None,
             };
         }
 
-        // 1b. (With the `tokio` feature.) A task's blocking acquisition of a lock that the
-        //     thread running it holds outside tasks (a `block_on` future, suspended while the
-        //     thread polls this task): the thread blocks, so that code can never run on to
-        //     release it — a certain self-deadlock of the thread.
+        // 1b. (With the `tokio` feature.) A blocking acquisition of a lock that another
+        //     holder of this thread holds, suspended while the thread runs this one: the
+        //     thread's own code (a `block_on` future, while it polls this task), or a local
+        //     task suspended at an `.await` holding a blocking guard. The thread blocks, so
+        //     that holder can never run on to release it: a certain self-deadlock of the
+        //     thread.
         #[cfg(lockdep_tasks)]
         if req.fresh && !req.trylock && !req.sendable {
-            if let Some(prev) = holder::held_by_running_thread(self, instance, class, req.read) {
-                reports.push(build::held_by_running_thread(&self.held, &prev, &entry));
+            let found = holder::held_by_running_thread(self, instance, class, req.read)
+                .map(|prev| {
+                    let thread = crate::report::os_thread_label();
+                    let note = format!(
+                        "The lock is held by this task's thread ({thread}), outside the task: by its\n\
+                         code that polls the task (a block_on future such as a #[tokio::test] body,\n\
+                         or the code around a LocalSet), suspended at an .await, or by a local task it\n\
+                         handed the guard to. This acquisition blocks that thread, so the holder can\n\
+                         never run on to release the lock (a certain self-deadlock), and lockdep\n\
+                         panics instead of letting the thread hang. Release the lock before the\n\
+                         .await, or use an async lock (lockdep::tokio::Mutex)."
+                    );
+                    let why = "lockdep: certain self-deadlock: the thread running this task holds \
+                               the lock it is acquiring, outside the task (its code is suspended \
+                               at an .await); blocked, the thread can never go back to release it";
+                    (prev, "thread".to_string(), note, why)
+                })
+                .or_else(|| {
+                    let (prev, task) =
+                        holder::held_by_parked_task(self, instance, class, req.read)?;
+                    let note = format!(
+                        "The lock is held by {task}, a task of this thread suspended at an .await\n\
+                         with the lock held (a blocking guard is not Send: only this thread can run\n\
+                         that task on). This acquisition blocks the thread, so the task can never\n\
+                         release the lock (a certain self-deadlock), and lockdep panics instead of\n\
+                         letting the thread hang. Release the lock before the .await, or use an async\n\
+                         lock (lockdep::tokio::Mutex)."
+                    );
+                    let why = "lockdep: certain self-deadlock: a task suspended on this thread \
+                               holds the lock this thread is acquiring; blocked, the thread can \
+                               never run that task on to release it";
+                    Some((prev, task, note, why))
+                });
+            if let Some((prev, holder, note, why)) = found {
+                reports.push(build::held_on_this_thread(
+                    &self.held, &prev, &entry, holder, note,
+                ));
                 return Outcome {
                     pushed: None,
                     pending: None,
@@ -378,7 +414,7 @@ impl ThreadState {
                     watch: false,
                     timed: req.timed,
                     in_cell: false,
-                    by_thread: true,
+                    held_here: Some(why),
                     known: None,
                 };
             }
@@ -534,7 +570,7 @@ impl ThreadState {
                 watch,
                 timed: false,
                 in_cell: false,
-                by_thread: false,
+                held_here: None,
                 known,
             };
         }
@@ -549,7 +585,7 @@ impl ThreadState {
             watch,
             timed: false,
             in_cell: false,
-            by_thread: false,
+            held_here: None,
             known,
         }
     }

@@ -390,6 +390,33 @@ mod tasks {
         drop((n.lock(), m.lock())); // free again
     }
 
+    /// Limit (README, Async: only the locks are validated): awaiting a task's `JoinHandle`
+    /// while holding a lock that the task needs is a deadlock (the task waits for the lock,
+    /// the holder for the task), as a `lockdep::thread` join under such a lock is; but a
+    /// tokio task's end is no event lockdep knows, so nothing is reported (here the await
+    /// times out after 300 ms instead of hanging). The right behaviour: a `CircularWait`, as
+    /// for a thread's join (it would need `lockdep::tokio::spawn` to hand out a validated
+    /// handle). If this changes, update the README's sentence on what is not seen as a wait.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn limit_awaiting_a_join_handle_under_a_lock_the_task_needs_is_not_seen() {
+        let m = Arc::new(lockdep::tokio::Mutex::named("review9.joinhandle.M", 0u32));
+        let ((), reports) = lockdep::tokio::capture_async(async {
+            let held = m.lock().await;
+            let m1 = m.clone();
+            let task = lockdep::tokio::spawn(async move {
+                *m1.lock().await += 1;
+            });
+            let waited = tokio::time::timeout(std::time::Duration::from_millis(300), task).await;
+            assert!(
+                waited.is_err(),
+                "the task waits for the lock the joiner holds"
+            );
+            drop(held);
+        })
+        .await;
+        common::expect_none("a JoinHandle awaited under the task's lock", &reports);
+    }
+
     /// Not a deadlock, and not stopped: on a multi-thread runtime the body (the test's thread)
     /// holds a blocking lock while a task on a worker thread waits for it; the body lets it go
     /// and the task gets it.

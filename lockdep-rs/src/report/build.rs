@@ -49,7 +49,7 @@ fn base(kind: ReportKind, held: &HeldLocks) -> ReportData {
         notes: Vec::new(),
         at: None,
         same_instance: false,
-        held_by_thread: false,
+        held_by: None,
         key: 0,
     }
 }
@@ -140,32 +140,27 @@ pub(crate) fn recursive(
     finish(d, key)
 }
 
-/// A task's blocking acquisition of `new`, an instance that the thread running the task holds
-/// outside tasks (`prev`, an entry of the thread's own stack; `held`: the task's): a certain
-/// self-deadlock of the thread (see `validator::holder::held_by_running_thread`).
+/// A blocking acquisition of `new`, an instance that another holder of this thread holds
+/// (`prev`, an entry of its stack; `held`: the acquiring holder's), suspended while this
+/// thread runs the acquiring one: `holder` names it, `note` says why it can never run on
+/// (see `validator::holder::held_by_running_thread` and `held_by_parked_task`).
 #[cfg(lockdep_tasks)]
-pub(crate) fn held_by_running_thread(
+pub(crate) fn held_on_this_thread(
     held: &HeldLocks,
     prev: &HeldLock,
     new: &HeldLock,
+    holder: String,
+    note: String,
 ) -> (Report, u64) {
     let mut d = base(ReportKind::RecursiveLocking, held);
     d.acquiring = Some(lock_line(new));
     d.holding = Some(lock_line(prev));
     push_unique(&mut d.class_names, new.class.display_name());
     d.same_instance = true;
-    d.held_by_thread = true;
-    d.notes.push(format!(
-        "The lock is held by this task's thread ({}), outside the task: by its code\n\
-         that polls the task (a block_on future such as a #[tokio::test] body, or the code around\n\
-         a LocalSet), suspended at an .await, or by a local task it handed the guard to. This\n\
-         acquisition blocks that thread, so the holder can never run on to release the lock (a\n\
-         certain self-deadlock), and lockdep panics instead of letting the thread hang. Release\n\
-         the lock before the .await, or use an async lock (lockdep::tokio::Mutex).",
-        crate::report::os_thread_label()
-    ));
+    d.held_by = Some(holder);
+    d.notes.push(note);
     let key = key_of((
-        "held by the running thread",
+        "held on this thread",
         new.class.id,
         new.read(),
         prev.class.id,

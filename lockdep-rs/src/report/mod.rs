@@ -134,9 +134,10 @@ pub(crate) struct ReportData {
     pub(crate) at: Option<&'static Location<'static>>,
     /// For recursive locking: the very instance is held (no annotation can help).
     pub(crate) same_instance: bool,
-    /// The held lock is the thread's, outside the task that acquires (a task blocking on a
-    /// lock its thread holds): "but thread is already holding", though the holder is a task.
-    pub(crate) held_by_thread: bool,
+    /// Who holds the held lock, when it is not the acquiring holder (a blocking acquisition
+    /// of a lock that another holder of this thread holds, suspended): "but <this> is
+    /// already holding lock".
+    pub(crate) held_by: Option<String>,
     /// The problem's dedupe key (one per distinct problem; `capture_async` merges by it).
     #[cfg_attr(not(lockdep_tasks), allow(dead_code))]
     pub(crate) key: u64,

@@ -142,11 +142,7 @@ fn trying_while_holding(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Resu
     writeln!(f, "{} is trying to acquire lock:", r.thread)?;
     lock_line(r.acquiring.as_ref(), f)?;
     writeln!(f)?;
-    let holding = if r.held_by_thread {
-        "thread"
-    } else {
-        holder(r)
-    };
+    let holding = r.held_by.as_deref().unwrap_or(holder(r));
     writeln!(f, "but {holding} is already holding lock:")?;
     lock_line(r.holding.as_ref(), f)?;
     writeln!(f)

@@ -67,11 +67,13 @@
 //!   naming the lock and where it was taken — found when the thread goes on to another holder
 //!   with the lock still held (a `LocalSet` or current-thread runtime, a `block_on` future), or
 //!   when an async acquisition of the holder has to wait;
-//! - a task's *blocking* acquisition of a lock that its own thread holds outside it (a
-//!   current-thread `#[tokio::test]` body or the code around a `LocalSet`, suspended at an
-//!   `.await` while the thread polls the task; or a local task the thread handed the guard
-//!   to): the thread blocks, so the holder can never run on to release it — a certain
-//!   self-deadlock, reported (`RecursiveLocking`) and stopped with a panic instead of a hang;
+//! - a *blocking* acquisition of a lock that another holder of the same thread holds while
+//!   it is suspended — the thread's own code outside tasks (a current-thread
+//!   `#[tokio::test]` body or the code around a `LocalSet`, suspended at an `.await` while
+//!   the thread polls the acquiring task), or a local task suspended at an `.await` with a
+//!   blocking guard (not `Send`: only this thread can run it on): the thread blocks, so the
+//!   holder can never run on to release it — a certain self-deadlock, reported
+//!   (`RecursiveLocking`) and stopped with a panic instead of a hang;
 //! - a task spawned with [`spawn`] (or `spawn_local`, `spawn_blocking`) that ends with
 //!   blocking locks still held (leaked guards): `LocksHeldAtExit`.
 //!

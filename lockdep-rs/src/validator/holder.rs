@@ -167,6 +167,66 @@ pub(crate) fn held_by_running_thread(
         .cloned()
 }
 
+/// The entry through which a task suspended on this thread holds `instance` in a mode that an
+/// acquisition in mode `read` waits for: a blocking guard's entry of a stack this thread
+/// parked ([`Holding::suspended`]), still parked. Its guard is not `Send`, so it is on this
+/// thread, and only this thread can run the task on to release it: a blocking acquisition of
+/// the lock here waits for ever. Returns the entry and the task's label. Forgets the stacks
+/// that hold no blocking lock any more or were loaded since, and opens the thread's fast path
+/// again when none is left.
+///
+/// [`Holding::suspended`]: crate::holder::Holding::suspended
+pub(crate) fn held_by_parked_task(
+    s: &mut ThreadState,
+    instance: Instance,
+    class: &'static crate::class::ClassInfo,
+    read: crate::held_locks::Read,
+) -> Option<(crate::held_locks::HeldLock, String)> {
+    use crate::held_locks::Read;
+    if s.holding.suspended.is_empty() {
+        return None;
+    }
+    let mut reg = REGISTRY.lock();
+    let mut found = None;
+    s.holding.suspended.retain(|stack| {
+        let parked = stack.owner.load(Relaxed) == 0 && reg.stacks.contains_key(&stack.uid);
+        if !parked {
+            return false;
+        }
+        let posted: Vec<(Instance, u64)> = reg
+            .inbox
+            .get(&stack.uid)
+            .map(|v| v.iter().map(|p| (p.instance, p.serial)).collect())
+            .unwrap_or_default();
+        let released = |h: &crate::held_locks::HeldLock| {
+            posted
+                .iter()
+                .any(|&(instance, serial)| serial == h.serial() && h.holds(instance))
+        };
+        let held: Vec<_> = stack
+            .parked(&mut reg)
+            .stack
+            .iter()
+            .filter(|h| !h.sendable() && h.class.blocks() && !released(h))
+            .cloned()
+            .collect();
+        if found.is_none() && class.blocks() {
+            found = held
+                .iter()
+                .find(|h| {
+                    h.holds(instance) && (h.read() == Read::Exclusive || read == Read::Exclusive)
+                })
+                .map(|h| (h.clone(), stack.task));
+        }
+        !held.is_empty()
+    });
+    drop(reg);
+    if s.holding.suspended.is_empty() {
+        s.chains.reopen();
+    }
+    found.map(|(entry, task)| (entry, task_label(task)))
+}
+
 /// What settling found, acted on once the thread state is released.
 #[derive(Default)]
 pub(crate) struct Settled {
@@ -219,13 +279,18 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
         if owned {
             // Leaving a stack this thread has: its holder is suspended (or done).
             drain(&mut reg, s, &mut out);
-            out.reports
-                .extend(across_await(&s.held, s.holding.task, None));
+            let across = across_await(&s.held, s.holding.task, None);
             if !s.held.own_loaded() {
+                if across.is_some() {
+                    // A task suspended holding blocking locks: this thread's to run on.
+                    s.holding.suspended.push(s.held.rec.clone());
+                    s.chains.close();
+                }
                 // The thread's own stack stays inline, owned by the thread: never parked
                 // (other threads post their releases to it).
                 reg.park(&s.held.rec);
             }
+            out.reports.extend(across);
         }
         let incoming = match task {
             None => s.holding.own.clone(),
@@ -239,6 +304,7 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
                 }
             },
         };
+        s.holding.suspended.retain(|st| st.uid != incoming.uid);
         let was = incoming.owner.swap(me, Relaxed);
         let outgoing = load(s, incoming, owned);
         s.holding.task = task;
