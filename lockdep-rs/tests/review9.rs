@@ -117,6 +117,51 @@ fn a_deadlock_timeout_too_large_for_a_duration_does_not_panic_an_acquisition() {
     assert_eq!(code, Some(0), "{stderr}");
 }
 
+/// The idiom: a `Vec` of locks built by a closure (`(0..n).map(|_| Mutex::new(..))`), two of
+/// them nested without an annotation: `RecursiveLocking` (strict policy), rightly. Its hint
+/// named the function around the closure as the constructor helper and said to "put
+/// `#[track_caller]` on" it — which changes nothing (the locks are built in the closure, and
+/// a closure takes no `#[track_caller]` on stable Rust). Right: the hint says the site is a
+/// closure and gives fixes that work (build each lock at its own site, names or classes;
+/// `lock_nested`, a nest lock, or the lenient policy for locks of one kind), and never
+/// advises `#[track_caller]` on the enclosing function.
+#[test]
+fn a_recursive_locking_hint_for_locks_built_in_a_closure_names_the_closure() {
+    let shards: Vec<lockdep::Mutex<u32>> = (0..2).map(|_| lockdep::Mutex::new(0)).collect();
+    let ((), reports) = lockdep::capture(|| {
+        let _first = shards[0].lock();
+        let _second = shards[1].lock();
+    });
+    assert_eq!(
+        common::kinds(&reports),
+        [lockdep::ReportKind::RecursiveLocking]
+    );
+    let text = reports[0].to_string();
+    assert!(
+        text.contains("built by one `new` call in a closure"),
+        "{text}"
+    );
+    assert!(!text.contains("put `#[track_caller]` on `fn"), "{text}");
+    assert!(text.contains("lock_nested(1)"), "{text}");
+
+    // The same in a cycle through such a class: no `#[track_caller]` on the enclosing `fn`.
+    let log = lockdep::Mutex::named("review9.closure.log", ());
+    let ((), reports) = lockdep::capture(|| {
+        drop((shards[0].lock(), log.lock()));
+        drop((log.lock(), shards[1].lock()));
+    });
+    assert_eq!(
+        common::kinds(&reports),
+        [lockdep::ReportKind::CircularDependency]
+    );
+    let text = reports[0].to_string();
+    assert!(
+        text.contains("built by the `new` call in a closure"),
+        "{text}"
+    );
+    assert!(!text.contains("put `#[track_caller]` on `fn"), "{text}");
+}
+
 /// Joins `join` (a `lockdep::thread` join) holding `lock`, which the thread is blocked on:
 /// the deadlock the join's `CircularWait` predicts, really happening. Returns the panic
 /// message the join gave up with (the guard unwinds, so the thread then finishes).
