@@ -577,29 +577,32 @@ mod registry {
 
         /// For a class of the locks built at one site, unnamed (by `new`, `Default` or
         /// `From`): where it is.
-        pub(crate) fn lock_site(&self) -> Option<(&'static str, u32)> {
+        pub(crate) fn lock_site(&self) -> Option<(&'static str, u32, u32)> {
             match self.key.kind {
                 KeyKind::Site {
                     file,
                     line,
+                    column,
                     kind: SiteKind::Lock(..),
                     name: None,
                     ..
-                } => Some((file, line)),
+                } => Some((file, line, column)),
                 _ => None,
             }
         }
 
-        /// For a class of a plain construction site (`Mutex::new`): where it is.
-        pub(crate) fn construction_site(&self) -> Option<(&'static str, u32)> {
+        /// For a class of a plain construction site (`Mutex::new`): where it is (file, line,
+        /// column).
+        pub(crate) fn construction_site(&self) -> Option<(&'static str, u32, u32)> {
             match self.key.kind {
                 KeyKind::Site {
                     file,
                     line,
+                    column,
                     kind: SiteKind::Lock(_, None),
                     name: None,
                     ..
-                } => Some((file, line)),
+                } => Some((file, line, column)),
                 _ => None,
             }
         }

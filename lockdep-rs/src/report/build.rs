@@ -76,9 +76,9 @@ pub(crate) fn recursive(
     push_unique(&mut d.class_names, prev.class.display_name());
     d.same_instance = prev.holds(new.instance);
     if !d.same_instance && std::ptr::eq(prev.class, new.class) {
-        if let Some((file, line)) = new.class.construction_site() {
+        if let Some((file, line, column)) = new.class.construction_site() {
             d.notes
-                .push(super::site_hint::one_site_many_locks(file, line));
+                .push(super::site_hint::one_site_many_locks(file, line, column));
         }
     }
     if certain && queued {
@@ -267,11 +267,10 @@ pub(crate) fn circular(
     let mut hinted = std::collections::HashSet::new();
     for c in &classes {
         if c.many_locks() && hinted.insert(c.base().id) {
-            if let Some((file, line)) = c.lock_site() {
+            if let Some((file, line, column)) = c.lock_site() {
                 d.notes.push(super::site_hint::shared_class(
                     &c.display_name(),
-                    file,
-                    line,
+                    (file, line, column),
                     c.made_by(),
                 ));
             }

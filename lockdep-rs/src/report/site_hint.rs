@@ -5,8 +5,19 @@
 
 use std::path::{Path, PathBuf};
 
-/// The hint for two locks of the class built at `file:line`.
-pub(crate) fn one_site_many_locks(file: &str, line: u32) -> String {
+/// The hint for two locks of the class built at `file:line:column`.
+pub(crate) fn one_site_many_locks(file: &str, line: u32, column: u32) -> String {
+    if in_closure(file, line, column) {
+        return format!(
+            "Both locks were built by one `new` call in a closure, at {file}:{line}, so they are\n\
+             one class (a closure takes no `#[track_caller]`). If they are different kinds of lock,\n\
+             build each at a site of its own, or give them names (`Mutex::named`) or classes\n\
+             (`Mutex::with_class`). If they are two locks of one kind nested on purpose (shards,\n\
+             a `Vec` or map of locks), say so: `lock_nested(1)` for the inner one, or\n\
+             `lock_nest_lock(&outer_guard)`; in code switched over unchanged,\n\
+             LOCKDEP_CLASSES=lenient checks their order per instance instead."
+        );
+    }
     let helper = enclosing_fn(file, line);
     let at = match &helper {
         Some(name) => format!("in `fn {name}`, at {file}:{line}"),
@@ -29,8 +40,7 @@ pub(crate) fn one_site_many_locks(file: &str, line: u32) -> String {
 /// (`made`: by `Default` / `From` there): the cycle may join different locks of the class.
 pub(crate) fn shared_class(
     class: &str,
-    file: &str,
-    line: u32,
+    (file, line, column): (&str, u32, u32),
     made: Option<crate::class::Maker>,
 ) -> String {
     if crate::class::in_std(file) {
@@ -55,6 +65,15 @@ pub(crate) fn shared_class(
              interchangeable, the cycle can happen."
         );
     }
+    if in_closure(file, line, column) {
+        return format!(
+            "{class}:\n\
+             every lock built by the `new` call in a closure at {file}:{line} is this class, and\n\
+             several were alive at once. If this cycle joins different ones in different roles,\n\
+             build each at a site of its own (a closure takes no `#[track_caller]`), or give them\n\
+             names (`Mutex::named`). If they are interchangeable, the cycle can happen."
+        );
+    }
     let fix = match enclosing_fn(file, line) {
         Some(name) => format!("put `#[track_caller]` on `fn {name}` (it holds that call)"),
         None => "if that call is in a helper function, put `#[track_caller]` on it".to_string(),
@@ -66,6 +85,50 @@ pub(crate) fn shared_class(
          {fix}, so that each caller's site is the class,\n\
          or give them names (`Mutex::named`). If they are interchangeable, the cycle can happen."
     )
+}
+
+/// Is the call at `file:line:column` in a closure written on its line (`|_| Mutex::new(..)`,
+/// `or_insert_with(|| ..)`), as far as the source can be read? Then `#[track_caller]` on the
+/// enclosing `fn` would not move the class to its callers.
+fn in_closure(file: &str, line: u32, column: u32) -> bool {
+    let Some(text) = candidates(file).find_map(|p| std::fs::read_to_string(p).ok()) else {
+        return false;
+    };
+    let Some(code) = text.lines().nth((line as usize).saturating_sub(1)) else {
+        return false;
+    };
+    let before: String = code
+        .chars()
+        .take((column as usize).saturating_sub(1))
+        .collect();
+    closure_opens(&before)
+}
+
+/// Does this code (a line up to a call) open a closure: a `|` that is not in a comment,
+/// a string or a `||` / `|=` operator between operands (`a || b`)? A closure's parameter
+/// list follows `(`, `,`, `=`, `move` or the line's start; `||` of a closure without
+/// parameters too.
+fn closure_opens(code: &str) -> bool {
+    let code = code.split("//").next().unwrap_or("");
+    let bytes = code.as_bytes();
+    let mut in_str = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' if i == 0 || bytes[i - 1] != b'\\' => in_str = !in_str,
+            b'|' if !in_str => {
+                let prev = code[..i].trim_end();
+                let opens = prev.is_empty()
+                    || prev.ends_with(['(', ',', '=', '{', '['])
+                    || prev.ends_with("move")
+                    || prev.ends_with("return");
+                if opens && !prev.ends_with("==") && bytes.get(i + 1) != Some(&b'=') {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The name of the `fn` whose body holds `file:line`, if the source can be read.
@@ -107,7 +170,20 @@ fn fn_name(line: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::fn_name;
+    use super::{closure_opens, fn_name};
+
+    #[test]
+    fn finds_closures_opened_on_the_line() {
+        assert!(closure_opens("    let v: Vec<_> = (0..4).map(|_| "));
+        assert!(closure_opens("        .or_insert_with(|| Arc::new("));
+        assert!(closure_opens("    let mk = move || "));
+        assert!(closure_opens("    let mk = |v: u32| "));
+        assert!(!closure_opens("    let ok = a || "));
+        assert!(!closure_opens("    x |= "));
+        assert!(!closure_opens("    let s = \"(|\"; let m = "));
+        assert!(!closure_opens("    Self { a: "));
+        assert!(!closure_opens("    // (|_| x) "));
+    }
 
     #[test]
     fn finds_function_names() {
