@@ -451,8 +451,8 @@ pub(crate) fn held_across_await(
     d.notes.push(
         "A blocking lock held while its holder is suspended blocks every other task that needs it\n\
          (and its worker thread) until the holder is polled again; on a current-thread runtime or a\n\
-         LocalSet, a task of the same thread that takes it deadlocks. Release it before the .await, or\n\
-         use an async lock (lockdep::tokio::Mutex)."
+         LocalSet, a task of the same thread that takes it deadlocks (lockdep stops it with a panic).\n\
+         Release it before the .await, or use an async lock (lockdep::tokio::Mutex)."
             .into(),
     );
     let sites: Vec<(u32, &str, u32)> = blocking
