@@ -2,8 +2,9 @@
 //! tasks on one current-thread runtime (a `LocalSet`) take blocking locks, hand their guards
 //! to each other, drop them, call `unlocked` on them (the `Condvar`-wait path) and upgrade
 //! upgradable reads (in place on a warm chain) and re-lock a mutex they hold (a certain
-//! self-deadlock, stopped: the report and the panic must name the holder, task or thread)
-//! — each step run by a chosen holder. A model says which holder's stack each guard's entry is on; after
+//! self-deadlock, stopped: the report and the panic must name the holder, task or thread),
+//! or take a mutex another holder of the thread has (it is suspended on this thread: a
+//! certain deadlock, stopped too) — each step run by a chosen holder. A model says which holder's stack each guard's entry is on; after
 //! every step the holder that ran it must see exactly the locks whose entries are its own
 //! (`is_held`), and at the end every lock is free for every holder, with no
 //! `BadUnlockBalance` or `LocksHeldAtExit` and no stale entry (each lock taken again by each
@@ -12,8 +13,9 @@
 //! This is the family of the review findings of 2026-12-07 (an entry left behind, or another
 //! holder's entry of the same serial taken, when a guard moved between a thread and its local
 //! tasks; a task's upgrade applied in place to the thread's entry; a nested guard re-taken as
-//! subclass 0), and a closure of `unlocked` that panics (the guard, relocked, lived on
-//! untracked; found here with its fix put back): the oracle of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
+//! subclass 0), a closure of `unlocked` that panics (the guard, relocked, lived on
+//! untracked; found here with its fix put back), and review 9's hangs of a holder blocking on
+//! another holder of its thread (found by `Op::Take` with those fixes put back): the oracle of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
 #![cfg(lockdep_tasks)]
 
 mod common;
@@ -52,6 +54,11 @@ enum Op {
     /// "but thread …" for the thread) and a panic saying which holder holds it; nothing
     /// recorded (the views and the end checks see no trace).
     Relock { h: usize, s: usize },
+    /// Holder `h` takes a mutex whose guard in slot `s` another holder's stack has (skipped
+    /// unless the model says so): that holder is suspended on this very thread, which `h`
+    /// would block — a certain deadlock, stopped before it blocks: one `RecursiveLocking` of
+    /// the lock and a panic; nothing recorded.
+    Take { h: usize, s: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -64,7 +71,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (h.clone(), s.clone(), proptest::bool::weighted(0.3))
             .prop_map(|(h, s, panics)| Op::Unlocked { h, s, panics }),
         3 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Upgrade { h, s }),
-        1 => (h, s).prop_map(|(h, s)| Op::Relock { h, s }),
+        1 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Relock { h, s }),
+        1 => (h, s).prop_map(|(h, s)| Op::Take { h, s }),
     ]
 }
 
@@ -183,6 +191,41 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
                 "holder {h} re-locking lock {l}:\n{r}"
             );
         }
+        Op::Take { h, s } => {
+            let l = match &slots.borrow()[s] {
+                Some((l, Guard::Mutex(_))) if owner.borrow()[s].is_some_and(|o| o != h) => *l,
+                _ => return,
+            };
+            let ((), reports) = lockdep::capture(|| {
+                let caught = catch_unwind(AssertUnwindSafe(|| {
+                    let m = &locks[l];
+                    drop(if l == 1 { m.lock_nested(1) } else { m.lock() });
+                }));
+                let text =
+                    panic_text(&*caught.expect_err("blocking on a suspended holder went on"));
+                assert!(
+                    text.starts_with("lockdep: "),
+                    "holder {h} taking lock {l}: {text}"
+                );
+            });
+            let recursive: Vec<_> = reports
+                .iter()
+                .filter(|r| r.kind() != ReportKind::HeldAcrossAwait)
+                .collect();
+            let [r] = &recursive[..] else {
+                panic!(
+                    "holder {h} taking lock {l} of holder {:?}: {reports:?}",
+                    owner.borrow()[s]
+                );
+            };
+            assert_eq!(r.kind(), ReportKind::RecursiveLocking, "{r}");
+            let class = if l == 2 {
+                "gen.holder.2"
+            } else {
+                "gen.holder.01"
+            };
+            assert!(r.class_names().iter().all(|c| c.starts_with(class)), "{r}");
+        }
         Op::Upgrade { h, s } => {
             let mut slots = slots.borrow_mut();
             if let Some((l, Guard::Upgradable(_))) = &slots[s] {
@@ -275,7 +318,8 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
             | Op::Drop { h, .. }
             | Op::Unlocked { h, .. }
             | Op::Upgrade { h, .. }
-            | Op::Relock { h, .. } => h,
+            | Op::Relock { h, .. }
+            | Op::Take { h, .. } => h,
         };
         for (step, op) in ops.iter().enumerate() {
             match holder_of(op) {
@@ -320,6 +364,8 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
 #[test]
 fn generated_guard_moves_between_a_thread_and_its_local_tasks_keep_every_stack_exact() {
     lockdep::set_mode(lockdep::Mode::Collect);
+    // A hang (a holder blocked on another of its thread, not stopped) aborts the binary.
+    let _watchdog = common::watchdog("tokio_holder_generated", 600);
     let mut runner = common::generator(3000);
     let result = runner.run(&prop::collection::vec(op(), 1..24), |ops| {
         // Each program on a thread of its own: its exit is checked too.
