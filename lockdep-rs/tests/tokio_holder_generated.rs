@@ -365,7 +365,7 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
 fn generated_guard_moves_between_a_thread_and_its_local_tasks_keep_every_stack_exact() {
     lockdep::set_mode(lockdep::Mode::Collect);
     // A hang (a holder blocked on another of its thread, not stopped) aborts the binary.
-    let _watchdog = common::watchdog("tokio_holder_generated", 600);
+    let _watchdog = common::watchdog("tokio_holder_generated", 180);
     let mut runner = common::generator(3000);
     let result = runner.run(&prop::collection::vec(op(), 1..24), |ops| {
         // Each program on a thread of its own: its exit is checked too.
