@@ -1,0 +1,386 @@
+//! Review 10: defects found in the rarely used paths of event waits and guard transitions
+//! (`unlocked*` and the report hook, `reset()` while a guard's lock is let go, timed upgrades
+//! of an `RwLock`, timed acquisitions of the `lock_api` locks on lockdep's raw locks). Each
+//! test asserts the right behaviour (the report's kind and classes, the held state after it)
+//! and failed before its fix.
+//!
+//! `cargo test -p lockdep --features enabled --test review10`
+#![cfg(all(lockdep_enabled, not(loom)))]
+#![allow(unsafe_code)] // a safe lock's `raw()`
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lockdep::lock_api::{self, RawMutexTimed as _, RawRwLockTimed as _};
+use lockdep::{
+    capture, ArcRwLockUpgradableReadGuard, Mutex, MutexGuard, ReportKind, RwLock,
+    RwLockUpgradableReadGuard,
+};
+
+/// The variable that tells a child run which test it is (see `common::run_self`).
+const CHILD: &str = "REVIEW10_CHILD";
+
+/// A short timeout for acquisitions that must time out.
+const SHORT: Duration = Duration::from_millis(10);
+
+/// A class name made at run time (for a lock per case of a loop).
+fn leaked(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. `reset()` while an `unlocked` closure has the guard's lock let go
+// ---------------------------------------------------------------------------------------------
+
+/// `MutexGuard::unlocked` takes the guard's entry out of the held stack, runs the closure, and
+/// puts the entry back with its *old serial* (`wait_end`: `reserial: e.serial()`). A `reset()`
+/// in the closure forgets the held stack and marks every serial issued so far as forgotten
+/// (`forgotten_up_to`), so that guards which outlive it release nothing. The entry put back
+/// after the closure carries such a serial: the guard's release (not from the top of the
+/// stack: the fast pop does not apply) takes it for a forgotten one and leaves it. The lock
+/// stays "held" for good: `is_held` says so after the guard is gone, the lock's drop reports
+/// "held lock freed", and locking it again would be taken for a certain self-deadlock.
+/// Right: the lock was let go during the reset and taken back after it, so it is held again
+/// like any lock taken after the reset, and its guard releases it. Child process: `reset()`
+/// clears the whole process's graph.
+#[test]
+fn reset_in_an_unlocked_closure_leaves_no_stale_entry() {
+    const NAME: &str = "reset_in_an_unlocked_closure_leaves_no_stale_entry";
+    if common::in_self_child(CHILD, NAME) {
+        let m = Mutex::named("review10.reset_unlocked.M", 0);
+        let y = Mutex::named("review10.reset_unlocked.Y", 0);
+        let (_, reports) = capture(|| {
+            let mut g = m.lock();
+            MutexGuard::unlocked(&mut g, lockdep::reset);
+            assert!(m.is_held(), "taken back after the closure: held");
+            let gy = y.lock();
+            drop(g); // not the top entry: the slow release
+            assert!(!m.is_held(), "M's guard is gone, but M is still held");
+            drop(gy);
+            assert!(!y.is_held());
+            let again = m.lock(); // no certain self-deadlock: M is not held
+            drop(again);
+            assert!(!m.is_held() && !m.is_locked());
+        });
+        common::expect_none("reset in unlocked", &reports);
+        drop(m); // no "held lock freed"
+        assert!(lockdep::take_reports().is_empty());
+        return;
+    }
+    common::expect_self_succeeds(CHILD, NAME);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The report hook while an `unlocked` closure has the guard's lock let go
+// ---------------------------------------------------------------------------------------------
+
+/// The lock the hook of test 2 takes (a `static`: the hook is `'static`).
+static HOOKED: Mutex<u32> = Mutex::named("review10.hook.M", 0);
+/// How often the hook took [`HOOKED`] (each time without a panic).
+static HOOK_TOOK: AtomicUsize = AtomicUsize::new(0);
+
+/// `unlocked` leaves its entry in the thread's `suspended` slot while the closure runs, the
+/// slot a condvar wait uses while its validation runs with the mutex still really locked:
+/// `validator::deliver` puts that entry back on the stack for the report hook, so the hook
+/// sees the mutex held. But `unlocked` lets the lock really go while the closure runs; a hook
+/// run for a report found in the closure, that takes the lock, was stopped as a certain
+/// self-deadlock (`RecursiveLocking` and a panic in the hook) though the lock is free. And the
+/// same after the closure: the re-acquisition is validated before the real relock, but it was
+/// recorded (as a condvar wait's, whose mutex is still locked) before its report was
+/// delivered, so a hook run for it found the free lock held. Right: the hook takes the free
+/// lock, as it would without lockdep, and nothing but the two cycles is reported. Child
+/// process (the hook and the mode are process-wide).
+#[test]
+fn a_report_hook_may_take_the_lock_an_unlocked_closure_let_go() {
+    const NAME: &str = "a_report_hook_may_take_the_lock_an_unlocked_closure_let_go";
+    if common::in_self_child(CHILD, NAME) {
+        lockdep::set_mode(lockdep::Mode::Collect);
+        lockdep::set_report_hook(Some(Box::new(|r| {
+            if r.class_names()
+                .iter()
+                .any(|n| n.starts_with("review10.hook."))
+            {
+                let took = catch_unwind(|| drop(HOOKED.lock())).is_ok();
+                if took {
+                    HOOK_TOOK.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })));
+        let a = Mutex::named("review10.hook.A", ());
+        let b = Mutex::named("review10.hook.B", ());
+        let x = Mutex::named("review10.hook.X", ());
+        // (a) A report found while the closure runs (B -> A after A -> B).
+        let mut g = HOOKED.lock();
+        MutexGuard::unlocked(&mut g, || {
+            drop((a.lock(), b.lock()));
+            drop((b.lock(), a.lock()));
+        });
+        assert!(HOOKED.is_held());
+        drop(g);
+        assert!(!HOOKED.is_held());
+        // (b) A report found when the lock is taken back: M -> X, then M relocked under X.
+        let mut g = HOOKED.lock();
+        let gx = x.lock();
+        MutexGuard::unlocked(&mut g, || {});
+        assert!(HOOKED.is_held());
+        drop(gx);
+        drop(g);
+        assert!(!HOOKED.is_held() && !HOOKED.is_locked());
+        lockdep::set_report_hook(None);
+        let reports = lockdep::take_reports();
+        let got: Vec<(ReportKind, Vec<String>)> = reports
+            .iter()
+            .map(|r| (r.kind(), r.class_names()))
+            .collect();
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            [
+                (
+                    ReportKind::CircularDependency,
+                    names(&["review10.hook.A", "review10.hook.B"])
+                ),
+                (
+                    ReportKind::CircularDependency,
+                    names(&["review10.hook.M", "review10.hook.X"])
+                ),
+            ],
+            "{}",
+            common::describe(&reports)
+        );
+        assert_eq!(
+            HOOK_TOOK.load(Ordering::SeqCst),
+            2,
+            "the hook could not take M"
+        );
+        return;
+    }
+    common::expect_self_succeeds(CHILD, NAME);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Timed upgrades of an `RwLock` whose upgradable reader also reads it
+// ---------------------------------------------------------------------------------------------
+
+/// A timed upgrade of the borrowed upgradable guard that must time out; returns the guard.
+type TimedUpgrade =
+    for<'a> fn(RwLockUpgradableReadGuard<'a, u32>) -> RwLockUpgradableReadGuard<'a, u32>;
+
+fn borrowed_timed_upgrades() -> Vec<(&'static str, TimedUpgrade)> {
+    vec![
+        ("try_upgrade_for", |u| {
+            RwLockUpgradableReadGuard::try_upgrade_for(u, SHORT).expect_err("a reader is in")
+        }),
+        ("try_upgrade_until", |u| {
+            RwLockUpgradableReadGuard::try_upgrade_until(u, Instant::now() + SHORT)
+                .expect_err("a reader is in")
+        }),
+        ("try_with_upgraded_for", |mut u| {
+            assert!(u.try_with_upgraded_for(SHORT, |_| unreachable!()).is_none());
+            u
+        }),
+        ("try_with_upgraded_until", |mut u| {
+            let deadline = Instant::now() + SHORT;
+            assert!(u
+                .try_with_upgraded_until(deadline, |_| unreachable!())
+                .is_none());
+            u
+        }),
+    ]
+}
+
+type ArcUpg = ArcRwLockUpgradableReadGuard<lockdep::RawRwLock, u32>;
+/// The same for the arc upgradable guard.
+type ArcTimedUpgrade = fn(ArcUpg) -> ArcUpg;
+
+fn arc_timed_upgrades() -> Vec<(&'static str, ArcTimedUpgrade)> {
+    vec![
+        ("arc try_upgrade_for", |u| {
+            ArcUpg::try_upgrade_for(u, SHORT).expect_err("a reader is in")
+        }),
+        ("arc try_upgrade_until", |u| {
+            ArcUpg::try_upgrade_until(u, Instant::now() + SHORT).expect_err("a reader is in")
+        }),
+        ("arc try_with_upgraded_for", |mut u| {
+            assert!(u.try_with_upgraded_for(SHORT, |_| unreachable!()).is_none());
+            u
+        }),
+        ("arc try_with_upgraded_until", |mut u| {
+            let deadline = Instant::now() + SHORT;
+            assert!(u
+                .try_with_upgraded_until(deadline, |_| unreachable!())
+                .is_none());
+            u
+        }),
+    ]
+}
+
+/// The upgradable reader of `L` also holds a recursive read of it: an upgrade waits for that
+/// reader, itself. `upgrade()` would hang (a certain self-deadlock, rightly stopped with a
+/// panic), but a *timed* upgrade times out and gives the upgradable guard back, as a timed
+/// acquisition of a held mutex does (`try_lock_for`: reported, no panic). The timed upgrades
+/// were validated by `acquire`, not `acquire_timed`: lockdep panicked ("certain
+/// self-deadlock") where parking_lot returns `Err` / `None`. Right: one `RecursiveLocking`
+/// report naming `L`, no panic, the timeout returned, and the guard back as the upgradable
+/// reader of `L`, still recorded (an `upgrade` once the reader left succeeds, unreported).
+#[test]
+fn a_timed_upgrade_waiting_for_its_own_reader_is_reported_not_panicked() {
+    for (way, timed) in borrowed_timed_upgrades() {
+        let name = leaked(format!("review10.timed_upgrade.{way}"));
+        let l = RwLock::named(name, 0);
+        let (outcome, reports) = capture(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let u = l.upgradable_read();
+                let reader = l.read_recursive();
+                let u = timed(u);
+                lockdep::assert_held(&u);
+                drop(reader);
+                assert!(
+                    l.is_held(),
+                    "{way}: the upgradable read is no longer recorded"
+                );
+                let mut w = RwLockUpgradableReadGuard::upgrade(u);
+                *w += 1;
+                drop(w);
+                assert!(!l.is_held() && !l.is_locked());
+            }))
+        });
+        assert!(outcome.is_ok(), "{way}: a false panic");
+        common::expect_kind(way, &reports, ReportKind::RecursiveLocking, &[name.into()]);
+    }
+    for (way, timed) in arc_timed_upgrades() {
+        let name = leaked(format!("review10.timed_upgrade.{way}"));
+        let l = Arc::new(RwLock::named(name, 0));
+        let (outcome, reports) = capture(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let u = l.upgradable_read_arc();
+                let reader = l.read_recursive();
+                let u = timed(u);
+                lockdep::assert_held(&u);
+                drop(reader);
+                assert!(
+                    l.is_held(),
+                    "{way}: the upgradable read is no longer recorded"
+                );
+                let w = ArcUpg::upgrade(u);
+                drop(w);
+                assert!(!l.is_held() && !l.is_locked());
+            }))
+        });
+        assert!(outcome.is_ok(), "{way}: a false panic");
+        common::expect_kind(way, &reports, ReportKind::RecursiveLocking, &[name.into()]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Timed acquisitions of lockdep's raw locks (`lock_api` locks over them, `raw()`)
+// ---------------------------------------------------------------------------------------------
+
+/// The raw locks' timed acquisitions (`RawMutexTimed::try_lock_for`, `RawRwLockTimed`'s,
+/// `RawRwLockUpgradeTimed::try_upgrade_for`) were validated as blocking ones (`acquire`):
+/// re-locking a raw lock this thread holds panicked as a certain self-deadlock, where the real
+/// acquisition times out and returns false (and the safe locks' timed acquisitions report
+/// it without a panic). So `lock_api::Mutex<lockdep::RawMutex, T>::try_lock_for` on a mutex
+/// its thread holds panicked instead of returning `None`. Right: reported
+/// (`RecursiveLocking`, naming the lock), no panic, the timeout returned, and the lock still
+/// recorded as held by its first acquisition (released with it).
+#[test]
+fn a_timed_relock_of_a_held_raw_lock_is_reported_not_panicked() {
+    // A safe lock's raw lock: the held state can be asked.
+    let m = Mutex::named("review10.raw_timed.M", 0);
+    let (outcome, reports) = capture(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            let g = m.lock();
+            let raw = unsafe { m.raw() };
+            assert!(!raw.try_lock_for(SHORT));
+            assert!(!raw.try_lock_until(Instant::now() + SHORT));
+            assert!(m.is_held());
+            drop(g);
+            assert!(!m.is_held() && !m.is_locked());
+        }))
+    });
+    assert!(outcome.is_ok(), "raw try_lock_for: a false panic");
+    common::expect_kind(
+        "raw try_lock_for",
+        &reports,
+        ReportKind::RecursiveLocking,
+        &["review10.raw_timed.M".into()],
+    );
+
+    let l = RwLock::named("review10.raw_timed.L", 0);
+    let (outcome, reports) = capture(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            let raw = unsafe { l.raw() };
+            let r = l.read();
+            assert!(!raw.try_lock_exclusive_for(SHORT));
+            assert!(!raw.try_lock_exclusive_until(Instant::now() + SHORT));
+            drop(r);
+            assert!(!l.is_held());
+            let w = l.write();
+            assert!(!raw.try_lock_shared_for(SHORT));
+            assert!(l.is_held());
+            drop(w);
+            assert!(!l.is_held() && !l.is_locked());
+        }))
+    });
+    assert!(outcome.is_ok(), "raw try_lock_exclusive_for: a false panic");
+    common::expect_kind(
+        "raw rwlock timed",
+        &reports,
+        ReportKind::RecursiveLocking,
+        &["review10.raw_timed.L".into()],
+    );
+
+    // lock_api's own locks over lockdep's raw locks, as code generic over lock_api has them.
+    type RawMutexLock<T> = lock_api::Mutex<lockdep::RawMutex, T>;
+    type RawRwLock<T> = lock_api::RwLock<lockdep::RawRwLock, T>;
+    let a: RawMutexLock<u32> =
+        lock_api::Mutex::const_new(lockdep::RawMutex::named("review10.raw_timed.A"), 0);
+    let (outcome, reports) = capture(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            let g = a.lock();
+            assert!(a.try_lock_for(SHORT).is_none());
+            drop(g);
+            drop(a.lock()); // released with its first acquisition: no self-deadlock
+        }))
+    });
+    assert!(
+        outcome.is_ok(),
+        "lock_api Mutex try_lock_for: a false panic"
+    );
+    common::expect_kind(
+        "lock_api Mutex",
+        &reports,
+        ReportKind::RecursiveLocking,
+        &["review10.raw_timed.A".into()],
+    );
+
+    let rw: RawRwLock<u32> =
+        lock_api::RwLock::const_new(lockdep::RawRwLock::named("review10.raw_timed.RW"), 0);
+    let (outcome, reports) = capture(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            let u = rw.upgradable_read();
+            let reader = rw.read_recursive();
+            let u = lock_api::RwLockUpgradableReadGuard::try_upgrade_for(u, SHORT)
+                .expect_err("its own reader is in");
+            drop(reader);
+            let w = lock_api::RwLockUpgradableReadGuard::upgrade(u);
+            drop(w);
+            drop(rw.write()); // nothing left recorded: no self-deadlock
+        }))
+    });
+    assert!(
+        outcome.is_ok(),
+        "lock_api RwLock try_upgrade_for: a false panic"
+    );
+    common::expect_kind(
+        "lock_api RwLock try_upgrade_for",
+        &reports,
+        ReportKind::RecursiveLocking,
+        &["review10.raw_timed.RW".into()],
+    );
+}
