@@ -208,7 +208,7 @@ impl Condvar {
         guard: &mut MutexGuard<'_, T>,
         site: &'static Location<'static>,
     ) {
-        if let Some((map, waiting)) = guard.tracked.suspend() {
+        if let Some((map, waiting)) = guard.tracked.suspend(true) {
             self.event.wait_event(site);
             guard.tracked = Tracked::resume(map, waiting, site);
         }

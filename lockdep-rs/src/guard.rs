@@ -119,6 +119,23 @@ impl<'a, G> Guard<'a, G> {
         }
     }
 
+    /// A timed upgrade (`try_upgrade_for`, `try_with_upgraded_for`, …): as
+    /// [`rerecord_exclusive`](Self::rerecord_exclusive), validated as a *timed* write
+    /// acquisition: waiting for a reader this thread holds too is reported but not stopped
+    /// with a panic (the real upgrade times out), and leaves the guard unrecorded. Returns the
+    /// lock's handle, for [`back_to_upgradable`] once the upgrade timed out.
+    #[track_caller]
+    pub(crate) fn rerecord_exclusive_timed(
+        &mut self,
+        site: &'static Location<'static>,
+    ) -> Option<&'a DepMap> {
+        let map = self.release_record();
+        if let Some(map) = map {
+            self.tracked = map.acquire_timed(Read::Exclusive, site);
+        }
+        map
+    }
+
     /// The re-acquisition after `unlocked*` / `bump`, validated before the caller relocks.
     #[inline]
     #[track_caller]
@@ -144,7 +161,7 @@ impl<'a, G> Guard<'a, G> {
         f: impl FnOnce() -> U,
     ) -> U {
         let upgradable = self.tracked.upgradable();
-        let mut suspended = self.tracked.suspend();
+        let mut suspended = self.tracked.suspend(false);
         let tracked = &mut self.tracked;
         let mut f = Some(f);
         let mut out = None;
@@ -172,7 +189,7 @@ impl<'a, G> Guard<'a, G> {
         bump: impl FnOnce(&mut G),
     ) {
         let upgradable = self.tracked.upgradable();
-        if let Some((map, waiting)) = self.tracked.suspend() {
+        if let Some((map, waiting)) = self.tracked.suspend(true) {
             self.tracked = resumed(map, waiting, site, upgradable);
         }
         bump(&mut self.inner);
@@ -205,6 +222,25 @@ impl<'a, G> Guard<'a, G> {
     /// Ends the guard without unlocking: the acquisition stays recorded as held.
     pub(crate) fn leak_inner(self) -> G {
         self.into_parts().1
+    }
+}
+
+/// A timed upgrade recorded by [`Guard::rerecord_exclusive_timed`] is over (timed out, or the
+/// closure run upgraded returned): the guard is the upgradable reader of `map`'s lock again,
+/// its entry a reader's in place — or recorded afresh (a trylock: nothing blocks) if the
+/// timed validation left it unrecorded (a certain self-deadlock, reported).
+#[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+pub(crate) fn back_to_upgradable<'a>(
+    tracked: &mut Tracked<'a>,
+    map: Option<&'a DepMap>,
+    site: &'static Location<'static>,
+) {
+    match (tracked.map(), map) {
+        (None, Some(map)) => {
+            *tracked = map.acquired_try(Read::Shared, site);
+            tracked.mark_upgradable();
+        }
+        _ => tracked.change_to_upgradable(),
     }
 }
 

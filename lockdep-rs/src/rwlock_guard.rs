@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dep_map::Read;
-use crate::guard::{ArcLocked, Defer, Exclusive, Guard, Shared, Upgradable};
+use crate::guard::{back_to_upgradable, ArcLocked, Defer, Exclusive, Guard, Shared, Upgradable};
 use crate::raw::RwLockKind;
 use crate::raw::Unchecked;
 use crate::rwlock::GenericRwLock;
@@ -199,13 +199,13 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         mut s: Self,
         up: impl FnOnce(UpgG<'a, T>) -> Result<WriteG<'a, T>, UpgG<'a, T>>,
     ) -> Result<Guard<'a, WriteG<'a, T>>, Self> {
-        let map = s.release_record();
-        s.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        let site = Location::caller();
+        let map = s.rerecord_exclusive_timed(site);
         let (mut tracked, inner) = s.into_parts();
         match up(inner) {
             Ok(w) => Ok(Guard::new(tracked, w)),
             Err(u) => {
-                tracked.change_to_upgradable();
+                back_to_upgradable(&mut tracked, map, site);
                 Err(Guard::new(tracked, u))
             }
         }
@@ -257,10 +257,10 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         timeout: Duration,
         f: F,
     ) -> Option<Ret> {
-        let map = self.release_record();
-        self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        let site = Location::caller();
+        let map = self.rerecord_exclusive_timed(site);
         let tracked = &mut self.tracked;
-        let _down = Defer::new(|| tracked.change_to_upgradable());
+        let _down = Defer::new(|| back_to_upgradable(tracked, map, site));
         self.inner.try_with_upgraded_for(timeout, f)
     }
 
@@ -271,10 +271,10 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
         timeout: Instant,
         f: F,
     ) -> Option<Ret> {
-        let map = self.release_record();
-        self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        let site = Location::caller();
+        let map = self.rerecord_exclusive_timed(site);
         let tracked = &mut self.tracked;
-        let _down = Defer::new(|| tracked.change_to_upgradable());
+        let _down = Defer::new(|| back_to_upgradable(tracked, map, site));
         self.inner.try_with_upgraded_until(timeout, f)
     }
 }
@@ -479,12 +479,12 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
         mut s: Self,
         up: impl FnOnce(&GenericRwLock<K, T>) -> bool,
     ) -> Result<ArcG<K, T, Exclusive>, Self> {
-        let map = s.release_record();
-        s.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        let site = Location::caller();
+        let map = s.rerecord_exclusive_timed(site);
         if up(s.inner.lock()) {
             Ok(remode(s))
         } else {
-            s.tracked.change_to_upgradable();
+            back_to_upgradable(&mut s.tracked, map, site);
             Err(s)
         }
     }
@@ -545,11 +545,11 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
         up: impl FnOnce(&GenericRwLock<K, T>) -> bool,
         f: impl FnOnce(&mut T) -> Ret,
     ) -> Option<Ret> {
-        let map = self.release_record();
-        self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        let site = Location::caller();
+        let map = self.rerecord_exclusive_timed(site);
         let rw: &GenericRwLock<K, T> = self.inner.lock();
         if !up(rw) {
-            self.tracked.change_to_upgradable();
+            back_to_upgradable(&mut self.tracked, map, site);
             return None;
         }
         Some(Self::upgraded(rw, &mut self.tracked, f))

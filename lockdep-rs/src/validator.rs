@@ -63,6 +63,10 @@ pub(crate) struct Request<'a> {
     /// A lock taken back after a wait (`unlocked`, a condvar wait): not fresh (it never
     /// panics), but a real acquisition, so its instance order counts.
     pub(crate) retake: bool,
+    /// A lock taken back after `unlocked*`, which is really free while this is validated (the
+    /// real relock comes after): not fresh (it never panics), but recorded only once its
+    /// reports are delivered, like a fresh acquisition, so a report hook may take the lock.
+    pub(crate) unlocked: bool,
     /// An async lock's acquisition: its guard is `Send` (see [`HeldLock::sendable`]).
     pub(crate) sendable: bool,
     /// A timed acquisition (`try_lock_for`): re-locking a lock this thread holds is reported
@@ -444,9 +448,13 @@ impl ThreadState {
             }
         }
 
+        // (A fresh acquisition, or a lock taken back after `unlocked*`, is recorded only once
+        // its reports are delivered: the lock is not held meanwhile.)
+        let after_delivery = req.fresh || req.unlocked;
+
         // 3. A trylock cannot block: recorded, not validated.
         if req.trylock {
-            return self.record(entry, reports, req.fresh, None);
+            return self.record(entry, reports, after_delivery, None);
         }
 
         // 4. The chain caches.
@@ -474,12 +482,12 @@ impl ThreadState {
             if let Some(found) = found.filter(|_| sink::capturing()) {
                 reports.extend(found.iter().cloned());
             }
-            return self.record(entry, reports, req.fresh, known);
+            return self.record(entry, reports, after_delivery, known);
         }
 
         // 5. The slow path.
         reports.extend(self.validate(&entry, key, parent, last, recent));
-        self.record(entry, reports, req.fresh, None)
+        self.record(entry, reports, after_delivery, None)
     }
 
     /// Another instance of `new`'s lock key is held: records the instance order (held ->
@@ -544,20 +552,20 @@ impl ThreadState {
         Some(NestHold { nest, hold })
     }
 
-    /// Records `entry` now if nothing was found or it is not a fresh acquisition; otherwise
-    /// leaves it pending until the reports are delivered.
+    /// Records `entry` now if nothing was found or it is the entry of a lock held already (not
+    /// `after_delivery`); otherwise leaves it pending until the reports are delivered.
     fn record(
         &mut self,
         entry: HeldLock,
         reports: Vec<(Report, u64)>,
-        fresh: bool,
+        after_delivery: bool,
         known: Option<Report>,
     ) -> Outcome {
         let watch = known.is_some() || !reports.is_empty();
         // A known problem stops this acquisition in Panic mode: then it is recorded only
         // once it is known not to panic.
         let may_stop = known.is_some() && sink::would_panic();
-        if (reports.is_empty() && !may_stop) || !fresh {
+        if (reports.is_empty() && !may_stop) || !after_delivery {
             let serial = self.held.push(entry);
             return Outcome {
                 pushed: Some(serial),

@@ -171,7 +171,7 @@ pub(crate) type Suspended = std::convert::Infallible;
 
 impl<'a> Tracked<'a> {
     #[inline(always)]
-    pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, Suspended)> {
+    pub(crate) fn suspend(&mut self, _stays_locked: bool) -> Option<(&'a DepMap, Suspended)> {
         None
     }
     #[inline(always)]

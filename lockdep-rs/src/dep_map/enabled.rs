@@ -442,6 +442,7 @@ impl DepMap {
                 fresh: true,
                 no_merge: false,
                 retake: false,
+                unlocked: false,
                 timed,
                 sendable,
             },

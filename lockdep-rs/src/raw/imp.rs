@@ -97,6 +97,19 @@ fn blocking(dep: &DepMap, read: Read, lock: impl FnOnce() -> bool) -> bool {
     ok
 }
 
+/// Validates a timed acquisition (`try_lock_for` & co.), then runs it; one that fails is
+/// forgotten. As the safe locks' timed acquisitions: re-locking a lock this thread holds is
+/// reported but not stopped with a panic (the real acquisition times out), and unrecorded.
+#[track_caller]
+fn timed(dep: &DepMap, read: Read, lock: impl FnOnce() -> bool) -> bool {
+    let mut tracked = dep.acquire_timed(read, Location::caller());
+    let ok = lock();
+    if !ok {
+        tracked.release();
+    }
+    ok
+}
+
 /// Releases this thread's record of a raw lock held in a mode matching `shared`.
 #[track_caller]
 fn released(dep: &DepMap, shared: bool) {
@@ -181,13 +194,13 @@ macro_rules! raw_mutex {
             type Instant = Instant;
             #[track_caller]
             fn try_lock_for(&self, timeout: Duration) -> bool {
-                blocking(&self.dep, Read::Exclusive, || {
+                timed(&self.dep, Read::Exclusive, || {
                     lock_api::RawMutexTimed::try_lock_for(&self.inner, timeout)
                 })
             }
             #[track_caller]
             fn try_lock_until(&self, timeout: Instant) -> bool {
-                blocking(&self.dep, Read::Exclusive, || {
+                timed(&self.dep, Read::Exclusive, || {
                     lock_api::RawMutexTimed::try_lock_until(&self.inner, timeout)
                 })
             }

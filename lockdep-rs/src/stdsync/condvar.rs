@@ -32,7 +32,7 @@ impl Condvar {
         mut tracked: Tracked<'a>,
         site: &'static Location<'static>,
     ) -> Tracked<'a> {
-        match tracked.suspend() {
+        match tracked.suspend(true) {
             Some((map, waiting)) => {
                 self.event.wait_event(site);
                 Tracked::resume(map, waiting, site)

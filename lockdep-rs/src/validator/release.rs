@@ -172,12 +172,14 @@ pub(crate) fn forgotten(serial: u64, _holder: HolderTag) -> bool {
     .unwrap_or(false)
 }
 
-/// A condvar's mutex while the thread waits: its entry, where it was, and whether it was
-/// merged into another entry under a nest lock.
+/// A condvar's mutex while the thread waits: its entry, where it was, whether it was merged
+/// into another entry under a nest lock, and whether the lock stays really locked until the
+/// wait's validation is over (see [`wait_begin`]).
 pub(crate) struct WaitingEntry {
     entry: HeldLock,
     index: usize,
     merged: bool,
+    locked: bool,
 }
 
 impl WaitingEntry {
@@ -189,7 +191,13 @@ impl WaitingEntry {
 
 /// A condvar wait is about to release the mutex `instance` (its guard's entry `serial`):
 /// takes its entry out of the held stack.
-pub(crate) fn wait_begin(instance: Instance, serial: u64) -> Option<WaitingEntry> {
+///
+/// `locked`: the lock stays really locked until [`wait_end`] (a condvar wait, validated before
+/// the thread sleeps; a `bump`), so a report hook run meanwhile is shown it held (see
+/// `validator::deliver`). False for `unlocked*`, which let the lock really go while user code
+/// runs and take it back only after `wait_end`: the hook then sees it free, as it is, and the
+/// re-acquisition is recorded only once its reports are delivered.
+pub(crate) fn wait_begin(instance: Instance, serial: u64, locked: bool) -> Option<WaitingEntry> {
     let (waiting, outcomes) = with_state(|s| {
         let idx = s.held.find(instance, |h| h.serial() == serial)?;
         let mut entry = s.held.stack[idx].clone();
@@ -202,12 +210,15 @@ pub(crate) fn wait_begin(instance: Instance, serial: u64) -> Option<WaitingEntry
                 entry,
                 index: idx,
                 merged,
+                locked,
             },
             outcomes,
         ))
     })
     .flatten()?;
-    with_state(|s| s.suspended = Some((waiting.entry.clone(), waiting.index)));
+    if locked {
+        with_state(|s| s.suspended = Some((waiting.entry.clone(), waiting.index)));
+    }
     defer(outcomes);
     Some(waiting)
 }
@@ -216,7 +227,9 @@ impl Drop for WaitingEntry {
     /// The wait's validation is over (re-acquired, or a panic unwinds out of it): the mutex
     /// is no longer held out of the stack.
     fn drop(&mut self) {
-        with_state(|s| s.suspended = None);
+        if self.locked {
+            with_state(|s| s.suspended = None);
+        }
     }
 }
 
@@ -226,11 +239,21 @@ impl Drop for WaitingEntry {
 /// old position. Returns the entry's serial (unchanged), if tracked. The mutex is really still
 /// locked while this runs, so the entry is recorded before any report is delivered (a hook
 /// that takes the mutex is then caught as a certain self-deadlock), and a report here never
-/// panics (it is printed instead, in `Panic` mode).
+/// panics (it is printed instead, in `Panic` mode). After `unlocked*` the lock is free while
+/// this runs: the entry is then recorded once the reports are delivered (see [`wait_begin`]).
+///
+/// A `reset()` while the entry was out of the stack (in an `unlocked` closure) forgot every
+/// serial issued until then, this entry's too, so that guards outliving it release nothing:
+/// the entry gets a new serial, since its lock is taken back after the reset and its guard
+/// must release it.
 #[track_caller]
 pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Option<u64> {
-    with_state(|s| s.suspended = None);
+    if w.locked {
+        with_state(|s| s.suspended = None);
+    }
     let e = &w.entry;
+    let forgotten = with_state(|s| e.serial() <= s.held.forgotten_up_to).unwrap_or(false);
+    let reserial = if forgotten { 0 } else { e.serial() };
     if w.merged {
         let merged = with_state(|s| {
             let top = s
@@ -253,11 +276,12 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
         // (Held as its entry says: the guard is not at hand.)
         nest_upgradable: false,
         nest_name: None,
-        reserial: e.serial(),
+        reserial,
         site,
         fresh: false,
         no_merge: true,
         retake: true,
+        unlocked: !w.locked,
         sendable: e.sendable(),
         timed: false,
     };
@@ -350,6 +374,7 @@ impl ThreadState {
                     fresh: false,
                     no_merge: true,
                     retake: false,
+                    unlocked: false,
                     sendable: e.sendable(),
                     timed: false,
                 };

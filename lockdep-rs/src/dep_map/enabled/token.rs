@@ -253,11 +253,16 @@ impl<'a> Tracked<'a> {
     /// stack, and the token with it (a panic before [`resume`](Self::resume) then leaves
     /// an untracked guard, which releases nothing).
     ///
+    /// `stays_locked`: the lock is really locked until `resume` (a condvar wait, validated
+    /// before the thread sleeps; a `bump`, validated before the hand-over); false for
+    /// `unlocked*`, which lets it go while user code runs and relocks it after `resume` (see
+    /// `validator::wait_begin`).
+    ///
     /// With the `tokio` feature the entry may be on another holder's stack (a guard the
     /// thread took, waited on by a local task, or the reverse): it is then released
     /// there, and [`resume`](Self::resume) takes the lock as a fresh acquisition of the
     /// calling holder.
-    pub(crate) fn suspend(&mut self) -> Option<(&'a DepMap, Suspended)> {
+    pub(crate) fn suspend(&mut self, stays_locked: bool) -> Option<(&'a DepMap, Suspended)> {
         let (map, packed) = self.parts()?;
         #[cfg(lockdep_tasks)]
         if !validator::is_calling_holder(self.2) {
@@ -270,7 +275,7 @@ impl<'a> Tracked<'a> {
             return Some((map, Suspended::Released(read, subclass, nest)));
         }
         *self = Tracked::untracked();
-        let waiting = validator::wait_begin(map.instance(), packed >> SERIAL_SHIFT)?;
+        let waiting = validator::wait_begin(map.instance(), packed >> SERIAL_SHIFT, stays_locked)?;
         Some((map, Suspended::Entry(waiting)))
     }
 

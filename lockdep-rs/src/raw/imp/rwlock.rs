@@ -65,6 +65,28 @@ impl RawLock<real::RawRwLock> {
             .dep
             .acquire(Read::Exclusive, 0, None, Location::caller());
     }
+    /// A timed upgrade's record ([`upgrade_record`](Self::upgrade_record), validated as a
+    /// timed acquisition: waiting for a reader this thread holds is reported, not panicked).
+    /// Returns whether the write acquisition was recorded (for [`upgrade_timed_out`](Self::upgrade_timed_out)).
+    #[track_caller]
+    fn upgrade_record_timed(&self) -> bool {
+        released(&self.dep, true);
+        self.dep
+            .acquire_timed(Read::Exclusive, Location::caller())
+            .map()
+            .is_some()
+    }
+    /// A timed upgrade timed out: this thread holds the lock as its upgradable reader again,
+    /// recorded as a reader (changed back from the write record, or recorded afresh if the
+    /// upgrade left none: see [`upgrade_record_timed`](Self::upgrade_record_timed)).
+    #[track_caller]
+    fn upgrade_timed_out(&self, recorded: bool) {
+        if recorded {
+            self.change(false, Read::Shared);
+        } else {
+            let _ = self.dep.acquired_try(Read::Shared, Location::caller());
+        }
+    }
     #[track_caller]
     fn change(&self, from_shared: bool, to: Read) {
         released(&self.dep, from_shared);
@@ -172,25 +194,25 @@ unsafe impl lock_api::RawRwLockTimed for RawLock<real::RawRwLock> {
     type Instant = Instant;
     #[track_caller]
     fn try_lock_shared_for(&self, timeout: Duration) -> bool {
-        blocking(&self.dep, Read::Shared, || {
+        timed(&self.dep, Read::Shared, || {
             self.inner.try_lock_shared_for(timeout)
         })
     }
     #[track_caller]
     fn try_lock_shared_until(&self, timeout: Instant) -> bool {
-        blocking(&self.dep, Read::Shared, || {
+        timed(&self.dep, Read::Shared, || {
             self.inner.try_lock_shared_until(timeout)
         })
     }
     #[track_caller]
     fn try_lock_exclusive_for(&self, timeout: Duration) -> bool {
-        blocking(&self.dep, Read::Exclusive, || {
+        timed(&self.dep, Read::Exclusive, || {
             self.inner.try_lock_exclusive_for(timeout)
         })
     }
     #[track_caller]
     fn try_lock_exclusive_until(&self, timeout: Instant) -> bool {
-        blocking(&self.dep, Read::Exclusive, || {
+        timed(&self.dep, Read::Exclusive, || {
             self.inner.try_lock_exclusive_until(timeout)
         })
     }
@@ -219,13 +241,13 @@ unsafe impl lock_api::RawRwLockRecursive for RawLock<real::RawRwLock> {
 unsafe impl lock_api::RawRwLockRecursiveTimed for RawLock<real::RawRwLock> {
     #[track_caller]
     fn try_lock_shared_recursive_for(&self, timeout: Duration) -> bool {
-        blocking(&self.dep, Read::Recursive, || {
+        timed(&self.dep, Read::Recursive, || {
             self.inner.try_lock_shared_recursive_for(timeout)
         })
     }
     #[track_caller]
     fn try_lock_shared_recursive_until(&self, timeout: Instant) -> bool {
-        blocking(&self.dep, Read::Recursive, || {
+        timed(&self.dep, Read::Recursive, || {
             self.inner.try_lock_shared_recursive_until(timeout)
         })
     }
@@ -316,7 +338,7 @@ unsafe impl lock_api::RawRwLockUpgradeTimed for RawLock<real::RawRwLock> {
     #[track_caller]
     fn try_lock_upgradable_for(&self, timeout: Duration) -> bool {
         // Timed: never validated as certain (it would time out, not hang).
-        let ok = blocking(&self.dep, Read::Shared, || {
+        let ok = timed(&self.dep, Read::Shared, || {
             self.inner.try_lock_upgradable_for(timeout)
         });
         if ok {
@@ -326,7 +348,7 @@ unsafe impl lock_api::RawRwLockUpgradeTimed for RawLock<real::RawRwLock> {
     }
     #[track_caller]
     fn try_lock_upgradable_until(&self, timeout: Instant) -> bool {
-        let ok = blocking(&self.dep, Read::Shared, || {
+        let ok = timed(&self.dep, Read::Shared, || {
             self.inner.try_lock_upgradable_until(timeout)
         });
         if ok {
@@ -336,25 +358,25 @@ unsafe impl lock_api::RawRwLockUpgradeTimed for RawLock<real::RawRwLock> {
     }
     #[track_caller]
     unsafe fn try_upgrade_for(&self, timeout: Duration) -> bool {
-        self.upgrade_record();
+        let recorded = self.upgrade_record_timed();
         // SAFETY: the caller's contract.
         let ok = unsafe { self.inner.try_upgrade_for(timeout) };
         if ok {
             self.upgradable_off();
         } else {
-            self.change(false, Read::Shared);
+            self.upgrade_timed_out(recorded);
         }
         ok
     }
     #[track_caller]
     unsafe fn try_upgrade_until(&self, timeout: Instant) -> bool {
-        self.upgrade_record();
+        let recorded = self.upgrade_record_timed();
         // SAFETY: the caller's contract.
         let ok = unsafe { self.inner.try_upgrade_until(timeout) };
         if ok {
             self.upgradable_off();
         } else {
-            self.change(false, Read::Shared);
+            self.upgrade_timed_out(recorded);
         }
         ok
     }
