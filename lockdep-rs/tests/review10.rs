@@ -393,3 +393,74 @@ fn a_timed_relock_of_a_held_raw_lock_is_reported_not_panicked() {
         &["review10.raw_timed.RW".into()],
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 5. Downgrading one of the write guards merged into one entry under their nest lock
+// ---------------------------------------------------------------------------------------------
+
+/// How a write guard is downgraded in [`downgrading_one_merged_write_guard_keeps_the_others_writers`]
+/// (the downgraded guard comes back boxed).
+type Downgrade = for<'a> fn(lockdep::RwLockWriteGuard<'a, u32>) -> Box<dyn lockdep::Held + 'a>;
+
+/// Write locks of one class taken under one nest lock share one held entry (kernel
+/// `references`: the later ones are merged into the first's). `downgrade` (or
+/// `downgrade_to_upgradable`) of one of those guards changed the read mode of the whole entry
+/// in place (`validator::change_read`), so the *other* guards' write locks were recorded as
+/// read locks from then on. A lock taken under them then got an edge from a reader: with a
+/// recursive reader of the class waiting behind it elsewhere (`X` then `read_recursive` of
+/// the still-written lock), a real deadlock went unreported (a recursive read after a shared
+/// hold is not a cycle). Right: only the downgraded guard's lock becomes a reader; the cycle
+/// is reported (`CircularDependency`, the class and `X`), as it is without the downgrade; and
+/// each guard releases its own lock.
+#[test]
+fn downgrading_one_merged_write_guard_keeps_the_others_writers() {
+    let ways: [(&str, Downgrade); 2] = [
+        ("downgrade", |w| {
+            Box::new(lockdep::RwLockWriteGuard::downgrade(w))
+        }),
+        ("downgrade_to_upgradable", |w| {
+            Box::new(lockdep::RwLockWriteGuard::downgrade_to_upgradable(w))
+        }),
+    ];
+    for (way, downgrade) in ways {
+        // The entry's own lock downgraded (the first taken), or the one merged into it.
+        for own in [true, false] {
+            let prefix = format!("review10.merged_downgrade.{way}.{own}");
+            let n = Mutex::named(leaked(format!("{prefix}.N")), 0);
+            let x_name = leaked(format!("{prefix}.X"));
+            let x = Mutex::named(x_name, 0);
+            let c_name = format!("{prefix}.C");
+            let c = common::class(&c_name);
+            let (r1, r2) = (RwLock::with_class(c, 0), RwLock::with_class(c, 0));
+            let (kept_lock, down_lock) = if own { (&r2, &r1) } else { (&r1, &r2) };
+            let (_, reports) = capture(|| {
+                {
+                    let gn = n.lock();
+                    let w1 = r1.write_nest_lock(&gn);
+                    let w2 = r2.write_nest_lock(&gn); // merged into w1's entry
+                    let (kept, down) = if own {
+                        let down = downgrade(w1);
+                        (w2, down)
+                    } else {
+                        let down = downgrade(w2);
+                        (w1, down)
+                    };
+                    drop(x.lock()); // X under the kept guard's write lock
+                    drop(kept);
+                    assert!(!kept_lock.is_held() && down_lock.is_held(), "{way}, {own}");
+                    drop(down);
+                    assert!(!down_lock.is_held(), "{way}, {own}");
+                    drop(gn);
+                }
+                let _x = x.lock();
+                let _r = kept_lock.read_recursive(); // waits for a writer of the class
+            });
+            common::expect_kind(
+                &format!("{way}, own entry downgraded: {own}"),
+                &reports,
+                ReportKind::CircularDependency,
+                &[c_name.clone(), x_name.to_string()],
+            );
+        }
+    }
+}
