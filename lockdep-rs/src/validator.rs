@@ -650,26 +650,41 @@ pub(crate) fn flush_hits() {
 
 /// Drop-in addition (`downgrade`): the entry `serial` of `instance` is now held in mode
 /// `read`, at the same position. The chain keys of it and of the entries above it are
-/// recomputed; nothing is validated (a downgrade never blocks). Returns false if this thread
-/// holds no such entry.
+/// recomputed; nothing is validated (a downgrade never blocks). Returns the serial the guard
+/// has from now on, or `None` if this thread holds no such entry.
+///
+/// An entry into which other instances of its class were merged under their nest lock holds
+/// other guards' locks too, which keep their mode: `instance` leaves it for an entry of its
+/// own, right below it, with a new serial (the other guards keep the entry's).
 #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
-pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> bool {
+pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> Option<u64> {
     with_state(|s| {
-        let Some(idx) = s.held.find(instance, |h| h.serial() == serial) else {
-            return false;
-        };
+        let idx = s.held.find(instance, |h| h.serial() == serial)?;
         // Re-push the entry and those above it: `push` keeps their serials and recomputes
         // each chain key.
-        let above = s.held.stack.split_off(idx);
-        for (i, mut e) in above.into_iter().enumerate() {
-            if i == 0 {
-                e.set_read(read);
-            }
+        let mut above = s.held.stack.split_off(idx).into_iter();
+        let mut entry = above.next().expect("found in the stack");
+        let mut serial = serial;
+        if entry.unmerge(instance) {
+            // (Merged: it recorded no edges, and was taken by no trylock.)
+            let mut own =
+                HeldLock::new(entry.class, instance, read, false, entry.nest(), entry.site);
+            own.set_edgeless(true);
+            own.set_sendable(entry.sendable());
+            // Below the entry it leaves: the locks taken after them keep their edges from
+            // the top one, the others' (held in the stronger mode).
+            serial = s.held.push(own);
+            s.held.push(entry);
+        } else {
+            entry.set_read(read);
+            s.held.push(entry);
+        }
+        for e in above {
             s.held.push(e);
         }
-        true
+        Some(serial)
     })
-    .unwrap_or(false)
+    .flatten()
 }
 
 /// Did `entry`'s acquisition (an async lock's) first wait the deadlock timeout in vain for a

@@ -128,12 +128,13 @@ impl<'a, M> Tracked<'a, M> {
     }
 
     /// Drop-in addition: the held entry of this guard changes its read kind in place
-    /// (`downgrade`: write to read), keeping its position and serial.
+    /// (`downgrade`: write to read), keeping its position and serial (an entry merged with
+    /// other guards' under a nest lock: see `validator::change_read`).
     #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
     pub(crate) fn change_read(&mut self, read: Read) {
         if let Some((map, packed)) = self.parts() {
             let serial = packed >> SERIAL_SHIFT;
-            validator::change_read(map.instance(), serial, read);
+            let serial = validator::change_read(map.instance(), serial, read).unwrap_or(serial);
             *self = Tracked::<M>::new(map, serial, read, self.2);
         }
     }
