@@ -464,3 +464,42 @@ fn downgrading_one_merged_write_guard_keeps_the_others_writers() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. An event dropped while this thread has it armed
+// ---------------------------------------------------------------------------------------------
+
+/// `Condvar::arm` / `Event::arm` record the event as held (a recursive-read trylock entry)
+/// until the thread's next `notify_*` / `signal`. A condvar or event dropped before that (its
+/// producer gave up, or unwound, without notifying) was reported as `HeldLockFreed` ("freeing
+/// a lock that it still holds!"), a problem that fails the run. But an event is no lock: an
+/// armed span says what the waiters wait for, and nobody can wait on a dropped event (a
+/// wait borrows it), so nothing can deadlock; a thread that exits with an event armed is not
+/// reported either (`LocksHeldAtExit` leaves events out). Right: the armed span ends with the
+/// event, silently, and the locks the thread takes afterwards get no edge from it.
+#[test]
+fn an_event_dropped_while_armed_is_no_held_lock_freed() {
+    let m = Mutex::named("review10.armed_dropped.M", 0);
+    let (_, reports) = capture(|| {
+        {
+            let cv = lockdep::Condvar::new();
+            cv.arm();
+        }
+        {
+            let cv = lockdep::stdsync::Condvar::new();
+            cv.arm();
+        }
+        {
+            let ev = lockdep::Event::new("review10.armed_dropped.E");
+            ev.arm();
+            assert!(ev.is_armed());
+        }
+        drop(m.lock());
+    });
+    common::expect_none("events dropped while armed", &reports);
+    let dot = lockdep::graph_dot();
+    assert!(
+        !dot.contains("\"review10.armed_dropped.E\" -> \"review10.armed_dropped.M\""),
+        "M was taken under the dropped event:\n{dot}"
+    );
+}
