@@ -144,18 +144,24 @@ pub(crate) fn is_held(instance: Instance) -> bool {
     with_state(|s| s.held.find(instance, |_| true).is_some()).unwrap_or(false)
 }
 
-/// The lock `instance` is being dropped: report and forget it if this thread holds it.
+/// The lock `instance` is being dropped: report and forget it if this thread holds it. An
+/// event this thread armed and never signalled is forgotten unreported: its armed span ends
+/// with it (nobody can wait on a dropped event, so nothing can deadlock on it; a thread's exit
+/// leaves armed events unreported too).
 pub(crate) fn lock_freed(instance: Instance) {
     let found = with_state(|s| {
         let idx = s.held.find(instance, |_| true)?;
-        let report = build::freed(&s.held, &s.held.stack[idx]);
+        let entry = &s.held.stack[idx];
+        let report = (!entry.class.event).then(|| build::freed(&s.held, entry));
         let outcomes = s.take_out(idx, instance);
         Some((report, outcomes))
     })
     .flatten();
-    if let Some(((report, key), outcomes)) = found {
+    if let Some((report, outcomes)) = found {
         defer(outcomes);
-        super::deliver_or_panic(report, key);
+        if let Some((report, key)) = report {
+            super::deliver_or_panic(report, key);
+        }
     }
 }
 
