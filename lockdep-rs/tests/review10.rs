@@ -503,3 +503,65 @@ fn an_event_dropped_while_armed_is_no_held_lock_freed() {
         "M was taken under the dropped event:\n{dot}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7. A raw lock's upgrade or bump that panics on a report (`Panic` mode)
+// ---------------------------------------------------------------------------------------------
+
+/// A raw lock's `upgrade` (and `bump`, `bump_shared`, …, the timed upgrades) releases this
+/// thread's record of the lock, then validates the new acquisition. In `Panic` mode a report
+/// there panics — with the lock still really held, so the `lock_api` guard unwinding unlocks
+/// it, and that unlock found no record: a second report, `BadUnlockBalance`, for the program's
+/// own, correct unlock. Right: the one report that panicked (`CircularDependency`), nothing
+/// else, and nothing left recorded (the lock is taken again afterwards with no report).
+/// Child process (the mode is process-wide).
+#[test]
+fn a_raw_upgrade_or_bump_panicking_on_a_report_leaves_no_bad_unlock() {
+    const NAME: &str = "a_raw_upgrade_or_bump_panicking_on_a_report_leaves_no_bad_unlock";
+    if common::in_self_child(CHILD, NAME) {
+        type RawRw<T> = lock_api::RwLock<lockdep::RawRwLock, T>;
+        type RawM<T> = lock_api::Mutex<lockdep::RawMutex, T>;
+        let r: RawRw<u32> =
+            lock_api::RwLock::const_new(lockdep::RawRwLock::named("review10.raw_panic.R"), 0);
+        let m: RawM<u32> =
+            lock_api::Mutex::const_new(lockdep::RawMutex::named("review10.raw_panic.M"), 0);
+        let x = Mutex::named("review10.raw_panic.X", 0);
+        let y = Mutex::named("review10.raw_panic.Y", 0);
+        lockdep::set_mode(lockdep::Mode::Panic);
+        let upgrade = catch_unwind(AssertUnwindSafe(|| {
+            let u = r.upgradable_read();
+            let _x = x.lock(); // R -> X
+            let _w = lock_api::RwLockUpgradableReadGuard::upgrade(u); // X -> R: panics
+        }));
+        let bump = catch_unwind(AssertUnwindSafe(|| {
+            let mut g = m.lock();
+            let _y = y.lock(); // M -> Y
+            lock_api::MutexGuard::bump(&mut g); // M relocked under Y: panics
+        }));
+        lockdep::set_mode(lockdep::Mode::Collect);
+        assert!(upgrade.is_err() && bump.is_err(), "no panic in Panic mode");
+        // Nothing left recorded: no self-deadlock, no report.
+        drop(r.write());
+        drop(m.lock());
+        let got: Vec<(ReportKind, Vec<String>)> = lockdep::take_reports()
+            .iter()
+            .map(|r| (r.kind(), r.class_names()))
+            .collect();
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            got,
+            [
+                (
+                    ReportKind::CircularDependency,
+                    names(&["review10.raw_panic.R", "review10.raw_panic.X"])
+                ),
+                (
+                    ReportKind::CircularDependency,
+                    names(&["review10.raw_panic.M", "review10.raw_panic.Y"])
+                ),
+            ]
+        );
+        return;
+    }
+    common::expect_self_succeeds(CHILD, NAME);
+}
