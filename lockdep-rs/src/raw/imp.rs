@@ -110,6 +110,23 @@ fn timed(dep: &DepMap, read: Read, lock: impl FnOnce() -> bool) -> bool {
     ok
 }
 
+/// A raw lock this thread holds in mode `held` is recorded anew (a bump, an upgrade): its
+/// record is released, then `acquire` validates and records the new acquisition. If that
+/// panics (a report in `Panic` mode), the lock is still held in mode `held`, and the guard
+/// unwinding will unlock it: it is recorded again (a trylock) for that unlock to find, which
+/// would otherwise be reported as a bad unlock on top of the report that panicked.
+#[track_caller]
+fn rerecord<'a>(dep: &'a DepMap, held: Read, acquire: impl FnOnce() -> Tracked<'a>) -> Tracked<'a> {
+    released(dep, held.is_shared());
+    let site = Location::caller();
+    let restore = crate::guard::Defer::new(|| {
+        let _ = dep.acquired_try(held, site);
+    });
+    let tracked = acquire();
+    std::mem::forget(restore);
+    tracked
+}
+
 /// Releases this thread's record of a raw lock held in a mode matching `shared`.
 #[track_caller]
 fn released(dep: &DepMap, shared: bool) {
@@ -179,10 +196,10 @@ macro_rules! raw_mutex {
             #[track_caller]
             unsafe fn bump(&self) {
                 // Released and re-acquired (validated) before the real hand-over.
-                released(&self.dep, false);
-                let _ = self
-                    .dep
-                    .acquire(Read::Exclusive, 0, None, Location::caller());
+                let site = Location::caller();
+                let _ = rerecord(&self.dep, Read::Exclusive, || {
+                    self.dep.acquire(Read::Exclusive, 0, None, site)
+                });
                 // SAFETY: the caller's contract.
                 unsafe { lock_api::RawMutexFair::bump(&self.inner) }
             }

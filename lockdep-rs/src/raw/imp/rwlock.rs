@@ -60,21 +60,22 @@ impl RawLock<real::RawRwLock> {
 
     #[track_caller]
     fn upgrade_record(&self) {
-        released(&self.dep, true);
-        let _ = self
-            .dep
-            .acquire(Read::Exclusive, 0, None, Location::caller());
+        let site = Location::caller();
+        let _ = rerecord(&self.dep, Read::Shared, || {
+            self.dep.acquire(Read::Exclusive, 0, None, site)
+        });
     }
     /// A timed upgrade's record ([`upgrade_record`](Self::upgrade_record), validated as a
     /// timed acquisition: waiting for a reader this thread holds is reported, not panicked).
     /// Returns whether the write acquisition was recorded (for [`upgrade_timed_out`](Self::upgrade_timed_out)).
     #[track_caller]
     fn upgrade_record_timed(&self) -> bool {
-        released(&self.dep, true);
-        self.dep
-            .acquire_timed(Read::Exclusive, Location::caller())
-            .map()
-            .is_some()
+        let site = Location::caller();
+        rerecord(&self.dep, Read::Shared, || {
+            self.dep.acquire_timed(Read::Exclusive, site)
+        })
+        .map()
+        .is_some()
     }
     /// A timed upgrade timed out: this thread holds the lock as its upgradable reader again,
     /// recorded as a reader (changed back from the write record, or recorded afresh if the
@@ -162,17 +163,19 @@ unsafe impl lock_api::RawRwLockFair for RawLock<real::RawRwLock> {
     }
     #[track_caller]
     unsafe fn bump_shared(&self) {
-        released(&self.dep, true);
-        let _ = self.dep.acquire(Read::Shared, 0, None, Location::caller());
+        let site = Location::caller();
+        let _ = rerecord(&self.dep, Read::Shared, || {
+            self.dep.acquire(Read::Shared, 0, None, site)
+        });
         // SAFETY: the caller's contract.
         unsafe { self.inner.bump_shared() }
     }
     #[track_caller]
     unsafe fn bump_exclusive(&self) {
-        released(&self.dep, false);
-        let _ = self
-            .dep
-            .acquire(Read::Exclusive, 0, None, Location::caller());
+        let site = Location::caller();
+        let _ = rerecord(&self.dep, Read::Exclusive, || {
+            self.dep.acquire(Read::Exclusive, 0, None, site)
+        });
         // SAFETY: the caller's contract.
         unsafe { self.inner.bump_exclusive() }
     }
@@ -308,8 +311,10 @@ unsafe impl lock_api::RawRwLockUpgradeFair for RawLock<real::RawRwLock> {
     }
     #[track_caller]
     unsafe fn bump_upgradable(&self) {
-        released(&self.dep, true);
-        let _ = self.dep.acquire(Read::Shared, 0, None, Location::caller());
+        let site = Location::caller();
+        let _ = rerecord(&self.dep, Read::Shared, || {
+            self.dep.acquire(Read::Shared, 0, None, site)
+        });
         // SAFETY: the caller's contract.
         unsafe { self.inner.bump_upgradable() }
     }
