@@ -565,3 +565,67 @@ fn a_raw_upgrade_or_bump_panicking_on_a_report_leaves_no_bad_unlock() {
     }
     common::expect_self_succeeds(CHILD, NAME);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. A report during a condvar wait on a guard merged under a nest lock
+// ---------------------------------------------------------------------------------------------
+
+/// While a condvar wait is validated, its mutex is out of the held stack but really locked,
+/// so each report delivered meanwhile has it put back for the delivery (a report hook then
+/// sees it held) and taken out again after (`validator::deliver`): the entry is put back at
+/// its old place and then the topmost entry with its serial is removed. But a mutex taken
+/// under a nest lock with another of its class is merged into that one's entry and shares its
+/// serial: the entry put back went *below* the other guard's, and the removal took the other
+/// guard's. After the wait the other lock (K1) was no longer recorded as held though its
+/// guard was alive, and the waited one (K2) stayed recorded after its guard was gone. Right:
+/// both held after the wait, each released by its own guard; the wait itself is reported
+/// (`CircularWait`: the waker needs N, which the waiter holds, with K under it).
+#[test]
+fn a_report_during_a_condvar_wait_on_a_merged_guard_keeps_the_held_state() {
+    let n = Mutex::named("review10.merged_wait.N", 0);
+    let k = common::class("review10.merged_wait.K");
+    let (k1, k2) = (Mutex::with_class(k, 0), Mutex::with_class(k, 0));
+    let cv = lockdep::Condvar::new();
+    let (_, reports) = capture(|| {
+        cv.arm();
+        drop(n.lock()); // the waker takes N before it notifies
+        cv.notify_all();
+        let gn = n.lock();
+        let g1 = k1.lock_nest_lock(&gn);
+        let mut g2 = k2.lock_nest_lock(&gn); // merged into K1's entry
+        let _ = cv.wait_for(&mut g2, SHORT); // waits holding N: reported
+        assert!(k1.is_held() && k2.is_held(), "both guards hold their locks");
+        drop(g2);
+        assert!(
+            k1.is_held() && !k2.is_held(),
+            "K2's guard is gone, K1's is not"
+        );
+        drop(g1);
+        assert!(!k1.is_held() && !k2.is_held());
+        drop(gn);
+    });
+    let got: Vec<(ReportKind, Vec<String>)> = reports
+        .iter()
+        .map(|r| (r.kind(), r.class_names()))
+        .collect();
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        got,
+        [
+            (
+                ReportKind::CircularWait,
+                names(&[
+                    "condvar",
+                    "review10.merged_wait.N",
+                    "review10.merged_wait.K"
+                ])
+            ),
+            (
+                ReportKind::CircularWait,
+                names(&["condvar", "review10.merged_wait.N"])
+            ),
+        ],
+        "{}",
+        common::describe(&reports)
+    );
+}
