@@ -114,10 +114,16 @@ impl HeldLocks {
         self.rekey_from(index);
     }
 
-    /// Removes the topmost entry with serial `serial`, if any, without putting back (or
-    /// validating again) the entries above it: their chain keys are recomputed.
-    pub(crate) fn withdraw(&mut self, serial: u64) {
-        if let Some(i) = self.stack.iter().rposition(|h| h.serial() == serial) {
+    /// Removes the topmost entry of `instance` itself (not merged into another entry) with
+    /// serial `serial`, if any, without putting back (or validating again) the entries above
+    /// it: their chain keys are recomputed. (A condvar's mutex merged into another entry under
+    /// a nest lock shares that entry's serial: only its own entry is the one to remove.)
+    pub(crate) fn withdraw(&mut self, serial: u64, instance: Instance) {
+        if let Some(i) = self
+            .stack
+            .iter()
+            .rposition(|h| h.serial() == serial && h.instance == instance && !h.is_merged())
+        {
             self.stack.remove(i);
             self.rekey_from(i);
         }

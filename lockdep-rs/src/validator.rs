@@ -243,14 +243,14 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
 pub(crate) fn deliver(report: crate::report::Report, key: u64) -> Delivery {
     let back = with_state(|s| {
         let (entry, index) = s.suspended.clone()?;
-        let serial = entry.serial();
+        let shown = (entry.serial(), entry.instance);
         s.held.insert(index, entry);
-        Some(serial)
+        Some(shown)
     })
     .flatten();
     let delivery = sink::deliver(report, key);
-    if let Some(serial) = back {
-        with_state(|s| s.held.withdraw(serial));
+    if let Some((serial, instance)) = back {
+        with_state(|s| s.held.withdraw(serial, instance));
     }
     delivery
 }
