@@ -3,8 +3,10 @@
 //! - `upgrade` is validated as a *write acquisition* of the lock this thread holds as an
 //!   upgradable reader (it waits for the readers to leave: a reader that waits for something
 //!   the upgrader holds is a deadlock); `try_upgrade` as a trylock; the timed ones validate
-//!   first and, on timeout, the entry is a reader again;
-//! - `downgrade`, `downgrade_to_upgradable` change the held entry's kind in place;
+//!   first, as timed acquisitions (waiting for a reader this thread holds too is reported, not
+//!   stopped with a panic: it times out), and on timeout the entry is a reader again;
+//! - `downgrade`, `downgrade_to_upgradable` change the held entry's kind in place (a write
+//!   lock merged with others of its class under a nest lock gets an entry of its own);
 //! - `map`, `unlocked*`, `bump`, `unlock_fair` as for mutex guards.
 
 use std::panic::Location;
