@@ -211,6 +211,12 @@ fn event_op() -> impl Strategy<Value = Op> {
     (0..EVENTS, act).prop_map(|(e, act)| Op::Ev { e, act })
 }
 
+/// The world's condvar as an event (event number `EVENTS`): armed, or notified (its waits
+/// are `Op::Wait`).
+fn cv_event_op() -> impl Strategy<Value = Op> {
+    prop_oneof![Just(EvAct::Arm), Just(EvAct::Signal)].prop_map(|act| Op::Ev { e: EVENTS, act })
+}
+
 /// Ops on real locks: acquisitions (every way), re-locking a held instance, releases in and
 /// out of order, condvar waits.
 pub fn lock_ops() -> impl Strategy<Value = Op> {
@@ -230,6 +236,7 @@ pub fn mixed_ops() -> impl Strategy<Value = Op> {
         8 => lock_ops(),
         3 => map_op(),
         2 => event_op(),
+        1 => cv_event_op(),
     ]
 }
 
@@ -237,7 +244,9 @@ pub fn mixed_ops() -> impl Strategy<Value = Op> {
 /// world). Each segment takes a nest lock instance (exclusively or shared: a read guard
 /// serialises nothing) or none, then two or three distinct children in some order, each under
 /// the nest guard (`lock_nest_lock`) or plainly (an order not under it), then maybe a condvar
-/// wait, a re-lock or an out-of-order release, and releases the rest. The general generators
+/// wait, a re-lock or an out-of-order release, and releases the rest; some segments first
+/// arm the condvar, take a nest instance and notify (its waker needs the nest class), so a
+/// later wait under a nest lock is reported while its mutex is out of the stack. The general generators
 /// rarely build two children of one class under one nest instance in both orders, beside
 /// other paths between them; these programs are mostly that.
 pub fn nest_program() -> impl Strategy<Value = Program> {
@@ -262,31 +271,57 @@ pub fn nest_program() -> impl Strategy<Value = Program> {
             from_top().prop_map(|from_top| Op::WaitNoSleep { from_top }),
         ],
     );
-    let segment = (nest, children, under, extra).prop_map(|(nest, children, under, extra)| {
-        let mut ops = Vec::new();
-        if let Some((inst, rd, how)) = nest {
-            ops.push(Op::Lock {
-                inst,
-                sub: 0,
-                rd,
-                how,
-            });
-        }
-        for (k, &inst) in children.iter().enumerate() {
-            let how = match nest {
-                Some(_) if under[k] => How::Nest(k as u8),
-                _ => How::Block,
-            };
-            ops.push(Op::Lock {
-                inst,
-                sub: 0,
-                rd: Rd::W,
-                how,
-            });
-        }
-        ops.extend(extra);
-        ops
-    });
+    // The condvar's waker needs a nest instance: a later wait holding one is a `CircularWait`,
+    // reported while the wait's mutex (maybe merged under the nest lock) is out of the stack.
+    let waker = proptest::option::weighted(0.25, 0..INSTANCES);
+    let segment =
+        (nest, children, under, extra, waker).prop_map(|(nest, children, under, extra, waker)| {
+            let mut ops = Vec::new();
+            if let Some(inst) = waker {
+                ops.extend([
+                    Op::Ev {
+                        e: EVENTS,
+                        act: EvAct::Arm,
+                    },
+                    Op::Lock {
+                        inst,
+                        sub: 0,
+                        rd: Rd::W,
+                        how: How::Block,
+                    },
+                    Op::Unlock {
+                        from_top: 0,
+                        force: false,
+                    },
+                    Op::Ev {
+                        e: EVENTS,
+                        act: EvAct::Signal,
+                    },
+                ]);
+            }
+            if let Some((inst, rd, how)) = nest {
+                ops.push(Op::Lock {
+                    inst,
+                    sub: 0,
+                    rd,
+                    how,
+                });
+            }
+            for (k, &inst) in children.iter().enumerate() {
+                let how = match nest {
+                    Some(_) if under[k] => How::Nest(k as u8),
+                    _ => How::Block,
+                };
+                ops.push(Op::Lock {
+                    inst,
+                    sub: 0,
+                    rd: Rd::W,
+                    how,
+                });
+            }
+            ops.extend(extra);
+            ops
+        });
     (
         proptest::collection::vec(segment, 2..=5),
         proptest::bool::weighted(0.25),

@@ -456,8 +456,14 @@ impl Runner {
         self.check(th.t, expect_panic, (r.is_none(), panics))
     }
 
+    /// An event op; event number `EVENTS` is the world's condvar (armed and notified; its
+    /// waits are `Op::Wait`), whose event is instance `CV_INST` of class `B_CV`.
     fn event(&mut self, th: &mut Th, e: u8, act: EvAct) -> Result<(), String> {
-        let ev = &self.world.events[e as usize];
+        let cv = e == world::EVENTS;
+        if cv && act == EvAct::Wait {
+            return Ok(());
+        }
+        let w = self.world;
         let inst = event_inst(e);
         let class = Class {
             base: B_EVENT + e,
@@ -468,10 +474,12 @@ impl Runner {
         if act == EvAct::Wait || (act == EvAct::Arm && !self.oracle.holds(th.t, inst)) {
             self.note_off(inst);
         }
-        let (r, panics) = self.on_lockdep(th.t, || match act {
-            EvAct::Arm => world::event_arm(ev),
-            EvAct::Signal => world::event_signal(ev),
-            EvAct::Wait => world::event_wait(ev),
+        let (r, panics) = self.on_lockdep(th.t, || match (act, cv) {
+            (EvAct::Arm, true) => world::cv_arm(&w.cv),
+            (EvAct::Signal, true) => world::cv_notify(&w.cv),
+            (EvAct::Arm, false) => world::event_arm(&w.events[e as usize]),
+            (EvAct::Signal, false) => world::event_signal(&w.events[e as usize]),
+            (EvAct::Wait, _) => world::event_wait(&w.events[e as usize]),
         });
         let t = th.t;
         let expect_panic = match act {
@@ -483,7 +491,11 @@ impl Runner {
                         inst,
                         trylock: true,
                         nest: None,
-                        site: world::SITE_ARM,
+                        site: if cv {
+                            world::SITE_CV_ARM
+                        } else {
+                            world::SITE_ARM
+                        },
                     };
                     self.sim_acquire(t, req, Kind::Event, false)?.0
                 } else {
@@ -537,7 +549,7 @@ impl Runner {
                 self.unlock(th, g, false)?;
             } else if let Some(m) = (0..world::MAPS).find(|&m| map_inst(m) == acq.inst) {
                 self.map(th, m, MapAct::Release)?;
-            } else if let Some(e) = (0..world::EVENTS).find(|&e| event_inst(e) == acq.inst) {
+            } else if let Some(e) = (0..=world::EVENTS).find(|&e| event_inst(e) == acq.inst) {
                 self.event(th, e, EvAct::Signal)?;
             } else {
                 return Err(self.fail("test bug: a held entry nothing releases"));

@@ -95,6 +95,8 @@ pub const SITE_MIGHT: u8 = 17;
 pub const SITE_ARM: u8 = 18;
 pub const SITE_WAIT: u8 = 19;
 pub const SITE_CV: u8 = 20;
+/// `Condvar::arm` (the condvar as an event: `Op::Ev` with `e == EVENTS`).
+pub const SITE_CV_ARM: u8 = 21;
 
 pub enum Lock {
     M(Mutex<()>),
@@ -217,6 +219,14 @@ pub fn event_signal(e: &Event) {
 }
 pub fn event_wait(e: &Event) {
     e.wait()
+}
+/// The condvar made pending by this thread (`Op::Ev` on event number `EVENTS`).
+pub fn cv_arm(cv: &Condvar) {
+    cv.arm()
+}
+/// The condvar notified: ends this thread's armed span.
+pub fn cv_notify(cv: &Condvar) {
+    cv.notify_all();
 }
 
 /// Everything a program runs on. Leaked: threads, the report hook and the supervisor refer
