@@ -685,3 +685,26 @@ fn merged_exclusive_instance_in_a_read_entry_force_unlocked() {
         force_unlock_below(0),
     ]]);
 }
+
+/// Review 10's defect 8 as an oracle program: the condvar's waker needs the nest lock MX
+/// (armed, MX taken, notified); then, holding MX, a child Y (class c1) and the mutex MY
+/// merged into Y's entry under MX, a condvar wait on MY is a `CircularWait`, delivered while
+/// MY is out of the stack: the held state after it must still be Y and MY both held.
+#[test]
+fn condvar_wait_on_a_merged_guard_reported_during_the_wait() {
+    let cv = oracle::world::EVENTS;
+    let kinds = check(vec![vec![
+        ev(cv, EvAct::Arm),
+        lock(MX, W),
+        unlock(),
+        ev(cv, EvAct::Signal),
+        lock(MX, W),
+        lock_nest(Y, 0),
+        lock_nest(MY, 1),
+        wait(0),
+        unlock(),
+        unlock(),
+        unlock(),
+    ]]);
+    assert!(kinds.contains(&ReportKind::CircularWait), "{kinds:?}");
+}

@@ -106,7 +106,8 @@ impl Runner {
                 None => Ok(()),
             },
             Op::Map { m, act } => self.map(th, m % world::MAPS, act),
-            Op::Ev { e, act } => self.event(th, e % world::EVENTS, act),
+            // (Event number `EVENTS` is the condvar.)
+            Op::Ev { e, act } => self.event(th, e % (world::EVENTS + 1), act),
             Op::SetMode(m) => {
                 let _ = writeln!(self.log, "  set_mode({m:?})");
                 lockdep::set_mode(m);
