@@ -1,0 +1,252 @@
+#![cfg(all(lockdep_enabled, not(loom)))]
+//! Review 11: the class machinery and the lenient class policy. Each test pins a defect found
+//! by the review (it failed before its fix):
+//!
+//! - a lock of a lenient class (built by `Default`, or any site under the lenient policy)
+//!   taken while holding a sibling of its class recorded no class edge at all, so a lock held
+//!   between the two siblings (`a`, `X`, `b`) never got its `X -> class` edge: the deadlock
+//!   with a thread taking `b` then `X` went unreported;
+//! - an acquisition with an out-of-range subclass went untracked: re-locking that lock hung
+//!   with no report, and the locks taken under it were not ordered after it;
+//! - a raw lock's (`RawMutex::INIT`) class is `RawMutex#<instance>`, but reports that name a
+//!   lock from its handle (bad unlock balance) said `RawMutex#?`;
+//! - a `LOCKDEP_CLASSES` value that is neither `strict` nor `lenient` was silently taken for
+//!   the default policy.
+
+use lockdep::{Mutex, ReportKind};
+
+mod common;
+use common::{expect_circular, in_child, kinds, watchdog};
+
+/// A struct whose fields are built at the derive's one site: one lenient class per type.
+#[derive(Default)]
+struct Accounts {
+    a: Mutex<u64>,
+    b: Mutex<u64>,
+}
+
+/// A crate's own constructor wrapper: under the lenient policy its locks are one lenient
+/// class (per data type).
+fn new_shard() -> Mutex<Vec<u32>> {
+    Mutex::new(Vec::new())
+}
+
+/// The class named by the first report that ends with `suffix` and starts with `prefix`.
+fn class_name_of(reports: &[lockdep::Report], suffix: &str, prefix: &str) -> String {
+    reports[0]
+        .class_names()
+        .into_iter()
+        .find(|n| n.ends_with(suffix) && n.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no class {prefix:?}..{suffix:?}: {reports:?}"))
+}
+
+/// Thread 1 takes `a`, then `log`, then `b`; thread 2 takes `b`, then `log`: thread 1 holds
+/// `a` and `log` waiting for `b`, thread 2 holds `b` waiting for `log`. The siblings are one
+/// class `L` (a derive's fields), so the order is `L -> log -> L`: a cycle, reported when
+/// thread 1 takes `b` under `log`. (Before: `b` was exempt from the same-class check, and
+/// its acquisition added no edge either, so `log -> L` was never recorded: no report, and
+/// thread 2's `b`, `log` was a cached chain.)
+#[test]
+fn a_lock_between_two_default_built_siblings_closes_a_cycle() {
+    let _dog = watchdog(
+        "a_lock_between_two_default_built_siblings_closes_a_cycle",
+        60,
+    );
+    let accounts = Accounts::default();
+    let log = Mutex::named("r11.log", ());
+    let (_, reports) = lockdep::capture(|| {
+        let _a = accounts.a.lock();
+        let _log = log.lock();
+        let _b = accounts.b.lock();
+    });
+    assert!(!reports.is_empty(), "a, log, b: not reported");
+    let l = class_name_of(
+        &reports,
+        "",
+        "Mutex<u64>::default() at lockdep-rs/tests/review11.rs:",
+    );
+    expect_circular(
+        "a, log, b",
+        &reports,
+        &l,
+        "r11.log",
+        &[l.clone(), "r11.log".to_string()],
+    );
+    // Thread 2's order alone is no new problem: the cycle was reported.
+    let (_, reports) = lockdep::capture(|| {
+        let _b = accounts.b.lock();
+        let _log = log.lock();
+    });
+    assert!(
+        kinds(&reports)
+            .iter()
+            .all(|k| *k == ReportKind::CircularDependency),
+        "{reports:?}"
+    );
+}
+
+/// The same under the lenient policy, for a crate's constructor wrapper: two shards with a
+/// third lock between them.
+#[test]
+fn under_the_lenient_policy_a_lock_between_two_siblings_closes_a_cycle() {
+    if !in_child(
+        "under_the_lenient_policy_a_lock_between_two_siblings_closes_a_cycle",
+        "lenient",
+    ) {
+        return;
+    }
+    let _dog = watchdog("lenient sibling cycle", 60);
+    let (a, b) = (new_shard(), new_shard());
+    let index = Mutex::named("r11.index", ());
+    // Two shards nested directly stay silent (the policy's purpose) ...
+    let (_, reports) = lockdep::capture(|| {
+        let _a = a.lock();
+        let _b = b.lock();
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    // ... but with `index` between them, `shard -> index -> shard` is a cycle.
+    let (_, reports) = lockdep::capture(|| {
+        let _a = a.lock();
+        let _i = index.lock();
+        let _b = b.lock();
+    });
+    assert!(!reports.is_empty(), "a, index, b: not reported");
+    let shard = class_name_of(
+        &reports,
+        " (Mutex<Vec<u32>>)",
+        "lockdep-rs/tests/review11.rs:",
+    );
+    expect_circular(
+        "a, index, b",
+        &reports,
+        &shard,
+        "r11.index",
+        &[shard.clone(), "r11.index".to_string()],
+    );
+}
+
+/// A lock taken with an out-of-range subclass is reported (`InvalidSubclass`) and still
+/// recorded as held: re-locking it is the certain self-deadlock it is (reported, stopped
+/// with a panic). Before, the acquisition went untracked and the re-lock hung (the watchdog
+/// aborted the test binary).
+#[test]
+fn a_lock_held_with_an_invalid_subclass_relocked_is_a_certain_self_deadlock() {
+    let _dog = watchdog(
+        "a_lock_held_with_an_invalid_subclass_relocked_is_a_certain_self_deadlock",
+        20,
+    );
+    let m = Mutex::named("r11.deep", 0u32);
+    let (r, reports) = lockdep::capture(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _g = m.lock_nested(8);
+            assert!(m.is_held(), "held, as far as lockdep can tell");
+            let _again = m.lock(); // hangs if the first is unknown to lockdep
+        }))
+    });
+    assert!(r.is_err(), "the re-lock was not stopped");
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::InvalidSubclass, ReportKind::RecursiveLocking],
+        "{reports:?}"
+    );
+    assert_eq!(reports[1].class_names(), ["r11.deep"]);
+    assert!(!m.is_held());
+    assert!(m.try_lock().is_some());
+}
+
+/// ... and the locks taken under it are ordered after it, as under any held lock.
+#[test]
+fn locks_taken_under_an_invalid_subclass_are_ordered_after_it() {
+    let outer = Mutex::named("r11.outer", ());
+    let inner = Mutex::named("r11.inner", ());
+    let (_, reports) = lockdep::capture(|| {
+        let _o = outer.lock_nested(9);
+        let _i = inner.lock();
+    });
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::InvalidSubclass],
+        "{reports:?}"
+    );
+    let (_, reports) = lockdep::capture(|| {
+        let _i = inner.lock();
+        let _o = outer.lock();
+    });
+    expect_circular(
+        "inner, outer",
+        &reports,
+        "r11.outer",
+        "r11.inner",
+        &["r11.outer".to_string(), "r11.inner".to_string()],
+    );
+}
+
+/// A raw lock made by `INIT` is the class `RawMutex#<instance>`; a bad unlock of it names
+/// that class, not `RawMutex#?`.
+#[test]
+fn a_raw_lock_is_named_by_its_instance_in_every_report() {
+    use lockdep::lock_api::{self, RawMutex as _};
+    type RawMade<T> = lock_api::Mutex<lockdep::RawMutex, T>;
+    let m: RawMade<u32> = RawMade::new(1);
+    let x = Mutex::named("r11.raw.x", ());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let _m = m.lock();
+            let _x = x.lock();
+        }
+        let _x = x.lock();
+        let _m = m.lock();
+    });
+    let name = class_name_of(&reports, "", "RawMutex#");
+    assert_ne!(name, "RawMutex#?");
+    let (_, reports) = lockdep::capture(|| unsafe { m.force_unlock() });
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::BadUnlockBalance],
+        "{reports:?}"
+    );
+    assert_eq!(reports[0].class_names(), std::slice::from_ref(&name));
+    assert!(reports[0].to_string().contains(&format!("({name})")));
+    // A raw lock never taken: named by the instance it gets now.
+    let fresh = lockdep::RawMutex::INIT;
+    let (_, reports) = lockdep::capture(|| unsafe { fresh.unlock() });
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::BadUnlockBalance],
+        "{reports:?}"
+    );
+    let fresh_name = &reports[0].class_names()[0];
+    assert!(
+        fresh_name.starts_with("RawMutex#") && fresh_name != "RawMutex#?" && *fresh_name != name,
+        "{reports:?}"
+    );
+}
+
+/// `LOCKDEP_CLASSES` other than `strict` / `lenient` (here a typo) is printed and fails the
+/// run, as an unknown `LOCKDEP` value does. Before, it silently meant the default policy.
+#[test]
+fn an_unknown_lockdep_classes_value_fails_the_run() {
+    const NAME: &str = "an_unknown_lockdep_classes_value_fails_the_run";
+    if std::env::var("R11_CHILD").as_deref() == Ok(NAME) {
+        let m = Mutex::new(());
+        drop(m.lock());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env("R11_CHILD", NAME)
+        .env("LOCKDEP_CLASSES", "lenent")
+        .env_remove("LOCKDEP")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("LOCKDEP_CLASSES=\"lenent\""),
+        "not reported:\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(101), "the run passed:\n{stderr}");
+}
