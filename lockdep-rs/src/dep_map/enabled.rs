@@ -185,9 +185,16 @@ impl DepMap {
         self.id.fetch_or(TAKEN_WHILE_OFF, Ordering::Relaxed);
     }
 
-    /// The class name shown for this lock (subclass 0).
+    /// The class name shown for this lock (subclass 0): its class's once resolved; a raw
+    /// lock's (its own class, `kind#instance`) from its instance id even before.
     pub(crate) fn name(&self) -> String {
-        self.source.name()
+        if let Some(class) = self.class.get() {
+            return class.display_name();
+        }
+        match self.source {
+            ClassSource::Instance(kind) => format!("{kind}#{}", self.instance()),
+            source => source.name(),
+        }
     }
 
     /// Resolves the class now and counts this lock as a live instance of it.
@@ -425,7 +432,12 @@ impl DepMap {
         }
         if subclass >= MAX_SUBCLASSES {
             validator::invalid_subclass(self.name(), subclass, site);
-            return Tracked::untracked();
+            // Not validated, but recorded (as subclass 0, unvalidated as a trylock is): the
+            // lock is held, so re-locking it is caught as the certain self-deadlock it is,
+            // and what is taken under it is ordered after it. A lock this thread holds
+            // already goes through the full check (the self-deadlock report and panic).
+            let trylock = trylock || !validator::is_held(self.instance());
+            return self.record_request(read, 0, trylock, nest, site, timed, sendable);
         }
         let class = self.base_class().subclass(subclass);
         let tracked = validator::acquire(

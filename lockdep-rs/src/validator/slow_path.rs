@@ -32,7 +32,9 @@ impl ThreadState {
             SameClass::Conflict(prev) => reports.push(build::recursive(
                 &self.held, prev, new, false, false, false, false,
             )),
-            SameClass::Clear => add_edges(&mut graph, stack, new, &mut reports, &self.held),
+            SameClass::Clear | SameClass::Lenient => {
+                add_edges(&mut graph, stack, new, &mut reports, &self.held)
+            }
             SameClass::Exempt => {}
         }
         // Published after validation, under the graph lock; problems are reported once, so
@@ -56,7 +58,11 @@ impl ThreadState {
         for i in 1..self.held.stack.len() {
             let (below, rest) = self.held.stack.split_at(i);
             let entry = &rest[0];
-            if !entry.trylock() && matches!(same_class(below, entry), SameClass::Clear) {
+            let with_edges = matches!(
+                same_class(below, entry),
+                SameClass::Clear | SameClass::Lenient
+            );
+            if !entry.trylock() && with_edges {
                 add_edges(graph, below, entry, &mut reports, &self.held);
             }
         }
@@ -70,14 +76,21 @@ pub(super) enum SameClass<'a> {
     Clear,
     /// Taking `new` while holding this entry is recursive locking.
     Conflict(&'a HeldLock),
-    /// Another lock of its class is held, and that is allowed: under the nest lock, or a
-    /// lenient class's distinct instance. The acquisition adds no class edges (its order is
-    /// checked per instance).
+    /// Another lock of its class is held, and that is allowed under the nest lock. The
+    /// acquisition adds no class edges (as the kernel's nested lock; its order is checked per
+    /// instance).
     Exempt,
+    /// Another lock of its class is held, and that is allowed: a lenient class's distinct
+    /// instance. Its order against that sibling is checked per instance, but the locks held
+    /// above the sibling still get their edges to the class (`a`, `X`, `b` records
+    /// `X -> class`, which with the `class -> X` of `a`, `X` is a cycle: a thread holding
+    /// `b` that takes `X` deadlocks with it).
+    Lenient,
 }
 
 /// The first held entry of `new`'s class decides: recursive readers may share a class with
-/// readers; a nest lock held below it, or a lenient class (another instance), exempts `new`.
+/// readers; a nest lock held below it exempts `new`, and so does a lenient class (another
+/// instance), with its edges.
 pub(super) fn same_class<'a>(stack: &'a [HeldLock], new: &HeldLock) -> SameClass<'a> {
     let mut nest_seen = false;
     for h in stack {
@@ -90,8 +103,11 @@ pub(super) fn same_class<'a>(stack: &'a [HeldLock], new: &HeldLock) -> SameClass
         if new.read() == Read::Recursive && h.read() != Read::Exclusive {
             continue;
         }
-        if nest_seen || (new.class.lenient && !h.holds(new.instance)) {
+        if nest_seen {
             return SameClass::Exempt;
+        }
+        if new.class.lenient && !h.holds(new.instance) {
+            return SameClass::Lenient;
         }
         return SameClass::Conflict(h);
     }
@@ -100,6 +116,8 @@ pub(super) fn same_class<'a>(stack: &'a [HeldLock], new: &HeldLock) -> SameClass
 
 /// Adds the edges `held -> new` (from the top entry down through trylocked and recursively
 /// read entries; from every entry for a wait on an event), each after a strong-cycle search.
+/// A held sibling of a lenient class (another instance of `new`'s class) gets no edge (its
+/// order is per instance), but counts for where the walk stops.
 fn add_edges(
     graph: &mut Graph,
     stack: &[HeldLock],
@@ -109,6 +127,12 @@ fn add_edges(
 ) {
     let mut trace: Option<Trace> = None;
     for (i, h) in stack.iter().enumerate().rev() {
+        if new.class.lenient && std::ptr::eq(h.class, new.class) && !h.holds(new.instance) {
+            if !new.class.event && !h.trylock() && h.read() != Read::Recursive {
+                break;
+            }
+            continue;
+        }
         let ty = edge_type(h.read(), new.read());
         let gates = gates_below(&stack[..i]);
         let path = if graph.surely_no_path(new.class.id, h.class.id) {
