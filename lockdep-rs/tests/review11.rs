@@ -11,8 +11,11 @@
 //! - a raw lock's (`RawMutex::INIT`) class is `RawMutex#<instance>`, but reports that name a
 //!   lock from its handle (bad unlock balance) said `RawMutex#?`;
 //! - a `LOCKDEP_CLASSES` value that is neither `strict` nor `lenient` was silently taken for
-//!   the default policy.
+//!   the default policy;
+//! - every one-time cell's class was named after its kind alone (`OnceLock`), so a report
+//!   between two cells' classes named both the same.
 
+use lockdep::stdsync::OnceLock;
 use lockdep::{Mutex, ReportKind};
 
 mod common;
@@ -249,4 +252,39 @@ fn an_unknown_lockdep_classes_value_fails_the_run() {
         "not reported:\n{stderr}"
     );
     assert_eq!(out.status.code(), Some(101), "the run passed:\n{stderr}");
+}
+
+/// Two one-time cells' classes (their construction sites, here two constructor helpers).
+fn settings_cell() -> OnceLock<u32> {
+    OnceLock::new()
+}
+fn schema_cell() -> OnceLock<u32> {
+    OnceLock::new()
+}
+
+/// One thread's `settings` initializer forces `schema`, another's `schema` initializer
+/// forces `settings`: each waits for the other's cell, a `CircularWait` between two classes,
+/// whose names must tell them apart. (Before, both were named `OnceLock`: "the event OnceLock
+/// while holding OnceLock".)
+#[test]
+fn two_cells_in_one_report_have_two_names() {
+    let (settings, schema) = (settings_cell(), schema_cell());
+    let (settings2, schema2) = (settings_cell(), schema_cell());
+    let (_, reports) = lockdep::capture(|| {
+        settings.get_or_init(|| *schema.get_or_init(|| 1));
+        schema2.get_or_init(|| *settings2.get_or_init(|| 1));
+    });
+    assert_eq!(kinds(&reports), [ReportKind::CircularWait], "{reports:?}");
+    let names = reports[0].class_names();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_ne!(names[0], names[1], "{names:?}");
+    for n in &names {
+        assert!(
+            n.starts_with("OnceLock at lockdep-rs/tests/review11.rs:"),
+            "{names:?}"
+        );
+    }
+    let text = reports[0].to_string();
+    assert!(text.contains(&format!("({})", names[0])), "{text}");
+    assert!(text.contains(&format!("({})", names[1])), "{text}");
 }
