@@ -123,8 +123,8 @@ mod registry {
         /// An event (wait/wake annotation) named at its construction site; `depth` separates
         /// the exit events of nested `lockdep::thread`s spawned at one site.
         Event(&'static Location<'static>, &'static str, u32),
-        /// A one-time cell's event (`Once`, `OnceLock`, `LazyLock`) named at its construction
-        /// site: an event whose distinct instances may nest (one cell's initializer forcing
+        /// A one-time cell's event (`Once`, `OnceLock`, `LazyLock`) of its construction site,
+        /// shown as `OnceLock at file:line:col`: an event whose distinct instances may nest (one cell's initializer forcing
         /// another's, as a lazily computed tree does), their order checked per instance.
         #[cfg_attr(loom, allow(dead_code))]
         // used by the drop-in API, which loom builds leave out
@@ -417,7 +417,7 @@ mod registry {
                 }
                 ClassSource::Cell(loc, name) => register(
                     site_key(loc, Some(name), SiteKind::Cell, None),
-                    name,
+                    cell_name(loc, name),
                     0,
                     None,
                 ),
@@ -448,10 +448,10 @@ mod registry {
                 ClassSource::Made(loc, kind, maker, ty) => {
                     loc_name(loc, Some(maker), Some((kind, ty()))).to_string()
                 }
+                ClassSource::Cell(loc, name) => cell_name(loc, name).to_string(),
                 ClassSource::Named(_, name, _)
                 | ClassSource::Pseudo(_, name)
-                | ClassSource::Event(_, name, _)
-                | ClassSource::Cell(_, name) => name.to_string(),
+                | ClassSource::Event(_, name, _) => name.to_string(),
                 ClassSource::Static(class) => class.name.to_string(),
                 ClassSource::Instance(kind) => format!("{kind}#?"),
             }
@@ -534,6 +534,22 @@ mod registry {
                 let full: &'static str = Box::leak(name(ty).into_boxed_str());
                 TAKEN.insert(full, ());
                 full
+            })
+    }
+
+    /// A one-time cell's class name: its kind and construction site (`OnceLock at
+    /// file:line:column`), since its site is its class: two cells of two sites in one report
+    /// (one's initializer waiting for the other's) must be told apart. Made once per class,
+    /// leaked.
+    fn cell_name(loc: &'static Location<'static>, kind: &'static str) -> &'static str {
+        type Key = (&'static str, u32, u32, &'static str);
+        static NAMES: Lazy<DashMap<Key, &'static str>> = Lazy::new(DashMap::new);
+        let _section = Section::enter();
+        *NAMES
+            .entry((loc.file(), loc.line(), loc.column(), kind))
+            .or_insert_with(|| {
+                let name = format!("{kind} at {}:{}:{}", loc.file(), loc.line(), loc.column());
+                Box::leak(name.into_boxed_str())
             })
     }
 
