@@ -13,7 +13,10 @@
 //! - a `LOCKDEP_CLASSES` value that is neither `strict` nor `lenient` was silently taken for
 //!   the default policy;
 //! - every one-time cell's class was named after its kind alone (`OnceLock`), so a report
-//!   between two cells' classes named both the same.
+//!   between two cells' classes named both the same;
+//! - a lock built through a constructor reified to a function pointer has a site inside
+//!   lockdep's own source: all such locks of the program, of every type, were one strict
+//!   class, nesting two of them reported as recursive locking.
 
 use lockdep::stdsync::OnceLock;
 use lockdep::{Mutex, ReportKind};
@@ -287,4 +290,40 @@ fn two_cells_in_one_report_have_two_names() {
     let text = reports[0].to_string();
     assert!(text.contains(&format!("({})", names[0])), "{text}");
     assert!(text.contains(&format!("({})", names[1])), "{text}");
+}
+
+/// A constructor reified to a function pointer (a table of constructors, a struct's
+/// `make: fn(T) -> Mutex<T>` field) loses its caller: `#[track_caller]` then gives a site
+/// inside lockdep's own source. Every such lock of the program, whatever its type, was one
+/// strict class named after that source line (`lockdep-rs/src/mutex.rs:..`), so two of them
+/// nested, even of two types, were reported as recursive locking. Such a site cannot tell
+/// its locks apart, as a site in std cannot (`.map(Mutex::new)`): one class per data type,
+/// whose distinct locks may nest, their order checked per instance.
+#[test]
+fn locks_built_through_a_function_pointer_are_classes_per_type() {
+    let make_count: fn(u32) -> Mutex<u32> = Mutex::new;
+    let make_text: fn(String) -> Mutex<String> = Mutex::new;
+    let (a, b) = (make_count(1), make_count(2));
+    let text = make_text(String::new());
+    let (_, reports) = lockdep::capture(|| {
+        {
+            let _a = a.lock();
+            let _b = b.lock(); // two locks of one type: per instance
+        }
+        let _a = a.lock();
+        let _t = text.lock(); // two types: two classes
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    let (_, reports) = lockdep::capture(|| {
+        let _b = b.lock();
+        let _a = a.lock(); // the reverse of `a`, `b`
+    });
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::InstanceInversion],
+        "{reports:?}"
+    );
+    let names = reports[0].class_names();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with(" (Mutex<u32>)"), "{names:?}");
 }
