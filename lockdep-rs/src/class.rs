@@ -95,9 +95,19 @@ mod registry {
     /// Can the construction site `loc` not tell its locks apart, so that its class is split
     /// by data type and its locks may nest (see [`ClassInfo::lenient`])? Under the lenient
     /// policy, every site; else a site inside the standard library (`.map(Mutex::new)` builds
-    /// every lock of the program in `core`'s `FnOnce::call_once`).
+    /// every lock of the program in `core`'s `FnOnce::call_once`) or inside lockdep itself (a
+    /// constructor reified to a function pointer, `let make: fn(T) -> Mutex<T> =
+    /// Mutex::new`, loses its caller: its site is lockdep's own source line, for every lock
+    /// of the program built that way).
     fn typed_site(loc: &'static Location<'static>) -> bool {
-        crate::mode::lenient_sites() || in_std(loc.file())
+        crate::mode::lenient_sites() || in_std(loc.file()) || in_lockdep(loc.file())
+    }
+
+    /// Is `file` a source file of lockdep itself (under the directory of this file)?
+    fn in_lockdep(file: &str) -> bool {
+        let own = file!();
+        let dir = own.strip_suffix("class.rs").unwrap_or(own);
+        !dir.is_empty() && file.starts_with(dir)
     }
 
     /// Is `file` a source file of the standard library: `/rustc/<commit>/library/...` as the
