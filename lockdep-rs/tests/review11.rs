@@ -16,7 +16,9 @@
 //!   between two cells' classes named both the same;
 //! - a lock built through a constructor reified to a function pointer has a site inside
 //!   lockdep's own source: all such locks of the program, of every type, were one strict
-//!   class, nesting two of them reported as recursive locking.
+//!   class, nesting two of them reported as recursive locking;
+//! - the exit event of every thread spawned from a `lockdep::thread` (depth 2 and more)
+//!   leaked its class name once per spawn, not once per class.
 
 use lockdep::stdsync::OnceLock;
 use lockdep::{Mutex, ReportKind};
@@ -326,4 +328,67 @@ fn locks_built_through_a_function_pointer_are_classes_per_type() {
     let names = reports[0].class_names();
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(names[0].ends_with(" (Mutex<u32>)"), "{names:?}");
+}
+
+/// Counts the bytes in use (for the leak test below, which runs alone in a child process).
+struct Counting;
+
+static IN_USE: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        IN_USE.fetch_add(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        IN_USE.fetch_sub(layout.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// A worker thread that starts and joins short-lived threads (a pool whose workers spawn
+/// helpers): each helper's exit event is of one class per spawn site and depth, so spawning
+/// more of them keeps nothing. Before, each spawn at depth 2 or more leaked its class's name
+/// (`(thread exit), depth 2`) again: 2,000 spawns kept about 44 KB. (Run alone in a child
+/// process: the allocator counts the whole process.)
+#[test]
+fn spawning_threads_from_a_thread_keeps_no_memory_per_spawn() {
+    const NAME: &str = "spawning_threads_from_a_thread_keeps_no_memory_per_spawn";
+    if std::env::var("R11_CHILD").as_deref() != Ok(NAME) {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env("R11_CHILD", NAME)
+            .env_remove("LOCKDEP")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        return;
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let spawn_helpers = |n: usize| {
+        for _ in 0..n {
+            lockdep::thread::spawn(|| {}).join().unwrap();
+        }
+    };
+    let used = lockdep::thread::spawn(move || {
+        spawn_helpers(200); // the class, its chains, std's per-thread caches
+        let before = IN_USE.load(Relaxed);
+        spawn_helpers(2_000);
+        IN_USE.load(Relaxed) - before
+    })
+    .join()
+    .unwrap();
+    println!("2,000 spawns at depth 2 kept {used} bytes");
+    assert!(used < 8_000, "2,000 spawns at depth 2 kept {used} bytes");
 }
