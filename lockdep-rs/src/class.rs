@@ -417,11 +417,7 @@ mod registry {
                     None,
                 ),
                 ClassSource::Event(loc, name, depth) => {
-                    let shown = if depth <= 1 {
-                        name
-                    } else {
-                        &*Box::leak(format!("{name}, depth {depth}").into_boxed_str())
-                    };
+                    let shown = depth_name(name, depth);
                     let key = site_key(loc, Some(name), SiteKind::Event { depth }, None);
                     register(key, shown, 0, None)
                 }
@@ -545,6 +541,20 @@ mod registry {
                 TAKEN.insert(full, ());
                 full
             })
+    }
+
+    /// An event's class name: `name`, or `name, depth n` for the exit event of a thread
+    /// `n` levels deep. Made once per name and depth, leaked (it is resolved once per
+    /// spawned thread: leaking it each time kept memory per spawn).
+    fn depth_name(name: &'static str, depth: u32) -> &'static str {
+        if depth <= 1 {
+            return name;
+        }
+        static NAMES: Lazy<DashMap<(&'static str, u32), &'static str>> = Lazy::new(DashMap::new);
+        let _section = Section::enter();
+        *NAMES
+            .entry((name, depth))
+            .or_insert_with(|| Box::leak(format!("{name}, depth {depth}").into_boxed_str()))
     }
 
     /// A one-time cell's class name: its kind and construction site (`OnceLock at
