@@ -132,11 +132,8 @@ fn a_report_hook_may_take_the_lock_an_unlocked_closure_let_go() {
         assert!(!HOOKED.is_held() && !HOOKED.is_locked());
         lockdep::set_report_hook(None);
         let reports = lockdep::take_reports();
-        let got: Vec<(ReportKind, Vec<String>)> = reports
-            .iter()
-            .map(|r| (r.kind(), r.class_names()))
-            .collect();
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let got = common::kinds_and_classes(&reports);
+        let names = common::names;
         assert_eq!(
             got,
             [
@@ -329,10 +326,7 @@ fn a_timed_relock_of_a_held_raw_lock_is_reported_not_panicked() {
     });
     assert!(outcome.is_ok(), "raw try_lock_exclusive_for: a false panic");
     // Two problems: a write under the thread's read, a read under its write.
-    let got: Vec<(ReportKind, Vec<String>)> = reports
-        .iter()
-        .map(|r| (r.kind(), r.class_names()))
-        .collect();
+    let got = common::kinds_and_classes(&reports);
     let l_class = vec!["review10.raw_timed.L".to_string()];
     assert_eq!(
         got,
@@ -543,11 +537,8 @@ fn a_raw_upgrade_or_bump_panicking_on_a_report_leaves_no_bad_unlock() {
         // Nothing left recorded: no self-deadlock, no report.
         drop(r.write());
         drop(m.lock());
-        let got: Vec<(ReportKind, Vec<String>)> = lockdep::take_reports()
-            .iter()
-            .map(|r| (r.kind(), r.class_names()))
-            .collect();
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let got = common::kinds_and_classes(&lockdep::take_reports());
+        let names = common::names;
         assert_eq!(
             got,
             [
@@ -604,11 +595,8 @@ fn a_report_during_a_condvar_wait_on_a_merged_guard_keeps_the_held_state() {
         assert!(!k1.is_held() && !k2.is_held());
         drop(gn);
     });
-    let got: Vec<(ReportKind, Vec<String>)> = reports
-        .iter()
-        .map(|r| (r.kind(), r.class_names()))
-        .collect();
-    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let got = common::kinds_and_classes(&reports);
+    let names = common::names;
     assert_eq!(
         got,
         [

@@ -24,6 +24,9 @@ use lockdep::stdsync::OnceLock;
 use lockdep::{Mutex, ReportKind};
 
 mod common;
+
+/// The variable that tells a child run which test it is (see `common::run_self`).
+const CHILD: &str = "R11_CHILD";
 use common::{expect_circular, in_child, kinds, watchdog};
 
 /// A struct whose fields are built at the derive's one site: one lenient class per type.
@@ -235,28 +238,19 @@ fn a_raw_lock_is_named_by_its_instance_in_every_report() {
 #[test]
 fn an_unknown_lockdep_classes_value_fails_the_run() {
     const NAME: &str = "an_unknown_lockdep_classes_value_fails_the_run";
-    if std::env::var("R11_CHILD").as_deref() == Ok(NAME) {
+    if common::in_self_child(CHILD, NAME) {
         let m = Mutex::new(());
         drop(m.lock());
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-        .env("R11_CHILD", NAME)
-        .env("LOCKDEP_CLASSES", "lenent")
-        .env_remove("LOCKDEP")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (stdout, stderr, code) =
+        common::run_self_with(CHILD, NAME, &[("LOCKDEP_CLASSES", "lenent")]);
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
     assert!(
         stderr.contains("LOCKDEP_CLASSES=\"lenent\""),
         "not reported:\n{stderr}"
     );
-    assert_eq!(out.status.code(), Some(101), "the run passed:\n{stderr}");
+    assert_eq!(code, Some(101), "the run passed:\n{stderr}");
 }
 
 /// Two one-time cells' classes (their construction sites, here two constructor helpers).
@@ -360,19 +354,8 @@ static ALLOC: Counting = Counting;
 #[test]
 fn spawning_threads_from_a_thread_keeps_no_memory_per_spawn() {
     const NAME: &str = "spawning_threads_from_a_thread_keeps_no_memory_per_spawn";
-    if std::env::var("R11_CHILD").as_deref() != Ok(NAME) {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-            .env("R11_CHILD", NAME)
-            .env_remove("LOCKDEP")
-            .output()
-            .unwrap();
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
-        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    if !common::in_self_child(CHILD, NAME) {
+        common::expect_self_succeeds(CHILD, NAME);
         return;
     }
     use std::sync::atomic::Ordering::Relaxed;

@@ -458,6 +458,19 @@ pub fn poisoned<T: Send + 'static>(
 // tells the child which test it runs.
 // ---------------------------------------------------------------------------------------
 
+/// Each report's kind and class names, in order.
+pub fn kinds_and_classes(reports: &[Report]) -> Vec<(ReportKind, Vec<String>)> {
+    reports
+        .iter()
+        .map(|r| (r.kind(), r.class_names()))
+        .collect()
+}
+
+/// Class names, owned (to compare with [`kinds_and_classes`]).
+pub fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
 /// The kinds of `reports`, in order.
 pub fn kinds(reports: &[Report]) -> Vec<ReportKind> {
     reports.iter().map(|r| r.kind()).collect()
@@ -485,12 +498,19 @@ pub fn in_self_child(var: &str, name: &str) -> bool {
 /// Runs the test `name` of this binary again in a child process (with `var` set to it,
 /// `LOCKDEP` unset); returns its stdout, stderr and exit code.
 pub fn run_self(var: &str, name: &str) -> (String, String, Option<i32>) {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+    run_self_with(var, name, &[])
+}
+
+/// [`run_self`] with the variables `env` set too (e.g. a setting read once per process).
+pub fn run_self_with(var: &str, name: &str, env: &[(&str, &str)]) -> (String, String, Option<i32>) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(var, name)
-        .env_remove("LOCKDEP")
-        .output()
-        .unwrap();
+        .env_remove("LOCKDEP");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
