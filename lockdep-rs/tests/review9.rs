@@ -15,32 +15,6 @@ mod common;
 /// The variable that tells a child run which test it is.
 const CHILD: &str = "REVIEW9_CHILD";
 
-/// Runs this binary's test `name` again in a child process (with [`CHILD`] set to it,
-/// `LOCKDEP` unset) with the settings `env`: its stdout, stderr and exit code.
-fn run_self_with(name: &str, env: &[(&str, &str)]) -> (String, String, Option<i32>) {
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, name)
-        .env_remove("LOCKDEP");
-    for var in [
-        "LOCKDEP_CLASSES",
-        "LOCKDEP_GATED",
-        "LOCKDEP_BACKTRACE",
-        "LOCKDEP_DEADLOCK_TIMEOUT",
-    ] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code(),
-    )
-}
-
 /// README, Modes and settings: `LOCKDEP`'s unknown values are printed and fail the run, so a
 /// typo cannot go unnoticed. The other settings' were silently taken for their default:
 /// `LOCKDEP_CLASSES=lenent` ran strict (the user then sees the very `RecursiveLocking`
@@ -64,7 +38,7 @@ fn a_setting_with_an_unknown_value_is_printed_and_fails_the_run() {
         ("LOCKDEP_DEADLOCK_TIMEOUT", "10s"),
         ("LOCKDEP_DEADLOCK_TIMEOUT", "-1"),
     ] {
-        let (stdout, stderr, code) = run_self_with(NAME, &[(var, value)]);
+        let (stdout, stderr, code) = common::run_self_with(CHILD, NAME, &[(var, value)]);
         assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
         assert!(
             stderr.contains(&format!("lockdep: {var}={value:?} is not")),
@@ -84,7 +58,7 @@ fn a_setting_with_an_unknown_value_is_printed_and_fails_the_run() {
         ("LOCKDEP_DEADLOCK_TIMEOUT", "0"),
         ("LOCKDEP_DEADLOCK_TIMEOUT", "2.5"),
     ] {
-        let (stdout, stderr, code) = run_self_with(NAME, &[(var, value)]);
+        let (stdout, stderr, code) = common::run_self_with(CHILD, NAME, &[(var, value)]);
         assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
         assert!(!stderr.contains("is not"), "{var}={value}: {stderr}");
         assert_eq!(code, Some(0), "{var}={value}: {stderr}");
@@ -115,7 +89,8 @@ fn a_deadlock_timeout_too_large_for_a_duration_does_not_panic_an_acquisition() {
         );
         return;
     }
-    let (stdout, stderr, code) = run_self_with(NAME, &[("LOCKDEP_DEADLOCK_TIMEOUT", "1e30")]);
+    let (stdout, stderr, code) =
+        common::run_self_with(CHILD, NAME, &[("LOCKDEP_DEADLOCK_TIMEOUT", "1e30")]);
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
     assert_eq!(code, Some(0), "{stderr}");
 }
@@ -279,7 +254,8 @@ fn a_join_in_a_reported_wait_that_really_deadlocks_gives_up_after_the_timeout() 
             .contains(&"review9.join.N".to_string()));
         return;
     }
-    let (stdout, stderr, code) = run_self_with(NAME, &[("LOCKDEP_DEADLOCK_TIMEOUT", "1")]);
+    let (stdout, stderr, code) =
+        common::run_self_with(CHILD, NAME, &[("LOCKDEP_DEADLOCK_TIMEOUT", "1")]);
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
     assert_eq!(code, Some(0), "{stderr}");
 }

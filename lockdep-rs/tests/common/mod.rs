@@ -501,12 +501,21 @@ pub fn run_self(var: &str, name: &str) -> (String, String, Option<i32>) {
     run_self_with(var, name, &[])
 }
 
-/// [`run_self`] with the variables `env` set too (e.g. a setting read once per process).
+/// [`run_self`] with the variables `env` set too (e.g. a setting read once per process); the
+/// other `LOCKDEP_*` settings are unset, as `LOCKDEP` is.
 pub fn run_self_with(var: &str, name: &str, env: &[(&str, &str)]) -> (String, String, Option<i32>) {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(var, name)
-        .env_remove("LOCKDEP");
+        .env(var, name);
+    for setting in [
+        "LOCKDEP",
+        "LOCKDEP_CLASSES",
+        "LOCKDEP_GATED",
+        "LOCKDEP_BACKTRACE",
+        "LOCKDEP_DEADLOCK_TIMEOUT",
+    ] {
+        cmd.env_remove(setting);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
