@@ -133,6 +133,10 @@ mod registry {
         /// An event (wait/wake annotation) named at its construction site; `depth` separates
         /// the exit events of nested `lockdep::thread`s spawned at one site.
         Event(&'static Location<'static>, &'static str, u32),
+        /// A condition variable's event, of its construction site: shown as `condvar at
+        /// file:line:col` (a report may name several condvars; `condvar` alone told them
+        /// apart from nothing). Keyed as the event `condvar` of its site.
+        Condvar(&'static Location<'static>),
         /// A one-time cell's event (`Once`, `OnceLock`, `LazyLock`) of its construction site,
         /// shown as `OnceLock at file:line:col`: an event whose distinct instances may nest (one cell's initializer forcing
         /// another's, as a lazily computed tree does), their order checked per instance.
@@ -421,9 +425,15 @@ mod registry {
                     let key = site_key(loc, Some(name), SiteKind::Event { depth }, None);
                     register(key, shown, 0, None)
                 }
+                ClassSource::Condvar(loc) => register(
+                    site_key(loc, Some("condvar"), SiteKind::Event { depth: 0 }, None),
+                    site_name(loc, "condvar"),
+                    0,
+                    None,
+                ),
                 ClassSource::Cell(loc, name) => register(
                     site_key(loc, Some(name), SiteKind::Cell, None),
-                    cell_name(loc, name),
+                    site_name(loc, name),
                     0,
                     None,
                 ),
@@ -454,7 +464,8 @@ mod registry {
                 ClassSource::Made(loc, kind, maker, ty) => {
                     loc_name(loc, Some(maker), Some((kind, ty()))).to_string()
                 }
-                ClassSource::Cell(loc, name) => cell_name(loc, name).to_string(),
+                ClassSource::Cell(loc, name) => site_name(loc, name).to_string(),
+                ClassSource::Condvar(loc) => site_name(loc, "condvar").to_string(),
                 ClassSource::Named(_, name, _)
                 | ClassSource::Pseudo(_, name)
                 | ClassSource::Event(_, name, _) => name.to_string(),
@@ -557,11 +568,12 @@ mod registry {
             .or_insert_with(|| Box::leak(format!("{name}, depth {depth}").into_boxed_str()))
     }
 
-    /// A one-time cell's class name: its kind and construction site (`OnceLock at
-    /// file:line:column`), since its site is its class: two cells of two sites in one report
-    /// (one's initializer waiting for the other's) must be told apart. Made once per class,
-    /// leaked.
-    fn cell_name(loc: &'static Location<'static>, kind: &'static str) -> &'static str {
+    /// The class name of a one-time cell or a condvar: its kind and construction site
+    /// (`OnceLock at file:line:column`, `condvar at …`), since its site is its class: two of
+    /// them in one report (one cell's initializer waiting for another's; a waiter of one
+    /// condvar holding what the other's waker needs) must be told apart. Made once per
+    /// class, leaked.
+    fn site_name(loc: &'static Location<'static>, kind: &'static str) -> &'static str {
         type Key = (&'static str, u32, u32, &'static str);
         static NAMES: Lazy<DashMap<Key, &'static str>> = Lazy::new(DashMap::new);
         let _section = Section::enter();

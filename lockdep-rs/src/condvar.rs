@@ -39,12 +39,13 @@ pub struct Condvar {
 }
 
 impl Condvar {
-    /// A new condition variable; its event's class is the construction site.
+    /// A new condition variable; its event's class is the construction site (named `condvar at
+    /// file:line:col` in reports).
     #[cfg(not(loom))]
     #[track_caller]
     pub const fn new() -> Condvar {
         Condvar {
-            event: DepMap::event(Location::caller(), "condvar", 0),
+            event: DepMap::condvar(Location::caller()),
             inner: sync::Condvar::new(),
         }
     }
@@ -54,7 +55,7 @@ impl Condvar {
     #[track_caller]
     pub fn new() -> Condvar {
         Condvar {
-            event: DepMap::event(Location::caller(), "condvar", 0),
+            event: DepMap::condvar(Location::caller()),
             inner: sync::Condvar::new(),
         }
     }

@@ -576,7 +576,7 @@ fn a_report_during_a_condvar_wait_on_a_merged_guard_keeps_the_held_state() {
     let n = Mutex::named("review10.merged_wait.N", 0);
     let k = common::class("review10.merged_wait.K");
     let (k1, k2) = (Mutex::with_class(k, 0), Mutex::with_class(k, 0));
-    let cv = lockdep::Condvar::new();
+    let (cv, cv_name) = common::condvar();
     let (_, reports) = capture(|| {
         cv.arm();
         drop(n.lock()); // the waker takes N before it notifies
@@ -602,15 +602,11 @@ fn a_report_during_a_condvar_wait_on_a_merged_guard_keeps_the_held_state() {
         [
             (
                 ReportKind::CircularWait,
-                names(&[
-                    "condvar",
-                    "review10.merged_wait.N",
-                    "review10.merged_wait.K"
-                ])
+                names(&[&cv_name, "review10.merged_wait.N", "review10.merged_wait.K"])
             ),
             (
                 ReportKind::CircularWait,
-                names(&["condvar", "review10.merged_wait.N"])
+                names(&[&cv_name, "review10.merged_wait.N"])
             ),
         ],
         "{}",

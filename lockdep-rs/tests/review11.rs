@@ -375,3 +375,44 @@ fn spawning_threads_from_a_thread_keeps_no_memory_per_spawn() {
     println!("2,000 spawns at depth 2 kept {used} bytes");
     assert!(used < 8_000, "2,000 spawns at depth 2 kept {used} bytes");
 }
+
+/// Review 11 left this open: every condvar's class was named `condvar` whatever its site, so
+/// a report naming two condvars (or one among several in a program) did not say which. Each
+/// is now named after its construction site, as one-time cells are (`condvar at
+/// file:line:col`). Two condvars, each waited for under the lock its waker needs: two
+/// `CircularWait`s, each naming its own condvar.
+#[test]
+fn two_condvars_in_reports_have_two_names() {
+    let n = Mutex::named("review11.condvars.N", ());
+    let m = Mutex::named("review11.condvars.M", ()); // the waits' mutex
+    let (cv1, name1) = common::condvar();
+    let (cv2, name2) = common::condvar();
+    assert_ne!(name1, name2);
+    let (_, reports) = lockdep::capture(|| {
+        for cv in [&cv1, &cv2] {
+            cv.arm();
+            drop(n.lock()); // the waker needs N
+            cv.notify_all();
+        }
+        for cv in [&cv1, &cv2] {
+            let _held = n.lock();
+            let mut g = m.lock();
+            let _ = cv.wait_for(&mut g, std::time::Duration::from_millis(1)); // holding N
+        }
+    });
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [
+            (
+                lockdep::ReportKind::CircularWait,
+                common::names(&[&name1, "review11.condvars.N"])
+            ),
+            (
+                lockdep::ReportKind::CircularWait,
+                common::names(&[&name2, "review11.condvars.N"])
+            ),
+        ],
+        "{}",
+        common::describe(&reports)
+    );
+}

@@ -43,6 +43,9 @@ impl DepMap {
     pub(crate) const fn event(_: &'static Location<'static>, _: &'static str, _: u32) -> DepMap {
         DepMap
     }
+    pub(crate) const fn condvar(_: &'static Location<'static>) -> DepMap {
+        DepMap
+    }
     pub(crate) const fn cell(_: &'static Location<'static>, _: &'static str) -> DepMap {
         DepMap
     }

@@ -109,6 +109,10 @@ impl DepMap {
     ) -> DepMap {
         DepMap::with_source(ClassSource::Event(loc, name, depth))
     }
+    /// A condvar's event (see [`ClassSource::Condvar`]).
+    pub(crate) const fn condvar(loc: &'static Location<'static>) -> DepMap {
+        DepMap::with_source(ClassSource::Condvar(loc))
+    }
     /// A one-time cell's event (see [`ClassSource::Cell`]).
     #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
     pub(crate) const fn cell(loc: &'static Location<'static>, name: &'static str) -> DepMap {

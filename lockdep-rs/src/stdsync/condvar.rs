@@ -19,7 +19,7 @@ impl Condvar {
     #[track_caller]
     pub const fn new() -> Condvar {
         Condvar {
-            event: DepMap::event(Location::caller(), "condvar", 0),
+            event: DepMap::condvar(Location::caller()),
             inner: std::sync::Condvar::new(),
         }
     }

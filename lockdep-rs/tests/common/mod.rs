@@ -458,6 +458,14 @@ pub fn poisoned<T: Send + 'static>(
 // tells the child which test it runs.
 // ---------------------------------------------------------------------------------------
 
+/// A condvar built at the caller's site, and its class's name (`condvar at file:line:col`).
+#[track_caller]
+pub fn condvar() -> (lockdep::Condvar, String) {
+    let at = std::panic::Location::caller();
+    let name = format!("condvar at {}:{}:{}", at.file(), at.line(), at.column());
+    (lockdep::Condvar::new(), name)
+}
+
 /// Each report's kind and class names, in order.
 pub fn kinds_and_classes(reports: &[Report]) -> Vec<(ReportKind, Vec<String>)> {
     reports
