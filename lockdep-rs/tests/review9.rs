@@ -269,6 +269,24 @@ mod tasks {
 
     use super::common;
 
+    /// Two mutexes `<prefix>.M` and `<prefix>.N`, leaked (tasks' guards of them are `'static`).
+    fn leaked_pair(prefix: &str) -> (&'static lockdep::Mutex<()>, &'static lockdep::Mutex<()>) {
+        let named = |s: &str| -> &'static lockdep::Mutex<()> {
+            let name: &'static str = Box::leak(format!("{prefix}.{s}").into_boxed_str());
+            Box::leak(Box::new(lockdep::Mutex::named(name, ())))
+        };
+        (named("M"), named("N"))
+    }
+
+    /// A current-thread runtime with timers, and a `LocalSet` to run local tasks on it.
+    fn local_runtime() -> (tokio::runtime::Runtime, tokio::task::LocalSet) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        (rt, tokio::task::LocalSet::new())
+    }
+
     /// The idiom: a `#[tokio::test]` (current-thread) body takes a blocking lock and, still
     /// holding it, awaits while a task it spawned takes the same lock. The task runs on the
     /// body's thread, and its blocking acquisition stops that thread, so the body can never
@@ -322,15 +340,8 @@ mod tasks {
     #[test]
     fn a_local_task_blocking_on_a_guard_another_local_task_holds_for_the_thread_panics() {
         let _w = common::watchdog("a local task blocking on its thread's lock", 30);
-        let m: &'static lockdep::Mutex<()> =
-            Box::leak(Box::new(lockdep::Mutex::named("review9.local.M", ())));
-        let n: &'static lockdep::Mutex<()> =
-            Box::leak(Box::new(lockdep::Mutex::named("review9.local.N", ())));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
+        let (m, n) = leaked_pair("review9.local");
+        let (rt, local) = local_runtime();
         let ((), reports) = local.block_on(
             &rt,
             lockdep::tokio::capture_async(async move {
@@ -378,15 +389,8 @@ mod tasks {
     #[test]
     fn a_task_blocking_on_a_lock_a_suspended_local_task_of_its_thread_holds_panics() {
         let _w = common::watchdog("a local task blocking on another's lock", 30);
-        let m: &'static lockdep::Mutex<()> =
-            Box::leak(Box::new(lockdep::Mutex::named("review9.parked.M", ())));
-        let n: &'static lockdep::Mutex<()> =
-            Box::leak(Box::new(lockdep::Mutex::named("review9.parked.N", ())));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let local = tokio::task::LocalSet::new();
+        let (m, n) = leaked_pair("review9.parked");
+        let (rt, local) = local_runtime();
         let ((), reports) = local.block_on(
             &rt,
             lockdep::tokio::capture_async(async move {
@@ -424,17 +428,10 @@ mod tasks {
     #[test]
     fn a_thread_blocking_on_a_lock_its_suspended_local_task_holds_panics() {
         let _w = common::watchdog("a thread blocking on its local task's lock", 30);
-        let m: &'static lockdep::Mutex<()> =
-            Box::leak(Box::new(lockdep::Mutex::named("review9.parkedbody.M", ())));
-        let n: &'static lockdep::Mutex<()> =
-            Box::leak(Box::new(lockdep::Mutex::named("review9.parkedbody.N", ())));
+        let (m, n) = leaked_pair("review9.parkedbody");
         let (outcome, reports) = lockdep::capture(|| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                    .unwrap();
-                let local = tokio::task::LocalSet::new();
+                let (rt, local) = local_runtime();
                 local.block_on(&rt, async move {
                     drop((n.lock(), m.lock())); // N -> M: warm
                     let _keeper = tokio::task::spawn_local(async move {
