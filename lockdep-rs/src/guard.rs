@@ -107,13 +107,17 @@ impl<'a, G> Guard<'a, G> {
     }
 
     /// `upgrade`: the guard's acquisition becomes a write acquisition of the lock it holds
-    /// as an upgradable reader, validated (before the caller waits for the readers) as
-    /// releasing it and acquiring the lock again for writing — or, when that chain is one
-    /// the fast path knows, its entry changed in place (the same record).
+    /// as an upgradable reader, validated before the caller waits for the readers, and its
+    /// entry changed in place (the locks taken under it stay under it): by the fast path when
+    /// that chain is one it knows, else validated on top of every lock held
+    /// (`validator::upgrade`). An entry that cannot change in place (merged with other guards'
+    /// under a nest lock) is released and acquired again.
     #[inline]
     #[track_caller]
     pub(crate) fn rerecord_exclusive(&mut self, site: &'static Location<'static>) {
-        if !self.tracked.rekind_fast(Read::Exclusive, site) {
+        if !self.tracked.rekind_fast(Read::Exclusive, site)
+            && !self.tracked.upgrade_in_place(site, false)
+        {
             let map = self.release_record();
             self.tracked = Self::reacquired(map, Read::Exclusive, site);
         }
@@ -122,13 +126,17 @@ impl<'a, G> Guard<'a, G> {
     /// A timed upgrade (`try_upgrade_for`, `try_with_upgraded_for`, …): as
     /// [`rerecord_exclusive`](Self::rerecord_exclusive), validated as a *timed* write
     /// acquisition: waiting for a reader this thread holds too is reported but not stopped
-    /// with a panic (the real upgrade times out), and leaves the guard unrecorded. Returns the
-    /// lock's handle, for [`back_to_upgradable`] once the upgrade timed out.
+    /// with a panic (the real upgrade times out), and leaves the entry the upgradable
+    /// reader's (or, if it was released and acquired again, the guard unrecorded). Returns
+    /// the lock's handle, for [`back_to_upgradable`] once the upgrade timed out.
     #[track_caller]
     pub(crate) fn rerecord_exclusive_timed(
         &mut self,
         site: &'static Location<'static>,
     ) -> Option<&'a DepMap> {
+        if self.tracked.upgrade_in_place(site, true) {
+            return self.tracked.map();
+        }
         let map = self.release_record();
         if let Some(map) = map {
             self.tracked = map.acquire_timed(Read::Exclusive, site);

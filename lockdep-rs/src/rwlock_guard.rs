@@ -224,8 +224,7 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
     /// (also if `f` panics: lock_api downgrades the real lock then, and the entry follows).
     #[track_caller]
     pub fn with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
-        let map = self.release_record();
-        self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        self.rerecord_exclusive(Location::caller());
         let tracked = &mut self.tracked;
         let _down = Defer::new(|| tracked.change_to_upgradable());
         self.inner.with_upgraded(f)
@@ -496,8 +495,7 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
     #[track_caller]
     #[allow(unsafe_code)]
     pub fn with_upgraded<Ret, F: FnOnce(&mut T) -> Ret>(&mut self, f: F) -> Ret {
-        let map = self.release_record();
-        self.tracked = Self::reacquired(map, Read::Exclusive, Location::caller());
+        self.rerecord_exclusive(Location::caller());
         let rw: &GenericRwLock<K, T> = self.inner.lock();
         // SAFETY: the guard holds the lock as an upgradable reader.
         unsafe { rw.inner.raw().upgrade() };

@@ -14,6 +14,7 @@
 pub(crate) mod holder;
 mod release;
 mod slow_path;
+mod upgrade;
 
 use std::num::NonZeroUsize;
 use std::panic::Location;
@@ -39,6 +40,7 @@ pub(crate) use holder::{current_tag, is_calling_holder, peek_entry};
 pub(crate) use release::{
     forgotten, is_held, lock_freed, release, release_token, wait_begin, wait_end, WaitingEntry,
 };
+pub(crate) use upgrade::upgrade;
 
 /// One acquisition as the lock wrappers describe it.
 pub(crate) struct Request<'a> {

@@ -379,3 +379,70 @@ fn every_upgradable_guard_serialises_its_children() {
     });
     assert!(reports.is_empty(), "arc: {reports:?}");
 }
+
+/// `upgrade` (blocking) with a child held under the upgradable read: the write acquisition
+/// waits for the readers while the child is held, so `child -> nest` is a real order against
+/// `nest -> child` (one `CircularDependency`, naming both). The lock is never released, so the
+/// child stays under it as its nest lock: a second child taken under the write guard is merged
+/// with it, no report. Its entry was recorded as released and taken again on top: the child
+/// below lost its nest lock, and the second child was a false `RecursiveLocking`.
+#[test]
+fn upgrade_keeps_the_children_under_their_nest_lock() {
+    setup();
+    let n = RwLock::named("nm.upgrade_nest", ());
+    let kids = children("nm.upgrade_kid");
+    let (_, reports) = lockdep::capture(|| {
+        let up = n.upgradable_read();
+        let a = kids[0].lock_nest_lock(&up);
+        let w = RwLockUpgradableReadGuard::upgrade(up);
+        let b = kids[1].lock_nest_lock(&w);
+        assert!(lockdep::is_held(&kids[0]) && lockdep::is_held(&kids[1]));
+        drop(w); // the nest lock first: its children are put back without it
+        drop(b);
+        drop(a);
+        assert_eq!(lockdep::held_state(&kids[0]), Some(false));
+        assert_eq!(lockdep::held_state(&n), Some(false));
+    });
+    let got: Vec<(ReportKind, Vec<String>)> = reports
+        .iter()
+        .map(|r| (r.kind(), r.class_names()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(
+            ReportKind::CircularDependency,
+            vec!["nm.upgrade_nest".to_string(), "nm.upgrade_kid".to_string()]
+        )],
+        "{reports:?}"
+    );
+}
+
+/// The same through `with_upgraded` and a timed upgrade (`try_upgrade_for`): after the one
+/// cycle report, the children stay under their nest lock (no false `RecursiveLocking`), and
+/// every entry comes off.
+#[test]
+fn with_upgraded_and_timed_upgrades_keep_the_children_under_their_nest_lock() {
+    setup();
+    let n = RwLock::named("nm.with_upgraded_nest", ());
+    let kids: Vec<Mutex<()>> = (0..3)
+        .map(|_| Mutex::named("nm.with_upgraded_kid", ()))
+        .collect();
+    let (_, reports) = lockdep::capture(|| {
+        let mut up = n.upgradable_read();
+        let a = kids[0].lock_nest_lock(&up);
+        up.with_upgraded(|_| ());
+        let b = kids[1].lock_nest_lock(&up);
+        let w = RwLockUpgradableReadGuard::try_upgrade_for(up, std::time::Duration::from_secs(1))
+            .map_err(|_| "no reader holds it")
+            .unwrap();
+        let c = kids[2].lock_nest_lock(&w);
+        drop((c, b, a, w));
+        assert_eq!(lockdep::held_state(&kids[0]), Some(false));
+        assert_eq!(lockdep::held_state(&n), Some(false));
+    });
+    assert_eq!(
+        kinds(&reports),
+        vec![ReportKind::CircularDependency],
+        "{reports:?}"
+    );
+}

@@ -139,6 +139,34 @@ impl<'a, M> Tracked<'a, M> {
         }
     }
 
+    /// Drop-in addition (`upgrade` and its timed and scoped forms, slow path): this guard's
+    /// entry, held as the upgradable reader, is validated as a write acquisition of its lock
+    /// and becomes a writer's in place (see `validator::upgrade`: the locks taken under it
+    /// stay under it). False: it cannot be changed in place (not on this holder's stack, or
+    /// merged with other guards' under a nest lock); nothing changed, and the caller records
+    /// the upgrade as a release and an acquisition. True also when the validation recorded
+    /// nothing (a timed upgrade waiting for a reader of this thread): the entry is then the
+    /// upgradable reader's still.
+    #[track_caller]
+    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    pub(crate) fn upgrade_in_place(
+        &mut self,
+        site: &'static Location<'static>,
+        timed: bool,
+    ) -> bool {
+        let Some((map, packed)) = self.parts() else {
+            return false;
+        };
+        match validator::upgrade(map.instance(), Some(packed >> SERIAL_SHIFT), site, timed) {
+            None => false,
+            Some(None) => true,
+            Some(Some(a)) => {
+                *self = Tracked::<M>::new(map, a.serial, Read::Exclusive, self.2).watched(a.watch);
+                true
+            }
+        }
+    }
+
     /// Drop-in addition (`upgrade`): this guard's entry is now held in mode `read`, changed
     /// in place by the fast path if it can be (see `fast_path::rekind_top`: what releasing
     /// it and acquiring the lock again would record). False: nothing changed; the caller
