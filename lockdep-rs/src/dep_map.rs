@@ -75,7 +75,7 @@ impl<M> Tracked<'_, M> {
     /// marked (see `mark_upgradable`).
     #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
     pub(crate) fn change_to_upgradable(&mut self) {
-        self.change_read(Read::Shared);
+        self.change_entry(Read::Shared, true);
         self.mark_upgradable();
     }
 }

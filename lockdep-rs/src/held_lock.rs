@@ -49,6 +49,11 @@ pub(crate) struct Nesting {
     /// (Kept in step with the [`MERGED`] flag: see [`HeldLock::set_merged`].)
     #[allow(clippy::box_collection)]
     merged: Option<Box<Vec<Instance>>>,
+    /// The entry (a reader's) is the lock's upgradable reader's, which keeps writers and other
+    /// upgradable readers out: set once a lock was taken under it as its nest lock (the
+    /// guard's token says so; a lock taken back after a wait has no guard at hand to ask),
+    /// and by a slow-path change of the entry's mode.
+    pub(crate) upgradable: bool,
 }
 
 /// The nesting of an entry whose nest-lock fields are not current: none.
@@ -56,6 +61,7 @@ static NO_NESTING: Nesting = Nesting {
     nest: None,
     nest_pos: 0,
     merged: None,
+    upgradable: false,
 };
 
 /// Low bits of [`HeldLock::word`] holding the flags; the serial is above them.
@@ -121,6 +127,7 @@ impl HeldLock {
                 nest,
                 nest_pos: 0,
                 merged: None,
+                upgradable: false,
             },
         }
     }
@@ -222,6 +229,18 @@ impl HeldLock {
     /// The nest lock's instance (`lock_nest_lock`).
     pub(crate) fn nest(&self) -> Option<NonZeroUsize> {
         self.nesting().nest
+    }
+
+    /// Is the entry known to be the lock's upgradable reader's (see [`Nesting::upgradable`])?
+    pub(crate) fn upgradable(&self) -> bool {
+        self.nesting().upgradable
+    }
+
+    /// The entry is (or is no longer) the lock's upgradable reader's.
+    pub(crate) fn set_upgradable(&mut self, upgradable: bool) {
+        if upgradable || self.word & NESTING != 0 {
+            self.nesting_mut().upgradable = upgradable;
+        }
     }
 
     /// Does this entry hold other instances merged into it?

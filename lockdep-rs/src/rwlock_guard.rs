@@ -214,9 +214,10 @@ impl<'a, T: ?Sized + 'a> Guard<'a, UpgG<'a, T>> {
     }
 
     /// Turns the upgradable guard into a read guard (both are readers to the validator; the
-    /// guard is no longer the upgradable reader, which a nest lock's children count on).
+    /// guard, and its entry, are no longer the upgradable reader's, which a nest lock's
+    /// children count on).
     pub fn downgrade(mut s: Self) -> Guard<'a, ReadG<'a, T>> {
-        s.tracked.unmark_upgradable();
+        s.tracked.change_read(Read::Shared);
         s.map_inner(|inner| UpgG::downgrade(inner))
     }
 
@@ -452,7 +453,7 @@ impl<K: RwLockKind, T: ?Sized> ArcG<K, T, Upgradable> {
     /// Turns the upgradable guard into a read guard.
     #[allow(unsafe_code)]
     pub fn downgrade(mut s: Self) -> ArcG<K, T, Shared> {
-        s.tracked.unmark_upgradable();
+        s.tracked.change_read(Read::Shared);
         // SAFETY: the guard holds the lock as an upgradable reader.
         unsafe { s.inner.lock().inner.raw().downgrade_upgradable() };
         remode(s)

@@ -432,8 +432,17 @@ impl ThreadState {
         }
 
         // 2. Nest lock: it must be held; a lock of the top entry's class taken under it is
-        //    merged into that entry (kernel `references`), unvalidated.
+        //    merged into that entry (kernel `references`), unvalidated. A nest guard that is
+        //    the lock's upgradable reader says so to its entry, for the acquisitions under it
+        //    that have no guard at hand (locks taken back after a wait).
         if let Some(nest) = entry.nest() {
+            if req.nest_upgradable {
+                for h in self.held.stack.iter_mut() {
+                    if h.holds(nest.get()) && h.read().is_shared() {
+                        h.set_upgradable(true);
+                    }
+                }
+            }
             if !self.held.stack.iter().any(|h| h.holds(nest.get())) {
                 if let Some(name) = req.nest_name {
                     reports.push(build::nest_not_held(&self.held, &entry, name()));
@@ -540,13 +549,15 @@ impl ThreadState {
 
     /// How this thread holds the nest lock `nest` (`None`: not at all): exclusively if one of
     /// its entries is a writer's, else as the upgradable reader if the nest guard says so
-    /// (`upgradable`: the entry cannot tell it from a reader), else shared.
+    /// (`upgradable`) or its entry does (see `Nesting::upgradable`), else shared.
     fn nest_hold(&self, nest: Instance, upgradable: bool) -> Option<NestHold> {
-        let mut entries = self.held.stack.iter().filter(|h| h.holds(nest)).peekable();
-        entries.peek()?;
-        let hold = if entries.any(|h| h.read() == Read::Exclusive) {
+        let entries: Vec<&HeldLock> = self.held.stack.iter().filter(|h| h.holds(nest)).collect();
+        if entries.is_empty() {
+            return None;
+        }
+        let hold = if entries.iter().any(|h| h.read() == Read::Exclusive) {
             Hold::Exclusive
-        } else if upgradable {
+        } else if upgradable || entries.iter().any(|h| h.upgradable()) {
             Hold::Upgradable
         } else {
             Hold::Shared
@@ -651,7 +662,7 @@ pub(crate) fn flush_hits() {
 }
 
 /// Drop-in addition (`downgrade`): the entry `serial` of `instance` is now held in mode
-/// `read`, at the same position. The chain keys of it and of the entries above it are
+/// `read` (as the lock's upgradable reader if `upgradable`), at the same position. The chain keys of it and of the entries above it are
 /// recomputed; nothing is validated (a downgrade never blocks). Returns the serial the guard
 /// has from now on, or `None` if this thread holds no such entry.
 ///
@@ -659,7 +670,12 @@ pub(crate) fn flush_hits() {
 /// other guards' locks too, which keep their mode: `instance` leaves it for an entry of its
 /// own, right below it, with a new serial (the other guards keep the entry's).
 #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
-pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> Option<u64> {
+pub(crate) fn change_read(
+    instance: Instance,
+    serial: u64,
+    read: Read,
+    upgradable: bool,
+) -> Option<u64> {
     with_state(|s| {
         let idx = s.held.find(instance, |h| h.serial() == serial)?;
         // Re-push the entry and those above it: `push` keeps their serials and recomputes
@@ -672,6 +688,7 @@ pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> Option
             let mut own =
                 HeldLock::new(entry.class, instance, read, false, entry.nest(), entry.site);
             own.set_edgeless(true);
+            own.set_upgradable(upgradable);
             own.set_sendable(entry.sendable());
             // Below the entry it leaves: the locks taken after them keep their edges from
             // the top one, the others' (held in the stronger mode).
@@ -679,6 +696,7 @@ pub(crate) fn change_read(instance: Instance, serial: u64, read: Read) -> Option
             s.held.push(entry);
         } else {
             entry.set_read(read);
+            entry.set_upgradable(upgradable);
             s.held.push(entry);
         }
         for e in above {

@@ -27,6 +27,14 @@ fn take_both<G: lockdep::Held>(nest: &G, kids: &[Mutex<()>], first: usize) {
     let _y = kids[1 - first].lock_nest_lock(nest);
 }
 
+/// Each report's kind and class names, to assert them all at once.
+fn kinds_and_classes(reports: &[lockdep::Report]) -> Vec<(ReportKind, Vec<String>)> {
+    reports
+        .iter()
+        .map(|r| (r.kind(), r.class_names()))
+        .collect()
+}
+
 /// The kinds of `reports`, to assert them all at once.
 fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
     reports.iter().map(lockdep::Report::kind).collect()
@@ -403,12 +411,8 @@ fn upgrade_keeps_the_children_under_their_nest_lock() {
         assert_eq!(lockdep::held_state(&kids[0]), Some(false));
         assert_eq!(lockdep::held_state(&n), Some(false));
     });
-    let got: Vec<(ReportKind, Vec<String>)> = reports
-        .iter()
-        .map(|r| (r.kind(), r.class_names()))
-        .collect();
     assert_eq!(
-        got,
+        kinds_and_classes(&reports),
         vec![(
             ReportKind::CircularDependency,
             vec!["nm.upgrade_nest".to_string(), "nm.upgrade_kid".to_string()]
@@ -443,6 +447,56 @@ fn with_upgraded_and_timed_upgrades_keep_the_children_under_their_nest_lock() {
     assert_eq!(
         kinds(&reports),
         vec![ReportKind::CircularDependency],
+        "{reports:?}"
+    );
+}
+
+/// A child taken back by `unlocked` or `bump` under a nest lock held as the upgradable reader,
+/// with its sibling held (a plain mutex between them keeps them apart: not merged). Both
+/// orders of the two children are then taken under the upgradable read, which excludes
+/// another upgradable reader: no deadlock, nothing to report. The retake has no nest guard
+/// at hand to ask, and the nest lock's entry said reader: the orders were taken as shared by
+/// readers, and a false `InstanceInversion` was reported. The entry now knows it is the
+/// upgradable reader's (and forgets it when downgraded to a plain read).
+#[test]
+fn a_child_taken_back_under_an_upgradable_nest_lock_is_serialised_by_it() {
+    setup();
+    let n = RwLock::named("nm.retake_upg_nest", ());
+    let kids = children("nm.retake_upg_kid");
+    let between = Mutex::named("nm.retake_upg_between", ());
+    let (_, reports) = lockdep::capture(|| {
+        let up = n.upgradable_read();
+        let mut a = kids[0].lock_nest_lock(&up);
+        let _m = between.try_lock().expect("free"); // a trylock: no edge to order
+        let _b = kids[1].lock_nest_lock(&up); // a -> b
+        lockdep::MutexGuard::unlocked(&mut a, || {}); // a back on top: b -> a
+        lockdep::MutexGuard::bump(&mut a);
+    });
+    assert!(reports.is_empty(), "{reports:?}");
+    // Downgraded to a plain read, the nest lock no longer serialises the retake: taking the
+    // other order under it (while an upgradable reader took the first) is a real inversion.
+    let n = RwLock::named("nm.retake_down_nest", ());
+    let kids = children("nm.retake_down_kid");
+    let (_, reports) = lockdep::capture(|| {
+        let up = n.upgradable_read();
+        let a = kids[0].lock_nest_lock(&up); // a -> b, under the upgradable read
+        let m = between.try_lock().expect("free");
+        let mut b = kids[1].lock_nest_lock(&up);
+        let r = RwLockUpgradableReadGuard::downgrade(up);
+        lockdep::MutexGuard::unlocked(&mut b, || {}); // b back on top: a -> b again
+        drop((b, m, a, r)); // the nest lock last
+        let up = n.upgradable_read();
+        let b = kids[1].lock_nest_lock(&up);
+        let m = between.try_lock().expect("free");
+        let a = kids[0].lock_nest_lock(&up); // b -> a under the upgradable read
+        drop((a, m, b, up));
+    });
+    assert_eq!(
+        kinds_and_classes(&reports),
+        vec![(
+            ReportKind::InstanceInversion,
+            vec!["nm.retake_down_kid".to_string()]
+        )],
         "{reports:?}"
     );
 }

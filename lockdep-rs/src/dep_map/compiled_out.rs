@@ -156,12 +156,16 @@ impl<'a, M> Tracked<'a, M> {
     #[inline(always)]
     pub(crate) fn change_read(&mut self, _: Read) {}
     #[inline(always)]
-    pub(crate) fn mark_upgradable(&mut self) {}
+    pub(crate) fn change_entry(&mut self, _: Read, _: bool) {}
     #[inline(always)]
-    pub(crate) fn unmark_upgradable(&mut self) {}
+    pub(crate) fn mark_upgradable(&mut self) {}
     #[inline(always)]
     pub(crate) fn upgradable(&self) -> bool {
         false
+    }
+    #[inline(always)]
+    pub(crate) fn upgrade_in_place(&mut self, _: &'static Location<'static>, _: bool) -> bool {
+        true
     }
     #[inline(always)]
     pub(crate) fn rekind_fast(&mut self, _: Read, _: &'static Location<'static>) -> bool {

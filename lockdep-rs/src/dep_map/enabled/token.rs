@@ -86,13 +86,6 @@ impl<'a, M> Tracked<'a, M> {
         }
     }
 
-    /// The guard holds its lock as a plain reader now (an upgradable guard downgraded).
-    #[inline]
-    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
-    pub(crate) fn unmark_upgradable(&mut self) {
-        self.1 &= !UPGRADABLE_BIT;
-    }
-
     /// See [`mark_upgradable`](Self::mark_upgradable).
     #[inline]
     pub(crate) fn upgradable(&self) -> bool {
@@ -132,9 +125,17 @@ impl<'a, M> Tracked<'a, M> {
     /// other guards' under a nest lock: see `validator::change_read`).
     #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
     pub(crate) fn change_read(&mut self, read: Read) {
+        self.change_entry(read, false);
+    }
+
+    /// [`change_read`](Self::change_read), the entry becoming the lock's upgradable reader's
+    /// if `upgradable` (see `HeldLock::upgradable`; the token is marked by the caller).
+    #[cfg_attr(loom, allow(dead_code))] // used by the drop-in API, which loom builds leave out
+    pub(crate) fn change_entry(&mut self, read: Read, upgradable: bool) {
         if let Some((map, packed)) = self.parts() {
             let serial = packed >> SERIAL_SHIFT;
-            let serial = validator::change_read(map.instance(), serial, read).unwrap_or(serial);
+            let serial =
+                validator::change_read(map.instance(), serial, read, upgradable).unwrap_or(serial);
             *self = Tracked::<M>::new(map, serial, read, self.2);
         }
     }
