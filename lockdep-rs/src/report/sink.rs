@@ -226,7 +226,10 @@ fn call_hook(report: &Report) {
 /// Sets (or removes) the hook called for each new report that is not captured.
 #[allow(clippy::type_complexity)] // the exact signature of the API contract
 pub(crate) fn set_hook(hook: Option<Box<dyn Fn(&Report) + Send + Sync>>) {
-    *HOOK.write() = hook.map(Arc::from);
+    let old = std::mem::replace(&mut *HOOK.write(), hook.map(Arc::from));
+    // The hook replaced is user code with captured state: dropped after the hook lock is
+    // released (its `Drop` may take lockdep locks, or set the hook again).
+    drop(old);
 }
 
 /// Drains the reports kept so far.
