@@ -36,8 +36,10 @@ pub fn take_reports() -> Vec<Report> {
 pub fn reset() {
     #[cfg(lockdep_enabled)]
     {
-        crate::dependency_graph::GRAPH.lock().clear();
+        // Instance orders first: a thread holding locks replays both once it sees the
+        // graph's new epoch (see `validator/slow_path.rs`), which must not be wiped after.
         crate::instance_order::clear();
+        crate::dependency_graph::GRAPH.lock().clear();
         crate::chain_cache::clear();
         crate::report::sink::clear();
         crate::validator::forget_held();

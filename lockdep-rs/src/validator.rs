@@ -506,14 +506,61 @@ impl ThreadState {
     /// guard `new` is taken under holds its nest lock as the upgradable reader.
     fn check_instance_order(&self, new: &HeldLock, nest_upgradable: bool) -> Option<(Report, u64)> {
         let stack = &self.held.stack;
-        if let slow_path::SameClass::Conflict(_) = slow_path::same_class(stack, new) {
+        let (idx, link) = self.instance_link(stack, new, nest_upgradable)?;
+        let outer = &stack[idx];
+        let gates = link.gates.clone();
+        let path = instance_order::record(link.clone())?;
+        if instance_order::seen_by_classes(&link, &path) || !instance_order::blocks(&link, &path) {
+            return None; // the class check reports this cycle, or readers never block readers
+        }
+        let mut common = gates;
+        for l in &path {
+            common.retain(|g| l.gates.contains(g));
+        }
+        if !common.is_empty() && crate::mode::ignoring_gated() {
+            return None;
+        }
+        Some(build::instance_inversion(
+            &self.held, outer, new, &path, &common,
+        ))
+    }
+
+    /// After a `reset()` cleared the instance orders, the locks this thread still holds
+    /// record theirs again (as if taken again, bottom to top), as their class edges are (see
+    /// `replay_after_reset`): a lock of their class taken later in the other order, by any
+    /// thread, is still an inversion. Nothing is reported here (the orders were checked when
+    /// they were taken).
+    pub(super) fn replay_instance_orders(&self) {
+        let stack = &self.held.stack;
+        for i in 1..stack.len() {
+            let (below, rest) = stack.split_at(i);
+            let entry = &rest[0];
+            if entry.trylock() {
+                continue; // a trylock records no order (see `acquire`)
+            }
+            if let Some((_, link)) = self.instance_link(below, entry, false) {
+                let _ = instance_order::record(link);
+            }
+        }
+    }
+
+    /// The instance order `new` makes with the lock of its key held last in `below` (another
+    /// instance), and that lock's index; `None` if there is none, or if taking `new` there
+    /// is plain recursive locking (the class check reports it).
+    fn instance_link(
+        &self,
+        below: &[HeldLock],
+        new: &HeldLock,
+        nest_upgradable: bool,
+    ) -> Option<(usize, InstanceLink)> {
+        if let slow_path::SameClass::Conflict(_) = slow_path::same_class(below, new) {
             return None; // plain recursive locking: the class check reports it
         }
-        let idx = stack.iter().rposition(|h| {
+        let idx = below.iter().rposition(|h| {
             std::ptr::eq(h.class.base(), new.class.base()) && !h.holds(new.instance)
         })?;
-        let outer = &stack[idx];
-        let gates = slow_path::gates_below(&stack[..idx]);
+        let outer = &below[idx];
+        let gates = slow_path::gates_below(&below[..idx]);
         let link = InstanceLink {
             outer: outer.last_instance(),
             inner: new.instance,
@@ -531,20 +578,7 @@ impl ThreadState {
                 .filter(|_| outer.nest() == new.nest())
                 .and_then(|n| self.nest_hold(n.get(), nest_upgradable)),
         };
-        let path = instance_order::record(link.clone())?;
-        if instance_order::seen_by_classes(&link, &path) || !instance_order::blocks(&link, &path) {
-            return None; // the class check reports this cycle, or readers never block readers
-        }
-        let mut common = gates;
-        for l in &path {
-            common.retain(|g| l.gates.contains(g));
-        }
-        if !common.is_empty() && crate::mode::ignoring_gated() {
-            return None;
-        }
-        Some(build::instance_inversion(
-            &self.held, outer, new, &path, &common,
-        ))
+        Some((idx, link))
     }
 
     /// How this thread holds the nest lock `nest` (`None`: not at all): exclusively if one of

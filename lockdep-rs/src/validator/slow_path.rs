@@ -66,6 +66,9 @@ impl ThreadState {
                 add_edges(graph, below, entry, &mut reports, &self.held);
             }
         }
+        // (Under the graph lock, as every replay: `reset()` clears the instance orders
+        // before the graph, so none replayed after its new epoch is wiped.)
+        self.replay_instance_orders();
         reports
     }
 }
