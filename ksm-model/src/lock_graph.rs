@@ -1,9 +1,11 @@
 //! The class dependency graph lockdep has recorded, read back from
 //! [`lockdep::graph_dot`], to ask what can reach what.
 //!
-//! Classes are identified by their display names, so classes that share a name (e.g. the
-//! per-design `ksm_thread_mutex` classes) become one node: ask about one kernel build per
-//! process (or between [`lockdep::reset`]s).
+//! Classes are identified by the node names [`lockdep::graph_dot`] gives them: a class's
+//! display name, but classes that share a name (e.g. the per-design `ksm_thread_mutex`
+//! classes) stay distinct nodes, the first (by class id) named `name`, the next `name #2`, and
+//! so on. A question about `ksm_thread_mutex` is therefore about one of them only: ask about
+//! one kernel build per process (or between [`lockdep::reset`]s).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -113,6 +115,23 @@ mod tests {
   "c \"q\"" -> "d" [label="EN"];
 }
 "#;
+
+    /// Two classes of one name are two nodes (`graph_dot` names the second `name #2`), as
+    /// the module docs say: a question by the plain name is about the first only.
+    #[test]
+    fn classes_sharing_a_name_stay_two_nodes() {
+        let first = lockdep::Mutex::named("lock_graph.shared", ());
+        let second = lockdep::Mutex::named("lock_graph.shared", ());
+        let after = lockdep::Mutex::named("lock_graph.after", ());
+        drop((first.lock(), after.lock()));
+        drop((second.lock(), after.lock()));
+        let g = LockGraph::recorded();
+        if !lockdep::VALIDATION_COMPILED_IN {
+            return;
+        }
+        assert!(g.has_edge("lock_graph.shared", "lock_graph.after"));
+        assert!(g.has_edge("lock_graph.shared #2", "lock_graph.after"));
+    }
 
     #[test]
     fn parses_edges_and_finds_cycles() {
