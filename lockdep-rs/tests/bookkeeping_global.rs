@@ -363,3 +363,37 @@ fn a_bad_unlock_report_says_where() {
         .unwrap();
     assert!(line.contains("bookkeeping_global.rs"), "{text}");
 }
+
+/// A condvar wait whose validation raises a report, with a report hook that turns validation
+/// `Off`: the mutex is held across the wait, and `Off` keeps the held state, so it is taken
+/// back as it was held. Its entry was dropped (the re-acquisition was skipped because the mode
+/// was `Off` by then): lockdep no longer saw the mutex held — a false `assert_held`, no order
+/// from it to the locks taken after. Found by `oracle_global` (modes and hooks;
+/// `hook_turning_validation_off_during_a_condvar_wait` there).
+#[test]
+fn a_condvar_wait_keeps_its_mutex_when_the_hook_turns_validation_off() {
+    let _s = serial(Mode::Collect);
+    let m = mutex("cv_off.m");
+    let cv = lockdep::Condvar::new();
+    let woken = std::sync::atomic::AtomicBool::new(false);
+    lockdep::set_report_hook(Some(Box::new(|_| lockdep::set_mode(Mode::Off))));
+    std::thread::scope(|s| {
+        let mut g = m.lock();
+        s.spawn(|| {
+            while !woken.load(std::sync::atomic::Ordering::Relaxed) {
+                cv.notify_all();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        cv.arm(); // this thread says it will notify: waiting on it is reported
+        cv.wait(&mut g);
+        woken.store(true, std::sync::atomic::Ordering::Relaxed);
+        lockdep::set_report_hook(None);
+        lockdep::set_mode(Mode::Collect);
+        assert_eq!(lockdep::held_state(&m), Some(true), "held across the wait");
+        drop(g);
+        assert_eq!(lockdep::held_state(&m), Some(false));
+    });
+    let kinds: Vec<ReportKind> = lockdep::take_reports().iter().map(Report::kind).collect();
+    assert_eq!(kinds, [ReportKind::RecursiveLocking]);
+}

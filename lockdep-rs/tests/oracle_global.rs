@@ -714,3 +714,29 @@ fn thread_that_reset_replays_locks_taken_after_it() {
         ..Program::new(vec![vec![Op::Fork { site: 0, body: 2 }]])
     });
 }
+
+/// A condvar wait whose validation raises a report, with a report hook that turns validation
+/// `Off`: the mutex is held across the wait, and `Off` keeps the held state, so it is taken
+/// back as it was held (the oracle: a wait begun with validation on is validated and
+/// recorded). Its entry was dropped instead (the re-acquisition was skipped because the mode
+/// was `Off` by then): lockdep no longer saw the mutex held. Found by
+/// `generated_mode_and_hook_programs_agree_with_the_oracle` (a random program; shrunk by hand).
+#[test]
+fn hook_turning_validation_off_during_a_condvar_wait() {
+    let p = Program {
+        threads: vec![vec![
+            Op::Gate,
+            Op::Ev {
+                e: 2,
+                act: EvAct::Arm,
+            },
+            Op::Wait { from_top: 0 },
+        ]],
+        real_threads: false,
+        bodies: vec![],
+        hook: Some(HookAct::SetMode(Mode::Off)),
+        mode: Mode::Warn,
+    };
+    // (Event number `EVENTS` is the world's condvar: armed by the waiter itself.)
+    assert_eq!(check(p), [ReportKind::RecursiveLocking]);
+}

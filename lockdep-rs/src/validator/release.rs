@@ -186,12 +186,22 @@ pub(crate) struct WaitingEntry {
     index: usize,
     merged: bool,
     locked: bool,
+    /// Validation was on when the wait began (not `Off`).
+    validating: bool,
 }
 
 impl WaitingEntry {
     /// How the mutex was held.
     pub(crate) fn read(&self) -> Read {
         self.entry.read()
+    }
+
+    /// Was validation on when the wait began? Then the lock is taken back as it was held
+    /// ([`wait_end`]), even if the mode changed to `Off` meanwhile (a report hook, another
+    /// thread): the lock stays held across the wait, and `Off` keeps the held state. A wait
+    /// begun in `Off` leaves the guard untracked, as any acquisition in `Off` is.
+    pub(crate) fn validating(&self) -> bool {
+        self.validating
     }
 }
 
@@ -217,6 +227,7 @@ pub(crate) fn wait_begin(instance: Instance, serial: u64, locked: bool) -> Optio
                 index: idx,
                 merged,
                 locked,
+                validating: crate::mode::mode() != crate::mode::Mode::Off,
             },
             outcomes,
         ))

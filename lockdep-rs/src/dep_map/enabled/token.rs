@@ -318,12 +318,11 @@ impl<'a> Tracked<'a> {
         waiting: Suspended,
         site: &'static Location<'static>,
     ) -> Tracked<'a> {
-        if mode() == Mode::Off {
-            return Tracked::untracked();
-        }
         #[cfg_attr(not(lockdep_tasks), allow(clippy::infallible_destructuring_match))]
         let waiting = match waiting {
             Suspended::Entry(w) => w,
+            #[cfg(lockdep_tasks)]
+            Suspended::Released(..) if mode() == Mode::Off => return Tracked::untracked(),
             #[cfg(lockdep_tasks)]
             Suspended::Released(read, subclass, nest) => {
                 // (How the nest lock is held is not known here: as its entry says.)
@@ -335,6 +334,9 @@ impl<'a> Tracked<'a> {
                 return map.record_request(read, subclass, false, nest, site, false, false);
             }
         };
+        if !waiting.validating() {
+            return Tracked::untracked();
+        }
         let read = waiting.read();
         match validator::wait_end(waiting, site) {
             Some(serial) => Tracked::new(map, serial, read, current_tag()),
