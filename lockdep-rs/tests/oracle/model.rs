@@ -479,6 +479,44 @@ impl Oracle {
         )
     }
 
+    /// The instance order taking `inst` (class `class`, mode `rd`, at `site`, under the nest
+    /// lock `nest`) on top of `below` makes with the last other instance of its key held
+    /// there: that instance and the link; `None` if there is none, or if it is a same-class
+    /// conflict (the class check reports it).
+    fn instance_link(
+        &self,
+        below: &[Held],
+        class: Class,
+        rd: Rd,
+        inst: Inst,
+        site: u8,
+        nest: Option<Inst>,
+    ) -> Option<(Inst, super::instances::Link)> {
+        let new = Held::new(class, rd, false, Vec::new(), nest);
+        if same_class_conflict(below, &new).is_some() {
+            return None;
+        }
+        let idx = below
+            .iter()
+            .rposition(|h| h.class.base == class.base && !h.holds(inst))?;
+        let outer = &below[idx];
+        let outer_inst = outer.acqs.last().expect("an acquisition").inst;
+        let link = super::instances::Link {
+            outer_class: outer.class,
+            inner_class: class,
+            outer_rd: outer.rd,
+            inner_rd: rd,
+            sites: (outer.site, site),
+            gated: self.gated_below(&below[..idx]),
+            // Both under one nest lock: how this thread holds it while taking `inst`.
+            under: new
+                .nest
+                .filter(|_| outer.nest == new.nest)
+                .and_then(|n| Some((n, nest_hold(below, n)?))),
+        };
+        Some((outer_inst, link))
+    }
+
     /// [`check_instances`](Self::check_instances) for taking `inst` (of `class`, in mode
     /// `rd`, at harness site `site`, under the nest lock `nest`): also a lock taken back
     /// after a condvar wait.
@@ -492,30 +530,8 @@ impl Oracle {
         nest: Option<Inst>,
     ) -> Option<Problem> {
         use super::instances::{blocks, class_cycle, Link};
-        let stack = self.stack(t);
-        let new = Held::new(class, rd, false, Vec::new(), nest);
-        if same_class_conflict(stack, &new).is_some() {
-            return None;
-        }
-        let idx = stack
-            .iter()
-            .rposition(|h| h.class.base == class.base && !h.holds(inst))?;
-        let outer = &stack[idx];
-        let outer_inst = outer.acqs.last().expect("an acquisition").inst;
-        let link = Link {
-            outer_class: outer.class,
-            inner_class: class,
-            outer_rd: outer.rd,
-            inner_rd: rd,
-            sites: (outer.site, site),
-            gated: self.gated_below(&stack[..idx]),
-            // Both under one nest lock: how this thread holds it while taking `inst`.
-            under: new
-                .nest
-                .filter(|_| outer.nest == new.nest)
-                .and_then(|n| Some((n, nest_hold(stack, n)?))),
-        };
-        let holding = outer.class;
+        let (outer_inst, link) = self.instance_link(self.stack(t), class, rd, inst, site, nest)?;
+        let holding = link.outer_class;
         let held = self.held_classes(t);
         let paths = self.inst.shortest_paths(inst, outer_inst, link.under);
         self.inst.insert(outer_inst, inst, link.clone());
@@ -622,6 +638,21 @@ impl Oracle {
                 let (p, s) = self.check(t, i, &e, &held);
                 problems.extend(p);
                 suppressed |= s;
+            }
+            // Their instance orders too (recorded, not checked), as lockdep's
+            // `replay_instance_orders`.
+            for i in 1..self.stack(t).len() {
+                let e = &self.stack(t)[i];
+                if e.trylock {
+                    continue;
+                }
+                let stack = self.stack(t);
+                let inst = e.acqs[0].inst;
+                if let Some((outer, link)) =
+                    self.instance_link(&stack[..i], e.class, e.rd, inst, e.site, e.nest)
+                {
+                    self.inst.insert(outer, inst, link);
+                }
             }
         }
         let held = self.held_classes(t);
