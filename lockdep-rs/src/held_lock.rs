@@ -312,6 +312,11 @@ impl HeldLock {
             .unwrap_or(self.instance)
     }
 
+    /// The instances merged into this entry besides its own.
+    pub(crate) fn merged_instances(&self) -> &[Instance] {
+        self.nesting().merged.as_ref().map_or(&[], |m| m.as_slice())
+    }
+
     /// Instances merged into this entry besides its own.
     pub(crate) fn merged_count(&self) -> usize {
         self.nesting().merged.as_ref().map_or(0, |m| m.len())

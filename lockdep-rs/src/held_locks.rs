@@ -40,6 +40,9 @@ pub(crate) struct HeldLocks {
     /// Serials up to this one were handed out before the stack was last forgotten (`reset()`):
     /// their entries are gone, and their guards' releases must be ignored.
     pub(crate) forgotten_up_to: u64,
+    /// The generation of the freed registry this stack last checked its entries against
+    /// (see `validator/freed.rs`).
+    pub(crate) freed_seen: u64,
 }
 
 // (Not derived: with the `tokio` feature a new stack takes a fresh uid.)
@@ -53,6 +56,7 @@ impl Default for HeldLocks {
             uid: next_uid(),
             slow_serials: 0,
             forgotten_up_to: 0,
+            freed_seen: 0,
         }
     }
 }

@@ -42,16 +42,16 @@ impl LockMap {
 
     #[track_caller]
     fn record(&self, read: Read) {
-        // The record outlives this call (`Tracked` has no drop glue): `release` finds it by
-        // instance.
-        let _ = self.dep.acquire(read, 0, None, Location::caller());
+        // Counted as held (no real lock says so): a drop of the map while another thread
+        // holds it is reported, and that thread's record of it forgotten.
+        self.dep.acquire_pseudo(read, Location::caller());
     }
 
     /// Records the release of the most recent acquisition (kernel `lock_map_release`);
     /// reports `BadUnlockBalance` if this thread does not hold it.
     #[track_caller]
     pub fn release(&self) {
-        self.dep.force_release(None, Location::caller());
+        self.dep.release_pseudo(Location::caller());
     }
 
     /// Validates as if acquiring and at once releases (kernel `might_lock`): records the

@@ -80,6 +80,10 @@ pub trait RealLock: crate::sealed::Sealed + Sized + 'static {
     /// The kind's name, for the per-instance class of a raw lock made by `INIT`.
     #[doc(hidden)]
     const NAME: &'static str;
+    /// Is the lock locked (in any mode) now? (Asked as it is dropped: a lock still locked
+    /// then is held through a forgotten or leaked guard.)
+    #[doc(hidden)]
+    fn locked_now(&self) -> bool;
 }
 
 #[cfg(not(loom))]
@@ -93,12 +97,18 @@ mod real_locks {
         type State = ();
         const STATE: () = ();
         const NAME: &'static str = "RawMutex";
+        fn locked_now(&self) -> bool {
+            real::lock_api::RawMutex::is_locked(self)
+        }
     }
     impl Sealed for real::RawFairMutex {}
     impl RealLock for real::RawFairMutex {
         type State = ();
         const STATE: () = ();
         const NAME: &'static str = "RawFairMutex";
+        fn locked_now(&self) -> bool {
+            real::lock_api::RawMutex::is_locked(self)
+        }
     }
     impl Sealed for real::RawRwLock {}
     impl RealLock for real::RawRwLock {
@@ -106,6 +116,9 @@ mod real_locks {
         #[allow(clippy::declare_interior_mutable_const)]
         const STATE: Upgrader = Upgrader::NONE;
         const NAME: &'static str = "RawRwLock";
+        fn locked_now(&self) -> bool {
+            real::lock_api::RawRwLock::is_locked(self)
+        }
     }
     impl<R: RealLock> Sealed for super::RawLock<R> {}
 }

@@ -348,13 +348,26 @@ mod nesting {
         /// This thread's exit event, kept until the thread's thread-locals are destroyed (it
         /// is made first, so it is destroyed last).
         #[allow(clippy::missing_const_for_thread_local)]
-        static EXIT: std::cell::RefCell<Option<std::sync::Arc<crate::dep_map::DepMap>>> =
-            std::cell::RefCell::new(None);
+        static EXIT: std::cell::RefCell<Option<KeptExit>> = std::cell::RefCell::new(None);
+    }
+
+    /// The exit event as the thread keeps it: armed until the thread's validator state goes
+    /// (before this), which takes the armed entry with it; then it is no longer held by
+    /// anyone (its count of holders says so: see `DepMap::count_hold`), so the joiner that
+    /// drops it last need not look for a holder.
+    #[cfg(lockdep_enabled)]
+    struct KeptExit(std::sync::Arc<crate::dep_map::DepMap>);
+
+    #[cfg(lockdep_enabled)]
+    impl Drop for KeptExit {
+        fn drop(&mut self) {
+            self.0.disarmed_at_exit();
+        }
     }
 
     pub(super) fn keep_exit(_exit: std::sync::Arc<crate::dep_map::DepMap>) {
         #[cfg(lockdep_enabled)]
-        let _ = EXIT.try_with(|e| *e.borrow_mut() = Some(_exit));
+        let _ = EXIT.try_with(|e| *e.borrow_mut() = Some(KeptExit(_exit)));
     }
 
     pub(super) fn current() -> u32 {

@@ -39,6 +39,10 @@ pub(crate) struct ThreadState {
     /// the wait do not see it) but still really locked, and where it was. A report hook run
     /// meanwhile sees it held again (see `validator::deliver`).
     pub(crate) suspended: Option<(crate::held_locks::HeldLock, usize)>,
+    /// The stack positions of the dead entries taken off so far (locks freed by another
+    /// thread: `validator/freed.rs`), in order: a condvar wait's mutex, out of the stack
+    /// meanwhile, goes back where it was (`ThreadState::position_now`).
+    pub(crate) purged: Vec<usize>,
 }
 
 impl Default for ThreadState {
@@ -53,6 +57,7 @@ impl Default for ThreadState {
             exiting: false,
             deferred: Vec::new(),
             suspended: None,
+            purged: Vec::new(),
             #[cfg(lockdep_tasks)]
             holding,
         };
@@ -81,6 +86,11 @@ impl Drop for ThreadState {
             self.chains.switch_stack(before, self.held.fast_pushes());
         }
         self.chains.flush_hits(self.held.fast_pushes());
+        // Locks freed by another thread while this one held them: reported there, not held
+        // here any more (not left held at exit).
+        if !crate::sync::internal::inside() {
+            self.forget_freed();
+        }
         for (report, key) in std::mem::take(&mut self.deferred) {
             sink::deliver_no_panic(report, key);
         }
@@ -92,6 +102,10 @@ impl Drop for ThreadState {
             .iter()
             .any(|h| !h.class.event && !h.sendable());
         if leaked && crate::mode::mode() != crate::mode::Mode::Off {
+            // Reported here: not again by the thread that frees such a lock later.
+            if !crate::sync::internal::inside() {
+                self.note_left_at_exit();
+            }
             let (report, key) = build::held_at_exit(&self.held);
             // Never panic in a thread-local destructor: that aborts the process.
             sink::deliver_no_panic(report, key);

@@ -10,6 +10,7 @@
 //! after delivery, once it is known not to panic: a hook or a mode change in between never
 //! leaves a stale entry.
 
+mod freed;
 #[cfg(lockdep_tasks)]
 pub(crate) mod holder;
 mod release;
@@ -28,17 +29,23 @@ use crate::report::{build, Report};
 use crate::thread_state::ThreadState;
 
 /// Runs `f` on this thread's state (see `thread_state::with_state`), with the `tokio` feature
-/// after making its loaded stack the calling context's holder's.
+/// after making its loaded stack the calling context's holder's. Every such call first takes
+/// off the stack the entries of locks freed meanwhile by another thread (see
+/// `validator/freed.rs`): none of them is ever seen held here.
 pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
     #[cfg(lockdep_tasks)]
     holder::settle_here(false);
-    crate::thread_state::with_state(f)
+    crate::thread_state::with_state(|s| {
+        s.forget_freed();
+        f(s)
+    })
 }
 
 #[cfg(lockdep_tasks)]
 pub(crate) use holder::{current_tag, is_calling_holder, peek_entry};
 pub(crate) use release::{
-    forgotten, is_held, lock_freed, release, release_token, wait_begin, wait_end, WaitingEntry,
+    forgotten, is_held, lock_freed, release, release_token, wait_begin, wait_end, HeldSomewhere,
+    WaitingEntry,
 };
 pub(crate) use upgrade::upgrade;
 

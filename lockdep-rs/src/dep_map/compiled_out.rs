@@ -127,6 +127,10 @@ impl DepMap {
     pub(crate) fn arm_event(&self, _: &'static Location<'static>) {}
     #[inline(always)]
     pub(crate) fn signal_event(&self, _: &'static Location<'static>) {}
+    #[inline(always)]
+    pub(crate) fn acquire_pseudo(&self, _: Read, _: &'static Location<'static>) {}
+    #[inline(always)]
+    pub(crate) fn release_pseudo(&self, _: &'static Location<'static>) {}
 }
 
 /// Zero-sized: nothing to report on release (and `Send` whatever `M` says: the real

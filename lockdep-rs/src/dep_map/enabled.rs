@@ -24,6 +24,18 @@ const UPGRADABLE_BIT: u64 = 1 << 3;
 /// Set in a lock's id word once it was taken while the mode was `Off` (unrecorded): a
 /// release the validator cannot match may then be that acquisition's.
 const TAKEN_WHILE_OFF: usize = 1 << (usize::BITS - 1);
+/// Set in a lock's id word by the lock's own `Drop` (through `&mut`, no atomic operation)
+/// when its real lock is still locked as it is dropped: someone holds it (a forgotten or
+/// leaked guard), maybe another thread (see [`validator::lock_freed`]).
+const LOCKED_AT_DROP: usize = 1 << (usize::BITS - 2);
+/// Where a pseudo-lock's or an event's count of its holders is kept in the id word (see
+/// [`DepMap::count_hold`]): 6 bits below the two flags; all ones is saturated (counted as
+/// held for good).
+const HOLDS_SHIFT: u32 = usize::BITS - 8;
+const HOLDS_MAX: usize = 0x3F;
+const HOLDS_MASK: usize = HOLDS_MAX << HOLDS_SHIFT;
+/// The instance id's bits of the id word (instance ids stay below `2^(BITS - 8)`).
+const ID_MASK: usize = (1 << HOLDS_SHIFT) - 1;
 
 use super::Read;
 #[cfg(all(feature = "tokio", not(loom)))]
@@ -62,7 +74,8 @@ pub(crate) enum Suspended {
 pub(crate) struct DepMap {
     source: ClassSource,
     class: OnceRef<'static, ClassInfo>,
-    /// The instance id, assigned on first use, and the [`TAKEN_WHILE_OFF`] bit. Not the
+    /// The instance id, assigned on first use, the [`TAKEN_WHILE_OFF`] and
+    /// [`LOCKED_AT_DROP`] bits and (pseudo-locks, events) the count of holders. Not the
     /// address: a lock may be moved while a forgotten guard still counts it as held, and
     /// must still be recognised.
     id: AtomicUsize,
@@ -152,7 +165,7 @@ impl DepMap {
     /// The lock's instance identity.
     #[inline]
     pub(crate) fn instance(&self) -> Instance {
-        let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
+        let id = self.id.load(Ordering::Relaxed) & ID_MASK;
         if id != 0 {
             return id;
         }
@@ -164,8 +177,8 @@ impl DepMap {
         let new = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
         let mut current = self.id.load(Ordering::Relaxed);
         loop {
-            if current & !TAKEN_WHILE_OFF != 0 {
-                return current & !TAKEN_WHILE_OFF; // another thread assigned it
+            if current & ID_MASK != 0 {
+                return current & ID_MASK; // another thread assigned it
             }
             match self.id.compare_exchange_weak(
                 current,
@@ -187,6 +200,36 @@ impl DepMap {
     #[cold]
     fn note_taken_while_off(&self) {
         self.id.fetch_or(TAKEN_WHILE_OFF, Ordering::Relaxed);
+    }
+
+    /// The lock's own `Drop`: its real lock is still locked (a guard of it was forgotten or
+    /// leaked, by this thread or another), so the handle's drop must find out who holds it.
+    /// (Through `&mut`: a plain write, read back by this handle's `Drop` right after.)
+    pub(crate) fn mark_locked_at_drop(&mut self) {
+        *self.id.get_mut() |= LOCKED_AT_DROP;
+    }
+
+    /// A pseudo-lock (`LockMap`) or an event has one more holder (an acquisition recorded,
+    /// an arming): with no real lock to ask, its drop learns from this count whether anyone
+    /// holds it. Saturates (then counted as held for good: a drop that consults the freed
+    /// registry for nothing, never one that misses a holder).
+    pub(crate) fn count_hold(&self) {
+        let _ = self
+            .id
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                let n = (w & HOLDS_MASK) >> HOLDS_SHIFT;
+                (n < HOLDS_MAX).then(|| w + (1 << HOLDS_SHIFT))
+            });
+    }
+
+    /// One holder fewer (see [`count_hold`](Self::count_hold)); a saturated count stays.
+    pub(crate) fn count_release(&self) {
+        let _ = self
+            .id
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                let n = (w & HOLDS_MASK) >> HOLDS_SHIFT;
+                (n > 0 && n < HOLDS_MAX).then(|| w - (1 << HOLDS_SHIFT))
+            });
     }
 
     /// The class name shown for this lock (subclass 0): its class's once resolved; a raw
@@ -368,7 +411,7 @@ impl DepMap {
         site: &'static Location<'static>,
         sendable: bool,
     ) -> Option<(Option<NonZeroU64>, HolderTag)> {
-        let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
+        let id = self.id.load(Ordering::Relaxed) & ID_MASK;
         let class = self.class.get().filter(|_| id != 0)?;
         let (serial, holder) = crate::fast_path::acquire_fast(class, id, read, site, sendable)?;
         Some((
@@ -533,15 +576,46 @@ impl DepMap {
     #[track_caller]
     pub(crate) fn arm_event(&self, site: &'static Location<'static>) {
         if !self.is_held() {
-            let _ = self.record::<Local>(Read::Recursive, 0, true, None, site, false);
+            let armed = self.record::<Local>(Read::Recursive, 0, true, None, site, false);
+            if armed.map().is_some() {
+                self.count_hold();
+            }
         }
     }
 
     /// An event: signalled; ends the armed span if this thread armed it (in every mode).
     #[track_caller]
     pub(crate) fn signal_event(&self, site: &'static Location<'static>) {
-        if self.is_held() {
-            self.force_release(None, site);
+        if self.is_held() && self.force_release(None, site) {
+            self.count_release();
+        }
+    }
+
+    /// An event this thread armed, whose armed span ended without a signal as the thread's
+    /// validator state went away (a `lockdep::thread`'s exit event): one holder fewer.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn disarmed_at_exit(&self) {
+        self.count_release();
+    }
+
+    /// A pseudo-lock's acquisition (`LockMap`): recorded, and counted as held (see
+    /// [`count_hold`](Self::count_hold)) if tracked.
+    #[track_caller]
+    pub(crate) fn acquire_pseudo(&self, read: Read, site: &'static Location<'static>) {
+        // The record outlives this call (`Tracked` has no drop glue): the release finds it by
+        // instance.
+        if self.acquire(read, 0, None, site).map().is_some() {
+            self.count_hold();
+        }
+    }
+
+    /// A pseudo-lock's release (`LockMap`): as [`force_release`](Self::force_release), one
+    /// holder fewer if this thread held it.
+    #[track_caller]
+    pub(crate) fn release_pseudo(&self, site: &'static Location<'static>) {
+        let held = self.is_held();
+        if self.force_release(None, site) && held {
+            self.count_release();
         }
     }
 }
@@ -560,9 +634,18 @@ impl Drop for DepMap {
         // Only a lock that was ever taken can be held.
         if let Some(class) = self.class.get() {
             class.instance_died();
-            let id = self.id.load(Ordering::Relaxed) & !TAKEN_WHILE_OFF;
+            let word = *self.id.get_mut();
+            let id = word & ID_MASK;
             if id != 0 {
-                validator::lock_freed(id);
+                // Someone may hold it: its real lock is still locked, or (no real lock) its
+                // count of holders says so. Not for a lock taken while the mode was `Off`
+                // (unrecorded: nobody's record may hold it).
+                let held = if word & LOCKED_AT_DROP != 0 {
+                    (word & TAKEN_WHILE_OFF == 0).then_some(validator::HeldSomewhere::Locked)
+                } else {
+                    (word & HOLDS_MASK != 0).then_some(validator::HeldSomewhere::Counted)
+                };
+                validator::lock_freed(class, id, held);
                 crate::instance_order::forget(id);
             }
         }

@@ -33,6 +33,18 @@ pub type RawFairMutex = RawLock<real::RawFairMutex>;
 /// `upgrade` is validated as a write acquisition.
 pub type RawRwLock = RawLock<real::RawRwLock>;
 
+/// A raw lock still locked as it is dropped is held through a forgotten or leaked guard:
+/// its handle's drop then looks for the holder, on this thread or another (see
+/// `validator::lock_freed`); an unlocked one's drop stays cheap.
+#[cfg(lockdep_enabled)]
+impl<R: RealLock> Drop for RawLock<R> {
+    fn drop(&mut self) {
+        if self.inner.locked_now() {
+            self.dep.mark_locked_at_drop();
+        }
+    }
+}
+
 /// A raw mutex of class source `dep` (const: the safe locks' constructors build theirs).
 pub(crate) const fn raw_mutex<R: RealLock + lock_api::RawMutex>(dep: DepMap) -> RawLock<R> {
     RawLock {

@@ -382,6 +382,34 @@ pub(crate) fn freed(held: &HeldLocks, entry: &HeldLock) -> (Report, u64) {
     )
 }
 
+/// The lock `instance` of class `class` is being dropped while another thread or task holds
+/// it (or held it and leaked it): this thread does not. Keyed by class and the freeing thread,
+/// as [`freed`] is by class, site and thread.
+#[track_caller]
+pub(crate) fn freed_elsewhere(
+    held: &HeldLocks,
+    class: &'static ClassInfo,
+    instance: usize,
+) -> (Report, u64) {
+    let mut d = base(ReportKind::HeldLockFreed, held);
+    d.acquiring = Some(LockLine {
+        class: class.display_name(),
+        read: 0,
+        instance,
+        // (Not shown: where the holder took it is on the holder's stack.)
+        site: Location::caller(),
+    });
+    d.held_by = Some("another thread or task".to_owned());
+    d.class_names.push(class.display_name());
+    d.notes.push(
+        "It is not held by this thread: another thread or task took it and has not released \
+         it (a guard forgotten or leaked there). Its holder forgets it at its next lock \
+         operation."
+            .to_owned(),
+    );
+    finish(d, key_of(("freed elsewhere", class.id, thread_label())))
+}
+
 /// `new` names a nest lock (class `nest_name`) that this thread does not hold.
 pub(crate) fn nest_not_held(held: &HeldLocks, new: &HeldLock, nest_name: String) -> (Report, u64) {
     let mut d = base(ReportKind::NestLockNotHeld, held);

@@ -39,7 +39,8 @@ pub enum ReportKind {
     RecursiveLocking,
     /// "bad unlock balance detected": releasing a lock this thread does not hold.
     BadUnlockBalance,
-    /// "held lock freed": a lock dropped while this thread holds it.
+    /// "held lock freed": a lock dropped while this thread holds it, or while another thread
+    /// or task holds it (the report says so).
     HeldLockFreed,
     /// "Nested lock was not taken": `lock_nest_lock` without holding the nest lock.
     NestLockNotHeld,

@@ -275,8 +275,17 @@ fn bad_unlock(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 }
 
 fn freed(r: &ReportData, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    writeln!(f, "{} is freeing a lock that it still holds!", r.thread)?;
-    lock_line(r.acquiring.as_ref(), f)?;
+    match (&r.held_by, &r.acquiring) {
+        // Held by another holder: where it took the lock is not known here.
+        (Some(holder), Some(l)) => {
+            writeln!(f, "{} is freeing a lock held by {holder}!", r.thread)?;
+            writeln!(f, "lock#{} ({})", l.instance, l.class)?;
+        }
+        _ => {
+            writeln!(f, "{} is freeing a lock that it still holds!", r.thread)?;
+            lock_line(r.acquiring.as_ref(), f)?;
+        }
+    }
     notes(r, f)?;
     held_list(r, f)
 }

@@ -492,6 +492,8 @@ pub(crate) fn task_ended() {
             return None;
         }
         let report = build::held_at_exit(&s.held);
+        // Reported here: not again by the thread that frees such a lock later.
+        s.note_left_at_exit();
         s.held.forget_where(|h| !h.sendable() && !h.class.event);
         Some(report)
     })

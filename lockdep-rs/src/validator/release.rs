@@ -144,11 +144,31 @@ pub(crate) fn is_held(instance: Instance) -> bool {
     with_state(|s| s.held.find(instance, |_| true).is_some()).unwrap_or(false)
 }
 
-/// The lock `instance` is being dropped: report and forget it if this thread holds it. An
-/// event this thread armed and never signalled is forgotten unreported: its armed span ends
-/// with it (nobody can wait on a dropped event, so nothing can deadlock on it; a thread's exit
-/// leaves armed events unreported too).
-pub(crate) fn lock_freed(instance: Instance) {
+/// How a lock being dropped may still be held by someone (see `DepMap`'s drop).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeldSomewhere {
+    /// Its real lock is still locked: a guard of it was forgotten or leaked.
+    Locked,
+    /// A pseudo-lock's or an event's count of holders is not 0.
+    Counted,
+}
+
+/// The lock `instance` (of class `class`) is being dropped: report and forget it if this
+/// thread holds it. An event this thread armed and never signalled is forgotten unreported:
+/// its armed span ends with it (nobody can wait on a dropped event, so nothing can deadlock
+/// on it; a thread's exit leaves armed events unreported too).
+///
+/// `held`: someone may hold it (see [`HeldSomewhere`]). Then every other holder's record of it
+/// must go too: it is noted in the freed registry (`freed.rs`), which each stack checks at its
+/// next slow-path visit. If this thread does not hold it, another thread or task does (or did,
+/// and leaked it): reported here, as held by another thread or task, under the same policy as
+/// a lock freed by its holder (Panic mode panics here, where it can); that holder forgets its
+/// entry silently. Not for an event (as on its own thread).
+pub(crate) fn lock_freed(
+    class: &'static crate::class::ClassInfo,
+    instance: Instance,
+    held: Option<HeldSomewhere>,
+) {
     let found = with_state(|s| {
         let idx = s.held.find(instance, |_| true)?;
         let entry = &s.held.stack[idx];
@@ -157,11 +177,26 @@ pub(crate) fn lock_freed(instance: Instance) {
         Some((report, outcomes))
     })
     .flatten();
+    let here = found.is_some();
     if let Some((report, outcomes)) = found {
         defer(outcomes);
         if let Some((report, key)) = report {
             super::deliver_or_panic(report, key);
         }
+    }
+    if held.is_none() {
+        return;
+    }
+    super::freed::note(instance);
+    if here || class.event || crate::mode::mode() == crate::mode::Mode::Off {
+        return;
+    }
+    if super::freed::take_left_at_exit(instance) {
+        return; // its holder exited holding it: reported there
+    }
+    let report = with_state(|s| build::freed_elsewhere(&s.held, class, instance));
+    if let Some((report, key)) = report {
+        super::deliver_or_panic(report, key);
     }
 }
 
@@ -188,6 +223,9 @@ pub(crate) struct WaitingEntry {
     locked: bool,
     /// Validation was on when the wait began (not `Off`).
     validating: bool,
+    /// How many dead entries the stack had forgotten when the entry was taken out: `index`
+    /// moves down for those forgotten below it since (see `ThreadState::position_now`).
+    purge_mark: usize,
 }
 
 impl WaitingEntry {
@@ -228,13 +266,17 @@ pub(crate) fn wait_begin(instance: Instance, serial: u64, locked: bool) -> Optio
                 merged,
                 locked,
                 validating: crate::mode::mode() != crate::mode::Mode::Off,
+                purge_mark: s.purged.len(),
             },
             outcomes,
         ))
     })
     .flatten()?;
     if locked {
-        with_state(|s| s.suspended = Some((waiting.entry.clone(), waiting.index)));
+        with_state(|s| {
+            let index = s.position_now(waiting.purge_mark, waiting.index);
+            s.suspended = Some((waiting.entry.clone(), index));
+        });
     }
     defer(outcomes);
     Some(waiting)
@@ -304,12 +346,13 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
     };
     let serial = super::acquire(e.class, e.instance, req)?.serial;
     with_state(|s| {
+        let index = s.position_now(w.purge_mark, w.index);
         if s.held.stack.last().is_some_and(|h| h.serial() == serial)
-            && w.index + 1 < s.held.stack.len()
+            && index + 1 < s.held.stack.len()
         {
             let mut entry = s.held.stack.pop().expect("non-empty");
             entry.site = e.site;
-            s.held.insert(w.index, entry);
+            s.held.insert(index, entry);
         } else if let Some(top) = s.held.stack.last_mut() {
             top.site = e.site;
         }
@@ -362,7 +405,7 @@ impl ThreadState {
 
     /// Takes `instance` out of entry `idx`: out of its merged instances if it has others,
     /// else the entry goes and the entries above it are put back.
-    fn take_out(&mut self, idx: usize, instance: Instance) -> Vec<Outcome> {
+    pub(super) fn take_out(&mut self, idx: usize, instance: Instance) -> Vec<Outcome> {
         if self.held.stack[idx].unmerge(instance) {
             return Vec::new();
         }
