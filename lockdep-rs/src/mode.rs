@@ -61,6 +61,12 @@ fn decode(v: u8) -> Mode {
 
 /// Sets the mode for the whole process (overrides `LOCKDEP`).
 pub fn set_mode(mode: Mode) {
+    // `LOCKDEP` is read first all the same, so that an unknown value is reported (and fails
+    // the run) as it is when the program leaves the mode to it.
+    if MODE.load(Ordering::Relaxed) == UNSET {
+        let _ = init_from_env();
+    }
+    SET_BY_PROGRAM.store(true, Ordering::Relaxed);
     MODE.store(encode(mode), Ordering::Relaxed);
     // Every thread's fast path (which checks no mode) misses until its slow path has seen it.
     #[cfg(lockdep_enabled)]
@@ -76,6 +82,16 @@ pub fn mode() -> Mode {
         return decode(v);
     }
     init_from_env()
+}
+
+/// Has the program set the mode ([`set_mode`]), over what `LOCKDEP` says?
+static SET_BY_PROGRAM: AtomicBool = AtomicBool::new(false);
+
+/// Has the program set the mode itself (then an unknown `LOCKDEP` value is reported without
+/// "using warn meanwhile": the program's mode applies)?
+#[cfg_attr(not(lockdep_enabled), allow(dead_code))]
+pub(crate) fn set_by_program() -> bool {
+    SET_BY_PROGRAM.load(Ordering::Relaxed)
 }
 
 /// The unknown `LOCKDEP` value, if there was one: the validator reports it once.

@@ -661,7 +661,12 @@ fn report_env_error_once() {
         && !DONE.swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         if let Some(e) = crate::mode::take_env_error() {
-            sink::config_error(&format!("lockdep: {e} (using warn meanwhile)"));
+            let meanwhile = if crate::mode::set_by_program() {
+                "the mode the program set applies"
+            } else {
+                "using warn meanwhile"
+            };
+            sink::config_error(&format!("lockdep: {e} ({meanwhile})"));
         }
         for e in crate::mode::setting_errors() {
             sink::config_error(&e);

@@ -175,3 +175,56 @@ fn the_summary_says_how_to_name_an_unnamed_finder() {
         "{stderr}"
     );
 }
+
+const SET_FIRST_CHILD: &str = "LOCKDEP_ENV_SET_FIRST_CHILD";
+
+/// In the child: set the mode before any lock is used, then take one.
+#[test]
+fn child_sets_the_mode_before_any_lock() {
+    if std::env::var_os(SET_FIRST_CHILD).is_none() {
+        return;
+    }
+    lockdep::set_mode(Mode::Collect);
+    drop(Mutex::named("envSetFirst", ()).lock());
+    println!("MODE {:?}", lockdep::mode());
+}
+
+/// A program that sets the mode itself before its first lock still has an unknown `LOCKDEP`
+/// value reported, failing the run, as one that leaves the mode to the variable. (Before, the
+/// variable was read only when the mode was first asked for while unset: `set_mode` first
+/// meant it was never read, and the typo went unnoticed.)
+#[test]
+fn an_unknown_value_is_reported_when_the_program_sets_the_mode_first() {
+    if std::env::var_os(CHILD).is_some() || std::env::var_os(SET_FIRST_CHILD).is_some() {
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_sets_the_mode_before_any_lock",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SET_FIRST_CHILD, "1")
+        .env("LOCKDEP", "panik")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("MODE Collect"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "LOCKDEP=\"panik\" is not a lockdep mode: expected one of panic, warn, collect, off"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("(the mode the program set applies)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 problem was reported in this run"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(101), "{stderr}");
+}
