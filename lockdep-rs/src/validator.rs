@@ -218,12 +218,12 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
              acquiring, which can never succeed"
         };
         match (printed, outcome.reports.first()) {
-            (false, Some((report, _))) => panic!("{why}\n{report}"),
+            (false, Some((report, _))) => panic!("{why}\n{}", panic_text(report)),
             _ => panic!("{why} (see the report above)"),
         }
     }
     if may_panic && !must_panic.is_empty() {
-        let text: Vec<String> = must_panic.iter().map(|(r, _)| r.to_string()).collect();
+        let text: Vec<String> = must_panic.iter().map(|(r, _)| panic_text(r)).collect();
         panic!("{}", text.join("\n"));
     }
     // Unwinding already, or a thread-local destructor (a panic there aborts): printed.
@@ -262,6 +262,17 @@ pub(crate) fn deliver(report: crate::report::Report, key: u64) -> Delivery {
         with_state(|s| s.held.withdraw(serial, instance));
     }
     delivery
+}
+
+/// A report as a panic message: its text from its first line (the printed text starts with an
+/// empty line, to stand apart from the output before it; std prints a panic message after
+/// "panicked at …:", where that line would only push the report away).
+fn panic_text(report: &Report) -> String {
+    let text = report.to_string();
+    match text.strip_prefix('\n') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    }
 }
 
 /// Delivers the problems found while this thread released locks (see
@@ -690,7 +701,7 @@ pub(crate) fn invalid_subclass(name: String, subclass: u8, site: &'static Locati
 pub(crate) fn deliver_or_panic(report: crate::report::Report, key: u64) {
     if deliver(report.clone(), key) == Delivery::MustPanic {
         if !crate::sync::panicking() && !exiting() {
-            panic!("{report}");
+            panic!("{}", panic_text(&report));
         }
         sink::print(&report, key);
     }

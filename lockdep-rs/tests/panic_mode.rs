@@ -98,3 +98,29 @@ fn clean_order_does_not_panic() {
     let _gb = b.read_recursive();
     let _gb2 = b.read_recursive();
 }
+
+/// The panic message is the splat from its first line (the rule of `=`), not from an empty
+/// line: std prints it after "panicked at file:line:col:", where a leading empty line only
+/// pushed the report away. (Printed reports keep their leading empty line, which separates
+/// them from the output before.) Both the report of a lock order and of a free.
+#[test]
+fn the_panic_message_starts_with_the_report_not_an_empty_line() {
+    let _w = watchdog("the_panic_message_starts_with_the_report", 60);
+    lockdep::set_mode(Mode::Panic);
+    let s = Scope::new("panic_first_line");
+    let (a, b) = (s.mutex("A"), s.mutex("B"));
+    drop((a.lock(), b.lock()));
+    let gb = b.lock();
+    let order = catch_unwind(AssertUnwindSafe(|| drop(a.lock()))).expect_err("B then A panics");
+    drop(gb);
+    let freed = catch_unwind(AssertUnwindSafe(|| {
+        let m = s.mutex("F");
+        std::mem::forget(m.lock());
+        drop(m);
+    }))
+    .expect_err("a held lock freed panics");
+    for payload in [order, freed] {
+        let text = panic_text(&*payload);
+        assert!(text.starts_with("====="), "{text:?}");
+    }
+}
