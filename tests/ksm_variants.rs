@@ -43,6 +43,13 @@ fn unlocked_flag_does_not_wait_for_a_batch_in_progress() {
     let out = scenario::mid_batch(Design::UnlockedFlag);
     assert!(out.reports.is_empty(), "{}", out);
     assert_use_after_free_by_ksmd(&out);
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.contains("did not wait for ksmd's batch")),
+        "{}",
+        out
+    );
 }
 
 // WaitUnderMutex (the real deadlock: ksmd sleeps on the bit holding the mutex the offliner

@@ -107,7 +107,7 @@ use oracle::model::Rd::{self, R1, R2, W};
 use oracle::program::{self, EvAct, How, MapAct, Op, Program};
 use oracle::run::{self, Outcome};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestRunner};
 
 fn setup() {
     // Reports are compared, never printed: no stack traces (symbolising them is slow, and a
@@ -136,6 +136,7 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
         max_shrink_iters: 20_000,
         // ChaCha (the default) is a quarter of the run time in a debug build.
         rng_algorithm: RngAlgorithm::XorShift,
+        rng_seed: RngSeed::Fixed(program::seed()),
         ..Config::default()
     };
     let start = Instant::now();
@@ -157,8 +158,9 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
     });
     let (n, s) = stats.into_inner().unwrap();
     let count = |k| s.reports.iter().filter(|&&r| r == k).count();
+    let seed = program::seed();
     println!(
-        "{name}: {n} programs, {} steps, {} cycle reports, {} circular-wait reports, {} \
+        "{name}: {n} programs (seed {seed}), {} steps, {} cycle reports, {} circular-wait reports, {} \
          recursive-locking reports ({} certain self-deadlocks), {} bad unlocks, in {:.1?}",
         s.steps,
         count(ReportKind::CircularDependency),

@@ -38,7 +38,7 @@ use oracle::program::{self, EvAct, HookAct, How, MapAct, Op, Program};
 use oracle::run::{self, Env, Outcome, Runner};
 use oracle::world::World;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestRunner};
 
 /// The tests of this binary share the process-wide state: one at a time.
 static SERIAL: StdMutex<()> = StdMutex::new(());
@@ -140,6 +140,7 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
         max_shrink_iters: 20_000,
         // ChaCha (the default) is a quarter of the run time in a debug build.
         rng_algorithm: RngAlgorithm::XorShift,
+        rng_seed: RngSeed::Fixed(program::seed()),
         ..Config::default()
     };
     let start = Instant::now();
@@ -162,8 +163,9 @@ fn generate(name: &str, default: u32, strategy: impl Strategy<Value = Program>) 
     });
     let (n, s) = stats.into_inner().unwrap();
     let count = |k| s.reports.iter().filter(|&&r| r == k).count();
+    let seed = program::seed();
     println!(
-        "{name}: {n} programs, {} steps, {} panics, {} cycle, {} circular-wait, {} \
+        "{name}: {n} programs (seed {seed}), {} steps, {} panics, {} cycle, {} circular-wait, {} \
          recursive-locking, {} bad-unlock, {} held-at-exit reports, in {:.1?}",
         s.steps,
         s.panics,

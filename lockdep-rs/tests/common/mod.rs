@@ -292,9 +292,14 @@ pub fn watchdog(what: &'static str, secs: u64) -> Watchdog {
 }
 
 /// The runner of a generated test: `PROPTEST_CASES` programs (else `default_cases`), a
-/// reproducible generator, no failure files.
+/// reproducible generator (the seed `PROPTEST_RNG_SEED` if it is set, else a fixed one: every
+/// run checks the same programs), no failure files.
 pub fn generator(default_cases: u32) -> proptest::test_runner::TestRunner {
-    use proptest::test_runner::{Config, RngAlgorithm, TestRunner};
+    use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestRunner};
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x10C_DE95);
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -303,6 +308,7 @@ pub fn generator(default_cases: u32) -> proptest::test_runner::TestRunner {
         cases,
         failure_persistence: None,
         rng_algorithm: RngAlgorithm::XorShift,
+        rng_seed: RngSeed::Fixed(seed),
         ..Config::default()
     })
 }

@@ -14,6 +14,17 @@ use proptest::prelude::*;
 use super::model::Rd;
 use super::world::{EVENTS, INSTANCES, LOCKS, MAPS};
 
+/// The seed of the generated programs: `PROPTEST_RNG_SEED` if it is set (another set of
+/// programs: e.g. `PROPTEST_RNG_SEED=$RANDOM`), else a fixed one, so that every run of the test
+/// command checks the same programs: a failure comes back when run again, and the verdict
+/// depends on the code, not on the draw.
+pub fn seed() -> u64 {
+    std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x10C_DE95)
+}
+
 /// How a lock is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum How {
