@@ -23,13 +23,17 @@ struct OutOfStack {
     entry: HeldLock,
     index: usize,
     armed: bool,
+    /// The entry a condvar wait had out of the stack when this upgrade began (a report hook
+    /// run during that wait's validation upgrading a lock): shown held again afterwards.
+    outer: Option<(HeldLock, usize)>,
 }
 
 impl Drop for OutOfStack {
     fn drop(&mut self) {
         let (entry, index, armed) = (&self.entry, self.index, self.armed);
+        let outer = self.outer.take();
         with_state(|s| {
-            s.suspended = None;
+            s.suspended = outer;
             if armed {
                 s.held.insert(index, entry.clone());
             }
@@ -63,11 +67,12 @@ pub(crate) fn upgrade(
             return None;
         }
         s.held.withdraw(entry.serial(), instance);
-        s.suspended = Some((entry.clone(), index));
+        let outer = s.suspended.replace((entry.clone(), index));
         Some(OutOfStack {
             entry,
             index,
             armed: true,
+            outer,
         })
     })
     .flatten()?;
