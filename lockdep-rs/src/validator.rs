@@ -335,6 +335,18 @@ impl ThreadState {
             self.held.graph_epoch = crate::dependency_graph::current_epoch();
         }
 
+        // 0. Validation is off: only an entry put back gets here (a lock taken back after a
+        //    wait begun with validation on, an upgrade in place; a fresh acquisition is left
+        //    untracked before). `Off` keeps the held state: recorded, nothing validated.
+        if crate::mode::mode() == crate::mode::Mode::Off {
+            if let Some(nest) = entry.nest() {
+                if !self.held.stack.iter().any(|h| h.holds(nest.get())) {
+                    entry.nesting_mut().nest = None;
+                }
+            }
+            return Outcome::pushed(self.held.push(entry));
+        }
+
         // 1. This very instance held in a conflicting mode: certain self-deadlock, whatever
         //    the subclass, nest lock or cached chain. One scan also tells whether the thread
         //    holds this lock key at all (then the chain is kept out of the fast path, which

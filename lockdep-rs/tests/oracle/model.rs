@@ -872,6 +872,23 @@ impl Oracle {
         problems
     }
 
+    /// The re-acquisition after a condvar wait once validation is `Off` (a report hook turned
+    /// it off while the wait was validated): put back as it was held, nothing validated or
+    /// recorded (so it is not marked as having recorded no edges either).
+    pub fn wait_unvalidated(&mut self, t: usize, w: &mut Waiting) {
+        if w.merged_into
+            .is_some_and(|s| self.find(t, Sel::Serial(s)).is_some())
+        {
+            return;
+        }
+        w.merged_into = None;
+        let nest = w.entry.nest.filter(|&n| self.holds(t, n));
+        let e = &mut w.entry;
+        e.nest = nest;
+        e.trylock = false;
+        e.edgeless = false;
+    }
+
     /// Records the re-acquired entry (before its problems are delivered): on top of the stack,
     /// or back into the entry it was merged into.
     pub fn wait_push(&mut self, t: usize, w: &Waiting) {

@@ -1,0 +1,103 @@
+#![cfg(all(lockdep_enabled, not(loom)))]
+//! Review 13: a hostile review of the day's changes (upgrade in place, the upgradable
+//! reader's flag on held entries, waits begun with validation on, locks freed on another
+//! thread than their holder's, `reset()` replaying instance orders). Each test pins a defect
+//! found by the review (it failed before its fix):
+//!
+//! - in `Off` mode an upgrade (`upgrade`, `with_upgraded`, timed) of a guard taken earlier
+//!   was validated all the same by the new in-place path: edges recorded and reports raised
+//!   (kept, shown to the hook) while validation was off; so was a lock taken back after
+//!   `unlocked` once the closure had turned validation `Off`.
+
+use lockdep::{Mode, Mutex, MutexGuard, ReportKind, RwLock, RwLockUpgradableReadGuard};
+
+mod common;
+
+/// The variable that tells a child run which test it is (see `common::run_self`).
+const CHILD: &str = "R13_CHILD";
+use common::watchdog;
+
+/// The kinds and classes of the reports kept so far (taken: they no longer fail the run),
+/// sorted, for tests whose reports come from two threads.
+fn kept_sorted() -> Vec<(ReportKind, Vec<String>)> {
+    let mut v: Vec<(ReportKind, Vec<String>)> = lockdep::take_reports()
+        .iter()
+        .map(|r| (r.kind(), r.class_names()))
+        .collect();
+    v.sort_by_key(|(k, c)| (format!("{k:?}"), c.clone()));
+    v
+}
+
+/// An upgradable reader `n` with `m` taken under it (`n -> m`), then validation turned `Off`
+/// and the guard upgraded: nothing may be validated or recorded in `Off` (the write
+/// acquisition on top of `m` would be `m -> n`, a cycle). Before the fix the upgrade ran
+/// the slow path in `Off` mode: the `CircularDependency` was raised (kept), and the edge
+/// recorded. The guard's entry stays held, now a writer's, as `Off` keeps the held state.
+/// Run in a child process: the mode is process-wide.
+#[test]
+fn an_upgrade_in_off_mode_validates_nothing() {
+    const NAME: &str = "an_upgrade_in_off_mode_validates_nothing";
+    if !common::in_self_child(CHILD, NAME) {
+        common::expect_self_succeeds(CHILD, NAME);
+        return;
+    }
+    let _dog = watchdog(NAME, 30);
+    lockdep::set_mode(Mode::Collect);
+    let n = RwLock::named("r13.off.n", ());
+    let m = Mutex::named("r13.off.m", ());
+    let x = Mutex::named("r13.off.x", ());
+    let up = n.upgradable_read();
+    let g = m.lock(); // n -> m
+    lockdep::set_mode(Mode::Off);
+    let w = RwLockUpgradableReadGuard::upgrade(up);
+    let mut up = lockdep::RwLockWriteGuard::downgrade_to_upgradable(w);
+    up.with_upgraded(|_| ());
+    let w = RwLockUpgradableReadGuard::try_upgrade_for(up, std::time::Duration::from_secs(1))
+        .map_err(|_| "no reader holds it")
+        .unwrap();
+    lockdep::set_mode(Mode::Collect);
+    assert_eq!(lockdep::held_state(&n), Some(true), "still held");
+    assert_eq!(lockdep::held_state(&m), Some(true), "still held");
+    drop(g);
+    drop(w);
+    assert_eq!(lockdep::held_state(&n), Some(false));
+    assert_eq!(lockdep::held_state(&m), Some(false));
+    assert_eq!(kept_sorted(), vec![], "nothing validated in Off mode");
+    // Nor was `m -> n` recorded: `x -> m -> n` closed by `n -> x` is no cycle.
+    {
+        let _x = x.lock();
+        let _m = m.lock();
+    }
+    {
+        let _n = n.write();
+        let _x = x.lock();
+    }
+    assert_eq!(kept_sorted(), vec![], "no edge recorded in Off mode");
+}
+
+/// `m` then `x` (`m -> x`); `unlocked` on `m`'s guard, whose closure turns validation `Off`:
+/// `m` is taken back on top of `x` with validation off, so the `x -> m` it makes is neither
+/// reported nor recorded. Before the fix the retake (the wait began with validation on) was
+/// validated in `Off` mode: a `CircularDependency` kept, the edge recorded. `m` is held
+/// again, as `Off` keeps the held state. Run in a child process: the mode is process-wide.
+#[test]
+fn a_retake_after_unlocked_turned_off_validates_nothing() {
+    const NAME: &str = "a_retake_after_unlocked_turned_off_validates_nothing";
+    if !common::in_self_child(CHILD, NAME) {
+        common::expect_self_succeeds(CHILD, NAME);
+        return;
+    }
+    let _dog = watchdog(NAME, 30);
+    lockdep::set_mode(Mode::Collect);
+    let m = Mutex::named("r13.unlocked_off.m", ());
+    let x = Mutex::named("r13.unlocked_off.x", ());
+    let mut gm = m.lock();
+    let gx = x.lock(); // m -> x
+    MutexGuard::unlocked(&mut gm, || lockdep::set_mode(Mode::Off));
+    lockdep::set_mode(Mode::Collect);
+    assert_eq!(lockdep::held_state(&m), Some(true), "held again");
+    drop(gx);
+    drop(gm);
+    assert_eq!(lockdep::held_state(&m), Some(false));
+    assert_eq!(kept_sorted(), vec![], "nothing validated in Off mode");
+}
