@@ -7,7 +7,14 @@
 //! - in `Off` mode an upgrade (`upgrade`, `with_upgraded`, timed) of a guard taken earlier
 //!   was validated all the same by the new in-place path: edges recorded and reports raised
 //!   (kept, shown to the hook) while validation was off; so was a lock taken back after
-//!   `unlocked` once the closure had turned validation `Off`.
+//!   `unlocked` once the closure had turned validation `Off`;
+//! - an upgrade in place put the written entry back at the position it had before its
+//!   validation, not counting the entries below it forgotten meanwhile (a lock freed by
+//!   another thread, purged while the report of the upgrade was delivered): the entry landed
+//!   above its own children, which then looked taken outside their nest lock, and the next
+//!   child was a false `RecursiveLocking`.
+
+use std::sync::{Arc, Mutex as StdMutex};
 
 use lockdep::{Mode, Mutex, MutexGuard, ReportKind, RwLock, RwLockUpgradableReadGuard};
 
@@ -100,4 +107,79 @@ fn a_retake_after_unlocked_turned_off_validates_nothing() {
     drop(gm);
     assert_eq!(lockdep::held_state(&m), Some(false));
     assert_eq!(kept_sorted(), vec![], "nothing validated in Off mode");
+}
+
+/// Where the report hook finds the lock to free.
+static TO_FREE: StdMutex<Option<Arc<Mutex<()>>>> = StdMutex::new(None);
+
+/// This thread holds `r13.freed.L` (its guard forgotten), then `n` as the upgradable reader
+/// and a child `a` under it, and upgrades `n`: the upgrade's correct cycle report (`n`,
+/// `kid`) runs the hook, which frees `L` (on another thread if `elsewhere`, else on this
+/// one). `L`'s entry, below `n`, goes while the write acquisition is validated; the written
+/// entry must go back where `n` is now (one lower), below its child. Before the fix it went
+/// back at its old position, above `a`, which then looked taken outside its nest lock: the
+/// next child `b` under the upgraded guard was a false `RecursiveLocking`.
+fn upgrade_with_a_lock_freed_meanwhile(elsewhere: bool) {
+    lockdep::set_mode(Mode::Collect);
+    let l = Arc::new(Mutex::named("r13.freed.L", ()));
+    std::mem::forget(l.lock());
+    *TO_FREE.lock().unwrap() = Some(l);
+    let n = RwLock::named("r13.freed.n", ());
+    let kids: Vec<Mutex<()>> = (0..2).map(|_| Mutex::named("r13.freed.kid", ())).collect();
+    lockdep::set_report_hook(Some(Box::new(move |_| {
+        let l = TO_FREE.lock().unwrap().take();
+        match l {
+            Some(l) if elsewhere => std::thread::spawn(move || drop(l)).join().unwrap(),
+            l => drop(l),
+        }
+    })));
+    let up = n.upgradable_read();
+    let a = kids[0].lock_nest_lock(&up);
+    let w = RwLockUpgradableReadGuard::upgrade(up); // the cycle n -> kid -> n: the hook runs
+    assert!(TO_FREE.lock().unwrap().is_none(), "the hook freed L");
+    let b = kids[1].lock_nest_lock(&w); // under its nest lock: exempt
+    drop(b);
+    drop(a);
+    drop(w);
+    lockdep::set_report_hook(None);
+    assert_eq!(lockdep::held_state(&n), Some(false));
+    assert_eq!(lockdep::held_state(&kids[0]), Some(false));
+    assert_eq!(
+        kept_sorted(),
+        vec![
+            (
+                ReportKind::CircularDependency,
+                vec!["r13.freed.n".to_string(), "r13.freed.kid".to_string()]
+            ),
+            (ReportKind::HeldLockFreed, vec!["r13.freed.L".to_string()]),
+        ]
+    );
+}
+
+/// [`upgrade_with_a_lock_freed_meanwhile`], `L` freed by another thread (this thread's
+/// dead entry is purged at its next look at its stack). Run in a child process: the hook is
+/// process-wide.
+#[test]
+fn an_upgrade_in_place_counts_the_entries_freed_elsewhere_meanwhile() {
+    const NAME: &str = "an_upgrade_in_place_counts_the_entries_freed_elsewhere_meanwhile";
+    if !common::in_self_child(CHILD, NAME) {
+        common::expect_self_succeeds(CHILD, NAME);
+        return;
+    }
+    let _dog = watchdog(NAME, 30);
+    upgrade_with_a_lock_freed_meanwhile(true);
+}
+
+/// [`upgrade_with_a_lock_freed_meanwhile`], `L` freed by the hook on this thread, its holder
+/// (reported as freed by its holder, and its entry taken off at once). Run in a child
+/// process: the hook is process-wide.
+#[test]
+fn an_upgrade_in_place_counts_the_entries_freed_here_meanwhile() {
+    const NAME: &str = "an_upgrade_in_place_counts_the_entries_freed_here_meanwhile";
+    if !common::in_self_child(CHILD, NAME) {
+        common::expect_self_succeeds(CHILD, NAME);
+        return;
+    }
+    let _dog = watchdog(NAME, 30);
+    upgrade_with_a_lock_freed_meanwhile(false);
 }

@@ -116,9 +116,10 @@ impl ThreadState {
         LEFT_AT_EXIT.lock().extend(left);
     }
 
-    /// The entry at `idx` was taken off the stack (a dead one): a condvar wait's mutex out of
-    /// the stack meanwhile goes back where it was, one lower if it was above it.
-    fn forgot_at(&mut self, idx: usize) {
+    /// The entry at `idx` was taken off the stack (a dead one, or one freed by this thread):
+    /// a condvar wait's mutex out of the stack meanwhile goes back where it was, one lower if
+    /// it was above it.
+    pub(super) fn forgot_at(&mut self, idx: usize) {
         self.purged.push(idx);
         if let Some((_, index)) = self.suspended.as_mut() {
             if idx < *index {

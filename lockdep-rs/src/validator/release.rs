@@ -173,7 +173,13 @@ pub(crate) fn lock_freed(
         let idx = s.held.find(instance, |_| true)?;
         let entry = &s.held.stack[idx];
         let report = (!entry.class.event).then(|| build::freed(&s.held, entry));
+        let whole = !entry.is_merged();
         let outcomes = s.take_out(idx, instance);
+        if whole {
+            // (A report hook may free it while a wait's or an upgrade's entry is out of the
+            // stack: that entry goes back one lower if it was above it.)
+            s.forgot_at(idx);
+        }
         Some((report, outcomes))
     })
     .flatten();

@@ -22,6 +22,11 @@ use crate::held_locks::{HeldLock, Instance, Read};
 struct OutOfStack {
     entry: HeldLock,
     index: usize,
+    /// How many dead entries the stack had forgotten when the entry was taken out: `index`
+    /// moves down for those forgotten below it since (a lock freed by another thread while
+    /// the write acquisition is validated, e.g. by a report hook; see
+    /// `ThreadState::position_now`).
+    purge_mark: usize,
     armed: bool,
     /// The entry a condvar wait had out of the stack when this upgrade began (a report hook
     /// run during that wait's validation upgrading a lock): shown held again afterwards.
@@ -30,11 +35,12 @@ struct OutOfStack {
 
 impl Drop for OutOfStack {
     fn drop(&mut self) {
-        let (entry, index, armed) = (&self.entry, self.index, self.armed);
+        let (entry, armed) = (&self.entry, self.armed);
         let outer = self.outer.take();
         with_state(|s| {
             s.suspended = outer;
             if armed {
+                let index = s.position_now(self.purge_mark, self.index);
                 s.held.insert(index, entry.clone());
             }
         });
@@ -71,6 +77,7 @@ pub(crate) fn upgrade(
         Some(OutOfStack {
             entry,
             index,
+            purge_mark: s.purged.len(),
             armed: true,
             outer,
         })
@@ -102,10 +109,11 @@ pub(crate) fn upgrade(
     };
     let mut out = out;
     out.armed = false;
-    let (index, movable) = (out.index, out.entry.movable());
+    let (index, mark, movable) = (out.index, out.purge_mark, out.entry.movable());
     drop(out);
     // The validated entry is on top: it goes where the upgradable entry was.
     with_state(|s| {
+        let index = s.position_now(mark, index);
         if let Some(i) = s.held.stack.iter().rposition(|h| h.serial() == a.serial) {
             let (mut entry, above) = s.held.remove(i);
             for e in above {
