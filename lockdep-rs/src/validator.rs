@@ -467,8 +467,10 @@ impl ThreadState {
         //    that have no guard at hand (locks taken back after a wait).
         if let Some(nest) = entry.nest() {
             if req.nest_upgradable {
+                // (The upgradable reader's entry is a non-recursive reader's: a recursive
+                // reader let in beside it on this thread is a plain reader.)
                 for h in self.held.stack.iter_mut() {
-                    if h.holds(nest.get()) && h.read().is_shared() {
+                    if h.holds(nest.get()) && h.read() == Read::Shared {
                         h.set_upgradable(true);
                     }
                 }

@@ -12,7 +12,11 @@
 //!   validation, not counting the entries below it forgotten meanwhile (a lock freed by
 //!   another thread, purged while the report of the upgrade was delivered): the entry landed
 //!   above its own children, which then looked taken outside their nest lock, and the next
-//!   child was a false `RecursiveLocking`.
+//!   child was a false `RecursiveLocking`;
+//! - a child taken under an upgradable guard marked every shared entry of its nest lock as
+//!   the upgradable reader's, a recursive reader's beside it too: once the upgradable guard
+//!   was gone, children taken under the recursive read guard passed for serialised by the
+//!   upgradable reader, and a real `InstanceInversion` went unreported.
 
 use std::sync::{Arc, Mutex as StdMutex};
 
@@ -182,4 +186,45 @@ fn an_upgrade_in_place_counts_the_entries_freed_here_meanwhile() {
     }
     let _dog = watchdog(NAME, 30);
     upgrade_with_a_lock_freed_meanwhile(false);
+}
+
+/// Takes `kids[first]` then the other under the nest lock held by `nest`.
+fn take_both<G: lockdep::Held>(nest: &G, kids: &[Mutex<()>], first: usize) {
+    let _x = kids[first].lock_nest_lock(nest);
+    let _y = kids[1 - first].lock_nest_lock(nest);
+}
+
+/// An upgradable reader `up` of `n`, and a recursive read guard `r` of it on the same thread
+/// (a recursive reader is let in beside the upgradable one). Children taken under `up` (in
+/// one order) mark `up`'s entry as the upgradable reader's; `up` goes, and the children
+/// taken under `r` in the other order are taken under a plain reader: with the first order,
+/// a real inversion (a thread holding a plain read lock and one holding the upgradable read
+/// each hold one child and wait for the other). Before the fix the mark went on every
+/// shared entry of `n`, `r`'s too, which then passed for the upgradable reader's after `up`
+/// was gone: the inversion was not reported.
+#[test]
+fn a_recursive_reader_beside_the_upgradable_one_is_not_marked_upgradable() {
+    if lockdep::mode() == Mode::Off {
+        lockdep::set_mode(Mode::Warn);
+    }
+    let n = RwLock::named("r13.flag.nest", ());
+    let kids: Vec<Mutex<()>> = (0..2).map(|_| Mutex::named("r13.flag.kid", ())).collect();
+    let (_, reports) = lockdep::capture(|| {
+        let up = n.upgradable_read();
+        let r = n.read_recursive(); // beside the upgradable read
+        take_both(&up, &kids, 0); // a -> b under the upgradable read
+        drop(up);
+        take_both(&r, &kids, 1); // b -> a under a plain (recursive) read
+    });
+    assert_eq!(
+        reports
+            .iter()
+            .map(|r| (r.kind(), r.class_names()))
+            .collect::<Vec<_>>(),
+        vec![(
+            ReportKind::InstanceInversion,
+            vec!["r13.flag.kid".to_string()]
+        )],
+        "{reports:?}"
+    );
 }
