@@ -723,8 +723,14 @@ pub(crate) fn deliver_or_panic(report: crate::report::Report, key: u64) {
 
 /// Forgets this thread's held locks (used by `reset()` on the calling thread).
 pub(crate) fn forget_held() {
-    // (Its graph epoch catches up at its next acquisition onto the now empty stack.)
-    with_state(|s| s.held.forget());
+    // (Its graph epoch catches up at its next acquisition onto the now empty stack.) What it
+    // held is no longer held as far as lockdep knows: freeing it later (a leaked guard's
+    // lock, a pseudo-lock whose count of holders still says held) is not reported as held
+    // by another thread, as a lock left held by an exited thread is not.
+    with_state(|s| {
+        s.note_left_at_exit();
+        s.held.forget()
+    });
 }
 
 /// Adds this thread's fast-path hits to the statistics now.

@@ -16,7 +16,10 @@
 //! - a child taken under an upgradable guard marked every shared entry of its nest lock as
 //!   the upgradable reader's, a recursive reader's beside it too: once the upgradable guard
 //!   was gone, children taken under the recursive read guard passed for serialised by the
-//!   upgradable reader, and a real `InstanceInversion` went unreported.
+//!   upgradable reader, and a real `InstanceInversion` went unreported;
+//! - a pseudo-lock (`LockMap`) acquired before `reset()` and dropped after it was reported
+//!   as freed while "held by another thread or task": `reset()` forgot this thread's entry,
+//!   but the map's count of holders still said held.
 
 use std::sync::{Arc, Mutex as StdMutex};
 
@@ -227,4 +230,26 @@ fn a_recursive_reader_beside_the_upgradable_one_is_not_marked_upgradable() {
         )],
         "{reports:?}"
     );
+}
+
+/// A pseudo-lock acquired, then `reset()` (which forgets this thread's held locks), then
+/// dropped: nobody holds it as far as lockdep knows, so nothing is reported. Before the fix
+/// its count of holders still said held, and its drop reported a `HeldLockFreed` "held by
+/// another thread or task" (no other thread or task ever took it). Run in a child process:
+/// `reset()` clears the whole process's state.
+#[test]
+fn a_pseudo_lock_held_across_reset_is_freed_silently() {
+    const NAME: &str = "a_pseudo_lock_held_across_reset_is_freed_silently";
+    if !common::in_self_child(CHILD, NAME) {
+        common::expect_self_succeeds(CHILD, NAME);
+        return;
+    }
+    let _dog = watchdog(NAME, 30);
+    lockdep::set_mode(Mode::Collect);
+    let map = lockdep::LockMap::new("r13.reset.map");
+    map.acquire();
+    lockdep::reset();
+    assert!(!map.is_held(), "forgotten by reset()");
+    drop(map);
+    assert_eq!(kept_sorted(), vec![], "nobody held it");
 }

@@ -36,8 +36,9 @@ static FREED: Mutex<HashSet<Instance>> = Mutex::new();
 /// new to look for.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// The instances left held by threads that exited (reported as `LocksHeldAtExit` there):
-/// freeing one later is that leak again, not reported a second time.
+/// The instances left held by threads that exited (reported as `LocksHeldAtExit` there), or
+/// held by a thread whose held locks `reset()` forgot: freeing one later is that leak again,
+/// or a lock nobody holds as far as lockdep knows, not reported as held by another thread.
 static LEFT_AT_EXIT: Mutex<HashSet<Instance>> = Mutex::new();
 
 /// Was `instance` (being dropped) left held by a thread that exited? Forgets it.
@@ -104,8 +105,8 @@ impl ThreadState {
     }
 
     /// The thread (or, with the `tokio` feature, the task) ends holding the blocking locks and
-    /// pseudo-locks of its stack (reported as `LocksHeldAtExit`): noted, so that freeing one
-    /// later is not reported again.
+    /// pseudo-locks of its stack (reported as `LocksHeldAtExit`), or `reset()` forgets them:
+    /// noted, so that freeing one later is not reported (again).
     pub(crate) fn note_left_at_exit(&self) {
         let left = self
             .held
