@@ -36,26 +36,36 @@ fn freed_on_another_thread<L: Send + Sync + 'static>(
     x: &Mutex<()>,
     y: &Mutex<()>,
 ) -> Vec<Report> {
+    let ((), reports) = lockdep::capture(|| held_there_freed_here(lock, hold, drop, x, y));
+    reports
+}
+
+/// The program of [`freed_on_another_thread`], uncaptured, with `free` dropping the last
+/// `Arc` of the lock on U.
+fn held_there_freed_here<L: Send + Sync + 'static>(
+    lock: Arc<L>,
+    hold: impl FnOnce(&L) + Send,
+    free: impl FnOnce(Arc<L>),
+    x: &Mutex<()>,
+    y: &Mutex<()>,
+) {
     let (held_tx, held_rx) = mpsc::channel();
     let (freed_tx, freed_rx) = mpsc::channel::<()>();
-    let ((), reports) = lockdep::capture(|| {
-        lockdep::thread::scope(|s| {
-            let mine = lock.clone();
-            s.spawn(move || {
-                hold(&mine);
-                drop(mine);
-                held_tx.send(()).unwrap();
-                freed_rx.recv().unwrap();
-                // The lock is gone: nothing T takes now is ordered after it.
-                let _x = x.lock();
-                let _y = y.lock();
-            });
-            held_rx.recv().unwrap();
-            drop(lock); // the last `Arc`: freed here, on U, while T holds it
-            freed_tx.send(()).unwrap();
+    lockdep::thread::scope(|s| {
+        let mine = lock.clone();
+        s.spawn(move || {
+            hold(&mine);
+            drop(mine);
+            held_tx.send(()).unwrap();
+            freed_rx.recv().unwrap();
+            // The lock is gone: nothing T takes now is ordered after it.
+            let _x = x.lock();
+            let _y = y.lock();
         });
+        held_rx.recv().unwrap();
+        free(lock); // the last `Arc`: freed here, on U, while T holds it
+        freed_tx.send(()).unwrap(); // (before any assertion: T must not wait for ever)
     });
-    reports
 }
 
 /// Exactly one report: `HeldLockFreed` of class `class`, found by U, naming no holder thread
@@ -270,31 +280,18 @@ fn in_panic_mode_the_free_panics_on_the_freeing_thread_only() {
             Mutex::named("fe.panic.y", ()),
         );
         drop((x.lock(), m.lock()));
-        let (held_tx, held_rx) = mpsc::channel();
-        let (freed_tx, freed_rx) = mpsc::channel::<()>();
-        lockdep::thread::scope(|s| {
-            let mine = m.clone();
-            let (x, y) = (&x, &y);
-            s.spawn(move || {
-                std::mem::forget(mine.lock());
-                drop(mine);
-                held_tx.send(()).unwrap();
-                freed_rx.recv().unwrap();
-                let _x = x.lock();
-                let _y = y.lock();
-            });
-            held_rx.recv().unwrap();
-            let freed = catch_unwind(AssertUnwindSafe(|| drop(m)));
-            freed_tx.send(()).unwrap(); // (before any assertion: T must not wait for ever)
-            let p = freed.expect_err("the free panics");
-            let text = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            assert!(text.contains("held lock freed"), "{text}");
-            assert!(text.contains("(fe.panic.m)"), "{text}");
-        });
+        let mut freed = None;
+        let hold = |m: &Mutex<()>| std::mem::forget(m.lock());
+        let free = |m| freed = Some(catch_unwind(AssertUnwindSafe(|| drop(m))));
+        held_there_freed_here(m, hold, free, &x, &y);
+        let p = freed.expect("freed").expect_err("the free panics");
+        let text = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert!(text.contains("held lock freed"), "{text}");
+        assert!(text.contains("(fe.panic.m)"), "{text}");
         return;
     }
     let _dog = watchdog(NAME, 60);
