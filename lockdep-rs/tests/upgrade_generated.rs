@@ -7,6 +7,8 @@
 //! could not find that a blocking upgrade with a child held left the children stripped of
 //! their nest lock (the next child was a false recursive locking: `nest_modes.rs`).
 //!
+//! Some changes run with validation `Off` (switched back on after them).
+//!
 //! What must hold, whatever the program: the children are always taken under a held nest
 //! lock (the program drops `P` only when no child is held), so no `RecursiveLocking`; the
 //! only reports are cycles between `P`, `K` and `M` (upgrading `P` with a child held is a
@@ -14,8 +16,9 @@
 //! orders (`InstanceInversion`) only if one of the orders was taken while `P` was held as a
 //! plain reader (a child taken back by `unlocked` or `bump` after a downgrade): readers share
 //! the nest lock, while the upgradable reader and the writer exclude each other, so orders
-//! taken under those cannot deadlock; and after every step lockdep's held state is the
-//! guards' (no stale entry, nothing missing), and the real locks too. `PROPTEST_CASES` sets
+//! taken under those cannot deadlock; a change made in `Off` mode reports nothing; and after
+//! every step lockdep's held state is the guards' (no stale entry, nothing missing), and the
+//! real locks too. `PROPTEST_CASES` sets
 //! the number of programs (default 1500).
 #![cfg(lockdep_enabled)]
 
@@ -48,6 +51,9 @@ enum Op {
     /// Take `P`: 0 upgradable, 1 write, 2 read.
     TakeP(u8),
     Change(Change),
+    /// The same with validation `Off` (switched back on after it): nothing is validated or
+    /// reported, and the held state is kept (the entry changes in place, unvalidated).
+    ChangeOff(Change),
     /// Drop `P` (only when no child is held).
     DropP,
     /// Take child `k` under `P` (held as the upgradable reader or the writer).
@@ -72,7 +78,8 @@ fn op() -> impl Strategy<Value = Op> {
     ];
     prop_oneof![
         3 => (0..3u8).prop_map(Op::TakeP),
-        4 => change.prop_map(Op::Change),
+        4 => change.clone().prop_map(Op::Change),
+        1 => change.prop_map(Op::ChangeOff),
         1 => Just(Op::DropP),
         4 => (0..3usize).prop_map(Op::Child),
         2 => (0..3usize).prop_map(Op::DropChild),
@@ -142,6 +149,16 @@ fn run_program(n: usize, ops: &[Op]) -> (Vec<lockdep::Report>, bool) {
                 })
             }
             Op::Change(c) => pg = pg.take().map(|g| change(g, c)),
+            Op::ChangeOff(c) => {
+                lockdep::set_mode(Mode::Off);
+                let (changed, reports) = lockdep::capture(|| pg.take().map(|g| change(g, c)));
+                lockdep::set_mode(Mode::Collect);
+                pg = changed;
+                assert!(
+                    reports.is_empty(),
+                    "step {step} ({op:?}): validated in Off mode: {reports:?}"
+                );
+            }
             Op::DropP if children.is_empty() => pg = None,
             Op::Child(k) if !children.iter().any(|(j, _)| *j == k) => match &pg {
                 Some(PGuard::Upg(g)) => children.push((k, kids[k].lock_nest_lock(g))),
