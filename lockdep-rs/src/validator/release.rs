@@ -352,21 +352,35 @@ pub(crate) fn wait_end(w: WaitingEntry, site: &'static Location<'static>) -> Opt
     };
     let serial = super::acquire(e.class, e.instance, req)?.serial;
     with_state(|s| {
-        let index = s.position_now(w.purge_mark, w.index);
-        if s.held.stack.last().is_some_and(|h| h.serial() == serial)
-            && index + 1 < s.held.stack.len()
-        {
-            let mut entry = s.held.stack.pop().expect("non-empty");
+        if let Some(entry) = s.move_back(serial, w.purge_mark, w.index) {
             entry.site = e.site;
-            s.held.insert(index, entry);
-        } else if let Some(top) = s.held.stack.last_mut() {
-            top.site = e.site;
         }
     });
     Some(serial)
 }
 
 impl ThreadState {
+    /// An entry taken out of the stack (a condvar wait's mutex, an upgrade's lock) was
+    /// validated again and recorded on top with `serial`: moves it back to `index`, where it
+    /// was (less the dead entries forgotten below it since `mark`: see `position_now`), and
+    /// returns it. `None` if the top entry is not that one.
+    pub(crate) fn move_back(
+        &mut self,
+        serial: u64,
+        mark: usize,
+        index: usize,
+    ) -> Option<&mut HeldLock> {
+        if self.held.stack.last().is_none_or(|h| h.serial() != serial) {
+            return None;
+        }
+        let index = self
+            .position_now(mark, index)
+            .min(self.held.stack.len() - 1);
+        let entry = self.held.stack.pop().expect("non-empty");
+        self.held.insert(index, entry);
+        Some(&mut self.held.stack[index])
+    }
+
     /// Removes the entry of `instance` (matching `pred`); puts back the entries above it.
     pub(crate) fn release(
         &mut self,

@@ -113,14 +113,8 @@ pub(crate) fn upgrade(
     drop(out);
     // The validated entry is on top: it goes where the upgradable entry was.
     with_state(|s| {
-        let index = s.position_now(mark, index);
-        if let Some(i) = s.held.stack.iter().rposition(|h| h.serial() == a.serial) {
-            let (mut entry, above) = s.held.remove(i);
-            for e in above {
-                s.held.push(e);
-            }
+        if let Some(entry) = s.move_back(a.serial, mark, index) {
             entry.set_movable(movable);
-            s.held.insert(index, entry);
         }
     });
     Some(Some(a))
