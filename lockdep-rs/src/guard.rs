@@ -553,6 +553,35 @@ fn give_up(mut tracked: Tracked<'_>, limit: std::time::Duration) -> ! {
     );
 }
 
+/// A wait with known problems (a `CircularWait` was reported for it, now or before: a join,
+/// a wait for another thread's initializer): the deadlock predicted may really be happening.
+/// Waits at most the deadlock timeout (`LOCKDEP_DEADLOCK_TIMEOUT`; `0` for ever) for `over`
+/// (the wait would end now), then panics, as an acquisition in a reported order does (see
+/// [`block`]): a test that hit a real deadlock fails instead of hanging the run. Where a panic
+/// would abort the process (unwinding already, a thread-local destructor) it returns, and the
+/// caller waits on. `what` completes "this thread waited N s …".
+#[cfg(not(loom))]
+#[track_caller]
+pub(crate) fn give_up_unless(what: &str, over: impl Fn() -> bool) {
+    #[cfg(lockdep_enabled)]
+    {
+        let Some(limit) = crate::mode::deadlock_timeout() else {
+            return;
+        };
+        let done = poll_for(limit, || over().then_some(())).is_some();
+        if !done && crate::validator::may_panic_here() {
+            panic!(
+                "lockdep: deadlock: this thread waited {} s {what}, a wait reported above as a \
+                 possible deadlock; giving up (LOCKDEP_DEADLOCK_TIMEOUT sets the wait, 0 waits \
+                 for ever)",
+                limit.as_secs_f64()
+            );
+        }
+    }
+    #[cfg(not(lockdep_enabled))]
+    let _ = (what, over);
+}
+
 /// `try_for` for a lock with only a `try_lock`: polls until the deadline.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn poll_for<G>(

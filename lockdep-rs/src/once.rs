@@ -7,13 +7,42 @@
 //! initializer that needs a lock some caller holds is a
 //! [`CircularWait`](crate::ReportKind::CircularWait), reported whichever side is seen second.
 //! An initializer that calls its own `Once` again waits for itself (parking_lot hangs): a
-//! certain self-deadlock, reported and stopped with a panic.
+//! certain self-deadlock, reported and stopped with a panic. A caller whose wait was reported
+//! waits at most `LOCKDEP_DEADLOCK_TIMEOUT` for a running initializer, then panics, as an
+//! acquisition in a reported order does (the predicted deadlock may be happening).
 //! Once done, `call_once` is one atomic load, as in parking_lot.
 
 use std::panic::Location;
 
 use crate::dep_map::DepMap;
 pub use crate::sync::real::OnceState;
+
+/// Validates a wait for the initializer of a one-time cell (`kind`: `Once`, `OnceLock`,
+/// `LazyLock`) whose event is `event`, made by a caller that found it not `complete`. If the
+/// wait's order has known problems (a `CircularWait` was reported for it, now or before: an
+/// initializer needs a lock the caller holds), it waits at most the deadlock timeout for a
+/// running initializer to finish before letting the caller wait for it, and then panics
+/// ([`give_up_unless`](crate::guard::give_up_unless)), as an acquisition in a reported order
+/// does: the deadlock predicted may be happening, and a test fails instead of hanging. With
+/// no initializer running the caller goes on at once (it may run its own).
+#[track_caller]
+pub(crate) fn wait_for_initializer(
+    event: &DepMap,
+    kind: &str,
+    site: &'static Location<'static>,
+    complete: impl Fn() -> bool,
+) {
+    #[cfg(not(lockdep_enabled))]
+    let _ = (event, kind, site, complete);
+    #[cfg(lockdep_enabled)]
+    if event.wait_event_watched(site) {
+        let what = format!(
+            "for another thread's initializer of a `{kind}` ({})",
+            event.name()
+        );
+        crate::guard::give_up_unless(&what, || complete() || event.held_anywhere() != Some(true));
+    }
+}
 
 /// A synchronisation primitive that runs a one-time initializer (parking_lot's `Once`).
 ///
@@ -61,7 +90,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_event(site);
+        wait_for_initializer(&self.event, "Once", site, || self.inner.state().done());
         self.inner.call_once(|| {
             self.event.arm_event(site);
             let _armed = Armed(&self.event, site);
@@ -77,7 +106,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_event(site);
+        wait_for_initializer(&self.event, "Once", site, || self.inner.state().done());
         self.inner.call_once_force(|state| {
             self.event.arm_event(site);
             let _armed = Armed(&self.event, site);

@@ -187,31 +187,12 @@ impl<T> std::os::unix::thread::JoinHandleExt for JoinHandle<T> {
 }
 
 /// A join whose wait has known problems (a `CircularWait` was reported for it, now or
-/// before): the deadlock predicted may really be happening. Waits at most the deadlock timeout
-/// (`LOCKDEP_DEADLOCK_TIMEOUT`; `0` for ever) for the thread to finish, then panics, as an
-/// acquisition in a reported order does (see `guard::block`): a test that hit a real deadlock
-/// fails instead of hanging the run. Where a panic would abort the process (unwinding already,
-/// a thread-local destructor) it waits on.
+/// before): waits at most the deadlock timeout for the thread to finish, then panics (see
+/// [`give_up_unless`](crate::guard::give_up_unless)).
 #[cfg(not(loom))]
 #[track_caller]
 fn give_up_unless_finished(finished: impl Fn() -> bool) {
-    #[cfg(lockdep_enabled)]
-    {
-        let Some(limit) = crate::mode::deadlock_timeout() else {
-            return;
-        };
-        let done = crate::guard::poll_for(limit, || finished().then_some(())).is_some();
-        if !done && crate::validator::may_panic_here() {
-            panic!(
-                "lockdep: deadlock: this thread waited {} s to join a thread, a wait reported \
-                 above as a possible deadlock; giving up (LOCKDEP_DEADLOCK_TIMEOUT sets the \
-                 wait, 0 waits for ever)",
-                limit.as_secs_f64()
-            );
-        }
-    }
-    #[cfg(not(lockdep_enabled))]
-    let _ = finished;
+    crate::guard::give_up_unless("to join a thread", finished);
 }
 
 #[cfg(not(loom))]

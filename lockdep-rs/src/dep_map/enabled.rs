@@ -223,6 +223,14 @@ impl DepMap {
             });
     }
 
+    /// Does some thread hold this pseudo-lock or have this event armed now (see
+    /// [`count_hold`](Self::count_hold))? `None` once the count saturated (it cannot tell).
+    #[cfg_attr(loom, allow(dead_code))] // used by the one-time cells, which loom builds leave out
+    pub(crate) fn held_anywhere(&self) -> Option<bool> {
+        let n = (self.id.load(Ordering::Relaxed) & HOLDS_MASK) >> HOLDS_SHIFT;
+        (n < HOLDS_MAX).then_some(n > 0)
+    }
+
     /// One holder fewer (see [`count_hold`](Self::count_hold)); a saturated count stays.
     pub(crate) fn count_release(&self) {
         let _ = self

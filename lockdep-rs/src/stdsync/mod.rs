@@ -16,7 +16,9 @@
 //!   complete may wait for another thread's initializer: a validated wait on the cell's event,
 //!   whose armed span is the initializer's run (an initializer that needs a lock a waiter holds
 //!   is a `CircularWait`; one that reaches its own cell again, where std hangs, is a certain
-//!   self-deadlock: reported, and stopped with a panic). Cells of one construction site may
+//!   self-deadlock: reported, and stopped with a panic; a waiter whose wait was reported
+//!   waits at most `LOCKDEP_DEADLOCK_TIMEOUT` for a running initializer, then panics, as an
+//!   acquisition in a reported order does). Cells of one construction site may
 //!   force each other (a lazily computed tree's nodes): their order is checked per instance.
 //!
 //! ```

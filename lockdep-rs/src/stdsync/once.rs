@@ -11,6 +11,7 @@ use std::panic::Location;
 
 use super::OnceState;
 use crate::dep_map::DepMap;
+use crate::once::wait_for_initializer;
 
 /// Ends an initializer's armed span however it ends (returns or unwinds).
 struct Armed<'a>(&'a DepMap, &'static Location<'static>);
@@ -50,7 +51,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_event(site);
+        wait_for_initializer(&self.event, "Once", site, || self.inner.is_completed());
         self.inner.call_once(|| {
             let _armed = Armed::new(&self.event, site);
             f()
@@ -64,7 +65,7 @@ impl Once {
             return;
         }
         let site = Location::caller();
-        self.event.wait_event(site);
+        wait_for_initializer(&self.event, "Once", site, || self.inner.is_completed());
         self.inner.call_once_force(|state| {
             let _armed = Armed::new(&self.event, site);
             f(state)
@@ -95,7 +96,9 @@ impl Once {
     #[track_caller]
     fn wait_with(&self, wait: fn(&std::sync::Once)) {
         if !self.inner.is_completed() {
-            self.event.wait_event(Location::caller());
+            wait_for_initializer(&self.event, "Once", Location::caller(), || {
+                self.inner.is_completed()
+            });
             wait(&self.inner);
         }
     }
@@ -158,7 +161,9 @@ impl<T> OnceLock<T> {
         if self.inner.get().is_some() {
             return Err(value);
         }
-        self.event.wait_event(Location::caller());
+        wait_for_initializer(&self.event, "OnceLock", Location::caller(), || {
+            self.inner.get().is_some()
+        });
         self.inner.set(value)
     }
 
@@ -169,7 +174,9 @@ impl<T> OnceLock<T> {
         if let Some(v) = self.inner.get() {
             return v;
         }
-        self.event.wait_event(Location::caller());
+        wait_for_initializer(&self.event, "OnceLock", Location::caller(), || {
+            self.inner.get().is_some()
+        });
         self.inner.wait()
     }
 
@@ -180,7 +187,7 @@ impl<T> OnceLock<T> {
             return v;
         }
         let site = Location::caller();
-        self.event.wait_event(site);
+        wait_for_initializer(&self.event, "OnceLock", site, || self.inner.get().is_some());
         self.inner.get_or_init(|| {
             let _armed = Armed::new(&self.event, site);
             f()
@@ -276,7 +283,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     pub fn force(this: &LazyLock<T, F>) -> &T {
         if !this.once.is_completed() {
             let site = Location::caller();
-            this.event.wait_event(site);
+            wait_for_initializer(&this.event, "LazyLock", site, || this.once.is_completed());
             // As std's: `call_once_force`, so that a poisoned cell panics with std's message.
             this.once.call_once_force(|state| {
                 if state.is_poisoned() {
