@@ -639,6 +639,18 @@ mod registry {
             }
         }
 
+        /// What makes this class itself, in words, to tell it from another of the same name:
+        /// its construction site (`built at f.rs:3:9`), or its static key, or its raw lock.
+        pub(crate) fn origin(&self) -> String {
+            match self.key.kind {
+                KeyKind::Site {
+                    file, line, column, ..
+                } => format!("built at {file}:{line}:{column}"),
+                KeyKind::Static(_) => String::from("of a static key (`with_class`)"),
+                KeyKind::Instance(_) => String::from("a raw lock's own class"),
+            }
+        }
+
         /// For a class of a plain construction site (`Mutex::new`): where it is (file, line,
         /// column).
         pub(crate) fn construction_site(&self) -> Option<(&'static str, u32, u32)> {

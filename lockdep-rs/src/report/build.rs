@@ -262,6 +262,7 @@ pub(crate) fn circular(
         )
     }))
     .collect();
+    d.notes.extend(shared_names(&classes));
     // A class standing for several locks may join different ones into this cycle: say so,
     // and how to split it (most often a constructor helper or a derive made it one class).
     let mut hinted = std::collections::HashSet::new();
@@ -290,6 +291,40 @@ pub(crate) fn circular(
     gate_ids.sort_unstable();
     let key = key_of(("circular", triples, gate_ids));
     finish(d, key)
+}
+
+/// Notes for names that stand for several classes of one cycle (two locks `named("state")`
+/// at two sites are two classes, shown alike): which is which.
+fn shared_names(classes: &[&'static ClassInfo]) -> Vec<String> {
+    // Hashed: a cycle may go through every class (100,000 in `tests/faults.rs`).
+    let mut by_name: std::collections::HashMap<String, Vec<&'static ClassInfo>> =
+        std::collections::HashMap::new();
+    for &c in classes {
+        let same = by_name.entry(c.display_name()).or_default();
+        if !same.iter().any(|k| k.id == c.id) {
+            same.push(c);
+        }
+    }
+    let mut notes = Vec::new();
+    for c in classes {
+        let name = c.display_name();
+        let Some(same) = by_name.remove(&name) else {
+            continue; // noted already
+        };
+        if same.len() > 1 {
+            let which: Vec<String> = same
+                .iter()
+                .map(|c| format!("\n  - one {}", c.origin()))
+                .collect();
+            notes.push(format!(
+                "{name} names {} different classes in this cycle (give them different names \
+                 to tell them apart):{}",
+                same.len(),
+                which.concat()
+            ));
+        }
+    }
+    notes
 }
 
 /// A dependency's types (`EN|SR`, see `Report::cycle`) in words: how `from` was held, and

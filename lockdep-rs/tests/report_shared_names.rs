@@ -1,0 +1,53 @@
+//! Two locks `named` alike at two sites are two classes shown alike: a cycle between them
+//! read `lock(state) … lock(state)` with nothing to tell which was which. The report now
+//! says that the name stands for two classes, and where each was built.
+#![cfg(lockdep_enabled)]
+
+mod common;
+
+use lockdep::ReportKind;
+
+#[test]
+fn a_cycle_between_two_classes_of_one_name_says_where_each_was_built() {
+    let (line_a, a) = (line!(), lockdep::Mutex::named("shared-names.state", ()));
+    let (line_b, b) = (line!(), lockdep::Mutex::named("shared-names.state", ()));
+    let ((), reports) = lockdep::capture(|| {
+        drop((a.lock(), b.lock()));
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    common::expect_kind(
+        "B then A",
+        &reports,
+        ReportKind::CircularDependency,
+        &common::names(&["shared-names.state", "shared-names.state"]),
+    );
+    let text = reports[0].to_string();
+    let file = file!();
+    let expected = format!(
+        "shared-names.state names 2 different classes in this cycle (give them different \
+         names to tell them apart):\n  - one built at {file}:{line_a}:"
+    );
+    assert!(text.contains(&expected), "{text}");
+    assert!(
+        text.contains(&format!("\n  - one built at {file}:{line_b}:")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_cycle_between_classes_of_distinct_names_has_no_such_note() {
+    let a = lockdep::Mutex::named("shared-names.A", ());
+    let b = lockdep::Mutex::named("shared-names.B", ());
+    let ((), reports) = lockdep::capture(|| {
+        drop((a.lock(), b.lock()));
+        let _b = b.lock();
+        let _a = a.lock();
+    });
+    assert_eq!(reports.len(), 1);
+    assert!(
+        !reports[0].to_string().contains("different classes"),
+        "{}",
+        reports[0]
+    );
+}
