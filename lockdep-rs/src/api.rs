@@ -52,7 +52,10 @@ pub fn reset() {
 /// Threads started in `f` through [`thread`](crate::thread) report into it too while it runs;
 /// what they find after it returned is reported as if not captured. If `f` panics, the
 /// reports taken so far are delivered as if not captured (to an enclosing capture, or
-/// printed and kept, failing the run): nothing is lost.
+/// printed and kept, failing the run): nothing is lost. Except when the panic is lockdep's
+/// own stop of a certain self-deadlock (re-locking a lock this thread holds): its message is
+/// the report, which goes with the panic to whoever catches it, so a `#[should_panic]` test
+/// that expects it wraps its body in `capture` and passes without failing the run.
 ///
 /// This makes tests that run in parallel independent: each sees only its own reports.
 pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<Report>) {

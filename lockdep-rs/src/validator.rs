@@ -218,7 +218,11 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
              acquiring, which can never succeed"
         };
         match (printed, outcome.reports.first()) {
-            (false, Some((report, _))) => panic!("{why}\n{}", panic_text(report)),
+            (false, Some((report, key))) => {
+                // The panic carries the report: a capture it unwinds keeps it.
+                crate::report::capture::panic_carries(*key);
+                panic!("{why}\n{}", panic_text(report))
+            }
             _ => panic!("{why} (see the report above)"),
         }
     }

@@ -5,7 +5,7 @@
 //! program's, so a capture sees a problem its own acquisitions close, even when the other
 //! half of the cycle was recorded elsewhere (by another test: a real finding, not cross-talk).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -50,6 +50,24 @@ thread_local! {
     // Not `const`: loom's `thread_local!` does not take a const initialiser.
     #[allow(clippy::missing_const_for_thread_local)]
     static CAPTURES: RefCell<Vec<Arc<CaptureSink>>> = RefCell::new(Vec::new());
+
+    /// The problem whose report lockdep's own panic (a certain self-deadlock) carries as its
+    /// message, while that panic may be unwinding through a capture of this thread.
+    // Not `const`: loom's `thread_local!` does not take a const initialiser.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static CARRIED: Cell<Option<u64>> = Cell::new(None);
+}
+
+/// Lockdep is about to panic with the report of problem `key` as the panic's message: a
+/// capture that this panic unwinds keeps that report (the panic carries it to whoever catches
+/// it: the test fails with it, or a `#[should_panic]` test passes) instead of passing it on.
+pub(crate) fn panic_carries(key: u64) {
+    let _ = CARRIED.try_with(|c| c.set(Some(key)));
+}
+
+/// Forgets the problem a panic of this thread carried (the panic was caught, or never came).
+fn forget_carried() -> Option<u64> {
+    CARRIED.try_with(Cell::take).ok().flatten()
 }
 
 /// Is this thread inside a capture that is not over?
@@ -127,7 +145,10 @@ impl Drop for Joined {
 /// running when `f` returns reports what it finds later as if not capturing: printed, kept,
 /// failing the run; not into this finished capture, where nobody would see it).
 /// If `f` unwinds, the capture ends too, and the reports it holds are delivered as if not
-/// captured (to an enclosing capture, or printed and kept): nobody else would see them.
+/// captured (to an enclosing capture, or printed and kept): nobody else would see them; but
+/// not the one a self-deadlock panic of lockdep's carries as its message, which is whoever
+/// catches the panic's to see (a `#[should_panic]` test expecting it passes, and does not
+/// fail the run at exit).
 /// Where this thread's capture state is gone (a thread-local destructor running late), `f`
 /// just runs and no reports are returned.
 /// `flush` delivers the problems this thread found but has not delivered yet (found while
@@ -136,6 +157,7 @@ impl Drop for Joined {
 pub(crate) fn capture<R>(f: impl FnOnce() -> R, flush: fn()) -> (R, Vec<Report>) {
     // What was found before the capture is not the capture's: delivered first, outside it.
     flush();
+    forget_carried();
     let sink = Arc::new(CaptureSink::default());
     let joined = join(sink.clone());
     if !joined.0 {
@@ -147,6 +169,7 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R, flush: fn()) -> (R, Vec<Report>)
     let r = f();
     flush();
     unwinding.0 = None; // returned: not unwinding
+    forget_carried(); // a panic of lockdep's caught inside `f`: its report is returned
     drop(joined);
     let reports = sink.close().into_iter().map(|(r, _)| r).collect();
     (r, reports)
@@ -168,9 +191,18 @@ impl Drop for Unwinding {
 }
 
 /// Ends a capture nobody will read (its closure unwound, its future was dropped): its
-/// reports are delivered as if not captured, to an enclosing capture or printed and kept.
+/// reports are delivered as if not captured, to an enclosing capture or printed and kept;
+/// except the one carried by the panic of lockdep's that unwinds it, if that is why it ends.
 fn pass_on(sink: &CaptureSink) {
+    let carried = if crate::sync::panicking() {
+        forget_carried()
+    } else {
+        None
+    };
     for (report, key) in sink.close() {
+        if Some(key) == carried {
+            continue; // the unwinding panic's message is this report
+        }
         // A drop cannot panic: in Panic mode printed (and counted) instead.
         super::sink::deliver_no_panic(report, key);
     }
