@@ -67,3 +67,60 @@ fn no_validation_and_locks_still_work() {
     unsafe { m.force_unlock() };
     assert!(m.try_lock().is_some());
 }
+
+const CHILD: &str = "LOCKDEP_COMPILED_OUT_CHILD";
+
+/// In the child: an AB/BA that validation would report.
+#[test]
+fn child_takes_two_orders() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let (a, b) = (Mutex::named("coA", ()), Mutex::named("coB", ()));
+    drop((a.lock(), b.lock()));
+    let _b = b.lock();
+    let _a = a.lock();
+}
+
+/// Runs [`child_takes_two_orders`] with `LOCKDEP` set to `value`: its stderr and exit code.
+fn run_child(value: &str) -> (String, Option<i32>) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_takes_two_orders", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("LOCKDEP", value)
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code(),
+    )
+}
+
+/// `LOCKDEP` set in a build without validation: one line says so, and nothing else of
+/// lockdep's is printed; but `LOCKDEP=off` asks for no checks and gets none, silently (it
+/// was told "no lock order is checked" in every test process of a run, as a warning).
+#[test]
+fn lockdep_set_without_validation_says_so_once_unless_off() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    for value in ["warn", "panic", "collect", "1"] {
+        let (stderr, code) = run_child(value);
+        assert_eq!(code, Some(0), "LOCKDEP={value}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("lockdep")).collect();
+        assert_eq!(
+            lines,
+            [format!(
+                "lockdep: LOCKDEP={value} is set, but validation is compiled out of this build \
+                 (a release build without lockdep's `enabled` feature, or the `disabled` \
+                 feature): no lock order is checked"
+            )],
+            "LOCKDEP={value}: {stderr}"
+        );
+    }
+    for value in ["off", "OFF", " off "] {
+        let (stderr, code) = run_child(value);
+        assert_eq!(code, Some(0), "LOCKDEP={value:?}: {stderr}");
+        assert!(!stderr.contains("lockdep"), "LOCKDEP={value:?}: {stderr}");
+    }
+}
