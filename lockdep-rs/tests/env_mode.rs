@@ -164,13 +164,14 @@ fn the_summary_says_how_to_name_an_unnamed_finder() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(101), "{stderr}");
+    // (and where: see tests/summary_names_the_finder.rs)
     assert!(
         stderr.contains(
             "unnamedA, unnamedB (found by an unnamed thread: name it, or start it with \
-             `lockdep::thread::spawn`, which names it after its test)"
+             `lockdep::thread::spawn`, which names it after its test; found at "
         ) || stderr.contains(
             "unnamedB, unnamedA (found by an unnamed thread: name it, or start it with \
-             `lockdep::thread::spawn`, which names it after its test)"
+             `lockdep::thread::spawn`, which names it after its test; found at "
         ),
         "{stderr}"
     );

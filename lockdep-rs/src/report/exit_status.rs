@@ -8,6 +8,8 @@
 //! the C runtime's exit (after `main` returned or `process::exit` ran, libtest's included),
 //! which then ends with status 101 instead of the one it had.
 
+use std::panic::Location;
+
 use crate::sync::internal::Mutex;
 
 static FAILURES: Mutex<Failures> = Mutex::new();
@@ -22,20 +24,50 @@ struct Failures {
     registered: bool,
 }
 
-/// Counts the problem `key` (printed in `Warn` mode, found by the thread `thread`) against
-/// the run, unless taken later with `take_reports`.
-pub(crate) fn record(key: u64, title: &str, classes: &[String], thread: &str) {
-    let name = thread.rsplit_once('/').map_or(thread, |(name, _)| name);
-    let by = if name == "<unnamed>" {
-        // A thread started with std: it cannot be traced to its test.
-        "found by an unnamed thread: name it, or start it with `lockdep::thread::spawn`, \
-         which names it after its test"
-            .to_string()
-    } else {
-        format!("found by thread `{name}`")
-    };
-    let line = format!("  - {title}: {} ({by})", classes.join(", "));
+/// Counts the problem `key` (printed in `Warn` mode, found by the thread `thread`, a tokio
+/// task if `task`, at `site`) against the run, unless taken later with `take_reports`.
+pub(crate) fn record(
+    key: u64,
+    title: &str,
+    classes: &[String],
+    thread: &str,
+    task: bool,
+    site: Option<&Location<'static>>,
+) {
+    let line = format!(
+        "  - {title}: {} ({})",
+        classes.join(", "),
+        finder(thread, task, site)
+    );
     push(Some(key), line);
+}
+
+/// Who found a problem, as the summary says it. A test's thread is named after the test; a
+/// thread or task that is not gets where it found the problem too, the one clue to its test.
+fn finder(thread: &str, task: bool, site: Option<&Location<'static>>) -> String {
+    let name = thread.rsplit_once('/').map_or(thread, |(name, _)| name);
+    let at = site.map(|s| format!("; found at {s}")).unwrap_or_default();
+    if name == "<unnamed>" {
+        // A thread started with std: it cannot be traced to its test.
+        return format!(
+            "found by an unnamed thread: name it, or start it with `lockdep::thread::spawn`, \
+             which names it after its test{at}"
+        );
+    }
+    let worker = name
+        .rsplit_once(" on ")
+        .is_some_and(|(_, os)| os == "tokio-rt-worker" || os == "tokio-runtime-worker");
+    if task && worker {
+        // A task of a multi-thread runtime: its worker thread is the runtime's, not a test's.
+        return format!(
+            "found by `{name}`, a task of a multi-thread runtime, which lockdep cannot trace to \
+             its test: `lockdep::tokio::capture_async` in the test takes its reports{at}"
+        );
+    }
+    if task {
+        return format!("found by thread `{name}`{at}");
+    }
+    format!("found by thread `{name}`")
 }
 
 /// Counts a configuration error against the run.

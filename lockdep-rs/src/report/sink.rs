@@ -200,7 +200,22 @@ pub(crate) fn print(report: &Report, key: u64) {
 /// Counts a report against the run (see `exit_status`).
 fn count(report: &Report, key: u64) {
     let (title, classes) = (report.kind().title(), report.class_names());
-    exit_status::record(key, title, &classes, report.thread());
+    let d = &report.0;
+    let site = d
+        .acquiring
+        .as_ref()
+        .map(|l| l.site)
+        .or(d.at)
+        .or(d.holding.as_ref().map(|l| l.site))
+        .or(d.held.last().map(|l| l.site));
+    exit_status::record(
+        key,
+        title,
+        &classes,
+        report.thread(),
+        report.task().is_some(),
+        site,
+    );
 }
 
 /// Reports a configuration error (an unknown `LOCKDEP` value): printed at once, and it fails
