@@ -32,7 +32,9 @@ pub fn take_reports() -> Vec<Report> {
 /// Forgets every class's edges, every validated chain, every kept report and which problems
 /// were already reported, and the calling thread's held locks. Classes stay registered. Meant
 /// for single-threaded harnesses (and the start of each loom iteration): other threads' held
-/// locks are not touched.
+/// locks are not touched. A lock the calling thread held across it may still be released: the
+/// guard's drop (or a [`LockMap`](crate::LockMap)'s `release()`, once per acquisition
+/// forgotten) records nothing and reports nothing.
 pub fn reset() {
     #[cfg(lockdep_enabled)]
     {

@@ -40,6 +40,10 @@ pub(crate) struct HeldLocks {
     /// Serials up to this one were handed out before the stack was last forgotten (`reset()`):
     /// their entries are gone, and their guards' releases must be ignored.
     pub(crate) forgotten_up_to: u64,
+    /// The pseudo-locks (`LockMap`) among the entries forgotten and not released since, once
+    /// per entry (a later `reset()` adds to them): their `release()` names no entry, so each
+    /// finds its own here and is ignored instead of being taken for an unbalanced unlock.
+    forgotten_pseudo: Vec<Instance>,
     /// The generation of the freed registry this stack last checked its entries against
     /// (see `validator/freed.rs`).
     pub(crate) freed_seen: u64,
@@ -56,6 +60,7 @@ impl Default for HeldLocks {
             uid: next_uid(),
             slow_serials: 0,
             forgotten_up_to: 0,
+            forgotten_pseudo: Vec::new(),
             freed_seen: 0,
         }
     }
@@ -159,8 +164,26 @@ impl HeldLocks {
     /// Forgets every entry (`reset()`); serials keep counting, so a guard that outlives this
     /// can be told apart from the entries pushed after it.
     pub(crate) fn forget(&mut self) {
+        let pseudo = self
+            .stack
+            .iter()
+            .filter(|h| h.class.pseudo)
+            .map(|h| h.instance);
+        self.forgotten_pseudo.extend(pseudo);
         self.stack.clear();
         self.forgotten_up_to = self.stack.issued();
+    }
+
+    /// Was an entry of the pseudo-lock `instance` forgotten by the last `reset()` and not
+    /// released since? Then this release is that entry's (taken off the list).
+    pub(crate) fn take_forgotten_pseudo(&mut self, instance: Instance) -> bool {
+        match self.forgotten_pseudo.iter().rposition(|&i| i == instance) {
+            Some(at) => {
+                self.forgotten_pseudo.swap_remove(at);
+                true
+            }
+            None => false,
+        }
     }
 
     /// How many acquisitions the fast path has pushed on this thread (its chain-cache hits).

@@ -34,6 +34,9 @@ pub(crate) fn release(
     let result = with_state(|s| match s.release(instance, pred, any_entry) {
         Some(outcomes) => Ok(outcomes),
         None if unrecorded => Ok(Vec::new()),
+        // A pseudo-lock held across `reset()`, which forgot its entry (a guard's release of a
+        // forgotten entry is told by its serial; a pseudo-lock's names none).
+        None if s.held.take_forgotten_pseudo(instance) => Ok(Vec::new()),
         None => {
             let (name, class_site) = unlock_report();
             Err(build::bad_unlock(&s.held, name, instance, site, class_site))

@@ -70,6 +70,9 @@ pub(crate) struct Th {
     pub(crate) leaked: Vec<u64>,
     /// Locks its thread-local destructor takes: (lock, mode, inside a capture).
     pub(crate) at_exit: Vec<(u8, Rd, bool)>,
+    /// Pseudo-locks it held when it called `reset()` (which forgot them), once per
+    /// acquisition: released at its end like the others, which must report nothing.
+    pub(crate) forgotten_maps: Vec<u8>,
 }
 
 pub struct Runner {
@@ -167,6 +170,7 @@ impl Th {
             depth,
             leaked: Vec::new(),
             at_exit: Vec::new(),
+            forgotten_maps: Vec::new(),
         }
     }
 }

@@ -526,6 +526,14 @@ impl Runner {
     fn reset(&mut self, th: &mut Th) -> Result<(), String> {
         let _ = writeln!(self.log, "  reset()");
         self.outcome.steps += 1;
+        let maps: Vec<u8> = self
+            .oracle
+            .stack(th.t)
+            .iter()
+            .flat_map(|h| h.acqs.iter())
+            .filter_map(|a| (0..world::MAPS).find(|&m| map_inst(m) == a.inst))
+            .collect();
+        th.forgotten_maps.extend(maps);
         let (r, panics) = self.on_lockdep(th.t, lockdep::reset);
         self.oracle.reset(th.t);
         self.delivered.clear();
@@ -566,7 +574,29 @@ impl Runner {
         while let Some(g) = th.guards.len().checked_sub(1) {
             self.unlock(th, g, false)?;
         }
+        while let Some(m) = th.forgotten_maps.pop() {
+            // (Not while the map is held again, left held on purpose: its release would be
+            // that acquisition's, the most recent.)
+            let held_again = self
+                .oracle
+                .stack(th.t)
+                .iter()
+                .any(|h| h.acqs.iter().any(|a| a.inst == map_inst(m)));
+            if !held_again {
+                self.release_forgotten_map(th, m)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Releases pseudo-lock `m`, held across `reset()`: that forgot it, so the release
+    /// records nothing and reports nothing (it is no unbalanced unlock).
+    fn release_forgotten_map(&mut self, th: &mut Th, m: u8) -> Result<(), String> {
+        let _ = writeln!(self.log, "  m{m}.release() (held across reset())");
+        self.outcome.steps += 1;
+        let w = self.world;
+        let (r, panics) = self.on_lockdep(th.t, || w.maps[m as usize].release());
+        self.check(th.t, false, (r.is_none(), panics))
     }
 
     /// After a failure: drop what is left quietly (or leak it if a rescue made the real
