@@ -639,13 +639,25 @@ mod registry {
             }
         }
 
+        /// The site its key names (construction site; a thread's exit event: its spawn site),
+        /// if its key is a site.
+        pub(crate) fn key_site(&self) -> Option<(&'static str, u32, u32)> {
+            match self.key.kind {
+                KeyKind::Site {
+                    file, line, column, ..
+                } => Some((file, line, column)),
+                _ => None,
+            }
+        }
+
         /// What makes this class itself, in words, to tell it from another of the same name:
         /// its construction site (`built at f.rs:3:9`), or its static key, or its raw lock.
         pub(crate) fn origin(&self) -> String {
             match self.key.kind {
-                KeyKind::Site {
-                    file, line, column, ..
-                } => format!("built at {file}:{line}:{column}"),
+                KeyKind::Site { .. } => {
+                    let (file, line, column) = self.key_site().expect("a site key");
+                    format!("built at {file}:{line}:{column}")
+                }
                 KeyKind::Static(_) => String::from("of a static key (`with_class`)"),
                 KeyKind::Instance(_) => String::from("a raw lock's own class"),
             }

@@ -358,11 +358,13 @@ fn a_gate_dropped_and_recreated_stays_a_gate() {
 fn joining_a_thread_that_needs_a_held_lock_is_a_circular_wait() {
     let _s = serial();
     let state = std::sync::Arc::new(Mutex::with_class(class("join_state"), 0));
+    let mut spawned_at = 0;
     let (_, reports) = lockdep::capture(|| {
         for hold in [false, true] {
             let s = state.clone();
             // One spawn site: the first worker takes `join_state`, so workers of this site
             // need it; the second one happens not to, so nothing really hangs here.
+            spawned_at = line!() + 1;
             let worker = lockdep::thread::spawn(move || {
                 if !hold {
                     *s.lock() += 1;
@@ -376,6 +378,15 @@ fn joining_a_thread_that_needs_a_held_lock_is_a_circular_wait() {
     assert_eq!(reports[0].kind(), ReportKind::CircularWait);
     assert_eq!(reports[0].acquiring().as_deref(), Some("(thread exit)"));
     assert_eq!(reports[0].holding().as_deref(), Some("join_state"));
+    // Which threads' exit: those of the spawn site.
+    let text = reports[0].to_string();
+    assert!(
+        text.contains(&format!(
+            "(thread exit) is the exit of the threads spawned at {}:{spawned_at}:",
+            file!()
+        )),
+        "{text}"
+    );
 }
 
 #[test]

@@ -277,10 +277,10 @@ pub(crate) fn circular(
             }
         }
     }
-    let events: Vec<String> = classes
+    let events: Vec<(String, Option<Site>)> = classes
         .iter()
         .filter(|c| c.event)
-        .map(|c| c.display_name())
+        .map(|c| (c.display_name(), c.key_site()))
         .collect();
     if !events.is_empty() {
         d.kind = ReportKind::CircularWait;
@@ -346,11 +346,17 @@ fn edge_words(types: &str, from: &str, to: &str) -> String {
     format!("{from} held {how}{taken}")
 }
 
+/// A source position: file, line, column.
+type Site = (&'static str, u32, u32);
+
 /// Explains a cycle through events: for each event, which lock its waiter holds and which
 /// lock its signaller needs first (the cycle's edges into and out of the event).
-fn event_notes(cycle: &[(String, String, String)], events: &[String]) -> Vec<String> {
+fn event_notes(
+    cycle: &[(String, String, String)],
+    events: &[(String, Option<Site>)],
+) -> Vec<String> {
     let mut notes = Vec::new();
-    for ev in events {
+    for (ev, site) in events {
         let held = cycle
             .iter()
             .find(|e| &e.1 == ev)
@@ -367,8 +373,14 @@ fn event_notes(cycle: &[(String, String, String)], events: &[String]) -> Vec<Str
              holds what the signaller needs, the waiter is never woken."
         ));
         if ev.starts_with(super::THREAD_EXIT) {
+            // Which threads: the exit events of one spawn site (and depth) are one class.
+            let whose = site
+                .map(|(file, line, column)| {
+                    format!("{ev} is the exit of the threads spawned at {file}:{line}:{column}.\n")
+                })
+                .unwrap_or_default();
             notes.push(format!(
-                "For a thread's exit, that span is the thread's whole life: a join is reported\n\
+                "{whose}For a thread's exit, that span is the thread's whole life: a join is reported\n\
                  if the thread ever took {needed}. If it is known to be done with {needed} by\n\
                  the time of the join (it took it only before something the joiner waited for,\n\
                  such as a handshake), no deadlock can happen here, but nothing in the order\n\
