@@ -188,6 +188,11 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
     }
     let may_panic = fresh && !crate::sync::panicking() && !exiting();
     if may_panic && outcome.certain_deadlock && !outcome.timed {
+        // Is the holder a task (the report names one)?
+        let by_task = outcome
+            .reports
+            .first()
+            .is_some_and(|(r, _)| r.task().is_some());
         let why = if outcome.in_cell {
             "lockdep: certain self-deadlock: this thread is running the initializer of the \
              one-time cell it now waits for (a re-entrant initialization never completes)"
@@ -201,15 +206,18 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
             "lockdep: certain deadlock: another branch of this holder is queued for the lock \
              this blocking acquisition waits for; the lock goes to that branch first, and it \
              cannot run while this thread blocks"
+        } else if outcome.in_task && !by_task {
+            // An awaited re-lock whose holder is the thread: a future it polls outside tokio's
+            // tasks (`block_on`, another executor), whose branches are all one holder.
+            "lockdep: self-deadlock: this thread already holds the lock a future it polls is \
+             awaiting (outside tokio's tasks the thread is the holder of every future it \
+             polls), and nothing it polls released it within 1 s (awaited in sequence it can \
+             never succeed)"
         } else if outcome.in_task {
             "lockdep: self-deadlock: this task already holds the lock it is awaiting, and no \
              other branch of it released it within 1 s (awaited in sequence it can never \
              succeed)"
-        } else if outcome
-            .reports
-            .first()
-            .is_some_and(|(r, _)| r.task().is_some())
-        {
+        } else if by_task {
             // The holder is a task (a blocking re-lock in a task that holds the lock).
             "lockdep: certain self-deadlock: this task already holds the lock it is \
              acquiring; blocked, the thread that runs it can never run it on to release it"

@@ -350,7 +350,8 @@ fn branches_of_a_thread_blocking_are_stopped_not_hung() {
                 // grace's documented limit, not a hang).
                 prop_assert!(
                     text.starts_with("lockdep: certain")
-                        || text.starts_with("lockdep: self-deadlock: this task already holds"),
+                        || text.starts_with("lockdep: self-deadlock: this task already holds")
+                        || text.starts_with("lockdep: self-deadlock: this thread already holds"),
                     "stopped, but not by lockdep: {text}"
                 );
                 prop_assert!(

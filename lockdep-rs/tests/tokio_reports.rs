@@ -4,6 +4,8 @@
 //! `cargo test -p lockdep --features tokio --test 'tokio_*'` (the README's test command runs it).
 #![cfg(lockdep_tasks)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,7 +59,7 @@ async fn two_tasks_in_opposite_orders_are_a_cycle_naming_the_tasks() {
     // The edge A -> B was recorded by the first task, which the chain names.
     assert!(
         text.contains(&format!(
-            "(taken at lockdep-rs/tests/tokio_reports.rs:27), task {first_id} (spawned at"
+            "(taken at lockdep-rs/tests/tokio_reports.rs:29), task {first_id} (spawned at"
         )),
         "{text}"
     );
@@ -65,6 +67,32 @@ async fn two_tasks_in_opposite_orders_are_a_cycle_naming_the_tasks() {
     assert!(text.contains("but task is already holding lock:"), "{text}");
     assert!(!text.contains("thread task"), "{text}");
     assert!(text.contains(&format!("{task} on ")), "{text}");
+}
+
+/// The same outside tokio's tasks: a future polled by a plain thread (`block_on`) re-locks an
+/// async mutex its thread holds. The holder is the thread, and the panic says so (it said
+/// "this task", of a holder that is no task).
+#[test]
+fn a_future_relocking_outside_tasks_panics_naming_its_thread() {
+    let m = Mutex::named("self.thread.M", 0);
+    let (run, reports) = lockdep::capture(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            common::block_on(async {
+                let _g = m.lock().await;
+                let _again = m.lock().await; // never completes: panics first
+            })
+        }))
+    });
+    let msg = run.expect_err("the re-lock panicked");
+    let msg = msg
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        msg.starts_with("lockdep: self-deadlock: this thread already holds the lock a future it polls is awaiting"),
+        "{msg}"
+    );
+    assert_eq!(kinds(&reports), [ReportKind::RecursiveLocking]);
+    assert!(reports[0].task().is_none(), "the thread is the holder");
 }
 
 /// A task re-locking an async mutex it holds would wait for itself forever: reported as
