@@ -228,8 +228,9 @@ pub(crate) fn act(outcome: Outcome, fresh: bool) -> Option<u64> {
         match (printed, outcome.reports.first()) {
             (false, Some((report, key))) => {
                 // The panic carries the report: a capture it unwinds keeps it.
-                crate::report::capture::panic_carries(*key);
-                panic!("{why}\n{}", panic_text(report))
+                let message = format!("{why}\n{}", panic_text(report));
+                crate::report::capture::panic_carries(*key, &message);
+                panic!("{message}")
             }
             _ => panic!("{why} (see the report above)"),
         }

@@ -153,3 +153,67 @@ fn capture_async_should_panic_relock_passes_the_run() {
     assert!(!stderr.contains("problem was reported"), "{stderr}");
     assert_eq!(code, Some(0), "the child's run failed:\n{stdout}\n{stderr}");
 }
+
+#[test]
+#[ignore = "a child of a_relock_panic_caught_then_an_own_panic_still_fails_the_run"]
+#[should_panic(expected = "the test's own panic")]
+fn child_relock_caught_then_own_panic() {
+    let m = Mutex::named("sp.caught-then-own", ());
+    let ((), _reports) = lockdep::capture(|| {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _g = m.lock();
+            let _h = m.lock(); // lockdep's panic, caught here: the report stays the capture's
+        }));
+        assert!(caught.is_err());
+        panic!("the test's own panic");
+    });
+}
+
+/// lockdep's self-deadlock panic caught inside a capture, then a panic of the test's own
+/// unwinding the capture: the capture passes the re-lock's report on (that panic's message is
+/// not the report). Before the fix, the mark of lockdep's caught panic was still set, so the
+/// capture kept the report back as if the test's panic carried it: lost, the run passed.
+#[test]
+fn a_relock_panic_caught_then_an_own_panic_still_fails_the_run() {
+    let (stdout, stderr, code) = run_child("child_relock_caught_then_own_panic");
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "- WARNING: possible recursive locking detected: sp.caught-then-own (found by thread"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(code, Some(101), "{stdout}\n{stderr}");
+}
+
+#[cfg(lockdep_tasks)]
+#[tokio::test]
+#[ignore = "a child of an_async_relock_panic_caught_then_an_own_panic_still_fails_the_run"]
+#[should_panic(expected = "the test's own panic")]
+async fn child_async_relock_caught_then_own_panic() {
+    let m = Mutex::named("sp.async-caught-then-own", ());
+    let ((), _reports) = lockdep::tokio::capture_async(async {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _g = m.lock();
+            let _h = m.lock();
+        }));
+        assert!(caught.is_err());
+        panic!("the test's own panic");
+    })
+    .await;
+}
+
+/// As above, through `capture_async`.
+#[cfg(lockdep_tasks)]
+#[test]
+fn an_async_relock_panic_caught_then_an_own_panic_still_fails_the_run() {
+    let (stdout, stderr, code) = run_child("child_async_relock_caught_then_own_panic");
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "- WARNING: possible recursive locking detected: sp.async-caught-then-own (found by"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(code, Some(101), "{stdout}\n{stderr}");
+}

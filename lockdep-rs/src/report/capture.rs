@@ -30,6 +30,9 @@ pub(crate) struct CaptureSink {
 struct CaptureState {
     seen: HashSet<u64>,
     reports: Vec<(Report, u64)>,
+    /// The problem whose report the panic unwinding the capture carries as its message (see
+    /// [`panic_carries`]): kept back when the capture passes its reports on.
+    carried: Option<u64>,
 }
 
 impl CaptureSink {
@@ -52,22 +55,52 @@ thread_local! {
     static CAPTURES: RefCell<Vec<Arc<CaptureSink>>> = RefCell::new(Vec::new());
 
     /// The problem whose report lockdep's own panic (a certain self-deadlock) carries as its
-    /// message, while that panic may be unwinding through a capture of this thread.
+    /// message, and a hash of that message: a capture that a panic unwinds keeps the report
+    /// back only if the panic's payload is that message (the panic may have been caught
+    /// inside the capture, and another panic be unwinding it now).
     // Not `const`: loom's `thread_local!` does not take a const initialiser.
     #[allow(clippy::missing_const_for_thread_local)]
-    static CARRIED: Cell<Option<u64>> = Cell::new(None);
+    static CARRIED: Cell<Option<(u64, u64)>> = Cell::new(None);
 }
 
-/// Lockdep is about to panic with the report of problem `key` as the panic's message: a
-/// capture that this panic unwinds keeps that report (the panic carries it to whoever catches
-/// it: the test fails with it, or a `#[should_panic]` test passes) instead of passing it on.
-pub(crate) fn panic_carries(key: u64) {
-    let _ = CARRIED.try_with(|c| c.set(Some(key)));
+/// A hash of a panic's message.
+fn message_hash(message: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    message.hash(&mut h);
+    h.finish()
+}
+
+/// Lockdep is about to panic with `message`, the report of problem `key`: a capture that this
+/// panic unwinds keeps that report (the panic carries it to whoever catches it: the test fails
+/// with it, or a `#[should_panic]` test passes) instead of passing it on.
+pub(crate) fn panic_carries(key: u64, message: &str) {
+    let _ = CARRIED.try_with(|c| c.set(Some((key, message_hash(message)))));
 }
 
 /// Forgets the problem a panic of this thread carried (the panic was caught, or never came).
-fn forget_carried() -> Option<u64> {
-    CARRIED.try_with(Cell::take).ok().flatten()
+fn forget_carried() {
+    let _ = CARRIED.try_with(Cell::take);
+}
+
+/// The problem whose report the panic `payload` carries as its message, if it is lockdep's
+/// self-deadlock panic of this thread (see [`panic_carries`]); the mark is forgotten.
+fn carried_by(payload: &(dyn std::any::Any + Send)) -> Option<u64> {
+    let (key, hash) = CARRIED.try_with(Cell::take).ok().flatten()?;
+    let message = payload.downcast_ref::<String>()?;
+    (message_hash(message) == hash).then_some(key)
+}
+
+/// Runs `f`; if it panics, notes in `sink` the report the panic carries (see
+/// [`carried_by`]) before the unwind goes on.
+fn run_noting_carried<R>(sink: &CaptureSink, f: impl FnOnce() -> R) -> R {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            sink.state.lock().carried = carried_by(&*payload);
+            std::panic::resume_unwind(payload)
+        }
+    }
 }
 
 /// Is this thread inside a capture that is not over?
@@ -166,7 +199,7 @@ pub(crate) fn capture<R>(f: impl FnOnce() -> R, flush: fn()) -> (R, Vec<Report>)
         return (r, Vec::new());
     }
     let mut unwinding = Unwinding(Some((sink.clone(), flush)));
-    let r = f();
+    let r = run_noting_carried(&sink, f);
     flush();
     unwinding.0 = None; // returned: not unwinding
     forget_carried(); // a panic of lockdep's caught inside `f`: its report is returned
@@ -194,11 +227,7 @@ impl Drop for Unwinding {
 /// reports are delivered as if not captured, to an enclosing capture or printed and kept;
 /// except the one carried by the panic of lockdep's that unwinds it, if that is why it ends.
 fn pass_on(sink: &CaptureSink) {
-    let carried = if crate::sync::panicking() {
-        forget_carried()
-    } else {
-        None
-    };
+    let carried = sink.state.lock().carried;
     for (report, key) in sink.close() {
         if Some(key) == carried {
             continue; // the unwinding panic's message is this report
@@ -241,7 +270,7 @@ impl Spanning {
             }
         }
         let mut unwinding = Flush(Some(flush));
-        let r = f();
+        let r = run_noting_carried(sink, f);
         flush();
         unwinding.0 = None;
         drop(joined);
