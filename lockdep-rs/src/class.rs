@@ -651,13 +651,21 @@ mod registry {
         }
 
         /// What makes this class itself, in words, to tell it from another of the same name:
-        /// its construction site (`built at f.rs:3:9`), or its static key, or its raw lock.
+        /// its construction site (`built at f.rs:3:9`) and, for a lock, its kind (a `Mutex`
+        /// and an `RwLock` built at one site, by a `#[track_caller]` helper, are two classes),
+        /// or its static key, or its raw lock.
         pub(crate) fn origin(&self) -> String {
             match self.key.kind {
-                KeyKind::Site { .. } => {
-                    let (file, line, column) = self.key_site().expect("a site key");
-                    format!("built at {file}:{line}:{column}")
-                }
+                KeyKind::Site {
+                    file,
+                    line,
+                    column,
+                    kind: SiteKind::Lock(kind, _),
+                    ..
+                } => format!("built at {file}:{line}:{column} (a `{kind}`)"),
+                KeyKind::Site {
+                    file, line, column, ..
+                } => format!("built at {file}:{line}:{column}"),
                 KeyKind::Static(_) => String::from("of a static key (`with_class`)"),
                 KeyKind::Instance(_) => String::from("a raw lock's own class"),
             }

@@ -89,3 +89,34 @@ fn a_long_cycle_of_one_name_is_reported_in_linear_time() {
     );
     assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
 }
+
+/// A `Mutex` and an `RwLock` built by one `#[track_caller]` helper share its caller's site,
+/// and so the name shown (the site), but are two classes: the note said "one built at" that
+/// site twice, telling nothing apart; it now says which is which by the lock's kind.
+#[test]
+fn two_kinds_of_lock_built_at_one_site_are_told_apart() {
+    #[track_caller]
+    fn pair() -> (lockdep::Mutex<()>, lockdep::RwLock<()>) {
+        (lockdep::Mutex::new(()), lockdep::RwLock::new(()))
+    }
+    let (line, (m, r)) = (line!(), pair());
+    let ((), reports) = lockdep::capture(|| {
+        drop((m.lock(), r.write()));
+        let _r = r.write();
+        let _m = m.lock();
+    });
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let text = reports[0].to_string();
+    let file = file!();
+    let site = format!("{file}:{line}:");
+    assert!(text.contains("names 2 different classes"), "{text}");
+    for kind in ["Mutex", "RwLock"] {
+        let one = text
+            .lines()
+            .find(|l| l.starts_with("  - one built at ") && l.ends_with(&format!("(a `{kind}`)")));
+        assert!(
+            one.is_some_and(|l| l.contains(&site)),
+            "the {kind} told apart: {text}"
+        );
+    }
+}
