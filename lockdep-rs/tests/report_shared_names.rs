@@ -120,3 +120,44 @@ fn two_kinds_of_lock_built_at_one_site_are_told_apart() {
         );
     }
 }
+
+/// `named("state")` at two sites, one taken as subclass 1: the cycle read `state` and
+/// `state/1`, the kernel's way of showing one class and its subclass, with no note; they are
+/// two classes. The note now compares names without their subclass, and says which is shown
+/// how.
+#[test]
+fn a_subclass_of_a_class_of_the_same_name_is_told_apart() {
+    let (line_a, a) = (line!(), lockdep::Mutex::named("shared-names.sub", ()));
+    let (line_b, b) = (line!(), lockdep::Mutex::named("shared-names.sub", ()));
+    let ((), reports) = lockdep::capture(|| {
+        drop((a.lock(), b.lock_nested(1)));
+        let _b = b.lock_nested(1);
+        let _a = a.lock();
+    });
+    common::expect_kind(
+        "B/1 then A",
+        &reports,
+        ReportKind::CircularDependency,
+        &common::names(&["shared-names.sub", "shared-names.sub/1"]),
+    );
+    let text = reports[0].to_string();
+    let file = file!();
+    assert!(
+        text.contains(
+            "shared-names.sub names 2 different classes in this cycle (give them different \
+             names to tell them apart):"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\n  - one built at {file}:{line_a}:")),
+        "{text}"
+    );
+    let b_line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("  - one built at {file}:{line_b}:")));
+    assert!(
+        b_line.is_some_and(|l| l.ends_with(", shown `shared-names.sub/1`")),
+        "{text}"
+    );
+}

@@ -294,29 +294,50 @@ pub(crate) fn circular(
 }
 
 /// Notes for names that stand for several classes of one cycle (two locks `named("state")`
-/// at two sites are two classes, shown alike): which is which.
+/// at two sites are two classes, shown alike): which is which. Names are compared without
+/// their subclass (`state` at one site and `state/1` at another read as one class and its
+/// subclass, and are two).
 fn shared_names(classes: &[&'static ClassInfo]) -> Vec<String> {
-    // Hashed: a cycle may go through every class (100,000 in `tests/faults.rs`).
-    // Each class once, by id: not by a scan of its name's list, quadratic when many classes
-    // of the cycle share one name (static keys of one name made in a loop).
-    let mut by_name: std::collections::HashMap<String, Vec<&'static ClassInfo>> =
-        std::collections::HashMap::new();
-    let mut seen = std::collections::HashSet::new();
+    use std::collections::{HashMap, HashSet};
+    // Hashed: a cycle may go through every class (100,000 in `tests/faults.rs`). Each class
+    // once, by id: not by a scan of its name's list, quadratic when many classes of the cycle
+    // share one name (static keys of one name made in a loop).
+    let mut by_name: HashMap<&'static str, Vec<&'static ClassInfo>> = HashMap::new();
+    // Per base class, the subclasses the cycle goes through (bit n: subclass n).
+    let mut subclasses: HashMap<u32, u32> = HashMap::new();
+    let mut seen = HashSet::new();
     for &c in classes {
-        if seen.insert(c.id) {
-            by_name.entry(c.display_name()).or_default().push(c);
+        let base = c.base();
+        *subclasses.entry(base.id).or_default() |= 1 << c.subclass;
+        if seen.insert(base.id) {
+            by_name.entry(base.name).or_default().push(base);
         }
     }
     let mut notes = Vec::new();
     for c in classes {
-        let name = c.display_name();
-        let Some(same) = by_name.remove(&name) else {
+        let name = c.base().name;
+        let Some(same) = by_name.remove(name) else {
             continue; // noted already
         };
         if same.len() > 1 {
             let which: Vec<String> = same
                 .iter()
-                .map(|c| format!("\n  - one {}", c.origin()))
+                .map(|b| {
+                    let bits = subclasses.get(&b.id).copied().unwrap_or(1);
+                    let shown: Vec<String> = (0..u32::BITS)
+                        .filter(|n| bits & (1 << n) != 0)
+                        .map(|n| match n {
+                            0 => format!("`{name}`"),
+                            n => format!("`{name}/{n}`"),
+                        })
+                        .collect();
+                    let here = if bits == 1 {
+                        String::new()
+                    } else {
+                        format!(", shown {}", shown.join(" and "))
+                    };
+                    format!("\n  - one {}{here}", b.origin())
+                })
                 .collect();
             notes.push(format!(
                 "{name} names {} different classes in this cycle (give them different names \
