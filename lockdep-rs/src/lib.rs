@@ -130,7 +130,7 @@
 //! | variable | values | meaning |
 //! |---|---|---|
 //! | `LOCKDEP` | `warn` (default), `panic`, `collect`, `off` | the initial [`Mode`]; anything else is printed and fails the run |
-//! | `LOCKDEP_DEADLOCK_TIMEOUT` | seconds (10), `0` (for ever) | how long an acquisition in a reported order (or a [`thread`] join in a reported wait) waits before it panics |
+//! | `LOCKDEP_DEADLOCK_TIMEOUT` | seconds (10), `0` (for ever) | how long an acquisition in a reported order (or a [`thread`] join, or a wait for another thread's initializer of a one-time cell, in a reported wait) waits before it panics |
 //! | `LOCKDEP_CLASSES` | `strict` (default), `lenient` | may two locks of one construction site nest (their order checked per instance, the site's class split by data type)? The `drop-in` feature makes `lenient` the default |
 //! | `LOCKDEP_GATED` | `ignore` | do not report cycles whose every edge was taken under one gate lock ([`Report::gates`]) |
 //! | `LOCKDEP_BACKTRACE` | `0`, `1` (default) | capture no stack traces for new edges |
