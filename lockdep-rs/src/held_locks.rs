@@ -40,9 +40,10 @@ pub(crate) struct HeldLocks {
     /// Serials up to this one were handed out before the stack was last forgotten (`reset()`):
     /// their entries are gone, and their guards' releases must be ignored.
     pub(crate) forgotten_up_to: u64,
-    /// The pseudo-locks (`LockMap`) among the entries forgotten and not released since, once
-    /// per entry (a later `reset()` adds to them): their `release()` names no entry, so each
-    /// finds its own here and is ignored instead of being taken for an unbalanced unlock.
+    /// The pseudo-locks (`LockMap`) and armed events among the entries forgotten and not
+    /// released since, once per entry (a later `reset()` adds to them): their release names no
+    /// entry, so each finds its own here, is ignored instead of being taken for an unbalanced
+    /// unlock, and gives back its count of holders (`DepMap::count_hold`).
     forgotten_pseudo: Vec<Instance>,
     /// The generation of the freed registry this stack last checked its entries against
     /// (see `validator/freed.rs`).
@@ -167,14 +168,14 @@ impl HeldLocks {
         let pseudo = self
             .stack
             .iter()
-            .filter(|h| h.class.pseudo)
+            .filter(|h| h.class.pseudo || h.class.event)
             .map(|h| h.instance);
         self.forgotten_pseudo.extend(pseudo);
         self.stack.clear();
         self.forgotten_up_to = self.stack.issued();
     }
 
-    /// Was an entry of the pseudo-lock `instance` forgotten by the last `reset()` and not
+    /// Was an entry of the pseudo-lock or event `instance` forgotten by a `reset()` and not
     /// released since? Then this release is that entry's (taken off the list).
     pub(crate) fn take_forgotten_pseudo(&mut self, instance: Instance) -> bool {
         match self.forgotten_pseudo.iter().rposition(|&i| i == instance) {

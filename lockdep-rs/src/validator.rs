@@ -44,8 +44,8 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> 
 #[cfg(lockdep_tasks)]
 pub(crate) use holder::{current_tag, is_calling_holder, peek_entry};
 pub(crate) use release::{
-    forgotten, is_held, lock_freed, release, release_token, wait_begin, wait_end, HeldSomewhere,
-    WaitingEntry,
+    forgotten, is_held, lock_freed, release, release_token, take_forgotten, wait_begin, wait_end,
+    HeldSomewhere, WaitingEntry,
 };
 pub(crate) use upgrade::upgrade;
 

@@ -145,6 +145,38 @@ fn child() {
             };
             (message, common::kinds_and_classes(&reports))
         }
+        "reset" => {
+            // Cells of one class (one site).
+            fn cell() -> lockdep::stdsync::OnceLock<u32> {
+                lockdep::stdsync::OnceLock::new()
+            }
+            // An initializer that calls `reset()` (which forgets this thread's held entries,
+            // its own armed event among them) and then fails: nobody initializes the cell now.
+            let second = cell();
+            let failed = catch_unwind(AssertUnwindSafe(|| {
+                second.get_or_init(|| {
+                    lockdep::reset();
+                    panic!("the initializer fails")
+                })
+            }));
+            assert!(failed.is_err());
+            // The order cell -> L (after the reset, which cleared the graph).
+            cell().get_or_init(|| {
+                drop(L.lock());
+                1
+            });
+            // Holding L, a wait for `second` is reported (L -> cell closes the cycle); with
+            // no initializer running it goes on at once and runs its own.
+            let held = L.lock();
+            let (outcome, reports) =
+                lockdep::capture(|| catch_unwind(AssertUnwindSafe(|| *second.get_or_init(|| 3))));
+            drop(held);
+            let message = match outcome {
+                Ok(v) => format!("(no panic) value {v}"),
+                Err(_) => String::from("panicked"),
+            };
+            (message, common::kinds_and_classes(&reports))
+        }
         other => panic!("unknown case {other}"),
     };
     println!("MESSAGE: {message}");
@@ -206,4 +238,13 @@ fn a_once_wait_reported_as_a_deadlock_gives_up_after_the_timeout() {
 #[test]
 fn a_reported_wait_for_a_slow_initializer_ends_with_it() {
     expect("slow", "(no panic) value 7", "OnceLock");
+}
+
+/// An initializer that called `reset()` and failed left its armed count behind (the reset
+/// forgot the entry, so the end of its armed span gave nothing back): a later reported wait
+/// on the cell, with nobody initializing it, waited the deadlock timeout and panicked. Now the
+/// forgotten entry's end gives its holder back, and the wait goes on at once.
+#[test]
+fn a_reported_wait_after_an_initializer_reset_and_failed_goes_on() {
+    expect("reset", "(no panic) value 3", "OnceLock");
 }

@@ -595,7 +595,12 @@ impl DepMap {
     /// An event: signalled; ends the armed span if this thread armed it (in every mode).
     #[track_caller]
     pub(crate) fn signal_event(&self, site: &'static Location<'static>) {
-        if self.is_held() && self.force_release(None, site) {
+        if self.is_held() {
+            if self.force_release(None, site) {
+                self.count_release();
+            }
+        } else if validator::take_forgotten(self.instance()) {
+            // Armed across `reset()`, which forgot the entry: its holder goes all the same.
             self.count_release();
         }
     }
@@ -622,9 +627,15 @@ impl DepMap {
     /// holder fewer if this thread held it.
     #[track_caller]
     pub(crate) fn release_pseudo(&self, site: &'static Location<'static>) {
-        let held = self.is_held();
-        if self.force_release(None, site) && held {
+        if self.is_held() {
+            if self.force_release(None, site) {
+                self.count_release();
+            }
+        } else if validator::take_forgotten(self.instance()) {
+            // Held across `reset()`, which forgot the entry: no unbalanced unlock.
             self.count_release();
+        } else {
+            self.force_release(None, site); // reports the unbalanced unlock
         }
     }
 }

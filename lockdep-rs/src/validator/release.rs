@@ -34,15 +34,20 @@ pub(crate) fn release(
     let result = with_state(|s| match s.release(instance, pred, any_entry) {
         Some(outcomes) => Ok(outcomes),
         None if unrecorded => Ok(Vec::new()),
-        // A pseudo-lock held across `reset()`, which forgot its entry (a guard's release of a
-        // forgotten entry is told by its serial; a pseudo-lock's names none).
-        None if s.held.take_forgotten_pseudo(instance) => Ok(Vec::new()),
         None => {
             let (name, class_site) = unlock_report();
             Err(build::bad_unlock(&s.held, name, instance, site, class_site))
         }
     });
     finish_release(result)
+}
+
+/// Is this release of the pseudo-lock or event `instance`, which this thread does not hold,
+/// that of an entry `reset()` forgot (held across it)? Then it is taken off the list: the
+/// caller records nothing and reports nothing (a guard's release of a forgotten entry is told
+/// by its serial; a pseudo-lock's or an event's names none).
+pub(crate) fn take_forgotten(instance: Instance) -> bool {
+    with_state(|s| s.held.take_forgotten_pseudo(instance)).unwrap_or(false)
 }
 
 /// A guard's release (its token: the entry's `serial`, how it was held, and which holder's
