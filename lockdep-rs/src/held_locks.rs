@@ -44,7 +44,7 @@ pub(crate) struct HeldLocks {
     /// released since, once per entry (a later `reset()` adds to them): their release names no
     /// entry, so each finds its own here, is ignored instead of being taken for an unbalanced
     /// unlock, and gives back its count of holders (`DepMap::count_hold`).
-    forgotten_pseudo: Vec<Instance>,
+    forgotten_annotations: Vec<Instance>,
     /// The generation of the freed registry this stack last checked its entries against
     /// (see `validator/freed.rs`).
     pub(crate) freed_seen: u64,
@@ -61,7 +61,7 @@ impl Default for HeldLocks {
             uid: next_uid(),
             slow_serials: 0,
             forgotten_up_to: 0,
-            forgotten_pseudo: Vec::new(),
+            forgotten_annotations: Vec::new(),
             freed_seen: 0,
         }
     }
@@ -165,22 +165,26 @@ impl HeldLocks {
     /// Forgets every entry (`reset()`); serials keep counting, so a guard that outlives this
     /// can be told apart from the entries pushed after it.
     pub(crate) fn forget(&mut self) {
-        let pseudo = self
+        let annotations = self
             .stack
             .iter()
             .filter(|h| h.class.pseudo || h.class.event)
             .map(|h| h.instance);
-        self.forgotten_pseudo.extend(pseudo);
+        self.forgotten_annotations.extend(annotations);
         self.stack.clear();
         self.forgotten_up_to = self.stack.issued();
     }
 
     /// Was an entry of the pseudo-lock or event `instance` forgotten by a `reset()` and not
     /// released since? Then this release is that entry's (taken off the list).
-    pub(crate) fn take_forgotten_pseudo(&mut self, instance: Instance) -> bool {
-        match self.forgotten_pseudo.iter().rposition(|&i| i == instance) {
+    pub(crate) fn take_forgotten_annotation(&mut self, instance: Instance) -> bool {
+        match self
+            .forgotten_annotations
+            .iter()
+            .rposition(|&i| i == instance)
+        {
             Some(at) => {
-                self.forgotten_pseudo.swap_remove(at);
+                self.forgotten_annotations.swap_remove(at);
                 true
             }
             None => false,

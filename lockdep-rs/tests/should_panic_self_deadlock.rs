@@ -12,30 +12,14 @@
 #![cfg(not(loom))]
 #![cfg(lockdep_enabled)]
 
-use std::process::Command;
+mod common;
 
 use lockdep::{Mutex, ReportKind};
 
 /// Runs this binary's ignored test `name` alone in a child process (no `LOCKDEP*` setting);
 /// returns its stdout, stderr and exit code.
 fn run_child(name: &str) -> (String, String, Option<i32>) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", name, "--include-ignored", "--test-threads=1"]);
-    for setting in [
-        "LOCKDEP",
-        "LOCKDEP_CLASSES",
-        "LOCKDEP_GATED",
-        "LOCKDEP_BACKTRACE",
-        "LOCKDEP_DEADLOCK_TIMEOUT",
-    ] {
-        cmd.env_remove(setting);
-    }
-    let out = cmd.output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code(),
-    )
+    common::run_self_args("SHOULD_PANIC_CHILD", name, &["--include-ignored"], &[])
 }
 
 #[test]

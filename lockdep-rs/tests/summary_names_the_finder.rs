@@ -117,6 +117,7 @@ async fn child_multi_thread_task() {
     if !common::in_self_child(CHILD, "child_multi_thread_task") {
         return;
     }
+    // Not `common::abba_in_tasks`: the summary's site must be in this file (asserted below).
     let a = Arc::new(lockdep::tokio::Mutex::named("sum.task.A", ()));
     let b = Arc::new(lockdep::tokio::Mutex::named("sum.task.B", ()));
     let (a1, b1) = (a.clone(), b.clone());

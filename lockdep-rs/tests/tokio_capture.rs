@@ -6,33 +6,14 @@
 //! `cargo test -p lockdep --features tokio --test 'tokio_*'` (the README's test command runs it).
 #![cfg(lockdep_tasks)]
 
-use std::sync::Arc;
+mod common;
 
-use lockdep::tokio::{capture_async, Mutex};
+use lockdep::tokio::capture_async;
 use lockdep::ReportKind;
-
-/// An AB/BA between two spawned tasks of the current runtime, on two new classes.
-async fn abba_in_tasks(a: &'static str, b: &'static str) {
-    let a = Arc::new(Mutex::named(a, ()));
-    let b = Arc::new(Mutex::named(b, ()));
-    let (a1, b1) = (a.clone(), b.clone());
-    tokio::spawn(async move {
-        let _a = a1.lock().await;
-        let _b = b1.lock().await;
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move {
-        let _b = b.lock().await;
-        let _a = a.lock().await;
-    })
-    .await
-    .unwrap();
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn capture_async_takes_the_reports_of_spawned_tasks_current_thread() {
-    let ((), reports) = capture_async(abba_in_tasks("capture.ct.A", "capture.ct.B")).await;
+    let ((), reports) = capture_async(common::abba_in_tasks("capture.ct.A", "capture.ct.B")).await;
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
     assert_eq!(reports[0].class_names(), ["capture.ct.A", "capture.ct.B"]);
@@ -41,7 +22,7 @@ async fn capture_async_takes_the_reports_of_spawned_tasks_current_thread() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capture_async_takes_the_reports_of_spawned_tasks_multi_thread() {
-    let ((), reports) = capture_async(abba_in_tasks("capture.mt.A", "capture.mt.B")).await;
+    let ((), reports) = capture_async(common::abba_in_tasks("capture.mt.A", "capture.mt.B")).await;
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].kind(), ReportKind::CircularDependency);
     assert_eq!(reports[0].class_names(), ["capture.mt.A", "capture.mt.B"]);
@@ -68,7 +49,9 @@ fn parallel_runtimes_see_only_their_own_reports() {
                         .worker_threads(2)
                         .build()
                 };
-                let ((), reports) = rt.unwrap().block_on(capture_async(abba_in_tasks(a, b)));
+                let ((), reports) = rt
+                    .unwrap()
+                    .block_on(capture_async(common::abba_in_tasks(a, b)));
                 let classes: Vec<_> = reports.iter().map(|r| r.class_names()).collect();
                 assert_eq!(classes, [vec![a.to_string(), b.to_string()]]);
             });
@@ -107,7 +90,7 @@ async fn sync_capture_inside_a_task_and_nesting() {
 /// `take_reports`, and printed in the default `Warn` mode — visible in a failing test's output).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uncaptured_reports_from_tasks_reach_the_mode() {
-    abba_in_tasks("capture.free.A", "capture.free.B").await;
+    common::abba_in_tasks("capture.free.A", "capture.free.B").await;
     let mine: Vec<_> = lockdep::take_reports()
         .into_iter()
         .filter(|r| {

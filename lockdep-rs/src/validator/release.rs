@@ -47,7 +47,7 @@ pub(crate) fn release(
 /// caller records nothing and reports nothing (a guard's release of a forgotten entry is told
 /// by its serial; a pseudo-lock's or an event's names none).
 pub(crate) fn take_forgotten(instance: Instance) -> bool {
-    with_state(|s| s.held.take_forgotten_pseudo(instance)).unwrap_or(false)
+    with_state(|s| s.held.take_forgotten_annotation(instance)).unwrap_or(false)
 }
 
 /// A guard's release (its token: the entry's `serial`, how it was held, and which holder's

@@ -518,8 +518,20 @@ pub fn run_self(var: &str, name: &str) -> (String, String, Option<i32>) {
 /// [`run_self`] with the variables `env` set too (e.g. a setting read once per process); the
 /// other `LOCKDEP_*` settings are unset, as `LOCKDEP` is.
 pub fn run_self_with(var: &str, name: &str, env: &[(&str, &str)]) -> (String, String, Option<i32>) {
+    run_self_args(var, name, &[], env)
+}
+
+/// [`run_self_with`], with libtest arguments `args` too (e.g. `--include-ignored`, for a
+/// child that must be `#[ignore]`d because it cannot return early on its own).
+pub fn run_self_args(
+    var: &str,
+    name: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (String, String, Option<i32>) {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .args(args)
         .env(var, name);
     for setting in [
         "LOCKDEP",
@@ -590,4 +602,25 @@ pub fn expect_self_succeeds(var: &str, name: &str) {
     let (stdout, stderr, code) = run_self(var, name);
     assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
     assert_eq!(code, Some(0), "the child run failed:\n{stderr}");
+}
+
+/// An AB/BA between two tokio tasks spawned on the current runtime, one after the other (so
+/// nothing hangs), on two new classes named `a` and `b`.
+#[cfg(feature = "tokio")]
+pub async fn abba_in_tasks(a: &'static str, b: &'static str) {
+    let a = std::sync::Arc::new(lockdep::tokio::Mutex::named(a, ()));
+    let b = std::sync::Arc::new(lockdep::tokio::Mutex::named(b, ()));
+    let (a1, b1) = (a.clone(), b.clone());
+    tokio::spawn(async move {
+        let _a = a1.lock().await;
+        let _b = b1.lock().await;
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move {
+        let _b = b.lock().await;
+        let _a = a.lock().await;
+    })
+    .await
+    .unwrap();
 }
