@@ -316,26 +316,29 @@ impl<G, M: GuardKind> Drop for Guard<'_, G, M> {
             // SAFETY: `inner` is dropped exactly once, here, and never used again.
             unsafe { ManuallyDrop::drop(&mut self.inner) }
         } else {
-            release_slow_then_unlock(&self.tracked, &mut self.inner);
+            // The token goes as scalars, the inner guard by value: passed by reference, they
+            // would have to be in memory, and the hot path would store the whole guard on
+            // every acquisition for this cold call's sake.
+            // SAFETY: `inner` is taken exactly once, here, and never used again.
+            let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+            let (map, packed, holder) = self.tracked.to_scalars();
+            release_slow_then_unlock::<G, M>(map, packed, holder, inner);
         }
     }
 }
 
 /// The guard's drop when the fast release did not apply: records the release (which may
-/// report), then unlocks, also if the release unwinds.
+/// report), then unlocks (drops `inner`), also if the release unwinds.
 #[cold]
 #[inline(never)]
-#[allow(unsafe_code)]
 fn release_slow_then_unlock<G, M: GuardKind>(
-    tracked: &Tracked<'_, M>,
-    inner: &mut ManuallyDrop<G>,
+    map: Option<&crate::dep_map::DepMap>,
+    packed: u64,
+    holder: crate::dep_map::TokenHolder,
+    inner: G,
 ) {
-    let unlock = Defer::new(|| {
-        // SAFETY: `inner` is dropped exactly once (the guard's `Drop` never touches it
-        // again): when `unlock` drops, after the release or while unwinding from it.
-        unsafe { ManuallyDrop::drop(inner) }
-    });
-    tracked.release_slow_path();
+    let unlock = Defer::new(move || drop(inner));
+    Tracked::<'_, M>::from_scalars((map, packed, holder)).release_slow_path();
     drop(unlock);
 }
 

@@ -19,6 +19,23 @@
 //! it, if empty) and loads the incoming one from the registry (a new one for a task's first
 //! lock). Nothing happens at task switches that make no lockdep call.
 //!
+//! **Threads that run no tasks ask nothing.** A thread is marked as one that may poll tasks
+//! ([`HeldRef::tasks_possible`]) the first time one of its slow-path calls (its first lockdep
+//! call, every new order, every async lock operation) finds it inside a task or inside a
+//! runtime's context (a worker or blocking-pool thread, a `block_on`, a `Runtime::enter`
+//! guard). Until then its blocking acquisitions' fast path goes on its own stack without
+//! asking tokio (that call was most of what the feature cost a plain thread's locks). The
+//! limit: a thread whose lockdep calls all came before it entered a runtime, and whose tasks
+//! then take blocking locks only in orders the thread already validated, has those locks
+//! counted as its own until its first slow-path call inside the runtime. When that call marks
+//! it, the blocking locks on its own stack are not reported as held across an `.await` (their
+//! holder is not known), and the orders from them to what the calling task takes next are
+//! missed (a task's locks are checked against the thread's own only for a self-deadlock):
+//! once, until they are released; the next run of the same code is on a marked thread. A
+//! `HeldAcrossAwait` of the `block_on` future, or of a `LocalSet` task keeping a blocking
+//! guard across an `.await`, is reported late or names the thread meanwhile.
+//! (`tests/tokio_tasks_possible.rs`.)
+//!
 //! **Ownership.** A stack is touched outside the registry's lock only by the thread that has
 //! it loaded, while that thread runs its holder (the checks above). A task that moves to
 //! another worker while its stack is still loaded on the old one (that worker made no lockdep
@@ -78,6 +95,12 @@ pub(crate) type Task = Option<TaskId>;
 #[inline(always)]
 pub(crate) fn current_task() -> Task {
     tokio::task::try_id()
+}
+
+/// Is the calling thread inside a tokio runtime's context (a worker, a blocking-pool thread,
+/// a `block_on`, a `Runtime::enter` guard): where it may poll tasks?
+pub(crate) fn in_runtime_context() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
 }
 
 std::thread_local! {
@@ -221,6 +244,12 @@ pub(crate) struct HeldRef {
     /// otherwise: the fast paths' one test for "outside tasks, on the thread's own stack"
     /// (a guard's holder tag compared with it).
     own_tag: u64,
+    /// The thread may be polling a tokio task: it was seen inside one, or inside a runtime's
+    /// context (a worker, a `block_on`, a `Runtime::enter` guard), by one of its slow-path
+    /// calls (`validator::holder::settle_here`). Never cleared. Until it is set, the own stack is
+    /// the loaded one, and a blocking acquisition's fast path does not ask tokio for the
+    /// running task: it is the fast path of a build without the `tokio` feature.
+    tasks_possible: bool,
 }
 
 /// [`HeldRef::own_tag`] while a task's stack is loaded: no stack's uid (and not `NO_HOLDER`).
@@ -258,6 +287,27 @@ impl HeldRef {
     #[inline(always)]
     pub(crate) fn own_loaded_mut(&mut self) -> Option<(&mut HeldLocks, u64)> {
         (self.own_tag != UNLOADED).then_some((&mut self.own, self.own_tag))
+    }
+
+    /// The thread's own stack and its tag, if the thread was never seen where it could be
+    /// polling a task (the own stack is then the loaded one): a blocking acquisition's fast
+    /// path needs to ask tokio nothing.
+    #[inline(always)]
+    pub(crate) fn own_if_no_tasks(&mut self) -> Option<(&mut HeldLocks, u64)> {
+        debug_assert!(self.tasks_possible || self.own_loaded());
+        (!self.tasks_possible).then_some((&mut self.own, self.own_tag))
+    }
+
+    /// The thread was just seen inside a task or a runtime's context: from now on its
+    /// blocking acquisitions ask tokio for the running task. Returns whether it was news.
+    pub(crate) fn note_tasks_possible(&mut self) -> bool {
+        !std::mem::replace(&mut self.tasks_possible, true)
+    }
+
+    /// May the thread be polling a tokio task (see [`HeldRef::tasks_possible`])?
+    #[inline(always)]
+    pub(crate) fn tasks_possible(&self) -> bool {
+        self.tasks_possible
     }
 
     /// The thread's own stack, if it is the loaded one and the stack `tag` names (a guard's
@@ -423,6 +473,7 @@ pub(crate) fn new_thread() -> (HeldRef, Holding) {
         own_tag: rec.uid,
         rec,
         own,
+        tasks_possible: false,
     };
     (held, holding)
 }

@@ -140,7 +140,20 @@ pub(crate) struct Tracked<'a, M = Local>(Marker<'a, M>);
 /// A lifetime and a kind, and nothing else.
 type Marker<'a, M> = std::marker::PhantomData<(&'a (), fn() -> M)>;
 
+/// A token's holder, as a scalar (nothing, compiled out).
+pub(crate) type TokenHolder = ();
+/// The token as scalars (nothing in them, compiled out).
+pub(crate) type TokenScalars<'a> = (Option<&'a DepMap>, u64, TokenHolder);
+
 impl<'a, M> Tracked<'a, M> {
+    #[inline(always)]
+    pub(crate) fn to_scalars(&self) -> TokenScalars<'a> {
+        (None, 0, ())
+    }
+    #[inline(always)]
+    pub(crate) fn from_scalars(_: TokenScalars<'a>) -> Tracked<'a, M> {
+        Tracked(std::marker::PhantomData)
+    }
     #[inline(always)]
     pub(crate) fn release(&mut self) {}
     #[inline(always)]

@@ -683,4 +683,4 @@ fn current_tag() -> HolderTag {
 
 mod token;
 
-pub(crate) use token::Tracked;
+pub(crate) use token::{TokenHolder, Tracked};

@@ -259,10 +259,16 @@ impl Settled {
 pub(crate) fn settle_here(fresh: bool) {
     let task = current_task();
     let settled = with_state_raw(|s| {
+        // A thread seen inside a task or a runtime's context may poll tasks: from now on its
+        // blocking acquisitions' fast path asks tokio for the running task too (until then
+        // it asks nothing: `HeldRef::tasks_possible`).
+        let first = !s.held.tasks_possible()
+            && (task.is_some() || crate::holder::in_runtime_context())
+            && s.held.note_tasks_possible();
         let needed = s.holding.task != task
             || s.held.rec.owner.load(Relaxed) != s.holding.me
             || s.held.rec.pending.load(Relaxed);
-        needed.then(|| settle(s, task))
+        needed.then(|| settle(s, task, first))
     })
     .flatten();
     if let Some(settled) = settled {
@@ -270,7 +276,9 @@ pub(crate) fn settle_here(fresh: bool) {
     }
 }
 
-fn settle(s: &mut ThreadState, task: Task) -> Settled {
+/// `first`: the thread was just seen, for the first time, where it may be polling tasks (see
+/// `settle_here`).
+fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
     let mut out = Settled::default();
     let mut reg = REGISTRY.lock();
     let me = s.holding.me;
@@ -279,7 +287,15 @@ fn settle(s: &mut ThreadState, task: Task) -> Settled {
         if owned {
             // Leaving a stack this thread has: its holder is suspended (or done).
             drain(&mut reg, s, &mut out);
-            let across = across_await(&s.held, s.holding.task, None);
+            // The first time, the thread's own stack may hold blocking locks that tasks polled
+            // here took by the fast path, which asked no one who runs (see `settle_here`):
+            // its holder is not known, so it is not reported as suspended. (The thread's own
+            // locks among them are, the next time its stack is left holding them.)
+            let across = if first && s.held.own_loaded() {
+                None
+            } else {
+                across_await(&s.held, s.holding.task, None)
+            };
             if !s.held.own_loaded() {
                 if across.is_some() {
                     // A task suspended holding blocking locks: this thread's to run on.

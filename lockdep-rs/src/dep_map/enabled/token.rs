@@ -21,6 +21,11 @@ pub(crate) struct Tracked<'a, M = Local>(
     PhantomData<M>,
 );
 
+/// A token as scalars: its handle, packed word and holder (see [`Tracked::to_scalars`]).
+pub(crate) type TokenScalars<'a> = (Option<&'a DepMap>, u64, TokenHolder);
+/// A token's holder, as a scalar.
+pub(crate) type TokenHolder = HolderTag;
+
 impl<'a, M> Tracked<'a, M> {
     #[inline]
     pub(super) fn new(
@@ -48,6 +53,19 @@ impl<'a, M> Tracked<'a, M> {
             Some(p) => Tracked(Some(map), p.get(), holder, PhantomData),
             None => Tracked::untracked(),
         }
+    }
+
+    /// The token as three scalars, for a call that must not take it through memory (see
+    /// `guard::release_slow_then_unlock`); [`from_scalars`](Self::from_scalars) puts it back.
+    #[inline(always)]
+    pub(crate) fn to_scalars(&self) -> TokenScalars<'a> {
+        (self.0, self.1, self.2)
+    }
+
+    /// The token [`to_scalars`](Self::to_scalars) gave.
+    #[inline(always)]
+    pub(crate) fn from_scalars((map, packed, holder): TokenScalars<'a>) -> Tracked<'a, M> {
+        Tracked(map, packed, holder, PhantomData)
     }
 
     /// The handle and the packed word, if tracked.
