@@ -126,7 +126,10 @@ pub(crate) fn acquire_fast(
             push_on(held, &mut s.chains, class, instance, read, site, sendable)?,
             tag,
         ),
-        None => task_push(s, class, instance, read, site, sendable)?,
+        None => match task_push(s, class, instance, read, site, sendable) {
+            (0, _) => return None,
+            words => words,
+        },
     };
     #[cfg(not(lockdep_tasks))]
     let (serial, tag) = (
@@ -148,13 +151,30 @@ pub(crate) fn acquire_fast(
 /// for an async lock): outside tasks, on the thread's own stack (inline in the state, no
 /// pointer to follow; only this thread touches it) if it is the one loaded; in a task, on the
 /// task's stack if it is loaded and still this thread's, and the thread's own stack is empty.
-/// Otherwise the slow path switches stacks. Out of line: inlined, its call into tokio and
-/// its second copy of the push kept more of the caller's values in memory, and a plain
-/// thread's nested acquisitions paid for that (measured: a nested pair 0.5 ns slower, a
-/// single lock 0.2 ns).
+/// Otherwise the slow path switches stacks. Returns the serial and the holder tag, serial 0
+/// for the slow path (two registers: an `Option` of them comes back through memory, and the
+/// caller's paths merging would then keep every token there).
+///
+/// Out of line: inlined, its call into tokio and its second copy of the push kept more of the
+/// caller's values in memory, and a plain thread's nested acquisitions paid for that
+/// (measured: a nested pair 0.5 ns slower, a single lock 0.2 ns).
 #[cfg(lockdep_tasks)]
 #[inline(never)]
 fn task_push(
+    s: &mut ThreadState,
+    class: &'static ClassInfo,
+    instance: Instance,
+    read: Read,
+    site: &'static Location<'static>,
+    sendable: bool,
+) -> (u64, HolderTag) {
+    task_push_on(s, class, instance, read, site, sendable).unwrap_or((0, NO_HOLDER))
+}
+
+/// The body of [`task_push`].
+#[cfg(lockdep_tasks)]
+#[inline(always)]
+fn task_push_on(
     s: &mut ThreadState,
     class: &'static ClassInfo,
     instance: Instance,
