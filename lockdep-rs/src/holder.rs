@@ -31,7 +31,11 @@
 //! it, the blocking locks on its own stack are not reported as held across an `.await` (their
 //! holder is not known), and the orders from them to what the calling task takes next are
 //! missed (a task's locks are checked against the thread's own only for a self-deadlock):
-//! once, until they are released; the next run of the same code is on a marked thread. A
+//! once, until they are released; the next run of the same code is on a marked thread. They
+//! are released cleanly: a guard's token names the thread's stack, and a release by instance
+//! from a task (`force_unlock`, a raw lock's `unlock`, a `LockMap`'s `release`) that finds no
+//! entry on the task's stack takes such an entry of the thread's, pushed before the mark, for
+//! the task's (`validator::holder::release_unmarked`). A
 //! `HeldAcrossAwait` of the `block_on` future, or of a `LocalSet` task keeping a blocking
 //! guard across an `.await`, is reported late or names the thread meanwhile.
 //! (`tests/tokio_tasks_possible.rs`.)
@@ -250,6 +254,13 @@ pub(crate) struct HeldRef {
     /// the loaded one, and a blocking acquisition's fast path does not ask tokio for the
     /// running task: it is the fast path of a build without the `tokio` feature.
     tasks_possible: bool,
+    /// The serials the thread's own stack had issued when [`tasks_possible`] was set: an
+    /// entry of it up to this one may have been pushed by a task the thread polled (its
+    /// holder is not known), and is released by instance from that task too
+    /// (`validator::holder::release_unmarked`).
+    ///
+    /// [`tasks_possible`]: HeldRef::tasks_possible
+    unmarked_up_to: u64,
 }
 
 /// [`HeldRef::own_tag`] while a task's stack is loaded: no stack's uid (and not `NO_HOLDER`).
@@ -301,7 +312,17 @@ impl HeldRef {
     /// The thread was just seen inside a task or a runtime's context: from now on its
     /// blocking acquisitions ask tokio for the running task. Returns whether it was news.
     pub(crate) fn note_tasks_possible(&mut self) -> bool {
-        !std::mem::replace(&mut self.tasks_possible, true)
+        let news = !std::mem::replace(&mut self.tasks_possible, true);
+        if news {
+            self.unmarked_up_to = self.own.stack.issued();
+        }
+        news
+    }
+
+    /// Was the entry `serial` of the thread's own stack pushed before the thread was marked
+    /// (see [`HeldRef::unmarked_up_to`]): by the thread or by a task it polled?
+    pub(crate) fn unmarked(&self, serial: u64) -> bool {
+        serial <= self.unmarked_up_to
     }
 
     /// May the thread be polling a tokio task (see [`HeldRef::tasks_possible`])?
@@ -474,6 +495,7 @@ pub(crate) fn new_thread() -> (HeldRef, Holding) {
         rec,
         own,
         tasks_possible: false,
+        unmarked_up_to: 0,
     };
     (held, holding)
 }

@@ -145,15 +145,6 @@ pub(crate) fn held_by_running_thread(
     if s.held.own_loaded() || !class.blocks() {
         return None;
     }
-    let own = &s.holding.own;
-    let released = |h: &crate::held_locks::HeldLock| {
-        own.pending.load(Relaxed)
-            && REGISTRY.lock().inbox.get(&own.uid).is_some_and(|posted| {
-                posted
-                    .iter()
-                    .any(|p| p.instance == instance && p.serial == h.serial())
-            })
-    };
     s.held
         .own()
         .stack
@@ -162,9 +153,66 @@ pub(crate) fn held_by_running_thread(
             h.holds(instance)
                 && !h.sendable()
                 && (h.read() == Read::Exclusive || read == Read::Exclusive)
-                && !released(h)
+                && !posted_to_own(s, instance, h.serial())
         })
         .cloned()
+}
+
+/// Is the release of the entry `serial` of `instance` on the thread's own stack posted to it
+/// (applied when the thread's code resumes)?
+fn posted_to_own(s: &ThreadState, instance: Instance, serial: u64) -> bool {
+    let own = &s.holding.own;
+    own.pending.load(Relaxed)
+        && REGISTRY.lock().inbox.get(&own.uid).is_some_and(|posted| {
+            posted
+                .iter()
+                .any(|p| p.instance == instance && p.serial == serial)
+        })
+}
+
+/// Where a lock released by instance from a task (`force_unlock`, a raw lock's `unlock`, a
+/// `LockMap`'s `release`) may be held when the task's stack has no entry of it: on the
+/// thread's own stack, pushed before the thread was marked as one that may poll tasks
+/// (`HeldRef::tasks_possible`), when a task it polled took it by the fast path, which asked
+/// no one who runs (its holder is not known: it is taken for the task's). The index of such
+/// a blocking entry of `instance` matching `pred`, whose release is not posted already.
+fn unmarked_entry(
+    s: &ThreadState,
+    instance: Instance,
+    pred: &dyn Fn(&crate::held_locks::HeldLock) -> bool,
+) -> Option<usize> {
+    if s.held.own_loaded() {
+        return None;
+    }
+    s.held.own().find(instance, |h| {
+        s.held.unmarked(h.serial())
+            && !h.sendable()
+            && pred(h)
+            && !posted_to_own(s, instance, h.serial())
+    })
+}
+
+/// Does the calling task hold `instance` through an entry of the thread's own stack pushed
+/// before the thread was marked (see [`unmarked_entry`])?
+pub(crate) fn held_unmarked(s: &ThreadState, instance: Instance) -> bool {
+    unmarked_entry(s, instance, &|_| true).is_some()
+}
+
+/// A release by instance from a task that found nothing on its stack: the entry of
+/// `instance` matching `pred` on the thread's own stack that [`unmarked_entry`] finds,
+/// released there (the own stack loaded for the call, as a parked stack in
+/// [`release_elsewhere`]). `None`: there is none.
+pub(crate) fn release_unmarked(
+    s: &mut ThreadState,
+    instance: Instance,
+    pred: &dyn Fn(&crate::held_locks::HeldLock) -> bool,
+) -> Option<Vec<Outcome>> {
+    let serial = s.held.own().stack[unmarked_entry(s, instance, pred)?].serial();
+    let own = s.holding.own.clone();
+    let task = load(s, own, true);
+    let result = s.release(instance, &|h| h.serial() == serial, None);
+    load(s, task, true);
+    result
 }
 
 /// The entry through which a task suspended on this thread holds `instance` in a mode that an

@@ -31,7 +31,7 @@ pub(crate) fn release(
     unlock_report: impl FnOnce() -> (String, &'static Location<'static>),
     site: Option<&'static Location<'static>>,
 ) -> bool {
-    let result = with_state(|s| match s.release(instance, pred, any_entry) {
+    let result = with_state(|s| match release_here(s, instance, pred, any_entry) {
         Some(outcomes) => Ok(outcomes),
         None if unrecorded => Ok(Vec::new()),
         None => {
@@ -40,6 +40,21 @@ pub(crate) fn release(
         }
     });
     finish_release(result)
+}
+
+/// [`ThreadState::release`] on the calling holder's stack; with the `tokio` feature, in a
+/// task whose stack has no such entry, also on the thread's own stack if a task may have
+/// pushed it there (see `holder::release_unmarked`).
+fn release_here(
+    s: &mut ThreadState,
+    instance: Instance,
+    pred: &dyn Fn(&HeldLock) -> bool,
+    any_entry: Option<Read>,
+) -> Option<Vec<Outcome>> {
+    let found = s.release(instance, pred, any_entry);
+    #[cfg(lockdep_tasks)]
+    let found = found.or_else(|| super::holder::release_unmarked(s, instance, pred));
+    found
 }
 
 /// Is this release of the pseudo-lock or event `instance`, which this thread does not hold,
@@ -149,7 +164,15 @@ fn defer(outcomes: Vec<Outcome>) {
 
 /// Is `instance` held by this thread?
 pub(crate) fn is_held(instance: Instance) -> bool {
-    with_state(|s| s.held.find(instance, |_| true).is_some()).unwrap_or(false)
+    with_state(|s| {
+        let here = s.held.find(instance, |_| true).is_some();
+        // (With the `tokio` feature, in a task: also through an entry a task may have pushed
+        // on the thread's own stack, see `holder::release_unmarked`.)
+        #[cfg(lockdep_tasks)]
+        let here = here || super::holder::held_unmarked(s, instance);
+        here
+    })
+    .unwrap_or(false)
 }
 
 /// How a lock being dropped may still be held by someone (see `DepMap`'s drop).
