@@ -21,23 +21,24 @@
 //!
 //! **Threads that run no tasks ask nothing.** A thread is marked as one that may poll tasks
 //! ([`HeldRef::tasks_possible`]) the first time one of its slow-path calls (its first lockdep
-//! call, every new order, every async lock operation) finds it inside a task or inside a
-//! runtime's context (a worker or blocking-pool thread, a `block_on`, a `Runtime::enter`
-//! guard). Until then its blocking acquisitions' fast path goes on its own stack without
-//! asking tokio (that call was most of what the feature cost a plain thread's locks). The
-//! limit: a thread whose lockdep calls all came before it entered a runtime, and whose tasks
-//! then take blocking locks only in orders the thread already validated, has those locks
-//! counted as its own until its first slow-path call inside the runtime. When that call marks
-//! it, the blocking locks on its own stack are not reported as held across an `.await` (their
-//! holder is not known), and the orders from them to what the calling task takes next are
-//! missed (a task's locks are checked against the thread's own only for a self-deadlock):
-//! once, until they are released; the next run of the same code is on a marked thread. They
-//! are released cleanly: a guard's token names the thread's stack, and a release by instance
-//! from a task (`force_unlock`, a raw lock's `unlock`, a `LockMap`'s `release`) that finds no
-//! entry on the task's stack takes such an entry of the thread's, pushed before the mark, for
-//! the task's (`validator::holder::release_unmarked`). A
-//! `HeldAcrossAwait` of the `block_on` future, or of a `LocalSet` task keeping a blocking
-//! guard across an `.await`, is reported late or names the thread meanwhile.
+//! call, every new order, every async lock operation of a task: an uncontended `lock().await`
+//! outside tasks on a validated order is none) finds it inside a task or inside a runtime's
+//! context (a worker or blocking-pool thread, a `block_on`, a `Runtime::enter` guard). Until
+//! then its blocking acquisitions' fast path goes on its own stack without asking tokio (that
+//! call was most of what the feature cost a plain thread's locks). The limit: a thread whose
+//! lockdep calls all came before it entered a runtime, and whose tasks then take blocking locks
+//! only in orders the thread already validated, has those locks counted as its own until its
+//! first slow-path call inside the runtime. When a task's call marks it, the blocking locks on
+//! its own stack (the thread's own code's among them) are not reported as held across an
+//! `.await` (their holder is not known), and the orders from them to what the calling task
+//! takes next are missed (a task's locks are checked against the thread's own only for a
+//! self-deadlock): once, until they are released; the next run of the same code is on a marked
+//! thread. They are released cleanly: a guard's token names the thread's stack, and a release
+//! by instance from a task (`force_unlock`, a raw lock's `unlock`, a `LockMap`'s `release`)
+//! that finds no entry on the task's stack takes such an entry of the thread's, pushed before
+//! the mark, for the task's (`validator::holder::release_unmarked`). A `HeldAcrossAwait` of the
+//! `block_on` future, or of a `LocalSet` task keeping a blocking guard across an `.await`, is
+//! reported late or names the thread meanwhile.
 //! (`tests/tokio_tasks_possible.rs`.)
 //!
 //! **Ownership.** A stack is touched outside the registry's lock only by the thread that has
