@@ -754,7 +754,9 @@ pub(crate) fn flush_hits() {
 /// Drop-in addition (`downgrade`): the entry `serial` of `instance` is now held in mode
 /// `read` (as the lock's upgradable reader if `upgradable`), at the same position. The chain keys of it and of the entries above it are
 /// recomputed; nothing is validated (a downgrade never blocks). Returns the serial the guard
-/// has from now on, or `None` if this thread holds no such entry.
+/// has from now on, or `None` if this thread holds no such entry. `_holder`: the stack the
+/// guard's token names (with the `tokio` feature the thread's own is reached from a task
+/// too: see `holder::on_stack_of`).
 ///
 /// An entry into which other instances of its class were merged under their nest lock holds
 /// other guards' locks too, which keep their mode: `instance` leaves it for an entry of its
@@ -765,36 +767,52 @@ pub(crate) fn change_read(
     serial: u64,
     read: Read,
     upgradable: bool,
+    _holder: crate::fast_path::HolderTag,
 ) -> Option<u64> {
     with_state(|s| {
-        let idx = s.held.find(instance, |h| h.serial() == serial)?;
-        // Re-push the entry and those above it: `push` keeps their serials and recomputes
-        // each chain key.
-        let mut above = s.held.stack.split_off(idx).into_iter();
-        let mut entry = above.next().expect("found in the stack");
-        let mut serial = serial;
-        if entry.unmerge(instance) {
-            // (Merged: it recorded no edges, and was taken by no trylock.)
-            let mut own =
-                HeldLock::new(entry.class, instance, read, false, entry.nest(), entry.site);
-            own.set_edgeless(true);
-            own.set_upgradable(upgradable);
-            own.set_sendable(entry.sendable());
-            // Below the entry it leaves: the locks taken after them keep their edges from
-            // the top one, the others' (held in the stronger mode).
-            serial = s.held.push(own);
-            s.held.push(entry);
-        } else {
-            entry.set_read(read);
-            entry.set_upgradable(upgradable);
-            s.held.push(entry);
-        }
-        for e in above {
-            s.held.push(e);
-        }
-        Some(serial)
+        #[cfg(lockdep_tasks)]
+        return holder::on_stack_of(s, _holder, |s| {
+            change_read_here(s, instance, serial, read, upgradable)
+        });
+        #[cfg(not(lockdep_tasks))]
+        change_read_here(s, instance, serial, read, upgradable)
     })
     .flatten()
+}
+
+/// [`change_read`] on the stack loaded.
+fn change_read_here(
+    s: &mut ThreadState,
+    instance: Instance,
+    serial: u64,
+    read: Read,
+    upgradable: bool,
+) -> Option<u64> {
+    let idx = s.held.find(instance, |h| h.serial() == serial)?;
+    // Re-push the entry and those above it: `push` keeps their serials and recomputes
+    // each chain key.
+    let mut above = s.held.stack.split_off(idx).into_iter();
+    let mut entry = above.next().expect("found in the stack");
+    let mut serial = serial;
+    if entry.unmerge(instance) {
+        // (Merged: it recorded no edges, and was taken by no trylock.)
+        let mut own = HeldLock::new(entry.class, instance, read, false, entry.nest(), entry.site);
+        own.set_edgeless(true);
+        own.set_upgradable(upgradable);
+        own.set_sendable(entry.sendable());
+        // Below the entry it leaves: the locks taken after them keep their edges from
+        // the top one, the others' (held in the stronger mode).
+        serial = s.held.push(own);
+        s.held.push(entry);
+    } else {
+        entry.set_read(read);
+        entry.set_upgradable(upgradable);
+        s.held.push(entry);
+    }
+    for e in above {
+        s.held.push(e);
+    }
+    Some(serial)
 }
 
 /// Did `entry`'s acquisition (an async lock's) first wait the deadlock timeout in vain for a

@@ -9,6 +9,10 @@
 //!   thread's own stack for good (a stale held lock: the thread's next acquisition of it
 //!   was a false certain self-deadlock, its exit a false `LocksHeldAtExit`).
 //!
+//! - a write guard taken so and downgraded in the same task after the mark: the downgrade
+//!   looked for its entry on the task's stack only, so the entry stayed a writer's, and a
+//!   recursive read of the lock by the task was a false certain self-deadlock (a panic).
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review16`
 #![cfg(lockdep_tasks)]
 
@@ -84,6 +88,33 @@ fn a_leaked_guard_taken_before_the_mark_is_force_unlocked() {
             drop(m.lock()); // not a re-lock of a lock held
         });
         assert_eq!(kinds(&after), [], "{after:?}");
+    })
+    .join()
+    .unwrap();
+}
+
+/// A write guard a local task took by the fast path of an unmarked thread (on the thread's
+/// own stack), downgraded in the same task once a slow-path call marked the thread: the
+/// downgrade looked for the entry only on the task's stack, so the entry stayed a writer's,
+/// and the task's recursive read of the lock it now holds for reading was a false certain
+/// self-deadlock (the thread's own stack holding it exclusively), which panicked.
+#[test]
+fn a_write_guard_taken_before_the_mark_is_downgraded() {
+    std::thread::spawn(|| {
+        let l: &'static lockdep::RwLock<()> =
+            Box::leak(Box::new(lockdep::RwLock::named("r16.down", ())));
+        drop(l.write());
+        let reports = in_local_task(async move {
+            let w = l.write(); // fast path, on the thread's own stack
+            let fresh = lockdep::Mutex::named("r16.down.fresh", ());
+            drop(fresh.lock()); // marks the thread
+            let r = lockdep::RwLockWriteGuard::downgrade(w);
+            let again = l.read_recursive(); // a reader beside a reader: no deadlock
+            drop(again);
+            drop(r);
+        });
+        assert_eq!(kinds(&reports), [], "{reports:?}");
+        assert!(!lockdep::is_held(l));
     })
     .join()
     .unwrap();

@@ -208,9 +208,28 @@ pub(crate) fn release_unmarked(
     pred: &dyn Fn(&crate::held_locks::HeldLock) -> bool,
 ) -> Option<Vec<Outcome>> {
     let serial = s.held.own().stack[unmarked_entry(s, instance, pred)?].serial();
+    let me = s.holding.me;
+    on_stack_of(s, me, |s| {
+        s.release(instance, &|h| h.serial() == serial, None)
+    })
+}
+
+/// Runs `f` with the stack `tag` (a guard's holder tag) loaded, if it is the thread's own and
+/// a task's stack is loaded here (a blocking guard taken by the thread's code, or by a task
+/// the fast path of an unmarked thread put on the thread's stack: see
+/// `HeldRef::tasks_possible`), then loads the task's again; else `f` runs on the loaded stack.
+/// (The own stack is this thread's alone, so it can be changed here at once.)
+pub(crate) fn on_stack_of<R>(
+    s: &mut ThreadState,
+    tag: u64,
+    f: impl FnOnce(&mut ThreadState) -> R,
+) -> R {
+    if tag != s.holding.me || s.held.own_loaded() {
+        return f(s);
+    }
     let own = s.holding.own.clone();
     let task = load(s, own, true);
-    let result = s.release(instance, &|h| h.serial() == serial, None);
+    let result = f(s);
     load(s, task, true);
     result
 }

@@ -152,8 +152,8 @@ impl<'a, M> Tracked<'a, M> {
     pub(crate) fn change_entry(&mut self, read: Read, upgradable: bool) {
         if let Some((map, packed)) = self.parts() {
             let serial = packed >> SERIAL_SHIFT;
-            let serial =
-                validator::change_read(map.instance(), serial, read, upgradable).unwrap_or(serial);
+            let serial = validator::change_read(map.instance(), serial, read, upgradable, self.2)
+                .unwrap_or(serial);
             *self = Tracked::<M>::new(map, serial, read, self.2);
         }
     }
