@@ -7,8 +7,11 @@
 //! - `async_lock`: uncontended `lock().await` + drop of one mutex (its chain validated before
 //!   timing starts), in a task of a current-thread runtime: `tokio` (tokio's `Mutex`), `lockdep`;
 //!   and the same for `RwLock::write` (`tokio_rw_write`, `lockdep_rw_write`);
-//! - `sync_outside_tasks`: lock + unlock of lockdep's blocking `Mutex` on a plain thread, single
-//!   and nested A→B, against parking_lot: the fast path outside tasks;
+//! - `sync_outside_tasks`: lock + unlock of lockdep's blocking `Mutex` on a plain thread (run
+//!   first: the thread has run no task and entered no runtime), single and nested A→B, against
+//!   parking_lot: the fast path outside tasks;
+//! - `sync_block_on_thread`: the same on that thread after it ran tasks (a current-thread
+//!   runtime's `block_on`): outside tasks, on a thread where tasks may run;
 //! - `sync_in_task`: the same inside a tokio task.
 
 use std::future::Future;
@@ -37,6 +40,39 @@ where
     })
 }
 
+type Pair<'a, T> = (&'a T, &'a T);
+
+/// Lock + unlock of one blocking `Mutex`, and nested A→B, lockdep against parking_lot, as
+/// criterion group `name`.
+fn sync_group(
+    c: &mut Criterion,
+    name: &str,
+    (pl, ld): (&parking_lot::Mutex<u64>, &lockdep::Mutex<u64>),
+    (pa, pb): Pair<'_, parking_lot::Mutex<u64>>,
+    (la, lb): Pair<'_, lockdep::Mutex<u64>>,
+) {
+    let mut g = c.benchmark_group(name);
+    g.bench_function("parking_lot_single", |b| {
+        b.iter(|| *black_box(pl).lock() += 1)
+    });
+    g.bench_function("lockdep_single", |b| b.iter(|| *black_box(ld).lock() += 1));
+    g.bench_function("parking_lot_nested2", |b| {
+        b.iter(|| {
+            let mut a = black_box(pa).lock();
+            *black_box(pb).lock() += 1;
+            *a += 1;
+        })
+    });
+    g.bench_function("lockdep_nested2", |b| {
+        b.iter(|| {
+            let mut a = black_box(la).lock();
+            *black_box(lb).lock() += 1;
+            *a += 1;
+        })
+    });
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(700))
@@ -47,6 +83,23 @@ fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+
+    // The blocking locks first, on this thread before it runs any task or enters a runtime:
+    // a plain thread, whose acquisitions ask tokio nothing.
+    let pl = parking_lot::Mutex::new(0u64);
+    let ld = lockdep::Mutex::named("bench.sync", 0u64);
+    let (pa, pb) = (parking_lot::Mutex::new(0u64), parking_lot::Mutex::new(0u64));
+    let (la, lb) = (
+        lockdep::Mutex::named("bench.sync.A", 0u64),
+        lockdep::Mutex::named("bench.sync.B", 0u64),
+    );
+    sync_group(
+        &mut c,
+        "sync_outside_tasks",
+        (&pl, &ld),
+        (&pa, &pb),
+        (&la, &lb),
+    );
 
     {
         let mut g = c.benchmark_group("async_lock");
@@ -88,35 +141,16 @@ fn main() {
         g.finish();
     }
 
-    let pl = parking_lot::Mutex::new(0u64);
-    let ld = lockdep::Mutex::named("bench.sync", 0u64);
-    let (pa, pb) = (parking_lot::Mutex::new(0u64), parking_lot::Mutex::new(0u64));
-    let (la, lb) = (
-        lockdep::Mutex::named("bench.sync.A", 0u64),
-        lockdep::Mutex::named("bench.sync.B", 0u64),
+    // The same on this thread now that it has run tasks (`block_on` of a current-thread
+    // runtime): outside tasks still, but a thread where tasks may run asks tokio which one runs.
+    sync_group(
+        &mut c,
+        "sync_block_on_thread",
+        (&pl, &ld),
+        (&pa, &pb),
+        (&la, &lb),
     );
-    {
-        let mut g = c.benchmark_group("sync_outside_tasks");
-        g.bench_function("parking_lot_single", |b| {
-            b.iter(|| *black_box(&pl).lock() += 1)
-        });
-        g.bench_function("lockdep_single", |b| b.iter(|| *black_box(&ld).lock() += 1));
-        g.bench_function("parking_lot_nested2", |b| {
-            b.iter(|| {
-                let mut a = black_box(&pa).lock();
-                *black_box(&pb).lock() += 1;
-                *a += 1;
-            })
-        });
-        g.bench_function("lockdep_nested2", |b| {
-            b.iter(|| {
-                let mut a = black_box(&la).lock();
-                *black_box(&lb).lock() += 1;
-                *a += 1;
-            })
-        });
-        g.finish();
-    }
+
     {
         let ld: &'static _ = Box::leak(Box::new(ld));
         let pl: &'static _ = Box::leak(Box::new(pl));

@@ -116,20 +116,30 @@ pub(crate) fn acquire_fast(
     if !s.chains.fresh() {
         return None;
     }
-    // With the `tokio` feature: a blocking lock on a thread never seen where it could poll a
-    // task (`HeldRef::tasks_possible`) goes on the thread's own stack, which is then the
-    // loaded one, asking tokio nothing: the path of a build without the feature. Any other
-    // acquisition asks tokio for the running task (`task_push`).
+    // With the `tokio` feature: outside tasks, the push goes on the thread's own stack
+    // (inline in the state, no pointer to follow; only this thread touches it) if it is the
+    // one loaded; in a task, `task_push`. A blocking lock on a thread never seen where it
+    // could poll a task (`HeldRef::tasks_possible`) asks tokio nothing: it is outside tasks,
+    // and the own stack is the loaded one (a build without the feature, plus a flag test).
     #[cfg(lockdep_tasks)]
-    let (serial, tag) = match s.held.own_if_no_tasks().filter(|_| !sendable) {
-        Some((held, tag)) => (
-            push_on(held, &mut s.chains, class, instance, read, site, sendable)?,
-            tag,
-        ),
-        None => match task_push(s, class, instance, read, site, sendable) {
-            (0, _) => return None,
-            words => words,
-        },
+    let (serial, tag) = {
+        let task = if !sendable && !s.held.tasks_possible() {
+            None
+        } else {
+            crate::holder::current_task()
+        };
+        if task.is_none() {
+            let (held, tag) = s.held.own_loaded_mut()?;
+            (
+                push_on(held, &mut s.chains, class, instance, read, site, sendable)?,
+                tag,
+            )
+        } else {
+            match task_push(s, task, class, instance, read, site, sendable) {
+                (0, _) => return None,
+                words => words,
+            }
+        }
     };
     #[cfg(not(lockdep_tasks))]
     let (serial, tag) = (
@@ -147,62 +157,36 @@ pub(crate) fn acquire_fast(
     Some((serial, tag))
 }
 
-/// The fast path's push with the `tokio` feature, where the thread may be polling a task (or
-/// for an async lock): outside tasks, on the thread's own stack (inline in the state, no
-/// pointer to follow; only this thread touches it) if it is the one loaded; in a task, on the
-/// task's stack if it is loaded and still this thread's, and the thread's own stack is empty.
-/// Otherwise the slow path switches stacks. Returns the serial and the holder tag, serial 0
-/// for the slow path (two registers: an `Option` of them comes back through memory, and the
-/// caller's paths merging would then keep every token there).
+/// The fast path's push with the `tokio` feature in the task `task` (not `None`): on the
+/// task's stack if it is loaded and still this thread's, and the thread's own stack is empty
+/// (not empty: its code outside tasks, suspended while it polls this task, holds locks; the
+/// slow path checks this acquisition against them). Otherwise the slow path switches stacks.
+/// Returns the serial and the holder tag, serial 0 for the slow path (two registers: an
+/// `Option` of them comes back through memory, and the caller's paths merging would then keep
+/// every token there).
 ///
-/// Out of line: inlined, its call into tokio and its second copy of the push kept more of the
-/// caller's values in memory, and a plain thread's nested acquisitions paid for that
-/// (measured: a nested pair 0.5 ns slower, a single lock 0.2 ns).
+/// Out of line: inlined, its second copy of the push kept more of the caller's values in
+/// memory, and every acquisition outside tasks paid for that.
 #[cfg(lockdep_tasks)]
 #[inline(never)]
 fn task_push(
     s: &mut ThreadState,
+    task: crate::holder::Task,
     class: &'static ClassInfo,
     instance: Instance,
     read: Read,
     site: &'static Location<'static>,
     sendable: bool,
 ) -> (u64, HolderTag) {
-    task_push_on(s, class, instance, read, site, sendable).unwrap_or((0, NO_HOLDER))
-}
-
-/// The body of [`task_push`].
-#[cfg(lockdep_tasks)]
-#[inline(always)]
-fn task_push_on(
-    s: &mut ThreadState,
-    class: &'static ClassInfo,
-    instance: Instance,
-    read: Read,
-    site: &'static Location<'static>,
-    sendable: bool,
-) -> Option<(u64, HolderTag)> {
-    let task = crate::holder::current_task();
-    // Two copies of the push: the thread's own stack is inline in the state (fixed
-    // offsets), a task's is behind a pointer; one copy would reach both through a pointer.
-    if task.is_none() {
-        let (held, tag) = s.held.own_loaded_mut()?;
-        return Some((
-            push_on(held, &mut s.chains, class, instance, read, site, sendable)?,
-            tag,
-        ));
-    }
-    // (The thread's own stack not empty: its code outside tasks, suspended while it polls
-    // this task, holds locks; the slow path checks this acquisition against them.)
     if !crate::holder::settled_for(&s.held, &s.holding, task) || !s.held.own().stack.is_empty() {
-        return None;
+        return (0, NO_HOLDER);
     }
     let tag = crate::holder::loaded(&s.held);
     let held = s.held.task_loaded_mut();
-    Some((
-        push_on(held, &mut s.chains, class, instance, read, site, sendable)?,
-        tag,
-    ))
+    match push_on(held, &mut s.chains, class, instance, read, site, sendable) {
+        Some(serial) => (serial, tag),
+        None => (0, NO_HOLDER),
+    }
 }
 
 /// The fast path's push: records the acquisition on `held` if its chain is one `chains` knows

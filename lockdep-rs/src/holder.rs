@@ -301,15 +301,6 @@ impl HeldRef {
         (self.own_tag != UNLOADED).then_some((&mut self.own, self.own_tag))
     }
 
-    /// The thread's own stack and its tag, if the thread was never seen where it could be
-    /// polling a task (the own stack is then the loaded one): a blocking acquisition's fast
-    /// path needs to ask tokio nothing.
-    #[inline(always)]
-    pub(crate) fn own_if_no_tasks(&mut self) -> Option<(&mut HeldLocks, u64)> {
-        debug_assert!(self.tasks_possible || self.own_loaded());
-        (!self.tasks_possible).then_some((&mut self.own, self.own_tag))
-    }
-
     /// The thread was just seen inside a task or a runtime's context: from now on its
     /// blocking acquisitions ask tokio for the running task. Returns whether it was news.
     pub(crate) fn note_tasks_possible(&mut self) -> bool {
