@@ -95,8 +95,8 @@ pub(crate) const NO_HOLDER: HolderTag = HolderTag;
 /// the caller to [`acquire`](crate::validator::acquire). Touches only this thread's state:
 /// one key mix, one probe of the recent-chain slots, one push; it calls nothing, so it
 /// inlines into `DepMap::record` (with the `tokio` feature, where the thread may be polling a
-/// task, `task_push` is one call away). `sendable`: an async lock's acquisition (its guard is
-/// `Send`).
+/// task, it asks tokio which task runs, and a task's push is one call away: `task_push`).
+/// `sendable`: an async lock's acquisition (its guard is `Send`).
 #[inline(always)]
 pub(crate) fn acquire_fast(
     class: &'static ClassInfo,
@@ -107,8 +107,8 @@ pub(crate) fn acquire_fast(
 ) -> Option<(u64, HolderTag)> {
     // Not inside lockdep's own synchronisation (re-entered by an allocator taking lockdep
     // locks): the slow path leaves such an acquisition untracked.
-    // SAFETY: `push_on` calls nothing (stores and compares on the state); with the `tokio`
-    // feature `task_push` calls only tokio's task id (a thread-local read).
+    // SAFETY: `push_on` and `task_push` call nothing (stores and compares on the state); with
+    // the `tokio` feature tokio's task id is asked (a thread-local read in tokio).
     #[allow(unsafe_code)]
     let s = unsafe { state_unguarded(false) }?;
     // No `reset()` and no mode change since this thread's slow path last ran, and not `Off`
