@@ -273,11 +273,27 @@ enum Cmd {
     Finish,
 }
 
-fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
+/// Runs `ops` on this thread and its two local tasks. `unmarked`: the thread first takes every
+/// lock outside any runtime, and nothing inside the runtime marks it before the tasks run
+/// (`lockdep::capture` around the `block_on`, not `capture_async` inside it): the tasks'
+/// blocking locks on warm chains go on the thread's own stack until a slow-path call inside
+/// the runtime marks it (the documented gap of `HeldRef::tasks_possible`, where which holder
+/// has such an entry is not known, so the views are not checked step by step).
+fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let local = tokio::task::LocalSet::new();
+    if unmarked {
+        for (l, lock) in locks().iter().enumerate() {
+            drop(if l == 1 {
+                lock.lock_nested(1)
+            } else {
+                lock.lock()
+            });
+        }
+        drop(rw().upgradable_read());
+    }
     let body = async {
         let slots: Slots = Rc::new(RefCell::new(Default::default()));
         let owner = Rc::new(RefCell::new([None; SLOTS]));
@@ -295,7 +311,9 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
                     let outcome = catch_unwind(AssertUnwindSafe(|| match cmd {
                         Cmd::Op(op, step) => {
                             run_op(op, &slots, &owner);
-                            check_view(h, &slots, &owner, step);
+                            if !unmarked {
+                                check_view(h, &slots, &owner, step);
+                            }
                         }
                         Cmd::Finish => {
                             for lock in locks() {
@@ -325,7 +343,9 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
             match holder_of(op) {
                 0 => {
                     run_op(*op, &slots, &owner);
-                    check_view(0, &slots, &owner, step);
+                    if !unmarked {
+                        check_view(0, &slots, &owner, step);
+                    }
                 }
                 h => {
                     senders[h - 1].send(Cmd::Op(*op, step)).ok().unwrap();
@@ -358,18 +378,43 @@ fn run_program(ops: &[Op]) -> Vec<lockdep::Report> {
         }
         assert!(!lockdep::is_held(rw()), "the thread: stale at the end");
     };
-    local.block_on(&rt, lockdep::tokio::capture_async(body)).1
+    if unmarked {
+        lockdep::capture(|| local.block_on(&rt, body)).1
+    } else {
+        local.block_on(&rt, lockdep::tokio::capture_async(body)).1
+    }
 }
 
 #[test]
 fn generated_guard_moves_between_a_thread_and_its_local_tasks_keep_every_stack_exact() {
+    run_generated(false, 3000, op().boxed());
+}
+
+/// The same on a thread not yet marked as one that may poll tasks (see `run_program`): the
+/// steps that need to know the holder (`Relock`, `Take`: their reports name it) are left out,
+/// and the views are not checked step by step; the bookkeeping must stay exact all the same
+/// (no `BadUnlockBalance`, `LocksHeldAtExit` or `RecursiveLocking`, every lock free for every
+/// holder at the end).
+#[test]
+fn generated_guard_moves_on_a_thread_used_before_its_runtime_keep_the_bookkeeping_exact() {
+    let op = op().prop_filter("names the holder", |op| {
+        !matches!(op, Op::Relock { .. } | Op::Take { .. })
+    });
+    run_generated(true, 600, op.boxed());
+}
+
+fn run_generated(unmarked: bool, cases: u32, op: BoxedStrategy<Op>) {
+    // One generator at a time: the programs share the locks, and two at once would really
+    // deadlock on them (a std mutex: not lockdep's business).
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     lockdep::set_mode(lockdep::Mode::Collect);
     // A hang (a holder blocked on another of its thread, not stopped) aborts the binary.
     let _watchdog = common::watchdog("tokio_holder_generated", 180);
-    let mut runner = common::generator(3000);
-    let result = runner.run(&prop::collection::vec(op(), 1..24), |ops| {
+    let mut runner = common::generator(cases);
+    let result = runner.run(&prop::collection::vec(op, 1..24), |ops| {
         // Each program on a thread of its own: its exit is checked too.
-        let reports = std::thread::spawn(move || run_program(&ops))
+        let reports = std::thread::spawn(move || run_program(&ops, unmarked))
             .join()
             .map_err(|e| TestCaseError::fail(panic_text(&*e)))?;
         // Orders between the holders are real findings here (random orders); what must never
