@@ -353,7 +353,7 @@ impl ThreadState {
         //    untracked before). `Off` keeps the held state: recorded, nothing validated.
         if crate::mode::mode() == crate::mode::Mode::Off {
             if let Some(nest) = entry.nest() {
-                if !self.held.stack.iter().any(|h| h.holds(nest.get())) {
+                if !self.holds_nest(nest.get()) {
                     entry.nesting_mut().nest = None;
                 }
             }
@@ -488,7 +488,7 @@ impl ThreadState {
                     }
                 }
             }
-            if !self.held.stack.iter().any(|h| h.holds(nest.get())) {
+            if !self.holds_nest(nest.get()) {
                 if let Some(name) = req.nest_name {
                     reports.push(build::nest_not_held(&self.held, &entry, name()));
                 }
@@ -624,6 +624,16 @@ impl ThreadState {
                 .and_then(|n| self.nest_hold(n.get(), nest_upgradable)),
         };
         Some((idx, link))
+    }
+
+    /// Does the calling holder hold the nest lock `nest`: on its stack, or with the `tokio`
+    /// feature, in a task, through an entry a task may have pushed on the thread's own stack
+    /// before the thread was marked (see `holder::release_unmarked`)?
+    fn holds_nest(&self, nest: Instance) -> bool {
+        let here = self.held.stack.iter().any(|h| h.holds(nest));
+        #[cfg(lockdep_tasks)]
+        let here = here || holder::held_unmarked(self, nest);
+        here
     }
 
     /// How this thread holds the nest lock `nest` (`None`: not at all): exclusively if one of
