@@ -13,7 +13,8 @@
 //! the thread state (outside tasks the fast path follows no pointer to reach it, as without
 //! the `tokio` feature) and moves into its record only when the thread exits. At each
 //! lockdep call the thread checks that the loaded stack is the calling context's: the fast
-//! path asks tokio for the running task (`tokio::task::try_id`, one thread-local read) and
+//! path (of a thread that may poll tasks: see below) asks tokio for the running task
+//! (`tokio::task::try_id`, one thread-local read) and
 //! compares it with the loaded stack's, and for a task's stack checks that it is still this
 //! thread's; on a mismatch the slow path *settles*: it parks the outgoing task stack (or drops
 //! it, if empty) and loads the incoming one from the registry (a new one for a task's first
@@ -36,7 +37,8 @@
 //! thread. They are released cleanly: a guard's token names the thread's stack, and a release
 //! by instance from a task (`force_unlock`, a raw lock's `unlock`, a `LockMap`'s `release`)
 //! that finds no entry on the task's stack takes such an entry of the thread's, pushed before
-//! the mark, for the task's (`validator::holder::release_unmarked`). A `HeldAcrossAwait` of the
+//! the mark, for the task's (`validator::holder::release_unmarked`); such an entry is the task's
+//! nest lock too (`lock_nest_lock`). A `HeldAcrossAwait` of the
 //! `block_on` future, or of a `LocalSet` task keeping a blocking guard across an `.await`, is
 //! reported late or names the thread meanwhile.
 //! (`tests/tokio_tasks_possible.rs`.)

@@ -49,7 +49,9 @@
 //! holder of the stack it has loaded; when they differ it parks the outgoing stack and loads
 //! the task's from a process-wide registry (a task moving to another worker is taken over
 //! there). The thread's own stack never moves: it stays inline in the thread's state, so
-//! outside tasks the check is all the feature adds. Guards are `Send`, like tokio's: a guard dropped in another task, on another
+//! outside tasks the check is all the feature adds (and a thread never seen inside a task or a
+//! runtime's context skips it on its blocking locks' fast path: see the README's Async section
+//! for what that leaves unseen). Guards are `Send`, like tokio's: a guard dropped in another task, on another
 //! thread, or after its task ended releases the entry from its holder's stack (posted to the
 //! thread that has it loaded, if any). A task's stack is dropped once it is empty.
 //!
@@ -148,11 +150,13 @@
 //!   the thread's until the task drops it, calls `unlocked` on it or upgrades it (then it is
 //!   the task's): while the task runs, the thread counts as holding it across an `.await`
 //!   (`HeldAcrossAwait`), since the validator cannot see a guard move.
-//! - With the feature on, every blocking acquisition also asks tokio which task is running (a
-//!   call and a thread-local read), and every guard carries one more word (the stack its entry
-//!   is on): outside tasks a warm blocking lock + unlock costs about 1.3× parking_lot's time
-//!   (a nested pair 1.55×), inside a task about 2.4×, against 1.0× / 1.3× without the feature
-//!   (BENCHMARKS.md); and a thread that goes on to another task after a lockdep call pays a
+//! - With the feature on, every guard carries one more word (the stack its entry is on), and
+//!   a blocking acquisition on a thread that may poll tasks (seen inside a task or a
+//!   runtime's context: see the README's Async section) also asks tokio which task is running
+//!   (a call and a thread-local read): a warm blocking lock + unlock costs about 1.05×
+//!   parking_lot's time on a plain thread (a nested pair 1.45×), 1.2× / 1.6× outside tasks on
+//!   a thread that ran tasks (a `block_on`), inside a task about 2.7×, against 1.05× / 1.3×
+//!   without the feature (BENCHMARKS.md); and a thread that goes on to another task after a lockdep call pays a
 //!   switch (a process-wide registry lock) at its next lockdep call.
 
 #[cfg(lockdep_enabled)]
