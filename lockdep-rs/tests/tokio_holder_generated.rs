@@ -4,7 +4,8 @@
 //! upgradable reads (in place on a warm chain) and re-lock a mutex they hold (a certain
 //! self-deadlock, stopped: the report and the panic must name the holder, task or thread),
 //! or take a mutex another holder of the thread has (it is suspended on this thread: a
-//! certain deadlock, stopped too) — each step run by a chosen holder. A model says which holder's stack each guard's entry is on; after
+//! certain deadlock, stopped too), or leak a mutex guard and `force_unlock` it — each step
+//! run by a chosen holder. A model says which holder's stack each guard's entry is on; after
 //! every step the holder that ran it must see exactly the locks whose entries are its own
 //! (`is_held`), and at the end every lock is free for every holder, with no
 //! `BadUnlockBalance` or `LocksHeldAtExit` and no stale entry (each lock taken again by each
@@ -59,6 +60,11 @@ enum Op {
     /// would block — a certain deadlock, stopped before it blocks: one `RecursiveLocking` of
     /// the lock and a panic; nothing recorded.
     Take { h: usize, s: usize },
+    /// Holder `h` leaks the mutex guard in slot `s` and releases it by instance
+    /// (`force_unlock`), if the model says its entry is `h`'s (skipped otherwise): the entry
+    /// goes, wherever it is, with no `BadUnlockBalance` (a release by instance from a task
+    /// finds a lock the task took on an unmarked thread's own stack too).
+    ForceUnlock { h: usize, s: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -72,7 +78,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(h, s, panics)| Op::Unlocked { h, s, panics }),
         3 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Upgrade { h, s }),
         1 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Relock { h, s }),
-        1 => (h, s).prop_map(|(h, s)| Op::Take { h, s }),
+        1 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Take { h, s }),
+        1 => (h, s).prop_map(|(h, s)| Op::ForceUnlock { h, s }),
     ]
 }
 
@@ -226,6 +233,23 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
             };
             assert!(r.class_names().iter().all(|c| c.starts_with(class)), "{r}");
         }
+        Op::ForceUnlock { h, s } => {
+            let mut slots = slots.borrow_mut();
+            if !matches!(&slots[s], Some((_, Guard::Mutex(_)))) || owner.borrow()[s] != Some(h) {
+                return;
+            }
+            let Some((l, Guard::Mutex(g))) = slots[s].take() else {
+                unreachable!()
+            };
+            lockdep::MutexGuard::leak(g);
+            // SAFETY: the guard was leaked just above: the lock is locked, and nothing else
+            // will unlock it.
+            #[allow(unsafe_code)]
+            unsafe {
+                locks[l].force_unlock()
+            };
+            owner.borrow_mut()[s] = None;
+        }
         Op::Upgrade { h, s } => {
             let mut slots = slots.borrow_mut();
             if let Some((l, Guard::Upgradable(_))) = &slots[s] {
@@ -337,7 +361,8 @@ fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
             | Op::Unlocked { h, .. }
             | Op::Upgrade { h, .. }
             | Op::Relock { h, .. }
-            | Op::Take { h, .. } => h,
+            | Op::Take { h, .. }
+            | Op::ForceUnlock { h, .. } => h,
         };
         for (step, op) in ops.iter().enumerate() {
             match holder_of(op) {
