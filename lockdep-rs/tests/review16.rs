@@ -16,27 +16,8 @@
 //! `cargo test -p lockdep --features enabled,tokio --test review16`
 #![cfg(lockdep_tasks)]
 
-use lockdep::ReportKind;
-
-fn kinds(reports: &[lockdep::Report]) -> Vec<ReportKind> {
-    reports.iter().map(|r| r.kind()).collect()
-}
-
-/// Runs `body` as a local task of a current-thread runtime on this thread, under `capture`
-/// (not `capture_async`, whose own call inside the runtime would mark the thread first); the
-/// reports raised meanwhile.
-fn in_local_task(body: impl std::future::Future<Output = ()> + 'static) -> Vec<lockdep::Report> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
-    lockdep::capture(|| {
-        local.block_on(&rt, async {
-            tokio::task::spawn_local(body).await.unwrap();
-        })
-    })
-    .1
-}
+mod common;
+use common::{in_local_task, kinds};
 
 /// A `LockMap` the thread acquired before it entered a runtime (its one-lock chain: the fast
 /// path from now on) is acquired by a local task (on the thread's own stack: the thread is

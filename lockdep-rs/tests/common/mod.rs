@@ -624,3 +624,20 @@ pub async fn abba_in_tasks(a: &'static str, b: &'static str) {
     .await
     .unwrap();
 }
+
+/// Runs `body` as a local task of a current-thread runtime on this thread, under `capture`
+/// (not `capture_async`, whose own call inside the runtime would mark the thread as one that
+/// may poll tasks first: `HeldRef::tasks_possible`); the reports raised meanwhile.
+#[cfg(lockdep_tasks)]
+pub fn in_local_task(body: impl std::future::Future<Output = ()> + 'static) -> Vec<Report> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    lockdep::capture(|| {
+        local.block_on(&rt, async {
+            tokio::task::spawn_local(body).await.unwrap();
+        })
+    })
+    .1
+}
