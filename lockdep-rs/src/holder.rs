@@ -56,6 +56,8 @@
 //! thread's own (never parked: only its thread touches it), posted to it and applied by that
 //! thread at its next slow-path call on it or when it parks it (until then the entry can only
 //! make the fast path find chains that were validated anyway: no edge comes from it).
+//! A downgrade by another holder finds the entry the same way and changes its mode where it
+//! is (a change posted to a stack loaded elsewhere is applied with its releases, in order).
 //! Until the guard is dropped its entry stays on its acquirer's stack, so the acquirer taking
 //! the lock again looks like a re-lock; an owned guard's entry is marked movable
 //! (`HeldLock::movable`), and such a re-lock waits for the real lock first (for the guard's
@@ -92,7 +94,7 @@ use std::sync::Arc;
 
 use tokio::task::Id as TaskId;
 
-use crate::held_locks::{HeldLocks, Instance};
+use crate::held_locks::{HeldLocks, Instance, Read};
 use crate::sync::internal::Mutex;
 
 /// The task a lockdep call runs in (`None`: not in a task; the thread is the holder).
@@ -192,7 +194,7 @@ pub(crate) struct Stack {
     /// The thread that has it loaded (its own stack's uid); 0 while parked. Changed only under
     /// the registry's lock.
     pub(crate) owner: AtomicU64,
-    /// Releases were posted to it (in the registry's inbox).
+    /// Releases or changes were posted to it (in the registry's inbox).
     pub(crate) pending: AtomicBool,
     /// A thread's own stack whose thread exited, kept for its async guards still alive.
     pub(crate) orphan: AtomicBool,
@@ -392,10 +394,29 @@ pub(crate) struct Holding {
     pub(crate) suspended: Vec<Arc<Stack>>,
 }
 
-/// A release posted to a stack loaded on another thread.
+/// A release, or a change of mode in place, posted to a stack loaded on another thread.
 pub(crate) struct Posted {
     pub(crate) instance: Instance,
     pub(crate) serial: u64,
+    /// `None`: the entry is released. `Some((read, upgradable))`: it is now held in mode `read`
+    /// (a guard downgraded by another holder: see `validator::change_read`).
+    pub(crate) change: Option<(Read, bool)>,
+}
+
+impl Posted {
+    /// The release of the entry `serial` of `instance`.
+    pub(crate) fn release(instance: Instance, serial: u64) -> Posted {
+        Posted {
+            instance,
+            serial,
+            change: None,
+        }
+    }
+
+    /// Is it the release of an entry of `instance` of serial `serial`?
+    pub(crate) fn releases(&self, instance: Instance, serial: u64) -> bool {
+        self.change.is_none() && self.instance == instance && self.serial == serial
+    }
 }
 
 #[derive(Default)]
@@ -434,8 +455,8 @@ impl std::hash::Hasher for MixHasher {
 }
 
 impl Registry {
-    /// Posts the release of `posted` to `stack`, loaded by another thread, which applies it
-    /// at its next call on the stack (or when it parks it).
+    /// Posts `posted` (a release or a change) to `stack`, loaded by another thread, which
+    /// applies it at its next call on the stack (or when it parks it).
     pub(crate) fn post(&mut self, stack: &Stack, posted: Posted) {
         self.inbox.entry(stack.uid).or_default().push(posted);
         stack.pending.store(true, Relaxed);
@@ -550,7 +571,11 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) -> Option<u
 fn forget_posted(reg: &mut Registry, held: &mut HeldRef) {
     if held.rec.pending.swap(false, Relaxed) {
         let posted = reg.inbox.remove(&held.rec.uid).unwrap_or_default();
-        held.forget_where(|h| posted.iter().any(|p| p.serial == h.serial()));
+        held.forget_where(|h| {
+            posted
+                .iter()
+                .any(|p| p.change.is_none() && p.serial == h.serial())
+        });
     }
 }
 

@@ -781,9 +781,29 @@ pub(crate) fn change_read(
 ) -> Option<u64> {
     with_state(|s| {
         #[cfg(lockdep_tasks)]
-        return holder::on_stack_of(s, _holder, |s| {
-            change_read_here(s, instance, serial, read, upgradable)
-        });
+        {
+            use crate::holder::{loaded, Posted};
+            // The stack loaded here, or the thread's own while a task's is loaded.
+            if _holder == loaded(&s.held) || _holder == s.holding.me {
+                return holder::on_stack_of(s, _holder, |s| {
+                    change_read_here(s, instance, serial, read, upgradable)
+                });
+            }
+            // Another task's (its guard is in another holder's hands): parked, changed there;
+            // loaded on another thread (a `Send` guard's entry), posted to it. The guard keeps
+            // its serial then (see `holder::drain`).
+            let posted = Posted {
+                instance,
+                serial,
+                change: Some((read, upgradable)),
+            };
+            match holder::elsewhere(s, _holder, posted, |s| {
+                change_read_here(s, instance, serial, read, upgradable)
+            }) {
+                holder::Elsewhere::Done(serial) => serial,
+                holder::Elsewhere::Posted | holder::Elsewhere::Gone => None,
+            }
+        }
         #[cfg(not(lockdep_tasks))]
         change_read_here(s, instance, serial, read, upgradable)
     })
@@ -791,7 +811,7 @@ pub(crate) fn change_read(
 }
 
 /// [`change_read`] on the stack loaded.
-fn change_read_here(
+pub(crate) fn change_read_here(
     s: &mut ThreadState,
     instance: Instance,
     serial: u64,

@@ -163,11 +163,11 @@ pub(crate) fn held_by_running_thread(
 fn posted_to_own(s: &ThreadState, instance: Instance, serial: u64) -> bool {
     let own = &s.holding.own;
     own.pending.load(Relaxed)
-        && REGISTRY.lock().inbox.get(&own.uid).is_some_and(|posted| {
-            posted
-                .iter()
-                .any(|p| p.instance == instance && p.serial == serial)
-        })
+        && REGISTRY
+            .lock()
+            .inbox
+            .get(&own.uid)
+            .is_some_and(|posted| posted.iter().any(|p| p.releases(instance, serial)))
 }
 
 /// Where a lock released by instance from a task (`force_unlock`, a raw lock's `unlock`, a
@@ -201,7 +201,7 @@ pub(crate) fn held_unmarked(s: &ThreadState, instance: Instance) -> bool {
 /// A release by instance from a task that found nothing on its stack: the entry of
 /// `instance` matching `pred` on the thread's own stack that [`unmarked_entry`] finds,
 /// released there (the own stack loaded for the call, as a parked stack in
-/// [`release_elsewhere`]). `None`: there is none.
+/// [`elsewhere`]). `None`: there is none.
 pub(crate) fn release_unmarked(
     s: &mut ThreadState,
     instance: Instance,
@@ -263,7 +263,12 @@ pub(crate) fn held_by_parked_task(
         let posted: Vec<(Instance, u64)> = reg
             .inbox
             .get(&stack.uid)
-            .map(|v| v.iter().map(|p| (p.instance, p.serial)).collect())
+            .map(|v| {
+                v.iter()
+                    .filter(|p| p.change.is_none())
+                    .map(|p| (p.instance, p.serial))
+                    .collect()
+            })
             .unwrap_or_default();
         let released = |h: &crate::held_locks::HeldLock| {
             posted
@@ -439,7 +444,7 @@ fn fresh_stack(spare: Option<Arc<Stack>>, task: Task) -> Arc<Stack> {
     stack
 }
 
-/// Applies the releases posted to the loaded stack.
+/// Applies the releases and changes posted to the loaded stack, in the order they were posted.
 fn drain(reg: &mut Registry, s: &mut ThreadState, out: &mut Settled) {
     if !s.held.rec.pending.load(Relaxed) || !s.held.rec.pending.swap(false, Relaxed) {
         return;
@@ -448,8 +453,17 @@ fn drain(reg: &mut Registry, s: &mut ThreadState, out: &mut Settled) {
         if p.serial <= s.held.forgotten_up_to {
             continue; // `reset()` forgot it
         }
-        if let Some(o) = s.release(p.instance, &|h| h.serial() == p.serial, None) {
-            out.outcomes.extend(o);
+        match p.change {
+            None => {
+                if let Some(o) = s.release(p.instance, &|h| h.serial() == p.serial, None) {
+                    out.outcomes.extend(o);
+                }
+            }
+            // (The guard kept the serial: a changed entry keeps it unless merged with other
+            // guards' under a nest lock, which no `Send` guard's entry is.)
+            Some((read, upgradable)) => {
+                super::change_read_here(s, p.instance, p.serial, read, upgradable);
+            }
         }
     }
 }
@@ -489,40 +503,40 @@ pub(crate) fn suspending(name: String) {
     }
 }
 
-/// What became of a release meant for another holder's stack.
-pub(crate) enum Elsewhere {
-    /// Done on that stack here: the outcomes, or `None` if it holds no such entry.
-    Done(Option<Vec<Outcome>>),
+/// What became of a release or a change meant for another holder's stack.
+pub(crate) enum Elsewhere<R> {
+    /// Done on that stack here, with this result.
+    Done(R),
     /// Posted to the thread that has the stack loaded.
     Posted,
-    /// No such stack any more (its entries were forgotten).
+    /// No such stack any more, or `reset()` forgot the entry.
     Gone,
 }
 
-/// Runs `release` on the stack `uid`, which is not the one loaded here (a guard dropped by
-/// another holder than its own): here, under the registry's lock, if it is parked; otherwise
-/// posted to the thread that has it loaded.
-pub(crate) fn release_elsewhere(
+/// Runs `apply` (the release or change `posted`) on the stack `uid`, which is not the one
+/// loaded here (a guard dropped or downgraded by another holder than its own): here, under
+/// the registry's lock, if it is parked; otherwise `posted` goes to the thread that has it
+/// loaded.
+pub(crate) fn elsewhere<R>(
     s: &mut ThreadState,
     uid: u64,
-    instance: Instance,
-    serial: u64,
-    release: impl FnOnce(&mut ThreadState) -> Option<Vec<Outcome>>,
-) -> Elsewhere {
+    posted: Posted,
+    apply: impl FnOnce(&mut ThreadState) -> R,
+) -> Elsewhere<R> {
     let mut reg = REGISTRY.lock();
     let Some(stack) = reg.stacks.get(&uid).cloned() else {
         return Elsewhere::Gone;
     };
     if stack.owner.load(Relaxed) != 0 {
-        reg.post(&stack, Posted { instance, serial });
+        reg.post(&stack, posted);
         return Elsewhere::Posted;
     }
-    if serial <= stack.parked(&mut reg).forgotten_up_to {
-        return Elsewhere::Done(Some(Vec::new()));
+    if posted.serial <= stack.parked(&mut reg).forgotten_up_to {
+        return Elsewhere::Gone;
     }
-    // Parked: release it here, with the stack standing in for this thread's for the call.
+    // Parked: done here, with the stack standing in for this thread's for the call.
     let mine = load(s, stack, true);
-    let result = release(s);
+    let result = apply(s);
     let stack = load(s, mine, true);
     reg.drop_if_done(&stack);
     Elsewhere::Done(result)
@@ -541,7 +555,7 @@ pub(crate) fn release_stateless(uid: u64, instance: Instance, serial: u64) {
         return; // no such stack any more: its entries were forgotten
     };
     if stack.owner.load(Relaxed) != 0 {
-        reg.post(&stack, Posted { instance, serial });
+        reg.post(&stack, Posted::release(instance, serial));
         return;
     }
     let held = stack.parked(&mut reg);

@@ -80,15 +80,17 @@ pub(crate) fn release_token(
 ) -> bool {
     #[cfg(lockdep_tasks)]
     {
-        use super::holder::{release_elsewhere, Elsewhere};
+        use super::holder::{elsewhere, Elsewhere};
         use crate::holder::loaded;
+        use crate::holder::Posted;
         let mut unlock_report = Some(unlock_report);
-        let elsewhere = with_state(|s| {
+        let away = with_state(|s| {
             if loaded(&s.held) == _holder {
                 return None; // on the stack loaded here: the usual release below
             }
             let pred = |h: &HeldLock| h.serial() == serial;
-            let done = release_elsewhere(s, _holder, instance, serial, |s| {
+            let posted = Posted::release(instance, serial);
+            let done = elsewhere(s, _holder, posted, |s| {
                 s.release(instance, &pred, Some(read))
             });
             Some(match done {
@@ -100,7 +102,7 @@ pub(crate) fn release_token(
                 Elsewhere::Done(None) | Elsewhere::Posted | Elsewhere::Gone => Ok(Vec::new()),
             })
         });
-        match elsewhere {
+        match away {
             Some(Some(result)) => return finish_release(Some(result)),
             Some(None) => {} // on the stack loaded here
             None => {
