@@ -1,7 +1,9 @@
 //! Generated programs for the holder bookkeeping (feature `tokio`): a thread and two local
 //! tasks on one current-thread runtime (a `LocalSet`) take blocking locks, hand their guards
 //! to each other, drop them, call `unlocked` on them (the `Condvar`-wait path) and upgrade
-//! upgradable reads (in place on a warm chain) and re-lock a mutex they hold (a certain
+//! upgradable reads (in place on a warm chain), downgrade them again (to a reader, then read the
+//! lock recursively beside it, or to an upgradable reader), take a child mutex under a mutex
+//! they hold as its nest lock, and re-lock a mutex they hold (a certain
 //! self-deadlock, stopped: the report and the panic must name the holder, task or thread),
 //! or take a mutex another holder of the thread has (it is suspended on this thread: a
 //! certain deadlock, stopped too), or leak a mutex guard and `force_unlock` it — each step
@@ -16,7 +18,10 @@
 //! tasks; a task's upgrade applied in place to the thread's entry; a nested guard re-taken as
 //! subclass 0), a closure of `unlocked` that panics (the guard, relocked, lived on
 //! untracked; found here with its fix put back), and review 9's hangs of a holder blocking on
-//! another holder of its thread (found by `Op::Take` with those fixes put back): the oracle of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
+//! another holder of its thread (found by `Op::Take` with those fixes put back); reviews 16 and
+//! 17's downgrade and nest-lock findings on a thread used before its runtime (found by
+//! `Op::Downgrade` + `Op::ReadAgain` and by `Op::Nest` with their fixes put back): the oracle
+//! of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
 #![cfg(lockdep_tasks)]
 
 mod common;
@@ -65,6 +70,25 @@ enum Op {
     /// goes, wherever it is, with no `BadUnlockBalance` (a release by instance from a task
     /// finds a lock the task took on an unmarked thread's own stack too).
     ForceUnlock { h: usize, s: usize },
+    /// Holder `h` downgrades the write guard in slot `s` (an upgraded one), to a read guard or
+    /// (`upgradable`) to an upgradable one: the entry becomes a reader's in place, on the
+    /// stack it is on (the holder does not change).
+    Downgrade {
+        h: usize,
+        s: usize,
+        upgradable: bool,
+    },
+    /// Holder `h` takes the reader-writer lock with `read_recursive` and drops it, if slot `s`
+    /// holds a read guard of it (skipped otherwise): a reader beside a reader blocks nobody,
+    /// whichever holder has the first (no report; a writer's entry left behind by a
+    /// downgrade would make it a false certain self-deadlock).
+    ReadAgain { h: usize, s: usize },
+    /// Holder `h` takes the child mutex with the mutex guard in slot `s` as its nest lock and
+    /// drops it, if the model says the guard's entry is `h`'s (skipped otherwise): no
+    /// `NestLockNotHeld` (a nest lock's acquisition is the slow path's, so on a thread used
+    /// before its runtime this step marks it, with the task's fast-path entries left on the
+    /// thread's own stack: the nest lock may be one of them).
+    Nest { h: usize, s: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -79,7 +103,11 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Upgrade { h, s }),
         1 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Relock { h, s }),
         1 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Take { h, s }),
-        1 => (h, s).prop_map(|(h, s)| Op::ForceUnlock { h, s }),
+        1 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::ForceUnlock { h, s }),
+        2 => (h.clone(), s.clone(), any::<bool>())
+            .prop_map(|(h, s, upgradable)| Op::Downgrade { h, s, upgradable }),
+        2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::ReadAgain { h, s }),
+        2 => (h, s).prop_map(|(h, s)| Op::Nest { h, s }),
     ]
 }
 
@@ -89,6 +117,7 @@ enum Guard {
     Mutex(lockdep::MutexGuard<'static, ()>),
     Upgradable(lockdep::RwLockUpgradableReadGuard<'static, ()>),
     Write(lockdep::RwLockWriteGuard<'static, ()>),
+    Read(lockdep::RwLockReadGuard<'static, ()>),
 }
 
 /// The guards, shared by the holders, and which lock each is of.
@@ -107,6 +136,12 @@ fn locks() -> &'static [lockdep::Mutex<()>; LOCKS] {
             lockdep::Mutex::named("gen.holder.2", ()),
         ]
     })
+}
+
+/// The mutex taken under a nest lock (`Op::Nest`), never kept.
+fn child() -> &'static lockdep::Mutex<()> {
+    static CHILD: std::sync::OnceLock<lockdep::Mutex<()>> = std::sync::OnceLock::new();
+    CHILD.get_or_init(|| lockdep::Mutex::named("gen.holder.child", ()))
 }
 
 /// Lock number `LOCKS`.
@@ -250,6 +285,34 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
             };
             owner.borrow_mut()[s] = None;
         }
+        Op::Downgrade { s, upgradable, .. } => {
+            let mut slots = slots.borrow_mut();
+            if let Some((l, Guard::Write(_))) = &slots[s] {
+                let l = *l;
+                let Some((_, Guard::Write(w))) = slots[s].take() else {
+                    unreachable!()
+                };
+                let g = if upgradable {
+                    Guard::Upgradable(lockdep::RwLockWriteGuard::downgrade_to_upgradable(w))
+                } else {
+                    Guard::Read(lockdep::RwLockWriteGuard::downgrade(w))
+                };
+                slots[s] = Some((l, g));
+            }
+        }
+        Op::ReadAgain { s, .. } => {
+            if matches!(&slots.borrow()[s], Some((_, Guard::Read(_)))) {
+                drop(rw().read_recursive());
+            }
+        }
+        Op::Nest { h, s } => {
+            let slots = slots.borrow();
+            if let Some((_, Guard::Mutex(g))) = &slots[s] {
+                if owner.borrow()[s] == Some(h) {
+                    drop(child().lock_nest_lock(g));
+                }
+            }
+        }
         Op::Upgrade { h, s } => {
             let mut slots = slots.borrow_mut();
             if let Some((l, Guard::Upgradable(_))) = &slots[s] {
@@ -362,7 +425,10 @@ fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
             | Op::Upgrade { h, .. }
             | Op::Relock { h, .. }
             | Op::Take { h, .. }
-            | Op::ForceUnlock { h, .. } => h,
+            | Op::ForceUnlock { h, .. }
+            | Op::Downgrade { h, .. }
+            | Op::ReadAgain { h, .. }
+            | Op::Nest { h, .. } => h,
         };
         for (step, op) in ops.iter().enumerate() {
             match holder_of(op) {
@@ -452,6 +518,7 @@ fn run_generated(unmarked: bool, cases: u32, op: BoxedStrategy<Op>) {
                     ReportKind::BadUnlockBalance
                         | ReportKind::LocksHeldAtExit
                         | ReportKind::RecursiveLocking
+                        | ReportKind::NestLockNotHeld
                 )
             })
             .collect();
