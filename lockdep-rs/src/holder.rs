@@ -198,6 +198,10 @@ pub(crate) struct Stack {
     pub(crate) pending: AtomicBool,
     /// A thread's own stack whose thread exited, kept for its async guards still alive.
     pub(crate) orphan: AtomicBool,
+    /// A task's stack whose task completed with blocking locks still held, which its output
+    /// may hold (a local task returning a blocking guard: `lockdep::tokio::spawn_local`): not
+    /// a holder suspended at an `.await` (`validator::holder::task_ended`).
+    pub(crate) ended: AtomicBool,
 }
 
 // `held` is only accessed by the thread that owns the stack (`owner`, checked by every access
@@ -222,6 +226,7 @@ impl Stack {
             owner: AtomicU64::new(0),
             pending: AtomicBool::new(false),
             orphan: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
         })
     }
 

@@ -9,6 +9,12 @@
 //!   acquirer's entry stayed a writer's, and what the acquirer took meanwhile was recorded as
 //!   ordered after an *exclusive* hold (`EN` instead of `SN` in the cycle reported).
 //!
+//! - a local task spawned with `lockdep::tokio::spawn_local` that returns a blocking guard (a
+//!   local task's output need not be `Send`): at its end the guard's lock was taken for a leak,
+//!   a false `LocksHeldAtExit`, and its entry was forgotten, so the holder that took the guard
+//!   held a lock lockdep no longer knew of (its orders missed; its re-lock of the lock, a
+//!   certain self-deadlock, would hang instead of being stopped).
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review18`
 #![cfg(lockdep_tasks)]
 
@@ -93,4 +99,54 @@ fn a_write_guard_downgraded_by_another_holder_makes_its_acquirers_entry_shared()
     }));
     assert_eq!(kinds(&reports), [ReportKind::CircularDependency]);
     assert_eq!(edge_type(&reports[0], "r18.down2.RW", "r18.down2.X"), "SN");
+}
+
+fn leak(name: &'static str) -> &'static lockdep::Mutex<()> {
+    Box::leak(Box::new(lockdep::Mutex::named(name, ())))
+}
+
+/// A local task returns the guard of a blocking lock it took; the code that awaited it takes
+/// another lock under it and drops it. No leak (nor a task suspended holding it): nothing to
+/// report; the lock is released where the guard is dropped, and taken again cleanly. A real
+/// leak in a task whose output holds no guard is still reported (`tokio_reports`).
+#[test]
+fn a_blocking_guard_returned_by_a_local_task_is_no_leak() {
+    let s = leak("r18.out.S");
+    let t = leak("r18.out.T");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = local.block_on(
+        &rt,
+        capture_async(async move {
+            let g = lockdep::tokio::spawn_local(async move { s.lock() })
+                .await
+                .unwrap();
+            drop(t.lock()); // the thread goes on, holding the guard
+            drop(g);
+            assert!(!lockdep::is_held(s));
+            drop(s.lock()); // held by no one
+        }),
+    );
+    assert_eq!(kinds(&reports), [], "{reports:?}");
+
+    // While the thread holds the returned guard, its re-lock of the lock is a certain
+    // self-deadlock: stopped (reported and panicked), not left to hang.
+    let ((), reports) = local.block_on(
+        &rt,
+        capture_async(async move {
+            let g = lockdep::tokio::spawn_local(async move { s.lock() })
+                .await
+                .unwrap();
+            let relock = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s.lock())));
+            assert!(relock.is_err(), "stopped");
+            drop(g);
+            drop(s.lock());
+        }),
+    );
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [(ReportKind::RecursiveLocking, common::names(&["r18.out.S"]))]
+    );
 }

@@ -77,7 +77,10 @@
 //!   holder can never run on to release it — a certain self-deadlock, reported
 //!   (`RecursiveLocking`) and stopped with a panic instead of a hang;
 //! - a task spawned with [`spawn`] (or `spawn_local`, `spawn_blocking`) that ends with
-//!   blocking locks still held (leaked guards): `LocksHeldAtExit`.
+//!   blocking locks still held (leaked guards): `LocksHeldAtExit` (not for a local task whose
+//!   output, of a type with drop glue, may hold them: they are released where it drops them;
+//!   with tokio's own `spawn_local` such a task is taken for one suspended holding them,
+//!   `HeldAcrossAwait`).
 //!
 //! # Tests
 //!

@@ -11,7 +11,12 @@ use ::tokio::task::JoinHandle;
 
 /// Lives as long as the task's future (or blocking closure) runs: created at its first poll,
 /// dropped when it completes or is aborted (tokio drops a task's future inside the task).
-struct TaskLife;
+struct TaskLife {
+    /// The task completed with an output that may hold blocking guards (see
+    /// [`TaskLife::completed`]).
+    #[cfg_attr(not(lockdep_tasks), allow(dead_code))]
+    output_may_hold: bool,
+}
 
 impl TaskLife {
     fn begin(_site: &'static Location<'static>) -> TaskLife {
@@ -19,14 +24,23 @@ impl TaskLife {
         if let Some(id) = crate::holder::current_task() {
             crate::holder::spawned(id, _site);
         }
-        TaskLife
+        TaskLife {
+            output_may_hold: false,
+        }
+    }
+
+    /// A local task completed with an output of type `T`: if `T` has drop glue, it may hold
+    /// blocking guards the task took (a local task's output need not be `Send`), which are
+    /// then not leaked but handed to whoever takes the output.
+    fn completed<T>(&mut self) {
+        self.output_may_hold = std::mem::needs_drop::<T>();
     }
 }
 
 impl Drop for TaskLife {
     fn drop(&mut self) {
         #[cfg(lockdep_tasks)]
-        crate::validator::holder::task_ended();
+        crate::validator::holder::task_ended(self.output_may_hold);
     }
 }
 
@@ -45,7 +59,10 @@ where
     })
 }
 
-/// `tokio::task::spawn_local` (inside a `LocalSet`), as [`spawn`].
+/// `tokio::task::spawn_local` (inside a `LocalSet`), as [`spawn`]. A local task's output need
+/// not be `Send`, so it may be a blocking guard the task took (or hold one): if the output's
+/// type has drop glue, blocking locks the task holds when it completes are not reported as
+/// leaked; they are released where the output's guards are dropped.
 #[track_caller]
 pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where
@@ -54,8 +71,10 @@ where
 {
     let site = Location::caller();
     ::tokio::task::spawn_local(async move {
-        let _life = TaskLife::begin(site);
-        future.await
+        let mut life = TaskLife::begin(site);
+        let output = future.await;
+        life.completed::<F::Output>();
+        output
     })
 }
 

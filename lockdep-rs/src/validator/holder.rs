@@ -368,6 +368,10 @@ fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
             } else {
                 across_await(&s.held, s.holding.task, None)
             };
+            // A task that ended with blocking locks its output holds (see `task_ended`) is not
+            // suspended: not reported, but its locks are still on this thread, checked as a
+            // suspended task's.
+            let ended = s.held.rec.ended.load(Relaxed);
             if !s.held.own_loaded() {
                 if across.is_some() {
                     // A task suspended holding blocking locks: this thread's to run on.
@@ -378,7 +382,9 @@ fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
                 // (other threads post their releases to it).
                 reg.park(&s.held.rec);
             }
-            out.reports.extend(across);
+            if !ended {
+                out.reports.extend(across);
+            }
         }
         let incoming = match task {
             None => s.holding.own.clone(),
@@ -436,6 +442,7 @@ fn fresh_stack(spare: Option<Arc<Stack>>, task: Task) -> Arc<Stack> {
     st.task = task;
     *st.pending.get_mut() = false;
     *st.owner.get_mut() = 0;
+    *st.ended.get_mut() = false;
     let held = st.held.get_mut();
     held.uid = uid;
     // A new holder held nothing across any `reset()`: nothing to replay later (the fast path
@@ -581,11 +588,21 @@ pub(crate) fn release_stateless(uid: u64, instance: Instance, serial: u64) {
 /// the task's future): blocking locks it still holds were leaked (reported like a thread's
 /// `LocksHeldAtExit`, then forgotten, so they never look held by a suspended task); its async
 /// guards may be alive elsewhere and stay on its stack until they are dropped.
-pub(crate) fn task_ended() {
+///
+/// `output_may_hold`: the task completed with an output that may hold blocking guards (a
+/// local task's, of a type with drop glue). Its blocking locks are then not taken for leaked:
+/// they stay on its stack, released where the output's guards are dropped, and its stack is
+/// marked as ended, not suspended (`Stack::ended`; a blocking acquisition of such a lock on
+/// the thread is still stopped as a certain self-deadlock while it is held).
+pub(crate) fn task_ended(output_may_hold: bool) {
     settle_here(false);
     let found = with_state_raw(|s| {
         let leaked = s.held.stack.iter().any(|h| !h.sendable() && !h.class.event);
         if !leaked || crate::mode::mode() == crate::mode::Mode::Off {
+            return None;
+        }
+        if output_may_hold && !s.held.own_loaded() {
+            s.held.rec.ended.store(true, Relaxed);
             return None;
         }
         let report = build::held_at_exit(&s.held);
