@@ -3,7 +3,8 @@
 //! to each other, drop them, call `unlocked` on them (the `Condvar`-wait path) and upgrade
 //! upgradable reads (in place on a warm chain), downgrade them again (to a reader, then read the
 //! lock recursively beside it, or to an upgradable reader), take a child mutex under a mutex
-//! they hold as its nest lock, and re-lock a mutex they hold (a certain
+//! they hold as its nest lock, take a lock in a child local task that returns the guard as its
+//! output, and re-lock a mutex they hold (a certain
 //! self-deadlock, stopped: the report and the panic must name the holder, task or thread),
 //! or take a mutex another holder of the thread has (it is suspended on this thread: a
 //! certain deadlock, stopped too), or leak a mutex guard and `force_unlock` it — each step
@@ -20,7 +21,9 @@
 //! untracked; found here with its fix put back), and review 9's hangs of a holder blocking on
 //! another holder of its thread (found by `Op::Take` with those fixes put back); reviews 16 and
 //! 17's downgrade and nest-lock findings on a thread used before its runtime (found by
-//! `Op::Downgrade` + `Op::ReadAgain` and by `Op::Nest` with their fixes put back): the oracle
+//! `Op::Downgrade` + `Op::ReadAgain` and by `Op::Nest` with their fixes put back), and review
+//! 18's local task returning a blocking guard (`Op::Returned`, a false `LocksHeldAtExit` with
+//! its fix put back): the oracle
 //! of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
 #![cfg(lockdep_tasks)]
 
@@ -89,7 +92,17 @@ enum Op {
     /// before its runtime this step marks it, with the task's fast-path entries left on the
     /// thread's own stack: the nest lock may be one of them).
     Nest { h: usize, s: usize },
+    /// Holder `h` spawns a child local task (`lockdep::tokio::spawn_local`) that takes lock `l`
+    /// and returns the guard as its output; `h` awaits it and keeps the guard in slot `s`
+    /// (skipped if the slot is taken or the lock held). The entry stays on the ended child's
+    /// stack ([`ENDED`] in the model: no holder sees it held): no `LocksHeldAtExit` at the
+    /// child's end, no `HeldAcrossAwait` for it, released wherever the guard is dropped.
+    Returned { h: usize, l: usize, s: usize },
 }
+
+/// The model's owner of an entry on the stack of a child task that ended with its guard as
+/// its output (`Op::Returned`): no holder of the program.
+const ENDED: usize = HOLDERS;
 
 fn op() -> impl Strategy<Value = Op> {
     let h = 0..HOLDERS;
@@ -107,7 +120,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (h.clone(), s.clone(), any::<bool>())
             .prop_map(|(h, s, upgradable)| Op::Downgrade { h, s, upgradable }),
         2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::ReadAgain { h, s }),
-        2 => (h, s).prop_map(|(h, s)| Op::Nest { h, s }),
+        2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Nest { h, s }),
+        2 => (h, 0..=LOCKS, s).prop_map(|(h, l, s)| Op::Returned { h, l, s }),
     ]
 }
 
@@ -313,6 +327,7 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
                 }
             }
         }
+        Op::Returned { .. } => unreachable!("an async step: `run_step`"),
         Op::Upgrade { h, s } => {
             let mut slots = slots.borrow_mut();
             if let Some((l, Guard::Upgradable(_))) = &slots[s] {
@@ -326,6 +341,28 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
             }
         }
     }
+}
+
+/// Runs `op` in the calling holder, awaiting what it must (`Op::Returned`'s child task).
+async fn run_step(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
+    let Op::Returned { l, s, .. } = op else {
+        return run_op(op, slots, owner);
+    };
+    let held = slots.borrow().iter().flatten().any(|(k, _)| *k == l);
+    if held || slots.borrow()[s].is_some() {
+        return;
+    }
+    let g = lockdep::tokio::spawn_local(async move {
+        match locks().get(l) {
+            Some(m) if l == 1 => Guard::Mutex(m.lock_nested(1)),
+            Some(m) => Guard::Mutex(m.lock()),
+            None => Guard::Upgradable(rw().upgradable_read()),
+        }
+    })
+    .await
+    .unwrap();
+    slots.borrow_mut()[s] = Some((l, g));
+    owner.borrow_mut()[s] = Some(ENDED);
 }
 
 /// What holder `h` must see held: the locks whose entries are on its stack.
@@ -395,9 +432,14 @@ fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
             let (slots, owner, done) = (slots.clone(), owner.clone(), done_tx.clone());
             tasks.push(tokio::task::spawn_local(async move {
                 while let Some(cmd) = rx.recv().await {
+                    if let Cmd::Op(op @ Op::Returned { .. }, _) = cmd {
+                        run_step(op, &slots, &owner).await;
+                    }
                     let outcome = catch_unwind(AssertUnwindSafe(|| match cmd {
                         Cmd::Op(op, step) => {
-                            run_op(op, &slots, &owner);
+                            if !matches!(op, Op::Returned { .. }) {
+                                run_op(op, &slots, &owner);
+                            }
                             if !unmarked {
                                 check_view(h, &slots, &owner, step);
                             }
@@ -428,12 +470,13 @@ fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
             | Op::ForceUnlock { h, .. }
             | Op::Downgrade { h, .. }
             | Op::ReadAgain { h, .. }
-            | Op::Nest { h, .. } => h,
+            | Op::Nest { h, .. }
+            | Op::Returned { h, .. } => h,
         };
         for (step, op) in ops.iter().enumerate() {
             match holder_of(op) {
                 0 => {
-                    run_op(*op, &slots, &owner);
+                    run_step(*op, &slots, &owner).await;
                     if !unmarked {
                         check_view(0, &slots, &owner, step);
                     }
