@@ -67,8 +67,12 @@
 //! **Held across `.await`.** A stack left while it holds a blocking (sync) lock belongs to a
 //! holder that is suspended with that lock held: it blocks every other task that needs it,
 //! and deadlocks a current-thread runtime or `LocalSet` if one of its tasks does. Found when the
-//! stack is parked or taken over with such a lock, and when an async acquisition of the holder
-//! waits (returns `Pending`) with one held: [`ReportKind::HeldAcrossAwait`](crate::ReportKind).
+//! stack is parked or taken over with such a lock, when an async acquisition of the holder
+//! waits (returns `Pending`) with one held, and when a holder whose whole future lockdep runs
+//! (a `capture_async` body, a task of `lockdep::tokio::spawn` or `spawn_local`) returns
+//! `Pending` with one held (`validator::holder::suspended`: nothing else may ever switch its
+//! thread's stack, e.g. a `block_on` body on a multi-thread runtime):
+//! [`ReportKind::HeldAcrossAwait`](crate::ReportKind).
 //!
 //! **Limit: drops under another task's id.** tokio sets a task's id (`try_id`) not only while
 //! it polls the task but also while it drops the task's output or future on whatever thread

@@ -330,7 +330,9 @@ async fn current_thread_runtime_separates_the_body_and_its_tasks() {
 /// the thread's stack, still the one loaded), and an async guard dropped by a task that holds a
 /// lock of its own (the release is posted to the thread's stack and applied when the body
 /// resumes). Both are seen free by the body, with no `BadUnlockBalance` and nothing stale
-/// under the body's next locks.
+/// under the body's next locks. (The blocking guard moved into the local task is the body's
+/// while the body awaits the task: reported held across that `.await` as the body suspends,
+/// the documented limit of `lockdep::tokio`'s module docs — the validator sees no guard move.)
 #[test]
 fn a_threads_guards_dropped_by_its_tasks_leave_its_stack() {
     let m = Arc::new(Mutex::named("inline.M", ()));
@@ -372,7 +374,12 @@ fn a_threads_guards_dropped_by_its_tasks_leave_its_stack() {
             let _s = s.lock();
         }),
     );
-    assert!(reports.is_empty(), "{reports:?}");
+    assert_eq!(
+        kinds(&reports),
+        [ReportKind::HeldAcrossAwait],
+        "{reports:?}"
+    );
+    assert_eq!(reports[0].class_names(), ["inline.S"], "{reports:?}");
 }
 
 /// `unlocked` (the `Condvar`-wait path: the entry out, then back exactly as it was) on a

@@ -7,6 +7,13 @@
 //! by the runtime's id. Dropped before it completes, it delivers what it took as if nothing
 //! had captured it (printed and kept, failing the run): nothing is lost. A `#[tokio::test]` has a runtime of its own,
 //! so parallel tests never see each other's reports.
+//!
+//! Each time the future returns `Pending` its holder (the `block_on` thread, or the task
+//! polling it) is taken to be suspended: a blocking lock it holds then is reported held
+//! across an `.await` at once. So a `capture_async` is meant to be the whole future of its
+//! `block_on` or task, as a test's body is; polled as one branch of a `select!` beside a
+//! branch that completes in the same poll, it would report a lock released before the holder
+//! really suspends.
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -49,8 +56,18 @@ pub async fn capture_async<F: Future>(future: F) -> (F::Output, Vec<Report>) {
         let mut future = pin!(future);
         let out = poll_fn(|cx| {
             // Problems found while this thread released locks belong here too.
+            // Pending: the body is suspended (the whole future of a `block_on` or of a task,
+            // as a test's is), and a blocking lock it holds is reported held across the
+            // `.await` now, not only when its thread next switches holders (which a `block_on`
+            // on a multi-thread runtime never does).
             let (poll, reports) = capture.run(
-                || future.as_mut().poll(cx),
+                || {
+                    let poll = future.as_mut().poll(cx);
+                    if poll.is_pending() {
+                        crate::validator::holder::suspended();
+                    }
+                    poll
+                },
                 crate::validator::deliver_deferred,
             );
             scope.add(reports.into_iter().map(|(r, _)| r).collect());

@@ -66,9 +66,13 @@
 //!   waiting for itself forever (held through an owned guard, which may have been handed
 //!   elsewhere: only after waiting `LOCKDEP_DEADLOCK_TIMEOUT` for its release);
 //! - a blocking lock held while its holder is suspended at an `.await`: `HeldAcrossAwait`,
-//!   naming the lock and where it was taken — found when the thread goes on to another holder
-//!   with the lock still held (a `LocalSet` or current-thread runtime, a `block_on` future), or
-//!   when an async acquisition of the holder has to wait;
+//!   naming the lock and where it was taken — found as the holder suspends if lockdep runs
+//!   its whole future (a [`capture_async`] body, a task of [`spawn`] or [`spawn_local`]); else
+//!   when the thread goes on to another holder with the lock still held (a `LocalSet` or
+//!   current-thread runtime, a `block_on` future), or when an async acquisition of the holder
+//!   has to wait (a task of tokio's own `spawn_local`, or a `block_on` body without
+//!   `capture_async`, that holds one across a timer while nothing else on its thread calls
+//!   lockdep is not seen);
 //! - a *blocking* acquisition of a lock that another holder of the same thread holds while
 //!   it is suspended — the thread's own code outside tasks (a current-thread
 //!   `#[tokio::test]` body or the code around a `LocalSet`, suspended at an `.await` while
@@ -152,7 +156,8 @@
 //! - A blocking guard moved from a thread into one of its local tasks (`spawn_local`) stays
 //!   the thread's until the task drops it, calls `unlocked` on it or upgrades it (then it is
 //!   the task's): while the task runs, the thread counts as holding it across an `.await`
-//!   (`HeldAcrossAwait`), since the validator cannot see a guard move.
+//!   (`HeldAcrossAwait`, reported as a `capture_async` body suspends, or when the task makes a
+//!   lockdep call first), since the validator cannot see a guard move.
 //! - With the feature on, every guard carries one more word (the stack its entry is on), and
 //!   a blocking acquisition on a thread that may poll tasks (seen inside a task or a
 //!   runtime's context: see the README's Async section) also asks tokio which task is running

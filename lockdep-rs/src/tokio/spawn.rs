@@ -4,8 +4,9 @@
 //! Tasks spawned with tokio's own functions are validated the same way; only these two extras
 //! need the wrapper.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::panic::Location;
+use std::pin::pin;
 
 use ::tokio::task::JoinHandle;
 
@@ -44,8 +45,25 @@ impl Drop for TaskLife {
     }
 }
 
-/// `tokio::spawn`, recording where the task was spawned and checking, when it ends, that it
-/// holds no blocking lock.
+/// Runs the whole future of a task (or of a `capture_async`): each time it returns `Pending`
+/// its holder is suspended, and a blocking lock it holds then is reported held across an
+/// `.await` at once (`validator::holder::suspended`).
+async fn suspensions_watched<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    poll_fn(|cx| {
+        let poll = future.as_mut().poll(cx);
+        #[cfg(lockdep_tasks)]
+        if poll.is_pending() {
+            crate::validator::holder::suspended();
+        }
+        poll
+    })
+    .await
+}
+
+/// `tokio::spawn`, recording where the task was spawned, reporting a blocking lock it holds
+/// when it suspends (a leaked guard's: a blocking guard is not `Send`), and checking, when it
+/// ends, that it holds no blocking lock.
 #[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
@@ -55,11 +73,12 @@ where
     let site = Location::caller();
     ::tokio::spawn(async move {
         let _life = TaskLife::begin(site);
-        future.await
+        suspensions_watched(future).await
     })
 }
 
-/// `tokio::task::spawn_local` (inside a `LocalSet`), as [`spawn`]. A local task's output need
+/// `tokio::task::spawn_local` (inside a `LocalSet`), as [`spawn`] (a local task may hold a
+/// blocking guard across an `.await`: reported as it suspends). A local task's output need
 /// not be `Send`, so it may be a blocking guard the task took (or hold one): if the output's
 /// type has drop glue, blocking locks the task holds when it completes are not reported as
 /// leaked; they are released where the output's guards are dropped.
@@ -72,7 +91,7 @@ where
     let site = Location::caller();
     ::tokio::task::spawn_local(async move {
         let mut life = TaskLife::begin(site);
-        let output = future.await;
+        let output = suspensions_watched(future).await;
         life.completed::<F::Output>();
         output
     })

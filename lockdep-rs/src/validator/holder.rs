@@ -299,6 +299,16 @@ pub(crate) fn held_by_parked_task(
     found.map(|(entry, task)| (entry, task_label(task)))
 }
 
+/// Delivers `found`, if any (`fresh`: see [`Settled::act`]).
+#[track_caller]
+fn deliver_found(found: Option<(Report, u64)>, fresh: bool) {
+    Settled {
+        reports: found.into_iter().collect(),
+        outcomes: Vec::new(),
+    }
+    .act(fresh);
+}
+
 /// What settling found, acted on once the thread state is released.
 #[derive(Default)]
 pub(crate) struct Settled {
@@ -501,13 +511,27 @@ fn across_await(held: &HeldLocks, task: Task, waiting: Option<String>) -> Option
 pub(crate) fn suspending(name: String) {
     settle_here(true);
     let found = with_state_raw(|s| across_await(&s.held, s.holding.task, Some(name))).flatten();
-    if let Some(r) = found {
-        Settled {
-            reports: vec![r],
-            outcomes: Vec::new(),
-        }
-        .act(true);
-    }
+    deliver_found(found, true);
+}
+
+/// The calling holder's whole future returned `Pending` (a `capture_async` future polled by
+/// `block_on`, a task spawned with `lockdep::tokio::spawn` or `spawn_local`): it is suspended
+/// now, and a blocking lock it holds stays held meanwhile (`HeldAcrossAwait`). Without this a
+/// holder that suspends is found only when its thread's next lockdep call is another holder's
+/// (a switch of stacks), which may never come: a `block_on` body on a multi-thread runtime,
+/// a `LocalSet`'s one task waiting on a timer. Looks only at the stack loaded here, if it is
+/// the calling holder's (one that is not loaded was reported as it was parked, if it held
+/// such a lock); a reported problem is not reported again when the stack is parked later.
+#[track_caller]
+pub(crate) fn suspended() {
+    let task = current_task();
+    let found = with_state_raw(|s| {
+        let loaded = s.holding.task == task && s.held.rec.owner.load(Relaxed) == s.holding.me;
+        (loaded && !s.held.rec.pending.load(Relaxed)).then_some(())?;
+        across_await(&s.held, task, None)
+    })
+    .flatten();
+    deliver_found(found, true);
 }
 
 /// What became of a release or a change meant for another holder's stack.
@@ -612,13 +636,7 @@ pub(crate) fn task_ended(output_may_hold: bool) {
         Some(report)
     })
     .flatten();
-    if let Some(r) = found {
-        Settled {
-            reports: vec![r],
-            outcomes: Vec::new(),
-        }
-        .act(false);
-    }
+    deliver_found(found, false);
     if let Some(id) = current_task() {
         crate::holder::forget_site(id);
     }
