@@ -10,7 +10,9 @@
 //! certain deadlock, stopped too), or leak a mutex guard and `force_unlock` it — each step
 //! run by a chosen holder. A model says which holder's stack each guard's entry is on; after
 //! every step the holder that ran it must see exactly the locks whose entries are its own
-//! (`is_held`), and at the end every lock is free for every holder, with no
+//! (`is_held`); the `HeldAcrossAwait` reports name every lock the thread held as it suspended
+//! (its `capture_async` body returning `Pending`) and only locks some holder held as it
+//! suspended; and at the end every lock is free for every holder, with no
 //! `BadUnlockBalance` or `LocksHeldAtExit` and no stale entry (each lock taken again by each
 //! holder is recorded, then released).
 //!
@@ -30,6 +32,7 @@
 mod common;
 use std::any::Any;
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
@@ -224,6 +227,7 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
             });
             // (Other reports may land in this capture, found at the re-lock: a holder's
             // guards held across the body's awaits. Bookkeeping errors must not.)
+            keep_inner(&reports);
             let who = if h == 0 { "thread" } else { "task" };
             let recursive: Vec<_> = reports
                 .iter()
@@ -264,6 +268,7 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
                     "holder {h} taking lock {l}: {text}"
                 );
             });
+            keep_inner(&reports);
             let recursive: Vec<_> = reports
                 .iter()
                 .filter(|r| r.kind() != ReportKind::HeldAcrossAwait)
@@ -343,8 +348,14 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
     }
 }
 
-/// Runs `op` in the calling holder, awaiting what it must (`Op::Returned`'s child task).
-async fn run_step(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
+/// Runs `op` in the calling holder, awaiting what it must (`Op::Returned`'s child task);
+/// `suspending` is called as the holder is about to wait for the child.
+async fn run_step(
+    op: Op,
+    slots: &Slots,
+    owner: &RefCell<[Option<usize>; SLOTS]>,
+    suspending: impl FnOnce(),
+) {
     let Op::Returned { l, s, .. } = op else {
         return run_op(op, slots, owner);
     };
@@ -352,6 +363,7 @@ async fn run_step(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>
     if held || slots.borrow()[s].is_some() {
         return;
     }
+    suspending();
     let g = lockdep::tokio::spawn_local(async move {
         match locks().get(l) {
             Some(m) if l == 1 => Guard::Mutex(m.lock_nested(1)),
@@ -363,6 +375,56 @@ async fn run_step(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>
     .unwrap();
     slots.borrow_mut()[s] = Some((l, g));
     owner.borrow_mut()[s] = Some(ENDED);
+}
+
+/// The class names (as reports show them) of the locks whose entries the model puts on holder
+/// `h`'s stack.
+fn held_classes(h: usize, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) -> Vec<String> {
+    const NAMES: [&str; LOCKS + 1] = [
+        "gen.holder.01",
+        "gen.holder.01/1",
+        "gen.holder.2",
+        "gen.holder.rw",
+    ];
+    let (slots, owner) = (slots.borrow(), owner.borrow());
+    (0..SLOTS)
+        .filter(|&s| owner[s] == Some(h))
+        .filter_map(|s| slots[s].as_ref().map(|(l, _)| NAMES[*l].to_string()))
+        .collect()
+}
+
+/// Where a holder is about to suspend holding the locks `held`: into `may` (a report may name
+/// them) and, for the thread (`must`), into its set too (a report must name them).
+fn suspends(
+    held: Vec<String>,
+    may: &RefCell<BTreeSet<String>>,
+    must: Option<&RefCell<BTreeSet<String>>>,
+) {
+    if let Some(must) = must {
+        must.borrow_mut().extend(held.iter().cloned());
+    }
+    may.borrow_mut().extend(held);
+}
+
+thread_local! {
+    /// The classes named by `HeldAcrossAwait` reports that a `Relock` or `Take` step's own
+    /// capture took (found at a switch of stacks during the step): the program's checks count
+    /// them with those of its `capture_async`.
+    static INNER_ACROSS: RefCell<BTreeSet<String>> = RefCell::default();
+}
+
+/// Keeps the classes of the `HeldAcrossAwait` reports among `reports` (see [`INNER_ACROSS`]).
+fn keep_inner(reports: &[lockdep::Report]) {
+    INNER_ACROSS.with(|inner| inner.borrow_mut().extend(across_classes(reports)));
+}
+
+/// The classes named by the `HeldAcrossAwait` reports among `reports`.
+fn across_classes(reports: &[lockdep::Report]) -> BTreeSet<String> {
+    reports
+        .iter()
+        .filter(|r| r.kind() == ReportKind::HeldAcrossAwait)
+        .flat_map(|r| r.class_names().to_vec())
+        .collect()
 }
 
 /// What holder `h` must see held: the locks whose entries are on its stack.
@@ -421,6 +483,11 @@ fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
     let body = async {
         let slots: Slots = Rc::new(RefCell::new(Default::default()));
         let owner = Rc::new(RefCell::new([None; SLOTS]));
+        // The locks held by a holder as it suspended: any holder's (`may`), the thread's
+        // (`must`: its suspensions are reported as they happen, its `capture_async` body
+        // returning `Pending`, or were at the switch that left its stack).
+        let may: Rc<RefCell<BTreeSet<String>>> = Rc::default();
+        let must: RefCell<BTreeSet<String>> = RefCell::default();
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
         // Each command's outcome: a task's failed check comes back to the thread as a panic
@@ -430,10 +497,12 @@ fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Cmd>();
             senders.push(tx);
             let (slots, owner, done) = (slots.clone(), owner.clone(), done_tx.clone());
+            let may = may.clone();
             tasks.push(tokio::task::spawn_local(async move {
                 while let Some(cmd) = rx.recv().await {
                     if let Cmd::Op(op @ Op::Returned { .. }, _) = cmd {
-                        run_step(op, &slots, &owner).await;
+                        let held = held_classes(h, &slots, &owner);
+                        run_step(op, &slots, &owner, || suspends(held, &may, None)).await;
                     }
                     let outcome = catch_unwind(AssertUnwindSafe(|| match cmd {
                         Cmd::Op(op, step) => {
@@ -456,6 +525,7 @@ fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
                             drop(rw().write());
                         }
                     }));
+                    suspends(held_classes(h, &slots, &owner), &may, None);
                     done.send(outcome.map_err(|e| panic_text(&*e))).unwrap();
                 }
             }));
@@ -476,12 +546,14 @@ fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
         for (step, op) in ops.iter().enumerate() {
             match holder_of(op) {
                 0 => {
-                    run_step(*op, &slots, &owner).await;
+                    let held = held_classes(0, &slots, &owner);
+                    run_step(*op, &slots, &owner, || suspends(held, &may, Some(&must))).await;
                     if !unmarked {
                         check_view(0, &slots, &owner, step);
                     }
                 }
                 h => {
+                    suspends(held_classes(0, &slots, &owner), &may, Some(&must));
                     senders[h - 1].send(Cmd::Op(*op, step)).ok().unwrap();
                     done_rx
                         .recv()
@@ -511,12 +583,29 @@ fn run_program(ops: &[Op], unmarked: bool) -> Vec<lockdep::Report> {
             assert!(!lockdep::is_held(lock), "the thread: stale at the end");
         }
         assert!(!lockdep::is_held(rw()), "the thread: stale at the end");
+        let may = may.borrow().clone();
+        (must.into_inner(), may)
     };
     if unmarked {
-        lockdep::capture(|| local.block_on(&rt, body)).1
-    } else {
-        local.block_on(&rt, lockdep::tokio::capture_async(body)).1
+        return lockdep::capture(|| local.block_on(&rt, body)).1;
     }
+    INNER_ACROSS.with(|inner| inner.borrow_mut().clear());
+    let ((must, may), reports) = local.block_on(&rt, lockdep::tokio::capture_async(body));
+    // `HeldAcrossAwait` names exactly the locks held across an `.await`: each the thread held
+    // as it suspended, and only locks some holder held as it suspended.
+    let mut reported = across_classes(&reports);
+    reported.extend(INNER_ACROSS.with(|inner| inner.take()));
+    assert!(
+        must.is_subset(&reported),
+        "held by the thread across an .await, not reported: {:?} ({reports:?})",
+        must.difference(&reported).collect::<Vec<_>>()
+    );
+    assert!(
+        reported.is_subset(&may),
+        "reported held across an .await, held by no holder as it suspended: {:?} ({reports:?})",
+        reported.difference(&may).collect::<Vec<_>>()
+    );
+    reports
 }
 
 #[test]
