@@ -147,3 +147,39 @@ fn a_task_spawned_with_lockdeps_spawn_holding_a_leaked_guard() {
     assert!(reports[0].task().is_some(), "{}", reports[0]);
     assert!(!lockdep::is_held(held));
 }
+
+/// The body's stack has a release posted to it (an owned async guard of the body dropped by a
+/// task on a worker) when the body suspends holding a blocking lock taken by the fast path (a
+/// warm chain: no call that applies the posted release): reported all the same.
+#[test]
+fn a_body_with_a_release_posted_to_its_stack() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let held = lockdep::Mutex::named("suspend.posted.held", ());
+    let owned = std::sync::Arc::new(lockdep::tokio::Mutex::named("suspend.posted.owned", ()));
+    let ((), reports) = rt.block_on(lockdep::tokio::capture_async(async {
+        // Warm: `held` under `owned` is a chain this thread knows (the fast path's).
+        let g = owned.clone().lock_owned().await;
+        drop(held.lock());
+        drop(g);
+        let g = owned.clone().lock_owned().await;
+        let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+        tokio::spawn(async move {
+            drop(g); // the body's entry: posted to the body's stack
+            dropped_tx.send(()).unwrap();
+        });
+        dropped_rx.recv().unwrap(); // the release is posted, not applied
+        let h = held.lock();
+        sleep().await;
+        drop(h);
+    }));
+    assert_eq!(
+        kinds_and_classes(&reports),
+        held_across("suspend.posted.held"),
+        "{reports:?}"
+    );
+    assert!(!owned.is_held());
+}

@@ -521,16 +521,19 @@ pub(crate) fn suspending(name: String) {
 /// (a switch of stacks), which may never come: a `block_on` body on a multi-thread runtime,
 /// a `LocalSet`'s one task waiting on a timer. Looks only at the stack loaded here, if it is
 /// the calling holder's (one that is not loaded was reported as it was parked, if it held
-/// such a lock); a reported problem is not reported again when the stack is parked later.
+/// such a lock), with the releases posted to it applied first; a reported problem is not
+/// reported again when the stack is parked later.
 #[track_caller]
 pub(crate) fn suspended() {
     let task = current_task();
-    let found = with_state_raw(|s| {
-        let loaded = s.holding.task == task && s.held.rec.owner.load(Relaxed) == s.holding.me;
-        (loaded && !s.held.rec.pending.load(Relaxed)).then_some(())?;
-        across_await(&s.held, task, None)
-    })
-    .flatten();
+    let loaded = with_state_raw(|s| {
+        s.holding.task == task && s.held.rec.owner.load(Relaxed) == s.holding.me
+    });
+    if loaded != Some(true) {
+        return;
+    }
+    settle_here(false); // (the holder's stack is loaded: only applies what was posted to it)
+    let found = with_state_raw(|s| across_await(&s.held, task, None)).flatten();
     deliver_found(found, true);
 }
 
