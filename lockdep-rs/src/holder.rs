@@ -478,6 +478,9 @@ impl Registry {
             if self.tasks.get(&id) == Some(&stack.uid) {
                 self.tasks.remove(&id);
             }
+            if stack.ended.load(Relaxed) {
+                forget_site(id); // kept for its reports (`validator::holder::task_ended`)
+            }
         }
     }
 

@@ -238,9 +238,10 @@ pub(crate) fn on_stack_of<R>(
 /// acquisition in mode `read` waits for: a blocking guard's entry of a stack this thread
 /// parked ([`Holding::suspended`]), still parked. Its guard is not `Send`, so it is on this
 /// thread, and only this thread can run the task on to release it: a blocking acquisition of
-/// the lock here waits for ever. Returns the entry and the task's label. Forgets the stacks
-/// that hold no blocking lock any more or were loaded since, and opens the thread's fast path
-/// again when none is left.
+/// the lock here waits for ever. Returns the entry, the task's label, and whether the task
+/// ended (`Stack::ended`: its output, which only this thread can drop, holds the guard; it is
+/// not suspended). Forgets the stacks that hold no blocking lock any more or were loaded
+/// since, and opens the thread's fast path again when none is left.
 ///
 /// [`Holding::suspended`]: crate::holder::Holding::suspended
 pub(crate) fn held_by_parked_task(
@@ -248,7 +249,7 @@ pub(crate) fn held_by_parked_task(
     instance: Instance,
     class: &'static crate::class::ClassInfo,
     read: crate::held_locks::Read,
-) -> Option<(crate::held_locks::HeldLock, String)> {
+) -> Option<(crate::held_locks::HeldLock, String, bool)> {
     use crate::held_locks::Read;
     if s.holding.suspended.is_empty() {
         return None;
@@ -288,7 +289,7 @@ pub(crate) fn held_by_parked_task(
                 .find(|h| {
                     h.holds(instance) && (h.read() == Read::Exclusive || read == Read::Exclusive)
                 })
-                .map(|h| (h.clone(), stack.task));
+                .map(|h| (h.clone(), stack.task, stack.ended.load(Relaxed)));
         }
         !held.is_empty()
     });
@@ -296,7 +297,7 @@ pub(crate) fn held_by_parked_task(
     if s.holding.suspended.is_empty() {
         s.chains.reopen();
     }
-    found.map(|(entry, task)| (entry, task_label(task)))
+    found.map(|(entry, task, ended)| (entry, task_label(task), ended))
 }
 
 /// Delivers `found`, if any (`fresh`: see [`Settled::act`]).
@@ -623,6 +624,7 @@ pub(crate) fn release_stateless(uid: u64, instance: Instance, serial: u64) {
 /// the thread is still stopped as a certain self-deadlock while it is held).
 pub(crate) fn task_ended(output_may_hold: bool) {
     settle_here(false);
+    let mut ended = false;
     let found = with_state_raw(|s| {
         let leaked = s.held.stack.iter().any(|h| !h.sendable() && !h.class.event);
         if !leaked || crate::mode::mode() == crate::mode::Mode::Off {
@@ -630,6 +632,7 @@ pub(crate) fn task_ended(output_may_hold: bool) {
         }
         if output_may_hold && !s.held.own_loaded() {
             s.held.rec.ended.store(true, Relaxed);
+            ended = true;
             return None;
         }
         let report = build::held_at_exit(&s.held);
@@ -640,7 +643,9 @@ pub(crate) fn task_ended(output_may_hold: bool) {
     })
     .flatten();
     deliver_found(found, false);
-    if let Some(id) = current_task() {
+    // An ended stack's reports name the task with its site: forgotten with the stack
+    // (`Registry::remove`).
+    if let Some(id) = current_task().filter(|_| !ended) {
         crate::holder::forget_site(id);
     }
 }

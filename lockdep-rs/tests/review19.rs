@@ -1,0 +1,107 @@
+//! Review 19: downgrades by another holder, and blocking guards returned by local tasks.
+//! Each test pins a defect found by the review (it failed before its fix):
+//!
+//! - a blocking re-lock of a lock held by the output of a local task that ended (a blocking
+//!   guard it returned, see `lockdep::tokio::spawn_local`) was stopped with the text of a task
+//!   suspended at an `.await` ("a task suspended on this thread"): the task ended; its output
+//!   holds the lock (and the report named the task without its spawn site, forgotten at its
+//!   end).
+//!
+//! `cargo test -p lockdep --features enabled,tokio --test review19`
+#![cfg(lockdep_tasks)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Mutex as StdMutex;
+
+use lockdep::tokio::capture_async;
+use lockdep::ReportKind;
+
+mod common;
+
+struct Counting;
+
+static IN_USE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        IN_USE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        IN_USE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// The tests of this binary run one at a time (the allocator counts the whole process).
+static SERIAL: StdMutex<()> = StdMutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn leak(name: &'static str) -> &'static lockdep::Mutex<()> {
+    Box::leak(Box::new(lockdep::Mutex::named(name, ())))
+}
+
+/// A local task returns the guard of a blocking lock; the thread's code re-locks the lock
+/// while it holds that guard: stopped, and the panic and the report say that the task ended
+/// and its output holds the lock (not that a task is suspended holding it).
+#[test]
+fn a_relock_of_a_lock_an_ended_tasks_output_holds_says_so() {
+    let _serial = serial();
+    let s = leak("r19.out.S");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let (message, reports) = local.block_on(
+        &rt,
+        capture_async(async move {
+            let handle = lockdep::tokio::spawn_local(async move { s.lock() });
+            let spawn_line = line!() - 1;
+            let id = handle.id();
+            let g = handle.await.unwrap();
+            let relock = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s.lock())));
+            let payload = relock.expect_err("stopped");
+            drop(g);
+            drop(s.lock());
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .expect("a String payload");
+            (message, id, spawn_line)
+        }),
+    );
+    let (message, id, spawn_line) = message;
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [(ReportKind::RecursiveLocking, common::names(&["r19.out.S"]))]
+    );
+    let why = "lockdep: certain self-deadlock: the output of a task that ended on this thread \
+               holds the lock this thread is acquiring (the task returned its guard); blocked, \
+               the thread can never drop that guard to release the lock";
+    assert!(message.starts_with(why), "{message}");
+    let text = reports[0].to_string();
+    let site = format!("{}:{}:", file!(), spawn_line);
+    let holder = format!("but the output of task {id} (spawned at ");
+    assert!(text.contains(&holder), "{text}");
+    assert!(text.contains(&site), "{text}");
+    assert!(
+        text.contains(
+            "the task ended on this thread\n\
+             holding it, and its output (of a type that may hold blocking guards) holds\n\
+             the guard, which is not Send: only this thread can drop it."
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("suspended at an .await"), "{text}");
+    assert!(!message.contains("suspended"), "{message}");
+}
