@@ -558,36 +558,66 @@ pub(crate) fn loaded(held: &HeldRef) -> u64 {
     held.uid
 }
 
-/// The thread is exiting: a task's stack it has loaded is parked for the task's next poll,
-/// and its own stack is loaded again, with the releases posted to it taken off (not validated
-/// again: the thread is going away). Returns the fast-path hit count of the stack it had
-/// loaded, if this thread still owned it (read under the registry's lock: once another thread
-/// may have taken it over, that thread may be changing it).
+/// The thread is exiting: a task's stack it has loaded is parked for the task's next poll
+/// (dropped if it holds nothing: the task may have ended), and its own stack is loaded again;
+/// the releases and changes posted to either are applied first (not validated: the thread is
+/// going away). Returns the fast-path hit count of the stack it had loaded, if this thread
+/// still owned it (read under the registry's lock: once another thread may have taken it
+/// over, that thread may be changing it).
 pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) -> Option<u64> {
     let mut reg = REGISTRY.lock();
     let me = holding.me;
     let before = (held.rec.owner.load(Relaxed) == me).then(|| held.fast_pushes());
     if holding.task.is_some() || !held.own_loaded() {
         if held.rec.owner.load(Relaxed) == me {
+            // Else a stack whose task ended here, its last entries released from elsewhere,
+            // would be kept for ever (no one loads it again).
+            apply_posted(&mut reg, held);
             reg.park(&held.rec);
         }
         held.swap_loaded(holding.own.clone(), me);
         holding.task = None;
     }
-    forget_posted(&mut reg, held);
+    apply_posted(&mut reg, held);
     before
 }
 
-/// Takes the releases posted to the loaded stack off it (not validated again: the thread is
-/// going away).
-fn forget_posted(reg: &mut Registry, held: &mut HeldRef) {
+/// Applies the releases and changes posted to the loaded stack, in order, without validating
+/// anything (the thread is going away; see [`release_unvalidated`]).
+fn apply_posted(reg: &mut Registry, held: &mut HeldRef) {
     if held.rec.pending.swap(false, Relaxed) {
-        let posted = reg.inbox.remove(&held.rec.uid).unwrap_or_default();
-        held.forget_where(|h| {
-            posted
-                .iter()
-                .any(|p| p.change.is_none() && p.serial == h.serial())
-        });
+        for p in reg.inbox.remove(&held.rec.uid).unwrap_or_default() {
+            if p.serial <= held.forgotten_up_to {
+                continue; // `reset()` forgot it
+            }
+            match p.change {
+                None => release_unvalidated(held, p.instance, p.serial),
+                Some((read, upgradable)) => {
+                    crate::validator::change_read_in(held, p.instance, p.serial, read, upgradable);
+                }
+            }
+        }
+    }
+}
+
+/// Releases the entry `serial` of `instance` of `held`, a stack no thread validates on now
+/// (parked, or loaded by an exiting thread): the entries above it put back as they were
+/// (they were validated when taken; there is no state here to validate them again with).
+pub(crate) fn release_unvalidated(held: &mut HeldLocks, instance: Instance, serial: u64) {
+    if serial <= held.forgotten_up_to {
+        return; // `reset()` forgot it
+    }
+    let Some(idx) = held.find(instance, |h| h.serial() == serial) else {
+        return;
+    };
+    if !held.stack[idx].unmerge(instance) {
+        let (removed, above) = held.remove(idx);
+        for mut e in above {
+            if e.nest().is_some_and(|n| removed.holds(n.get())) {
+                e.nesting_mut().nest = None;
+            }
+            held.push(e);
+        }
     }
 }
 
@@ -596,8 +626,8 @@ fn forget_posted(reg: &mut Registry, held: &mut HeldRef) {
 pub(crate) fn thread_exited(held: &mut HeldRef, holding: &mut Holding) {
     let mut reg = REGISTRY.lock();
     let own = holding.own.clone();
-    // Releases posted since `thread_exit` took them off (e.g. by a report hook run meanwhile).
-    forget_posted(&mut reg, held);
+    // Releases posted since `thread_exit` applied them (e.g. by a report hook run meanwhile).
+    apply_posted(&mut reg, held);
     let keep = held.stack.iter().any(|h| h.sendable());
     if keep {
         // Leaked blocking locks were reported: only the async guards are waited for.

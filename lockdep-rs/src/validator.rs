@@ -834,10 +834,21 @@ pub(crate) fn change_read_here(
     read: Read,
     upgradable: bool,
 ) -> Option<u64> {
-    let idx = s.held.find(instance, |h| h.serial() == serial)?;
+    change_read_in(&mut s.held, instance, serial, read, upgradable)
+}
+
+/// [`change_read`] on the stack `held` (nothing is validated: a change never needs to be).
+pub(crate) fn change_read_in(
+    held: &mut crate::held_locks::HeldLocks,
+    instance: Instance,
+    serial: u64,
+    read: Read,
+    upgradable: bool,
+) -> Option<u64> {
+    let idx = held.find(instance, |h| h.serial() == serial)?;
     // Re-push the entry and those above it: `push` keeps their serials and recomputes
     // each chain key.
-    let mut above = s.held.stack.split_off(idx).into_iter();
+    let mut above = held.stack.split_off(idx).into_iter();
     let mut entry = above.next().expect("found in the stack");
     let mut serial = serial;
     if entry.unmerge(instance) {
@@ -848,15 +859,15 @@ pub(crate) fn change_read_here(
         own.set_sendable(entry.sendable());
         // Below the entry it leaves: the locks taken after them keep their edges from
         // the top one, the others' (held in the stronger mode).
-        serial = s.held.push(own);
-        s.held.push(entry);
+        serial = held.push(own);
+        held.push(entry);
     } else {
         entry.set_read(read);
         entry.set_upgradable(upgradable);
-        s.held.push(entry);
+        held.push(entry);
     }
     for e in above {
-        s.held.push(e);
+        held.push(e);
     }
     Some(serial)
 }

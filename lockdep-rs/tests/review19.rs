@@ -7,17 +7,25 @@
 //!   holds the lock (and the report named the task without its spawn site, forgotten at its
 //!   end).
 //!
+//! - a task's stack left loaded on a worker thread when the task ended, with the release of
+//!   its last async guard (dropped on another thread) posted to it, was parked as it was when
+//!   the worker exited: the posted release was never applied, and the stack of the ended task
+//!   stayed in the holders' registry for the rest of the process (one per such task, ~600
+//!   bytes each).
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review19`
 #![cfg(lockdep_tasks)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 
-use lockdep::tokio::capture_async;
+use lockdep::tokio::{capture_async, Mutex};
 use lockdep::ReportKind;
 
 mod common;
+use common::kinds;
 
 struct Counting;
 
@@ -104,4 +112,44 @@ fn a_relock_of_a_lock_an_ended_tasks_output_holds_says_so() {
     );
     assert!(!text.contains("suspended at an .await"), "{text}");
     assert!(!message.contains("suspended"), "{message}");
+}
+
+/// A task on a worker takes an async guard, returns it and ends; the `block_on` body (another
+/// thread) drops the guard while the task's stack is still loaded on the worker (its release
+/// is posted there), then the runtime shuts down: the worker exits. The ended task's stack
+/// must not be kept (its only entry was released): memory does not grow with the number of
+/// such tasks.
+#[test]
+fn an_ended_tasks_stack_with_a_release_posted_is_not_kept_after_its_worker_exits() {
+    let _serial = serial();
+    let m = Arc::new(Mutex::named("r19.exit.M", ()));
+    let round = || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let m = m.clone();
+        let ((), reports) = rt.block_on(capture_async(async move {
+            let g = tokio::spawn(async move { m.lock_owned().await })
+                .await
+                .unwrap();
+            drop(g); // posted to the worker, which has the ended task's stack loaded
+        }));
+        assert_eq!(kinds(&reports), [], "{reports:?}");
+        drop(rt); // the worker exits
+    };
+    for _ in 0..20 {
+        round(); // warm-up: caches, maps at their size
+    }
+    let before = IN_USE.load(Ordering::Relaxed);
+    const ROUNDS: isize = 300;
+    for _ in 0..ROUNDS {
+        round();
+    }
+    let grown = IN_USE.load(Ordering::Relaxed) - before;
+    assert!(
+        grown < ROUNDS * 16,
+        "{grown} bytes kept after {ROUNDS} rounds ({} a round)",
+        grown / ROUNDS
+    );
 }

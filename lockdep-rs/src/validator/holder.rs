@@ -593,22 +593,7 @@ pub(crate) fn release_stateless(uid: u64, instance: Instance, serial: u64) {
         reg.post(&stack, Posted::release(instance, serial));
         return;
     }
-    let held = stack.parked(&mut reg);
-    if serial <= held.forgotten_up_to {
-        return; // `reset()` forgot it
-    }
-    let Some(idx) = held.find(instance, |h| h.serial() == serial) else {
-        return;
-    };
-    if !held.stack[idx].unmerge(instance) {
-        let (removed, above) = held.remove(idx);
-        for mut e in above {
-            if e.nest().is_some_and(|n| removed.holds(n.get())) {
-                e.nesting_mut().nest = None;
-            }
-            held.push(e);
-        }
-    }
+    crate::holder::release_unvalidated(stack.parked(&mut reg), instance, serial);
     reg.drop_if_done(&stack);
 }
 
