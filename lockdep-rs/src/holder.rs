@@ -202,9 +202,10 @@ pub(crate) struct Stack {
     pub(crate) pending: AtomicBool,
     /// A thread's own stack whose thread exited, kept for its async guards still alive.
     pub(crate) orphan: AtomicBool,
-    /// A task's stack whose task completed with blocking locks still held, which its output
-    /// may hold (a local task returning a blocking guard: `lockdep::tokio::spawn_local`): not
-    /// a holder suspended at an `.await` (`validator::holder::task_ended`).
+    /// A local task's stack whose task ended with blocking locks still held, whose guards may
+    /// be in its output or with another holder of its thread (`lockdep::tokio::spawn_local`):
+    /// not a holder suspended at an `.await`; leaked if still held when the thread exits
+    /// (`validator::holder::task_ended`, `leaked_by_ended_tasks`).
     pub(crate) ended: AtomicBool,
 }
 
@@ -574,6 +575,10 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) -> Option<u
             // would be kept for ever (no one loads it again).
             apply_posted(&mut reg, held);
             reg.park(&held.rec);
+            if held.rec.ended.load(Relaxed) {
+                // Checked for leaks with the others (`leaked_by_ended_tasks`).
+                holding.suspended.push(held.rec.clone());
+            }
         }
         held.swap_loaded(holding.own.clone(), me);
         holding.task = None;

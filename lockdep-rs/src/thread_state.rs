@@ -111,6 +111,10 @@ impl Drop for ThreadState {
             sink::deliver_no_panic(report, key);
         }
         #[cfg(lockdep_tasks)]
+        for (report, key) in crate::validator::holder::leaked_by_ended_tasks(&mut self.holding) {
+            sink::deliver_no_panic(report, key);
+        }
+        #[cfg(lockdep_tasks)]
         crate::holder::thread_exited(&mut self.held, &mut self.holding);
     }
 }

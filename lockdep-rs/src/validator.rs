@@ -436,20 +436,21 @@ impl ThreadState {
                     let (prev, task, ended) =
                         holder::held_by_parked_task(self, instance, class, req.read)?;
                     if ended {
-                        // A local task that completed holding it: the guard is in its output.
+                        // A local task that ended holding it: the guard outlived the task.
                         let note = format!(
-                            "The lock is held by the output of {task}: the task ended on this thread\n\
-                             holding it, and its output (of a type that may hold blocking guards) holds\n\
-                             the guard, which is not Send: only this thread can drop it. This acquisition\n\
-                             blocks the thread, so the guard can never be dropped to release the lock (a\n\
-                             certain self-deadlock), and lockdep panics instead of letting the thread hang.\n\
-                             Drop the task's output (the guard) before taking the lock again."
+                            "The lock is held through a guard that {task} took: the task ended\n\
+                             on this thread without releasing it, and its output or another holder of\n\
+                             this thread (the code that awaited it, another local task) has the guard,\n\
+                             which is not Send: only this thread can drop it. This acquisition blocks the\n\
+                             thread, so the guard can never be dropped to release the lock (a certain\n\
+                             self-deadlock), and lockdep panics instead of letting the thread hang. Drop\n\
+                             that guard (the task's output) before taking the lock again."
                         );
-                        let why = "lockdep: certain self-deadlock: the output of a task that ended on \
-                                   this thread holds the lock this thread is acquiring (the task \
-                                   returned its guard); blocked, the thread can never drop that \
-                                   guard to release the lock";
-                        return Some((prev, format!("the output of {task}"), note, why));
+                        let why = "lockdep: certain self-deadlock: a task that ended on this thread \
+                                   left the lock this thread is acquiring held (its guard is in the \
+                                   task's output, or with another holder of this thread); blocked, \
+                                   the thread can never drop that guard to release the lock";
+                        return Some((prev, format!("{task}, which ended,"), note, why));
                     }
                     let note = format!(
                         "The lock is held by {task}, a task of this thread suspended at an .await\n\

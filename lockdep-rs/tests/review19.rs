@@ -1,11 +1,18 @@
 //! Review 19: downgrades by another holder, and blocking guards returned by local tasks.
 //! Each test pins a defect found by the review (it failed before its fix):
 //!
-//! - a blocking re-lock of a lock held by the output of a local task that ended (a blocking
-//!   guard it returned, see `lockdep::tokio::spawn_local`) was stopped with the text of a task
-//!   suspended at an `.await` ("a task suspended on this thread"): the task ended; its output
-//!   holds the lock (and the report named the task without its spawn site, forgotten at its
-//!   end).
+//! - a blocking re-lock of a lock held by a guard that a local task took and left to its
+//!   output (see `lockdep::tokio::spawn_local`) was stopped with the text of a task suspended
+//!   at an `.await` ("a task suspended on this thread"): the task ended, and its guard is with
+//!   its output or another holder of the thread (and the report named the task without its
+//!   spawn site, forgotten at its end).
+//!
+//! - a local task that handed a blocking guard to another local task (through a channel: the
+//!   tasks share a thread) and ended with an output of no drop glue was taken for leaking it:
+//!   a false `LocksHeldAtExit` at its end, and the entry was forgotten, so a re-lock by the
+//!   thread while the other task held the guard hung instead of being stopped. A local task's
+//!   blocking locks now outlive it whatever its output; a real leak is reported when its
+//!   thread exits.
 //!
 //! - a task's stack left loaded on a worker thread when the task ended, with the release of
 //!   its last async guard (dropped on another thread) posted to it, was parked as it was when
@@ -93,25 +100,127 @@ fn a_relock_of_a_lock_an_ended_tasks_output_holds_says_so() {
         common::kinds_and_classes(&reports),
         [(ReportKind::RecursiveLocking, common::names(&["r19.out.S"]))]
     );
-    let why = "lockdep: certain self-deadlock: the output of a task that ended on this thread \
-               holds the lock this thread is acquiring (the task returned its guard); blocked, \
-               the thread can never drop that guard to release the lock";
+    let why = "lockdep: certain self-deadlock: a task that ended on this thread left the lock \
+               this thread is acquiring held (its guard is in the task's output, or with another \
+               holder of this thread); blocked, the thread can never drop that guard to release \
+               the lock";
     assert!(message.starts_with(why), "{message}");
     let text = reports[0].to_string();
-    let site = format!("{}:{}:", file!(), spawn_line);
-    let holder = format!("but the output of task {id} (spawned at ");
+    let holder = format!("but task {id} (spawned at {}:{spawn_line}:", file!());
     assert!(text.contains(&holder), "{text}");
-    assert!(text.contains(&site), "{text}");
+    assert!(
+        text.contains("), which ended, is already holding lock:"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "The lock is held through a guard that task {id} (spawned at {}:{spawn_line}:",
+            file!()
+        )),
+        "{text}"
+    );
     assert!(
         text.contains(
-            "the task ended on this thread\n\
-             holding it, and its output (of a type that may hold blocking guards) holds\n\
-             the guard, which is not Send: only this thread can drop it."
+            "the task ended\n\
+             on this thread without releasing it, and its output or another holder of\n\
+             this thread (the code that awaited it, another local task) has the guard,"
         ),
         "{text}"
     );
     assert!(!text.contains("suspended at an .await"), "{text}");
     assert!(!message.contains("suspended"), "{message}");
+}
+
+/// A local task takes a blocking lock and hands the guard to another local task (through a
+/// channel: a blocking guard is not `Send`, but the tasks run on one thread), then ends with
+/// an output of no drop glue. No leak: nothing is reported when it ends (it was a false
+/// `LocksHeldAtExit`, and the lock was forgotten), the lock is released where the keeper drops
+/// the guard; while the keeper holds it, a blocking re-lock by the thread's code is stopped.
+#[test]
+fn a_blocking_guard_handed_by_a_local_task_to_another_is_no_leak() {
+    let _serial = serial();
+    let s = leak("r19.hand.S");
+    let t = leak("r19.hand.T");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    // The hand-over; `relock`: the thread's code re-locks the lock while the keeper has it.
+    let run = |relock: bool| {
+        local.block_on(
+            &rt,
+            capture_async(async move {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let (go, wait) = tokio::sync::oneshot::channel::<()>();
+                let keeper = lockdep::tokio::spawn_local(async move {
+                    let g: lockdep::MutexGuard<'static, ()> = rx.await.unwrap();
+                    wait.await.unwrap();
+                    drop(g);
+                });
+                lockdep::tokio::spawn_local(async move {
+                    tx.send(s.lock()).ok().unwrap();
+                })
+                .await
+                .unwrap();
+                drop(t.lock()); // the thread goes on
+                if relock {
+                    let relock =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s.lock())));
+                    assert!(relock.is_err(), "stopped: the keeper holds it");
+                }
+                go.send(()).unwrap();
+                keeper.await.unwrap();
+                drop(s.lock()); // held by no one
+            }),
+        )
+    };
+    let ((), reports) = run(false);
+    assert_eq!(kinds(&reports), [], "{reports:?}");
+    let ((), reports) = run(true);
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [(ReportKind::RecursiveLocking, common::names(&["r19.hand.S"]))]
+    );
+}
+
+/// A local task that really leaks a blocking guard (`mem::forget`) is reported when its
+/// thread exits, naming the task: `LocksHeldAtExit`, once.
+#[test]
+fn a_guard_leaked_by_a_local_task_is_reported_when_its_thread_exits() {
+    let _serial = serial();
+    let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let s = leak("r19.forgot.S");
+    let (at_end, reports) = lockdep::capture(|| {
+        lockdep::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            // Everything the thread runs before it exits.
+            let ((), at_end) = lockdep::capture(|| {
+                local.block_on(&rt, async move {
+                    lockdep::tokio::spawn_local(async move { std::mem::forget(s.lock()) })
+                        .await
+                        .unwrap();
+                })
+            });
+            at_end
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(kinds(&at_end), [], "nothing before the thread exits");
+    let kept = common::kept_with(&["r19.forgot.S"]);
+    assert_eq!(kept, [], "reported into the capture");
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [(
+            ReportKind::LocksHeldAtExit,
+            common::names(&["r19.forgot.S"])
+        )]
+    );
+    let task = reports[0].task().expect("names the task");
+    assert!(task.contains("spawned at"), "{task}");
 }
 
 /// A task on a worker takes an async guard, returns it and ends; the `block_on` body (another

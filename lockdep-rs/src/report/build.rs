@@ -522,6 +522,24 @@ pub(crate) fn held_at_exit(held: &HeldLocks) -> (Report, u64) {
     finish(d, key)
 }
 
+/// The local task `task` (its label) ended on this thread, which is exiting, with the
+/// blocking locks of `held` still held (see `validator::holder::leaked_by_ended_tasks`).
+#[cfg(lockdep_tasks)]
+pub(crate) fn task_held_at_exit(held: &HeldLocks, task: String) -> (Report, u64) {
+    let (report, key) = held_at_exit(held);
+    let mut d = (*report.0).clone();
+    d.thread = format!("{task} on {}", super::os_thread_label());
+    d.task = Some(task);
+    d.notes.push(
+        "The task ended on this thread with these blocking locks held, and no guard of them\n\
+         was dropped before the thread exited: they were leaked. (A local task's blocking guards\n\
+         may outlive it, in its output or handed to another holder of its thread, so its leaks\n\
+         are reported when its thread exits.)"
+            .to_string(),
+    );
+    finish(d, key)
+}
+
 /// A holder (`holder`: its label; `task`: the task part) is suspended at an `.await` while
 /// `held` holds the blocking locks `blocking`; `waiting`: the async lock it is about to wait
 /// for, when that is how it was found.

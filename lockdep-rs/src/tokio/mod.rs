@@ -81,9 +81,10 @@
 //!   holder can never run on to release it — a certain self-deadlock, reported
 //!   (`RecursiveLocking`) and stopped with a panic instead of a hang;
 //! - a task spawned with [`spawn`] (or `spawn_local`, `spawn_blocking`) that ends with
-//!   blocking locks still held (leaked guards): `LocksHeldAtExit` (not for a local task whose
-//!   output, of a type with drop glue, may hold them: they are released where it drops them;
-//!   with tokio's own `spawn_local` such a task is taken for one suspended holding them,
+//!   blocking locks still held (leaked guards): `LocksHeldAtExit` (a local task's guards may
+//!   outlive it, in its output or handed to another holder of its thread: released where they
+//!   are dropped, they are leaked only if still held when the thread exits, reported then; with
+//!   tokio's own `spawn_local` such a task is taken for one suspended holding them,
 //!   `HeldAcrossAwait`).
 //!
 //! # Tests

@@ -1,6 +1,7 @@
 //! tokio's `spawn`, `spawn_local` and `spawn_blocking`, plus what lockdep learns from them:
 //! where each task was spawned (shown in the reports that name it), and when it ends, so that
-//! blocking locks it still holds then — leaked guards — are reported (`LocksHeldAtExit`).
+//! blocking locks it still holds then — leaked guards — are reported (`LocksHeldAtExit`; a
+//! local task's when its thread exits: see [`spawn_local`]).
 //! Tasks spawned with tokio's own functions are validated the same way; only these two extras
 //! need the wrapper.
 
@@ -13,35 +14,25 @@ use ::tokio::task::JoinHandle;
 /// Lives as long as the task's future (or blocking closure) runs: created at its first poll,
 /// dropped when it completes or is aborted (tokio drops a task's future inside the task).
 struct TaskLife {
-    /// The task completed with an output that may hold blocking guards (see
-    /// [`TaskLife::completed`]).
+    /// A local task's: its blocking guards may have left it (see [`spawn_local`]).
     #[cfg_attr(not(lockdep_tasks), allow(dead_code))]
-    output_may_hold: bool,
+    local: bool,
 }
 
 impl TaskLife {
-    fn begin(_site: &'static Location<'static>) -> TaskLife {
+    fn begin(_site: &'static Location<'static>, local: bool) -> TaskLife {
         #[cfg(lockdep_tasks)]
         if let Some(id) = crate::holder::current_task() {
             crate::holder::spawned(id, _site);
         }
-        TaskLife {
-            output_may_hold: false,
-        }
-    }
-
-    /// A local task completed with an output of type `T`: if `T` has drop glue, it may hold
-    /// blocking guards the task took (a local task's output need not be `Send`), which are
-    /// then not leaked but handed to whoever takes the output.
-    fn completed<T>(&mut self) {
-        self.output_may_hold = std::mem::needs_drop::<T>();
+        TaskLife { local }
     }
 }
 
 impl Drop for TaskLife {
     fn drop(&mut self) {
         #[cfg(lockdep_tasks)]
-        crate::validator::holder::task_ended(self.output_may_hold);
+        crate::validator::holder::task_ended(self.local);
     }
 }
 
@@ -72,16 +63,19 @@ where
 {
     let site = Location::caller();
     ::tokio::spawn(async move {
-        let _life = TaskLife::begin(site);
+        let _life = TaskLife::begin(site, false);
         suspensions_watched(future).await
     })
 }
 
 /// `tokio::task::spawn_local` (inside a `LocalSet`), as [`spawn`] (a local task may hold a
-/// blocking guard across an `.await`: reported as it suspends). A local task's output need
-/// not be `Send`, so it may be a blocking guard the task took (or hold one): if the output's
-/// type has drop glue, blocking locks the task holds when it completes are not reported as
-/// leaked; they are released where the output's guards are dropped.
+/// blocking guard across an `.await`: reported as it suspends). A local task's blocking
+/// guards may outlive it without being leaked: its output need not be `Send`, so it may be
+/// (or hold) a blocking guard the task took, and the task may have handed one to another
+/// holder of its thread (another local task, through a channel). So blocking locks a local
+/// task holds when it ends stay held, released where their guards are dropped (a blocking
+/// re-lock of one on the thread meanwhile is still stopped as a certain self-deadlock); those
+/// still held when the thread exits were leaked: `LocksHeldAtExit` then, naming the task.
 #[track_caller]
 pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where
@@ -90,10 +84,8 @@ where
 {
     let site = Location::caller();
     ::tokio::task::spawn_local(async move {
-        let mut life = TaskLife::begin(site);
-        let output = suspensions_watched(future).await;
-        life.completed::<F::Output>();
-        output
+        let _life = TaskLife::begin(site, true);
+        suspensions_watched(future).await
     })
 }
 
@@ -107,7 +99,7 @@ where
 {
     let site = Location::caller();
     ::tokio::task::spawn_blocking(move || {
-        let _life = TaskLife::begin(site);
+        let _life = TaskLife::begin(site, false);
         f()
     })
 }

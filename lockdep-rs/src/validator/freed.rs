@@ -54,6 +54,17 @@ pub(crate) fn note(instance: Instance) {
     GENERATION.fetch_add(1, Ordering::Release);
 }
 
+/// The blocking locks and pseudo-locks of `held` are left held (see
+/// [`ThreadState::note_left_at_exit`]).
+pub(crate) fn note_left(held: &HeldLocks) {
+    let left = held
+        .stack
+        .iter()
+        .filter(|h| !h.class.event && !h.sendable())
+        .flat_map(|h| std::iter::once(h.instance).chain(h.merged_instances().iter().copied()));
+    LEFT_AT_EXIT.lock().extend(left);
+}
+
 /// The instances of `held`'s entries (merged ones too) that were freed, if the registry has
 /// changed since the stack last looked (then it is marked as having seen it).
 fn dead_in(held: &mut HeldLocks) -> Vec<Instance> {
@@ -108,13 +119,7 @@ impl ThreadState {
     /// pseudo-locks of its stack (reported as `LocksHeldAtExit`), or `reset()` forgets them:
     /// noted, so that freeing one later is not reported (again).
     pub(crate) fn note_left_at_exit(&self) {
-        let left = self
-            .held
-            .stack
-            .iter()
-            .filter(|h| !h.class.event && !h.sendable())
-            .flat_map(|h| std::iter::once(h.instance).chain(h.merged_instances().iter().copied()));
-        LEFT_AT_EXIT.lock().extend(left);
+        note_left(&self.held);
     }
 
     /// The entry at `idx` was taken off the stack (a dead one, or one freed by this thread):

@@ -602,12 +602,14 @@ pub(crate) fn release_stateless(uid: u64, instance: Instance, serial: u64) {
 /// `LocksHeldAtExit`, then forgotten, so they never look held by a suspended task); its async
 /// guards may be alive elsewhere and stay on its stack until they are dropped.
 ///
-/// `output_may_hold`: the task completed with an output that may hold blocking guards (a
-/// local task's, of a type with drop glue). Its blocking locks are then not taken for leaked:
-/// they stay on its stack, released where the output's guards are dropped, and its stack is
-/// marked as ended, not suspended (`Stack::ended`; a blocking acquisition of such a lock on
-/// the thread is still stopped as a certain self-deadlock while it is held).
-pub(crate) fn task_ended(output_may_hold: bool) {
+/// `local`: a local task's (`lockdep::tokio::spawn_local`), whose blocking guards may have
+/// left it, to its output or to another holder of the thread (they are not `Send`: never to
+/// another thread). Its blocking locks are then not taken for leaked: they stay on its stack,
+/// released where their guards are dropped, and its stack is marked as ended, not suspended
+/// (`Stack::ended`; a blocking acquisition of such a lock on the thread is still stopped as a
+/// certain self-deadlock while it is held). Those still held when the thread exits were
+/// leaked ([`leaked_by_ended_tasks`]).
+pub(crate) fn task_ended(local: bool) {
     settle_here(false);
     let mut ended = false;
     let found = with_state_raw(|s| {
@@ -615,7 +617,7 @@ pub(crate) fn task_ended(output_may_hold: bool) {
         if !leaked || crate::mode::mode() == crate::mode::Mode::Off {
             return None;
         }
-        if output_may_hold && !s.held.own_loaded() {
+        if local && !s.held.own_loaded() {
             s.held.rec.ended.store(true, Relaxed);
             ended = true;
             return None;
@@ -633,4 +635,36 @@ pub(crate) fn task_ended(output_may_hold: bool) {
     if let Some(id) = current_task().filter(|_| !ended) {
         crate::holder::forget_site(id);
     }
+}
+
+/// The thread is exiting (after `holder::thread_exit`): the blocking locks still held by the
+/// stacks of local tasks that ended on it (`Stack::ended`) were leaked — no holder of the
+/// thread dropped their guards, and no other thread can. A `LocksHeldAtExit` for each such
+/// task, naming it; its blocking entries are then forgotten (noted as left at exit, as a
+/// thread's own), and the stack dropped if nothing else is left on it.
+pub(crate) fn leaked_by_ended_tasks(holding: &mut crate::holder::Holding) -> Vec<(Report, u64)> {
+    let stacks = std::mem::take(&mut holding.suspended);
+    let mut reports = Vec::new();
+    if stacks.is_empty() {
+        return reports;
+    }
+    let mut reg = REGISTRY.lock();
+    for stack in stacks {
+        let parked = stack.owner.load(Relaxed) == 0 && reg.stacks.contains_key(&stack.uid);
+        if !parked || !stack.ended.load(Relaxed) {
+            continue;
+        }
+        let held = stack.parked(&mut reg);
+        let leaked = |h: &crate::held_locks::HeldLock| !h.sendable() && !h.class.event;
+        if !held.stack.iter().any(leaked) {
+            continue;
+        }
+        if crate::mode::mode() != crate::mode::Mode::Off {
+            reports.push(build::task_held_at_exit(held, task_label(stack.task)));
+        }
+        super::freed::note_left(held);
+        held.forget_where(leaked);
+        reg.drop_if_done(&stack);
+    }
+    reports
 }
