@@ -204,9 +204,11 @@ pub(crate) struct Stack {
     pub(crate) orphan: AtomicBool,
     /// A local task's stack whose task ended with blocking locks still held, whose guards may
     /// be in its output or with another holder of its thread (`lockdep::tokio::spawn_local`):
-    /// not a holder suspended at an `.await`; leaked if still held when the thread exits
-    /// (`validator::holder::task_ended`, `leaked_by_ended_tasks`).
-    pub(crate) ended: AtomicBool,
+    /// that thread (its own stack's uid; 0: the task did not end so). Not a holder suspended
+    /// at an `.await`; its blocking locks are leaked if still held when that thread exits
+    /// (`validator::holder::task_ended`, `leaked_by_ended_tasks`). Another thread may load
+    /// it (dropping the task's output under its id): the guards are not there.
+    pub(crate) ended_on: AtomicU64,
 }
 
 // `held` is only accessed by the thread that owns the stack (`owner`, checked by every access
@@ -231,7 +233,7 @@ impl Stack {
             owner: AtomicU64::new(0),
             pending: AtomicBool::new(false),
             orphan: AtomicBool::new(false),
-            ended: AtomicBool::new(false),
+            ended_on: AtomicU64::new(0),
         })
     }
 
@@ -479,7 +481,7 @@ impl Registry {
             if self.tasks.get(&id) == Some(&stack.uid) {
                 self.tasks.remove(&id);
             }
-            if stack.ended.load(Relaxed) {
+            if stack.ended_on.load(Relaxed) != 0 {
                 forget_site(id); // kept for its reports (`validator::holder::task_ended`)
             }
         }
@@ -575,7 +577,7 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) -> Option<u
             // would be kept for ever (no one loads it again).
             apply_posted(&mut reg, held);
             reg.park(&held.rec);
-            if held.rec.ended.load(Relaxed) {
+            if held.rec.ended_on.load(Relaxed) == me {
                 // Checked for leaks with the others (`leaked_by_ended_tasks`).
                 holding.suspended.push(held.rec.clone());
             }

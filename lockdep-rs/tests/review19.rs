@@ -20,6 +20,13 @@
 //!   stayed in the holders' registry for the rest of the process (one per such task, ~600
 //!   bytes each).
 //!
+//! - the stack of a local task that ended with blocking locks held (their guards outlived it)
+//!   was taken for a suspended holder's by another thread that took it over, dropping the
+//!   task's output under its id (a `JoinHandle` of a `Send` output dropped there): a false
+//!   `HeldAcrossAwait` on that thread; and (with the fix above) its blocking locks were taken
+//!   for leaked when that thread exited. `Stack::ended_on` now names the thread the task ended
+//!   on, the only one whose holders have those guards.
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review19`
 #![cfg(lockdep_tasks)]
 
@@ -261,4 +268,55 @@ fn an_ended_tasks_stack_with_a_release_posted_is_not_kept_after_its_worker_exits
         "{grown} bytes kept after {ROUNDS} rounds ({} a round)",
         grown / ROUNDS
     );
+}
+
+/// A local task hands a blocking guard to another local task and returns an async guard; its
+/// `JoinHandle` is dropped on another thread, which drops the output there under the task's
+/// id (tokio sets it), taking the ended task's stack over from the `LocalSet`'s thread. The
+/// ended task is not suspended holding the blocking lock (no `HeldAcrossAwait` on the other
+/// thread), nor did the other thread leak it when it exits (no `LocksHeldAtExit`): the guard is
+/// with the keeper, on the `LocalSet`'s thread, and released there.
+#[test]
+fn an_ended_tasks_stack_taken_over_by_the_thread_dropping_its_output_is_not_suspended() {
+    let _serial = serial();
+    let s = leak("r19.over.S");
+    let m = Arc::new(Mutex::named("r19.over.M", ()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    // (No `capture_async`: nothing here may make a lockdep call on this thread between the
+    // task's end and the drop elsewhere, so its stack is still loaded here then.)
+    let ((), reports) = lockdep::capture(|| {
+        local.block_on(&rt, async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let (go, wait) = tokio::sync::oneshot::channel::<()>();
+            let keeper = lockdep::tokio::spawn_local(async move {
+                let g: lockdep::MutexGuard<'static, ()> = rx.await.unwrap();
+                wait.await.unwrap();
+                drop(g);
+            });
+            let h = lockdep::tokio::spawn_local(async move {
+                tx.send(s.lock()).ok().unwrap();
+                m.lock_owned().await
+            });
+            while !h.is_finished() {
+                tokio::task::yield_now().await;
+            }
+            // Dropped elsewhere with its output (no lockdep call here since the task ended).
+            let elsewhere = std::thread::spawn(move || {
+                let ((), reports) = lockdep::capture(|| {
+                    lockdep::thread::spawn(move || drop(h)).join().unwrap();
+                });
+                reports
+            })
+            .join()
+            .unwrap();
+            assert_eq!(kinds(&elsewhere), [], "{elsewhere:?}");
+            go.send(()).unwrap();
+            keeper.await.unwrap();
+            drop(s.lock()); // held by no one
+        })
+    });
+    assert_eq!(kinds(&reports), [], "{reports:?}");
 }

@@ -289,7 +289,7 @@ pub(crate) fn held_by_parked_task(
                 .find(|h| {
                     h.holds(instance) && (h.read() == Read::Exclusive || read == Read::Exclusive)
                 })
-                .map(|h| (h.clone(), stack.task, stack.ended.load(Relaxed)));
+                .map(|h| (h.clone(), stack.task, stack.ended_on.load(Relaxed) != 0));
         }
         !held.is_empty()
     });
@@ -379,12 +379,14 @@ fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
             } else {
                 across_await(&s.held, s.holding.task, None)
             };
-            // A task that ended with blocking locks its output holds (see `task_ended`) is not
-            // suspended: not reported, but its locks are still on this thread, checked as a
-            // suspended task's.
-            let ended = s.held.rec.ended.load(Relaxed);
+            // A task that ended with blocking locks whose guards outlived it (see
+            // `task_ended`) is not suspended: not reported, but its locks are still on the
+            // thread it ended on, checked there as a suspended task's (not on another thread
+            // that loaded its stack to drop its output: the guards are not there).
+            let ended_on = s.held.rec.ended_on.load(Relaxed);
+            let ended = ended_on != 0;
             if !s.held.own_loaded() {
-                if across.is_some() {
+                if across.is_some() && (!ended || ended_on == me) {
                     // A task suspended holding blocking locks: this thread's to run on.
                     s.holding.suspended.push(s.held.rec.clone());
                     s.chains.close();
@@ -421,9 +423,9 @@ fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
                 s.holding.spare = Some(outgoing);
             }
         }
-        if was != 0 && was != me {
+        if was != 0 && was != me && s.held.rec.ended_on.load(Relaxed) == 0 {
             // Taken over from the thread the task last ran on, which left it loaded: the task
-            // was suspended since.
+            // was suspended since (unless it ended: its output is dropped here).
             out.reports.extend(across_await(&s.held, task, None));
         }
     }
@@ -453,7 +455,7 @@ fn fresh_stack(spare: Option<Arc<Stack>>, task: Task) -> Arc<Stack> {
     st.task = task;
     *st.pending.get_mut() = false;
     *st.owner.get_mut() = 0;
-    *st.ended.get_mut() = false;
+    *st.ended_on.get_mut() = 0;
     let held = st.held.get_mut();
     held.uid = uid;
     // A new holder held nothing across any `reset()`: nothing to replay later (the fast path
@@ -618,7 +620,7 @@ pub(crate) fn task_ended(local: bool) {
             return None;
         }
         if local && !s.held.own_loaded() {
-            s.held.rec.ended.store(true, Relaxed);
+            s.held.rec.ended_on.store(s.holding.me, Relaxed);
             ended = true;
             return None;
         }
@@ -651,7 +653,7 @@ pub(crate) fn leaked_by_ended_tasks(holding: &mut crate::holder::Holding) -> Vec
     let mut reg = REGISTRY.lock();
     for stack in stacks {
         let parked = stack.owner.load(Relaxed) == 0 && reg.stacks.contains_key(&stack.uid);
-        if !parked || !stack.ended.load(Relaxed) {
+        if !parked || stack.ended_on.load(Relaxed) != holding.me {
             continue;
         }
         let held = stack.parked(&mut reg);
