@@ -24,8 +24,8 @@
 //! another holder of its thread (found by `Op::Take` with those fixes put back); reviews 16 and
 //! 17's downgrade and nest-lock findings on a thread used before its runtime (found by
 //! `Op::Downgrade` + `Op::ReadAgain` and by `Op::Nest` with their fixes put back), and review
-//! 18's local task returning a blocking guard (`Op::Returned`, a false `LocksHeldAtExit` with
-//! its fix put back): the oracle
+//! 18's local task returning a blocking guard and review 19's handing one to another holder
+//! (`Op::Returned`, a false `LocksHeldAtExit` with either fix put back): the oracle
 //! of `oracle.rs` knows no tasks. `PROPTEST_CASES` sets the number of programs (default 3000).
 #![cfg(lockdep_tasks)]
 
@@ -96,11 +96,18 @@ enum Op {
     /// thread's own stack: the nest lock may be one of them).
     Nest { h: usize, s: usize },
     /// Holder `h` spawns a child local task (`lockdep::tokio::spawn_local`) that takes lock `l`
-    /// and returns the guard as its output; `h` awaits it and keeps the guard in slot `s`
-    /// (skipped if the slot is taken or the lock held). The entry stays on the ended child's
-    /// stack ([`ENDED`] in the model: no holder sees it held): no `LocksHeldAtExit` at the
-    /// child's end, no `HeldAcrossAwait` for it, released wherever the guard is dropped.
-    Returned { h: usize, l: usize, s: usize },
+    /// and returns the guard as its output (`handed`: puts it in slot `s` itself and returns
+    /// nothing, a guard handed to another holder of the thread); `h` awaits it and keeps the
+    /// guard in slot `s` (skipped if the slot is taken or the lock held). The entry stays on
+    /// the ended child's stack ([`ENDED`] in the model: no holder sees it held): no
+    /// `LocksHeldAtExit` at the child's end, no `HeldAcrossAwait` for it, released wherever
+    /// the guard is dropped.
+    Returned {
+        h: usize,
+        l: usize,
+        s: usize,
+        handed: bool,
+    },
 }
 
 /// The model's owner of an entry on the stack of a child task that ended with its guard as
@@ -124,7 +131,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(h, s, upgradable)| Op::Downgrade { h, s, upgradable }),
         2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::ReadAgain { h, s }),
         2 => (h.clone(), s.clone()).prop_map(|(h, s)| Op::Nest { h, s }),
-        2 => (h, 0..=LOCKS, s).prop_map(|(h, l, s)| Op::Returned { h, l, s }),
+        2 => (h, 0..=LOCKS, s, any::<bool>())
+            .prop_map(|(h, l, s, handed)| Op::Returned { h, l, s, handed }),
     ]
 }
 
@@ -356,7 +364,7 @@ async fn run_step(
     owner: &RefCell<[Option<usize>; SLOTS]>,
     suspending: impl FnOnce(),
 ) {
-    let Op::Returned { l, s, .. } = op else {
+    let Op::Returned { l, s, handed, .. } = op else {
         return run_op(op, slots, owner);
     };
     let held = slots.borrow().iter().flatten().any(|(k, _)| *k == l);
@@ -364,16 +372,24 @@ async fn run_step(
         return;
     }
     suspending();
-    let g = lockdep::tokio::spawn_local(async move {
-        match locks().get(l) {
-            Some(m) if l == 1 => Guard::Mutex(m.lock_nested(1)),
-            Some(m) => Guard::Mutex(m.lock()),
-            None => Guard::Upgradable(rw().upgradable_read()),
-        }
-    })
-    .await
-    .unwrap();
-    slots.borrow_mut()[s] = Some((l, g));
+    let take = move || match locks().get(l) {
+        Some(m) if l == 1 => Guard::Mutex(m.lock_nested(1)),
+        Some(m) => Guard::Mutex(m.lock()),
+        None => Guard::Upgradable(rw().upgradable_read()),
+    };
+    if handed {
+        let slots = slots.clone();
+        lockdep::tokio::spawn_local(async move {
+            slots.borrow_mut()[s] = Some((l, take()));
+        })
+        .await
+        .unwrap();
+    } else {
+        let g = lockdep::tokio::spawn_local(async move { take() })
+            .await
+            .unwrap();
+        slots.borrow_mut()[s] = Some((l, g));
+    }
     owner.borrow_mut()[s] = Some(ENDED);
 }
 
