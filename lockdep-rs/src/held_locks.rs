@@ -207,6 +207,48 @@ impl HeldLocks {
             .rposition(|h| h.holds(instance) && pred(h))
     }
 
+    /// The entry `serial` of `instance` is held in mode `read` from now on (`upgradable`: as
+    /// the lock's upgradable reader), where it is: a downgrade (`validator::change_read`;
+    /// nothing is validated: a change never needs to be). An entry into which other instances
+    /// of its class were merged under their nest lock holds other guards' locks too, which
+    /// keep their mode: `instance` leaves it for an entry of its own, right below it, with a
+    /// new serial (the other guards keep the entry's). Returns the entry's serial now, `None`
+    /// if there is no such entry.
+    pub(crate) fn change_read(
+        &mut self,
+        instance: Instance,
+        serial: u64,
+        read: Read,
+        upgradable: bool,
+    ) -> Option<u64> {
+        let idx = self.find(instance, |h| h.serial() == serial)?;
+        // Re-push the entry and those above it: `push` keeps their serials and recomputes
+        // each chain key.
+        let mut above = self.stack.split_off(idx).into_iter();
+        let mut entry = above.next().expect("found in the stack");
+        let mut serial = serial;
+        if entry.unmerge(instance) {
+            // (Merged: it recorded no edges, and was taken by no trylock.)
+            let mut own =
+                HeldLock::new(entry.class, instance, read, false, entry.nest(), entry.site);
+            own.set_edgeless(true);
+            own.set_upgradable(upgradable);
+            own.set_sendable(entry.sendable());
+            // Below the entry it leaves: the locks taken after them keep their edges from
+            // the top one, the others' (held in the stronger mode).
+            serial = self.push(own);
+            self.push(entry);
+        } else {
+            entry.set_read(read);
+            entry.set_upgradable(upgradable);
+            self.push(entry);
+        }
+        for e in above {
+            self.push(e);
+        }
+        Some(serial)
+    }
+
     /// Removes entry `idx` and returns it with the entries that were above it, bottom first
     /// (the caller puts those back).
     pub(crate) fn remove(&mut self, idx: usize) -> (HeldLock, Vec<HeldLock>) {

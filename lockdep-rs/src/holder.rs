@@ -600,7 +600,7 @@ fn apply_posted(reg: &mut Registry, held: &mut HeldRef) {
             match p.change {
                 None => release_unvalidated(held, p.instance, p.serial),
                 Some((read, upgradable)) => {
-                    crate::validator::change_read_in(held, p.instance, p.serial, read, upgradable);
+                    held.change_read(p.instance, p.serial, read, upgradable);
                 }
             }
         }

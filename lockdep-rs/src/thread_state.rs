@@ -111,7 +111,7 @@ impl Drop for ThreadState {
             sink::deliver_no_panic(report, key);
         }
         #[cfg(lockdep_tasks)]
-        for (report, key) in crate::validator::holder::leaked_by_ended_tasks(&mut self.holding) {
+        for (report, key) in self.leaked_by_ended_tasks() {
             sink::deliver_no_panic(report, key);
         }
         #[cfg(lockdep_tasks)]

@@ -835,42 +835,7 @@ pub(crate) fn change_read_here(
     read: Read,
     upgradable: bool,
 ) -> Option<u64> {
-    change_read_in(&mut s.held, instance, serial, read, upgradable)
-}
-
-/// [`change_read`] on the stack `held` (nothing is validated: a change never needs to be).
-pub(crate) fn change_read_in(
-    held: &mut crate::held_locks::HeldLocks,
-    instance: Instance,
-    serial: u64,
-    read: Read,
-    upgradable: bool,
-) -> Option<u64> {
-    let idx = held.find(instance, |h| h.serial() == serial)?;
-    // Re-push the entry and those above it: `push` keeps their serials and recomputes
-    // each chain key.
-    let mut above = held.stack.split_off(idx).into_iter();
-    let mut entry = above.next().expect("found in the stack");
-    let mut serial = serial;
-    if entry.unmerge(instance) {
-        // (Merged: it recorded no edges, and was taken by no trylock.)
-        let mut own = HeldLock::new(entry.class, instance, read, false, entry.nest(), entry.site);
-        own.set_edgeless(true);
-        own.set_upgradable(upgradable);
-        own.set_sendable(entry.sendable());
-        // Below the entry it leaves: the locks taken after them keep their edges from
-        // the top one, the others' (held in the stronger mode).
-        serial = held.push(own);
-        held.push(entry);
-    } else {
-        entry.set_read(read);
-        entry.set_upgradable(upgradable);
-        held.push(entry);
-    }
-    for e in above {
-        held.push(e);
-    }
-    Some(serial)
+    s.held.change_read(instance, serial, read, upgradable)
 }
 
 /// Did `entry`'s acquisition (an async lock's) first wait the deadlock timeout in vain for a

@@ -639,34 +639,39 @@ pub(crate) fn task_ended(local: bool) {
     }
 }
 
-/// The thread is exiting (after `holder::thread_exit`): the blocking locks still held by the
-/// stacks of local tasks that ended on it (`Stack::ended`) were leaked — no holder of the
-/// thread dropped their guards, and no other thread can. A `LocksHeldAtExit` for each such
-/// task, naming it; its blocking entries are then forgotten (noted as left at exit, as a
-/// thread's own), and the stack dropped if nothing else is left on it.
-pub(crate) fn leaked_by_ended_tasks(holding: &mut crate::holder::Holding) -> Vec<(Report, u64)> {
-    let stacks = std::mem::take(&mut holding.suspended);
-    let mut reports = Vec::new();
-    if stacks.is_empty() {
-        return reports;
+impl ThreadState {
+    /// The thread is exiting (after `holder::thread_exit`): the blocking locks still held by
+    /// the stacks of local tasks that ended on it (`Stack::ended_on`) were leaked — no holder
+    /// of the thread dropped their guards, and no other thread can. A `LocksHeldAtExit` for
+    /// each such task, naming it; its blocking entries are then forgotten (noted as left at
+    /// exit, as a thread's own), and the stack dropped if nothing else is left on it. (A
+    /// method, as `note_left_at_exit`: the state's destructor calls it, and `thread_state`
+    /// names no upper layer.)
+    pub(crate) fn leaked_by_ended_tasks(&mut self) -> Vec<(Report, u64)> {
+        let holding = &mut self.holding;
+        let stacks = std::mem::take(&mut holding.suspended);
+        let mut reports = Vec::new();
+        if stacks.is_empty() {
+            return reports;
+        }
+        let mut reg = REGISTRY.lock();
+        for stack in stacks {
+            let parked = stack.owner.load(Relaxed) == 0 && reg.stacks.contains_key(&stack.uid);
+            if !parked || stack.ended_on.load(Relaxed) != holding.me {
+                continue;
+            }
+            let held = stack.parked(&mut reg);
+            let leaked = |h: &crate::held_locks::HeldLock| !h.sendable() && !h.class.event;
+            if !held.stack.iter().any(leaked) {
+                continue;
+            }
+            if crate::mode::mode() != crate::mode::Mode::Off {
+                reports.push(build::task_held_at_exit(held, task_label(stack.task)));
+            }
+            super::freed::note_left(held);
+            held.forget_where(leaked);
+            reg.drop_if_done(&stack);
+        }
+        reports
     }
-    let mut reg = REGISTRY.lock();
-    for stack in stacks {
-        let parked = stack.owner.load(Relaxed) == 0 && reg.stacks.contains_key(&stack.uid);
-        if !parked || stack.ended_on.load(Relaxed) != holding.me {
-            continue;
-        }
-        let held = stack.parked(&mut reg);
-        let leaked = |h: &crate::held_locks::HeldLock| !h.sendable() && !h.class.event;
-        if !held.stack.iter().any(leaked) {
-            continue;
-        }
-        if crate::mode::mode() != crate::mode::Mode::Off {
-            reports.push(build::task_held_at_exit(held, task_label(stack.task)));
-        }
-        super::freed::note_left(held);
-        held.forget_where(leaked);
-        reg.drop_if_done(&stack);
-    }
-    reports
 }
