@@ -577,7 +577,11 @@ pub(crate) fn thread_exit(held: &mut HeldRef, holding: &mut Holding) -> Option<u
             // would be kept for ever (no one loads it again).
             apply_posted(&mut reg, held);
             reg.park(&held.rec);
-            if held.rec.ended_on.load(Relaxed) == me {
+            let listed = holding
+                .suspended
+                .iter()
+                .any(|st| Arc::ptr_eq(st, &held.rec));
+            if held.rec.ended_on.load(Relaxed) == me && !listed {
                 // Checked for leaks with the others (`leaked_by_ended_tasks`).
                 holding.suspended.push(held.rec.clone());
             }

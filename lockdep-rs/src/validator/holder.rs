@@ -241,7 +241,8 @@ pub(crate) fn on_stack_of<R>(
 /// the lock here waits for ever. Returns the entry, the task's label, and whether the task
 /// ended (`Stack::ended`: its output, which only this thread can drop, holds the guard; it is
 /// not suspended). Forgets the stacks that hold no blocking lock any more or were loaded
-/// since, and opens the thread's fast path again when none is left.
+/// since (an ended task's stack of this thread is kept while another thread has it loaded:
+/// its guards are still here), and opens the thread's fast path again when none is left.
 ///
 /// [`Holding::suspended`]: crate::holder::Holding::suspended
 pub(crate) fn held_by_parked_task(
@@ -256,9 +257,16 @@ pub(crate) fn held_by_parked_task(
     }
     let mut reg = REGISTRY.lock();
     let mut found = None;
+    let me = s.holding.me;
     s.holding.suspended.retain(|stack| {
-        let parked = stack.owner.load(Relaxed) == 0 && reg.stacks.contains_key(&stack.uid);
-        if !parked {
+        let kept = reg.stacks.contains_key(&stack.uid);
+        if stack.owner.load(Relaxed) != 0 {
+            // Loaded since: its holder runs again. But a task that ended here with blocking
+            // locks held (their guards are with holders of this thread) stays this thread's
+            // to check, even while a thread drops its output under its id (`task_ended`).
+            return kept && stack.ended_on.load(Relaxed) == me;
+        }
+        if !kept {
             return false;
         }
         let posted: Vec<(Instance, u64)> = reg
@@ -298,6 +306,15 @@ pub(crate) fn held_by_parked_task(
         s.chains.reopen();
     }
     found.map(|(entry, task, ended)| (entry, task_label(task), ended))
+}
+
+/// Adds `stack` (a task's, holding blocking locks whose guards are on this thread) to the
+/// stacks this thread checks its blocking acquisitions against (once), closing its fast path.
+fn note_suspended(s: &mut ThreadState, stack: Arc<Stack>) {
+    if !s.holding.suspended.iter().any(|st| Arc::ptr_eq(st, &stack)) {
+        s.holding.suspended.push(stack);
+    }
+    s.chains.close();
 }
 
 /// Delivers `found`, if any (`fresh`: see [`Settled::act`]).
@@ -388,8 +405,7 @@ fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
             if !s.held.own_loaded() {
                 if across.is_some() && (!ended || ended_on == me) {
                     // A task suspended holding blocking locks: this thread's to run on.
-                    s.holding.suspended.push(s.held.rec.clone());
-                    s.chains.close();
+                    note_suspended(s, s.held.rec.clone());
                 }
                 // The thread's own stack stays inline, owned by the thread: never parked
                 // (other threads post their releases to it).
@@ -621,6 +637,9 @@ pub(crate) fn task_ended(local: bool) {
         }
         if local && !s.held.own_loaded() {
             s.held.rec.ended_on.store(s.holding.me, Relaxed);
+            // Checked from now on, whoever loads the stack next: another thread may take it
+            // over first (to drop the task's output under its id), and never park it here.
+            note_suspended(s, s.held.rec.clone());
             ended = true;
             return None;
         }

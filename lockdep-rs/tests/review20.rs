@@ -1,0 +1,141 @@
+//! Review 20: the check as a holder suspends (`validator::holder::suspended`), and the
+//! blocking locks of local tasks that ended holding them (`Stack::ended_on`). Each test pins a
+//! defect found by the review (it failed before its fix):
+//!
+//! - the stack of a local task that ended with a blocking lock held (its guard handed to
+//!   another local task) was never put on its thread's list of parked stacks holding blocking
+//!   locks when another thread took it over first, to drop the task's output under its id (a
+//!   `JoinHandle` of a `Send` output dropped there): that thread parked it, but the list is the
+//!   task's thread's, which never parked it. So the lock, leaked by the keeper, was not reported
+//!   when the task's thread exited (and a blocking re-lock of it there while the keeper held
+//!   the guard was not stopped: a hang).
+//!
+//! `cargo test -p lockdep --features enabled,tokio --test review20`
+#![cfg(lockdep_tasks)]
+
+use std::sync::Arc;
+
+use lockdep::tokio::Mutex;
+use lockdep::ReportKind;
+
+mod common;
+use common::kinds;
+
+fn leak(name: &'static str) -> &'static lockdep::Mutex<()> {
+    Box::leak(Box::new(lockdep::Mutex::named(name, ())))
+}
+
+/// A local task hands a blocking guard to another local task, which leaks it (`mem::forget`),
+/// and returns an async guard; its `JoinHandle` is dropped on another thread (which takes the
+/// ended task's stack over from the `LocalSet`'s thread to drop the output under the task's
+/// id). The lock is still held by the ended task when the `LocalSet`'s thread exits: one
+/// `LocksHeldAtExit` then, naming the task (it was not reported at all).
+#[test]
+fn a_guard_leaked_from_an_ended_tasks_stack_taken_over_elsewhere_is_reported_at_exit() {
+    let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let s = leak("r20.over.S");
+    let m = Arc::new(Mutex::named("r20.over.M", ()));
+    let (at_end, reports) = lockdep::capture(|| {
+        lockdep::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            let ((), at_end) = lockdep::capture(|| {
+                local.block_on(&rt, async move {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let (go, wait) = tokio::sync::oneshot::channel::<()>();
+                    let keeper = lockdep::tokio::spawn_local(async move {
+                        let g: lockdep::MutexGuard<'static, ()> = rx.await.unwrap();
+                        wait.await.unwrap();
+                        std::mem::forget(g);
+                    });
+                    let h = lockdep::tokio::spawn_local(async move {
+                        tx.send(s.lock()).ok().unwrap();
+                        m.lock_owned().await
+                    });
+                    while !h.is_finished() {
+                        tokio::task::yield_now().await;
+                    }
+                    // Dropped elsewhere with its output (no lockdep call here since the task
+                    // ended: its stack is still loaded here, and taken over there).
+                    let elsewhere = std::thread::spawn(move || {
+                        let ((), reports) = lockdep::capture(|| {
+                            lockdep::thread::spawn(move || drop(h)).join().unwrap();
+                        });
+                        reports
+                    })
+                    .join()
+                    .unwrap();
+                    assert_eq!(kinds(&elsewhere), [], "{elsewhere:?}");
+                    go.send(()).unwrap();
+                    keeper.await.unwrap();
+                })
+            });
+            at_end
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(kinds(&at_end), [], "nothing before the thread exits");
+    assert_eq!(common::kept_with(&["r20.over.S"]), [], "into the capture");
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [(ReportKind::LocksHeldAtExit, common::names(&["r20.over.S"]))],
+        "{reports:?}"
+    );
+    let task = reports[0].task().expect("names the task");
+    assert!(task.contains("spawned at"), "{task}");
+}
+
+/// As above, but the keeper holds the guard (no leak) while the `LocalSet`'s thread re-locks
+/// the lock after the other thread took the ended task's stack over: stopped (a certain
+/// self-deadlock: it hung), and the lock is released where the keeper drops the guard.
+#[test]
+fn a_relock_of_a_lock_of_an_ended_tasks_stack_taken_over_elsewhere_is_stopped() {
+    let s = leak("r20.relock.S");
+    let m = Arc::new(Mutex::named("r20.relock.M", ()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = lockdep::capture(|| {
+        local.block_on(&rt, async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let (go, wait) = tokio::sync::oneshot::channel::<()>();
+            let keeper = lockdep::tokio::spawn_local(async move {
+                let g: lockdep::MutexGuard<'static, ()> = rx.await.unwrap();
+                wait.await.unwrap();
+                drop(g);
+            });
+            let h = lockdep::tokio::spawn_local(async move {
+                tx.send(s.lock()).ok().unwrap();
+                m.lock_owned().await
+            });
+            while !h.is_finished() {
+                tokio::task::yield_now().await;
+            }
+            std::thread::spawn(move || {
+                let ((), reports) = lockdep::capture(|| {
+                    lockdep::thread::spawn(move || drop(h)).join().unwrap();
+                });
+                assert_eq!(kinds(&reports), [], "{reports:?}");
+            })
+            .join()
+            .unwrap();
+            let relock = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s.lock())));
+            assert!(relock.is_err(), "stopped: the keeper holds it");
+            go.send(()).unwrap();
+            keeper.await.unwrap();
+            drop(s.lock()); // held by no one
+        })
+    });
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [(
+            ReportKind::RecursiveLocking,
+            common::names(&["r20.relock.S"])
+        )],
+        "{reports:?}"
+    );
+}
