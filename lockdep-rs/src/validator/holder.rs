@@ -427,7 +427,14 @@ fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
                 }
             },
         };
-        s.holding.suspended.retain(|st| st.uid != incoming.uid);
+        if !s.holding.suspended.is_empty() {
+            // Its holder runs again: not suspended (put back if it is left holding blocking
+            // locks). The last one gone, the fast path opens again.
+            s.holding.suspended.retain(|st| st.uid != incoming.uid);
+            if s.holding.suspended.is_empty() {
+                s.chains.reopen();
+            }
+        }
         let was = incoming.owner.swap(me, Relaxed);
         let outgoing = load(s, incoming, owned);
         s.holding.task = task;
