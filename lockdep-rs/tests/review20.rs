@@ -16,6 +16,10 @@
 //!   reopened the fast path. Every acquisition of the thread went to the slow path from then
 //!   on (about 12 times slower).
 //!
+//! - a local task that ended holding a pseudo-lock (`LockMap`: no guard, so it cannot have
+//!   left the task) was never reported (its stack, kept as an ended task's, was checked at
+//!   its thread's exit only while it held blocking locks), and the stack was kept for ever.
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review20`
 #![cfg(lockdep_tasks)]
 
@@ -212,5 +216,64 @@ fn the_fast_path_reopens_once_a_parked_task_holding_a_blocking_lock_is_polled_ag
     assert!(
         after < before * 3,
         "20000 acquisitions took {after:?} after, {before:?} before"
+    );
+}
+
+/// A local task acquires a pseudo-lock (`LockMap`: no guard, released by instance by its
+/// holder only) and ends without releasing it: leaked, whatever the task's output. Reported
+/// at its end, naming the task, as for a task of `lockdep::tokio::spawn`, and forgotten (it was
+/// kept on the ended task's stack, for the rest of the process, and never reported: only an
+/// ended stack holding blocking locks was checked when its thread exited). A blocking guard
+/// the task handed to another local task meanwhile stays held (and is no leak).
+#[test]
+fn a_pseudo_lock_left_held_by_a_local_task_is_reported_at_its_end() {
+    let _serial = serial();
+    let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    static MAP: lockdep::LockMap = lockdep::LockMap::new("r20.pseudo.P");
+    let s = leak("r20.pseudo.S");
+    let (at_end, reports) = lockdep::capture(|| {
+        lockdep::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            let ((), at_end) = lockdep::capture(|| {
+                local.block_on(&rt, async move {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let keeper = lockdep::tokio::spawn_local(async move {
+                        let g: lockdep::MutexGuard<'static, ()> = rx.await.unwrap();
+                        tokio::task::yield_now().await;
+                        drop(g);
+                    });
+                    lockdep::tokio::spawn_local(async move {
+                        MAP.acquire();
+                        tx.send(s.lock()).ok().unwrap();
+                    })
+                    .await
+                    .unwrap();
+                    keeper.await.unwrap();
+                    drop(s.lock()); // held by no one
+                })
+            });
+            at_end
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(common::kept_with(&["r20.pseudo.P"]), [], "into the capture");
+    assert_eq!(
+        common::kinds_and_classes(&at_end),
+        [(
+            ReportKind::LocksHeldAtExit,
+            common::names(&["r20.pseudo.P"])
+        )],
+        "{at_end:?}"
+    );
+    let task = at_end[0].task().expect("names the task");
+    assert!(task.contains("spawned at"), "{task}");
+    assert_eq!(
+        kinds(&reports),
+        [],
+        "nothing when the thread exits: {reports:?}"
     );
 }

@@ -506,9 +506,18 @@ pub(crate) fn nest_not_held(held: &HeldLocks, new: &HeldLock, nest_name: String)
 
 /// The thread is exiting with `held` still held.
 pub(crate) fn held_at_exit(held: &HeldLocks) -> (Report, u64) {
+    held_at_exit_where(held, &|_| true)
+}
+
+/// [`held_at_exit`], naming only the entries of `held` that match `leaked` (the others are
+/// still held rightly: a local task's blocking guards that outlive it).
+pub(crate) fn held_at_exit_where(
+    held: &HeldLocks,
+    leaked: &dyn Fn(&HeldLock) -> bool,
+) -> (Report, u64) {
     let mut d = base(ReportKind::LocksHeldAtExit, held);
     d.stack = Trace::default();
-    for h in held.stack.iter() {
+    for h in held.stack.iter().filter(|h| leaked(h)) {
         push_unique(&mut d.class_names, h.class.display_name());
     }
     // One problem per set of leaked locks (classes and where they were taken), not per
@@ -516,6 +525,7 @@ pub(crate) fn held_at_exit(held: &HeldLocks) -> (Report, u64) {
     let leaked: Vec<(u32, &str, u32)> = held
         .stack
         .iter()
+        .filter(|h| leaked(h))
         .map(|h| (h.class.id, h.site.file(), h.site.line()))
         .collect();
     let key = key_of(("exit", leaked));

@@ -83,7 +83,8 @@
 //! - a task spawned with [`spawn`] (or `spawn_local`, `spawn_blocking`) that ends with
 //!   blocking locks still held (leaked guards): `LocksHeldAtExit` (a local task's guards may
 //!   outlive it, in its output or handed to another holder of its thread: released where they
-//!   are dropped, they are leaked only if still held when the thread exits, reported then; with
+//!   are dropped, they are leaked only if still held when the thread exits, reported then —
+//!   a pseudo-lock, which has no guard, is leaked at the task's end all the same; with
 //!   tokio's own `spawn_local` such a task is taken for one suspended holding them,
 //!   `HeldAcrossAwait`).
 //!

@@ -57,10 +57,18 @@ pub(crate) fn note(instance: Instance) {
 /// The blocking locks and pseudo-locks of `held` are left held (see
 /// [`ThreadState::note_left_at_exit`]).
 pub(crate) fn note_left(held: &HeldLocks) {
+    note_left_where(held, &|h| !h.class.event && !h.sendable());
+}
+
+/// Those of the entries of `held` that match `left` are left held (see [`note_left`]).
+pub(crate) fn note_left_where(
+    held: &HeldLocks,
+    left: &dyn Fn(&crate::held_locks::HeldLock) -> bool,
+) {
     let left = held
         .stack
         .iter()
-        .filter(|h| !h.class.event && !h.sendable())
+        .filter(|h| left(h))
         .flat_map(|h| std::iter::once(h.instance).chain(h.merged_instances().iter().copied()));
     LEFT_AT_EXIT.lock().extend(left);
 }

@@ -633,27 +633,40 @@ pub(crate) fn release_stateless(uid: u64, instance: Instance, serial: u64) {
 /// released where their guards are dropped, and its stack is marked as ended, not suspended
 /// (`Stack::ended`; a blocking acquisition of such a lock on the thread is still stopped as a
 /// certain self-deadlock while it is held). Those still held when the thread exits were
-/// leaked ([`leaked_by_ended_tasks`]).
+/// leaked ([`leaked_by_ended_tasks`]). Its pseudo-locks (`LockMap`: no guard, released by
+/// instance by their holder only) cannot have left it: leaked now, as any task's.
 pub(crate) fn task_ended(local: bool) {
     settle_here(false);
     let mut ended = false;
     let found = with_state_raw(|s| {
-        let leaked = s.held.stack.iter().any(|h| !h.sendable() && !h.class.event);
-        if !leaked || crate::mode::mode() == crate::mode::Mode::Off {
+        let leaked = |h: &crate::held_locks::HeldLock| !h.sendable() && !h.class.event;
+        if !s.held.stack.iter().any(leaked) || crate::mode::mode() == crate::mode::Mode::Off {
             return None;
         }
-        if local && !s.held.own_loaded() {
+        if local
+            && !s.held.own_loaded()
+            && s.held.stack.iter().any(|h| leaked(h) && h.class.blocks())
+        {
             s.held.rec.ended_on.store(s.holding.me, Relaxed);
             // Checked from now on, whoever loads the stack next: another thread may take it
             // over first (to drop the task's output under its id), and never park it here.
             note_suspended(s, s.held.rec.clone());
             ended = true;
+        }
+        // A pseudo-lock (no guard: released by instance by its holder only) cannot have left
+        // the task, local or not: leaked.
+        let gone = |h: &crate::held_locks::HeldLock| leaked(h) && !(ended && h.class.blocks());
+        if !s.held.stack.iter().any(gone) {
             return None;
         }
-        let report = build::held_at_exit(&s.held);
+        let report = if ended {
+            build::held_at_exit_where(&s.held, &gone)
+        } else {
+            build::held_at_exit(&s.held)
+        };
         // Reported here: not again by the thread that frees such a lock later.
-        s.note_left_at_exit();
-        s.held.forget_where(|h| !h.sendable() && !h.class.event);
+        super::freed::note_left_where(&s.held, &gone);
+        s.held.forget_where(gone);
         Some(report)
     })
     .flatten();
