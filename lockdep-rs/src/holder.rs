@@ -206,8 +206,10 @@ pub(crate) struct Stack {
     /// be in its output or with another holder of its thread (`lockdep::tokio::spawn_local`):
     /// that thread (its own stack's uid; 0: the task did not end so). Not a holder suspended
     /// at an `.await`; its blocking locks are leaked if still held when that thread exits
-    /// (`validator::holder::task_ended`, `leaked_by_ended_tasks`). Another thread may load
-    /// it (dropping the task's output under its id): the guards are not there.
+    /// (`validator::holder::task_ended`, `leaked_by_ended_tasks`). Another thread that runs
+    /// code under the task's id (dropping its output) does not load it but a stack of its own
+    /// (`validator::holder::settle`): the guards are not there, and the stack stays where
+    /// the thread it ended on can check it.
     pub(crate) ended_on: AtomicU64,
 }
 

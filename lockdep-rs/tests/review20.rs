@@ -10,6 +10,11 @@
 //!   when the task's thread exited (and a blocking re-lock of it there while the keeper held
 //!   the guard was not stopped: a hang).
 //!
+//! - with that fixed, the same re-lock still hung while the thread that dropped the output
+//!   stayed alive without a lockdep call: it had the ended task's stack loaded (taken over to
+//!   run the drop under the task's id), where the task's thread cannot read it. Code run
+//!   under the id of a task that ended on another thread now gets a stack of its own.
+//!
 //! - a thread's fast path, closed while a local task it parked holds blocking locks, stayed
 //!   closed for good once that task was polled again (the usual case): its stack left the
 //!   list of parked ones as it was loaded, and only a check that emptied the list itself
@@ -275,5 +280,58 @@ fn a_pseudo_lock_left_held_by_a_local_task_is_reported_at_its_end() {
         kinds(&reports),
         [],
         "nothing when the thread exits: {reports:?}"
+    );
+}
+
+/// As `a_relock_of_a_lock_of_an_ended_tasks_stack_taken_over_elsewhere_is_stopped`, but the
+/// thread that drops the task's output under its id stays alive, making no lockdep call,
+/// while the `LocalSet`'s thread re-locks the lock: stopped all the same (it hung: the ended
+/// task's stack stayed loaded on that thread, where the `LocalSet`'s thread cannot read it).
+#[test]
+fn a_relock_while_another_thread_dropped_an_ended_tasks_output_and_idles_is_stopped() {
+    let _serial = serial();
+    let s = leak("r20.idle.S");
+    let m = Arc::new(Mutex::named("r20.idle.M", ()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = lockdep::capture(|| {
+        local.block_on(&rt, async move {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let (go, wait) = tokio::sync::oneshot::channel::<()>();
+            let keeper = lockdep::tokio::spawn_local(async move {
+                let g: lockdep::MutexGuard<'static, ()> = rx.await.unwrap();
+                wait.await.unwrap();
+                drop(g);
+            });
+            let h = lockdep::tokio::spawn_local(async move {
+                tx.send(s.lock()).ok().unwrap();
+                m.lock_owned().await
+            });
+            while !h.is_finished() {
+                tokio::task::yield_now().await;
+            }
+            let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+            let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
+            let idle = lockdep::thread::spawn(move || {
+                drop(h);
+                dropped_tx.send(()).unwrap();
+                exit_rx.recv().unwrap(); // alive, no lockdep call
+            });
+            dropped_rx.recv().unwrap();
+            let relock = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(s.lock())));
+            exit_tx.send(()).unwrap();
+            idle.join().unwrap();
+            assert!(relock.is_err(), "stopped: the keeper holds it");
+            go.send(()).unwrap();
+            keeper.await.unwrap();
+            drop(s.lock()); // held by no one
+        })
+    });
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [(ReportKind::RecursiveLocking, common::names(&["r20.idle.S"]))],
+        "{reports:?}"
     );
 }

@@ -418,8 +418,14 @@ fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
         let incoming = match task {
             None => s.holding.own.clone(),
             Some(id) => match reg.tasks.get(&id).and_then(|uid| reg.stacks.get(uid)) {
-                Some(stack) => stack.clone(),
-                None => {
+                // Not the stack of a local task that ended on another thread with blocking
+                // locks held (`task_ended`): this thread runs code under its id only to drop
+                // its output (tokio sets the id then), which gets a stack of its own. The
+                // ended one stays where the thread whose holders have its guards can check
+                // it (loaded here, it could not: a re-lock there would hang); the output's
+                // guards name it, released there or posted to it.
+                Some(stack) if !ended_elsewhere(stack, me) => stack.clone(),
+                _ => {
                     let stack = fresh_stack(s.holding.spare.take(), task);
                     reg.tasks.insert(id, stack.uid);
                     reg.stacks.insert(stack.uid, stack.clone());
@@ -454,6 +460,13 @@ fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
     }
     drain(&mut reg, s, &mut out);
     out
+}
+
+/// Is `stack` the stack of a local task that ended on another thread than `me` with blocking
+/// locks held ([`task_ended`])?
+fn ended_elsewhere(stack: &Stack, me: u64) -> bool {
+    let on = stack.ended_on.load(Relaxed);
+    on != 0 && on != me
 }
 
 /// Loads `stack` (this thread owns it) in place of the stack loaded here (whose record is
