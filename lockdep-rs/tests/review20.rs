@@ -25,6 +25,11 @@
 //!   left the task) was never reported (its stack, kept as an ended task's, was checked at
 //!   its thread's exit only while it held blocking locks), and the stack was kept for ever.
 //!
+//! - a lock freed by another holder while an ended local task's stack held it (its guard
+//!   leaked) was reported freed there, then again as leaked (`LocksHeldAtExit`) when the
+//!   thread exited: no one forgot the dead entry of the ended task's stack, which no holder
+//!   visits (a thread's own stack forgets such entries first).
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review20`
 #![cfg(lockdep_tasks)]
 
@@ -333,5 +338,53 @@ fn a_relock_while_another_thread_dropped_an_ended_tasks_output_and_idles_is_stop
         common::kinds_and_classes(&reports),
         [(ReportKind::RecursiveLocking, common::names(&["r20.idle.S"]))],
         "{reports:?}"
+    );
+}
+
+/// A local task leaks the guard of a lock it then hands (the lock itself) to another local
+/// task, which drops the lock: `HeldLockFreed` there, once. The ended task's entry of the
+/// freed lock is not a leak when the thread exits (it was: a second report, `LocksHeldAtExit`
+/// for a lock that no longer existed; a thread's own stack forgets such entries first).
+#[test]
+fn a_lock_freed_while_an_ended_task_held_it_is_not_reported_again_at_exit() {
+    let _serial = serial();
+    let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let (at_end, reports) = lockdep::capture(|| {
+        lockdep::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            let ((), at_end) = lockdep::capture(|| {
+                local.block_on(&rt, async move {
+                    let (tx, rx) = tokio::sync::oneshot::channel::<Box<lockdep::Mutex<()>>>();
+                    let keeper = lockdep::tokio::spawn_local(async move {
+                        drop(rx.await.unwrap());
+                    });
+                    lockdep::tokio::spawn_local(async move {
+                        let m = Box::new(lockdep::Mutex::named("r20.freed.L", ()));
+                        std::mem::forget(m.lock());
+                        tx.send(m).ok().unwrap();
+                    })
+                    .await
+                    .unwrap();
+                    keeper.await.unwrap();
+                })
+            });
+            at_end
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(common::kept_with(&["r20.freed.L"]), [], "into the captures");
+    assert_eq!(
+        common::kinds_and_classes(&at_end),
+        [(ReportKind::HeldLockFreed, common::names(&["r20.freed.L"]))],
+        "{at_end:?}"
+    );
+    assert_eq!(
+        kinds(&reports),
+        [],
+        "nothing at the thread's exit: {reports:?}"
     );
 }

@@ -6,7 +6,8 @@
 //! T's alone, and the fast path reads and writes it with no synchronisation), so U notes the
 //! lock's instance here, and every holder's stack checks this registry at its next slow-path
 //! visit (`validator::with_state`) and at its thread's exit, before any edge is recorded
-//! from the dead entry or the entry is reported as held at exit. The fast path records no
+//! from the dead entry or the entry is reported as held at exit (an ended local task's stack,
+//! which no holder visits, as its thread checks it: `forget_dead`). The fast path records no
 //! edges, so a dead entry it finds below a cached chain does no harm meanwhile; instance ids
 //! are never reused, so a dead entry is never taken for a new lock's.
 //!
@@ -71,6 +72,26 @@ pub(crate) fn note_left_where(
         .filter(|h| left(h))
         .flat_map(|h| std::iter::once(h.instance).chain(h.merged_instances().iter().copied()));
     LEFT_AT_EXIT.lock().extend(left);
+}
+
+/// Forgets the entries of `held` whose locks were freed (reported where they were freed), on
+/// a stack no holder will visit again to do it (the stack of a local task that ended with
+/// blocking locks held: `Stack::ended_on`). Unvalidated, as `holder::release_unvalidated`.
+#[cfg(lockdep_tasks)]
+pub(crate) fn forget_dead(held: &mut HeldLocks) {
+    let dead = dead_in(held);
+    let entries: Vec<(Instance, u64)> = held
+        .stack
+        .iter()
+        .flat_map(|h| {
+            dead.iter()
+                .filter(|&&i| h.holds(i))
+                .map(move |&i| (i, h.serial()))
+        })
+        .collect();
+    for (instance, serial) in entries {
+        crate::holder::release_unvalidated(held, instance, serial);
+    }
 }
 
 /// The instances of `held`'s entries (merged ones too) that were freed, if the registry has

@@ -269,6 +269,14 @@ pub(crate) fn held_by_parked_task(
         if !kept {
             return false;
         }
+        if stack.ended_on.load(Relaxed) != 0 {
+            // No holder visits an ended task's stack to forget the locks freed meanwhile.
+            super::freed::forget_dead(stack.parked(&mut reg));
+            reg.drop_if_done(stack);
+            if !reg.stacks.contains_key(&stack.uid) {
+                return false;
+            }
+        }
         let posted: Vec<(Instance, u64)> = reg
             .inbox
             .get(&stack.uid)
@@ -712,9 +720,12 @@ impl ThreadState {
             if !parked || stack.ended_on.load(Relaxed) != holding.me {
                 continue;
             }
+            // Those freed meanwhile were reported where they were freed: not left held.
+            super::freed::forget_dead(stack.parked(&mut reg));
             let held = stack.parked(&mut reg);
             let leaked = |h: &crate::held_locks::HeldLock| !h.sendable() && !h.class.event;
             if !held.stack.iter().any(leaked) {
+                reg.drop_if_done(&stack);
                 continue;
             }
             if crate::mode::mode() != crate::mode::Mode::Off {
