@@ -402,9 +402,10 @@ pub(crate) struct Holding {
     pub(crate) spare: Option<Arc<Stack>>,
     /// The task stacks this thread parked while they held blocking locks (their tasks were
     /// suspended at an `.await` holding a blocking guard, which is not `Send`: local tasks,
-    /// which only this thread runs). While there are any, this thread's fast path is closed
-    /// and its blocking acquisitions are checked against them
-    /// (`validator::holder::held_by_parked_task`).
+    /// which only this thread runs), and those of local tasks that ended here with blocking
+    /// locks held (`Stack::ended_on`: listed as they end). While there are any, this thread's
+    /// fast path is closed and its blocking acquisitions are checked against them
+    /// (`validator::holder::held_by_parked_task`; reopened when the last one goes).
     pub(crate) suspended: Vec<Arc<Stack>>,
 }
 
