@@ -406,8 +406,8 @@ fn settle(s: &mut ThreadState, task: Task, first: bool) -> Settled {
             };
             // A task that ended with blocking locks whose guards outlived it (see
             // `task_ended`) is not suspended: not reported, but its locks are still on the
-            // thread it ended on, checked there as a suspended task's (not on another thread
-            // that loaded its stack to drop its output: the guards are not there).
+            // thread it ended on, checked there as a suspended task's (another thread running
+            // code under its id gets a stack of its own: see below; the guards are not there).
             let ended_on = s.held.rec.ended_on.load(Relaxed);
             let ended = ended_on != 0;
             if !s.held.own_loaded() {
