@@ -55,12 +55,14 @@ pub trait TrackedLock: Sealed {
 
 /// Panics unless the guard's lock is held by this thread, per the validator (kernel
 /// `lockdep_assert_held`). Passes when validation is off, as the kernel's does. A guard whose
-/// lock was force-unlocked fails.
+/// lock was force-unlocked fails. (With the `tokio` feature the holder is the task: a guard
+/// held by the task, or one a local task left to its output or handed to another holder of
+/// its thread before it ended, passes.)
 #[track_caller]
 pub fn assert_held<G: Held>(guard: &G) {
     let h = guard.held_handle();
     if let (true, Some(map)) = (h.tracked, h.map) {
-        if cfg!(lockdep_enabled) && !map.is_held() {
+        if cfg!(lockdep_enabled) && !map.guard_held() {
             panic!("lockdep: assert_held failed: the guard's lock is not held by this thread");
         }
     }

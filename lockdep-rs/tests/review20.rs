@@ -30,6 +30,10 @@
 //!   thread exited: no one forgot the dead entry of the ended task's stack, which no holder
 //!   visits (a thread's own stack forgets such entries first).
 //!
+//! - `assert_held` on a blocking guard that a local task returned (or handed to another local
+//!   task) before it ended panicked: the guard's entry stays on the ended task's stack, not
+//!   the holder's that has the guard now.
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review20`
 #![cfg(lockdep_tasks)]
 
@@ -387,4 +391,44 @@ fn a_lock_freed_while_an_ended_task_held_it_is_not_reported_again_at_exit() {
         [],
         "nothing at the thread's exit: {reports:?}"
     );
+}
+
+/// The code that awaited a local task holds the blocking guard the task returned (its entry
+/// stays on the ended task's stack: see `lockdep::tokio::spawn_local`): `assert_held` on the
+/// guard passes (it panicked: "the guard's lock is not held by this thread"), as it does on
+/// a guard another local task handed over before it ended.
+#[test]
+fn assert_held_passes_on_a_guard_a_local_task_left_behind() {
+    let _serial = serial();
+    let s = leak("r20.assert.S");
+    let t = leak("r20.assert.T");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = lockdep::capture(|| {
+        local.block_on(&rt, async move {
+            let g = lockdep::tokio::spawn_local(async move { s.lock() })
+                .await
+                .unwrap();
+            lockdep::assert_held(&g);
+            drop(g);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let keeper = lockdep::tokio::spawn_local(async move {
+                let g: lockdep::MutexGuard<'static, ()> = rx.await.unwrap();
+                tokio::task::yield_now().await;
+                lockdep::assert_held(&g);
+                drop(g);
+            });
+            lockdep::tokio::spawn_local(async move {
+                tx.send(t.lock()).ok().unwrap();
+            })
+            .await
+            .unwrap();
+            keeper.await.unwrap();
+            lockdep::assert_not_held(s);
+            lockdep::assert_not_held(t);
+        })
+    });
+    assert_eq!(kinds(&reports), [], "{reports:?}");
 }

@@ -109,6 +109,10 @@ impl DepMap {
     pub(crate) fn is_held(&self) -> bool {
         false
     }
+    #[inline(always)]
+    pub(crate) fn guard_held(&self) -> bool {
+        false
+    }
 
     #[inline(always)]
     pub(crate) fn held_state(&self) -> Option<bool> {

@@ -546,6 +546,17 @@ impl DepMap {
         validator::is_held(self.instance())
     }
 
+    /// Is this lock, of which the caller has a guard, held (per the validator)? By the
+    /// calling holder, or (`lockdep_tasks`) through the stack of a local task that ended on
+    /// this thread and left the guard to its output or to another holder of the thread.
+    pub(crate) fn guard_held(&self) -> bool {
+        // (`is_held` first: it settles the holder, parking a task's stack left loaded here.)
+        #[cfg(lockdep_tasks)]
+        return self.is_held() || validator::holder::held_by_ended_task(self.instance());
+        #[cfg(not(lockdep_tasks))]
+        self.is_held()
+    }
+
     /// Does the calling task (or thread) hold this lock in a mode an acquisition in mode
     /// `read` would wait for, and through what guard? (Async locks: see
     /// `tokio::watch::other_branch`.)

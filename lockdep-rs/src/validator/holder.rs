@@ -316,6 +316,28 @@ pub(crate) fn held_by_parked_task(
     found.map(|(entry, task, ended)| (entry, task_label(task), ended))
 }
 
+/// Does the stack of a local task that ended on this thread (`Stack::ended_on`) hold
+/// `instance` through a blocking guard's entry? Its guard is then with a holder of this
+/// thread: in the task's output, or handed to another local task (a guard in hand whose
+/// entry is there is held: `assert_held`).
+pub(crate) fn held_by_ended_task(instance: Instance) -> bool {
+    with_state_raw(|s| {
+        let me = s.holding.me;
+        let mut reg = REGISTRY.lock();
+        s.holding.suspended.iter().any(|st| {
+            st.ended_on.load(Relaxed) == me
+                && st.owner.load(Relaxed) == 0
+                && reg.stacks.contains_key(&st.uid)
+                && st
+                    .parked(&mut reg)
+                    .stack
+                    .iter()
+                    .any(|h| h.holds(instance) && !h.sendable())
+        })
+    })
+    .unwrap_or(false)
+}
+
 /// Adds `stack` (a task's, holding blocking locks whose guards are on this thread) to the
 /// stacks this thread checks its blocking acquisitions against (once), closing its fast path.
 fn note_suspended(s: &mut ThreadState, stack: Arc<Stack>) {
