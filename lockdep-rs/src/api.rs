@@ -92,8 +92,14 @@ pub struct Stats {
     pub chains: usize,
     /// Acquisitions answered by the chain cache.
     pub cache_hits: u64,
-    /// Acquisitions that went to the slow path.
+    /// Acquisitions whose chain the cache did not know (validated on the graph).
     pub cache_misses: u64,
+    /// The part of `cache_hits` recorded by the fast path (a chain this thread validated
+    /// recently, recorded on thread-local memory only); the others took the slow path to a
+    /// cached answer (a chain new to this thread, a nest lock or a trylock, or the fast path
+    /// closed: with the `tokio` feature, while a local task suspended on the thread holds a
+    /// blocking lock).
+    pub fast_path_hits: u64,
     /// Orders recorded between locks of one class held together (instance pairs; forgotten
     /// when a lock is dropped).
     pub instance_orders: usize,
@@ -121,7 +127,7 @@ pub fn stats() -> Stats {
     #[cfg(lockdep_enabled)]
     {
         crate::validator::flush_hits();
-        let (chains, cache_hits, cache_misses) = crate::chain_cache::stats();
+        let (chains, cache_hits, cache_misses, fast_path_hits) = crate::chain_cache::stats();
         let edges = crate::dependency_graph::GRAPH.lock().size().1;
         Stats {
             classes: crate::class::class_count(),
@@ -129,6 +135,7 @@ pub fn stats() -> Stats {
             chains,
             cache_hits,
             cache_misses,
+            fast_path_hits,
             instance_orders: crate::instance_order::len(),
             failing: crate::report::exit_status::failing(),
         }

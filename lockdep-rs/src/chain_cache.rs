@@ -40,6 +40,8 @@ static GLOBAL: Lazy<DashMap<u64, Chain>> = Lazy::new(DashMap::new);
 
 static HITS: AtomicU64 = AtomicU64::new(0);
 static MISSES: AtomicU64 = AtomicU64::new(0);
+/// The part of `HITS` the fast path recorded.
+static FAST_HITS: AtomicU64 = AtomicU64::new(0);
 
 /// Slots of the direct-mapped cache of recently hit chains (a power of two).
 const RECENT: usize = 32;
@@ -169,10 +171,14 @@ impl LocalChains {
     /// Adds this thread's fast-path hits to the statistics; `total` is how many it has had
     /// (the fast path counts nothing itself: the held-lock stack knows how many it pushed).
     pub(crate) fn flush_hits(&mut self, total: u64) {
-        let new = total.wrapping_sub(self.flushed_fast_hits) + std::mem::take(&mut self.local_hits);
+        let fast = total.wrapping_sub(self.flushed_fast_hits);
+        let new = fast + std::mem::take(&mut self.local_hits);
         self.flushed_fast_hits = total;
         if new != 0 {
             HITS.fetch_add(new, Ordering::Relaxed);
+        }
+        if fast != 0 {
+            FAST_HITS.fetch_add(fast, Ordering::Relaxed);
         }
     }
 
@@ -248,12 +254,13 @@ pub(crate) fn clear() {
 
 /// (validated chains, hits, misses) so far; fast-path hits of other threads are counted when
 /// they next take the slow path.
-pub(crate) fn stats() -> (usize, u64, u64) {
+pub(crate) fn stats() -> (usize, u64, u64, u64) {
     let _section = Section::enter(); // the table's lazy initialisation allocates
     (
         GLOBAL.len(),
         HITS.load(Ordering::Relaxed),
         MISSES.load(Ordering::Relaxed),
+        FAST_HITS.load(Ordering::Relaxed),
     )
 }
 
