@@ -461,6 +461,23 @@ fn check_view(h: usize, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>, 
     }
 }
 
+/// After a program, on its thread: nothing suspended holds a lock any more, so the thread's
+/// fast path takes every acquisition of a warm chain (`Stats::fast_path_hits`; the counter is
+/// the process's, and the programs run one at a time).
+fn fast_path_open() {
+    let m = &locks()[2];
+    drop(m.lock()); // warm (and the slow path's last look at what is suspended)
+    let fast = lockdep::stats().fast_path_hits;
+    for _ in 0..10 {
+        drop(m.lock());
+    }
+    let taken = lockdep::stats().fast_path_hits - fast;
+    assert_eq!(
+        taken, 10,
+        "the thread's fast path stayed closed after the program"
+    );
+}
+
 /// A panic's message.
 fn panic_text(e: &(dyn Any + Send)) -> String {
     e.downcast_ref::<String>()
@@ -653,9 +670,13 @@ fn run_generated(unmarked: bool, cases: u32, op: BoxedStrategy<Op>) {
     let mut runner = common::generator(cases);
     let result = runner.run(&prop::collection::vec(op, 1..24), |ops| {
         // Each program on a thread of its own: its exit is checked too.
-        let reports = std::thread::spawn(move || run_program(&ops, unmarked))
-            .join()
-            .map_err(|e| TestCaseError::fail(panic_text(&*e)))?;
+        let reports = std::thread::spawn(move || {
+            let reports = run_program(&ops, unmarked);
+            fast_path_open();
+            reports
+        })
+        .join()
+        .map_err(|e| TestCaseError::fail(panic_text(&*e)))?;
         // Orders between the holders are real findings here (random orders); what must never
         // appear is a bookkeeping error.
         let bad: Vec<_> = reports
