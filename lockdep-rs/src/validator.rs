@@ -645,11 +645,14 @@ impl ThreadState {
 
     /// Does the calling holder hold the nest lock `nest`: on its stack, or with the `tokio`
     /// feature, in a task, through an entry a task may have pushed on the thread's own stack
-    /// before the thread was marked (see `holder::release_unmarked`)?
+    /// before the thread was marked (see `holder::release_unmarked`), or through the stack of
+    /// a local task that ended on this thread leaving the nest guard (in hand: its output, or
+    /// handed on) to a holder of the thread (`holder::held_by_ended_task`)?
     fn holds_nest(&self, nest: Instance) -> bool {
         let here = self.held.stack.iter().any(|h| h.holds(nest));
         #[cfg(lockdep_tasks)]
-        let here = here || holder::held_unmarked(self, nest);
+        let here =
+            here || holder::held_unmarked(self, nest) || holder::held_by_ended_task_of(self, nest);
         here
     }
 

@@ -34,6 +34,10 @@
 //!   task) before it ended panicked: the guard's entry stays on the ended task's stack, not
 //!   the holder's that has the guard now.
 //!
+//! - (open point of the review, fixed after it) a blocking guard a local task returned, used
+//!   as the nest lock of the receiver's next acquisition: a false `NestLockNotHeld` (the nest
+//!   check looked at the calling holder's stack only).
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review20`
 #![cfg(lockdep_tasks)]
 
@@ -429,4 +433,29 @@ fn assert_held_passes_on_a_guard_a_local_task_left_behind() {
         })
     });
     assert_eq!(kinds(&reports), [], "{reports:?}");
+}
+
+/// A blocking guard a local task returned as its output (its entry stays on the ended task's
+/// stack) is the nest lock of the receiver's next acquisition: the caller has the guard in
+/// hand, so the nest lock is held — no `NestLockNotHeld` (review 20's open point: it was one).
+#[test]
+fn a_guard_a_local_task_returned_is_a_nest_lock() {
+    let _serial = serial();
+    let outer = leak("r20.nest.outer");
+    let inner = leak("r20.nest.inner");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = lockdep::capture(|| {
+        local.block_on(&rt, async move {
+            let g = lockdep::tokio::spawn_local(async move { outer.lock() })
+                .await
+                .unwrap();
+            drop(inner.lock_nest_lock(&g));
+            drop(g);
+        })
+    });
+    assert_eq!(kinds(&reports), [], "{reports:?}");
+    assert!(!lockdep::is_held(outer) && !lockdep::is_held(inner));
 }

@@ -90,7 +90,8 @@ enum Op {
     /// downgrade would make it a false certain self-deadlock).
     ReadAgain { h: usize, s: usize },
     /// Holder `h` takes the child mutex with the mutex guard in slot `s` as its nest lock and
-    /// drops it, if the model says the guard's entry is `h`'s (skipped otherwise): no
+    /// drops it, if the model says the guard's entry is `h`'s or an ended child's (skipped
+    /// otherwise): no
     /// `NestLockNotHeld` (a nest lock's acquisition is the slow path's, so on a thread used
     /// before its runtime this step marks it, with the task's fast-path entries left on the
     /// thread's own stack: the nest lock may be one of them).
@@ -335,7 +336,8 @@ fn run_op(op: Op, slots: &Slots, owner: &RefCell<[Option<usize>; SLOTS]>) {
         Op::Nest { h, s } => {
             let slots = slots.borrow();
             if let Some((_, Guard::Mutex(g))) = &slots[s] {
-                if owner.borrow()[s] == Some(h) {
+                // (A guard an ended child left is in hand too: any holder may nest under it.)
+                if matches!(owner.borrow()[s], Some(o) if o == h || o == ENDED) {
                     drop(child().lock_nest_lock(g));
                 }
             }

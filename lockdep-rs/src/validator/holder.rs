@@ -321,21 +321,27 @@ pub(crate) fn held_by_parked_task(
 /// thread: in the task's output, or handed to another local task (a guard in hand whose
 /// entry is there is held: `assert_held`).
 pub(crate) fn held_by_ended_task(instance: Instance) -> bool {
-    with_state_raw(|s| {
-        let me = s.holding.me;
-        let mut reg = REGISTRY.lock();
-        s.holding.suspended.iter().any(|st| {
-            st.ended_on.load(Relaxed) == me
-                && st.owner.load(Relaxed) == 0
-                && reg.stacks.contains_key(&st.uid)
-                && st
-                    .parked(&mut reg)
-                    .stack
-                    .iter()
-                    .any(|h| h.holds(instance) && !h.sendable())
-        })
+    with_state_raw(|s| held_by_ended_task_of(s, instance)).unwrap_or(false)
+}
+
+/// [`held_by_ended_task`] for the thread of `s` (its state borrowed by the caller: a nest
+/// lock's check, `ThreadState::holds_nest`).
+pub(crate) fn held_by_ended_task_of(s: &ThreadState, instance: Instance) -> bool {
+    let me = s.holding.me;
+    if s.holding.suspended.is_empty() {
+        return false;
+    }
+    let mut reg = REGISTRY.lock();
+    s.holding.suspended.iter().any(|st| {
+        st.ended_on.load(Relaxed) == me
+            && st.owner.load(Relaxed) == 0
+            && reg.stacks.contains_key(&st.uid)
+            && st
+                .parked(&mut reg)
+                .stack
+                .iter()
+                .any(|h| h.holds(instance) && !h.sendable())
     })
-    .unwrap_or(false)
 }
 
 /// Adds `stack` (a task's, holding blocking locks whose guards are on this thread) to the
