@@ -155,11 +155,15 @@
 //!   the lock in their `Arc`).
 //! - A task spawned with tokio's own `spawn` that ends while it still holds a blocking lock
 //!   (a leaked guard) is not seen ending: use [`spawn`] for that check and for spawn sites.
-//! - A blocking guard moved from a thread into one of its local tasks (`spawn_local`) stays
-//!   the thread's until the task drops it, calls `unlocked` on it or upgrades it (then it is
-//!   the task's): while the task runs, the thread counts as holding it across an `.await`
-//!   (`HeldAcrossAwait`, reported as a `capture_async` body suspends, or when the task makes a
-//!   lockdep call first), since the validator cannot see a guard move.
+//! - A blocking guard moved from a thread into one of its local tasks (`spawn_local`), or
+//!   from one local task to another that stays alive, stays its acquirer's until the holder
+//!   that has it drops it, calls `unlocked` on it or upgrades it (then it is that holder's):
+//!   meanwhile the acquirer counts as holding it, so while it is suspended it is reported
+//!   holding it across an `.await` (`HeldAcrossAwait`, as a `capture_async` body or a task of
+//!   [`spawn_local`] suspends, or when another holder makes a lockdep call first), and the
+//!   locks the holder that has the guard takes are not ordered after it, since the validator
+//!   cannot see a guard move. (A guard a local task leaves behind as it ends, in its output or
+//!   handed on, is not reported held across an `.await`: the ended task's stack keeps it.)
 //! - With the feature on, every guard carries one more word (the stack its entry is on), and
 //!   a blocking acquisition on a thread that may poll tasks (seen inside a task or a
 //!   runtime's context: see the README's Async section) also asks tokio which task is running
