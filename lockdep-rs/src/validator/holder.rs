@@ -648,7 +648,35 @@ pub(crate) fn elsewhere<R>(
     let result = apply(s);
     let stack = load(s, mine, true);
     reg.drop_if_done(&stack);
+    unlist_if_done(s, &mut reg, &stack);
     Elsewhere::Done(result)
+}
+
+/// Takes `stack` (parked, or dropped from the registry) off this thread's list of stacks to
+/// check ([`Holding::suspended`]) if it holds no blocking lock any more, and opens the fast
+/// path again when none is left. (A release here is the only news for the stack of a local
+/// task that ended with blocking locks held: it is never loaded again, and only a fresh
+/// blocking acquisition's check, `held_by_parked_task`, looks at the list otherwise. A thread
+/// whose later acquisitions are all async kept its fast path closed for good.)
+///
+/// [`Holding::suspended`]: crate::holder::Holding::suspended
+fn unlist_if_done(s: &mut ThreadState, reg: &mut Registry, stack: &Arc<Stack>) {
+    if !s.holding.suspended.iter().any(|st| Arc::ptr_eq(st, stack)) {
+        return;
+    }
+    let holds = reg.stacks.contains_key(&stack.uid)
+        && stack
+            .parked(reg)
+            .stack
+            .iter()
+            .any(|h| !h.sendable() && h.class.blocks());
+    if holds {
+        return;
+    }
+    s.holding.suspended.retain(|st| !Arc::ptr_eq(st, stack));
+    if s.holding.suspended.is_empty() {
+        s.chains.reopen();
+    }
 }
 
 /// A guard's release (the entry `serial` of `instance` on the stack `uid`) on a thread that has
