@@ -7,8 +7,15 @@
 //!   lock): only a fresh blocking acquisition's check (`held_by_parked_task`) took the ended
 //!   stack, left empty, off the thread's list and reopened it.
 //!
+//! - the `LocksHeldAtExit` of a task's leak (a `lockdep::tokio::spawn` task's at its end, an
+//!   ended local task's at its thread's exit) named every lock on the task's stack, async
+//!   ones too, whose guards (`Send`) may be alive elsewhere (in the task's output) and are
+//!   not leaked.
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review21`
 #![cfg(lockdep_tasks)]
+
+use lockdep::ReportKind;
 
 mod common;
 use common::kinds;
@@ -63,5 +70,78 @@ fn the_fast_path_reopens_once_an_ended_tasks_guard_is_dropped() {
     assert!(
         before == 20_000 && after == 20_000,
         "of 20,000 acquisitions of a warm async lock, the fast path took {before} before, {after} after"
+    );
+}
+
+/// A local task hands a blocking guard to another local task, which leaks it, and returns an
+/// async guard (`Send`), which outlives the task's thread (sent to the test's thread). When
+/// that thread exits, the ended task's `LocksHeldAtExit` names the leaked blocking lock only:
+/// the async guard is alive elsewhere, released there (it named both).
+#[test]
+fn an_ended_tasks_leak_at_exit_names_no_async_lock_whose_guard_lives_on() {
+    let _serial = serial();
+    let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let s = leak("r21.exit.S");
+    let m = std::sync::Arc::new(lockdep::tokio::Mutex::named("r21.exit.M", ()));
+    let (kept, reports) = lockdep::capture(|| {
+        lockdep::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let keeper = lockdep::tokio::spawn_local(async move {
+                    let g: lockdep::MutexGuard<'static, ()> = rx.await.unwrap();
+                    std::mem::forget(g);
+                });
+                let out = lockdep::tokio::spawn_local(async move {
+                    tx.send(s.lock()).ok().unwrap();
+                    m.lock_owned().await
+                })
+                .await
+                .unwrap();
+                keeper.await.unwrap();
+                out
+            })
+        })
+        .join()
+        .unwrap()
+    });
+    drop(kept);
+    assert_eq!(common::kept_with(&["r21.exit.S"]), [], "into the capture");
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [(ReportKind::LocksHeldAtExit, common::names(&["r21.exit.S"]))],
+        "{reports:?}"
+    );
+}
+
+/// A task of `lockdep::tokio::spawn` leaks a blocking guard and returns an async guard: its
+/// `LocksHeldAtExit` at its end names the blocking lock only (it named the async lock too,
+/// whose guard is alive in the output).
+#[test]
+fn a_tasks_leak_at_its_end_names_no_async_lock_whose_guard_lives_on() {
+    let _serial = serial();
+    let s = leak("r21.end.S");
+    let m = std::sync::Arc::new(lockdep::tokio::Mutex::named("r21.end.M", ()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (out, reports) = lockdep::capture(|| {
+        rt.block_on(async move {
+            lockdep::tokio::spawn(async move {
+                std::mem::forget(s.lock());
+                m.lock_owned().await
+            })
+            .await
+            .unwrap()
+        })
+    });
+    drop(out);
+    assert_eq!(
+        common::kinds_and_classes(&reports),
+        [(ReportKind::LocksHeldAtExit, common::names(&["r21.end.S"]))],
+        "{reports:?}"
     );
 }

@@ -533,10 +533,15 @@ pub(crate) fn held_at_exit_where(
 }
 
 /// The local task `task` (its label) ended on this thread, which is exiting, with the
-/// blocking locks of `held` still held (see `validator::holder::leaked_by_ended_tasks`).
+/// blocking locks of `held` that match `leaked` still held (see
+/// `validator::holder::leaked_by_ended_tasks`).
 #[cfg(lockdep_tasks)]
-pub(crate) fn task_held_at_exit(held: &HeldLocks, task: String) -> (Report, u64) {
-    let (report, key) = held_at_exit(held);
+pub(crate) fn task_held_at_exit(
+    held: &HeldLocks,
+    leaked: &dyn Fn(&HeldLock) -> bool,
+    task: String,
+) -> (Report, u64) {
+    let (report, key) = held_at_exit_where(held, leaked);
     let mut d = (*report.0).clone();
     d.thread = format!("{task} on {}", super::os_thread_label());
     d.task = Some(task);

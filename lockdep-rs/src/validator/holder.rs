@@ -736,11 +736,9 @@ pub(crate) fn task_ended(local: bool) {
         if !s.held.stack.iter().any(gone) {
             return None;
         }
-        let report = if ended {
-            build::held_at_exit_where(&s.held, &gone)
-        } else {
-            build::held_at_exit(&s.held)
-        };
+        // Naming only what leaked: an async guard (`Send`) may be alive elsewhere, in the
+        // task's output, and its blocking locks that outlive it (`ended`) are held rightly.
+        let report = build::held_at_exit_where(&s.held, &gone);
         // Reported here: not again by the thread that frees such a lock later.
         super::freed::note_left_where(&s.held, &gone);
         s.held.forget_where(gone);
@@ -785,7 +783,9 @@ impl ThreadState {
                 continue;
             }
             if crate::mode::mode() != crate::mode::Mode::Off {
-                reports.push(build::task_held_at_exit(held, task_label(stack.task)));
+                // (Not its async guards: they may be alive elsewhere, released there.)
+                let task = task_label(stack.task);
+                reports.push(build::task_held_at_exit(held, &leaked, task));
             }
             super::freed::note_left(held);
             held.forget_where(leaked);
