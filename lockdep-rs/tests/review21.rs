@@ -12,6 +12,12 @@
 //!   ones too, whose guards (`Send`) may be alive elsewhere (in the task's output) and are
 //!   not leaked.
 //!
+//! - a release by instance (a raw lock's `lock_api` guard dropped, a `force_unlock`) of a lock
+//!   held through the stack of a local task that ended on the thread (its guard returned or
+//!   handed on) looked at the calling holder's stack only: a false `BadUnlockBalance`, and
+//!   the entry left held — the next lock of it stopped as a certain self-deadlock (a false
+//!   `RecursiveLocking`), a false `LocksHeldAtExit` at the thread's exit.
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review21`
 #![cfg(lockdep_tasks)]
 
@@ -144,4 +150,57 @@ fn a_tasks_leak_at_its_end_names_no_async_lock_whose_guard_lives_on() {
         [(ReportKind::LocksHeldAtExit, common::names(&["r21.end.S"]))],
         "{reports:?}"
     );
+}
+
+/// A local task returns the guard of a raw lock (`lock_api` over `lockdep::RawMutex`, whose
+/// guard's drop releases by instance: no token), which the code that awaited it drops: the
+/// lock is released from the ended task's stack, where its entry is (it was a false
+/// `BadUnlockBalance`, the entry left held: the next lock of it was stopped as a certain
+/// self-deadlock, a false `RecursiveLocking`).
+#[test]
+fn a_raw_guard_a_local_task_returned_is_released_where_it_is_dropped() {
+    let _serial = serial();
+    let m: &'static lockdep::lock_api::Mutex<lockdep::RawMutex, ()> = Box::leak(Box::new(
+        lockdep::lock_api::Mutex::const_new(lockdep::RawMutex::named("r21.raw.R"), ()),
+    ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = lockdep::capture(|| {
+        local.block_on(&rt, async move {
+            let g = lockdep::tokio::spawn_local(async move { m.lock() })
+                .await
+                .unwrap();
+            drop(g);
+            drop(m.lock());
+        })
+    });
+    assert_eq!(kinds(&reports), [], "{reports:?}");
+}
+
+/// A local task returns a blocking guard, which the code that awaited it leaks
+/// (`MutexGuard::leak`) and then force-unlocks: released from the ended task's stack (it was
+/// a false `BadUnlockBalance`, then a false `RecursiveLocking` at the next lock).
+#[test]
+fn force_unlock_of_a_guard_a_local_task_returned_releases_it() {
+    let _serial = serial();
+    let s = leak("r21.force.S");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = lockdep::capture(|| {
+        local.block_on(&rt, async move {
+            let g = lockdep::tokio::spawn_local(async move { s.lock() })
+                .await
+                .unwrap();
+            lockdep::MutexGuard::leak(g);
+            // SAFETY: the guard was leaked: the lock is held, by no guard.
+            unsafe { s.force_unlock() };
+            drop(s.lock());
+        })
+    });
+    assert_eq!(kinds(&reports), [], "{reports:?}");
+    assert!(!lockdep::is_held(s));
 }

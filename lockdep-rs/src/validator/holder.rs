@@ -214,6 +214,43 @@ pub(crate) fn release_unmarked(
     })
 }
 
+/// A release by instance (a raw lock's unlock: its `lock_api` guard dropped; a
+/// `force_unlock`) that found no entry on the calling holder's stack: the blocking entry of
+/// `instance` matching `pred` on the stack of a local task that ended on this thread
+/// (`Stack::ended_on`), released there. Its guard was with a holder of this thread (the task's
+/// output, or handed on), which releases it. `None`: there is none.
+pub(crate) fn release_ended(
+    s: &mut ThreadState,
+    instance: Instance,
+    pred: &dyn Fn(&crate::held_locks::HeldLock) -> bool,
+    any_entry: Option<crate::held_locks::Read>,
+) -> Option<Vec<Outcome>> {
+    if s.holding.suspended.is_empty() {
+        return None;
+    }
+    let me = s.holding.me;
+    let blocking = |h: &crate::held_locks::HeldLock| !h.sendable() && pred(h);
+    let mut reg = REGISTRY.lock();
+    let stack = s
+        .holding
+        .suspended
+        .iter()
+        .find(|st| {
+            st.ended_on.load(Relaxed) == me
+                && st.owner.load(Relaxed) == 0
+                && reg.stacks.contains_key(&st.uid)
+                && st.parked(&mut reg).find(instance, blocking).is_some()
+        })?
+        .clone();
+    // Parked: released here, with the stack standing in for this thread's (as `elsewhere`).
+    let mine = load(s, stack, true);
+    let result = s.release(instance, &blocking, any_entry);
+    let stack = load(s, mine, true);
+    reg.drop_if_done(&stack);
+    unlist_if_done(s, &mut reg, &stack);
+    result
+}
+
 /// Runs `f` with the stack `tag` (a guard's holder tag) loaded, if it is the thread's own and
 /// a task's stack is loaded here (a blocking guard taken by the thread's code, or by a task
 /// the fast path of an unmarked thread put on the thread's stack: see

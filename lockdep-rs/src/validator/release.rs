@@ -44,7 +44,8 @@ pub(crate) fn release(
 
 /// [`ThreadState::release`] on the calling holder's stack; with the `tokio` feature, in a
 /// task whose stack has no such entry, also on the thread's own stack if a task may have
-/// pushed it there (see `holder::release_unmarked`).
+/// pushed it there (see `holder::release_unmarked`), or on the stack of a local task that
+/// ended on this thread leaving its guard to a holder of the thread (`holder::release_ended`).
 fn release_here(
     s: &mut ThreadState,
     instance: Instance,
@@ -53,7 +54,9 @@ fn release_here(
 ) -> Option<Vec<Outcome>> {
     let found = s.release(instance, pred, any_entry);
     #[cfg(lockdep_tasks)]
-    let found = found.or_else(|| super::holder::release_unmarked(s, instance, pred));
+    let found = found
+        .or_else(|| super::holder::release_unmarked(s, instance, pred))
+        .or_else(|| super::holder::release_ended(s, instance, pred, any_entry));
     found
 }
 
