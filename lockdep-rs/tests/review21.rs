@@ -18,6 +18,12 @@
 //!   the entry left held — the next lock of it stopped as a certain self-deadlock (a false
 //!   `RecursiveLocking`), a false `LocksHeldAtExit` at the thread's exit.
 //!
+//! - a second lock of a class nested under a blocking guard a local task returned (its nest
+//!   lock on the ended task's stack) was a false `RecursiveLocking` (the class check looked
+//!   for the nest lock on the caller's stack only); and an entry so exempt, put back and
+//!   validated again as a lock below it was released on a parked stack (under the
+//!   registry's lock), hung: its nest check took the registry's lock again.
+//!
 //! `cargo test -p lockdep --features enabled,tokio --test review21`
 #![cfg(lockdep_tasks)]
 
@@ -203,4 +209,77 @@ fn force_unlock_of_a_guard_a_local_task_returned_releases_it() {
     });
     assert_eq!(kinds(&reports), [], "{reports:?}");
     assert!(!lockdep::is_held(s));
+}
+
+/// The code that awaited a local task nests two locks of one class under the blocking guard
+/// the task returned (its entry on the ended task's stack): the second is exempt under the
+/// nest lock, as under a guard of its own (it was a false `RecursiveLocking`: the class check
+/// looked for the nest lock below the first one on the caller's stack only).
+#[test]
+fn a_second_lock_of_a_class_under_a_nest_lock_a_local_task_returned_is_exempt() {
+    let _serial = serial();
+    let outer = leak("r21.exempt.O");
+    let y = leak("r21.exempt.Y");
+    let same: Vec<&'static lockdep::Mutex<()>> = (0..2).map(|_| leak("r21.exempt.I")).collect();
+    let first = same[0];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = lockdep::capture(|| {
+        local.block_on(&rt, async move {
+            let g = lockdep::tokio::spawn_local(async move { outer.lock() })
+                .await
+                .unwrap();
+            let a = same[0].lock_nest_lock(&g);
+            let m = y.lock(); // (`b` is not merged into `a`'s entry: an entry of its own)
+            let b = same[1].lock_nest_lock(&g);
+            drop(b);
+            drop(m);
+            drop(a);
+            drop(g);
+        })
+    });
+    assert_eq!(kinds(&reports), [], "{reports:?}");
+    assert!(!lockdep::is_held(outer) && !lockdep::is_held(first) && !lockdep::is_held(y));
+}
+
+/// A local task nests two locks of one class under a blocking guard another local task
+/// returned (its entry on that ended task's stack), with a third lock between them (so the
+/// second is an exempt entry of its own, recorded with no edges), and returns the guards. The
+/// code that awaited it drops the middle one: released on the nesting task's ended stack
+/// under the registry's lock, where the exempt entry above is validated again under its nest
+/// lock — whose check (`held_by_ended_task_of`) took the registry's lock again: a hang.
+#[test]
+fn a_release_under_a_nest_lock_an_ended_task_left_does_not_hang() {
+    let _serial = serial();
+    let _watchdog = common::watchdog("a_release_under_a_nest_lock_an_ended_task_left", 60);
+    let outer = leak("r21.nest.O");
+    let y = leak("r21.nest.Y");
+    let same: Vec<&'static lockdep::Mutex<()>> = (0..2).map(|_| leak("r21.nest.I")).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let ((), reports) = lockdep::capture(|| {
+        local.block_on(&rt, async move {
+            let g = lockdep::tokio::spawn_local(async move { outer.lock() })
+                .await
+                .unwrap();
+            let (g, a, m, b) = lockdep::tokio::spawn_local(async move {
+                let a = same[0].lock_nest_lock(&g);
+                let m = y.lock();
+                let b = same[1].lock_nest_lock(&g);
+                (g, a, m, b)
+            })
+            .await
+            .unwrap();
+            drop(m);
+            drop(b);
+            drop(a);
+            drop(g);
+        })
+    });
+    assert_eq!(kinds(&reports), [], "{reports:?}");
+    assert!(!lockdep::is_held(outer) && !lockdep::is_held(y));
 }

@@ -244,7 +244,7 @@ pub(crate) fn release_ended(
         .clone();
     // Parked: released here, with the stack standing in for this thread's (as `elsewhere`).
     let mine = load(s, stack, true);
-    let result = s.release(instance, &blocking, any_entry);
+    let result = under_registry(s, &mut reg, |s| s.release(instance, &blocking, any_entry));
     let stack = load(s, mine, true);
     reg.drop_if_done(&stack);
     unlist_if_done(s, &mut reg, &stack);
@@ -368,6 +368,10 @@ pub(crate) fn held_by_ended_task_of(s: &ThreadState, instance: Instance) -> bool
     if s.holding.suspended.is_empty() {
         return false;
     }
+    // Under the registry's lock already (`under_registry`): its snapshot answers.
+    if let Some(held) = ENDED_HELD.with(|e| e.borrow().as_ref().map(|v| v.contains(&instance))) {
+        return held;
+    }
     let mut reg = REGISTRY.lock();
     s.holding.suspended.iter().any(|st| {
         st.ended_on.load(Relaxed) == me
@@ -379,6 +383,51 @@ pub(crate) fn held_by_ended_task_of(s: &ThreadState, instance: Instance) -> bool
                 .iter()
                 .any(|h| h.holds(instance) && !h.sendable())
     })
+}
+
+std::thread_local! {
+    /// While this thread runs a release or a change on a parked stack under the registry's
+    /// lock (`under_registry`): the instances the other stacks of local tasks that ended on
+    /// it hold through blocking entries, for [`held_by_ended_task_of`] (a nest lock's check
+    /// of an entry put back and validated again), which cannot take that lock again.
+    static ENDED_HELD: std::cell::RefCell<Option<Vec<Instance>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (a release or a change on the stack loaded for the call, a parked one, while the
+/// caller holds the registry's lock `reg`) with [`ENDED_HELD`] set: the entries it puts back
+/// may be validated again under their nest lock, whose check looks at the stacks of local
+/// tasks that ended on this thread (it took the registry's lock again: a hang).
+fn under_registry<R>(
+    s: &mut ThreadState,
+    reg: &mut Registry,
+    f: impl FnOnce(&mut ThreadState) -> R,
+) -> R {
+    struct Unset;
+    impl Drop for Unset {
+        fn drop(&mut self) {
+            ENDED_HELD.with(|e| e.borrow_mut().take());
+        }
+    }
+    let me = s.holding.me;
+    let loaded = s.held.rec.uid;
+    let mut held = Vec::new();
+    for st in s.holding.suspended.iter() {
+        if st.uid == loaded
+            || st.ended_on.load(Relaxed) != me
+            || st.owner.load(Relaxed) != 0
+            || !reg.stacks.contains_key(&st.uid)
+        {
+            continue;
+        }
+        for h in st.parked(reg).stack.iter().filter(|h| !h.sendable()) {
+            held.push(h.instance);
+            held.extend(h.merged_instances().iter().copied());
+        }
+    }
+    ENDED_HELD.with(|e| *e.borrow_mut() = Some(held));
+    let _unset = Unset;
+    f(s)
 }
 
 /// Adds `stack` (a task's, holding blocking locks whose guards are on this thread) to the
@@ -682,7 +731,7 @@ pub(crate) fn elsewhere<R>(
     }
     // Parked: done here, with the stack standing in for this thread's for the call.
     let mine = load(s, stack, true);
-    let result = apply(s);
+    let result = under_registry(s, &mut reg, apply);
     let stack = load(s, mine, true);
     reg.drop_if_done(&stack);
     unlist_if_done(s, &mut reg, &stack);

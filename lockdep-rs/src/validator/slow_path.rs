@@ -93,9 +93,14 @@ pub(super) enum SameClass<'a> {
 
 /// The first held entry of `new`'s class decides: recursive readers may share a class with
 /// readers; a nest lock held below it exempts `new`, and so does a lenient class (another
-/// instance), with its edges.
+/// instance), with its edges. A nest lock `new` keeps that is on no entry of `stack` was
+/// found held elsewhere (with the `tokio` feature: through the stack of a local task that
+/// ended on this thread and left its guard to the caller, or an entry of the thread's own
+/// stack a task pushed before the thread was marked): held below everything here.
 pub(super) fn same_class<'a>(stack: &'a [HeldLock], new: &HeldLock) -> SameClass<'a> {
-    let mut nest_seen = false;
+    let mut nest_seen = new
+        .nest()
+        .is_some_and(|n| !stack.iter().any(|h| h.holds(n.get())));
     for h in stack {
         if new.nest().is_some_and(|n| h.holds(n.get())) {
             nest_seen = true;
