@@ -8,32 +8,14 @@
 //! One test at a time: the allocator counts the whole process.
 #![cfg(lockdep_enabled)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Mutex as StdMutex;
 
 use lockdep::{LockClass, Mode, Mutex};
 
-struct Counting;
-
-static IN_USE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        IN_USE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        IN_USE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+mod common;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: common::counting::Counting = common::counting::Counting;
 
 static SERIAL: StdMutex<()> = StdMutex::new(());
 
@@ -52,10 +34,10 @@ fn ten_thousand_locks_held_at_once_stay_under_64_mib() {
     let _s = SERIAL.lock().unwrap();
     lockdep::set_mode(Mode::Collect);
     let locks = locks("mem10k", 10_000);
-    let before = IN_USE.load(Ordering::Relaxed);
+    let before = common::counting::in_use();
     let chains_before = lockdep::stats().chains;
     let guards: Vec<_> = locks.iter().map(|m| m.lock()).collect();
-    let used = IN_USE.load(Ordering::Relaxed) - before;
+    let used = common::counting::in_use() - before;
     drop(guards);
     let new_chains = lockdep::stats().chains - chains_before;
     assert_eq!(new_chains, 10_000, "one chain per depth");
@@ -70,11 +52,11 @@ fn releasing_a_thousand_guards_front_to_back_stores_no_new_chains() {
     let locks = locks("mem1k", 1_000);
     let guards: Vec<_> = locks.iter().map(|m| m.lock()).collect();
     let chains_before = lockdep::stats().chains;
-    let before = IN_USE.load(Ordering::Relaxed);
+    let before = common::counting::in_use();
     for g in guards {
         drop(g); // each release is the bottom entry: 999, 998, ... entries put back
     }
-    let grown = IN_USE.load(Ordering::Relaxed) - before;
+    let grown = common::counting::in_use() - before;
     assert_eq!(
         lockdep::stats().chains,
         chains_before,

@@ -30,8 +30,6 @@
 //! `cargo test -p lockdep --features enabled,tokio --test review19`
 #![cfg(lockdep_tasks)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 
@@ -41,26 +39,8 @@ use lockdep::ReportKind;
 mod common;
 use common::kinds;
 
-struct Counting;
-
-static IN_USE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        IN_USE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        IN_USE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: common::counting::Counting = common::counting::Counting;
 
 /// The tests of this binary run one at a time (the allocator counts the whole process).
 static SERIAL: StdMutex<()> = StdMutex::new(());
@@ -257,12 +237,12 @@ fn an_ended_tasks_stack_with_a_release_posted_is_not_kept_after_its_worker_exits
     for _ in 0..20 {
         round(); // warm-up: caches, maps at their size
     }
-    let before = IN_USE.load(Ordering::Relaxed);
+    let before = common::counting::in_use();
     const ROUNDS: isize = 300;
     for _ in 0..ROUNDS {
         round();
     }
-    let grown = IN_USE.load(Ordering::Relaxed) - before;
+    let grown = common::counting::in_use() - before;
     assert!(
         grown < ROUNDS * 16,
         "{grown} bytes kept after {ROUNDS} rounds ({} a round)",

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod counting;
+
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex as StdMutex;
