@@ -101,18 +101,14 @@ fn a_write_guard_downgraded_by_another_holder_makes_its_acquirers_entry_shared()
     assert_eq!(edge_type(&reports[0], "r18.down2.RW", "r18.down2.X"), "SN");
 }
 
-fn leak(name: &'static str) -> &'static lockdep::Mutex<()> {
-    Box::leak(Box::new(lockdep::Mutex::named(name, ())))
-}
-
 /// A local task returns the guard of a blocking lock it took; the code that awaited it takes
 /// another lock under it and drops it. No leak (nor a task suspended holding it): nothing to
 /// report; the lock is released where the guard is dropped, and taken again cleanly. A real
 /// leak in a task whose output holds no guard is still reported (`tokio_reports`).
 #[test]
 fn a_blocking_guard_returned_by_a_local_task_is_no_leak() {
-    let s = leak("r18.out.S");
-    let t = leak("r18.out.T");
+    let s = common::leaked_mutex("r18.out.S");
+    let t = common::leaked_mutex("r18.out.T");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

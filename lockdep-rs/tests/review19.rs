@@ -31,7 +31,6 @@
 #![cfg(lockdep_tasks)]
 
 use std::sync::Arc;
-use std::sync::Mutex as StdMutex;
 
 use lockdep::tokio::{capture_async, Mutex};
 use lockdep::ReportKind;
@@ -42,24 +41,13 @@ use common::kinds;
 #[global_allocator]
 static ALLOC: common::counting::Counting = common::counting::Counting;
 
-/// The tests of this binary run one at a time (the allocator counts the whole process).
-static SERIAL: StdMutex<()> = StdMutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn leak(name: &'static str) -> &'static lockdep::Mutex<()> {
-    Box::leak(Box::new(lockdep::Mutex::named(name, ())))
-}
-
 /// A local task returns the guard of a blocking lock; the thread's code re-locks the lock
 /// while it holds that guard: stopped, and the panic and the report say that the task ended
 /// and its output holds the lock (not that a task is suspended holding it).
 #[test]
 fn a_relock_of_a_lock_an_ended_tasks_output_holds_says_so() {
-    let _serial = serial();
-    let s = leak("r19.out.S");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r19.out.S");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -125,9 +113,9 @@ fn a_relock_of_a_lock_an_ended_tasks_output_holds_says_so() {
 /// the guard; while the keeper holds it, a blocking re-lock by the thread's code is stopped.
 #[test]
 fn a_blocking_guard_handed_by_a_local_task_to_another_is_no_leak() {
-    let _serial = serial();
-    let s = leak("r19.hand.S");
-    let t = leak("r19.hand.T");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r19.hand.S");
+    let t = common::leaked_mutex("r19.hand.T");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -174,9 +162,9 @@ fn a_blocking_guard_handed_by_a_local_task_to_another_is_no_leak() {
 /// thread exits, naming the task: `LocksHeldAtExit`, once.
 #[test]
 fn a_guard_leaked_by_a_local_task_is_reported_when_its_thread_exits() {
-    let _serial = serial();
+    let _serial = common::one_at_a_time();
     let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
-    let s = leak("r19.forgot.S");
+    let s = common::leaked_mutex("r19.forgot.S");
     let (at_end, reports) = lockdep::capture(|| {
         lockdep::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -217,7 +205,7 @@ fn a_guard_leaked_by_a_local_task_is_reported_when_its_thread_exits() {
 /// such tasks.
 #[test]
 fn an_ended_tasks_stack_with_a_release_posted_is_not_kept_after_its_worker_exits() {
-    let _serial = serial();
+    let _serial = common::one_at_a_time();
     let m = Arc::new(Mutex::named("r19.exit.M", ()));
     let round = || {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -258,8 +246,8 @@ fn an_ended_tasks_stack_with_a_release_posted_is_not_kept_after_its_worker_exits
 /// with the keeper, on the `LocalSet`'s thread, and released there.
 #[test]
 fn an_ended_tasks_stack_taken_over_by_the_thread_dropping_its_output_is_not_suspended() {
-    let _serial = serial();
-    let s = leak("r19.over.S");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r19.over.S");
     let m = Arc::new(Mutex::named("r19.over.M", ()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -49,17 +49,6 @@ use lockdep::ReportKind;
 mod common;
 use common::kinds;
 
-/// The tests of this binary run one at a time (one counts the process's slow-path calls).
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn leak(name: &'static str) -> &'static lockdep::Mutex<()> {
-    Box::leak(Box::new(lockdep::Mutex::named(name, ())))
-}
-
 /// A local task hands a blocking guard to another local task, which leaks it (`mem::forget`),
 /// and returns an async guard; its `JoinHandle` is dropped on another thread (which takes the
 /// ended task's stack over from the `LocalSet`'s thread to drop the output under the task's
@@ -67,9 +56,9 @@ fn leak(name: &'static str) -> &'static lockdep::Mutex<()> {
 /// `LocksHeldAtExit` then, naming the task (it was not reported at all).
 #[test]
 fn a_guard_leaked_from_an_ended_tasks_stack_taken_over_elsewhere_is_reported_at_exit() {
-    let _serial = serial();
+    let _serial = common::one_at_a_time();
     let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
-    let s = leak("r20.over.S");
+    let s = common::leaked_mutex("r20.over.S");
     let m = Arc::new(Mutex::named("r20.over.M", ()));
     let (at_end, reports) = lockdep::capture(|| {
         lockdep::thread::spawn(move || {
@@ -129,8 +118,8 @@ fn a_guard_leaked_from_an_ended_tasks_stack_taken_over_elsewhere_is_reported_at_
 /// self-deadlock: it hung), and the lock is released where the keeper drops the guard.
 #[test]
 fn a_relock_of_a_lock_of_an_ended_tasks_stack_taken_over_elsewhere_is_stopped() {
-    let _serial = serial();
-    let s = leak("r20.relock.S");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r20.relock.S");
     let m = Arc::new(Mutex::named("r20.relock.M", ()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -187,9 +176,9 @@ fn a_relock_of_a_lock_of_an_ended_tasks_stack_taken_over_elsewhere_is_stopped() 
 /// chain, before and after (none after, before the fix).
 #[test]
 fn the_fast_path_reopens_once_a_parked_task_holding_a_blocking_lock_is_polled_again() {
-    let _serial = serial();
-    let s = leak("r20.reopen.S");
-    let t = leak("r20.reopen.T");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r20.reopen.S");
+    let t = common::leaked_mutex("r20.reopen.T");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -243,10 +232,10 @@ fn the_fast_path_reopens_once_a_parked_task_holding_a_blocking_lock_is_polled_ag
 /// the task handed to another local task meanwhile stays held (and is no leak).
 #[test]
 fn a_pseudo_lock_left_held_by_a_local_task_is_reported_at_its_end() {
-    let _serial = serial();
+    let _serial = common::one_at_a_time();
     let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
     static MAP: lockdep::LockMap = lockdep::LockMap::new("r20.pseudo.P");
-    let s = leak("r20.pseudo.S");
+    let s = common::leaked_mutex("r20.pseudo.S");
     let (at_end, reports) = lockdep::capture(|| {
         lockdep::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -300,8 +289,8 @@ fn a_pseudo_lock_left_held_by_a_local_task_is_reported_at_its_end() {
 /// task's stack stayed loaded on that thread, where the `LocalSet`'s thread cannot read it).
 #[test]
 fn a_relock_while_another_thread_dropped_an_ended_tasks_output_and_idles_is_stopped() {
-    let _serial = serial();
-    let s = leak("r20.idle.S");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r20.idle.S");
     let m = Arc::new(Mutex::named("r20.idle.M", ()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -353,7 +342,7 @@ fn a_relock_while_another_thread_dropped_an_ended_tasks_output_and_idles_is_stop
 /// for a lock that no longer existed; a thread's own stack forgets such entries first).
 #[test]
 fn a_lock_freed_while_an_ended_task_held_it_is_not_reported_again_at_exit() {
-    let _serial = serial();
+    let _serial = common::one_at_a_time();
     let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
     let (at_end, reports) = lockdep::capture(|| {
         lockdep::thread::spawn(move || {
@@ -401,9 +390,9 @@ fn a_lock_freed_while_an_ended_task_held_it_is_not_reported_again_at_exit() {
 /// a guard another local task handed over before it ended.
 #[test]
 fn assert_held_passes_on_a_guard_a_local_task_left_behind() {
-    let _serial = serial();
-    let s = leak("r20.assert.S");
-    let t = leak("r20.assert.T");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r20.assert.S");
+    let t = common::leaked_mutex("r20.assert.T");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -440,9 +429,9 @@ fn assert_held_passes_on_a_guard_a_local_task_left_behind() {
 /// hand, so the nest lock is held — no `NestLockNotHeld` (review 20's open point: it was one).
 #[test]
 fn a_guard_a_local_task_returned_is_a_nest_lock() {
-    let _serial = serial();
-    let outer = leak("r20.nest.outer");
-    let inner = leak("r20.nest.inner");
+    let _serial = common::one_at_a_time();
+    let outer = common::leaked_mutex("r20.nest.outer");
+    let inner = common::leaked_mutex("r20.nest.inner");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -32,17 +32,6 @@ use lockdep::ReportKind;
 mod common;
 use common::kinds;
 
-/// The tests of this binary run one at a time (one counts the process's fast-path hits).
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn leak(name: &'static str) -> &'static lockdep::Mutex<()> {
-    Box::leak(Box::new(lockdep::Mutex::named(name, ())))
-}
-
 /// A local task returns a blocking guard (its stack is kept as an ended task's, which closes
 /// its thread's fast path); the code that awaited it drops it. Nothing is left to check, so
 /// the fast path is open again for the thread's async acquisitions: all 20,000 acquisitions
@@ -50,8 +39,8 @@ fn leak(name: &'static str) -> &'static lockdep::Mutex<()> {
 /// thread's list, which only a blocking acquisition's slow path pruned).
 #[test]
 fn the_fast_path_reopens_once_an_ended_tasks_guard_is_dropped() {
-    let _serial = serial();
-    let s = leak("r21.reopen.S");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r21.reopen.S");
     let a: &'static lockdep::tokio::Mutex<()> =
         Box::leak(Box::new(lockdep::tokio::Mutex::named("r21.reopen.A", ())));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -91,9 +80,9 @@ fn the_fast_path_reopens_once_an_ended_tasks_guard_is_dropped() {
 /// the async guard is alive elsewhere, released there (it named both).
 #[test]
 fn an_ended_tasks_leak_at_exit_names_no_async_lock_whose_guard_lives_on() {
-    let _serial = serial();
+    let _serial = common::one_at_a_time();
     let _kept = common::KEPT.lock().unwrap_or_else(|e| e.into_inner());
-    let s = leak("r21.exit.S");
+    let s = common::leaked_mutex("r21.exit.S");
     let m = std::sync::Arc::new(lockdep::tokio::Mutex::named("r21.exit.M", ()));
     let (kept, reports) = lockdep::capture(|| {
         lockdep::thread::spawn(move || {
@@ -134,8 +123,8 @@ fn an_ended_tasks_leak_at_exit_names_no_async_lock_whose_guard_lives_on() {
 /// whose guard is alive in the output).
 #[test]
 fn a_tasks_leak_at_its_end_names_no_async_lock_whose_guard_lives_on() {
-    let _serial = serial();
-    let s = leak("r21.end.S");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r21.end.S");
     let m = std::sync::Arc::new(lockdep::tokio::Mutex::named("r21.end.M", ()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -165,7 +154,7 @@ fn a_tasks_leak_at_its_end_names_no_async_lock_whose_guard_lives_on() {
 /// self-deadlock, a false `RecursiveLocking`).
 #[test]
 fn a_raw_guard_a_local_task_returned_is_released_where_it_is_dropped() {
-    let _serial = serial();
+    let _serial = common::one_at_a_time();
     let m: &'static lockdep::lock_api::Mutex<lockdep::RawMutex, ()> = Box::leak(Box::new(
         lockdep::lock_api::Mutex::const_new(lockdep::RawMutex::named("r21.raw.R"), ()),
     ));
@@ -190,8 +179,8 @@ fn a_raw_guard_a_local_task_returned_is_released_where_it_is_dropped() {
 /// a false `BadUnlockBalance`, then a false `RecursiveLocking` at the next lock).
 #[test]
 fn force_unlock_of_a_guard_a_local_task_returned_releases_it() {
-    let _serial = serial();
-    let s = leak("r21.force.S");
+    let _serial = common::one_at_a_time();
+    let s = common::leaked_mutex("r21.force.S");
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -217,10 +206,12 @@ fn force_unlock_of_a_guard_a_local_task_returned_releases_it() {
 /// looked for the nest lock below the first one on the caller's stack only).
 #[test]
 fn a_second_lock_of_a_class_under_a_nest_lock_a_local_task_returned_is_exempt() {
-    let _serial = serial();
-    let outer = leak("r21.exempt.O");
-    let y = leak("r21.exempt.Y");
-    let same: Vec<&'static lockdep::Mutex<()>> = (0..2).map(|_| leak("r21.exempt.I")).collect();
+    let _serial = common::one_at_a_time();
+    let outer = common::leaked_mutex("r21.exempt.O");
+    let y = common::leaked_mutex("r21.exempt.Y");
+    let same: Vec<&'static lockdep::Mutex<()>> = (0..2)
+        .map(|_| common::leaked_mutex("r21.exempt.I"))
+        .collect();
     let first = same[0];
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -252,11 +243,12 @@ fn a_second_lock_of_a_class_under_a_nest_lock_a_local_task_returned_is_exempt() 
 /// lock — whose check (`held_by_ended_task_of`) took the registry's lock again: a hang.
 #[test]
 fn a_release_under_a_nest_lock_an_ended_task_left_does_not_hang() {
-    let _serial = serial();
+    let _serial = common::one_at_a_time();
     let _watchdog = common::watchdog("a_release_under_a_nest_lock_an_ended_task_left", 60);
-    let outer = leak("r21.nest.O");
-    let y = leak("r21.nest.Y");
-    let same: Vec<&'static lockdep::Mutex<()>> = (0..2).map(|_| leak("r21.nest.I")).collect();
+    let outer = common::leaked_mutex("r21.nest.O");
+    let y = common::leaked_mutex("r21.nest.Y");
+    let same: Vec<&'static lockdep::Mutex<()>> =
+        (0..2).map(|_| common::leaked_mutex("r21.nest.I")).collect();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

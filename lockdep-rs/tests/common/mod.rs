@@ -10,6 +10,18 @@
 
 pub mod counting;
 
+/// A `'static` lockdep mutex named `name` (leaked: guards of it may go anywhere).
+pub fn leaked_mutex(name: &'static str) -> &'static Mutex<()> {
+    Box::leak(Box::new(Mutex::named(name, ())))
+}
+
+/// Runs the tests of one binary that hold it one at a time (they share process-wide state:
+/// a counter, a switch); a test that panicked while holding it does not stop the others.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: StdMutex<()> = StdMutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex as StdMutex;
